@@ -1,0 +1,177 @@
+"""What every family and every datamodule shares; no family logic lives here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
+
+__all__ = [
+    "GenerativeModule",
+    "GenerativeDataModule",
+    "bits_per_dim",
+    "check_image_shape",
+    "split_dataset",
+    "to_levels",
+]
+
+
+def bits_per_dim(log_prob: Tensor, num_dims: int) -> Tensor:
+    """``bpd = -log p(x) / (D ln 2)``, with ``log p`` in nats and ``D = C*H*W``."""
+    return -log_prob / (num_dims * math.log(2.0))
+
+
+def to_levels(x: Tensor, num_levels: int) -> Tensor:
+    """Map images in [0, 1] to integer levels ``0 .. num_levels-1`` (``round(x (L-1))``)."""
+    return (x * (num_levels - 1)).round().clamp_(0, num_levels - 1).long()
+
+
+def check_image_shape(
+    image_shape: Sequence[int], family: str, *, ndim: int = 3, multiple_of: int = 1, min_size: int = 1
+) -> tuple[int, ...]:
+    """Validate ``image_shape`` for a family and return it as a tuple of ints.
+
+    Raises ``ValueError`` naming the shapes that fit, e.g. "needs H and W multiples of 4".
+    """
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != ndim:
+        what = "(C, H, W) images" if ndim == 3 else f"{ndim}-d inputs"
+        raise ValueError(
+            f"{family} works on {what}, got image_shape={shape}; pick an image datamodule "
+            f"(digits, mnist, cifar10, ...) or a family that fits this data (`genlight list models`)"
+        )
+    if ndim == 3:
+        _, h, w = shape
+        if h % multiple_of or w % multiple_of or h < min_size or w < min_size:
+            fits = ", ".join(str(multiple_of * k) for k in range(max(1, math.ceil(min_size / multiple_of)), 9))
+            raise ValueError(
+                f"{family} needs H and W that are multiples of {multiple_of} and at least {min_size}, "
+                f"got {h}x{w}; sizes that fit: {fits}, ... (resize the data, e.g. --data.image_size)"
+            )
+    return shape
+
+
+class GenerativeModule(pl.LightningModule):
+    """Base class of every genlight family.
+
+    Subclasses take ``image_shape`` (linked from the datamodule by the CLI), call
+    ``self.save_hyperparameters()``, and implement whichever capabilities of
+    :mod:`genlight.types` they have. ``smoke_kwargs`` are tiny settings for the test-suite.
+    """
+
+    smoke_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from genlight import __version__
+        from genlight.registry import MODELS
+
+        cls = type(self)
+        checkpoint["genlight"] = {
+            "model": MODELS.name_of(cls),
+            "class_path": f"{cls.__module__}.{cls.__qualname__}",
+            "version": __version__,
+        }
+
+    @property
+    def num_dims(self) -> int:
+        """``D = C*H*W``, the number of dimensions bits/dim divides by."""
+        return math.prod(self.hparams["image_shape"])
+
+
+def split_dataset(dataset: Dataset, fractions: Sequence[float], seed: int) -> list[Subset]:
+    """Split ``dataset`` into parts of the given fractions (the last takes the rest), by a seeded permutation."""
+    n = len(dataset)  # type: ignore[arg-type]
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    parts, start = [], 0
+    for i, frac in enumerate(fractions):
+        stop = n if i == len(fractions) - 1 else start + int(round(frac * n))
+        parts.append(Subset(dataset, perm[start:stop]))
+        start = stop
+    return parts
+
+
+class GenerativeDataModule(pl.LightningDataModule):
+    """Base class of every genlight datamodule.
+
+    Batches are ``(x, y)``: ``x`` float in [0, 1] of shape ``(B, *image_shape)``, ``y`` class ids
+    (or -1). Subclasses set ``image_shape``, ``num_classes`` and ``num_levels`` and implement
+    :meth:`load_datasets`; the base makes deterministic train/val/test splits by ``seed``, keeps
+    the first ``subset`` training examples if asked, and builds the dataloaders (Lightning adds the
+    distributed sampler under DDP).
+    """
+
+    image_shape: tuple[int, ...] = ()
+    num_classes: int = 0
+    num_levels: int = 256
+    #: fraction held out as test data when the source has no official test split
+    test_fraction: ClassVar[float] = 0.0
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        val_fraction: float = 0.1,
+        subset: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if subset is not None and subset < 1:
+            raise ValueError(f"subset must be a positive number of training examples, got {subset}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.val_fraction = val_fraction
+        self.subset = subset
+        self.seed = seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def load_datasets(self) -> tuple[Dataset, Dataset | None]:
+        """Return ``(train_pool, test)``; ``test`` is ``None`` when the source has no official split."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        pool, test = self.load_datasets()
+        if test is None:
+            if not self.test_fraction:
+                raise ValueError(f"{type(self).__name__} has no test split; set test_fraction")
+            pool, test = split_dataset(pool, [1.0 - self.test_fraction, self.test_fraction], self.seed)
+        train, val = split_dataset(pool, [1.0 - self.val_fraction, self.val_fraction], self.seed + 1)
+        if self.subset is not None:
+            train = Subset(train, range(min(self.subset, len(train))))
+        self.train_set, self.val_set, self.test_set = train, val, test
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not run; call dm.setup() first")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) > self.batch_size,  # type: ignore[arg-type]
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)

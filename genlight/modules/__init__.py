@@ -1,0 +1,6 @@
+"""Model families; importing this package registers every built-in one."""
+
+from genlight.modules.autoencoder import AE
+from genlight.modules.vae import VAE
+
+__all__ = ["AE", "VAE"]

@@ -1,0 +1,15 @@
+"""Building blocks shared by the families (each lives here once)."""
+
+from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
+from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
+
+__all__ = [
+    "Bernoulli",
+    "Categorical",
+    "ConvDecoder",
+    "ConvEncoder",
+    "DiscretizedLogistic",
+    "PixelLikelihood",
+    "downsample_plan",
+    "make_likelihood",
+]

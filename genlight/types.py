@@ -1,0 +1,55 @@
+"""Capability protocols: callbacks and tests ask a model what it can do, not what it is.
+
+Check them with ``isinstance(model, Sampler)``; each is ``runtime_checkable``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from torch import Tensor
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Draws images: ``sample(n, y=None)`` -> float tensor in [0, 1], shape ``(n, *image_shape)``."""
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class ConditionalSampler(Protocol):
+    """A sampler conditioned on class labels: ``sample(n, y=labels)`` with ``0 <= y < num_classes``."""
+
+    num_classes: int
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class DensityModel(Protocol):
+    """Scores discrete images: ``log_prob(x)`` -> ``(n,)`` log-probabilities in nats.
+
+    ``log_prob_is_exact`` is ``True`` for exact likelihoods (NADE, PixelCNN, flows up to
+    dequantisation) and ``False`` for lower bounds (ELBO, IWAE, DDPM's variational bound).
+    """
+
+    log_prob_is_exact: bool
+
+    def log_prob(self, x: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class Autoencoder(Protocol):
+    """Maps images to latent codes and back: ``decode(encode(x))`` has the shape of ``x``."""
+
+    def encode(self, x: Tensor) -> Tensor: ...
+
+    def decode(self, z: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Maps images between two domains (CycleGAN): ``translate(x, "a2b")`` or ``"b2a"``."""
+
+    def translate(self, x: Tensor, direction: str) -> Tensor: ...
