@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 __all__ = [
     "GenerativeModule",
     "GenerativeDataModule",
+    "TransformedDataset",
     "bits_per_dim",
     "check_image_shape",
     "split_dataset",
@@ -95,6 +96,21 @@ def split_dataset(dataset: Dataset, fractions: Sequence[float], seed: int) -> li
     return parts
 
 
+class TransformedDataset(Dataset):
+    """``dataset`` with ``transform`` applied to the first element of every item (the image ``x``)."""
+
+    def __init__(self, dataset: Dataset, transform: Callable[[Tensor], Tensor]) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        x, *rest = self.dataset[index]
+        return (self.transform(x), *rest)
+
+
 class GenerativeDataModule(pl.LightningDataModule):
     """Base class of every genlight datamodule.
 
@@ -138,20 +154,35 @@ class GenerativeDataModule(pl.LightningDataModule):
         self.test_set: Dataset | None = None
 
     def load_datasets(self) -> tuple[Dataset, Dataset | None]:
-        """Return ``(train_pool, test)``; ``test`` is ``None`` when the source has no official split."""
+        """Return ``(train_pool, test)``; ``test`` is ``None`` when the source has no official split.
+
+        A source with an official validation split may return ``(train, val, test)`` instead; then
+        ``val_fraction`` is not used.
+        """
         raise NotImplementedError
+
+    def train_transform(self) -> Callable[[Tensor], Tensor] | None:
+        """A random augmentation of ``x`` applied to the training split only (``None``: no augmentation)."""
+        return None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        pool, test = self.load_datasets()
-        if test is None:
-            if not self.test_fraction:
-                raise ValueError(f"{type(self).__name__} has no test split; set test_fraction")
-            pool, test = split_dataset(pool, [1.0 - self.test_fraction, self.test_fraction], self.seed)
-        train, val = split_dataset(pool, [1.0 - self.val_fraction, self.val_fraction], self.seed + 1)
+        parts = self.load_datasets()
+        if len(parts) == 3:
+            train, val, test = parts
+        else:
+            pool, test = parts
+            if test is None:
+                if not self.test_fraction:
+                    raise ValueError(f"{type(self).__name__} has no test split; set test_fraction")
+                pool, test = split_dataset(pool, [1.0 - self.test_fraction, self.test_fraction], self.seed)
+            train, val = split_dataset(pool, [1.0 - self.val_fraction, self.val_fraction], self.seed + 1)
         if self.subset is not None:
             train = Subset(train, range(min(self.subset, len(train))))
+        transform = self.train_transform()
+        if transform is not None:
+            train = TransformedDataset(train, transform)
         self.train_set, self.val_set, self.test_set = train, val, test
 
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:

@@ -1,5 +1,24 @@
 """Registered datamodules; importing this package registers every built-in one."""
 
+from genlight.datamodules.binarized_mnist import BinarizedMNISTDataModule
+from genlight.datamodules.celeba import CelebADataModule
+from genlight.datamodules.cifar10 import CIFAR10DataModule
+from genlight.datamodules.common import DataFilesError
 from genlight.datamodules.digits import DigitsDataModule
+from genlight.datamodules.image_folder import ImageFolderDataModule
+from genlight.datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
+from genlight.datamodules.toy2d import Toy2DDataModule
+from genlight.datamodules.unpaired_folders import UnpairedFoldersDataModule
 
-__all__ = ["DigitsDataModule"]
+__all__ = [
+    "BinarizedMNISTDataModule",
+    "CIFAR10DataModule",
+    "CelebADataModule",
+    "DataFilesError",
+    "DigitsDataModule",
+    "FashionMNISTDataModule",
+    "ImageFolderDataModule",
+    "MNISTDataModule",
+    "Toy2DDataModule",
+    "UnpairedFoldersDataModule",
+]

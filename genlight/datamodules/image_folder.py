@@ -1,0 +1,83 @@
+"""Any folder of images (PNG, JPEG, ...), flat or with one sub-folder per class (torchvision's
+``ImageFolder`` layout ``<data_dir>/<class>/<image>``), read lazily, center-cropped and resized."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from genlight.base import GenerativeDataModule
+from genlight.datamodules.common import IMAGE_EXTENSIONS, DataFilesError, ImageFileDataset, list_images
+from genlight.registry import register_datamodule
+
+__all__ = ["ImageFolderDataModule", "scan_image_folder"]
+
+
+def scan_image_folder(root: Path, dataset: str = "image_folder") -> tuple[list[Path], list[int] | None, list[str]]:
+    """``(paths, labels, class names)``: with class sub-folders (sorted, labelled 0..K-1; loose files in
+    ``root`` are then ignored), else the images directly in ``root`` with ``labels=None``."""
+    if not root.is_dir():
+        raise DataFilesError(
+            f"{dataset}: image folder {root} does not exist. Point --data.data_dir at a folder of images "
+            f"({', '.join(IMAGE_EXTENSIONS[:4])}, ...), flat or with one sub-folder per class."
+        )
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and list_images(d))
+    if classes:
+        paths, labels = [], []
+        for k, name in enumerate(classes):
+            images = list_images(root / name)
+            paths += images
+            labels += [k] * len(images)
+        return paths, labels, classes
+    paths = list_images(root)
+    if not paths:
+        raise DataFilesError(
+            f"{dataset}: no images in {root} nor in its sub-folders (expected files ending in "
+            f"{', '.join(IMAGE_EXTENSIONS)})."
+        )
+    return paths, None, []
+
+
+@register_datamodule("image_folder")
+class ImageFolderDataModule(GenerativeDataModule):
+    """Images from ``data_dir`` as ``channels x image_size x image_size``, 256 levels; ``num_classes``
+    is the number of class sub-folders (``y`` their sorted index), or 0 with ``y = -1`` for a flat
+    folder. ``test_fraction`` then ``val_fraction`` are held out by ``seed``."""
+
+    num_levels = 256
+
+    def __init__(
+        self,
+        data_dir: str = "data/images",
+        image_size: int = 64,
+        channels: int = 3,
+        crop_size: int | None = None,
+        test_fraction: float = 0.1,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        val_fraction: float = 0.1,
+        subset: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size, num_workers, pin_memory, persistent_workers, val_fraction, subset, seed)
+        self.save_hyperparameters()
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        self.data_dir = Path(data_dir)
+        self.image_size = image_size
+        self.channels = channels
+        self.crop_size = crop_size
+        self.test_fraction = test_fraction
+        self.paths, self.labels, self.classes = scan_image_folder(self.data_dir)
+        self.image_shape = (channels, image_size, image_size)
+        self.num_classes = len(self.classes)
+
+    def load_datasets(self) -> tuple[Dataset, Dataset | None]:
+        dataset = ImageFileDataset(
+            self.paths, self.labels, image_size=self.image_size, channels=self.channels,
+            crop_size=self.crop_size, dataset="image_folder",
+        )
+        return dataset, None

@@ -1,0 +1,99 @@
+"""Two unpaired image folders A and B for domain translation (CycleGAN, Zhu et al. 2017), e.g.
+``horse2zebra/trainA`` and ``trainB``. Batches are ``(x_a, x_b)``, both in [0, 1]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from genlight.base import GenerativeDataModule, split_dataset
+from genlight.datamodules.common import DataFilesError, ImageFileDataset
+from genlight.datamodules.image_folder import scan_image_folder
+from genlight.registry import register_datamodule
+
+__all__ = ["UnpairedDataset", "UnpairedFoldersDataModule"]
+
+
+class UnpairedDataset(Dataset):
+    """``len = max(len(a), len(b))``; item ``i`` is ``(a[i mod |a|], b[j])`` with ``j = i mod |b|``,
+    or ``j`` drawn at random per read when ``random_pairs`` (CycleGAN's unaligned mode)."""
+
+    def __init__(self, a: Dataset, b: Dataset, random_pairs: bool = False) -> None:
+        self.a, self.b, self.random_pairs = a, b, random_pairs
+        self.len_a, self.len_b = len(a), len(b)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return max(self.len_a, self.len_b)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        j = int(torch.randint(self.len_b, ())) if self.random_pairs else index % self.len_b
+        return self.a[index % self.len_a][0], self.b[j][0]
+
+
+@register_datamodule("unpaired_folders")
+class UnpairedFoldersDataModule(GenerativeDataModule):
+    """Domains A (``dir_a``) and B (``dir_b``) as ``channels x image_size x image_size`` images.
+
+    Each domain is split on its own by ``seed`` (no image is in two splits); with ``test_dir_a`` and
+    ``test_dir_b`` (CycleGAN's ``testA``/``testB``) those are the test split instead. Training pairs
+    are re-drawn at random every read; validation/test pairs are fixed. ``num_classes`` is 0.
+    """
+
+    num_classes = 0
+    num_levels = 256
+
+    def __init__(
+        self,
+        dir_a: str = "data/trainA",
+        dir_b: str = "data/trainB",
+        test_dir_a: str | None = None,
+        test_dir_b: str | None = None,
+        image_size: int = 64,
+        channels: int = 3,
+        test_fraction: float = 0.1,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        val_fraction: float = 0.1,
+        subset: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size, num_workers, pin_memory, persistent_workers, val_fraction, subset, seed)
+        self.save_hyperparameters()
+        if (test_dir_a is None) != (test_dir_b is None):
+            raise ValueError("give both test_dir_a and test_dir_b, or neither")
+        self.dirs = {"a": Path(dir_a), "b": Path(dir_b)}
+        self.test_dirs = {"a": Path(test_dir_a), "b": Path(test_dir_b)} if test_dir_a and test_dir_b else None
+        self.image_size = image_size
+        self.channels = channels
+        self.test_fraction = test_fraction
+        self.image_shape = (channels, image_size, image_size)
+
+    def _images(self, folder: Path, domain: str) -> ImageFileDataset:
+        paths, _, _ = scan_image_folder(folder, f"unpaired_folders (domain {domain.upper()})")
+        return ImageFileDataset(paths, image_size=self.image_size, channels=self.channels, dataset="unpaired_folders")
+
+    def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+        parts = {}
+        for domain, folder in self.dirs.items():
+            pool = self._images(folder, domain)
+            if self.test_dirs is None:
+                pool, test = split_dataset(pool, [1.0 - self.test_fraction, self.test_fraction], self.seed)
+            else:
+                test = self._images(self.test_dirs[domain], domain)
+            train, val = split_dataset(pool, [1.0 - self.val_fraction, self.val_fraction], self.seed + 1)
+            for name, part in (("train", train), ("val", val), ("test", test)):
+                if len(part) == 0:
+                    raise DataFilesError(
+                        f"unpaired_folders: domain {domain.upper()} ({folder}) has too few images for a {name} split; "
+                        "add images or lower val_fraction/test_fraction"
+                    )
+            parts[domain] = (train, val, test)
+        train, val, test = (
+            UnpairedDataset(parts["a"][i], parts["b"][i], random_pairs=i == 0) for i in range(3)
+        )
+        return train, val, test
