@@ -234,7 +234,13 @@ def main(args: Sequence[str] | None = None) -> None:
         raise SystemExit(_list_command(argv[1:]))
     if argv and argv[0] == "sample":
         raise SystemExit(_sample_command(argv[1:]))
-    GenlightCLI(args=None if args is None else argv)
+    from genlight.datamodules.common import DataFilesError
+
+    try:
+        GenlightCLI(args=None if args is None else argv)
+    except DataFilesError as err:  # missing or corrupted data files: the message says what to do
+        sys.stderr.write(f"genlight: error: {err}\n")
+        raise SystemExit(1) from err
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,572 @@
+"""Datamodules on tiny files written in the exact on-disk formats (see tests/fakedata.py)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch import Trainer
+from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
+
+import genlight
+from genlight.datamodules import (
+    BinarizedMNISTDataModule,
+    CelebADataModule,
+    CIFAR10DataModule,
+    DataFilesError,
+    FashionMNISTDataModule,
+    ImageFolderDataModule,
+    MNISTDataModule,
+    Toy2DDataModule,
+    UnpairedFoldersDataModule,
+)
+from genlight.datamodules.toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_centers, log_prob, sample_toy2d
+from tests.fakedata import (
+    MNIST_FILES,
+    write_amat,
+    write_celeba,
+    write_cifar10,
+    write_image_folder,
+    write_mnist,
+    truncate,
+)
+
+
+def all_items(dataset) -> list:
+    return [dataset[i] for i in range(len(dataset))]
+
+
+def stack_x(dataset) -> torch.Tensor:
+    return torch.stack([item[0] for item in all_items(dataset)])
+
+
+# ---------------------------------------------------------------------------------------------- MNIST family
+@pytest.mark.parametrize("cls,folder", [(MNISTDataModule, "MNIST"), (FashionMNISTDataModule, "FashionMNIST")])
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_mnist_family_loads_idx_files(tmp_path: Path, cls, folder: str, gz: bool) -> None:
+    src = write_mnist(tmp_path, folder, n_train=40, n_test=10, gz=gz)
+    dm = cls(data_dir=str(tmp_path), batch_size=8, val_fraction=0.25, seed=3)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.image_shape == (1, 28, 28) and dm.num_classes == 10 and dm.num_levels == 256
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (30, 10, 10)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.long
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    # the test split is the t10k file, pixel for pixel, labels included
+    test_x = stack_x(dm.test_set)
+    assert torch.equal((test_x * 255).round().to(torch.uint8).squeeze(1), src["test_x"])
+    assert torch.equal(torch.stack([y for _, y in all_items(dm.test_set)]), src["test_y"].long())
+    # train + val is a partition of the training file
+    pool = torch.cat([stack_x(dm.train_set), stack_x(dm.val_set)])
+    assert sorted(map(tuple, (pool * 255).round().flatten(1).tolist())) == sorted(
+        map(tuple, src["train_x"].flatten(1).float().tolist())
+    )
+    assert set(x.unique().tolist()) >= {0.0, 1.0}  # 0 and 255 both map to the ends of [0, 1]
+
+
+def test_mnist_split_is_deterministic_by_seed(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+
+    def val_x(seed: int) -> torch.Tensor:
+        dm = MNISTDataModule(data_dir=str(tmp_path), val_fraction=0.25, seed=seed)
+        dm.setup()
+        return stack_x(dm.val_set)
+
+    assert torch.equal(val_x(1), val_x(1))
+    assert not torch.equal(val_x(1), val_x(2))
+
+
+def test_mnist_subset_keeps_first_training_examples(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+    dm = MNISTDataModule(data_dir=str(tmp_path), subset=5)
+    dm.setup()
+    assert len(dm.train_set) == 5
+
+
+def test_mnist_missing_files_say_what_and_how(tmp_path: Path) -> None:
+    dm = MNISTDataModule(data_dir=str(tmp_path))
+    dm.prepare_data()  # download is off: nothing happens here
+    with pytest.raises(DataFilesError) as info:
+        dm.setup()
+    msg = str(info.value)
+    assert str(tmp_path / "MNIST" / "raw") in msg and "train-images-idx3-ubyte" in msg
+    assert "--data.download true" in msg
+
+
+def test_mnist_one_missing_file_is_named(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataFilesError, match="t10k-labels-idx1-ubyte"):
+        MNISTDataModule(data_dir=str(tmp_path)).setup()
+
+
+@pytest.mark.parametrize("name", MNIST_FILES)
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_mnist_truncated_file_is_refused(tmp_path: Path, name: str, gz: bool) -> None:
+    write_mnist(tmp_path, gz=gz)
+    truncate(tmp_path / "MNIST" / "raw" / (name + (".gz" if gz else "")), keep=0.6)
+    with pytest.raises(DataFilesError, match="truncated or corrupted"):
+        MNISTDataModule(data_dir=str(tmp_path)).setup()
+
+
+def test_mnist_wrong_magic_is_refused(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    data = bytearray(path.read_bytes())
+    data[3] = 1  # says 1-d
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFilesError, match="IDX header"):
+        MNISTDataModule(data_dir=str(tmp_path)).setup()
+
+
+def test_mnist_failed_download_explains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets
+
+    def offline(self) -> None:
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error no network>")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    dm = MNISTDataModule(data_dir=str(tmp_path), download=True)
+    with pytest.raises(DataFilesError) as info:
+        dm.prepare_data()
+    assert "download failed" in str(info.value) and "no network" in str(info.value)
+    assert "train-images-idx3-ubyte" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- binarised MNIST
+def test_binarized_mnist_stochastic(tmp_path: Path) -> None:
+    write_mnist(tmp_path, n_train=40, n_test=10)
+    dm = BinarizedMNISTDataModule(data_dir=str(tmp_path), val_fraction=0.25, seed=0)
+    assert dm.binarization == "stochastic" and dm.num_levels == 2 and dm.num_classes == 10
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (30, 10, 10)
+    for split in (dm.train_set, dm.val_set, dm.test_set):
+        assert set(stack_x(split).unique().tolist()) <= {0.0, 1.0}
+    torch.manual_seed(0)
+    first, second = stack_x(dm.train_set), stack_x(dm.train_set)
+    assert not torch.equal(first, second)  # a fresh binarisation on every read (every epoch)
+    assert torch.equal(stack_x(dm.val_set), stack_x(dm.val_set))  # evaluation data is fixed
+    # same train/val partition of the MNIST training file as the grey-level mnist module
+    grey = MNISTDataModule(data_dir=str(tmp_path), val_fraction=0.25, seed=0)
+    grey.setup()
+    assert [y for _, y in all_items(dm.val_set)] == [y for _, y in all_items(grey.val_set)]
+
+
+def test_binarized_mnist_stochastic_mean_follows_intensity(tmp_path: Path) -> None:
+    src = write_mnist(tmp_path, n_train=40, n_test=10)
+    dm = BinarizedMNISTDataModule(data_dir=str(tmp_path), binarization="stochastic")
+    dm.setup()
+    torch.manual_seed(0)
+    mean = torch.stack([stack_x(dm.test_set)]).mean()
+    assert abs(mean.item() - src["test_x"].float().mean().item() / 255) < 0.02
+
+
+def test_binarized_mnist_fixed_larochelle_split(tmp_path: Path) -> None:
+    src = write_amat(tmp_path, sizes=(30, 10, 12))
+    dm = BinarizedMNISTDataModule(data_dir=str(tmp_path))
+    assert dm.binarization == "fixed" and dm.num_classes == 0
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (30, 10, 12)
+    x, y = dm.test_set[3]
+    assert x.shape == (1, 28, 28) and torch.equal(x.flatten().to(torch.uint8), src["test"][3]) and y.item() == -1
+    assert torch.equal(stack_x(dm.val_set).flatten(1).to(torch.uint8), src["valid"])
+
+
+def test_binarized_mnist_corrupted_amat(tmp_path: Path) -> None:
+    write_amat(tmp_path)
+    path = tmp_path / "BinarizedMNIST" / "binarized_mnist_valid.amat"
+    truncate(path, keep=0.55)  # cuts a line in the middle
+    with pytest.raises(DataFilesError, match="binarized_mnist_valid.amat is truncated or corrupted"):
+        BinarizedMNISTDataModule(data_dir=str(tmp_path)).setup()
+
+
+def test_binarized_mnist_fixed_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(DataFilesError, match="binarized_mnist_train.amat") as info:
+        BinarizedMNISTDataModule(data_dir=str(tmp_path), binarization="fixed").setup()
+    assert "--data.download true" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- CIFAR-10
+def test_cifar10_loads_pickled_batches(tmp_path: Path) -> None:
+    src = write_cifar10(tmp_path, n_per_batch=8)
+    # the md5 sums of the real files cannot match fake files: skipping them is deliberate here and
+    # the md5 check itself is tested below
+    dm = CIFAR10DataModule(data_dir=str(tmp_path), check_md5=False, batch_size=4, val_fraction=0.25, seed=1)
+    dm.setup()
+    assert dm.image_shape == (3, 32, 32) and dm.num_classes == 10 and dm.num_levels == 256
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (30, 10, 8)
+    x, y = dm.test_set[2]
+    expected = torch.from_numpy(src["test_batch"][2].reshape(3, 32, 32))  # channel-major rows
+    assert torch.equal((x * 255).round().to(torch.uint8), expected) and y.item() == src["test_batch_labels"][2]
+    xb, yb = next(iter(dm.train_dataloader()))
+    assert xb.shape == (4, 3, 32, 32) and yb.dtype == torch.long and 0 <= xb.min() and xb.max() <= 1
+
+
+def test_cifar10_md5_check_refuses_other_files(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    with pytest.raises(DataFilesError, match="md5") as info:
+        CIFAR10DataModule(data_dir=str(tmp_path)).setup()
+    assert "check_md5 false" in str(info.value)
+
+
+def test_cifar10_truncated_batch_is_refused(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    truncate(tmp_path / "cifar-10-batches-py" / "data_batch_3", keep=0.7)
+    with pytest.raises(DataFilesError, match="data_batch_3 is truncated or corrupted"):
+        CIFAR10DataModule(data_dir=str(tmp_path), check_md5=False).setup()
+
+
+def test_cifar10_missing_files(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()
+    with pytest.raises(DataFilesError, match="test_batch") as info:
+        CIFAR10DataModule(data_dir=str(tmp_path)).setup()
+    assert "--data.download true" in str(info.value) and "cifar-10-batches-py" in str(info.value)
+
+
+def test_cifar10_random_flip_on_training_split_only(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    dm = CIFAR10DataModule(data_dir=str(tmp_path), check_md5=False, random_flip=True)
+    plain = CIFAR10DataModule(data_dir=str(tmp_path), check_md5=False)
+    dm.setup()
+    plain.setup()
+    torch.manual_seed(0)
+    flipped = stack_x(dm.train_set)
+    original = stack_x(plain.train_set)
+    is_flip = (flipped == original.flip(-1)).flatten(1).all(1)
+    is_same = (flipped == original).flatten(1).all(1)
+    assert bool((is_flip | is_same).all()) and 0 < int(is_flip.sum()) < len(flipped)
+    assert torch.equal(stack_x(dm.val_set), stack_x(plain.val_set))
+    assert torch.equal(stack_x(dm.test_set), stack_x(plain.test_set))
+
+
+# ---------------------------------------------------------------------------------------------- CelebA
+def test_celeba_official_partition_crop_and_resize(tmp_path: Path) -> None:
+    src = write_celeba(tmp_path, n=12, size=(18, 22))
+    dm = CelebADataModule(data_dir=str(tmp_path), image_size=8, crop_size=16, batch_size=3)
+    assert dm.image_shape == (3, 8, 8) and dm.num_classes == 0 and dm.num_levels == 256
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (6, 3, 3)
+    assert [p.name for p in dm.test_set.paths] == [n for n, s in zip(src["names"], src["partition"]) if s == 2]
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (3, 3, 8, 8) and 0 <= x.min() and x.max() <= 1 and (y == -1).all()
+
+
+def test_celeba_image_size_is_per_instance() -> None:
+    assert CelebADataModule(image_size=32).image_shape == (3, 32, 32)
+    assert CelebADataModule().image_shape == (3, 64, 64)
+
+
+def test_celeba_center_crop_takes_the_middle(tmp_path: Path) -> None:
+    from PIL import Image
+
+    write_celeba(tmp_path, n=4)
+    path = tmp_path / "celeba" / "img_align_celeba" / "000001.png"
+    # a 10x14 image: white 6x6 centre square on black; cropping 6 and not resizing keeps only white
+    array = np.zeros((14, 10, 3), dtype=np.uint8)
+    array[4:10, 2:8] = 255
+    Image.fromarray(array).save(path)
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text("000001.png 0\n000002.jpg 1\n000003.jpg 2\n")
+    dm = CelebADataModule(data_dir=str(tmp_path), image_size=6, crop_size=6)
+    dm.setup()
+    assert torch.equal(dm.train_set[0][0], torch.ones(3, 6, 6))
+
+
+def test_celeba_attribute_labels(tmp_path: Path) -> None:
+    src = write_celeba(tmp_path, n=12)
+    dm = CelebADataModule(data_dir=str(tmp_path), image_size=8, attribute="Smiling")
+    assert dm.num_classes == 2
+    dm.setup()
+    by_name = dict(zip(src["names"], src["smiling"]))
+    assert [int(y) for _, y in all_items(dm.train_set)] == [by_name[p.name] for p in dm.train_set.paths]
+    with pytest.raises(ValueError, match="no attribute 'Smilling'"):
+        CelebADataModule(data_dir=str(tmp_path), attribute="Smilling").setup()
+
+
+def test_celeba_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(DataFilesError) as info:
+        CelebADataModule(data_dir=str(tmp_path)).setup()
+    assert "img_align_celeba" in str(info.value) and "list_eval_partition.txt" in str(info.value)
+    assert "--data.download true" in str(info.value)
+    write_celeba(tmp_path, n=8)
+    (tmp_path / "celeba" / "img_align_celeba" / "000005.jpg").unlink()
+    with pytest.raises(DataFilesError, match="1 of the 8 images .* are missing .*000005.jpg"):
+        CelebADataModule(data_dir=str(tmp_path)).setup()
+
+
+def test_celeba_truncated_image_and_partition(tmp_path: Path) -> None:
+    write_celeba(tmp_path, n=8)
+    truncate(tmp_path / "celeba" / "img_align_celeba" / "000002.jpg", keep=0.3)
+    dm = CelebADataModule(data_dir=str(tmp_path), image_size=8)
+    dm.setup()  # images are read lazily, so the bad one is found when it is read
+    with pytest.raises(DataFilesError, match="000002.jpg is truncated or corrupted"):
+        all_items(dm.train_set)
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.j")
+    with pytest.raises(DataFilesError, match="list_eval_partition.txt is truncated or corrupted"):
+        CelebADataModule(data_dir=str(tmp_path)).setup()
+
+
+def test_celeba_random_flip(tmp_path: Path) -> None:
+    write_celeba(tmp_path, n=12)
+    dm = CelebADataModule(data_dir=str(tmp_path), image_size=8, random_flip=True)
+    dm.setup()
+    torch.manual_seed(0)
+    base = stack_x(dm.train_set.dataset)
+    seen = [stack_x(dm.train_set) for _ in range(4)]
+    assert all(bool(((s == base) | (s == base.flip(-1))).flatten(1).all(1).all()) for s in seen)
+    assert any(not torch.equal(s, base) for s in seen)
+
+
+# ---------------------------------------------------------------------------------------------- folders
+def test_image_folder_with_classes(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "pets", classes=["cat", "dog"], per_class=10)
+    dm = ImageFolderDataModule(data_dir=str(tmp_path / "pets"), image_size=8, test_fraction=0.1, val_fraction=0.2)
+    assert dm.num_classes == 2 and dm.classes == ["cat", "dog"] and dm.image_shape == (3, 8, 8)
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (14, 4, 2)
+    labels = [int(y) for _, y in all_items(dm.train_set)] + [int(y) for _, y in all_items(dm.val_set)]
+    assert set(labels) <= {0, 1}
+    x, _ = dm.train_set[0]
+    assert x.shape == (3, 8, 8) and 0 <= x.min() and x.max() <= 1
+
+
+def test_image_folder_flat_grey_and_jpeg(tmp_path: Path) -> None:
+    write_image_folder(tmp_path, classes=None, per_class=12, suffix=".jpg")
+    dm = ImageFolderDataModule(data_dir=str(tmp_path), image_size=4, channels=1, seed=5)
+    assert dm.num_classes == 0 and dm.image_shape == (1, 4, 4)
+    dm.setup()
+    assert all(int(y) == -1 for _, y in all_items(dm.train_set))
+    assert stack_x(dm.train_set).shape[1:] == (1, 4, 4)
+
+
+def test_image_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataFilesError, match="does not exist"):
+        ImageFolderDataModule(data_dir=str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images")
+    with pytest.raises(DataFilesError, match="no images"):
+        ImageFolderDataModule(data_dir=str(tmp_path / "empty"))
+    write_image_folder(tmp_path / "bad", classes=None, per_class=10)
+    (tmp_path / "bad" / "img_003.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    dm = ImageFolderDataModule(data_dir=str(tmp_path / "bad"), image_size=4)
+    dm.setup()
+    with pytest.raises(DataFilesError, match="img_003.png is truncated or corrupted"):
+        for split in (dm.train_set, dm.val_set, dm.test_set):
+            all_items(split)
+
+
+def test_unpaired_folders(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "A", classes=None, per_class=10, size=(12, 12))
+    write_image_folder(tmp_path / "B", classes=None, per_class=20, size=(16, 10), suffix=".jpg")
+    dm = UnpairedFoldersDataModule(
+        dir_a=str(tmp_path / "A"), dir_b=str(tmp_path / "B"), image_size=8, batch_size=2, val_fraction=0.2
+    )
+    assert dm.image_shape == (3, 8, 8) and dm.num_classes == 0
+    dm.setup()
+    x_a, x_b = next(iter(dm.train_dataloader()))
+    assert x_a.shape == x_b.shape == (2, 3, 8, 8)
+    # each domain is split on its own: no image in two splits
+    for domain in ("a", "b"):
+        names = [{path.name for path in _paths(getattr(part, domain))} for part in (dm.train_set, dm.val_set, dm.test_set)]
+        assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    assert len(dm.train_set) == max(len(dm.train_set.a), len(dm.train_set.b))
+    with_test = UnpairedFoldersDataModule(
+        dir_a=str(tmp_path / "A"), dir_b=str(tmp_path / "B"),
+        test_dir_a=str(tmp_path / "A"), test_dir_b=str(tmp_path / "B"), image_size=8,
+    )
+    with_test.setup()
+    assert len(with_test.test_set) == 20
+
+
+def _paths(dataset) -> list[Path]:
+    """The image files behind a (nested) Subset of an ImageFileDataset."""
+    indices = list(range(len(dataset)))
+    while hasattr(dataset, "indices"):
+        indices = [dataset.indices[i] for i in indices]
+        dataset = dataset.dataset
+    return [dataset.paths[i] for i in indices]
+
+
+# ---------------------------------------------------------------------------------------------- toy2d
+def test_eight_gaussians_sample_statistics() -> None:
+    x = sample_toy2d("eight_gaussians", 40_000, torch.Generator().manual_seed(0)).double()
+    centers = eight_gaussians_centers()
+    k = torch.cdist(x, centers).argmin(1)
+    weights = torch.bincount(k, minlength=8).double() / len(x)
+    assert torch.allclose(weights, torch.full((8,), 1 / 8, dtype=torch.float64), atol=0.01)
+    for j in range(8):
+        part = x[k == j]
+        assert torch.allclose(part.mean(0), centers[j], atol=0.02)
+        assert torch.allclose(part.std(0), torch.full((2,), EIGHT_GAUSSIANS_STD, dtype=torch.float64), rtol=0.05)
+
+
+def test_checkerboard_support_and_uniformity() -> None:
+    x = sample_toy2d("checkerboard", 40_000, torch.Generator().manual_seed(0))
+    assert torch.isfinite(log_prob("checkerboard", x)).all()  # every sample on the support
+    cells = torch.floor((x.double() + 4) / 2).long()
+    assert ((cells.sum(1) % 2) == 0).all() and (cells >= 0).all() and (cells <= 3).all()
+    counts = torch.bincount(cells[:, 0] * 4 + cells[:, 1], minlength=16).double() / len(x)
+    black = torch.tensor([(i + j) % 2 == 0 for i in range(4) for j in range(4)])
+    assert torch.allclose(counts[black], torch.full((8,), 1 / 8, dtype=torch.float64), atol=0.01)
+    assert (counts[~black] == 0).all()
+    off = torch.tensor([[-3.0, -1.0], [0.5, 0.5 + 2.0], [4.5, 0.0]])  # a white cell, a white cell, outside
+    assert torch.isinf(log_prob("checkerboard", off)).all()
+
+
+@pytest.mark.parametrize("name", ["eight_gaussians", "checkerboard"])
+def test_toy_log_prob_integrates_to_one(name: str) -> None:
+    n, lim = 600, 6.0  # cells of 0.02 so the checkerboard's cell edges fall on cell edges
+    h = 2 * lim / n
+    grid = torch.linspace(-lim + h / 2, lim - h / 2, n, dtype=torch.float64)  # cell midpoints
+    xx, yy = torch.meshgrid(grid, grid, indexing="ij")
+    points = torch.stack([xx.flatten(), yy.flatten()], 1)
+    total = log_prob(name, points).exp().sum().item() * h * h
+    assert abs(total - 1.0) < 2e-3
+
+
+def test_eight_gaussians_log_prob_matches_monte_carlo_entropy() -> None:
+    """E[-log p(x)] over samples equals the entropy of one well-separated Gaussian plus log 8."""
+    x = sample_toy2d("eight_gaussians", 20_000, torch.Generator().manual_seed(1))
+    nll = -log_prob("eight_gaussians", x).mean().item()
+    entropy = math.log(2 * math.pi * math.e * EIGHT_GAUSSIANS_STD**2) + math.log(8)
+    assert abs(nll - entropy) < 0.03
+
+
+def test_two_moons_and_pinwheel_statistics() -> None:
+    g = torch.Generator().manual_seed(0)
+    moons = sample_toy2d("two_moons", 20_000, g).double()
+    assert torch.allclose(moons.mean(0), torch.zeros(2, dtype=torch.float64), atol=0.05)  # centred
+    upper = moons[:, 1] > moons[:, 1].median()
+    assert abs(upper.double().mean().item() - 0.5) < 0.01
+    pin = sample_toy2d("pinwheel", 20_000, g).double()
+    assert torch.allclose(pin.mean(0), torch.zeros(2, dtype=torch.float64), atol=0.05)  # 5-fold symmetric
+    angles = torch.atan2(pin[:, 1], pin[:, 0])
+    hist = torch.histc(angles, bins=5, min=-math.pi, max=math.pi) / len(pin)
+    assert hist.min() > 0.15  # mass in every fifth of the circle
+    with pytest.raises(NotImplementedError, match="no closed-form density"):
+        log_prob("pinwheel", pin[:3])
+
+
+def test_toy2d_datamodule() -> None:
+    dm = Toy2DDataModule(dataset="checkerboard", num_samples=1000, batch_size=50, seed=4)
+    assert dm.image_shape == (2,) and dm.num_levels == 0 and dm.num_classes == 0 and dm.has_log_prob
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (810, 90, 100)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (50, 2) and (y == -1).all() and torch.isfinite(dm.log_prob(x)).all()
+    again = Toy2DDataModule(dataset="checkerboard", num_samples=1000, seed=4)
+    again.setup()
+    assert torch.equal(stack_x(again.test_set), stack_x(dm.test_set))
+    assert not Toy2DDataModule(dataset="two_moons").has_log_prob
+
+
+# ---------------------------------------------------------------------------------------------- every model x data
+def _image_datamodules(root: Path) -> dict[str, object]:
+    """Builders of every image datamodule on tiny fake files under ``root`` (written once)."""
+    write_mnist(root, "MNIST", n_train=40, n_test=10)
+    write_mnist(root, "FashionMNIST", n_train=40, n_test=10, gz=True)
+    write_cifar10(root, n_per_batch=8)
+    write_celeba(root, n=24)
+    write_image_folder(root / "folder", per_class=10)
+    write_image_folder(root / "A", classes=None, per_class=16)
+    write_image_folder(root / "B", classes=None, per_class=12)
+    d, common = str(root), {"batch_size": 4}
+    return {
+        "digits": lambda: genlight.create_datamodule("digits", **common),
+        "mnist": lambda: MNISTDataModule(data_dir=d, **common),
+        "fashion_mnist": lambda: FashionMNISTDataModule(data_dir=d, **common),
+        "binarized_mnist": lambda: BinarizedMNISTDataModule(data_dir=d, **common),
+        "cifar10": lambda: CIFAR10DataModule(data_dir=d, check_md5=False, random_flip=True, **common),
+        "celeba": lambda: CelebADataModule(data_dir=d, image_size=16, crop_size=16, **common),
+        "image_folder": lambda: ImageFolderDataModule(data_dir=f"{d}/folder", image_size=12, **common),
+        "unpaired_folders": lambda: UnpairedFoldersDataModule(
+            dir_a=f"{d}/A", dir_b=f"{d}/B", image_size=8, val_fraction=0.25, test_fraction=0.25, **common
+        ),
+        "toy2d": lambda: Toy2DDataModule(num_samples=200, **common),
+    }
+
+
+DATA_NAMES = ["digits", "mnist", "fashion_mnist", "binarized_mnist", "cifar10", "celeba", "image_folder",
+              "unpaired_folders", "toy2d"]
+
+
+def test_every_registered_datamodule_is_covered() -> None:
+    assert set(genlight.list_datamodules()) <= set(DATA_NAMES), "add the new datamodule to DATA_NAMES"
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return _image_datamodules(tmp_path_factory.mktemp("fake_data"))
+
+
+def _build_model(name: str, dm) -> object:
+    cls = genlight.get_model_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = dict(cls.smoke_kwargs)
+    for attr in ("image_shape", "num_classes", "num_levels"):
+        if attr in params:
+            kwargs[attr] = getattr(dm, attr)
+    return cls(**kwargs)
+
+
+@pytest.mark.parametrize("data_name", DATA_NAMES)
+@pytest.mark.parametrize("model_name", genlight.list_models())
+def test_every_model_trains_on_every_datamodule_or_refuses(model_name: str, data_name: str, fake_data) -> None:
+    torch.manual_seed(0)
+    dm = fake_data[data_name]()
+    try:
+        model = _build_model(model_name, dm)
+    except ValueError as err:  # a family may refuse a shape, but must say which shapes it takes
+        shape = tuple(dm.image_shape)
+        assert str(shape) in str(err) or (len(shape) == 3 and f"{shape[1]}x{shape[2]}" in str(err)), str(err)
+        assert len(shape) != 3 or data_name != "digits", "every family must take the digits shape"
+        return
+    trainer = Trainer(
+        fast_dev_run=True, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=dm)
+    assert trainer.state.finished and trainer.global_step == 1
+    loss = trainer.callback_metrics.get("train/loss")
+    assert loss is not None and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("model_name", genlight.list_models())
+def test_image_families_refuse_toy2d_with_a_clear_message(model_name: str) -> None:
+    cls = genlight.get_model_class(model_name)
+    if "image_shape" not in inspect.signature(cls.__init__).parameters:
+        pytest.skip(f"{model_name} takes no image_shape")
+    default = inspect.signature(cls.__init__).parameters["image_shape"].default
+    if len(tuple(default)) != 3:
+        pytest.skip(f"{model_name} is not an image family")
+    with pytest.raises(ValueError, match=r"image_shape=\(2,\)"):
+        _build_model(model_name, Toy2DDataModule(num_samples=100))
+
+
+# ---------------------------------------------------------------------------------------------- DDP
+@pytest.mark.parametrize("data_name", ["mnist", "celeba", "unpaired_folders", "toy2d"])
+def test_loaders_take_lightnings_distributed_sampler(data_name: str, fake_data) -> None:
+    """Lightning swaps our plain samplers for a DistributedSampler under DDP; two ranks then see
+    disjoint halves of the training set."""
+    from lightning.pytorch.utilities.data import _update_dataloader
+
+    dm = fake_data[data_name]()
+    dm.setup()
+    loader = dm.train_dataloader()
+    assert isinstance(loader.sampler, RandomSampler)
+    assert isinstance(dm.val_dataloader().sampler, SequentialSampler)
+    seen = []
+    for rank in (0, 1):
+        sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=rank, shuffle=True, seed=0)
+        seen.append(list(iter(sampler)))
+        ranked = _update_dataloader(loader, sampler)
+        assert ranked.sampler is sampler and ranked.batch_size == dm.batch_size
+        sizes = [batch[0].shape[0] for batch in ranked]
+        assert sizes and all(size == dm.batch_size for size in sizes)  # drop_last kept for training
+    n = len(loader.dataset)
+    assert set(seen[0]) | set(seen[1]) == set(range(n)) and (n % 2 or not set(seen[0]) & set(seen[1]))
