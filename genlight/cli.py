@@ -234,13 +234,28 @@ def main(args: Sequence[str] | None = None) -> None:
         raise SystemExit(_list_command(argv[1:]))
     if argv and argv[0] == "sample":
         raise SystemExit(_sample_command(argv[1:]))
-    from genlight.datamodules.common import DataFilesError
-
     try:
         GenlightCLI(args=None if args is None else argv)
-    except DataFilesError as err:  # missing or corrupted data files: the message says what to do
-        sys.stderr.write(f"genlight: error: {err}\n")
+    except Exception as err:
+        data_error = _data_files_error(err)
+        if data_error is None:
+            raise
+        sys.stderr.write(f"genlight: error: {data_error}\n")  # the message says what to do
         raise SystemExit(1) from err
+
+
+def _data_files_error(err: BaseException | None) -> BaseException | None:
+    """The :class:`DataFilesError` behind ``err``, if any (jsonargparse wraps errors raised while it
+    instantiates a datamodule in a ``ValueError``)."""
+    from genlight.datamodules.common import DataFilesError
+
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, DataFilesError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -570,3 +570,84 @@ def test_loaders_take_lightnings_distributed_sampler(data_name: str, fake_data) 
         assert sizes and all(size == dm.batch_size for size in sizes)  # drop_last kept for training
     n = len(loader.dataset)
     assert set(seen[0]) | set(seen[1]) == set(range(n)) and (n % 2 or not set(seen[0]) & set(seen[1]))
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+CLI_QUIET = [
+    "--trainer.logger", "false", "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu", "--samples.every_n_epochs", "0",
+    "--seed_everything", "0",
+]
+
+
+def test_cli_trains_on_mnist_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genlight.cli import main
+
+    write_mnist(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    main(args=[
+        "fit", "--model", "vae", "--data", "mnist", "--data.data_dir", str(tmp_path / "data"),
+        "--data.batch_size", "8", "--model.latent_dim", "4", "--model.hidden_channels", "8",
+        "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1",
+        "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET,
+    ])
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "MNISTDataModule" in config and f"data_dir: {tmp_path / 'data'}" in config
+
+
+def test_cli_links_shapes_from_the_datamodule(tmp_path: Path) -> None:
+    from genlight.cli import GenlightCLI, rewrite_registry_names
+
+    write_celeba(tmp_path, n=12)
+    args = ["--model", "vae", "--data", "celeba", "--data.data_dir", str(tmp_path), "--data.image_size", "16",
+            "--model.latent_dim", "4", "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET]
+    cli = GenlightCLI(args=rewrite_registry_names(args), run=False)
+    assert tuple(cli.model.hparams.image_shape) == (3, 16, 16) and cli.model.hparams.num_levels == 256
+
+
+@pytest.mark.parametrize(
+    "data_args,expected",
+    [
+        (["--data", "mnist"], "train-images-idx3-ubyte"),
+        (["--data", "cifar10"], "data_batch_1"),
+        (["--data", "celeba"], "list_eval_partition.txt"),
+        (["--data", "binarized_mnist", "--data.binarization", "fixed"], "binarized_mnist_train.amat"),
+    ],
+)
+def test_cli_missing_files_exit_nonzero_with_the_expected_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, data_args: list[str], expected: str
+) -> None:
+    from genlight.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(args=["fit", "--model", "vae", *data_args, "--data.data_dir", str(tmp_path / "empty"),
+                   "--trainer.max_steps", "1", "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("genlight: error:") and expected in err and "--data.download true" in err
+    assert str(tmp_path / "empty") in err
+
+
+def test_cli_missing_image_folder_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from genlight.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args=["fit", "--model", "ae", "--data", "image_folder", "--data.data_dir", str(tmp_path / "none"),
+                   "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET])
+    assert info.value.code not in (0, None)
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_subprocess_prints_the_message(tmp_path: Path) -> None:
+    """The console entry point, as a user runs it (slow: a fresh interpreter imports torch)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "genlight.cli", "fit", "--model", "vae", "--data", "cifar10",
+         "--data.data_dir", str(tmp_path), *CLI_QUIET],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert proc.returncode == 1 and "cifar-10-batches-py" in proc.stderr and "Traceback" not in proc.stderr
