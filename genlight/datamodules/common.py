@@ -33,6 +33,8 @@ class DataFilesError(RuntimeError):
 def require_files(dataset: str, root: Path, files: Sequence[str], how: str) -> None:
     """Raise :class:`DataFilesError` listing every file of ``files`` (relative to ``root``) that is missing."""
     missing = [f for f in files if not (root / f).exists()]
+    if len(missing) == len(files):
+        raise DataFilesError(f"{dataset}: no data files under {root} (expected: {', '.join(files)}). {how}")
     if missing:
         raise DataFilesError(
             f"{dataset}: missing data files under {root}: {', '.join(missing)} "
