@@ -651,3 +651,42 @@ def test_cli_subprocess_prints_the_message(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )
     assert proc.returncode == 1 and "cifar-10-batches-py" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------- examples
+EXAMPLES = sorted(p for p in (Path(__file__).parents[1] / "examples").glob("*/*.yaml") if p.parent.name != "loggers")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_example_configs_name_real_arguments(path: Path) -> None:
+    import importlib
+
+    import yaml
+
+    config = yaml.safe_load(path.read_text())
+    assert "data" in config, f"{path} has no data section"
+    for key in ("model", "data"):
+        if key not in config:
+            continue
+        module, _, name = config[key]["class_path"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        registry = genlight.MODELS if key == "model" else genlight.DATAMODULES
+        assert registry.name_of(cls) is not None, f"{cls} is not registered"
+        params = inspect.signature(cls.__init__).parameters
+        unknown = set(config[key].get("init_args", {})) - set(params)
+        assert not unknown, f"{path}: {key} has no arguments {unknown}"
+        linked = {"image_shape", "num_classes", "num_levels"} & set(config[key].get("init_args", {}))
+        assert not linked, f"{path}: {linked} are linked from the datamodule, do not write them"
+
+
+@pytest.mark.parametrize("example", ["mnist/vae.yaml", "cifar10/vae.yaml", "celeba/vae.yaml", "image_folder/ae.yaml"])
+def test_example_configs_instantiate(example: str, tmp_path: Path) -> None:
+    from genlight.cli import GenlightCLI
+
+    write_image_folder(tmp_path / "images", per_class=2)
+    args = ["--config", str(Path(__file__).parents[1] / "examples" / example),
+            "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false"]
+    if example.startswith("image_folder"):
+        args += ["--data.data_dir", str(tmp_path / "images")]
+    cli = GenlightCLI(args=args, run=False)
+    assert tuple(cli.model.hparams.image_shape) == tuple(cli.datamodule.image_shape)

@@ -49,7 +49,7 @@ def download_or_explain(dataset: str, root: Path, files: Sequence[str], how: str
     except Exception as err:  # noqa: BLE001 - any download failure gets the same clear message
         raise DataFilesError(
             f"{dataset}: download failed ({type(err).__name__}: {str(err).strip()[:300]}). "
-            f"Expected files under {root}: {', '.join(files)}. {how}"
+            f"Expected files under {root}: {', '.join(files)}. Without network, get them by hand: {how}"
         ) from err
 
 
