@@ -29,6 +29,8 @@ __all__ = ["GenlightCLI", "GenlightSaveConfig", "main", "rewrite_registry_names"
 #: attributes of the datamodule that are passed into the model's ``__init__``
 LINKED_ATTRIBUTES = ("image_shape", "num_classes", "num_levels")
 
+#: the datamodule used when no ``--data`` is given: bundled, no download
+DEFAULT_DATAMODULE = "digits"
 _CSV_LOGGER = "lightning.pytorch.loggers.CSVLogger"
 _DEFAULT_LOGGER_NAME = "lightning_logs"
 _BARE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -146,6 +148,7 @@ class GenlightCLI(LightningCLI):
         for attr in LINKED_ATTRIBUTES:
             parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.set_defaults({"data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}})
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         if args is None:

@@ -125,3 +125,8 @@ def test_wandb_offline_run_gets_config_and_images(in_tmp):
         assert (in_tmp / "runs" / "vae" / "version_0" / "metrics.csv").exists()  # CSV beside W&B
     finally:
         wandb.finish()
+
+
+def test_digits_is_the_default_datamodule():
+    cli = GenlightCLI(args=["--model", "vae", "--data.batch_size", "7"], run=False)
+    assert type(cli.datamodule).__name__ == "DigitsDataModule" and cli.datamodule.batch_size == 7
