@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from genlight.base import GenerativeDataModule, GenerativeModule
 from genlight.callbacks import SampleGrid, run_dir
-from genlight.registry import DATAMODULES, MODELS, Registry
+from genlight.registry import DATAMODULES, MODELS, Registry, import_class
 
 __all__ = ["GenlightCLI", "GenlightSaveConfig", "main", "rewrite_registry_names"]
 
@@ -164,7 +164,7 @@ class GenlightCLI(LightningCLI):
         model_path = config.model.class_path if isinstance(config.model, Namespace) else None
         if model_path is None:
             return
-        name = MODELS.name_of(_import_class(model_path)) or model_path.rsplit(".", 1)[-1].lower()
+        name = MODELS.name_of(import_class(model_path)) or model_path.rsplit(".", 1)[-1].lower()
         loggers = config.trainer.logger
         for logger in loggers if isinstance(loggers, list) else [loggers]:
             if (
@@ -173,13 +173,6 @@ class GenlightCLI(LightningCLI):
                 and logger.init_args.get("name") == _DEFAULT_LOGGER_NAME
             ):
                 logger.init_args.name = name
-
-
-def _import_class(path: str) -> type:
-    import importlib
-
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 # ---------------------------------------------------------------------------- extra subcommands
