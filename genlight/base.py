@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -66,6 +67,23 @@ class GenerativeModule(pl.LightningModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def save_hyperparameters(
+        self, *args: Any, ignore: Sequence[str] | str | None = None, frame: Any = None, logger: bool = True
+    ) -> None:
+        """Lightning's, keeping only arguments that ``__init__`` takes.
+
+        LightningCLI records every applied data->model link (``num_classes`` ...) as a
+        hyper-parameter, also for a model that has no such argument; such a key would break
+        ``--ckpt_path`` and ``load_from_checkpoint``, so it is dropped here.
+        """
+        super().save_hyperparameters(*args, ignore=ignore, frame=frame or inspect.currentframe().f_back, logger=logger)
+        params = inspect.signature(type(self).__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        for hparams in (self._hparams, getattr(self, "_hparams_initial", {})):
+            for key in [k for k in hparams if k not in params and not k.startswith("_")]:
+                del hparams[key]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         from genlight import __version__

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from genlight.registry import import_class
 
 
 def checkpoint_class_path(checkpoint: dict[str, Any]) -> str:
@@ -32,7 +33,6 @@ def load_model(ckpt_path: str | Path, map_location: str | torch.device = "cpu", 
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; checkpoints are written under runs/<model>/version_N/checkpoints/")
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    module, _, name = checkpoint_class_path(checkpoint).rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
+    cls = import_class(checkpoint_class_path(checkpoint))
     model = cls.load_from_checkpoint(path, map_location=map_location, **overrides)
     return model.eval()

@@ -22,13 +22,15 @@ from lightning.pytorch.loggers import WandbLogger
 
 from genlight.base import GenerativeDataModule, GenerativeModule
 from genlight.callbacks import SampleGrid, run_dir
-from genlight.registry import DATAMODULES, MODELS, Registry
+from genlight.registry import DATAMODULES, MODELS, Registry, import_class
 
 __all__ = ["GenlightCLI", "GenlightSaveConfig", "main", "rewrite_registry_names"]
 
 #: attributes of the datamodule that are passed into the model's ``__init__``
 LINKED_ATTRIBUTES = ("image_shape", "num_classes", "num_levels")
 
+#: the datamodule used when no ``--data`` is given: bundled, no download
+DEFAULT_DATAMODULE = "digits"
 _CSV_LOGGER = "lightning.pytorch.loggers.CSVLogger"
 _DEFAULT_LOGGER_NAME = "lightning_logs"
 _BARE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -146,6 +148,7 @@ class GenlightCLI(LightningCLI):
         for attr in LINKED_ATTRIBUTES:
             parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.set_defaults({"data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}})
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         if args is None:
@@ -161,7 +164,7 @@ class GenlightCLI(LightningCLI):
         model_path = config.model.class_path if isinstance(config.model, Namespace) else None
         if model_path is None:
             return
-        name = MODELS.name_of(_import_class(model_path)) or model_path.rsplit(".", 1)[-1].lower()
+        name = MODELS.name_of(import_class(model_path)) or model_path.rsplit(".", 1)[-1].lower()
         loggers = config.trainer.logger
         for logger in loggers if isinstance(loggers, list) else [loggers]:
             if (
@@ -170,13 +173,6 @@ class GenlightCLI(LightningCLI):
                 and logger.init_args.get("name") == _DEFAULT_LOGGER_NAME
             ):
                 logger.init_args.name = name
-
-
-def _import_class(path: str) -> type:
-    import importlib
-
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 # ---------------------------------------------------------------------------- extra subcommands

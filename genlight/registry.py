@@ -209,11 +209,15 @@ def _qualname(cls: type) -> str:
 
 
 def _implements(cls: type, protocol: type) -> bool:
-    """Whether ``cls`` defines every member of a runtime-checkable protocol."""
-    members = getattr(protocol, "__protocol_attrs__", None) or {
-        k for k in vars(protocol) if not k.startswith("_")
-    }
+    """Whether ``cls`` defines every method and annotated attribute of a protocol."""
+    members = {k for k in (*vars(protocol), *getattr(protocol, "__annotations__", {})) if not k.startswith("_")}
     return all(hasattr(cls, m) for m in members)
+
+
+def import_class(path: str) -> type:
+    """``"genlight.modules.vae.VAE"`` -> the class."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def _entry_points(group: str) -> list[metadata.EntryPoint]:

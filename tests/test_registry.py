@@ -1,0 +1,157 @@
+"""The registry: names, globs, errors with close matches, and plug-ins through entry points."""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import genlight
+import genlight.modules
+from genlight.base import GenerativeModule
+from genlight.modules.vae import VAE
+from genlight.registry import MODELS, Registry, snake_case
+from genlight.types import Autoencoder, DensityModel, Sampler
+
+
+def fresh_registry() -> Registry:
+    return Registry("model", "genlight.base.GenerativeModule", "genlight.models", "genlight.modules")
+
+
+def test_builtins_listed():
+    names = genlight.list_models()
+    assert {"ae", "vae"} <= set(names)
+    assert names == sorted(names)
+    assert "digits" in genlight.list_datamodules()
+
+
+def test_every_family_file_registers_a_model():
+    registered_modules = {MODELS.get(n).__module__ for n in MODELS.list()}
+    for info in pkgutil.iter_modules(genlight.modules.__path__):
+        assert not info.name.startswith("_"), "jsonargparse skips private modules; no family may live in one"
+        assert f"genlight.modules.{info.name}" in registered_modules, f"{info.name}.py registers no model"
+
+
+def test_glob_exclude_and_capability_filters():
+    assert genlight.list_models("v*") == ["vae"]
+    assert "vae" not in genlight.list_models(exclude="*vae*")
+    assert "ae" in genlight.list_models(["a*", "v*"])
+    assert "vae" in genlight.list_models(capability=Sampler)
+    assert "ae" not in genlight.list_models(capability=Sampler)
+    assert "ae" in genlight.list_models(capability=Autoencoder)
+    assert "vae" in genlight.list_models(capability=DensityModel)
+
+
+def test_names_resolve_from_alias_and_class_name():
+    reg = fresh_registry()
+
+    class ToyVAE(VAE):
+        pass
+
+    reg.add(ToyVAE, aliases=["toy"], tags=["test"])
+    assert reg.get("toy_vae") is ToyVAE
+    assert reg.get("toy") is ToyVAE
+    assert reg.get("ToyVAE") is ToyVAE
+    assert reg.list(tag="test") == ["toy_vae"]
+    assert reg.name_of(ToyVAE) == "toy_vae"
+    assert reg.class_path("toy").endswith("ToyVAE")
+    assert "toy" in reg and "nope" not in reg
+
+
+def test_snake_case():
+    assert snake_case("BetaVAE") == "beta_vae"
+    assert snake_case("VAE") == "vae"
+    assert snake_case("PixelCNN") == "pixel_cnn"
+    assert snake_case("WGANGP") == "wgangp"
+
+
+def test_duplicate_name_raises():
+    reg = fresh_registry()
+
+    class A(GenerativeModule):
+        pass
+
+    class B(GenerativeModule):
+        pass
+
+    reg.add(A, "same")
+    reg.add(A, "same")  # re-registering the same class (a re-import) is fine
+    with pytest.raises(ValueError, match="already taken"):
+        reg.add(B, "same")
+
+
+def test_bad_registrations_raise():
+    reg = fresh_registry()
+    with pytest.raises(ValueError, match="snake_case"):
+        reg.add(VAE, "Bad-Name")
+    with pytest.raises(TypeError, match="subclasses genlight.base.GenerativeModule"):
+        reg.add(dict, "not_a_model")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not a factory"):
+        reg.register("factory")(lambda: VAE())  # type: ignore[arg-type]
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(KeyError, match="Did you mean: vae"):
+        genlight.create_model("vea")
+    with pytest.raises(KeyError, match="Did you mean: digits"):
+        genlight.create_datamodule("digit")
+
+
+def test_create_drops_none_kwargs():
+    model = genlight.create_model("vae", latent_dim=None, hidden_channels=8)
+    assert model.hparams.latent_dim == 16 and model.hparams.hidden_channels == 8
+
+
+PLUGIN = textwrap.dedent(
+    '''
+    from genlight.modules.vae import VAE
+
+    class TinyPluginVAE(VAE):
+        """A downstream subclass registered only through an entry point."""
+    '''
+)
+
+
+@pytest.fixture
+def plugin_dir(tmp_path):
+    """A package plus a fake installed distribution whose entry point names it."""
+    (tmp_path / "myplugin").mkdir()
+    (tmp_path / "myplugin" / "__init__.py").write_text("")
+    (tmp_path / "myplugin" / "models.py").write_text(PLUGIN)
+    (tmp_path / "myplugin" / "broken.py").write_text("raise ImportError('missing dependency xyz')\n")
+    dist = tmp_path / "myplugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[genlight.models]\ntiny_plugin_vae = myplugin.models:TinyPluginVAE\nbroken = myplugin.broken:Nope\n"
+    )
+    return tmp_path
+
+
+def test_entry_point_plugin_is_registered(plugin_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    reg = fresh_registry()
+    with pytest.warns(UserWarning, match="skipped model plug-in 'broken'.*missing dependency xyz"):
+        names = reg.list()
+    assert "tiny_plugin_vae" in names  # (built-ins are already imported, so they stay in MODELS)
+    assert reg.get("tiny_plugin_vae").__module__ == "myplugin.models"
+
+
+def test_entry_point_plugin_trains_through_the_cli(plugin_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), str(Path.cwd())])}
+    cmd = [sys.executable, "-m", "genlight.cli"]
+    listed = subprocess.run([*cmd, "list", "models"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert "tiny_plugin_vae" in listed.stdout and "myplugin.models.TinyPluginVAE" in listed.stdout
+    fit = subprocess.run(
+        [*cmd, "fit", "--model", "tiny_plugin_vae", "--data", "digits", "--model.hidden_channels", "4",
+         "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false"],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    config = (tmp_path / "runs" / "tiny_plugin_vae" / "version_0" / "config.yaml").read_text()
+    assert "class_path: myplugin.models.TinyPluginVAE" in config
