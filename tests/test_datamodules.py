@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch import Trainer
 from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
 
 import genlight
@@ -34,6 +33,7 @@ from tests.fakedata import (
     write_mnist,
     truncate,
 )
+from tests.helpers import build_model, tiny_trainer
 
 
 def all_items(dataset) -> list:
@@ -67,6 +67,20 @@ def test_mnist_family_loads_idx_files(tmp_path: Path, cls, folder: str, gz: bool
         map(tuple, src["train_x"].flatten(1).float().tolist())
     )
     assert set(x.unique().tolist()) >= {0.0, 1.0}  # 0 and 255 both map to the ends of [0, 1]
+
+
+def test_mnist_fake_files_are_what_torchvision_reads(tmp_path: Path) -> None:
+    """torchvision's own MNIST class reads the fake files to the same tensors: the format is the real one."""
+    from torchvision.datasets import MNIST
+
+    src = write_mnist(tmp_path, n_train=40, n_test=10)
+    for train, key in ((True, "train"), (False, "test")):
+        tv = MNIST(str(tmp_path), train=train)
+        assert torch.equal(tv.data, src[f"{key}_x"]) and torch.equal(tv.targets, src[f"{key}_y"].long())
+    dm = MNISTDataModule(data_dir=str(tmp_path))
+    dm.setup()
+    tv = MNIST(str(tmp_path), train=False)
+    assert torch.equal((stack_x(dm.test_set) * 255).round().to(torch.uint8).squeeze(1), tv.data)
 
 
 def test_mnist_split_is_deterministic_by_seed(tmp_path: Path) -> None:
@@ -205,6 +219,22 @@ def test_cifar10_loads_pickled_batches(tmp_path: Path) -> None:
     assert torch.equal((x * 255).round().to(torch.uint8), expected) and y.item() == src["test_batch_labels"][2]
     xb, yb = next(iter(dm.train_dataloader()))
     assert xb.shape == (4, 3, 32, 32) and yb.dtype == torch.long and 0 <= xb.min() and xb.max() <= 1
+
+
+def test_cifar10_reader_agrees_with_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchvision's CIFAR10 reads the fake pickles (its md5 check deliberately bypassed, as the sums
+    of the real files cannot match) to the same pixels and labels as genlight's reader."""
+    from torchvision.datasets import CIFAR10
+
+    write_cifar10(tmp_path)
+    monkeypatch.setattr(CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda path, md5=None: True)
+    dm = CIFAR10DataModule(data_dir=str(tmp_path), check_md5=False)
+    dm.setup()
+    tv = CIFAR10(str(tmp_path), train=False)
+    ours = (stack_x(dm.test_set) * 255).round().to(torch.uint8)
+    assert torch.equal(ours, torch.from_numpy(tv.data).permute(0, 3, 1, 2))  # torchvision keeps HWC
+    assert [int(y) for _, y in all_items(dm.test_set)] == list(tv.targets)
 
 
 def test_cifar10_md5_check_refuses_other_files(tmp_path: Path) -> None:
@@ -504,32 +534,19 @@ def fake_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return _image_datamodules(tmp_path_factory.mktemp("fake_data"))
 
 
-def _build_model(name: str, dm) -> object:
-    cls = genlight.get_model_class(name)
-    params = inspect.signature(cls.__init__).parameters
-    kwargs = dict(cls.smoke_kwargs)
-    for attr in ("image_shape", "num_classes", "num_levels"):
-        if attr in params:
-            kwargs[attr] = getattr(dm, attr)
-    return cls(**kwargs)
-
-
 @pytest.mark.parametrize("data_name", DATA_NAMES)
 @pytest.mark.parametrize("model_name", genlight.list_models())
 def test_every_model_trains_on_every_datamodule_or_refuses(model_name: str, data_name: str, fake_data) -> None:
     torch.manual_seed(0)
     dm = fake_data[data_name]()
     try:
-        model = _build_model(model_name, dm)
+        model = build_model(model_name, dm)
     except ValueError as err:  # a family may refuse a shape, but must say which shapes it takes
         shape = tuple(dm.image_shape)
         assert str(shape) in str(err) or (len(shape) == 3 and f"{shape[1]}x{shape[2]}" in str(err)), str(err)
         assert len(shape) != 3 or data_name != "digits", "every family must take the digits shape"
         return
-    trainer = Trainer(
-        fast_dev_run=True, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
-    )
+    trainer = tiny_trainer()
     trainer.fit(model, datamodule=dm)
     assert trainer.state.finished and trainer.global_step == 1
     loss = trainer.callback_metrics.get("train/loss")
@@ -545,7 +562,7 @@ def test_image_families_refuse_toy2d_with_a_clear_message(model_name: str) -> No
     if len(tuple(default)) != 3:
         pytest.skip(f"{model_name} is not an image family")
     with pytest.raises(ValueError, match=r"image_shape=\(2,\)"):
-        _build_model(model_name, Toy2DDataModule(num_samples=100))
+        build_model(model_name, Toy2DDataModule(num_samples=100))
 
 
 # ---------------------------------------------------------------------------------------------- DDP
