@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from genlight.errors import ImageShapeError
+
 __all__ = [
     "GenerativeModule",
     "GenerativeDataModule",
@@ -38,12 +40,12 @@ def check_image_shape(
 ) -> tuple[int, ...]:
     """Validate ``image_shape`` for a family and return it as a tuple of ints.
 
-    Raises ``ValueError`` naming the shapes that fit, e.g. "needs H and W multiples of 4".
+    Raises :class:`~genlight.errors.ImageShapeError` (a ``ValueError``) naming the shapes that fit.
     """
     shape = tuple(int(s) for s in image_shape)
     if len(shape) != ndim:
         what = "(C, H, W) images" if ndim == 3 else f"{ndim}-d inputs"
-        raise ValueError(
+        raise ImageShapeError(
             f"{family} works on {what}, got image_shape={shape}; pick an image datamodule "
             f"(digits, mnist, cifar10, ...) or a family that fits this data (`genlight list models`)"
         )
@@ -51,7 +53,7 @@ def check_image_shape(
         _, h, w = shape
         if h % multiple_of or w % multiple_of or h < min_size or w < min_size:
             fits = ", ".join(str(multiple_of * k) for k in range(max(1, math.ceil(min_size / multiple_of)), 9))
-            raise ValueError(
+            raise ImageShapeError(
                 f"{family} needs H and W that are multiples of {multiple_of} and at least {min_size}, "
                 f"got {h}x{w}; sizes that fit: {fits}, ... (resize the data, e.g. --data.image_size)"
             )

@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from genlight.base import GenerativeDataModule, GenerativeModule
 from genlight.callbacks import SampleGrid, run_dir
+from genlight.errors import GenlightError
 from genlight.registry import DATAMODULES, MODELS, Registry, import_class
 
 __all__ = ["GenlightCLI", "GenlightSaveConfig", "main", "rewrite_registry_names"]
@@ -233,21 +234,19 @@ def main(args: Sequence[str] | None = None) -> None:
     try:
         GenlightCLI(args=None if args is None else argv)
     except Exception as err:
-        data_error = _data_files_error(err)
-        if data_error is None:
+        user_error = _user_error(err)
+        if user_error is None:
             raise
-        sys.stderr.write(f"genlight: error: {data_error}\n")  # the message says what to do
+        sys.stderr.write(f"genlight: error: {user_error}\n")  # the message says what to do
         raise SystemExit(1) from err
 
 
-def _data_files_error(err: BaseException | None) -> BaseException | None:
-    """The :class:`DataFilesError` behind ``err``, if any (jsonargparse wraps errors raised while it
-    instantiates a datamodule in a ``ValueError``)."""
-    from genlight.datamodules.common import DataFilesError
-
+def _user_error(err: BaseException | None) -> BaseException | None:
+    """The :class:`~genlight.errors.GenlightError` behind ``err``, if any (jsonargparse wraps errors
+    raised while it instantiates a class in a ``ValueError``)."""
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
-        if isinstance(err, DataFilesError):
+        if isinstance(err, GenlightError):
             return err
         seen.add(id(err))
         err = err.__cause__ or err.__context__

@@ -130,3 +130,11 @@ def test_wandb_offline_run_gets_config_and_images(in_tmp):
 def test_digits_is_the_default_datamodule():
     cli = GenlightCLI(args=["--model", "vae", "--data.batch_size", "7"], run=False)
     assert type(cli.datamodule).__name__ == "DigitsDataModule" and cli.datamodule.batch_size == 7
+
+
+def test_wrong_data_shape_exits_with_a_clear_message(in_tmp, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model", "vae", "--data", "toy2d", "--trainer.logger", "false"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "VAE works on (C, H, W) images, got image_shape=(2,)" in err and "Traceback" not in err

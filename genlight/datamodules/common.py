@@ -11,6 +11,8 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from genlight.errors import DataFilesError
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DataFilesError",
@@ -23,11 +25,6 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-
-
-class DataFilesError(RuntimeError):
-    """Data files are missing, truncated or corrupted. The message says which files were expected
-    where and how to get them; ``genlight`` prints it and exits with code 1."""
 
 
 def require_files(dataset: str, root: Path, files: Sequence[str], how: str) -> None:

@@ -29,7 +29,7 @@ class AE(GenerativeModule):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int] = (1, 8, 8),
+        image_shape: tuple[int, ...] = (1, 8, 8),
         latent_dim: int = 16,
         hidden_channels: int = 32,
         loss: Literal["bce", "mse"] = "bce",

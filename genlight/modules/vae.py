@@ -39,7 +39,7 @@ class VAE(GenerativeModule):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int] = (1, 8, 8),
+        image_shape: tuple[int, ...] = (1, 8, 8),
         num_levels: int = 17,
         latent_dim: int = 16,
         hidden_channels: int = 32,
