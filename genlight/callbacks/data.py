@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["first_images", "split_dataset_of"]
+__all__ = ["first_images", "ordered_loader", "split_dataset_of"]
 
 
 def split_dataset_of(trainer: pl.Trainer, split: str) -> Dataset:
@@ -30,10 +30,15 @@ def images_of(batch: object) -> Tensor:
     return batch[0] if isinstance(batch, (tuple, list)) else batch  # type: ignore[return-value]
 
 
+def ordered_loader(dataset: Dataset, batch_size: int) -> DataLoader:
+    """An unshuffled loader with its own generator, so iterating it leaves the global RNG untouched."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
+
+
 def first_images(trainer: pl.Trainer, n: int, split: str = "val") -> Tensor:
     """The first ``n`` images of ``split`` (a fixed set, so grids are comparable across epochs)."""
     dataset = split_dataset_of(trainer, split)
-    batch = next(iter(DataLoader(dataset, batch_size=min(n, len(dataset)), shuffle=False)))  # type: ignore[arg-type]
+    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))  # type: ignore[arg-type]
     return images_of(batch)
 
 

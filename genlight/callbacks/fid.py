@@ -24,9 +24,9 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from genlight.callbacks.data import fixed_seed_devices, images_of, split_dataset_of
+from genlight.callbacks.data import fixed_seed_devices, images_of, ordered_loader, split_dataset_of
 from genlight.callbacks.image_logging import run_dir
 from genlight.metrics.extractors import FeatureExtractor, create_extractor
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
@@ -245,7 +245,7 @@ class FIDCallback(pl.Callback):
         fid = FrechetDistance(extractor.num_features).to(device)
         kept: list[Tensor] = []
         seen, limit = 0, self.max_reference or len(dataset)  # type: ignore[arg-type]
-        for batch in DataLoader(dataset, batch_size=self.batch_size, shuffle=False):
+        for batch in ordered_loader(dataset, self.batch_size):
             x = images_of(batch)[: limit - seen].to(device)
             features, _ = extractor(x)
             fid.update(features)

@@ -53,6 +53,15 @@ def file_digest(path: str | Path, length: int = 12) -> str:
     return h.hexdigest()[:length]
 
 
+def state_digest(state_dict: dict[str, Tensor], length: int = 12) -> str:
+    """Short SHA-256 of a state dict's names and values (independent of how the file was written)."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        h.update(key.encode())
+        h.update(state_dict[key].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:length]
+
+
 class FeatureExtractor(nn.Module):
     """Base of the extractors: ``forward(x)`` -> ``(features (N, d), logits (N, k))``, float32, no grad.
 
@@ -91,8 +100,10 @@ list_extractors = EXTRACTORS.list
 
 
 def create_extractor(name: str, weights_path: str | None = None) -> FeatureExtractor:
-    """Build a registered extractor in eval mode, e.g. ``create_extractor("digits")``."""
-    return EXTRACTORS.create(name, weights_path=weights_path).eval()
+    """Build a registered extractor in eval mode, e.g. ``create_extractor("digits")``; the global RNG
+    is left as it was (the throw-away random initialisation does not advance it)."""
+    with torch.random.fork_rng(devices=[]):
+        return EXTRACTORS.create(name, weights_path=weights_path).eval()
 
 
 # ---------------------------------------------------------------------------------------- Inception
@@ -164,7 +175,7 @@ class CNNExtractor(FeatureExtractor):
         self.net.load_state_dict(blob["state_dict"])
         self.net.eval().requires_grad_(False)
         self.num_features = self.net.num_features
-        self.weights_id = file_digest(path)
+        self.weights_id = state_digest(blob["state_dict"])
 
     def train(self, mode: bool = True) -> CNNExtractor:
         return super().train(False)  # batch norm and dropout always in inference mode
