@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,29 +143,45 @@ class FIDCallback(pl.Callback):
 
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         """Draw the samples (this rank's chunks), update the metrics, compute them on every rank."""
-        device = pl_module.device
+        return self.score(trainer, self.generate(pl_module, trainer.global_rank, trainer.world_size), pl_module.device)
+
+    def score(
+        self, trainer: pl.Trainer, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device | str = "cpu"
+    ) -> dict[str, float]:
+        """The metrics of ``(sample indices, images)`` batches (this rank's share) against the reference."""
+        device = torch.device(device)
         extractor = self.extractor(device)
         reference = self.reference(trainer, extractor)
         metrics = self._build_metrics(extractor.num_features, reference, device)
+        for index, images in batches:
+            features, logits = extractor(images)
+            for name, metric in metrics.items():
+                if name == "fid":
+                    metric.update(features)
+                else:  # IS scores the classifier's logits; KID and precision/recall the features
+                    metric.update(logits if name == "is" else features, index)
+        return self._compute(metrics)
+
+    def generate(
+        self, pl_module: pl.LightningModule, rank: int = 0, world_size: int = 1
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """This rank's share of the ``num_samples`` images: chunk ``i`` (of ``batch_size``) is drawn with
+        seed ``(seed, i)`` and goes to rank ``i % world_size``; yields ``(sample indices, images)``.
+        Runs in eval mode under ``no_grad``, restores train mode and leaves the global RNG untouched."""
+        device = pl_module.device
         num_chunks = math.ceil(self.num_samples / self.batch_size)
         was_training = pl_module.training
         pl_module.eval()
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=fixed_seed_devices(device)):
-                for chunk in range(trainer.global_rank, num_chunks, trainer.world_size):
+                for chunk in range(rank, num_chunks, world_size):
                     start = chunk * self.batch_size
                     n = min(self.batch_size, self.num_samples - start)
                     torch.manual_seed(self.seed * 1_000_003 + chunk)
-                    features, logits = extractor(pl_module.sample(n).to(device))
-                    index = torch.arange(start, start + n, device=device)
-                    for name, metric in metrics.items():
-                        if name == "fid":
-                            metric.update(features)
-                        else:  # IS scores the classifier's logits; KID and precision/recall the features
-                            metric.update(logits if name == "is" else features, index)
+                    images = pl_module.sample(n).to(device)
+                    yield torch.arange(start, start + n, device=device), images
         finally:
             pl_module.train(was_training)
-        return self._compute(metrics)
 
     def _build_metrics(self, num_features: int, reference: dict[str, Any], device: torch.device) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
