@@ -79,8 +79,8 @@ def test_evaluation_is_seeded_restores_train_mode_and_stays_out_of_the_checkpoin
 
 
 def test_fid_falls_as_a_vae_trains(tmp_path):
-    callback = fid_callback(tmp_path / "cache", metrics=["fid"], num_samples=300, batch_size=100)
-    trainer = cpu_trainer(str(tmp_path), max_epochs=4, limit_val_batches=1, callbacks=[callback])
+    callback = fid_callback(tmp_path / "cache", metrics=["fid"], num_samples=300, batch_size=100, every_n_epochs=3)
+    trainer = cpu_trainer(str(tmp_path), max_epochs=3, limit_val_batches=1, callbacks=[callback])
     model = tiny_vae()
     trainer.fit(model, digits())
     trained = callback.last_results["val/fid_digits"]

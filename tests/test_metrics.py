@@ -201,3 +201,23 @@ def test_inception_offline_without_weights_says_where_to_put_them(tmp_path, monk
     with pytest.raises(FileNotFoundError) as info:
         create_extractor("inception")
     assert expected in str(info.value) and "URLError" in str(info.value)
+
+
+@pytest.mark.slow  # two eigh of 2048x2048 matrices plus Inception on CPU: ~20-45 s on 2 cores
+def test_fid_callback_end_to_end_with_inception_architecture(random_inception_weights, tmp_path):
+    from metric_helpers import cpu_trainer, digits, tiny_vae
+
+    from genlight.callbacks import FIDCallback
+
+    model, trainer = tiny_vae(), cpu_trainer(str(tmp_path), limit_val_batches=1)
+    trainer.validate(model, digits(), verbose=False)
+    callback = FIDCallback(
+        metrics=["fid", "kid", "is"], extractor="inception", weights_path=str(random_inception_weights),
+        num_samples=8, batch_size=4, max_reference=8, every_n_epochs=0, cache_dir=str(tmp_path / "cache"),
+        kid_subsets=2, kid_subset_size=4, is_splits=2,
+    )
+    results = callback.evaluate(trainer, model)
+    assert set(results) == {f"val/{k}_inception" for k in ("fid", "kid", "kid_std", "is", "is_std")}
+    assert all(math.isfinite(v) for v in results.values()), results
+    assert results["val/fid_inception"] >= 0 and results["val/is_inception"] >= 1.0 - 1e-6
+    assert callback._reference["num_images"] == 8 and "extractor inception" in callback.protocol

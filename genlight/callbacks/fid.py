@@ -187,7 +187,9 @@ class FIDCallback(pl.Callback):
         metrics: dict[str, Any] = {}
         if "fid" in self.metrics:
             metrics["fid"] = FrechetDistance(num_features)
-            metrics["fid"].set_reference(reference["mu"], reference["sigma"])
+            reference["sqrt_sigma"] = metrics["fid"].set_reference(  # kept in memory for the next epochs
+                reference["mu"], reference["sigma"], reference.get("sqrt_sigma")
+            )
         if "kid" in self.metrics:
             metrics["kid"] = KernelDistance(self.kid_subsets, self.kid_subset_size)
             metrics["kid"].set_reference(reference["features"])

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from genlight.metrics.functional import feature_statistics, frechet_distance
+from genlight.metrics.functional import feature_statistics, frechet_distance, sqrtm_psd
 
 __all__ = ["FrechetDistance"]
 
@@ -38,12 +38,16 @@ class FrechetDistance(Metric):
         self.register_buffer("ref_mu", torch.zeros(d, dtype=torch.float64), persistent=False)
         self.register_buffer("ref_sigma", torch.zeros(d, d, dtype=torch.float64), persistent=False)
         self.has_reference = False
+        self.ref_sqrt: Tensor | None = None
 
-    def set_reference(self, mu: Tensor, sigma: Tensor) -> None:
-        """Reference (real-data) mean and covariance."""
+    def set_reference(self, mu: Tensor, sigma: Tensor, sqrt_sigma: Tensor | None = None) -> Tensor:
+        """Reference (real-data) mean and covariance; returns ``sigma^{1/2}`` (pass it back next time
+        to skip its ``eigh``)."""
         self.ref_mu = mu.to(self.ref_mu)
         self.ref_sigma = sigma.to(self.ref_sigma)
+        self.ref_sqrt = sqrtm_psd(sigma) if sqrt_sigma is None else sqrt_sigma.double()
         self.has_reference = True
+        return self.ref_sqrt
 
     def update(self, features: Tensor) -> None:
         f = features.detach().double().flatten(1)
@@ -59,4 +63,4 @@ class FrechetDistance(Metric):
         if not self.has_reference:
             raise RuntimeError("FrechetDistance has no reference statistics; call set_reference(mu, sigma) first")
         mu, sigma = feature_statistics(self.features_sum, self.features_outer, self.num_samples)
-        return frechet_distance(mu, sigma, self.ref_mu, self.ref_sigma).float()
+        return frechet_distance(self.ref_mu, self.ref_sigma, mu, sigma, sqrt_sigma1=self.ref_sqrt).float()

@@ -21,6 +21,7 @@ __all__ = [
     "mmd2_unbiased",
     "polynomial_kernel",
     "precision_recall",
+    "sqrtm_psd",
 ]
 
 
@@ -34,13 +35,27 @@ def feature_statistics(total: Tensor, outer: Tensor, n: int | Tensor) -> tuple[T
     return mu, sigma
 
 
-def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> Tensor:
-    """``||mu1 - mu2||^2 + Tr(S1) + Tr(S2) - 2 Tr((S1 S2)^{1/2})``; the trace of the square root is the
-    sum of square roots of the eigenvalues of ``S1 S2`` (as torch-fidelity / TTUR compute it)."""
+def sqrtm_psd(sigma: Tensor) -> Tensor:
+    """Symmetric square root of a PSD matrix by ``eigh`` (negative round-off eigenvalues clamped to 0)."""
+    w, v = torch.linalg.eigh(sigma.double())
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
+def frechet_distance(
+    mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor, sqrt_sigma1: Tensor | None = None
+) -> Tensor:
+    """``||mu1 - mu2||^2 + Tr(S1) + Tr(S2) - 2 Tr((S1 S2)^{1/2})``.
+
+    ``Tr((S1 S2)^{1/2})`` is the sum of square roots of the eigenvalues of ``S1 S2``, which equal those
+    of the symmetric ``S1^{1/2} S2 S1^{1/2}``: two ``eigh`` calls instead of torch-fidelity's general
+    ``eigvals`` (about 2x faster at d = 2048, and real by construction). Pass ``sqrt_sigma1`` (from
+    :func:`sqrtm_psd`) to reuse the reference's square root across evaluations.
+    """
     mu1, mu2, sigma1, sigma2 = (t.double().cpu() for t in (mu1, mu2, sigma1, sigma2))
+    root = sqrtm_psd(sigma1) if sqrt_sigma1 is None else sqrt_sigma1.double().cpu()
     diff = mu1 - mu2
-    eig = torch.linalg.eigvals(sigma1 @ sigma2)
-    tr_covmean = eig.sqrt().real.sum()
+    middle = root @ sigma2 @ root
+    tr_covmean = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
     return diff.dot(diff) + sigma1.trace() + sigma2.trace() - 2 * tr_covmean
 
 
