@@ -203,7 +203,7 @@ def test_inception_offline_without_weights_says_where_to_put_them(tmp_path, monk
     assert expected in str(info.value) and "URLError" in str(info.value)
 
 
-@pytest.mark.slow  # two eigh of 2048x2048 matrices plus Inception on CPU: ~20-45 s on 2 cores
+# ~10 s on 2 idle cores (two eigh of 2048x2048 matrices plus Inception on 16 images); ~45 s under load
 def test_fid_callback_end_to_end_with_inception_architecture(random_inception_weights, tmp_path):
     from metric_helpers import cpu_trainer, digits, tiny_vae
 
