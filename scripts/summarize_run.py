@@ -35,7 +35,10 @@ def main(argv: list[str]) -> int:
         print(f"{row['epoch']:>5} " + " ".join(f"{float(row[k]):16.4f}" if row[k] else " " * 16 for k in keys))
     if len(rows) > 1:
         for key in keys:
-            first, last = float(rows[0][key]), float(rows[-1][key])
+            values = [float(row[key]) for row in rows if row[key]]  # e.g. FID is logged every few epochs
+            if len(values) < 2:
+                continue
+            first, last = values[0], values[-1]
             print(f"{key}: {first:.4f} -> {last:.4f} ({'fell' if last < first else 'rose'})")
     print("sample grids:", *sorted(str(p) for p in (run / "images").glob("*.png"))[-3:], sep="\n  ")
     print("checkpoints:", *sorted(str(p) for p in (run / "checkpoints").glob("*.ckpt")), sep="\n  ")

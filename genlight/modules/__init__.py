@@ -1,6 +1,7 @@
 """Model families; importing this package registers every built-in one."""
 
 from genlight.modules.autoencoder import AE
+from genlight.modules.classifier import CNNClassifier, MLPClassifier
 from genlight.modules.vae import VAE
 
-__all__ = ["AE", "VAE"]
+__all__ = ["AE", "CNNClassifier", "MLPClassifier", "VAE"]

@@ -1,0 +1,296 @@
+"""Sample-quality metrics during training: FID, KID, IS and precision/recall of any ``Sampler``.
+
+Every ``every_n_epochs`` validation epochs, ``num_samples`` images are drawn with a fixed seed and
+passed through a feature extractor (see :mod:`genlight.metrics.extractors`), which lives in this
+callback, never in the model or its checkpoint. Reference statistics of the real data are computed
+once per (data set, split, extractor weights, image size), saved under ``cache_dir`` keyed by a hash,
+and reused across epochs and runs. Under DDP each rank draws its share of fixed, seeded chunks and the
+torchmetrics states are gathered, so the value is the one a single process gets on the same samples.
+Metrics are logged as ``{prefix}/fid_{extractor}`` etc.; the protocol is logged as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from genlight.callbacks.data import fixed_seed_devices, images_of, ordered_loader, split_dataset_of
+from genlight.callbacks.image_logging import run_dir
+from genlight.metrics.extractors import FeatureExtractor, create_extractor
+from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
+from genlight.metrics.fid import FrechetDistance
+from genlight.types import Sampler
+
+__all__ = ["FIDCallback", "default_cache_dir"]
+
+METRICS = ("fid", "kid", "is", "pr")
+#: data-loading settings that do not change the data, left out of cache keys
+_LOADER_HPARAMS = {"batch_size", "num_workers", "pin_memory", "persistent_workers"}
+
+
+def default_cache_dir() -> Path:
+    """``$GENLIGHT_FID_CACHE``, else ``$GENLIGHT_CACHE_DIR/fid``, else ``~/.cache/genlight/fid``."""
+    if os.environ.get("GENLIGHT_FID_CACHE"):
+        return Path(os.environ["GENLIGHT_FID_CACHE"])
+    return Path(os.environ.get("GENLIGHT_CACHE_DIR", Path.home() / ".cache" / "genlight")) / "fid"
+
+
+class FIDCallback(pl.Callback):
+    """FID (and optionally KID, IS, precision/recall) of generated samples, every few epochs.
+
+    Args:
+        metrics: any of ``fid``, ``kid``, ``is``, ``pr``.
+        extractor: a registered extractor (``digits``, ``inception``, ``mnist``; ``list_extractors()``).
+        weights_path: extractor weights file (``None``: the extractor's default place).
+        num_samples: generated images per evaluation.
+        every_n_epochs: evaluate at the end of every n-th validation epoch (0 = off).
+        reference_split: the real split the samples are compared with (``train``, ``val`` or ``test``).
+        max_reference: use at most this many real images (the first ones; ``None`` = all).
+        batch_size: images per sampling chunk and per extractor call. Chunk ``i`` is drawn with seed
+            ``(seed, i)``, so the same samples arise on any number of processes.
+        seed: sampling seed; the same samples at every evaluation, so epochs are comparable.
+        cache_dir: reference-statistics cache (``None``: :func:`default_cache_dir`).
+        kid_subsets: KID subsets.
+        kid_subset_size: KID subset size (capped at the smaller sample count).
+        is_splits: IS splits.
+        pr_k: ``k`` of the k-NN balls of precision/recall.
+        max_reference_features: real feature vectors kept in the cache for KID and precision/recall.
+        prefix: metric name prefix.
+    """
+
+    def __init__(
+        self,
+        metrics: Sequence[str] = ("fid",),
+        extractor: str = "digits",
+        weights_path: str | None = None,
+        num_samples: int = 1000,
+        every_n_epochs: int = 5,
+        reference_split: str = "train",
+        max_reference: int | None = None,
+        batch_size: int = 250,
+        seed: int = 0,
+        cache_dir: str | None = None,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        is_splits: int = 10,
+        pr_k: int = 3,
+        max_reference_features: int = 10000,
+        prefix: str = "val",
+    ) -> None:
+        unknown = set(metrics) - set(METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")
+        if reference_split not in ("train", "val", "test"):
+            raise ValueError(f"reference_split must be train, val or test, got {reference_split!r}")
+        self.metrics = tuple(metrics)
+        self.extractor_name = extractor
+        self.weights_path = weights_path
+        self.num_samples = num_samples
+        self.every_n_epochs = every_n_epochs
+        self.reference_split = reference_split
+        self.max_reference = max_reference
+        self.batch_size = batch_size
+        self.seed = seed
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = kid_subset_size
+        self.is_splits = is_splits
+        self.pr_k = pr_k
+        self.max_reference_features = max_reference_features
+        self.prefix = prefix
+        self.reference_passes = 0  # passes over the real data (0 when the disk cache was hit)
+        self.protocol: str | None = None
+        self.last_results: dict[str, float] = {}
+        self._extractor: FeatureExtractor | None = None
+        self._reference: dict[str, Any] | None = None
+        self._reference_key: str | None = None
+        self._warned = False
+
+    # ------------------------------------------------------------------ hooks
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.every_n_epochs <= 0 or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        if not isinstance(pl_module, Sampler):
+            if not self._warned:
+                rank_zero_info(f"FIDCallback: {type(pl_module).__name__} has no sample(n); no FID is computed")
+                self._warned = True
+            return
+        for name, value in self.evaluate(trainer, pl_module).items():
+            pl_module.log(name, value, sync_dist=False, rank_zero_only=False)  # the same value on every rank
+
+    # ------------------------------------------------------------------ evaluation
+    @property
+    def cache_folder(self) -> Path:
+        return self.cache_dir or default_cache_dir()
+
+    def extractor(self, device: torch.device) -> FeatureExtractor:
+        """The feature network, built once and kept here (out of the model and its checkpoint)."""
+        if self._extractor is None:
+            self._extractor = create_extractor(self.extractor_name, self.weights_path)
+        return self._extractor.to(device)
+
+    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        """Draw the samples (this rank's chunks), update the metrics, compute them on every rank."""
+        return self.score(trainer, self.generate(pl_module, trainer.global_rank, trainer.world_size), pl_module.device)
+
+    def score(
+        self, trainer: pl.Trainer, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device | str = "cpu"
+    ) -> dict[str, float]:
+        """The metrics of ``(sample indices, images)`` batches (this rank's share) against the reference."""
+        device = torch.device(device)
+        extractor = self.extractor(device)
+        reference = self.reference(trainer, extractor)
+        metrics = self._build_metrics(extractor.num_features, reference, device)
+        for index, images in batches:
+            features, logits = extractor(images)
+            for name, metric in metrics.items():
+                if name == "fid":
+                    metric.update(features)
+                else:  # IS scores the classifier's logits; KID and precision/recall the features
+                    metric.update(logits if name == "is" else features, index)
+        return self._compute(metrics)
+
+    def generate(
+        self, pl_module: pl.LightningModule, rank: int = 0, world_size: int = 1
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """This rank's share of the ``num_samples`` images: chunk ``i`` (of ``batch_size``) is drawn with
+        seed ``(seed, i)`` and goes to rank ``i % world_size``; yields ``(sample indices, images)``.
+        Runs in eval mode under ``no_grad``, restores train mode and leaves the global RNG untouched."""
+        device = pl_module.device
+        num_chunks = math.ceil(self.num_samples / self.batch_size)
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=fixed_seed_devices(device)):
+                for chunk in range(rank, num_chunks, world_size):
+                    start = chunk * self.batch_size
+                    n = min(self.batch_size, self.num_samples - start)
+                    torch.manual_seed(self.seed * 1_000_003 + chunk)
+                    images = pl_module.sample(n).to(device)
+                    yield torch.arange(start, start + n, device=device), images
+        finally:
+            pl_module.train(was_training)
+
+    def _build_metrics(self, num_features: int, reference: dict[str, Any], device: torch.device) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        if "fid" in self.metrics:
+            metrics["fid"] = FrechetDistance(num_features)
+            reference["sqrt_sigma"] = metrics["fid"].set_reference(  # kept in memory for the next epochs
+                reference["mu"], reference["sigma"], reference.get("sqrt_sigma")
+            )
+        if "kid" in self.metrics:
+            metrics["kid"] = KernelDistance(self.kid_subsets, self.kid_subset_size)
+            metrics["kid"].set_reference(reference["features"])
+        if "is" in self.metrics:
+            metrics["is"] = InceptionScore(self.is_splits)
+        if "pr" in self.metrics:
+            metrics["pr"] = PrecisionRecall(self.pr_k)
+            metrics["pr"].set_reference(reference["features"])
+        return {k: m.to(device) for k, m in metrics.items()}
+
+    def _compute(self, metrics: dict[str, Any]) -> dict[str, float]:
+        tag, out = f"{self.prefix}/{{}}_{self.extractor_name}", {}
+        for name, metric in metrics.items():  # every rank computes: compute() syncs the states
+            value = metric.compute()
+            if name == "fid":
+                out[tag.format("fid")] = float(value)
+            elif name == "pr":
+                out[tag.format("precision")], out[tag.format("recall")] = float(value[0]), float(value[1])
+            else:
+                out[tag.format(name)], out[tag.format(f"{name}_std")] = float(value[0]), float(value[1])
+        self.last_results = out
+        return out
+
+    # ------------------------------------------------------------------ reference statistics
+    def cache_key(self, trainer: pl.Trainer, dataset: Dataset, extractor: FeatureExtractor) -> str:
+        """Hash of what the reference statistics depend on: data source and split, its size and a
+        fingerprint of its first and last images, image shape, extractor and its weights."""
+        dm = trainer.datamodule
+        hparams = {k: v for k, v in dict(getattr(dm, "hparams", {}) or {}).items() if k not in _LOADER_HPARAMS}
+        n = len(dataset)  # type: ignore[arg-type]
+        first, last = images_of(dataset[0]), images_of(dataset[n - 1])
+        fingerprint = hashlib.sha256(first.numpy().tobytes() + last.numpy().tobytes()).hexdigest()[:16]
+        key = {
+            "version": 1,
+            "data": f"{type(dm).__module__}.{type(dm).__qualname__}" if dm is not None else None,
+            "data_hparams": hparams,
+            "split": self.reference_split,
+            "size": n,
+            "max_reference": self.max_reference,
+            "max_reference_features": self.max_reference_features,
+            "fingerprint": fingerprint,
+            "image_shape": list(first.shape),
+            "extractor": extractor.name,
+            "weights": extractor.weights_id,
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    def reference(self, trainer: pl.Trainer, extractor: FeatureExtractor) -> dict[str, Any]:
+        """Reference ``mu``, ``sigma`` and (up to ``max_reference_features``) features: from memory,
+        else from the disk cache, else one pass over the real split on rank 0 (others wait, then read)."""
+        dataset = split_dataset_of(trainer, self.reference_split)
+        key = self.cache_key(trainer, dataset, extractor)
+        if self._reference is not None and self._reference_key == key:
+            return self._reference
+        path = self.cache_folder / f"{self.extractor_name}_{self.reference_split}_{key}.pt"
+        if trainer.is_global_zero and not path.is_file():
+            stats = self.compute_reference(dataset, extractor)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            torch.save(stats, tmp)
+            os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        trainer.strategy.barrier("genlight_fid_reference")
+        self._reference, self._reference_key = torch.load(path, map_location="cpu", weights_only=True), key
+        self._announce(trainer, dataset, extractor, path)
+        return self._reference
+
+    def compute_reference(self, dataset: Dataset, extractor: FeatureExtractor) -> dict[str, Any]:
+        """One pass of the extractor over the real images (float64 sufficient statistics)."""
+        self.reference_passes += 1
+        device = next(extractor.parameters()).device
+        fid = FrechetDistance(extractor.num_features).to(device)
+        kept: list[Tensor] = []
+        seen, limit = 0, self.max_reference or len(dataset)  # type: ignore[arg-type]
+        for batch in ordered_loader(dataset, self.batch_size):
+            x = images_of(batch)[: limit - seen].to(device)
+            features, _ = extractor(x)
+            fid.update(features)
+            if seen < self.max_reference_features:
+                kept.append(features[: self.max_reference_features - seen].cpu())
+            seen += len(x)
+            if seen >= limit:
+                break
+        mu, sigma = fid.statistics()
+        return {"mu": mu.cpu(), "sigma": sigma.cpu(), "features": torch.cat(kept), "num_images": seen}
+
+    def _announce(self, trainer: pl.Trainer, dataset: Dataset, extractor: FeatureExtractor, path: Path) -> None:
+        if self.protocol is not None:
+            return
+        dm = type(trainer.datamodule).__name__ if trainer.datamodule is not None else "data"
+        self.protocol = (
+            f"{'/'.join(self.metrics)} of {self.num_samples} samples (seed {self.seed}) vs "
+            f"{self._reference['num_images']} real images of the {dm} {self.reference_split} split; "
+            f"extractor {extractor.name} (weights sha256 {extractor.weights_id}); reference cache {path}"
+        )
+        rank_zero_info(f"FIDCallback protocol: {self.protocol}")
+        if trainer.is_global_zero:
+            folder = run_dir(trainer)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{self.prefix}_{self.extractor_name}_protocol.txt").write_text(self.protocol + "\n")
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.experiment.config.update(
+                        {f"protocol/{self.prefix}_{self.extractor_name}": self.protocol}, allow_val_change=True
+                    )

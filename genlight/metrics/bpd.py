@@ -1,0 +1,32 @@
+"""Bits per dimension over a data set: ``bpd = sum_x -log p(x) / (D_total ln 2)``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+__all__ = ["BitsPerDim"]
+
+
+class BitsPerDim(Metric):
+    """Accumulates negative log-likelihoods (nats) and dimension counts; DDP sums both."""
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("nll_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("num_dims", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, log_prob: Tensor, dims_per_example: int) -> None:
+        """``log_prob``: ``(n,)`` log-probabilities in nats; ``dims_per_example``: ``D = C*H*W``."""
+        self.nll_sum -= log_prob.detach().double().sum()
+        self.num_dims += log_prob.numel() * dims_per_example
+
+    def compute(self) -> Tensor:
+        return (self.nll_sum / (self.num_dims * math.log(2.0))).float()
