@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def main() -> None:
     model = load_model(ckpt) if ckpt else create_model("vae")
     dm = create_datamodule("digits")
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-                         limit_val_batches=1)
+                         limit_val_batches=1, default_root_dir=tempfile.mkdtemp(prefix="fid_cost_"))
     trainer.validate(model, dm, verbose=False)  # attaches the datamodule (setup) to the trainer
     callback = FIDCallback(num_samples=args.num_samples, every_n_epochs=0, cache_dir="benchmarks/.fid_cache")
     callback.evaluate(trainer, model)  # warm: reference statistics on disk and in memory

@@ -13,5 +13,9 @@ class DataFilesError(GenlightError, RuntimeError):
     where and how to get them."""
 
 
-class ImageShapeError(GenlightError, ValueError):
+class IncompatibleDataError(GenlightError, ValueError):
+    """A family cannot work on this data (its shape, its labels). The message says what fits."""
+
+
+class ImageShapeError(IncompatibleDataError):
     """A family cannot work on the data's shape. The message names the shapes that fit."""

@@ -6,6 +6,10 @@ import inspect
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from genlight import create_datamodule, create_model
 
 from genlight.cli import LINKED_ATTRIBUTES
 from genlight.registry import MODELS
@@ -23,15 +27,50 @@ def build_model(name: str, datamodule: Any, **overrides: Any) -> pl.LightningMod
     return cls(**{**cls.smoke_kwargs, **linked_kwargs(cls, datamodule), **overrides})
 
 
-def tiny_trainer(**overrides: Any) -> pl.Trainer:
+def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
+    """A quiet single-process CPU Trainer: no logger, no checkpoints, no progress bar."""
     kwargs: dict[str, Any] = dict(
         accelerator="cpu",
         devices=1,
-        fast_dev_run=True,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
+    if root is not None:
+        kwargs["default_root_dir"] = root
     kwargs.update(overrides)
     return pl.Trainer(**kwargs)
+
+
+def tiny_trainer(**overrides: Any) -> pl.Trainer:
+    """:func:`cpu_trainer` with ``fast_dev_run=True``: one batch of each loop."""
+    return cpu_trainer(**{"fast_dev_run": True, **overrides})
+
+
+def digits_datamodule(batch_size: int = 128) -> pl.LightningDataModule:
+    return create_datamodule("digits", batch_size=batch_size)
+
+
+def tiny_vae(seed: int = 0) -> pl.LightningModule:
+    """A small VAE with seeded (untrained) weights."""
+    torch.manual_seed(seed)
+    return create_model("vae", latent_dim=4, hidden_channels=8)
+
+
+class Identity(nn.Module):
+    """A "feature extractor" that returns its input: lets torchmetrics compare metrics on given features."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+def gaussian_features(n: int, d: int, seed: int, shift: float = 0.0) -> Tensor:
+    """Correlated Gaussian features (a fixed random mixing matrix), float64."""
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(d, d, generator=torch.Generator().manual_seed(123)) / d**0.5
+    return (torch.randn(n, d, generator=g, dtype=torch.float64) @ mix.double()) + shift

@@ -7,7 +7,7 @@ import logging
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
-from metric_helpers import cpu_trainer, digits, tiny_vae
+from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae
 from PIL import Image
 
 from genlight import create_model
@@ -33,7 +33,7 @@ class CountCalls:
 
 
 def test_reference_statistics_are_cached_across_epochs_and_runs(tmp_path):
-    dm = digits()
+    dm = digits_datamodule()
     first = fid_callback(tmp_path / "cache")
     calls = CountCalls(first)
     cpu_trainer(str(tmp_path), max_epochs=2, limit_train_batches=2, limit_val_batches=1, callbacks=[first]).fit(
@@ -47,7 +47,7 @@ def test_reference_statistics_are_cached_across_epochs_and_runs(tmp_path):
     second = fid_callback(tmp_path / "cache")  # a new run: the disk cache must be hit
     calls = CountCalls(second)
     cpu_trainer(str(tmp_path), max_epochs=1, limit_train_batches=2, limit_val_batches=1, callbacks=[second]).fit(
-        tiny_vae(), digits()
+        tiny_vae(), digits_datamodule()
     )
     assert second.reference_passes == 0
     assert calls.images == 200  # the generated samples only: no pass over the real data
@@ -55,14 +55,14 @@ def test_reference_statistics_are_cached_across_epochs_and_runs(tmp_path):
 
     third = fid_callback(tmp_path / "cache", reference_split="test")  # another split: another entry
     cpu_trainer(str(tmp_path), max_epochs=1, limit_train_batches=1, limit_val_batches=1, callbacks=[third]).fit(
-        tiny_vae(), digits()
+        tiny_vae(), digits_datamodule()
     )
     assert third.reference_passes == 1
     assert len(list((tmp_path / "cache").glob("digits_*.pt"))) == 2
 
 
 def test_evaluation_is_seeded_restores_train_mode_and_stays_out_of_the_checkpoint(tmp_path):
-    model, dm = tiny_vae(), digits()
+    model, dm = tiny_vae(), digits_datamodule()
     callback = fid_callback(tmp_path / "cache", every_n_epochs=0)
     trainer = cpu_trainer(str(tmp_path), max_epochs=1, limit_train_batches=1, limit_val_batches=1, callbacks=[callback])
     trainer.fit(model, dm)
@@ -82,10 +82,10 @@ def test_fid_falls_as_a_vae_trains(tmp_path):
     callback = fid_callback(tmp_path / "cache", metrics=["fid"], num_samples=300, batch_size=100, every_n_epochs=3)
     trainer = cpu_trainer(str(tmp_path), max_epochs=3, limit_val_batches=1, callbacks=[callback])
     model = tiny_vae()
-    trainer.fit(model, digits())
+    trainer.fit(model, digits_datamodule())
     trained = callback.last_results["val/fid_digits"]
     fresh = cpu_trainer(str(tmp_path), max_epochs=1, limit_train_batches=0, limit_val_batches=1, callbacks=[])
-    fresh.validate(tiny_vae(seed=1), digits(), verbose=False)
+    fresh.validate(tiny_vae(seed=1), digits_datamodule(), verbose=False)
     assert trained < callback.evaluate(fresh, tiny_vae(seed=1))["val/fid_digits"]
 
 
@@ -93,7 +93,7 @@ def _validate_fid(devices: int, cache_dir, root) -> dict[str, float]:
     callback = fid_callback(cache_dir, metrics=["fid", "kid"])
     strategy = "ddp_spawn" if devices > 1 else "auto"
     trainer = cpu_trainer(str(root), devices=devices, strategy=strategy, limit_val_batches=1, callbacks=[callback])
-    (results,) = trainer.validate(tiny_vae(), digits(), verbose=False)
+    (results,) = trainer.validate(tiny_vae(), digits_datamodule(), verbose=False)
     return {k: v for k, v in results.items() if "digits" in k}
 
 
@@ -113,7 +113,7 @@ def test_reconstruction_and_interpolation_grids_are_written(tmp_path):
         str(tmp_path), max_epochs=1, limit_train_batches=2, limit_val_batches=1,
         logger=CSVLogger(str(tmp_path)), callbacks=[recon, interp],
     )
-    trainer.fit(tiny_vae(), digits())
+    trainer.fit(tiny_vae(), digits_datamodule())
     assert recon.last_path.is_file() and interp.last_paths["traversals"].is_file()
     # 2 rows (inputs, reconstructions) x 8 columns; 3 pairs x 5 steps; 2 dims x 5 steps
     shapes = {
@@ -132,7 +132,7 @@ def test_image_callbacks_skip_models_without_the_capability(tmp_path, caplog):
     model = create_model("mlp_classifier", hidden=(16, 8))
     with caplog.at_level(logging.INFO):
         cpu_trainer(str(tmp_path), max_epochs=2, limit_train_batches=1, limit_val_batches=1, callbacks=callbacks).fit(
-            model, digits()
+            model, digits_datamodule()
         )
     for name in ("Reconstructions", "LatentInterpolation", "FIDCallback"):
         lines = [r for r in caplog.records if r.getMessage().startswith(name)]

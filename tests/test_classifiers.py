@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from metric_helpers import cpu_trainer, digits
+from tests.helpers import cpu_trainer, digits_datamodule
 
 from genlight import create_model, get_model_class, list_models
 from genlight.cli import GenlightCLI
@@ -20,7 +20,7 @@ def test_classifier_beats_chance_and_exposes_features(tmp_path, name, kwargs):
     torch.manual_seed(0)
     model = create_model(name, **kwargs)
     trainer = cpu_trainer(str(tmp_path), max_epochs=3)
-    trainer.fit(model, digits(batch_size=64))
+    trainer.fit(model, digits_datamodule(batch_size=64))
     acc = float(trainer.callback_metrics["val/acc"])
     assert acc > 0.6, acc  # chance is 0.1
     assert "val/loss" in trainer.callback_metrics
@@ -46,3 +46,10 @@ def test_cli_links_shape_and_classes_into_classifiers():
 def test_classifier_refuses_unlabelled_data():
     with pytest.raises(ValueError, match="num_classes"):
         create_model("mlp_classifier", num_classes=0)
+
+
+def test_classifier_refuses_unlabelled_data_with_a_clear_message():
+    from genlight.errors import IncompatibleDataError
+
+    with pytest.raises(IncompatibleDataError, match="needs a labelled datamodule"):
+        create_model("cnn_classifier", num_classes=0)

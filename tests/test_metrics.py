@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from metric_helpers import Identity, gaussian_features
+from tests.helpers import Identity, gaussian_features
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
@@ -205,12 +205,12 @@ def test_inception_offline_without_weights_says_where_to_put_them(tmp_path, monk
 
 # ~10 s on 2 idle cores (two eigh of 2048x2048 matrices plus Inception on 16 images); ~45 s under load
 def test_fid_callback_end_to_end_with_inception_architecture(random_inception_weights, tmp_path):
-    from metric_helpers import cpu_trainer, digits, tiny_vae
+    from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae
 
     from genlight.callbacks import FIDCallback
 
     model, trainer = tiny_vae(), cpu_trainer(str(tmp_path), limit_val_batches=1)
-    trainer.validate(model, digits(), verbose=False)
+    trainer.validate(model, digits_datamodule(), verbose=False)
     callback = FIDCallback(
         metrics=["fid", "kid", "is"], extractor="inception", weights_path=str(random_inception_weights),
         num_samples=8, batch_size=4, max_reference=8, every_n_epochs=0, cache_dir=str(tmp_path / "cache"),

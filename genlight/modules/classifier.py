@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlight.base import GenerativeModule, check_image_shape
+from genlight.errors import IncompatibleDataError
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.registry import register_model
 
@@ -72,7 +73,6 @@ class MLPClassifier(ClassifierModule):
     Args:
         image_shape: ``(C, H, W)``; linked from the datamodule by the CLI.
         num_classes: number of labels; linked from the datamodule.
-        num_levels: linked from the datamodule; unused (inputs are taken in [0, 1]).
         hidden: widths of the hidden layers; the last is the feature size.
         batch_norm: batch norm after each hidden layer.
         dropout: dropout after each hidden layer (0 = off).
@@ -83,9 +83,8 @@ class MLPClassifier(ClassifierModule):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int] = (1, 8, 8),
+        image_shape: tuple[int, ...] = (1, 8, 8),
         num_classes: int = 10,
-        num_levels: int = 256,
         hidden: Sequence[int] = (200, 150),
         batch_norm: bool = False,
         dropout: float = 0.0,
@@ -95,7 +94,10 @@ class MLPClassifier(ClassifierModule):
         self.save_hyperparameters()
         shape = check_image_shape(image_shape, type(self).__name__)
         if num_classes < 2:
-            raise ValueError(f"{type(self).__name__} needs a labelled datamodule (num_classes >= 2), got {num_classes}")
+            raise IncompatibleDataError(
+                f"{type(self).__name__} needs a labelled datamodule (num_classes >= 2), got {num_classes}; "
+                "use labelled data (digits, mnist, cifar10, an image_folder with class sub-folders)"
+            )
         self.net = MLPNet(shape, num_classes, tuple(hidden), batch_norm, dropout)
         self.example_input_array = torch.zeros(2, *shape)
 
@@ -107,7 +109,6 @@ class CNNClassifier(ClassifierModule):
     Args:
         image_shape: ``(C, H, W)``; linked from the datamodule by the CLI.
         num_classes: number of labels; linked from the datamodule.
-        num_levels: linked from the datamodule; unused (inputs are taken in [0, 1]).
         channels: widths of the four conv layers.
         hidden: width of the dense layer; the feature size.
         batch_norm: batch norm after each conv and the dense layer.
@@ -119,9 +120,8 @@ class CNNClassifier(ClassifierModule):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int] = (1, 8, 8),
+        image_shape: tuple[int, ...] = (1, 8, 8),
         num_classes: int = 10,
-        num_levels: int = 256,
         channels: Sequence[int] = (32, 32, 64, 64),
         hidden: int = 128,
         batch_norm: bool = True,
@@ -132,6 +132,9 @@ class CNNClassifier(ClassifierModule):
         self.save_hyperparameters()
         shape = check_image_shape(image_shape, type(self).__name__)
         if num_classes < 2:
-            raise ValueError(f"{type(self).__name__} needs a labelled datamodule (num_classes >= 2), got {num_classes}")
+            raise IncompatibleDataError(
+                f"{type(self).__name__} needs a labelled datamodule (num_classes >= 2), got {num_classes}; "
+                "use labelled data (digits, mnist, cifar10, an image_folder with class sub-folders)"
+            )
         self.net = CNNNet(shape, num_classes, tuple(channels), hidden, batch_norm, dropout)
         self.example_input_array = torch.zeros(2, *shape)
