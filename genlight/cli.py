@@ -185,7 +185,8 @@ def _list_command(argv: list[str]) -> int:
     registry = MODELS if ns.kind == "models" else DATAMODULES
     for name in registry.list(ns.pattern):
         cls = registry.get(name)
-        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        summary = summary.split(". ")[0].rstrip(".").replace("``", "")
         print(f"{name:<20} {registry.class_path(name):<48} {summary}")
     return 0
 

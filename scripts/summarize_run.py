@@ -40,7 +40,10 @@ def main(argv: list[str]) -> int:
                 continue
             first, last = values[0], values[-1]
             print(f"{key}: {first:.4f} -> {last:.4f} ({'fell' if last < first else 'rose'})")
-    print("sample grids:", *sorted(str(p) for p in (run / "images").glob("*.png"))[-3:], sep="\n  ")
+    newest: dict[str, Path] = {}  # the last grid of each kind (samples, reconstructions, ...)
+    for png in sorted((run / "images").glob("*.png")):
+        newest[png.name.split("_epoch")[0]] = png
+    print("image grids (newest of each kind):", *map(str, newest.values()), sep="\n  ")
     print("checkpoints:", *sorted(str(p) for p in (run / "checkpoints").glob("*.ckpt")), sep="\n  ")
     wandb_runs = sorted(run.parent.parent.glob("wandb/offline-run-*"))
     if wandb_runs:
