@@ -40,8 +40,3 @@ def first_images(trainer: pl.Trainer, n: int, split: str = "val") -> Tensor:
     dataset = split_dataset_of(trainer, split)
     batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))  # type: ignore[arg-type]
     return images_of(batch)
-
-
-def fixed_seed_devices(device: torch.device) -> list[torch.device]:
-    """Devices whose RNG ``torch.random.fork_rng`` must save as well (CUDA only)."""
-    return [device] if device.type == "cuda" else []

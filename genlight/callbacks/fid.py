@@ -26,7 +26,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlight.callbacks.data import fixed_seed_devices, images_of, ordered_loader, split_dataset_of
+from genlight.callbacks.base import PeriodicCallback, evaluating
+from genlight.callbacks.data import images_of, ordered_loader, split_dataset_of
 from genlight.callbacks.image_logging import run_dir
 from genlight.metrics.extractors import FeatureExtractor, create_extractor
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
@@ -47,7 +48,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GENLIGHT_CACHE_DIR", Path.home() / ".cache" / "genlight")) / "fid"
 
 
-class FIDCallback(pl.Callback):
+class FIDCallback(PeriodicCallback):
     """FID (and optionally KID, IS, precision/recall) of generated samples, every few epochs.
 
     Args:
@@ -94,11 +95,11 @@ class FIDCallback(pl.Callback):
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")
         if reference_split not in ("train", "val", "test"):
             raise ValueError(f"reference_split must be train, val or test, got {reference_split!r}")
+        super().__init__(every_n_epochs)
         self.metrics = tuple(metrics)
         self.extractor_name = extractor
         self.weights_path = weights_path
         self.num_samples = num_samples
-        self.every_n_epochs = every_n_epochs
         self.reference_split = reference_split
         self.max_reference = max_reference
         self.batch_size = batch_size
@@ -116,16 +117,13 @@ class FIDCallback(pl.Callback):
         self._extractor: FeatureExtractor | None = None
         self._reference: dict[str, Any] | None = None
         self._reference_key: str | None = None
-        self._warned = False
 
     # ------------------------------------------------------------------ hooks
+    capability = Sampler
+    needs = "sample(n)"
+
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.every_n_epochs <= 0 or (trainer.current_epoch + 1) % self.every_n_epochs:
-            return
-        if not isinstance(pl_module, Sampler):
-            if not self._warned:
-                rank_zero_info(f"FIDCallback: {type(pl_module).__name__} has no sample(n); no FID is computed")
-                self._warned = True
+        if not self.is_due(trainer, pl_module):
             return
         for name, value in self.evaluate(trainer, pl_module).items():
             pl_module.log(name, value, sync_dist=False, rank_zero_only=False)  # the same value on every rank
@@ -170,18 +168,12 @@ class FIDCallback(pl.Callback):
         Runs in eval mode under ``no_grad``, restores train mode and leaves the global RNG untouched."""
         device = pl_module.device
         num_chunks = math.ceil(self.num_samples / self.batch_size)
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=fixed_seed_devices(device)):
-                for chunk in range(rank, num_chunks, world_size):
-                    start = chunk * self.batch_size
-                    n = min(self.batch_size, self.num_samples - start)
-                    torch.manual_seed(self.seed * 1_000_003 + chunk)
-                    images = pl_module.sample(n).to(device)
-                    yield torch.arange(start, start + n, device=device), images
-        finally:
-            pl_module.train(was_training)
+        for chunk in range(rank, num_chunks, world_size):
+            start = chunk * self.batch_size
+            n = min(self.batch_size, self.num_samples - start)
+            with evaluating(pl_module, seed=self.seed * 1_000_003 + chunk):
+                images = pl_module.sample(n).to(device)
+            yield torch.arange(start, start + n, device=device), images
 
     def _build_metrics(self, num_features: int, reference: dict[str, Any], device: torch.device) -> dict[str, Any]:
         metrics: dict[str, Any] = {}

@@ -11,9 +11,9 @@ from typing import Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
+from genlight.callbacks.base import EpochImageCallback
 from genlight.callbacks.data import first_images
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Autoencoder
@@ -39,7 +39,7 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
     return torch.where(parallel, lerp(z0, z1, t), out)
 
 
-class LatentInterpolation(pl.Callback):
+class LatentInterpolation(EpochImageCallback):
     """Every ``every_n_epochs`` epochs, log (as ``interpolations``) ``num_pairs`` rows of ``num_steps``
     decodings between the codes of pairs of real images (``mode`` linear or spherical), and (as
     ``traversals``) rows that move each of the first ``traverse_dims`` latent dimensions of one code
@@ -47,6 +47,9 @@ class LatentInterpolation(pl.Callback):
 
     Models without ``encode``/``decode`` are skipped with one log line. ``every_n_epochs=0`` turns it off.
     """
+
+    capability = Autoencoder
+    needs = "encode/decode"
 
     def __init__(
         self,
@@ -60,34 +63,18 @@ class LatentInterpolation(pl.Callback):
     ) -> None:
         if mode not in ("linear", "spherical"):
             raise ValueError(f"mode must be 'linear' or 'spherical', got {mode!r}")
+        super().__init__(every_n_epochs)
         self.num_pairs = num_pairs
         self.num_steps = num_steps
         self.mode = mode
         self.traverse_dims = traverse_dims
         self.traverse_range = traverse_range
-        self.every_n_epochs = every_n_epochs
         self.split = split
         self.last_paths: dict[str, object] = {}
-        self._warned = False
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.every_n_epochs <= 0 or (trainer.current_epoch + 1) % self.every_n_epochs:
-            return
-        if not isinstance(pl_module, Autoencoder):
-            if not self._warned:
-                rank_zero_info(f"LatentInterpolation: {type(pl_module).__name__} has no encode/decode; skipped")
-                self._warned = True
-            return
-        if not trainer.is_global_zero:
-            return
+    def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         x = first_images(trainer, 2 * self.num_pairs, self.split).to(pl_module.device)
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
-            with torch.no_grad():
-                interpolations, traversals = self.draw(pl_module, x)
-        finally:
-            pl_module.train(was_training)
+        interpolations, traversals = self.draw(pl_module, x)
         epoch = trainer.current_epoch
         self.last_paths["interpolations"] = log_images(
             trainer, "interpolations", interpolations, nrow=self.num_steps, caption=f"{self.mode}, epoch {epoch}"

@@ -34,6 +34,16 @@ class ClassifierModule(GenerativeModule):
         """Penultimate-layer activations ``(B, num_features)``."""
         return self.net.body(x)
 
+    def check_data(self, image_shape: tuple[int, ...], num_classes: int) -> tuple[int, ...]:
+        """The validated ``(C, H, W)``; unlabelled data is refused with a message saying what fits."""
+        shape = check_image_shape(image_shape, type(self).__name__)
+        if num_classes < 2:
+            raise IncompatibleDataError(
+                f"{type(self).__name__} needs a labelled datamodule (num_classes >= 2), got {num_classes}; "
+                "use labelled data (digits, mnist, cifar10, an image_folder with class sub-folders)"
+            )
+        return shape
+
     @property
     def num_features(self) -> int:
         return int(self.net.num_features)
@@ -92,12 +102,7 @@ class MLPClassifier(ClassifierModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        shape = check_image_shape(image_shape, type(self).__name__)
-        if num_classes < 2:
-            raise IncompatibleDataError(
-                f"{type(self).__name__} needs a labelled datamodule (num_classes >= 2), got {num_classes}; "
-                "use labelled data (digits, mnist, cifar10, an image_folder with class sub-folders)"
-            )
+        shape = self.check_data(image_shape, num_classes)
         self.net = MLPNet(shape, num_classes, tuple(hidden), batch_norm, dropout)
         self.example_input_array = torch.zeros(2, *shape)
 
@@ -130,11 +135,6 @@ class CNNClassifier(ClassifierModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        shape = check_image_shape(image_shape, type(self).__name__)
-        if num_classes < 2:
-            raise IncompatibleDataError(
-                f"{type(self).__name__} needs a labelled datamodule (num_classes >= 2), got {num_classes}; "
-                "use labelled data (digits, mnist, cifar10, an image_folder with class sub-folders)"
-            )
+        shape = self.check_data(image_shape, num_classes)
         self.net = CNNNet(shape, num_classes, tuple(channels), hidden, batch_norm, dropout)
         self.example_input_array = torch.zeros(2, *shape)
