@@ -66,3 +66,16 @@ def test_cli_instantiates_with_linked_shapes(name):
     for attr in ("num_levels", "num_classes"):
         if attr in cli.model.hparams:
             assert cli.model.hparams[attr] == getattr(cli.datamodule, attr)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_trains_under_bf16_autocast(name, digits):
+    """Lightning's ``bf16-mixed`` runs on the CPU too: losses must stay finite under autocast (logits
+    losses, float32 likelihoods), and the weights stay float32."""
+    model = build_model(name, digits)
+    trainer = tiny_trainer(precision="bf16-mixed")
+    trainer.fit(model, datamodule=digits)
+    assert trainer.callback_metrics, "nothing was logged"
+    for key, value in trainer.callback_metrics.items():
+        assert math.isfinite(float(value)), f"{name}: {key} = {value} under bf16-mixed"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
