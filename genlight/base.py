@@ -185,19 +185,25 @@ class GenerativeDataModule(pl.LightningDataModule):
         """A random augmentation of ``x`` applied to the training split only (``None``: no augmentation)."""
         return None
 
+    def split_train_val(self, pool: Dataset) -> tuple[Subset, Subset]:
+        """``val_fraction`` of ``pool`` held out as validation, by a permutation seeded with ``seed + 1``."""
+        train, val = split_dataset(pool, [1.0 - self.val_fraction, self.val_fraction], self.seed + 1)
+        return train, val
+
+    def split_pool(self, pool: Dataset, test: Dataset | None = None) -> tuple[Dataset, Dataset, Dataset]:
+        """Seeded ``(train, val, test)``: without an official ``test``, ``test_fraction`` of ``pool`` is
+        held out first (seeded with ``seed``), then :meth:`split_train_val` splits the rest."""
+        if test is None:
+            if not self.test_fraction:
+                raise ValueError(f"{type(self).__name__} has no test split; set test_fraction")
+            pool, test = split_dataset(pool, [1.0 - self.test_fraction, self.test_fraction], self.seed)
+        return (*self.split_train_val(pool), test)
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         parts = self.load_datasets()
-        if len(parts) == 3:
-            train, val, test = parts
-        else:
-            pool, test = parts
-            if test is None:
-                if not self.test_fraction:
-                    raise ValueError(f"{type(self).__name__} has no test split; set test_fraction")
-                pool, test = split_dataset(pool, [1.0 - self.test_fraction, self.test_fraction], self.seed)
-            train, val = split_dataset(pool, [1.0 - self.val_fraction, self.val_fraction], self.seed + 1)
+        train, val, test = parts if len(parts) == 3 else self.split_pool(*parts)
         if self.subset is not None:
             train = Subset(train, range(min(self.subset, len(train))))
         transform = self.train_transform()

@@ -711,3 +711,8 @@ def test_example_configs_instantiate(example: str, tmp_path: Path) -> None:
         args += ["--data.data_dir", str(tmp_path / "images")]
     cli = GenlightCLI(args=args, run=False)
     assert tuple(cli.model.hparams.image_shape) == tuple(cli.datamodule.image_shape)
+
+
+def test_binarized_mnist_refuses_an_unknown_binarization_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="binarization must be auto, fixed or stochastic"):
+        BinarizedMNISTDataModule(data_dir=str(tmp_path), binarization="dynamic")  # type: ignore[arg-type]

@@ -19,14 +19,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlight.base import GenerativeDataModule, split_dataset
+from genlight.base import GenerativeDataModule
 from genlight.datamodules.common import (
     TensorImageDataset,
     corrupted,
     download_or_explain,
     require_files,
 )
-from genlight.datamodules.mnist import idx_files, load_idx_split
+from genlight.datamodules.mnist import have_idx_files, idx_files, load_idx_split
 from genlight.registry import register_datamodule
 
 __all__ = ["BinarizedMNISTDataModule", "read_amat"]
@@ -99,6 +99,8 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.download = download
+        if binarization not in ("auto", "fixed", "stochastic"):
+            raise ValueError(f"binarization must be auto, fixed or stochastic, got {binarization!r}")
         if binarization == "auto":
             have = all((self.amat_dir / name).exists() for name in AMAT_FILES.values())
             binarization = "fixed" if have else "stochastic"
@@ -138,7 +140,7 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
                         download_url(AMAT_URL + name, str(self.amat_dir), name)
 
                 download_or_explain("binarized_mnist", self.amat_dir, list(AMAT_FILES.values()), self.how_to_get, fetch)
-        elif not all((self.raw_dir / n).exists() or (self.raw_dir / f"{n}.gz").exists() for n in idx_files()):
+        elif not have_idx_files(self.raw_dir):
             from torchvision.datasets import MNIST
 
             download_or_explain(
@@ -153,16 +155,11 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
             return TensorImageDataset(train, num_levels=2), TensorImageDataset(val, num_levels=2), TensorImageDataset(
                 test, num_levels=2
             )
-        if self.binarization != "stochastic":
-            raise ValueError(f"binarization must be auto, fixed or stochastic, got {self.binarization!r}")
         images, labels = load_idx_split(self.raw_dir, True, "binarized_mnist", self.how_to_get)
         test_images, test_labels = load_idx_split(self.raw_dir, False, "binarized_mnist", self.how_to_get)
-        # the same seeded train/val split of the MNIST training set as the base class makes
+        # the base class's seeded train/val split of the MNIST training set
         train_idx, val_idx = (
-            torch.tensor(part.indices, dtype=torch.long)
-            for part in split_dataset(
-                TensorImageDataset(images), [1.0 - self.val_fraction, self.val_fraction], self.seed + 1
-            )
+            torch.tensor(part.indices, dtype=torch.long) for part in self.split_train_val(TensorImageDataset(images))
         )
         train = StochasticBinaryDataset(images[train_idx], labels[train_idx])
         val = TensorImageDataset(binarize_once(images[val_idx], self.seed), labels[val_idx], num_levels=2)

@@ -17,7 +17,7 @@ from genlight.datamodules.common import DataFilesError, TensorImageDataset, down
 from genlight.datamodules.idx import find_idx, read_idx
 from genlight.registry import register_datamodule
 
-__all__ = ["FashionMNISTDataModule", "MNISTDataModule", "load_idx_split"]
+__all__ = ["FashionMNISTDataModule", "MNISTDataModule", "have_idx_files", "load_idx_split"]
 
 IDX_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -27,6 +27,11 @@ IDX_FILES = {
 
 def idx_files() -> list[str]:
     return [name for pair in IDX_FILES.values() for name in pair]
+
+
+def have_idx_files(raw: Path) -> bool:
+    """Whether all four IDX files (raw or ``.gz``) are in ``raw``."""
+    return all(find_idx(raw, name) is not None for name in idx_files())
 
 
 def load_idx_split(raw: Path, train: bool, dataset: str, how: str) -> tuple[Tensor, Tensor]:
@@ -92,11 +97,8 @@ class MNISTDataModule(GenerativeDataModule):
             f"or put the files from the official site into {self.raw_dir}."
         )
 
-    def _have_files(self) -> bool:
-        return all(find_idx(self.raw_dir, name) is not None for name in idx_files())
-
     def prepare_data(self) -> None:
-        if self.download and not self._have_files():
+        if self.download and not have_idx_files(self.raw_dir):
             import torchvision.datasets
 
             tv_cls = getattr(torchvision.datasets, self.torchvision_name)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlight.base import GenerativeDataModule, split_dataset
+from genlight.base import GenerativeDataModule
 from genlight.datamodules.common import DataFilesError, ImageFileDataset
 from genlight.datamodules.image_folder import scan_image_folder
 from genlight.registry import register_datamodule
@@ -80,12 +80,8 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         parts = {}
         for domain, folder in self.dirs.items():
-            pool = self._images(folder, domain)
-            if self.test_dirs is None:
-                pool, test = split_dataset(pool, [1.0 - self.test_fraction, self.test_fraction], self.seed)
-            else:
-                test = self._images(self.test_dirs[domain], domain)
-            train, val = split_dataset(pool, [1.0 - self.val_fraction, self.val_fraction], self.seed + 1)
+            test = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain)
+            train, val, test = self.split_pool(self._images(folder, domain), test)
             for name, part in (("train", train), ("val", val), ("test", test)):
                 if len(part) == 0:
                     raise DataFilesError(
