@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from genlight.callbacks.base import PeriodicCallback, evaluating
 from genlight.callbacks.data import images_of, ordered_loader, split_dataset_of
 from genlight.callbacks.image_logging import run_dir
-from genlight.metrics.extractors import FeatureExtractor, create_extractor
+from genlight.metrics.extractors import FeatureExtractor, cache_root, create_extractor
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
 from genlight.types import Sampler
@@ -45,7 +45,7 @@ def default_cache_dir() -> Path:
     """``$GENLIGHT_FID_CACHE``, else ``$GENLIGHT_CACHE_DIR/fid``, else ``~/.cache/genlight/fid``."""
     if os.environ.get("GENLIGHT_FID_CACHE"):
         return Path(os.environ["GENLIGHT_FID_CACHE"])
-    return Path(os.environ.get("GENLIGHT_CACHE_DIR", Path.home() / ".cache" / "genlight")) / "fid"
+    return cache_root() / "fid"
 
 
 class FIDCallback(PeriodicCallback):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+
+from genlight.base import bits_per_dim
 
 __all__ = ["BitsPerDim"]
 
@@ -29,4 +29,4 @@ class BitsPerDim(Metric):
         self.num_dims += log_prob.numel() * dims_per_example
 
     def compute(self) -> Tensor:
-        return (self.nll_sum / (self.num_dims * math.log(2.0))).float()
+        return bits_per_dim(-self.nll_sum, self.num_dims).float()

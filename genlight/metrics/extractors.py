@@ -32,6 +32,7 @@ __all__ = [
     "FeatureExtractor",
     "InceptionExtractor",
     "MNISTExtractor",
+    "cache_root",
     "create_extractor",
     "default_inception_path",
     "list_extractors",
@@ -201,8 +202,13 @@ class DigitsExtractor(CNNExtractor):
         super().__init__(path)
 
 
+def cache_root() -> Path:
+    """genlight's cache folder: ``$GENLIGHT_CACHE_DIR``, else ``~/.cache/genlight``."""
+    return Path(os.environ.get("GENLIGHT_CACHE_DIR", Path.home() / ".cache" / "genlight"))
+
+
 def default_mnist_path() -> Path:
-    return Path(os.environ.get("GENLIGHT_CACHE_DIR", Path.home() / ".cache" / "genlight")) / "extractors" / "mnist_cnn.pt"
+    return cache_root() / "extractors" / "mnist_cnn.pt"
 
 
 @register_extractor("mnist")

@@ -62,5 +62,5 @@ class FrechetDistance(Metric):
     def compute(self) -> Tensor:
         if not self.has_reference:
             raise RuntimeError("FrechetDistance has no reference statistics; call set_reference(mu, sigma) first")
-        mu, sigma = feature_statistics(self.features_sum, self.features_outer, self.num_samples)
+        mu, sigma = self.statistics()  # synced across processes inside compute()
         return frechet_distance(self.ref_mu, self.ref_sigma, mu, sigma, sqrt_sigma1=self.ref_sqrt).float()
