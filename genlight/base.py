@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
+from lightning.pytorch.utilities.model_helpers import is_overridden
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -15,7 +16,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from genlight.errors import ImageShapeError
 
 __all__ = [
+    "CLASS_KEY",
     "GenerativeModule",
+    "density_label",
     "GenerativeDataModule",
     "TransformedDataset",
     "bits_per_dim",
@@ -65,27 +68,56 @@ class GenerativeModule(pl.LightningModule):
 
     Subclasses take ``image_shape`` (linked from the datamodule by the CLI), call
     ``self.save_hyperparameters()``, and implement whichever capabilities of
-    :mod:`genlight.types` they have. ``smoke_kwargs`` are tiny settings for the test-suite.
+    :mod:`genlight.types` they have.
+
+    Class attributes a family may set (all optional):
+
+    * ``smoke_kwargs``, ``smoke_data``, ``smoke_data_kwargs``, ``smoke_trainer``: the family's smoke
+      test, in one place: tiny ``__init__`` arguments, the registered datamodule it is tested on
+      (``digits``, ``toy2d``, ``unpaired_folders``...; made by its :meth:`GenerativeDataModule.smoke`),
+      and the Trainer settings it needs. The registry-wide tests read only these.
+    * ``ema_decay`` (0 = off) and ``ema_target`` (the sub-module averaged, ``None`` = the whole
+      model; GANs name their generator): the defaults of the CLI's :class:`~genlight.callbacks.EMA`.
+    * ``monitor``: the validation metric that selects checkpoints (``"val/fid_digits"``); by default
+      :meth:`checkpoint_monitor` uses the density figure of a ``DensityModel``, else ``val/loss``.
+
+    Density models log their likelihood through :meth:`log_density`, which names the figure from
+    ``log_prob_is_exact`` and the data (see :func:`density_label`) and sums it with a
+    :class:`~genlight.metrics.BitsPerDim` metric, so DDP averages are exact.
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {}
+    smoke_data: ClassVar[str] = "digits"
+    smoke_data_kwargs: ClassVar[dict[str, Any]] = {}
+    smoke_trainer: ClassVar[dict[str, Any]] = {}
+    ema_decay: ClassVar[float] = 0.0
+    ema_target: ClassVar[str | None] = None
+    monitor: ClassVar[str | None] = None
+    monitor_mode: ClassVar[str] = "min"
 
     def save_hyperparameters(
         self, *args: Any, ignore: Sequence[str] | str | None = None, frame: Any = None, logger: bool = True
     ) -> None:
-        """Lightning's, keeping only arguments that ``__init__`` takes.
+        """Lightning's, keeping only arguments that ``__init__`` takes, plus the class path.
 
         LightningCLI records every applied data->model link (``num_classes`` ...) as a
         hyper-parameter, also for a model that has no such argument; such a key would break
-        ``--ckpt_path`` and ``load_from_checkpoint``, so it is dropped here.
+        ``--ckpt_path`` and ``load_from_checkpoint``, so it is dropped here. The class path is
+        recorded as ``_genlight_class`` among the hyper-parameters, which Lightning writes into
+        every checkpoint whatever hooks a family overrides, so :func:`~genlight.load_model` always
+        finds the class.
         """
         super().save_hyperparameters(*args, ignore=ignore, frame=frame or inspect.currentframe().f_back, logger=logger)
         params = inspect.signature(type(self).__init__).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return
-        for hparams in (self._hparams, getattr(self, "_hparams_initial", {})):
-            for key in [k for k in hparams if k not in params and not k.startswith("_")]:
-                del hparams[key]
+        keep_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        cls = type(self)
+        for hparams in (self._hparams, getattr(self, "_hparams_initial", None)):
+            if hparams is None:
+                continue
+            if not keep_all:
+                for key in [k for k in hparams if k not in params and not k.startswith("_")]:
+                    del hparams[key]
+            hparams[CLASS_KEY] = f"{cls.__module__}.{cls.__qualname__}"
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         from genlight import __version__
@@ -102,6 +134,61 @@ class GenerativeModule(pl.LightningModule):
     def num_dims(self) -> int:
         """``D = C*H*W``, the number of dimensions bits/dim divides by."""
         return math.prod(self.hparams["image_shape"])
+
+    # ------------------------------------------------------------------ likelihood figures
+    @property
+    def data_is_discrete(self) -> bool:
+        """Whether the data are discrete images (``num_levels`` > 0 and a ``(C, H, W)`` shape)."""
+        shape = tuple(self.hparams.get("image_shape", ()))
+        return len(shape) == 3 and int(self.hparams.get("num_levels", 256) or 0) > 0
+
+    @property
+    def density_label(self) -> str:
+        """The name of this model's likelihood figure (see :func:`density_label`)."""
+        return density_label(bool(getattr(self, "log_prob_is_exact", False)), self.data_is_discrete)
+
+    def log_density(self, stage: str, log_prob: Tensor, *, prog_bar: bool | None = None) -> None:
+        """Log per-example ``log_prob`` (nats) as this model's likelihood figure for ``stage``.
+
+        Accumulated in a :class:`~genlight.metrics.BitsPerDim` (sums of nats and dimensions, DDP-summed)
+        and logged once per epoch as ``{stage}/bpd`` (exact, discrete data), ``{stage}/bpd_bound`` (a
+        bound) or ``{stage}/nll`` / ``{stage}/nll_bound`` (nats per example, continuous data).
+        """
+        from genlight.metrics.bpd import BitsPerDim
+
+        label = self.density_label
+        metrics = self.__dict__.setdefault("_genlight_density_metrics", {})
+        metric = metrics.get(stage)
+        if metric is None or metric.device != log_prob.device:  # kept out of the module tree and checkpoint
+            metric = metrics[stage] = BitsPerDim(per_dim=label.startswith("bpd")).to(log_prob.device)
+        metric.update(log_prob, self.num_dims)
+        self.log(
+            f"{stage}/{label}", metric, on_step=False, on_epoch=True, metric_attribute=f"_density_{stage}",
+            prog_bar=(stage == "val") if prog_bar is None else prog_bar,
+        )  # fmt: skip
+
+    def checkpoint_monitor(self) -> tuple[str, str] | None:
+        """``(metric, mode)`` that selects the best checkpoint: ``monitor`` if the family sets it, else
+        ``val/<density label>`` for a density model, else ``val/loss``; ``None`` when there is none."""
+        if self.monitor is not None:
+            return (self.monitor, self.monitor_mode) if self.monitor else None
+        from genlight.types import DensityModel
+
+        if isinstance(self, DensityModel):
+            return f"val/{self.density_label}", "min"
+        if is_overridden("validation_step", self, pl.LightningModule):
+            return "val/loss", "min"
+        return None
+
+
+#: hyper-parameter key holding a model's class path (see :meth:`GenerativeModule.save_hyperparameters`)
+CLASS_KEY = "_genlight_class"
+
+
+def density_label(exact: bool, discrete: bool) -> str:
+    """``bpd`` (exact, discrete images), ``bpd_bound`` (a lower bound on log p: ELBO, IWAE, DDPM's
+    bound, a dequantised flow's E_u log p(x + u)), ``nll`` / ``nll_bound`` (continuous data, nats)."""
+    return ("bpd" if discrete else "nll") + ("" if exact else "_bound")
 
 
 def split_dataset(dataset: Dataset, fractions: Sequence[float], seed: int) -> list[Subset]:

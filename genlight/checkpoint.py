@@ -9,22 +9,35 @@ import torch
 
 from genlight.registry import import_class
 
+__all__ = ["EMA_KEY", "checkpoint_class_path", "load_model"]
+
+#: checkpoint key under which :class:`~genlight.callbacks.EMA` keeps the live (non-averaged) weights
+EMA_KEY = "genlight_ema"
+
 
 def checkpoint_class_path(checkpoint: dict[str, Any]) -> str:
-    """The model's class path recorded in a Lightning checkpoint (genlight's metadata or LightningCLI's)."""
+    """The model's class path recorded in a Lightning checkpoint: the ``_genlight_class``
+    hyper-parameter (always written), genlight's metadata, or LightningCLI's ``_class_path``."""
+    from genlight.base import CLASS_KEY
+
     meta = checkpoint.get("genlight") or {}
     hparams = checkpoint.get("hyper_parameters") or {}
-    path = meta.get("class_path") or hparams.get("_class_path")
+    path = hparams.get(CLASS_KEY) or meta.get("class_path") or hparams.get("_class_path")
     if not path:
         raise ValueError(
-            "this checkpoint does not say which model it holds (no 'genlight' metadata and no "
-            "'_class_path' hyper-parameter); load it with YourModel.load_from_checkpoint(path) instead"
+            "this checkpoint does not say which model it holds (no '_genlight_class' hyper-parameter, no "
+            "'genlight' metadata); load it with YourModel.load_from_checkpoint(path) instead"
         )
     return path
 
 
-def load_model(ckpt_path: str | Path, map_location: str | torch.device = "cpu", **overrides: Any):
+def load_model(
+    ckpt_path: str | Path, map_location: str | torch.device = "cpu", *, ema: bool = True, **overrides: Any
+):
     """Rebuild the right class from a checkpoint and load its weights, in eval mode.
+
+    A checkpoint written with the :class:`~genlight.callbacks.EMA` callback holds both weight sets;
+    ``ema=True`` (the default) returns the averaged weights, ``ema=False`` the live training weights.
 
     >>> model = load_model("runs/vae/version_0/checkpoints/last.ckpt")  # doctest: +SKIP
     >>> images = model.sample(64)                                          # doctest: +SKIP
@@ -35,4 +48,7 @@ def load_model(ckpt_path: str | Path, map_location: str | torch.device = "cpu", 
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     cls = import_class(checkpoint_class_path(checkpoint))
     model = cls.load_from_checkpoint(path, map_location=map_location, **overrides)
+    live = (checkpoint.get(EMA_KEY) or {}).get("live_state_dict")
+    if not ema and live:
+        model.load_state_dict({**model.state_dict(), **live})
     return model.eval()

@@ -209,9 +209,23 @@ def _qualname(cls: type) -> str:
 
 
 def _implements(cls: type, protocol: type) -> bool:
-    """Whether ``cls`` defines every method and annotated attribute of a protocol."""
-    members = {k for k in (*vars(protocol), *getattr(protocol, "__annotations__", {})) if not k.startswith("_")}
-    return all(hasattr(cls, m) for m in members)
+    """Whether ``cls`` defines every method of a protocol and has each of its data attributes: on the
+    class, annotated in its body (``num_classes: int``), or as an ``__init__`` argument (attributes a
+    family sets in ``__init__``, so the class itself does not have them)."""
+    import inspect
+
+    annotations = getattr(protocol, "__annotations__", {})
+    methods = {k for k in vars(protocol) if not k.startswith("_") and k not in annotations}
+    if not all(callable(getattr(cls, m, None)) for m in methods):
+        return False
+    declared = set()
+    for klass in cls.__mro__:
+        declared |= set(vars(klass).get("__annotations__", {}))
+    try:
+        declared |= set(inspect.signature(cls.__init__).parameters)
+    except (TypeError, ValueError):
+        pass
+    return all(hasattr(cls, a) or a in declared for a in annotations if not a.startswith("_"))
 
 
 def import_class(path: str) -> type:

@@ -49,7 +49,22 @@ class Autoencoder(Protocol):
 
 
 @runtime_checkable
+class LatentGenerator(Protocol):
+    """Images from a latent prior: ``sample_latent(n)`` draws prior codes, ``decode(z)`` maps codes to
+    images in [0, 1] (GANs, flows, VAEs, AAEs). Latent walks need only this, not an encoder."""
+
+    def sample_latent(self, n: int) -> Tensor: ...
+
+    def decode(self, z: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
 class Translator(Protocol):
     """Maps images between two domains (CycleGAN): ``translate(x, "a2b")`` or ``"b2a"``."""
 
     def translate(self, x: Tensor, direction: str) -> Tensor: ...
+
+
+def is_conditional(model: object) -> bool:
+    """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
+    return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0

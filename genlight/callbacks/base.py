@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import ClassVar
 
 import lightning.pytorch as pl
@@ -15,12 +15,20 @@ __all__ = ["PeriodicCallback", "evaluating"]
 
 @contextmanager
 def evaluating(module: torch.nn.Module, seed: int | None = None) -> Iterator[None]:
-    """Eval mode under ``no_grad``; train mode is restored after. With ``seed``, the draws inside are
-    seeded and the global RNG state (CPU, and CUDA where used) is left as it was."""
+    """Eval mode under ``no_grad``, with the EMA weights swapped in when an :class:`~genlight.callbacks.EMA`
+    callback is active; train mode and the live weights are restored after. With ``seed``, the draws
+    inside are seeded and the global RNG state (CPU, and CUDA where used) is left as it was.
+
+    Inference mode is turned off inside (Lightning runs validation hooks under ``inference_mode``), so
+    a sampler that needs gradients, such as Langevin dynamics, can open ``torch.enable_grad()``.
+    """
+    from genlight.callbacks.ema import find_ema
+
+    ema = find_ema(module)
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), (ema.averaged(module) if ema else nullcontext()):
             if seed is None:
                 yield
                 return

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from genlight.base import GenerativeModule, bits_per_dim, check_image_shape
+from genlight.base import GenerativeModule, check_image_shape
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.registry import register_model
 
@@ -131,8 +131,8 @@ class VAE(GenerativeModule):
         if self.hparams.eval_samples > 1:  # the tighter IWAE bound
             bound = self.log_prob(x)
             metrics[f"{stage}/nll_iwae"] = -bound.mean()
-        metrics[f"{stage}/bpd_bound"] = bits_per_dim(bound, self.num_dims).mean()
         self.log_dict(metrics, sync_dist=True)
+        self.log_density(stage, bound)  # {stage}/bpd_bound, summed over the whole split
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
