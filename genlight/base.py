@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
@@ -259,6 +260,12 @@ class GenerativeDataModule(pl.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+
+    @classmethod
+    def smoke(cls, root: Path, **kwargs: Any) -> GenerativeDataModule:
+        """A tiny instance for smoke tests, with any files it needs written under ``root`` (a temp
+        folder): the datamodule a family names as its ``smoke_data``. Bundled data needs no files."""
+        return cls(**{"batch_size": 16, **kwargs})
 
     def load_datasets(self) -> tuple[Dataset, Dataset | None]:
         """Return ``(train_pool, test)``; ``test`` is ``None`` when the source has no official split.

@@ -27,6 +27,20 @@ def build_model(name: str, datamodule: Any, **overrides: Any) -> pl.LightningMod
     return cls(**{**cls.smoke_kwargs, **linked_kwargs(cls, datamodule), **overrides})
 
 
+def smoke_setup(name: str, root: Any, **overrides: Any) -> tuple[pl.LightningModule, Any, dict[str, Any]]:
+    """A registered family's own smoke test settings, read from the class (nothing per family here):
+    ``(model, datamodule set up for fit, Trainer kwargs)``. ``root`` is a temp folder for data files."""
+    from pathlib import Path
+
+    from genlight.registry import DATAMODULES
+
+    cls = MODELS.get(name)
+    dm = DATAMODULES.get(cls.smoke_data).smoke(Path(root), **cls.smoke_data_kwargs)
+    dm.setup("fit")
+    model = cls(**{**cls.smoke_kwargs, **linked_kwargs(cls, dm), **overrides})
+    return model, dm, dict(cls.smoke_trainer)
+
+
 def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
     """A quiet single-process CPU Trainer: no logger, no checkpoints, no progress bar."""
     kwargs: dict[str, Any] = dict(

@@ -96,7 +96,10 @@ class CelebADataModule(GenerativeDataModule):
         subset: int | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, persistent_workers, val_fraction, subset, seed)
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
+        )
         self.save_hyperparameters()
         if image_size < 1 or crop_size < 1:
             raise ValueError(f"image_size and crop_size must be positive, got {image_size} and {crop_size}")

@@ -99,7 +99,10 @@ class CIFAR10DataModule(GenerativeDataModule):
         subset: int | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, persistent_workers, val_fraction, subset, seed)
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
+        )
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.download = download

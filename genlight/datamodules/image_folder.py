@@ -62,7 +62,10 @@ class ImageFolderDataModule(GenerativeDataModule):
         subset: int | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, persistent_workers, val_fraction, subset, seed)
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
+        )
         self.save_hyperparameters()
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")

@@ -6,7 +6,8 @@ known in closed form (``eight_gaussians``, ``checkerboard``)."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -114,12 +115,19 @@ class Toy2DDataModule(GenerativeDataModule):
         subset: int | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, persistent_workers, val_fraction, subset, seed)
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
+        )
         self.save_hyperparameters()
         if num_samples < 10:
             raise ValueError(f"num_samples must be at least 10, got {num_samples}")
         self.dataset = dataset
         self.num_samples = num_samples
+
+    @classmethod
+    def smoke(cls, root: Path, **kwargs: Any) -> Toy2DDataModule:
+        return cls(**{"num_samples": 1000, "batch_size": 64, **kwargs})
 
     @property
     def has_log_prob(self) -> bool:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -62,7 +63,10 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
         subset: int | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, persistent_workers, val_fraction, subset, seed)
+        super().__init__(
+            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
+        )
         self.save_hyperparameters()
         if (test_dir_a is None) != (test_dir_b is None):
             raise ValueError("give both test_dir_a and test_dir_b, or neither")
@@ -72,6 +76,22 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
         self.channels = channels
         self.test_fraction = test_fraction
         self.image_shape = (channels, image_size, image_size)
+
+    @classmethod
+    def smoke(cls, root: Path, **kwargs: Any) -> UnpairedFoldersDataModule:
+        """Domain A: 40 bundled 8x8 digits as PNGs; domain B: the same digits inverted (no download)."""
+        from PIL import Image
+        from sklearn.datasets import load_digits
+
+        images = (load_digits().images[:40] * (255.0 / 16.0)).round().astype("uint8")
+        for domain, arrays in (("a", images), ("b", 255 - images)):
+            folder = Path(root) / f"smoke_{domain}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i, array in enumerate(arrays):
+                Image.fromarray(array).save(folder / f"{i:03d}.png")
+        defaults = {"dir_a": str(Path(root) / "smoke_a"), "dir_b": str(Path(root) / "smoke_b"),
+                    "image_size": 8, "channels": 1, "batch_size": 8}  # fmt: skip
+        return cls(**{**defaults, **kwargs})
 
     def _images(self, folder: Path, domain: str) -> ImageFileDataset:
         paths, _, _ = scan_image_folder(folder, f"unpaired_folders (domain {domain.upper()})")
