@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from genlight.errors import ImageShapeError
+from genlight.errors import ConfigError, ImageShapeError
 
 __all__ = [
     "CLASS_KEY",
@@ -246,10 +246,17 @@ class GenerativeDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1 (images per batch), got {batch_size}: e.g. --data.batch_size 64")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0 (0 loads in the main process), got {num_workers}")
         if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+            raise ConfigError(
+                f"val_fraction must be in [0, 1) (the share of training data held out for validation), got "
+                f"{val_fraction}: e.g. --data.val_fraction 0.1"
+            )
         if subset is not None and subset < 1:
-            raise ValueError(f"subset must be a positive number of training examples, got {subset}")
+            raise ConfigError(f"subset must be a positive number of training examples, got {subset}: e.g. --data.subset 128")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory

@@ -7,28 +7,80 @@ from typing import Any
 
 import torch
 
+from genlight.errors import CheckpointError, CheckpointNotFoundError
 from genlight.registry import import_class
 
-__all__ = ["EMA_KEY", "checkpoint_class_path", "load_model"]
+__all__ = ["EMA_KEY", "checkpoint_class_path", "find_last_checkpoint", "load_model", "read_checkpoint"]
 
 #: checkpoint key under which :class:`~genlight.callbacks.EMA` keeps the live (non-averaged) weights
 EMA_KEY = "genlight_ema"
 
 
-def checkpoint_class_path(checkpoint: dict[str, Any]) -> str:
+_WHERE = "`genlight fit` writes runs/<model>/version_N/checkpoints/last.ckpt"
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict at ``path``; a missing, unreadable (truncated, corrupted) or non-Lightning
+    file raises :class:`~genlight.errors.CheckpointError` naming the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
+        raise CheckpointNotFoundError(f"checkpoint {path} {what}; {_WHERE} (or pass --ckpt_path last)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any failure to unpickle means a broken file
+        reason = " ".join(str(err).split()).split(". ")[0][:100] or type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({path.stat().st_size} bytes; truncated or corrupted: {reason}); "
+            f"use another checkpoint of that run (its checkpoints/ folder) or train again"
+        ) from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"{path} is not a Lightning checkpoint (no 'state_dict'); {_WHERE}"
+        )
+    return checkpoint
+
+
+def checkpoint_class_path(checkpoint: dict[str, Any], path: str | Path | None = None) -> str:
     """The model's class path recorded in a Lightning checkpoint: the ``_genlight_class``
-    hyper-parameter (always written), genlight's metadata, or LightningCLI's ``_class_path``."""
+    hyper-parameter (always written), genlight's metadata, or LightningCLI's ``_class_path``.
+    A checkpoint that records none raises :class:`~genlight.errors.CheckpointError` (a ``ValueError``)."""
     from genlight.base import CLASS_KEY
 
     meta = checkpoint.get("genlight") or {}
     hparams = checkpoint.get("hyper_parameters") or {}
-    path = hparams.get(CLASS_KEY) or meta.get("class_path") or hparams.get("_class_path")
-    if not path:
-        raise ValueError(
-            "this checkpoint does not say which model it holds (no '_genlight_class' hyper-parameter, no "
-            "'genlight' metadata); load it with YourModel.load_from_checkpoint(path) instead"
+    class_path = hparams.get(CLASS_KEY) or meta.get("class_path") or hparams.get("_class_path")
+    if not class_path:
+        raise CheckpointError(
+            f"{'checkpoint ' + str(path) if path else 'this checkpoint'} was not written by genlight: it does not "
+            f"say which model it holds (no '_genlight_class' hyper-parameter); load it with "
+            f"YourModel.load_from_checkpoint(path) instead"
         )
-    return path
+    try:
+        import_class(class_path)
+    except Exception as err:  # noqa: BLE001 - a plug-in that is not installed, a renamed class
+        raise CheckpointError(
+            f"checkpoint {path or ''} holds a {class_path}, which cannot be imported ({type(err).__name__}); "
+            f"install the package that defines it (`genlight list models` shows what is installed)"
+        ) from err
+    return class_path
+
+
+def find_last_checkpoint(root: str | Path = "runs", model: str | None = None) -> Path:
+    """``<root>/<model>/version_N/checkpoints/last.ckpt`` of the highest ``N`` that has one (any model
+    when ``model`` is ``None``: the most recently written); :class:`~genlight.errors.CheckpointError`
+    when there is none."""
+    root = Path(root)
+    pattern = f"{model or '*'}/version_*/checkpoints/last.ckpt"
+    found = [p for p in root.glob(pattern) if p.parts[-3][8:].isdigit()]
+    if not found:
+        train = f"genlight fit --model {model}" if model else "genlight fit --model NAME"
+        raise CheckpointNotFoundError(
+            f"--ckpt_path last: no {root / pattern} yet; train first with `{train}` or pass a checkpoint file"
+        )
+    if model:
+        return max(found, key=lambda p: int(p.parts[-3][8:]))
+    return max(found, key=lambda p: p.stat().st_mtime)
 
 
 def load_model(
@@ -43,10 +95,8 @@ def load_model(
     >>> images = model.sample(64)                                          # doctest: +SKIP
     """
     path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; checkpoints are written under runs/<model>/version_N/checkpoints/")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    cls = import_class(checkpoint_class_path(checkpoint))
+    checkpoint = read_checkpoint(path)
+    cls = import_class(checkpoint_class_path(checkpoint, path))
     model = cls.load_from_checkpoint(path, map_location=map_location, **overrides)
     live = (checkpoint.get(EMA_KEY) or {}).get("live_state_dict")
     if not ema and live:

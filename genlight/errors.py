@@ -19,3 +19,22 @@ class IncompatibleDataError(GenlightError, ValueError):
 
 class ImageShapeError(IncompatibleDataError):
     """A family cannot work on the data's shape. The message names the shapes that fit."""
+
+
+class ConfigError(GenlightError, ValueError):
+    """A setting is out of range or does not fit the rest of the run (a batch size, a fraction, an
+    extractor for the wrong image size). The message names the setting and the values that fit."""
+
+
+class CheckpointError(GenlightError, ValueError):
+    """A checkpoint file is missing, truncated, not genlight's, of another family, or contradicted by
+    the given model arguments. The message names the file and what is wrong."""
+
+
+class NonFiniteLossError(GenlightError, FloatingPointError):
+    """A training loss became NaN or Inf. The message names the step, the loss term and the last good
+    checkpoint (which is kept)."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No checkpoint file where one was asked for."""

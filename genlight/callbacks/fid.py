@@ -122,6 +122,41 @@ class FIDCallback(PeriodicCallback):
     capability = Sampler
     needs = "sample(n)"
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Check the settings when the run starts, before the first training step (see :meth:`check`)."""
+        self.check(trainer, pl_module)
+
+    def check(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Raise :class:`~genlight.errors.ConfigError` now for what would otherwise fail at the first
+        evaluation, after training: an unknown extractor, missing extractor weights, an extractor made for
+        another image size than the data's, non-positive sample counts."""
+        from genlight.errors import ConfigError
+        from genlight.metrics.extractors import EXTRACTORS
+
+        if self.every_n_epochs <= 0 or not isinstance(pl_module, self.capability):
+            return
+        if self.num_samples < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"FIDCallback needs num_samples >= 1 and batch_size >= 1, got {self.num_samples} and {self.batch_size}"
+            )
+        if EXTRACTORS.resolve(self.extractor_name) is None:
+            raise ConfigError(f"FIDCallback: {EXTRACTORS.unknown_message(self.extractor_name)}")
+        try:
+            extractor = self.extractor(torch.device("cpu"))
+        except Exception as err:  # noqa: BLE001 - missing or unreadable weights, offline download
+            raise ConfigError(f"FIDCallback cannot build the {self.extractor_name!r} extractor: {err}") from err
+        dm = trainer.datamodule
+        shape = getattr(dm, "image_shape", None) or pl_module.hparams.get("image_shape")
+        wanted = extractor.image_shape
+        if wanted is not None and shape and tuple(shape) != tuple(wanted):
+            size = "x".join(str(s) for s in shape)
+            fits = [n for n in EXTRACTORS.list() if EXTRACTORS.get(n).image_shape in (None, tuple(shape))]
+            raise ConfigError(
+                f"FIDCallback: the {self.extractor_name!r} extractor takes {'x'.join(map(str, wanted))} images, "
+                f"the data are {size}; use extractor={' or '.join(fits) or 'inception'} "
+                f"(`genlight list extractors`)"
+            )
+
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.is_due(trainer, pl_module):
             return

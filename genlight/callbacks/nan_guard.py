@@ -1,0 +1,75 @@
+"""Stop training at the first NaN or Inf loss, before anything saves the broken weights.
+
+:class:`NaNGuard` looks, after every training batch, at what ``training_step`` returned (the loss of
+an automatically optimised family) and at the values logged in that step under ``train/...`` (the
+losses of manually optimised families, whose ``training_step`` returns nothing). The first non-finite
+value raises :class:`~genlight.errors.NonFiniteLossError` naming the step and the loss term. Lightning
+orders checkpoint callbacks last, so the guard runs before any ``ModelCheckpoint`` of that batch: the
+last checkpoint written stays the last good one (``ModelCheckpoint`` saves nothing on an exception
+unless ``save_on_exception=True``). The ``genlight`` command adds the guard to every ``fit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from genlight.errors import NonFiniteLossError
+
+__all__ = ["NaNGuard"]
+
+
+class NaNGuard(pl.Callback):
+    """Raise :class:`~genlight.errors.NonFiniteLossError` at the first NaN/Inf training loss.
+
+    Args:
+        prefix: logged values whose names start with this are checked (besides the returned loss).
+    """
+
+    def __init__(self, prefix: str = "train/") -> None:
+        self.prefix = prefix
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        for name, value in self._terms(trainer, outputs):
+            if isinstance(value, Tensor) and value.numel() and not bool(torch.isfinite(value.detach()).all()):
+                raise NonFiniteLossError(self.message(trainer, name, value, batch_idx))
+
+    def _terms(self, trainer: pl.Trainer, outputs: Any) -> Iterator[tuple[str, Any]]:
+        if isinstance(outputs, Tensor):
+            yield "loss (returned by training_step)", outputs
+        elif isinstance(outputs, dict):
+            for key, value in outputs.items():
+                yield f"{key} (returned by training_step)", value
+        yield from self._logged(trainer)
+
+    def _logged(self, trainer: pl.Trainer) -> Iterator[tuple[str, Any]]:
+        """The values logged in this batch under ``prefix`` (Lightning's result collection; read only)."""
+        try:
+            results = trainer._results  # noqa: SLF001 - the only place the current step's values live
+            items = list(results.valid_items()) if results is not None else []
+        except Exception:  # noqa: BLE001 - a Lightning change must not stop training
+            return
+        for _, metric in items:
+            name = getattr(metric.meta, "name", "")
+            if not name.startswith(self.prefix) or not metric.is_tensor:
+                continue
+            yield name, metric._forward_cache if metric.meta.on_step else metric.value  # noqa: SLF001
+
+    @staticmethod
+    def message(trainer: pl.Trainer, name: str, value: Tensor, batch_idx: int) -> str:
+        kind = "NaN" if bool(torch.isnan(value.detach()).any()) else "Inf"
+        ckpt = trainer.checkpoint_callback
+        last = getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "") if ckpt else ""
+        kept = f"the last good checkpoint is kept: {last}" if last else "no checkpoint had been written yet"
+        return (
+            f"training stopped: {name} is {kind} at step {trainer.global_step} "
+            f"(epoch {trainer.current_epoch}, batch {batch_idx}); "
+            f"{kept}. Lower the learning rate (--model.lr), clip gradients (--trainer.gradient_clip_val 1.0) "
+            f"or use --trainer.precision 32-true"
+        )
