@@ -4,8 +4,9 @@ Lightning's checkpoints restore weights, optimizers, schedulers and loop counter
 random generators: a fit resumed at an epoch boundary shuffles its next epoch (and draws its noise)
 from a different state than the run that never stopped. :class:`RNGState` stores the states of
 ``torch`` (CPU and CUDA), ``numpy`` and ``random`` whenever a checkpoint is written and puts them back
-when training starts again (after the sanity check, which consumes random numbers of its own). The
-``genlight`` command adds it to every ``fit``.
+when a fit restores the checkpoint: before Lightning builds the first training iterator, which draws
+the epoch's shuffling (the sanity check in between runs under ``isolate_rng``). The ``genlight``
+command adds it to every ``fit``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ __all__ = ["RNGState"]
 class RNGState(pl.Callback):
     """Saves the global RNG states in every checkpoint and restores them when a resumed fit starts."""
 
-    def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
-
     def state_dict(self) -> dict[str, Any]:
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         version, state, gauss = random.getstate()
@@ -40,10 +38,8 @@ class RNGState(pl.Callback):
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        state, self._pending = self._pending, None
+        """Called by Lightning when a fit restores a checkpoint; sets the global generators at once."""
+        state = state_dict
         if not state:
             return
         torch.set_rng_state(state["torch"].cpu())
