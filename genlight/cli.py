@@ -561,7 +561,7 @@ def _sample_command(argv: list[str]) -> int:
 
     from genlight.callbacks import image_grid
     from genlight.checkpoint import load_model
-    from genlight.types import Sampler
+    from genlight.types import ConditionalSampler, Sampler
 
     want = None
     if ns.model is not None:
@@ -587,6 +587,8 @@ def _sample_command(argv: list[str]) -> int:
             f"{type(model).__name__} cannot sample (it has no sample(n) method); samplers: "
             f"{', '.join(MODELS.list(capability=Sampler))}"
         )
+    if ns.labels and not isinstance(model, ConditionalSampler):
+        raise ConfigError(f"{type(model).__name__} is unconditional: drop --labels")
     torch.manual_seed(ns.seed)
     y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
     images = model.sample(ns.num_samples, y=y)

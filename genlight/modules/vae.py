@@ -76,7 +76,7 @@ class VAE(GenerativeModule):
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         """Draws ``x ~ p(x|z)``, ``z ~ N(0, I)``: images in [0, 1] on the level grid."""
         if y is not None:
-            raise ValueError("VAE is unconditional; use a conditional family (e.g. cvae) to pass labels y")
+            raise ValueError("VAE is unconditional: sample(n) takes no labels y (`genlight list models` shows the families)")
         z = torch.randn(n, self.hparams.latent_dim, device=self.device)
         return self.likelihood.sample(self.decoder(z))
 
