@@ -197,7 +197,8 @@ def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True) -
     """What every ``genlight fit`` adds: ``last.ckpt`` plus the best checkpoint on the family's own
     validation metric (:meth:`~genlight.base.GenerativeModule.checkpoint_monitor`; only ``last.ckpt``
     when it has none), the :class:`~genlight.callbacks.nan_guard.NaNGuard` and the
-    :class:`~genlight.callbacks.rng.RNGState` that makes a resume exact."""
+    :class:`~genlight.callbacks.rng.RNGState` that makes a resume exact, and the
+    :class:`~genlight.callbacks.ema.EMA` of the weights when the family sets ``ema_decay``."""
     callbacks: list[Callback] = []
     if checkpoints:
         monitor = model.checkpoint_monitor() if isinstance(model, GenerativeModule) else None
@@ -206,6 +207,10 @@ def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True) -
         else:
             metric, mode = monitor
             callbacks.append(ModelCheckpoint(filename="best-{epoch}-{step}", monitor=metric, mode=mode, save_last=True))
+    if float(getattr(model, "ema_decay", 0.0) or 0.0) > 0.0:
+        from genlight.callbacks.ema import EMA
+
+        callbacks.append(EMA())  # the family's own decay and target
     return [*callbacks, NaNGuard(), RNGState()]
 
 
@@ -404,7 +409,7 @@ class GenlightCLI(LightningCLI):
         if model_path and import_class(model_path) is not import_class(ckpt_class):
             have, want = _class_name(ckpt_class), _class_name(model_path)
             raise CheckpointError(
-                f"{ckpt_path} holds a {have} model ({ckpt_class}), not {want}: pass --model {have}, or a checkpoint of "
+                f"{ckpt_path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
                 f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
             )
         hparams = dict(checkpoint.get("hyper_parameters") or {})
@@ -487,11 +492,11 @@ class GenlightCLI(LightningCLI):
         callbacks = config.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks]
         if self.subcommand in (None, "fit"):
-            have = {type(c) for c in callbacks}
             checkpoints = config.get("enable_checkpointing") is not False and not any(
                 isinstance(c, ModelCheckpoint) for c in callbacks
             )
-            callbacks += [c for c in default_fit_callbacks(self.model, checkpoints=checkpoints) if type(c) not in have]
+            defaults = default_fit_callbacks(self.model, checkpoints=checkpoints)
+            callbacks += [c for c in defaults if not any(isinstance(x, type(c)) for x in callbacks)]
         try:
             return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
         except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
@@ -576,7 +581,7 @@ def _sample_command(argv: list[str]) -> int:
     if want is not None and import_class(ckpt_class) is not MODELS.get(want):
         have = _class_name(ckpt_class)
         raise CheckpointError(
-            f"{path} holds a {have} model ({ckpt_class}), not {want}: pass --model {have}, or a checkpoint of "
+            f"{path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
             f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
         )
     if ns.device != "cpu" and ns.device.startswith("cuda") and not torch.cuda.is_available():

@@ -165,7 +165,7 @@ def test_foreign_checkpoint(workdir, capsys):
 def test_checkpoint_of_another_family(workdir, capsys, command):
     before = snapshot(workdir)
     code, _, err = run(capsys, command, "--model", "vae", "--ckpt_path", AE_LAST)
-    assert_user_error(code, err, "holds a ae model", "not vae", "--model ae")
+    assert_user_error(code, err, "holds model 'ae'", "not 'vae'", "--model ae")
     assert_kept(before, workdir)
 
 
@@ -381,3 +381,46 @@ def test_no_progress_bar_when_output_is_not_a_terminal():
     assert cli.trainer.progress_bar_callback is None
     cli = GenlightCLI(args=["--model", "vae", "--trainer.enable_progress_bar", "true"], run=False)
     assert cli.trainer.progress_bar_callback is not None
+
+
+# ---------------------------------------------------------------------------- the README, as written
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_cli_commands() -> list[list[str]]:
+    """The `genlight ...` lines of the first code block of the README's CLI section, in order."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The CLI"):]
+    block = section[section.index("```bash") + 7: section.index("```", section.index("```bash") + 7)]
+    return [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.startswith("genlight ")]
+
+
+def test_readme_cli_block_runs_in_order(tmp_path, monkeypatch, capsys):
+    """Every command of the README's CLI block, in the order written, after `genlight fit --model vae`
+    (fits shortened to one or two epochs on 64 images), then the README's `load_model` line."""
+    monkeypatch.chdir(tmp_path)
+    commands = readme_cli_commands()
+    assert len(commands) >= 10
+    code, _, err = run(capsys, "fit", "--model", "vae", "--trainer.max_epochs", "1", *QUICK)
+    assert code == 0, err
+    for words in commands:
+        args = [str(ROOT / w) if w.startswith("examples/") else w for w in words[1:]]
+        redirect = None
+        if ">" in args:
+            redirect = args[args.index(">") + 1]
+            args = args[: args.index(">")]
+        if args[0] == "fit" and "--print_config" not in args and not any(a.endswith(".help") for a in args):
+            epochs = "2" if "last" in args else "1"
+            args += ["--trainer.max_epochs", epochs, *QUICK]
+        if args[0] == "test":
+            args += QUICK
+        code, out, err = run(capsys, *args)
+        assert code == 0, (words, err[-2000:])
+        if redirect:
+            (tmp_path / redirect).write_text(out)
+    assert yaml.safe_load((tmp_path / "my.yaml").read_text())["model"]["class_path"] == "genlight.modules.vae.VAE"
+    assert (tmp_path / "samples.png").stat().st_size > 100
+    model = load_model("runs/vae/version_0/checkpoints/last.ckpt")  # the README's "From Python" line
+    assert model.sample(64).shape == (64, 1, 8, 8)
