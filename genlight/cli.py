@@ -442,11 +442,31 @@ class GenlightCLI(LightningCLI):
                 return Path(logger.init_args.save_dir)
         return Path(config.trainer.get("default_root_dir") or "runs")
 
+    def _set_seed(self) -> None:
+        """LightningCLI's, without its two log lines ("No seed found, seed set to 0", "Seed set to 0"),
+        which would precede every error; the seed is in the run's ``config.yaml``."""
+        import logging
+        import warnings
+
+        seed_log = logging.getLogger("lightning.fabric.utilities.seed")
+        level = seed_log.level
+        seed_log.setLevel(logging.WARNING)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="No seed found")
+                super()._set_seed()
+        finally:
+            seed_log.setLevel(level)
+
     # ------------------------------------------------------------------ instantiation
     def before_instantiate_classes(self) -> None:
         """Name the default CSV/TensorBoard run folder after the model (``runs/vae/version_0``), check
         that a requested TensorBoard logger can run, and keep ``fast_dev_run`` images in a run folder."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        samples = config.get("samples")
+        if isinstance(samples, Namespace) and (samples.get("num_samples") or 0) < 1:
+            raise ConfigError(f"--samples.num_samples must be >= 1, got {samples.num_samples} "
+                              f"(--samples.every_n_epochs 0 turns the sample grids off)")  # fmt: skip
         model_path = config.model.class_path if isinstance(config.model, Namespace) else None
         loggers = config.trainer.logger
         loggers = loggers if isinstance(loggers, list) else [loggers]
