@@ -399,7 +399,7 @@ class GenlightCLI(LightningCLI):
         model = config.get("model")
         model_path = model.class_path if isinstance(model, Namespace) else None
         if ckpt_path == "last":
-            name = _class_name(model_path) if model_path else None
+            name = self._run_name(config) or (_class_name(model_path) if model_path else None)
             ckpt_path = str(find_last_checkpoint(self._runs_root(config), name))
             config.ckpt_path = ckpt_path
             verb = "resuming from" if subcommand == "fit" else "using"
@@ -434,6 +434,17 @@ class GenlightCLI(LightningCLI):
         self._ckpt_hparams = hparams
         update = {subcommand: {"model": {"class_path": ckpt_class, "init_args": init}}}
         self.config = self.parser.parse_object(update, self.config)
+
+    @staticmethod
+    def _run_name(config: Namespace) -> str | None:
+        """The CSV/TensorBoard logger's ``name`` when the user set one (else runs are named after the model)."""
+        loggers = config.trainer.get("logger")
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            if isinstance(logger, Namespace) and logger.class_path.rsplit(".", 1)[-1] in ("CSVLogger", _TENSORBOARD_LOGGER):
+                name = (logger.get("init_args") or {}).get("name")
+                if name and name != _DEFAULT_LOGGER_NAME:
+                    return str(name)
+        return None
 
     def _runs_root(self, config: Namespace) -> Path:
         loggers = config.trainer.get("logger")
