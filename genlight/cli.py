@@ -36,6 +36,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from genlight.base import GenerativeDataModule, GenerativeModule
 from genlight.callbacks import SampleGrid, run_dir
+from genlight.callbacks.ema import EMA
 from genlight.callbacks.nan_guard import NaNGuard
 from genlight.callbacks.rng import RNGState
 from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
@@ -208,8 +209,6 @@ def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True) -
             metric, mode = monitor
             callbacks.append(ModelCheckpoint(filename="best-{epoch}-{step}", monitor=metric, mode=mode, save_last=True))
     if float(getattr(model, "ema_decay", 0.0) or 0.0) > 0.0:
-        from genlight.callbacks.ema import EMA
-
         callbacks.append(EMA())  # the family's own decay and target
     return [*callbacks, NaNGuard(), RNGState()]
 
@@ -280,6 +279,16 @@ def _short_parse_error(parser: Any, message: str) -> str:
         missing = ", ".join("--" + a.strip().split(".", 1)[-1] for a in required.group(1).split(","))
         extra = " (e.g. --model vae; `genlight list models`)" if "model" in missing else ""
         return f"genlight: error: missing {missing}{extra}\n{help_hint}"
+    keys = re.findall(r'Parser key "([\w.]+)":[ \t]*(.*)', message)
+    if keys:
+        option = "--" + ".".join(k for k, _ in keys)
+        detail = keys[-1][1].strip()
+        if not detail:
+            after = message.rsplit(f'Parser key "{keys[-1][0]}":', 1)[-1]
+            skip = ("Does not validate", "Subtypes", "Errors:", "- Problem with given", "- Expected a <class 'NoneType'>")
+            detail = next((ln.strip().lstrip("- ") for ln in after.splitlines() if ln.strip()
+                           and not ln.strip().startswith(skip)), "invalid value")  # fmt: skip
+        return f"genlight: error: {option}: {detail}\n{help_hint}"
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     detail = next((ln for ln in lines[1:] if not ln.startswith(("Subtypes", "Errors", "- Expected a <class 'NoneType'>",
                                                                   "Does not validate", "Given value type"))), "")  # fmt: skip
@@ -503,6 +512,19 @@ class GenlightCLI(LightningCLI):
             versions = [int(p.name[8:]) for p in root.glob("version_*") if p.name[8:].isdigit()]
             config.trainer.default_root_dir = str(root / f"version_{max(versions, default=-1) + 1}")
 
+    def instantiate_classes(self) -> None:
+        """Lightning's; a ``ValueError``/``TypeError`` raised by a model, datamodule or callback's
+        ``__init__`` (a setting out of range) becomes one line (``GENLIGHT_DEBUG=1`` keeps the traceback)."""
+        import os
+
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError) as err:
+            if _user_error(err) is not None or os.environ.get("GENLIGHT_DEBUG"):
+                raise
+            cause = _root_cause(err)
+            raise ConfigError(f"{_one_line(cause)} (GENLIGHT_DEBUG=1 shows the traceback)") from err
+
     def after_instantiate_classes(self) -> None:
         """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
         if not self._ckpt_hparams or self.model is None:
@@ -670,6 +692,15 @@ def _one_line(err: BaseException) -> str:
     if isinstance(err, KeyError) and text.startswith(("'", '"')) and text.endswith(("'", '"')):
         text = text[1:-1]  # KeyError's repr quotes
     return text if len(text) <= 1000 else text[:997] + "..."
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    """The innermost exception of ``err``'s chain (jsonargparse wraps what an ``__init__`` raised)."""
+    seen = {id(err)}
+    while (err.__cause__ or err.__context__) is not None and id(err.__cause__ or err.__context__) not in seen:
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+        seen.add(id(err))
+    return err
 
 
 def _user_error(err: BaseException | None) -> BaseException | None:

@@ -191,6 +191,8 @@ def test_model_arguments_that_contradict_the_checkpoint(workdir, capsys):
         (["--data.val_fraction", "1.5"], ["val_fraction must be in [0, 1)", "--data.val_fraction 0.1"]),
         (["--data.subset", "0"], ["subset must be a positive number", "--data.subset 128"]),
         (["--samples.num_samples", "0"], ["--samples.num_samples must be >= 1", "--samples.every_n_epochs 0"]),
+        (["--trainer.callbacks+=EMA", "--trainer.callbacks.decay", "1.5"], ["EMA decay must be in [0, 1)"]),
+        (["--trainer.callbacks+=FIDCallback", "--trainer.callbacks.metrics", "[fdi]"], ["unknown metrics ['fdi']"]),
         (["--trainer.devices", "0"], ["invalid Trainer settings", "--trainer.devices"]),
         (["--trainer.accelerator", "gpu"], ["invalid Trainer settings", "--trainer.accelerator"]),
     ],
@@ -271,6 +273,9 @@ def test_predict_points_at_sample(workdir, capsys):
         (["--model", "vae", "--data.batch_sise", "3"], ["no option --data.batch_sise", "--data.batch_size"]),
         (["--model", "vae", "--trainer.max_epohcs", "3"], ["unknown option --trainer.max_epohcs", "--trainer.max_epochs"]),
         (["--modle", "vae"], ["unknown option --modle", "--model"]),
+        (["--model", "vae", "--data.batch_size", "abc"], ["--data.batch_size: Expected a <class 'int'>", "--help"]),
+        (["--model", "vae", "--model.likelihood", "foo"], ["--model.likelihood: Expected a typing.Literal['auto'"]),
+        (["-c", "nonexist.yaml"], ["--config: File does not exist", "nonexist.yaml"]),
     ],
 )  # fmt: skip
 def test_misspelt_option_did_you_mean(tmp_path, monkeypatch, capsys, args, needles):
@@ -393,6 +398,7 @@ def test_no_progress_bar_when_output_is_not_a_terminal():
 
 # ---------------------------------------------------------------------------- the README, as written
 ROOT = Path(__file__).resolve().parents[1]
+FEW_BATCHES = ["--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0"]
 
 
 def readme_cli_commands() -> list[list[str]]:
@@ -421,9 +427,9 @@ def test_readme_cli_block_runs_in_order(tmp_path, monkeypatch, capsys):
             args = args[: args.index(">")]
         if args[0] == "fit" and "--print_config" not in args and not any(a.endswith(".help") for a in args):
             epochs = "2" if "last" in args else "1"
-            args += ["--trainer.max_epochs", epochs, *QUICK]
+            args += ["--trainer.max_epochs", epochs, *QUICK, *FEW_BATCHES]
         if args[0] == "test":
-            args += QUICK
+            args += [*QUICK, "--trainer.limit_test_batches", "1"]
         code, out, err = run(capsys, *args)
         assert code == 0, (words, err[-2000:])
         if redirect:
