@@ -254,6 +254,12 @@ def _short_parse_error(parser: Any, message: str) -> str:
     prog = "genlight " + (parser.prog.split()[-1] if parser.prog and parser.prog.split()[-1] in
                           ("fit", "validate", "test", "predict") else "fit")  # fmt: skip
     help_hint = f"`{prog} --help` lists the options"
+    commands = ["fit", "validate", "test", "sample", "list"]
+    if 'expected "subcommand"' in message or "argument subcommand: invalid choice" in message:
+        bad = re.search(r"invalid choice: '([^']*)'", message)
+        hint = _did_you_mean(bad.group(1), commands) if bad else ""
+        what = f"unknown command {bad.group(1)!r}.{hint}" if bad else "no command given."
+        return f"genlight: error: {what} Commands: {', '.join(commands)} (`genlight --help`)"
     unknown = re.search(r"Option '([\w.]+)' is not accepted", message)
     group = re.search(r'Parser key "(\w+)"', message)
     class_path = re.search(r"class_path '([\w.]+)'", message)

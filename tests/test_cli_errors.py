@@ -284,6 +284,13 @@ def test_misspelt_option_did_you_mean(tmp_path, monkeypatch, capsys, args, needl
     assert_user_error(code, err, *needles, exit_code=2)
 
 
+@pytest.mark.parametrize(("args", "needle"), [([], "no command given"), (["fitt"], "Did you mean: fit?")])
+def test_unknown_or_missing_command(tmp_path, monkeypatch, capsys, args, needle):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *args)
+    assert_user_error(code, err, needle, "fit, validate, test, sample, list", exit_code=2)
+
+
 def test_missing_model_says_how_to_name_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "fit")
