@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -14,12 +15,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from genlight.errors import ImageShapeError
+from genlight.errors import ImageShapeError, IncompatibleDataError
 
 __all__ = [
-    "CLASS_KEY",
+    "CHECKPOINT_KEY",
     "GenerativeModule",
     "density_label",
+    "record_identity",
     "GenerativeDataModule",
     "TransformedDataset",
     "bits_per_dim",
@@ -79,6 +81,8 @@ class GenerativeModule(pl.LightningModule):
       and the Trainer settings it needs. The registry-wide tests read only these.
     * ``ema_decay`` (0 = off) and ``ema_target`` (the sub-module averaged, ``None`` = the whole
       model; GANs name their generator): the defaults of the CLI's :class:`~genlight.callbacks.EMA`.
+    * ``batch_kinds``: the datamodule ``batch_kind`` s the family can train on (``("unpaired",)`` for a
+      translator; ``None``, the default, takes any), checked in :meth:`setup` before the first step.
     * ``monitor``: the validation metric that selects checkpoints (``"val/fid_digits"``); by default
       :meth:`checkpoint_monitor` uses the density figure of a ``DensityModel``, else ``val/loss``.
 
@@ -95,41 +99,54 @@ class GenerativeModule(pl.LightningModule):
     ema_target: ClassVar[str | None] = None
     monitor: ClassVar[str | None] = None
     monitor_mode: ClassVar[str] = "min"
+    batch_kinds: ClassVar[tuple[str, ...] | None] = None
+
+    def setup(self, stage: str) -> None:
+        """Refuse, before the first step, a datamodule whose batches this family cannot read:
+        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``. Overrides call ``super()``."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        kind = getattr(dm, "batch_kind", None)
+        if self.batch_kinds is not None and kind is not None and kind not in self.batch_kinds:
+            raise IncompatibleDataError(
+                f"{type(self).__name__} trains on {' or '.join(self.batch_kinds)} batches, but "
+                f"{type(dm).__name__} gives {kind} batches; pick a datamodule of that kind (`genlight list datamodules`)"
+            )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every family's ``on_save_checkpoint`` also records the class (:func:`record_identity`), even one
+        that overrides the hook without calling ``super()``, so :func:`~genlight.load_model` always works."""
+        super().__init_subclass__(**kwargs)
+        hook = cls.__dict__.get("on_save_checkpoint")
+        if hook is None or getattr(hook, "_records_identity", False):
+            return
+
+        @functools.wraps(hook)
+        def on_save_checkpoint(self: GenerativeModule, checkpoint: dict[str, Any]) -> None:
+            hook(self, checkpoint)
+            record_identity(self, checkpoint)
+
+        on_save_checkpoint._records_identity = True  # type: ignore[attr-defined]
+        cls.on_save_checkpoint = on_save_checkpoint  # type: ignore[method-assign]
 
     def save_hyperparameters(
         self, *args: Any, ignore: Sequence[str] | str | None = None, frame: Any = None, logger: bool = True
     ) -> None:
-        """Lightning's, keeping only arguments that ``__init__`` takes, plus the class path.
+        """Lightning's, keeping only arguments that ``__init__`` takes.
 
         LightningCLI records every applied data->model link (``num_classes`` ...) as a
         hyper-parameter, also for a model that has no such argument; such a key would break
-        ``--ckpt_path`` and ``load_from_checkpoint``, so it is dropped here. The class path is
-        recorded as ``_genlight_class`` among the hyper-parameters, which Lightning writes into
-        every checkpoint whatever hooks a family overrides, so :func:`~genlight.load_model` always
-        finds the class.
+        ``--ckpt_path`` and ``load_from_checkpoint``, so it is dropped here.
         """
         super().save_hyperparameters(*args, ignore=ignore, frame=frame or inspect.currentframe().f_back, logger=logger)
         params = inspect.signature(type(self).__init__).parameters
-        keep_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        cls = type(self)
-        for hparams in (self._hparams, getattr(self, "_hparams_initial", None)):
-            if hparams is None:
-                continue
-            if not keep_all:
-                for key in [k for k in hparams if k not in params and not k.startswith("_")]:
-                    del hparams[key]
-            hparams[CLASS_KEY] = f"{cls.__module__}.{cls.__qualname__}"
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        for hparams in (self._hparams, getattr(self, "_hparams_initial", {})):
+            for key in [k for k in hparams if k not in params and not k.startswith("_")]:
+                del hparams[key]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from genlight import __version__
-        from genlight.registry import MODELS
-
-        cls = type(self)
-        checkpoint["genlight"] = {
-            "model": MODELS.name_of(cls),
-            "class_path": f"{cls.__module__}.{cls.__qualname__}",
-            "version": __version__,
-        }
+        record_identity(self, checkpoint)
 
     @property
     def num_dims(self) -> int:
@@ -182,8 +199,21 @@ class GenerativeModule(pl.LightningModule):
         return None
 
 
-#: hyper-parameter key holding a model's class path (see :meth:`GenerativeModule.save_hyperparameters`)
-CLASS_KEY = "_genlight_class"
+#: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``
+CHECKPOINT_KEY = "genlight"
+
+
+def record_identity(model: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    """Write ``checkpoint["genlight"]``: the registry name, class path and genlight version."""
+    from genlight import __version__
+    from genlight.registry import MODELS
+
+    cls = type(model)
+    checkpoint[CHECKPOINT_KEY] = {
+        "model": MODELS.name_of(cls),
+        "class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "version": __version__,
+    }
 
 
 def density_label(exact: bool, discrete: bool) -> str:
@@ -232,6 +262,8 @@ class GenerativeDataModule(pl.LightningDataModule):
     image_shape: tuple[int, ...] = ()
     num_classes: int = 0
     num_levels: int = 256
+    #: what a batch holds: ``images`` (``(x, y)``), ``points`` (``(x, -1)``, 2-D), ``unpaired`` (``(x_a, x_b)``)
+    batch_kind: ClassVar[str] = "images"
     #: fraction held out as test data when the source has no official test split
     test_fraction: ClassVar[float] = 0.0
 

@@ -16,17 +16,17 @@ EMA_KEY = "genlight_ema"
 
 
 def checkpoint_class_path(checkpoint: dict[str, Any]) -> str:
-    """The model's class path recorded in a Lightning checkpoint: the ``_genlight_class``
-    hyper-parameter (always written), genlight's metadata, or LightningCLI's ``_class_path``."""
-    from genlight.base import CLASS_KEY
+    """The model's class path recorded in a Lightning checkpoint: genlight's metadata (written by every
+    family, see :meth:`GenerativeModule.__init_subclass__`) or LightningCLI's ``_class_path``."""
+    from genlight.base import CHECKPOINT_KEY
 
-    meta = checkpoint.get("genlight") or {}
+    meta = checkpoint.get(CHECKPOINT_KEY) or {}
     hparams = checkpoint.get("hyper_parameters") or {}
-    path = hparams.get(CLASS_KEY) or meta.get("class_path") or hparams.get("_class_path")
+    path = meta.get("class_path") or hparams.get("_class_path")
     if not path:
         raise ValueError(
-            "this checkpoint does not say which model it holds (no '_genlight_class' hyper-parameter, no "
-            "'genlight' metadata); load it with YourModel.load_from_checkpoint(path) instead"
+            "this checkpoint does not say which model it holds (no 'genlight' metadata, no '_class_path' "
+            "hyper-parameter); load it with YourModel.load_from_checkpoint(path) instead"
         )
     return path
 
