@@ -292,6 +292,7 @@ class GenerativeDataModule(pl.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self._plain_train_set: Dataset | None = None
 
     @classmethod
     def smoke(cls, root: Path, **kwargs: Any) -> GenerativeDataModule:
@@ -332,10 +333,25 @@ class GenerativeDataModule(pl.LightningDataModule):
         train, val, test = parts if len(parts) == 3 else self.split_pool(*parts)
         if self.subset is not None:
             train = Subset(train, range(min(self.subset, len(train))))
+        self._plain_train_set = train
         transform = self.train_transform()
         if transform is not None:
             train = TransformedDataset(train, transform)
         self.train_set, self.val_set, self.test_set = train, val, test
+
+    def reference_dataset(self, split: str) -> Dataset:
+        """``split`` (``train``, ``val`` or ``test``) without augmentation or any other randomness:
+        reading it twice gives the same images and leaves the global RNG untouched. What FID reference
+        statistics and image grids are computed from. Datamodules whose data are random per read
+        (stochastic binarisation) override this with a fixed draw."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        if self.train_set is None:
+            self.setup("fit")
+        dataset = self._plain_train_set if split == "train" else getattr(self, f"{split}_set")
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__} has no {split} split")
+        return dataset
 
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:

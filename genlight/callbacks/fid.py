@@ -251,7 +251,7 @@ class FIDCallback(PeriodicCallback):
     def compute_reference(self, dataset: Dataset, extractor: FeatureExtractor) -> dict[str, Any]:
         """One pass of the extractor over the real images (float64 sufficient statistics)."""
         self.reference_passes += 1
-        device = next(extractor.parameters()).device
+        device = next(iter([*extractor.parameters(), *extractor.buffers()]), torch.empty(0)).device
         fid = FrechetDistance(extractor.num_features).to(device)
         kept: list[Tensor] = []
         seen, limit = 0, self.max_reference or len(dataset)  # type: ignore[arg-type]
