@@ -21,7 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import WandbLogger
 
 from genlight.base import GenerativeDataModule, GenerativeModule
-from genlight.callbacks import SampleGrid, run_dir
+from genlight.callbacks import EMA, SampleGrid, run_dir
 from genlight.errors import GenlightError
 from genlight.registry import DATAMODULES, MODELS, Registry, import_class
 
@@ -149,6 +149,7 @@ class GenlightCLI(LightningCLI):
         for attr in LINKED_ATTRIBUTES:
             parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.add_lightning_class_args(EMA, "ema")  # --ema.decay: the family's ema_decay by default, 0 = off
         parser.set_defaults({"data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}})
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
