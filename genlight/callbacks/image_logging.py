@@ -42,7 +42,8 @@ def run_dir(trainer: pl.Trainer) -> Path:
 def image_grid(images: Tensor, nrow: int | None = None, min_width: int = 256, min_cell: int = MIN_CELL) -> Tensor:
     """``(N, C, H, W)`` in [0, 1] -> one ``(3, h, w)`` grid. Each image is enlarged (nearest, by a
     whole factor) so that its smaller side is at least ``min_cell`` pixels and the grid at least
-    ``min_width`` wide; the 1-pixel white separators are added after enlarging."""
+    ``min_width`` wide; the 1-pixel grey separators (visible on black and on white backgrounds) are
+    added after enlarging."""
     images = images.detach().float().clamp(0, 1).cpu()
     if images.dim() != 4:
         raise ValueError(
@@ -55,7 +56,7 @@ def image_grid(images: Tensor, nrow: int | None = None, min_width: int = 256, mi
     scale = max(1, math.ceil(min_cell / max(1, min(h, w))), math.ceil(min_width / max(1, cols * (w + 1) + 1)))
     if scale > 1:
         images = torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
-    return make_grid(images, nrow=nrow, padding=1, pad_value=1.0)
+    return make_grid(images, nrow=nrow, padding=1, pad_value=0.6)
 
 
 def _limits(points: Tensor, margin: float = 0.05) -> tuple[float, float, float, float]:
@@ -92,7 +93,7 @@ def scatter_plot(
         basis = ref if ref is not None else finite
         limits = _limits(basis) if len(basis) else (-1.0, 1.0, -1.0, 1.0)
     x0, x1, y0, y1 = limits
-    pad_l, pad_r, pad_t, pad_b = 44, 12, 24, 26  # room for the tick labels and the legend
+    pad_l, pad_r, pad_t, pad_b = 44, 12, 34, 26  # room for the tick labels and the legend
     plot_w, plot_h = size - pad_l - pad_r, size - pad_t - pad_b
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)
@@ -115,15 +116,17 @@ def scatter_plot(
         draw.line((pad_l, o[1], pad_l + plot_w, o[1]), fill=(225, 225, 225))
         draw.line((o[0], pad_t, o[0], pad_t + plot_h), fill=(225, 225, 225))
     if ref is not None:
-        dots(ref, (175, 175, 175), 1.5)
-    outside = dots(pts, (31, 100, 200), 2.0)
+        dots(ref, (175, 175, 175), 1.3)
+    outside = dots(pts, (31, 100, 200), 1.6)
     draw.text((pad_l, pad_t + plot_h + 4), f"{x0:.3g}", fill="black", font=font)
     draw.text((pad_l + plot_w, pad_t + plot_h + 4), f"{x1:.3g}", fill="black", font=font, anchor="ra")
     draw.text((pad_l - 4, pad_t + plot_h), f"{y0:.3g}", fill="black", font=font, anchor="rb")
     draw.text((pad_l - 4, pad_t), f"{y1:.3g}", fill="black", font=font, anchor="rt")
     legend = f"{len(pts)} samples (blue)" + (f" over {len(ref)} data points (grey)" if ref is not None else "")
     legend += f"; {outside} outside the view" if outside else ""
-    draw.text((4, 4), title + ": " + legend if title else legend, fill="black", font=font)
+    if title:
+        draw.text((4, 3), title, fill="black", font=font)
+    draw.text((4, 17 if title else 10), legend, fill="black", font=font)
     return torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
 
 
