@@ -43,17 +43,16 @@ def image_grid(images: Tensor, nrow: int | None = None, min_width: int = 256, mi
     """``(N, C, H, W)`` in [0, 1] -> one ``(3, h, w)`` grid. Each image is enlarged (nearest, by a
     whole factor) so that its smaller side is at least ``min_cell`` pixels and the grid at least
     ``min_width`` wide; the 1-pixel grey separators (visible on black and on white backgrounds) are
-    added after enlarging."""
+    added after enlarging. Points ``(N, D)`` (toy2d samples) are drawn as a :func:`scatter_plot`."""
+    if images.dim() == 2:
+        return scatter_plot(images)
     images = images.detach().float().clamp(0, 1).cpu()
     if images.dim() != 4:
-        raise ValueError(
-            f"expected images of shape (N, C, H, W), got {tuple(images.shape)}; "
-            "use render() or scatter_plot() for points (N, D)"
-        )
+        raise ValueError(f"expected images (N, C, H, W) or points (N, D), got shape {tuple(images.shape)}")
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
     h, w = images.shape[-2:]
     cols = min(nrow, images.shape[0])
-    scale = max(1, math.ceil(min_cell / max(1, min(h, w))), math.ceil(min_width / max(1, cols * (w + 1) + 1)))
+    scale = max(1, math.ceil(min_cell / max(1, min(h, w))), math.ceil((min_width - 1 - cols) / max(1, cols * w)))
     if scale > 1:
         images = torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
     return make_grid(images, nrow=nrow, padding=1, pad_value=0.6)
