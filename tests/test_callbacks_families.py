@@ -445,3 +445,14 @@ def test_fid_time_budget_counts_only_sampling_and_skips_slow_epochs(tmp_path):
     fit(model, digits_datamodule(), tmp_path, [fid], max_epochs=4, limit_train_batches=1, limit_val_batches=1)
     assert model.calls == 2 and fid.skipped_epochs == [1, 2]
     assert 1.0 <= fid.draw_seconds < 1.6  # the two draws, not the extractor or the reference pass
+
+
+def test_cli_sample_grid_takes_the_new_arguments():
+    from genlight.cli import GenlightCLI
+
+    cli = GenlightCLI(
+        args=["--model", "vae", "--data", "digits", "--samples.max_time_fraction", "0.5", "--samples.num_points", "300"],
+        run=False,
+    )
+    (grid,) = [c for c in cli.trainer.callbacks if isinstance(c, SampleGrid)]
+    assert grid.max_time_fraction == 0.5 and grid.num_points == 300
