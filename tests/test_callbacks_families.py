@@ -456,3 +456,15 @@ def test_cli_sample_grid_takes_the_new_arguments():
     )
     (grid,) = [c for c in cli.trainer.callbacks if isinstance(c, SampleGrid)]
     assert grid.max_time_fraction == 0.5 and grid.num_points == 300
+
+
+@pytest.mark.slow
+def test_time_budget_under_ddp_decides_on_rank_zero_and_never_hangs(tmp_path):
+    """Two processes: SampleGrid (draws on rank 0) and FID (draws on every rank) skip the same epochs."""
+    grid = SampleGrid(num_samples=4)
+    fid = FIDCallback(metrics=["fid"], num_samples=40, batch_size=20, every_n_epochs=1, cache_dir=str(tmp_path / "c"))
+    trainer = cpu_trainer(str(tmp_path), devices=2, strategy="ddp_spawn", max_epochs=4, limit_train_batches=1,
+                          limit_val_batches=1, logger=CSVLogger(str(tmp_path)), callbacks=[grid, fid])  # fmt: skip
+    trainer.fit(SlowSampler(delay=0.4), digits_datamodule())
+    names = sorted(p.name.split("_")[1] for p in (tmp_path / "lightning_logs" / "version_0" / "images").glob("*.png"))
+    assert names == ["epoch000", "epoch003"]
