@@ -413,7 +413,7 @@ def test_langevin_sampler_works_in_sample_grid_and_fid_during_fit(tmp_path):
 # ------------------------------------------------------------------------------------ time budget
 def test_slow_sampler_skips_due_epochs_over_the_time_budget_but_draws_the_last(tmp_path, caplog):
     model = SlowSampler(delay=0.4)
-    callback = SampleGrid(num_samples=4, max_time_fraction=0.25)
+    callback = SampleGrid(num_samples=4, max_time_fraction=0.1)  # skips while training took < 7.6 s
     with caplog.at_level(logging.INFO):
         fit(model, digits_datamodule(), tmp_path, [callback], max_epochs=6, limit_train_batches=1, limit_val_batches=0)
     assert model.calls == 2  # the first due epoch (to measure) and the last
@@ -421,7 +421,7 @@ def test_slow_sampler_skips_due_epochs_over_the_time_budget_but_draws_the_last(t
     names = sorted(p.name for p in callback.last_path.parent.glob("samples_*.png"))
     assert [n.split("_")[1] for n in names] == ["epoch000", "epoch005"]
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("SampleGrid: skipped")]
-    assert len(lines) == 1 and "[1, 2, 3, 4]" in lines[0] and "25%" in lines[0]  # logged once, with why
+    assert len(lines) == 1 and "[1, 2, 3, 4]" in lines[0] and "10%" in lines[0]  # logged once, with why
     assert callback.draw_seconds >= 0.8
 
 
@@ -441,7 +441,7 @@ def test_without_a_budget_or_with_a_fast_sampler_every_due_epoch_draws(tmp_path)
 def test_fid_time_budget_counts_only_sampling_and_skips_slow_epochs(tmp_path):
     model = SlowSampler(delay=0.5)
     fid = FIDCallback(metrics=["fid"], num_samples=20, batch_size=20, every_n_epochs=1, cache_dir=str(tmp_path / "c"))
-    fid.max_time_fraction = 0.05  # FIDCallback keeps PeriodicCallback's default (0.25) unless set
+    fid.max_time_fraction = 0.01  # FIDCallback keeps PeriodicCallback's default (0.25) unless set
     fit(model, digits_datamodule(), tmp_path, [fid], max_epochs=4, limit_train_batches=1, limit_val_batches=1)
     assert model.calls == 2 and fid.skipped_epochs == [1, 2]
     assert 1.0 <= fid.draw_seconds < 1.6  # the two draws, not the extractor or the reference pass
@@ -468,3 +468,15 @@ def test_time_budget_under_ddp_decides_on_rank_zero_and_never_hangs(tmp_path):
     trainer.fit(SlowSampler(delay=0.4), digits_datamodule())
     names = sorted(p.name.split("_")[1] for p in (tmp_path / "lightning_logs" / "version_0" / "images").glob("*.png"))
     assert names == ["epoch000", "epoch003"]
+
+
+def test_fid_monitored_by_a_checkpoint_is_never_skipped(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    model = SlowSampler(delay=0.3)
+    fid = FIDCallback(metrics=["fid"], num_samples=20, batch_size=20, every_n_epochs=1, cache_dir=str(tmp_path / "c"))
+    fid.max_time_fraction = 0.01  # without the checkpoint, epoch 1 would be skipped (see above)
+    best = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), monitor="val/fid_digits", mode="min")
+    fit(model, digits_datamodule(), tmp_path, [fid, best], max_epochs=3, limit_train_batches=1, enable_checkpointing=True)
+    assert model.calls == 3 and fid.skipped_epochs == []  # no checkpoint chosen on a stale FID
+    assert best.best_model_path

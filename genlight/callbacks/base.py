@@ -55,6 +55,7 @@ class PeriodicCallback(pl.Callback):
     PixelRNN) does not make a run spend more time drawing than training. The first due epoch always
     draws (to measure), and so does the last epoch (``trainer.max_epochs - 1``); the skipped epochs
     are logged in one line at the end of training. ``max_time_fraction=None`` turns the budget off.
+    A callback whose metric a ``ModelCheckpoint`` or ``EarlyStopping`` monitors never skips.
     Under DDP rank 0 decides, so every rank runs or skips together.
     """
 
@@ -107,6 +108,8 @@ class PeriodicCallback(pl.Callback):
         training wall time (always true outside fitting, before the first draw and at the last epoch)."""
         if self.max_time_fraction is None or self._fit_start is None or self.last_draw_seconds is None:
             return True
+        if self.monitored(trainer):
+            return True
         max_epochs = trainer.max_epochs
         if max_epochs is not None and max_epochs > 0 and trainer.current_epoch >= max_epochs - 1:
             return True
@@ -116,6 +119,13 @@ class PeriodicCallback(pl.Callback):
         if trainer.world_size > 1:  # rank 0's clock decides for all, so collective metrics never hang
             ok = bool(trainer.strategy.broadcast(ok, src=0))
         return ok
+
+    def monitored(self, trainer: pl.Trainer) -> bool:
+        """Whether a checkpoint or early-stopping callback watches a metric this callback logs (the
+        names in its ``last_results``, as :class:`~genlight.callbacks.FIDCallback` keeps them): such a
+        callback never skips, so checkpoints are never selected on a stale (or missing) value."""
+        logged = set(getattr(self, "last_results", None) or ())
+        return bool(logged) and any(getattr(cb, "monitor", None) in logged for cb in trainer.callbacks)
 
     @contextmanager
     def timed(self) -> Iterator[None]:
