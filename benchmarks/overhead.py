@@ -1,0 +1,235 @@
+"""Per-step overhead of genlight + Lightning vs a hand-written loop: the VAE on the bundled digits.
+
+    PYTHONPATH=. python benchmarks/overhead.py [--rounds 9] [--epochs 10] [--threads 1] [--profile]
+
+Both sides train the same network (``create_model("vae")``, the digits config of
+``examples/digits/vae.yaml``: latent 16, 32 channels, lr 2e-3, batch 64) from the same initial
+weights on the same pre-built batches: the digits train split is materialised once as a list of
+``(x, y)`` tensors and both sides iterate one ``DataLoader(batches, batch_size=None)`` over it, so
+data loading is identical. The plain loop is ``loss = (nll + beta kl).mean()``, ``loss.backward()``,
+``opt.step()``, ``opt.zero_grad(set_to_none=True)`` with Adam; the Lightning side is
+``Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)`` fitting the genlight
+VAE (its own ``training_step``, logging included). Rounds alternate plain, Lightning, plain, ...
+in one process after one warm-up round each (timings on a shared machine drift; alternating keeps
+the drift out of the ratio). Lightning is timed from ``on_train_start`` to ``on_train_end`` (the
+steady loop) and as the whole ``fit()`` call (with its set-up). ``--profile`` adds a cProfile of
+one Lightning round. Writes ``benchmarks/results/overhead.md`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import statistics
+import time
+from pathlib import Path
+
+import lightning
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+from genlight import create_datamodule, create_model
+
+OUT = Path(__file__).resolve().parent / "results" / "overhead.md"
+CONFIG = {"latent_dim": 16, "hidden_channels": 32, "lr": 2e-3}  # examples/digits/vae.yaml
+BATCH_SIZE = 64
+
+
+def make_batches(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The digits train split as a fixed list of ``(x, y)`` batches of 64 (one shuffled pass, last partial batch dropped)."""
+    dm = create_datamodule("digits", batch_size=BATCH_SIZE)
+    dm.setup("fit")
+    loader = DataLoader(dm.train_set, batch_size=BATCH_SIZE, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(seed))  # fmt: skip
+    return [(x.clone(), y.clone()) for x, y in loader]
+
+
+def make_loader(batches: list) -> DataLoader:
+    return DataLoader(batches, batch_size=None, shuffle=False)
+
+
+def plain_round(model: torch.nn.Module, loader: DataLoader, epochs: int) -> tuple[float, float]:
+    """``(wall, CPU)`` seconds for ``epochs`` passes of a hand-written loop over the same network and batches."""
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=model.hparams.lr)
+    beta = model.hparams.beta
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(epochs):
+        for x, _y in loader:
+            nll, kl = model.elbo_terms(x)
+            loss = (nll + beta * kl).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+class LoopTimer(pl.Callback):
+    """Times the steady training loop: ``on_train_start`` to ``on_train_end``."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start, self.cpu = time.perf_counter(), time.process_time()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.seconds, self.cpu = time.perf_counter() - self.start, time.process_time() - self.cpu
+
+
+def lightning_round(
+    model: pl.LightningModule, loader: DataLoader, epochs: int, log_every_n_steps: int
+) -> tuple[float, float, float]:
+    """``(loop wall, loop CPU, fit() wall)`` seconds for ``epochs`` epochs under a bare Trainer."""
+    timer = LoopTimer()
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, max_epochs=epochs, callbacks=[timer],
+        log_every_n_steps=log_every_n_steps,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer.fit(model, train_dataloaders=loader)
+    fit = time.perf_counter() - start
+    return timer.seconds, timer.cpu, fit
+
+
+def profile_round(model: pl.LightningModule, loader: DataLoader, epochs: int, log_every_n_steps: int, steps: int) -> str:
+    """cProfile of one Lightning round: cumulative seconds per step of the functions that matter."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    lightning_round(model, loader, epochs, log_every_n_steps)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (filename, line, name), (_cc, ncalls, _tt, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append((cumtime, ncalls, filename, line, name))
+    # what we report: the step as a whole, the user's code, the optimiser, Lightning's logging and hooks
+    wanted = {
+        ("fit_loop.py", "run"): "FitLoop.run (the whole loop)",
+        ("training_epoch_loop.py", "advance"): "epoch loop: one step (advance)",
+        ("automatic.py", "run"): "automatic optimisation: _run_optimization",
+        ("automatic.py", "_training_step"): "  training_step call (strategy + hooks)",
+        ("vae.py", "training_step"): "    VAE.training_step (genlight)",
+        ("vae.py", "elbo_terms"): "      VAE.elbo_terms (the network, both sides)",
+        ("base.py", "log_train"): "      GenerativeModule.log_train (genlight logging)",
+        ("module.py", "log"): "      LightningModule.log",
+        ("module.py", "log_dict"): "      LightningModule.log_dict",
+        ("automatic.py", "backward_fn"): "  backward (closure)",
+        ("_tensor.py", "backward"): "    Tensor.backward (both sides)",
+        ("adam.py", "step"): "  Adam.step (both sides)",
+        ("automatic.py", "_make_zero_grad_fn"): "  zero_grad wrapper",
+        ("call.py", "_call_callback_hooks"): "  Lightning: callback hooks",
+        ("call.py", "_call_lightning_module_hook"): "  Lightning: module hooks",
+        ("logger_connector.py", "on_batch_end"): "  Lightning: logger connector on_batch_end (metrics dict)",
+        ("logger_connector.py", "update_train_step_metrics"): "  Lightning: update_train_step_metrics",
+        ("fetchers.py", "__next__"): "  data fetcher __next__ (DataLoader, both sides)",
+        ("progress.py", "increment_ready"): "  Lightning: progress tracking (increment_ready)",
+    }
+    out = ["| function | calls | cumulative s | ms / step |", "|---|---|---|---|"]
+    for (file_end, func), label in wanted.items():
+        hits = [r for r in rows if r[2].endswith(file_end) and r[4] == func]
+        if not hits:
+            continue
+        cum, calls = sum(r[0] for r in hits), sum(r[1] for r in hits)
+        out.append(f"| {label} | {calls} | {cum:.3f} | {1000 * cum / steps:.3f} |")
+    buf = io.StringIO()
+    pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(25)
+    return "\n".join(out) + "\n\nTop 25 by own time (cProfile):\n\n```\n" + _trim(buf.getvalue()) + "\n```"
+
+
+def _trim(text: str) -> str:
+    lines = [ln.replace(str(Path(torch.__file__).parents[1]) + "/", "") for ln in text.splitlines()]
+    start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
+    return "\n".join(ln.rstrip() for ln in lines[start:] if ln.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds per side (after one warm-up each)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per round")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--log_every_n_steps", type=int, default=50, help="the Trainer's (50 is its default)")
+    parser.add_argument("--profile", action="store_true", help="append a cProfile of one Lightning round")
+    parser.add_argument("--label", default="", help="a note written under the title (e.g. which code)")
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    pl.seed_everything(0, verbose=False)
+    batches = make_batches()
+    loader = make_loader(batches)
+    plain_model = create_model("vae", **CONFIG)
+    lit_model = create_model("vae", **CONFIG)
+    lit_model.load_state_dict(plain_model.state_dict())  # same network, same initial weights
+    steps_per_round = args.epochs * len(batches)
+    images_per_round = steps_per_round * BATCH_SIZE
+
+    plain_round(plain_model, loader, 1)  # warm-up
+    lightning_round(lit_model, loader, 1, args.log_every_n_steps)
+    plain_s, plain_cpu, loop_s, loop_cpu, fit_s = [], [], [], [], []
+    for _ in range(args.rounds):
+        wall, cpu = plain_round(plain_model, loader, args.epochs)
+        plain_s.append(wall)
+        plain_cpu.append(cpu)
+        wall, cpu, fit = lightning_round(lit_model, loader, args.epochs, args.log_every_n_steps)
+        loop_s.append(wall)
+        loop_cpu.append(cpu)
+        fit_s.append(fit)
+
+    def ips(seconds: list[float]) -> list[float]:
+        return [images_per_round / s for s in seconds]
+
+    med = statistics.median
+    plain_ips, loop_ips, fit_ips, plain_cips, loop_cips = map(ips, (plain_s, loop_s, fit_s, plain_cpu, loop_cpu))
+    ratios = [lo / p for lo, p in zip(loop_ips, plain_ips)]  # per alternating pair
+    cpu_ratios = [lo / p for lo, p in zip(loop_cips, plain_cips)]
+    ms = {k: 1000 * med(v) / steps_per_round for k, v in
+          {"plain": plain_s, "loop": loop_s, "plain_cpu": plain_cpu, "loop_cpu": loop_cpu}.items()}  # fmt: skip
+    ratio = med(loop_ips) / med(plain_ips)
+    cpu_ratio = med(loop_cips) / med(plain_cips)
+
+    def fmt(values: list[float]) -> str:
+        return ", ".join(f"{v:.0f}" for v in values)
+
+    lines = [
+        "# Per-step overhead: genlight VAE under a bare Trainer vs a hand-written loop",
+        "",
+        *([args.label, ""] if args.label else []),
+        f"`PYTHONPATH=. python benchmarks/overhead.py --rounds {args.rounds} --epochs {args.epochs} "
+        f"--threads {args.threads}` on {platform.machine()} ({platform.processor() or 'cpu'}, "
+        f"{os.cpu_count()} cores, shared), torch.set_num_threads({args.threads}), torch {torch.__version__}, "
+        f"lightning {lightning.__version__}, Python {platform.python_version()}.",
+        f"VAE {CONFIG} on the digits train split: {len(batches)} batches of {BATCH_SIZE} per epoch, "
+        f"{args.epochs} epochs ({steps_per_round} steps, {images_per_round} images) per round; "
+        f"{args.rounds} timed rounds per side, alternating plain / Lightning, after one warm-up round each; "
+        f"Trainer log_every_n_steps={args.log_every_n_steps}. Wall-clock images/s, and CPU-time images/s "
+        "(time.process_time, less sensitive to other processes on a shared machine).",
+        "",
+        "| side | images/s wall (median) | ms/step wall | images/s CPU (median) | ms/step CPU | rounds (wall images/s) |",
+        "|---|---|---|---|---|---|",
+        f"| plain loop | {med(plain_ips):.0f} | {ms['plain']:.2f} | {med(plain_cips):.0f} | {ms['plain_cpu']:.2f} | "
+        f"{fmt(plain_ips)} |",
+        f"| genlight + Trainer (on_train_start..on_train_end) | {med(loop_ips):.0f} | {ms['loop']:.2f} | "
+        f"{med(loop_cips):.0f} | {ms['loop_cpu']:.2f} | {fmt(loop_ips)} |",
+        f"| genlight + Trainer, whole fit() call | {med(fit_ips):.0f} | - | - | - | {fmt(fit_ips)} |",
+        "",
+        f"**Ratio (genlight + Trainer / plain), median images/s: {ratio:.3f}x wall, {cpu_ratio:.3f}x CPU.** "
+        f"Median of the per-pair ratios: {med(ratios):.3f}x wall (pairs: {', '.join(f'{r:.2f}' for r in ratios)}), "
+        f"{med(cpu_ratios):.3f}x CPU (pairs: {', '.join(f'{r:.2f}' for r in cpu_ratios)}). "
+        f"Whole fit() / plain: {med(fit_ips) / med(plain_ips):.3f}x. "
+        f"Overhead per step: {ms['loop'] - ms['plain']:.2f} ms wall, {ms['loop_cpu'] - ms['plain_cpu']:.2f} ms CPU.",
+    ]
+    if args.profile:
+        lines += ["", f"## cProfile of one Lightning round ({steps_per_round} steps)", "",
+                  profile_round(lit_model, loader, args.epochs, args.log_every_n_steps, steps_per_round)]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
