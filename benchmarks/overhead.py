@@ -1,6 +1,6 @@
 """Per-step overhead of genlight + Lightning vs a hand-written loop: the VAE on the bundled digits.
 
-    PYTHONPATH=. python benchmarks/overhead.py [--rounds 9] [--epochs 10] [--threads 1] [--profile]
+    PYTHONPATH=. python benchmarks/overhead.py [--rounds 15] [--epochs 3] [--threads 1] [--profile]
 
 Both sides train the same network (``create_model("vae")``, the digits config of
 ``examples/digits/vae.yaml``: latent 16, 32 channels, lr 2e-3, batch 64) from the same initial
@@ -10,9 +10,10 @@ data loading is identical. The plain loop is ``loss = (nll + beta kl).mean()``, 
 ``opt.step()``, ``opt.zero_grad(set_to_none=True)`` with Adam; the Lightning side is
 ``Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
 enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)`` fitting the genlight
-VAE (its own ``training_step``, logging included). Rounds alternate plain, Lightning, plain, ...
-in one process after one warm-up round each (timings on a shared machine drift; alternating keeps
-the drift out of the ratio). Lightning is timed from ``on_train_start`` to ``on_train_end`` (the
+VAE (its own ``training_step``, logging included). A third side, the floor, is the same VAE
+under the same Trainer with a ``training_step`` that logs nothing: what Lightning costs by itself.
+Rounds alternate plain, genlight, floor, plain, ... in one process after one warm-up round each
+(timings on a shared machine drift; alternating keeps the drift out of the ratios). Lightning is timed from ``on_train_start`` to ``on_train_end`` (the
 steady loop) and as the whole ``fit()`` call (with its set-up). ``--profile`` adds a cProfile of
 one Lightning round. Writes ``benchmarks/results/overhead.md`` (or ``--out``).
 """
@@ -35,6 +36,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from genlight import create_datamodule, create_model
+from genlight.modules.vae import VAE
 
 OUT = Path(__file__).resolve().parent / "results" / "overhead.md"
 CONFIG = {"latent_dim": 16, "hidden_channels": 32, "lr": 2e-3}  # examples/digits/vae.yaml
@@ -68,6 +70,14 @@ def plain_round(model: torch.nn.Module, loader: DataLoader, epochs: int) -> tupl
             opt.step()
             opt.zero_grad(set_to_none=True)
     return time.perf_counter() - start, time.process_time() - cpu
+
+
+class UnloggedVAE(VAE):
+    """The genlight VAE with a ``training_step`` that logs nothing: what the Trainer costs by itself."""
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        nll, kl = self.elbo_terms(batch[0])
+        return (nll + self.hparams.beta * kl).mean()
 
 
 class LoopTimer(pl.Callback):
@@ -148,8 +158,8 @@ def _trim(text: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=9, help="timed rounds per side (after one warm-up each)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per round")
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds per side (after one warm-up each)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per round")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--log_every_n_steps", type=int, default=50, help="the Trainer's (50 is its default)")
     parser.add_argument("--profile", action="store_true", help="append a cProfile of one Lightning round")
@@ -163,12 +173,15 @@ def main() -> None:
     plain_model = create_model("vae", **CONFIG)
     lit_model = create_model("vae", **CONFIG)
     lit_model.load_state_dict(plain_model.state_dict())  # same network, same initial weights
+    floor_model = UnloggedVAE(**CONFIG)
+    floor_model.load_state_dict(plain_model.state_dict())
     steps_per_round = args.epochs * len(batches)
     images_per_round = steps_per_round * BATCH_SIZE
 
     plain_round(plain_model, loader, 1)  # warm-up
     lightning_round(lit_model, loader, 1, args.log_every_n_steps)
-    plain_s, plain_cpu, loop_s, loop_cpu, fit_s = [], [], [], [], []
+    lightning_round(floor_model, loader, 1, args.log_every_n_steps)
+    plain_s, plain_cpu, loop_s, loop_cpu, fit_s, floor_s, floor_cpu = [], [], [], [], [], [], []
     for _ in range(args.rounds):
         wall, cpu = plain_round(plain_model, loader, args.epochs)
         plain_s.append(wall)
@@ -177,16 +190,22 @@ def main() -> None:
         loop_s.append(wall)
         loop_cpu.append(cpu)
         fit_s.append(fit)
+        wall, cpu, _ = lightning_round(floor_model, loader, args.epochs, args.log_every_n_steps)
+        floor_s.append(wall)
+        floor_cpu.append(cpu)
 
     def ips(seconds: list[float]) -> list[float]:
         return [images_per_round / s for s in seconds]
 
     med = statistics.median
-    plain_ips, loop_ips, fit_ips, plain_cips, loop_cips = map(ips, (plain_s, loop_s, fit_s, plain_cpu, loop_cpu))
+    plain_ips, loop_ips, fit_ips, plain_cips, loop_cips, floor_ips, floor_cips = map(
+        ips, (plain_s, loop_s, fit_s, plain_cpu, loop_cpu, floor_s, floor_cpu)
+    )
     ratios = [lo / p for lo, p in zip(loop_ips, plain_ips)]  # per alternating pair
     cpu_ratios = [lo / p for lo, p in zip(loop_cips, plain_cips)]
     ms = {k: 1000 * med(v) / steps_per_round for k, v in
-          {"plain": plain_s, "loop": loop_s, "plain_cpu": plain_cpu, "loop_cpu": loop_cpu}.items()}  # fmt: skip
+          {"plain": plain_s, "loop": loop_s, "plain_cpu": plain_cpu, "loop_cpu": loop_cpu,
+           "floor": floor_s, "floor_cpu": floor_cpu}.items()}  # fmt: skip
     ratio = med(loop_ips) / med(plain_ips)
     cpu_ratio = med(loop_cips) / med(plain_cips)
 
@@ -214,12 +233,21 @@ def main() -> None:
         f"| genlight + Trainer (on_train_start..on_train_end) | {med(loop_ips):.0f} | {ms['loop']:.2f} | "
         f"{med(loop_cips):.0f} | {ms['loop_cpu']:.2f} | {fmt(loop_ips)} |",
         f"| genlight + Trainer, whole fit() call | {med(fit_ips):.0f} | - | - | - | {fmt(fit_ips)} |",
+        f"| Trainer floor: same VAE, training_step logs nothing | {med(floor_ips):.0f} | {ms['floor']:.2f} | "
+        f"{med(floor_cips):.0f} | {ms['floor_cpu']:.2f} | {fmt(floor_ips)} |",
         "",
         f"**Ratio (genlight + Trainer / plain), median images/s: {ratio:.3f}x wall, {cpu_ratio:.3f}x CPU.** "
         f"Median of the per-pair ratios: {med(ratios):.3f}x wall (pairs: {', '.join(f'{r:.2f}' for r in ratios)}), "
         f"{med(cpu_ratios):.3f}x CPU (pairs: {', '.join(f'{r:.2f}' for r in cpu_ratios)}). "
         f"Whole fit() / plain: {med(fit_ips) / med(plain_ips):.3f}x. "
         f"Overhead per step: {ms['loop'] - ms['plain']:.2f} ms wall, {ms['loop_cpu'] - ms['plain_cpu']:.2f} ms CPU.",
+        "",
+        f"Where it goes: the Trainer with no logging at all (the floor) runs at {med(floor_ips) / med(plain_ips):.3f}x "
+        f"wall / {med(floor_cips) / med(plain_cips):.3f}x CPU of the plain loop ({ms['floor'] - ms['plain']:.2f} ms "
+        f"wall, {ms['floor_cpu'] - ms['plain_cpu']:.2f} ms CPU a step: Lightning's own loop, hooks and closure); "
+        f"genlight's logging costs {ms['loop'] - ms['floor']:.2f} ms wall, {ms['loop_cpu'] - ms['floor_cpu']:.2f} ms "
+        f"CPU a step on top (genlight / floor: {med(loop_ips) / med(floor_ips):.3f}x wall, "
+        f"{med(loop_cips) / med(floor_cips):.3f}x CPU).",
     ]
     if args.profile:
         lines += ["", f"## cProfile of one Lightning round ({steps_per_round} steps)", "",
