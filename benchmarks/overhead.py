@@ -28,6 +28,7 @@ import platform
 import pstats
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning
@@ -78,6 +79,18 @@ class UnloggedVAE(VAE):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         nll, kl = self.elbo_terms(batch[0])
         return (nll + self.hparams.beta * kl).mean()
+
+
+class PerStepLoggingVAE(VAE):
+    """The VAE's ``training_step`` as it was before :meth:`~genlight.base.GenerativeModule.log_train`
+    (branch start of issue 7): three ``self.log(..., on_epoch=True)`` scalars every step."""
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        nll, kl = self.elbo_terms(batch[0])
+        loss = (nll + self.hparams.beta * kl).mean()
+        self.log("train/loss", loss, prog_bar=True, on_epoch=True)
+        self.log_dict({"train/recon": nll.mean(), "train/kl": kl.mean()}, on_epoch=True)
+        return loss
 
 
 class LoopTimer(pl.Callback):
@@ -163,6 +176,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--log_every_n_steps", type=int, default=50, help="the Trainer's (50 is its default)")
     parser.add_argument("--profile", action="store_true", help="append a cProfile of one Lightning round")
+    parser.add_argument("--no_old", action="store_true", help="leave out the per-step self.log side")
     parser.add_argument("--label", default="", help="a note written under the title (e.g. which code)")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
@@ -172,82 +186,79 @@ def main() -> None:
     loader = make_loader(batches)
     plain_model = create_model("vae", **CONFIG)
     lit_model = create_model("vae", **CONFIG)
-    lit_model.load_state_dict(plain_model.state_dict())  # same network, same initial weights
-    floor_model = UnloggedVAE(**CONFIG)
-    floor_model.load_state_dict(plain_model.state_dict())
+    models = [lit_model, UnloggedVAE(**CONFIG), *([] if args.no_old else [PerStepLoggingVAE(**CONFIG)])]
+    for model in models:
+        model.load_state_dict(plain_model.state_dict())  # same network, same initial weights
     steps_per_round = args.epochs * len(batches)
     images_per_round = steps_per_round * BATCH_SIZE
 
-    plain_round(plain_model, loader, 1)  # warm-up
-    lightning_round(lit_model, loader, 1, args.log_every_n_steps)
-    lightning_round(floor_model, loader, 1, args.log_every_n_steps)
-    plain_s, plain_cpu, loop_s, loop_cpu, fit_s, floor_s, floor_cpu = [], [], [], [], [], [], []
-    for _ in range(args.rounds):
-        wall, cpu = plain_round(plain_model, loader, args.epochs)
-        plain_s.append(wall)
-        plain_cpu.append(cpu)
-        wall, cpu, fit = lightning_round(lit_model, loader, args.epochs, args.log_every_n_steps)
-        loop_s.append(wall)
-        loop_cpu.append(cpu)
-        fit_s.append(fit)
-        wall, cpu, _ = lightning_round(floor_model, loader, args.epochs, args.log_every_n_steps)
-        floor_s.append(wall)
-        floor_cpu.append(cpu)
+    def lightning_side(model: pl.LightningModule) -> Callable[[int], tuple[float, float]]:
+        return lambda epochs: lightning_round(model, loader, epochs, args.log_every_n_steps)[:2]
 
-    def ips(seconds: list[float]) -> list[float]:
-        return [images_per_round / s for s in seconds]
+    names = ["genlight + Trainer", "Trainer floor (training_step logs nothing)",
+             "Trainer, per-step self.log (the pattern before log_train)"]  # fmt: skip
+    sides: dict[str, Callable[[int], tuple[float, float]]] = {
+        "plain loop": lambda epochs: plain_round(plain_model, loader, epochs),
+        **{name: lightning_side(model) for name, model in zip(names, models)},
+    }
+    for run in sides.values():
+        run(1)  # warm-up
+    wall: dict[str, list[float]] = {k: [] for k in sides}
+    cpu: dict[str, list[float]] = {k: [] for k in sides}
+    for _ in range(args.rounds):
+        for name, run in sides.items():  # alternating: plain, genlight, floor, old, plain, ...
+            w, c = run(args.epochs)
+            wall[name].append(w)
+            cpu[name].append(c)
 
     med = statistics.median
-    plain_ips, loop_ips, fit_ips, plain_cips, loop_cips, floor_ips, floor_cips = map(
-        ips, (plain_s, loop_s, fit_s, plain_cpu, loop_cpu, floor_s, floor_cpu)
-    )
-    ratios = [lo / p for lo, p in zip(loop_ips, plain_ips)]  # per alternating pair
-    cpu_ratios = [lo / p for lo, p in zip(loop_cips, plain_cips)]
-    ms = {k: 1000 * med(v) / steps_per_round for k, v in
-          {"plain": plain_s, "loop": loop_s, "plain_cpu": plain_cpu, "loop_cpu": loop_cpu,
-           "floor": floor_s, "floor_cpu": floor_cpu}.items()}  # fmt: skip
-    ratio = med(loop_ips) / med(plain_ips)
-    cpu_ratio = med(loop_cips) / med(plain_cips)
+    ips = {k: [images_per_round / s for s in v] for k, v in wall.items()}
+    cips = {k: [images_per_round / s for s in v] for k, v in cpu.items()}
+    plain = "plain loop"
 
     def fmt(values: list[float]) -> str:
         return ", ".join(f"{v:.0f}" for v in values)
 
+    def pairs(a: str, b: str, table: dict[str, list[float]]) -> list[float]:
+        return [x / y for x, y in zip(table[a], table[b])]
+
+    rows = []
+    for name in sides:
+        ms_w, ms_c = 1000 * med(wall[name]) / steps_per_round, 1000 * med(cpu[name]) / steps_per_round
+        rows.append(
+            f"| {name} | {med(ips[name]):.0f} | {ms_w:.2f} | {med(cips[name]):.0f} | {ms_c:.2f} | "
+            f"{med(ips[name]) / med(ips[plain]):.3f} | {med(cips[name]) / med(cips[plain]):.3f} | "
+            f"{med(pairs(name, plain, cips)):.3f} | {fmt(ips[name])} |"
+        )
+    ms_c = {k: 1000 * med(v) / steps_per_round for k, v in cpu.items()}
+    ms_w = {k: 1000 * med(v) / steps_per_round for k, v in wall.items()}
+    g, f = "genlight + Trainer", "Trainer floor (training_step logs nothing)"
     lines = [
         "# Per-step overhead: genlight VAE under a bare Trainer vs a hand-written loop",
         "",
         *([args.label, ""] if args.label else []),
         f"`PYTHONPATH=. python benchmarks/overhead.py --rounds {args.rounds} --epochs {args.epochs} "
         f"--threads {args.threads}` on {platform.machine()} ({platform.processor() or 'cpu'}, "
-        f"{os.cpu_count()} cores, shared), torch.set_num_threads({args.threads}), torch {torch.__version__}, "
-        f"lightning {lightning.__version__}, Python {platform.python_version()}.",
+        f"{os.cpu_count()} cores, shared with other jobs), torch.set_num_threads({args.threads}), "
+        f"torch {torch.__version__}, lightning {lightning.__version__}, Python {platform.python_version()}.",
         f"VAE {CONFIG} on the digits train split: {len(batches)} batches of {BATCH_SIZE} per epoch, "
         f"{args.epochs} epochs ({steps_per_round} steps, {images_per_round} images) per round; "
-        f"{args.rounds} timed rounds per side, alternating plain / Lightning, after one warm-up round each; "
-        f"Trainer log_every_n_steps={args.log_every_n_steps}. Wall-clock images/s, and CPU-time images/s "
-        "(time.process_time, less sensitive to other processes on a shared machine).",
+        f"{args.rounds} timed rounds per side, the sides alternating in one process, after one warm-up round each; "
+        f"Trainer log_every_n_steps={args.log_every_n_steps}. Images/s by wall clock and by CPU time "
+        "(time.process_time: on a shared machine the wall clock also counts other jobs' time slices). "
+        "Ratios are to the plain loop: of the medians, and the median of the per-round CPU ratios.",
         "",
-        "| side | images/s wall (median) | ms/step wall | images/s CPU (median) | ms/step CPU | rounds (wall images/s) |",
-        "|---|---|---|---|---|---|",
-        f"| plain loop | {med(plain_ips):.0f} | {ms['plain']:.2f} | {med(plain_cips):.0f} | {ms['plain_cpu']:.2f} | "
-        f"{fmt(plain_ips)} |",
-        f"| genlight + Trainer (on_train_start..on_train_end) | {med(loop_ips):.0f} | {ms['loop']:.2f} | "
-        f"{med(loop_cips):.0f} | {ms['loop_cpu']:.2f} | {fmt(loop_ips)} |",
-        f"| genlight + Trainer, whole fit() call | {med(fit_ips):.0f} | - | - | - | {fmt(fit_ips)} |",
-        f"| Trainer floor: same VAE, training_step logs nothing | {med(floor_ips):.0f} | {ms['floor']:.2f} | "
-        f"{med(floor_cips):.0f} | {ms['floor_cpu']:.2f} | {fmt(floor_ips)} |",
+        "| side | images/s wall | ms/step wall | images/s CPU | ms/step CPU | ratio wall | ratio CPU | "
+        "per-round CPU ratio | rounds (wall images/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
         "",
-        f"**Ratio (genlight + Trainer / plain), median images/s: {ratio:.3f}x wall, {cpu_ratio:.3f}x CPU.** "
-        f"Median of the per-pair ratios: {med(ratios):.3f}x wall (pairs: {', '.join(f'{r:.2f}' for r in ratios)}), "
-        f"{med(cpu_ratios):.3f}x CPU (pairs: {', '.join(f'{r:.2f}' for r in cpu_ratios)}). "
-        f"Whole fit() / plain: {med(fit_ips) / med(plain_ips):.3f}x. "
-        f"Overhead per step: {ms['loop'] - ms['plain']:.2f} ms wall, {ms['loop_cpu'] - ms['plain_cpu']:.2f} ms CPU.",
-        "",
-        f"Where it goes: the Trainer with no logging at all (the floor) runs at {med(floor_ips) / med(plain_ips):.3f}x "
-        f"wall / {med(floor_cips) / med(plain_cips):.3f}x CPU of the plain loop ({ms['floor'] - ms['plain']:.2f} ms "
-        f"wall, {ms['floor_cpu'] - ms['plain_cpu']:.2f} ms CPU a step: Lightning's own loop, hooks and closure); "
-        f"genlight's logging costs {ms['loop'] - ms['floor']:.2f} ms wall, {ms['loop_cpu'] - ms['floor_cpu']:.2f} ms "
-        f"CPU a step on top (genlight / floor: {med(loop_ips) / med(floor_ips):.3f}x wall, "
-        f"{med(loop_cips) / med(floor_cips):.3f}x CPU).",
+        f"**genlight + Trainer / plain loop: {med(ips[g]) / med(ips[plain]):.3f}x wall, "
+        f"{med(cips[g]) / med(cips[plain]):.3f}x CPU** (per-round CPU ratios: {', '.join(f'{r:.2f}' for r in pairs(g, plain, cips))}). "
+        f"Overhead per step: {ms_w[g] - ms_w[plain]:.2f} ms wall, {ms_c[g] - ms_c[plain]:.2f} ms CPU, of which "
+        f"Lightning itself (the floor, no logging) {ms_w[f] - ms_w[plain]:.2f} ms wall, {ms_c[f] - ms_c[plain]:.2f} ms CPU, "
+        f"and genlight's logging {ms_w[g] - ms_w[f]:.2f} ms wall, {ms_c[g] - ms_c[f]:.2f} ms CPU "
+        f"(genlight / floor: {med(cips[g]) / med(cips[f]):.3f}x CPU, per round {med(pairs(g, f, cips)):.3f}x).",
     ]
     if args.profile:
         lines += ["", f"## cProfile of one Lightning round ({steps_per_round} steps)", "",

@@ -30,7 +30,7 @@ class RecordingVAE(VAE):
         calls = self.log_calls
         loss = super().training_step(batch, batch_idx)
         self.step_log_calls.append(self.log_calls - calls)
-        self.seen.append((self.current_epoch, len(batch[0]), float(loss)))
+        self.seen.append((self.current_epoch, len(batch[0]), float(loss.detach())))
         return loss
 
 
