@@ -57,11 +57,15 @@ def make_loader(batches: list) -> DataLoader:
     return DataLoader(batches, batch_size=None, shuffle=False)
 
 
-def plain_round(model: torch.nn.Module, loader: DataLoader, epochs: int) -> tuple[float, float]:
+def plain_round(
+    model: torch.nn.Module, loader: DataLoader, epochs: int, profiler: cProfile.Profile | None = None
+) -> tuple[float, float]:
     """``(wall, CPU)`` seconds for ``epochs`` passes of a hand-written loop over the same network and batches."""
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=model.hparams.lr)
     beta = model.hparams.beta
+    if profiler is not None:
+        profiler.enable()
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(epochs):
         for x, _y in loader:
@@ -70,7 +74,10 @@ def plain_round(model: torch.nn.Module, loader: DataLoader, epochs: int) -> tupl
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-    return time.perf_counter() - start, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if profiler is not None:
+        profiler.disable()
+    return wall, cpu
 
 
 class UnloggedVAE(VAE):
@@ -94,20 +101,28 @@ class PerStepLoggingVAE(VAE):
 
 
 class LoopTimer(pl.Callback):
-    """Times the steady training loop: ``on_train_start`` to ``on_train_end``."""
+    """Times (and optionally profiles) the steady training loop: ``on_train_start`` to ``on_train_end``."""
+
+    def __init__(self, profiler: cProfile.Profile | None = None) -> None:
+        self.profiler = profiler
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.profiler is not None:
+            self.profiler.enable()
         self.start, self.cpu = time.perf_counter(), time.process_time()
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.seconds, self.cpu = time.perf_counter() - self.start, time.process_time() - self.cpu
+        if self.profiler is not None:
+            self.profiler.disable()
 
 
 def lightning_round(
-    model: pl.LightningModule, loader: DataLoader, epochs: int, log_every_n_steps: int
+    model: pl.LightningModule, loader: DataLoader, epochs: int, log_every_n_steps: int,
+    profiler: cProfile.Profile | None = None,
 ) -> tuple[float, float, float]:
     """``(loop wall, loop CPU, fit() wall)`` seconds for ``epochs`` epochs under a bare Trainer."""
-    timer = LoopTimer()
+    timer = LoopTimer(profiler)
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, limit_val_batches=0, max_epochs=epochs, callbacks=[timer],
@@ -120,11 +135,9 @@ def lightning_round(
 
 
 def profile_round(model: pl.LightningModule, loader: DataLoader, epochs: int, log_every_n_steps: int, steps: int) -> str:
-    """cProfile of one Lightning round: cumulative seconds per step of the functions that matter."""
+    """cProfile of one Lightning round's loop: cumulative seconds per step of the functions that matter."""
     profiler = cProfile.Profile()
-    profiler.enable()
-    lightning_round(model, loader, epochs, log_every_n_steps)
-    profiler.disable()
+    lightning_round(model, loader, epochs, log_every_n_steps, profiler)
     stats = pstats.Stats(profiler)
     rows = []
     for (filename, line, name), (_cc, ncalls, _tt, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
@@ -145,7 +158,7 @@ def profile_round(model: pl.LightningModule, loader: DataLoader, epochs: int, lo
         ("adam.py", "step"): "  Adam.step (both sides)",
         ("automatic.py", "_make_zero_grad_fn"): "  zero_grad wrapper",
         ("call.py", "_call_callback_hooks"): "  Lightning: callback hooks",
-        ("call.py", "_call_lightning_module_hook"): "  Lightning: module hooks",
+        ("call.py", "_call_lightning_module_hook"): "  Lightning: module hooks (incl. optimizer_step, so the closure)",
         ("logger_connector.py", "on_batch_end"): "  Lightning: logger connector on_batch_end (metrics dict)",
         ("logger_connector.py", "update_train_step_metrics"): "  Lightning: update_train_step_metrics",
         ("fetchers.py", "__next__"): "  data fetcher __next__ (DataLoader, both sides)",
@@ -161,6 +174,49 @@ def profile_round(model: pl.LightningModule, loader: DataLoader, epochs: int, lo
     buf = io.StringIO()
     pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(25)
     return "\n".join(out) + "\n\nTop 25 by own time (cProfile):\n\n```\n" + _trim(buf.getvalue()) + "\n```"
+
+
+def _owner(filename: str, func: str) -> str:
+    if "lightning/pytorch" in filename:
+        return "lightning.pytorch"
+    if "lightning_utilities" in filename or "lightning/fabric" in filename:
+        return "lightning_utilities, lightning.fabric"
+    if "torchmetrics" in filename:
+        return "torchmetrics"
+    if "genlight" in filename or "benchmarks" in filename:
+        return "genlight (and this script)"
+    if "torch/" in filename:
+        return "torch, Python code"
+    if filename == "~":
+        return "C functions (torch ops, builtins)"
+    return "standard library"
+
+
+def owner_profile(sides: dict[str, Callable[..., object]], epochs: int, steps: int) -> str:
+    """cProfile of one round of each side: own time per step by package, and Python calls per step.
+
+    cProfile inflates Python-heavy code (every call is timed), so compare the sides' columns with
+    each other, not with the timings above; call counts are exact."""
+    totals: dict[str, dict[str, float]] = {}
+    calls: dict[str, int] = {}
+    for name, run in sides.items():
+        profiler = cProfile.Profile()
+        run(epochs, profiler)  # the training loop only, as timed above
+        stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+        by_owner: dict[str, float] = {}
+        for (filename, _line, func), (_cc, ncalls, tottime, _cum, _callers) in stats.items():
+            key = _owner(filename, func)
+            by_owner[key] = by_owner.get(key, 0.0) + tottime
+        totals[name] = by_owner
+        calls[name] = sum(v[1] for v in stats.values())
+    owners = sorted({k for v in totals.values() for k in v}, key=lambda k: -max(t.get(k, 0.0) for t in totals.values()))
+    head = "| own time, ms / step | " + " | ".join(sides) + " |"
+    out = [head, "|---" * (len(sides) + 1) + "|"]
+    for owner in owners:
+        out.append(f"| {owner} | " + " | ".join(f"{1000 * totals[n].get(owner, 0.0) / steps:.3f}" for n in sides) + " |")
+    out.append("| **all** | " + " | ".join(f"{1000 * sum(totals[n].values()) / steps:.3f}" for n in sides) + " |")
+    out.append("| Python function calls / step | " + " | ".join(f"{calls[n] / steps:.0f}" for n in sides) + " |")
+    return "\n".join(out)
 
 
 def _trim(text: str) -> str:
@@ -192,13 +248,13 @@ def main() -> None:
     steps_per_round = args.epochs * len(batches)
     images_per_round = steps_per_round * BATCH_SIZE
 
-    def lightning_side(model: pl.LightningModule) -> Callable[[int], tuple[float, float]]:
-        return lambda epochs: lightning_round(model, loader, epochs, args.log_every_n_steps)[:2]
+    def lightning_side(model: pl.LightningModule) -> Callable[..., tuple[float, float]]:
+        return lambda epochs, prof=None: lightning_round(model, loader, epochs, args.log_every_n_steps, prof)[:2]
 
     names = ["genlight + Trainer", "Trainer floor (training_step logs nothing)",
              "Trainer, per-step self.log (the pattern before log_train)"]  # fmt: skip
-    sides: dict[str, Callable[[int], tuple[float, float]]] = {
-        "plain loop": lambda epochs: plain_round(plain_model, loader, epochs),
+    sides: dict[str, Callable[..., tuple[float, float]]] = {
+        "plain loop": lambda epochs, prof=None: plain_round(plain_model, loader, epochs, prof),
         **{name: lightning_side(model) for name, model in zip(names, models)},
     }
     for run in sides.values():
@@ -261,8 +317,17 @@ def main() -> None:
         f"(genlight / floor: {med(cips[g]) / med(cips[f]):.3f}x CPU, per round {med(pairs(g, f, cips)):.3f}x).",
     ]
     if args.profile:
-        lines += ["", f"## cProfile of one Lightning round ({steps_per_round} steps)", "",
-                  profile_round(lit_model, loader, args.epochs, args.log_every_n_steps, steps_per_round)]  # fmt: skip
+        lines += [
+            "", f"## Who owns the time: cProfile of one round of each side ({steps_per_round} steps)", "",
+            owner_profile(sides, args.epochs, steps_per_round), "",
+            "cProfile times every Python call, so Python-heavy code looks slower than it runs; compare the "
+            "columns with each other. Everything the Trainer adds over the plain loop is in the "
+            "lightning.pytorch / lightning_utilities rows (and the extra standard-library and torch-Python calls "
+            "they make: contextlib, inspect, LightningModule attribute sets); genlight's own rows are the same in "
+            "all Lightning columns up to its log_train.",
+            "", f"## cProfile of one genlight + Trainer round ({steps_per_round} steps)", "",
+            profile_round(lit_model, loader, args.epochs, args.log_every_n_steps, steps_per_round),
+        ]  # fmt: skip
     text = "\n".join(lines) + "\n"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
