@@ -185,8 +185,8 @@ class GenerativeModule(pl.LightningModule):
         ``prog_bar=("d_loss", "g_loss")``. Do not compute extra metrics just to log them every step,
         and do not call ``.item()`` on them (it synchronises the GPU).
 
-        * ``train/<name>``: one ``log_dict`` (plus one ``log`` for the progress-bar names), on step
-          only, and only on the steps whose logs the Trainer writes (``log_every_n_steps``); so
+        * ``train/<name>``: logged on step only (``log_dict``: the ``prog_bar`` names, then the rest),
+          and only on the steps whose logs the Trainer writes (``log_every_n_steps``); so
           ``callback_metrics["train/loss"]`` and the progress bar refresh at that rate. No other
           step pays any of Lightning's logging cost.
         * ``train/<name>_epoch``: the epoch mean weighted by ``batch_size`` (as Lightning's
@@ -197,7 +197,7 @@ class GenerativeModule(pl.LightningModule):
           with ``on_epoch=True``.
           A family that overrides ``on_train_epoch_end`` calls ``super().on_train_epoch_end()``.
         """
-        stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v))
+        stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
                                for v in values.values()])  # fmt: skip
         names = tuple(values)
         epoch = self.current_epoch
