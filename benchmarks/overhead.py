@@ -136,7 +136,7 @@ def lightning_round(
 
 def profile_round(model: pl.LightningModule, loader: DataLoader, epochs: int, log_every_n_steps: int, steps: int) -> str:
     """cProfile of one Lightning round's loop: cumulative seconds per step of the functions that matter."""
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: other jobs on a shared machine stay out
     lightning_round(model, loader, epochs, log_every_n_steps, profiler)
     stats = pstats.Stats(profiler)
     rows = []
@@ -200,7 +200,7 @@ def owner_profile(sides: dict[str, Callable[..., object]], epochs: int, steps: i
     totals: dict[str, dict[str, float]] = {}
     calls: dict[str, int] = {}
     for name, run in sides.items():
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)  # CPU time: other jobs on a shared machine stay out
         run(epochs, profiler)  # the training loop only, as timed above
         stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
         by_owner: dict[str, float] = {}
@@ -320,8 +320,8 @@ def main() -> None:
         lines += [
             "", f"## Who owns the time: cProfile of one round of each side ({steps_per_round} steps)", "",
             owner_profile(sides, args.epochs, steps_per_round), "",
-            "cProfile times every Python call, so Python-heavy code looks slower than it runs; compare the "
-            "columns with each other. Everything the Trainer adds over the plain loop is in the "
+            "cProfile (timer: CPU time) times every Python call, so Python-heavy code looks slower than it runs; "
+            "compare the columns with each other; the call counts are exact. Everything the Trainer adds over the plain loop is in the "
             "lightning.pytorch / lightning_utilities rows (and the extra standard-library and torch-Python calls "
             "they make: contextlib, inspect, LightningModule attribute sets); genlight's own rows are the same in "
             "all Lightning columns up to its log_train.",
