@@ -89,6 +89,14 @@ class GenerativeModule(pl.LightningModule):
     Density models log their likelihood through :meth:`log_density`, which names the figure from
     ``log_prob_is_exact`` and the data (see :func:`density_label`) and sums it with a
     :class:`~genlight.metrics.BitsPerDim` metric, so DDP averages are exact.
+
+    Training scalars go through :meth:`log_train`, once per ``training_step``
+    (``self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean())``), never through per-step
+    ``self.log(..., on_epoch=True)``: each such call runs about 1900 Python calls of Lightning
+    bookkeeping every step (argument checks, ``apply_to_collection``, a result-metric ``.to()`` and
+    update, a batch-size lookup, the progress bar's ``.item()``); three of them cost the digits VAE
+    4-12% of its step (``benchmarks/overhead.py``, ``benchmarks/results/overhead.md``). Validation
+    and test logging (once per evaluation batch, with ``sync_dist``) stays ordinary ``self.log``.
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {}
@@ -184,6 +192,73 @@ class GenerativeModule(pl.LightningModule):
             f"{stage}/{label}", metric, on_step=False, on_epoch=True, metric_attribute=f"_density_{stage}",
             prog_bar=(stage == "val") if prog_bar is None else prog_bar,
         )  # fmt: skip
+
+    # ------------------------------------------------------------------ training scalars
+    def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor) -> None:
+        """Log training scalars ``train/<name>`` cheaply; every family's ``training_step`` uses this.
+
+        The rule for families: call it once per step with all the scalars (detached or not), e.g.
+        ``self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))``; GANs and
+        other manual-optimisation families name theirs (``d_loss=..., g_loss=...``) and pass
+        ``prog_bar=("d_loss", "g_loss")``. Do not compute extra metrics just to log them every step,
+        and do not call ``.item()`` on them (it synchronises the GPU).
+
+        * ``train/<name>``: logged on step only (``log_dict``: the ``prog_bar`` names, then the rest),
+          and only on the steps whose logs the Trainer writes (``log_every_n_steps``); so
+          ``callback_metrics["train/loss"]`` and the progress bar refresh at that rate. No other
+          step pays any of Lightning's logging cost.
+        * ``train/<name>_epoch``: the epoch mean weighted by ``batch_size`` (as Lightning's
+          ``on_epoch=True`` computes it), accumulated as one detached tensor (one ``stack`` and one
+          in-place add a step, no ``.item()``, no sync) and logged once in
+          :meth:`on_train_epoch_end` (``sync_dist=True``, so DDP averages the ranks); at epoch end
+          ``callback_metrics["train/<name>"]`` holds this mean too for the ``prog_bar`` names, as
+          with ``on_epoch=True``.
+          A family that overrides ``on_train_epoch_end`` calls ``super().on_train_epoch_end()``.
+        """
+        stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
+                               for v in values.values()])  # fmt: skip
+        names = tuple(values)
+        epoch = self.current_epoch
+        acc = self.__dict__.get("_genlight_train_sums")
+        if acc is None or acc["epoch"] != epoch:  # a new epoch (or an interrupted one): start afresh
+            acc = self.__dict__["_genlight_train_sums"] = {"epoch": epoch, "groups": {}, "prog_bar": set()}
+        group = acc["groups"].get(names)
+        if group is None:
+            acc["groups"][names] = [stacked * batch_size, float(batch_size)]
+            acc["prog_bar"].update(prog_bar)
+        else:
+            group[0].add_(stacked, alpha=batch_size)
+            group[1] += batch_size
+        trainer = self._trainer
+        if trainer is None or trainer.barebones or not trainer._logger_connector.should_update_logs:
+            return
+        stacked = stacked.cpu()  # one copy here; the progress bar's per-step .item() then never syncs a GPU
+        for show in (True, False):
+            step = {f"train/{k}": v for k, v in zip(names, stacked) if (k in prog_bar) == show}
+            if step:
+                self.log_dict(step, prog_bar=show, on_step=True, on_epoch=False, batch_size=batch_size)
+
+    def on_train_epoch_end(self) -> None:
+        """Logs the epoch means that :meth:`log_train` accumulated (``train/<name>_epoch``)."""
+        acc = self.__dict__.pop("_genlight_train_sums", None)
+        if acc is None or self._trainer is None or self._trainer.barebones:
+            return
+        sums: dict[str, Tensor] = {}
+        weights: dict[str, float] = {}
+        for names, (total, weight) in acc["groups"].items():
+            for name, value in zip(names, total):
+                sums[name] = sums[name] + value if name in sums else value
+                weights[name] = weights.get(name, 0.0) + weight
+        means = {name: sums[name] / weights[name] for name in sums}
+        epoch_kw: dict[str, Any] = {"on_step": False, "on_epoch": True, "sync_dist": True, "batch_size": 1}
+        for show in (True, False):
+            shown = {f"train/{k}_epoch": v for k, v in means.items() if (k in acc["prog_bar"]) == show}
+            if shown:
+                self.log_dict(shown, prog_bar=show, **epoch_kw)
+        # as with Lightning's on_epoch=True: callback_metrics["train/loss"] is the epoch mean at epoch end
+        shown = {f"train/{k}": v for k, v in means.items() if k in acc["prog_bar"]}
+        if shown:
+            self.log_dict(shown, logger=False, **epoch_kw)
 
     def checkpoint_monitor(self) -> tuple[str, str] | None:
         """``(metric, mode)`` that selects the best checkpoint: ``monitor`` if the family sets it, else
