@@ -67,7 +67,7 @@ class TestMLPGAN(GenerativeModule):
             opt_g.zero_grad()
             self.manual_backward(g_loss)
             opt_g.step()
-        self.log_dict({"train/loss": g_loss + d_loss, "train/g_loss": g_loss, "train/d_loss": d_loss}, prog_bar=True)
+        self.log_train(loss=g_loss + d_loss, g_loss=g_loss, d_loss=d_loss, batch_size=len(x), prog_bar=("g_loss", "d_loss"))
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = (0.5, 0.999)
@@ -115,7 +115,7 @@ class TestAffineFlow2D(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = -self.log_prob(batch[0]).mean()
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -177,7 +177,7 @@ class TestConditionalCategorical(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = -self.log_prob(*batch).mean()
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -215,7 +215,7 @@ class TestTranslator(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self.cycle_loss(*batch)
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
