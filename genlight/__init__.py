@@ -23,6 +23,18 @@ from genlight.registry import (  # noqa: E402
 )
 from genlight.checkpoint import load_model  # noqa: E402
 
+#: sub-packages loaded on first use, so ``import genlight`` is enough for ``genlight.metrics.list_extractors()``
+_SUBMODULES = ("base", "callbacks", "checkpoint", "cli", "datamodules", "errors", "metrics", "modules", "nn", "types")
+
+
+def __getattr__(name: str):  # PEP 562: lazy sub-packages (importing them all would slow `import genlight`)
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"genlight.{name}")
+    raise AttributeError(f"module 'genlight' has no attribute {name!r}")
+
+
 __all__ = [
     "DATAMODULES",
     "MODELS",

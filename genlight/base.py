@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -14,12 +15,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from genlight.errors import ConfigError, ImageShapeError
+from genlight.errors import ConfigError, ImageShapeError, IncompatibleDataError
 
 __all__ = [
-    "CLASS_KEY",
+    "CHECKPOINT_KEY",
     "GenerativeModule",
     "density_label",
+    "record_identity",
     "GenerativeDataModule",
     "TransformedDataset",
     "bits_per_dim",
@@ -79,12 +81,22 @@ class GenerativeModule(pl.LightningModule):
       and the Trainer settings it needs. The registry-wide tests read only these.
     * ``ema_decay`` (0 = off) and ``ema_target`` (the sub-module averaged, ``None`` = the whole
       model; GANs name their generator): the defaults of the CLI's :class:`~genlight.callbacks.EMA`.
+    * ``batch_kinds``: the datamodule ``batch_kind`` s the family can train on (``("unpaired",)`` for a
+      translator; ``None``, the default, takes any), checked in :meth:`setup` before the first step.
     * ``monitor``: the validation metric that selects checkpoints (``"val/fid_digits"``); by default
       :meth:`checkpoint_monitor` uses the density figure of a ``DensityModel``, else ``val/loss``.
 
     Density models log their likelihood through :meth:`log_density`, which names the figure from
     ``log_prob_is_exact`` and the data (see :func:`density_label`) and sums it with a
     :class:`~genlight.metrics.BitsPerDim` metric, so DDP averages are exact.
+
+    Training scalars go through :meth:`log_train`, once per ``training_step``
+    (``self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean())``), never through per-step
+    ``self.log(..., on_epoch=True)``: each such call runs about 1900 Python calls of Lightning
+    bookkeeping every step (argument checks, ``apply_to_collection``, a result-metric ``.to()`` and
+    update, a batch-size lookup, the progress bar's ``.item()``); three of them cost the digits VAE
+    4-12% of its step (``benchmarks/overhead.py``, ``benchmarks/results/overhead.md``). Validation
+    and test logging (once per evaluation batch, with ``sync_dist``) stays ordinary ``self.log``.
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {}
@@ -95,41 +107,54 @@ class GenerativeModule(pl.LightningModule):
     ema_target: ClassVar[str | None] = None
     monitor: ClassVar[str | None] = None
     monitor_mode: ClassVar[str] = "min"
+    batch_kinds: ClassVar[tuple[str, ...] | None] = None
+
+    def setup(self, stage: str) -> None:
+        """Refuse, before the first step, a datamodule whose batches this family cannot read:
+        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``. Overrides call ``super()``."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        kind = getattr(dm, "batch_kind", None)
+        if self.batch_kinds is not None and kind is not None and kind not in self.batch_kinds:
+            raise IncompatibleDataError(
+                f"{type(self).__name__} trains on {' or '.join(self.batch_kinds)} batches, but "
+                f"{type(dm).__name__} gives {kind} batches; pick a datamodule of that kind (`genlight list datamodules`)"
+            )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every family's ``on_save_checkpoint`` also records the class (:func:`record_identity`), even one
+        that overrides the hook without calling ``super()``, so :func:`~genlight.load_model` always works."""
+        super().__init_subclass__(**kwargs)
+        hook = cls.__dict__.get("on_save_checkpoint")
+        if hook is None or getattr(hook, "_records_identity", False):
+            return
+
+        @functools.wraps(hook)
+        def on_save_checkpoint(self: GenerativeModule, checkpoint: dict[str, Any]) -> None:
+            hook(self, checkpoint)
+            record_identity(self, checkpoint)
+
+        on_save_checkpoint._records_identity = True  # type: ignore[attr-defined]
+        cls.on_save_checkpoint = on_save_checkpoint  # type: ignore[method-assign]
 
     def save_hyperparameters(
         self, *args: Any, ignore: Sequence[str] | str | None = None, frame: Any = None, logger: bool = True
     ) -> None:
-        """Lightning's, keeping only arguments that ``__init__`` takes, plus the class path.
+        """Lightning's, keeping only arguments that ``__init__`` takes.
 
         LightningCLI records every applied data->model link (``num_classes`` ...) as a
         hyper-parameter, also for a model that has no such argument; such a key would break
-        ``--ckpt_path`` and ``load_from_checkpoint``, so it is dropped here. The class path is
-        recorded as ``_genlight_class`` among the hyper-parameters, which Lightning writes into
-        every checkpoint whatever hooks a family overrides, so :func:`~genlight.load_model` always
-        finds the class.
+        ``--ckpt_path`` and ``load_from_checkpoint``, so it is dropped here.
         """
         super().save_hyperparameters(*args, ignore=ignore, frame=frame or inspect.currentframe().f_back, logger=logger)
         params = inspect.signature(type(self).__init__).parameters
-        keep_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        cls = type(self)
-        for hparams in (self._hparams, getattr(self, "_hparams_initial", None)):
-            if hparams is None:
-                continue
-            if not keep_all:
-                for key in [k for k in hparams if k not in params and not k.startswith("_")]:
-                    del hparams[key]
-            hparams[CLASS_KEY] = f"{cls.__module__}.{cls.__qualname__}"
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        for hparams in (self._hparams, getattr(self, "_hparams_initial", {})):
+            for key in [k for k in hparams if k not in params and not k.startswith("_")]:
+                del hparams[key]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from genlight import __version__
-        from genlight.registry import MODELS
-
-        cls = type(self)
-        checkpoint["genlight"] = {
-            "model": MODELS.name_of(cls),
-            "class_path": f"{cls.__module__}.{cls.__qualname__}",
-            "version": __version__,
-        }
+        record_identity(self, checkpoint)
 
     @property
     def num_dims(self) -> int:
@@ -168,6 +193,73 @@ class GenerativeModule(pl.LightningModule):
             prog_bar=(stage == "val") if prog_bar is None else prog_bar,
         )  # fmt: skip
 
+    # ------------------------------------------------------------------ training scalars
+    def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor) -> None:
+        """Log training scalars ``train/<name>`` cheaply; every family's ``training_step`` uses this.
+
+        The rule for families: call it once per step with all the scalars (detached or not), e.g.
+        ``self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))``; GANs and
+        other manual-optimisation families name theirs (``d_loss=..., g_loss=...``) and pass
+        ``prog_bar=("d_loss", "g_loss")``. Do not compute extra metrics just to log them every step,
+        and do not call ``.item()`` on them (it synchronises the GPU).
+
+        * ``train/<name>``: logged on step only (``log_dict``: the ``prog_bar`` names, then the rest),
+          and only on the steps whose logs the Trainer writes (``log_every_n_steps``); so
+          ``callback_metrics["train/loss"]`` and the progress bar refresh at that rate. No other
+          step pays any of Lightning's logging cost.
+        * ``train/<name>_epoch``: the epoch mean weighted by ``batch_size`` (as Lightning's
+          ``on_epoch=True`` computes it), accumulated as one detached tensor (one ``stack`` and one
+          in-place add a step, no ``.item()``, no sync) and logged once in
+          :meth:`on_train_epoch_end` (``sync_dist=True``, so DDP averages the ranks); at epoch end
+          ``callback_metrics["train/<name>"]`` holds this mean too for the ``prog_bar`` names, as
+          with ``on_epoch=True``.
+          A family that overrides ``on_train_epoch_end`` calls ``super().on_train_epoch_end()``.
+        """
+        stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
+                               for v in values.values()])  # fmt: skip
+        names = tuple(values)
+        epoch = self.current_epoch
+        acc = self.__dict__.get("_genlight_train_sums")
+        if acc is None or acc["epoch"] != epoch:  # a new epoch (or an interrupted one): start afresh
+            acc = self.__dict__["_genlight_train_sums"] = {"epoch": epoch, "groups": {}, "prog_bar": set()}
+        group = acc["groups"].get(names)
+        if group is None:
+            acc["groups"][names] = [stacked * batch_size, float(batch_size)]
+            acc["prog_bar"].update(prog_bar)
+        else:
+            group[0].add_(stacked, alpha=batch_size)
+            group[1] += batch_size
+        trainer = self._trainer
+        if trainer is None or trainer.barebones or not trainer._logger_connector.should_update_logs:
+            return
+        stacked = stacked.cpu()  # one copy here; the progress bar's per-step .item() then never syncs a GPU
+        for show in (True, False):
+            step = {f"train/{k}": v for k, v in zip(names, stacked) if (k in prog_bar) == show}
+            if step:
+                self.log_dict(step, prog_bar=show, on_step=True, on_epoch=False, batch_size=batch_size)
+
+    def on_train_epoch_end(self) -> None:
+        """Logs the epoch means that :meth:`log_train` accumulated (``train/<name>_epoch``)."""
+        acc = self.__dict__.pop("_genlight_train_sums", None)
+        if acc is None or self._trainer is None or self._trainer.barebones:
+            return
+        sums: dict[str, Tensor] = {}
+        weights: dict[str, float] = {}
+        for names, (total, weight) in acc["groups"].items():
+            for name, value in zip(names, total):
+                sums[name] = sums[name] + value if name in sums else value
+                weights[name] = weights.get(name, 0.0) + weight
+        means = {name: sums[name] / weights[name] for name in sums}
+        epoch_kw: dict[str, Any] = {"on_step": False, "on_epoch": True, "sync_dist": True, "batch_size": 1}
+        for show in (True, False):
+            shown = {f"train/{k}_epoch": v for k, v in means.items() if (k in acc["prog_bar"]) == show}
+            if shown:
+                self.log_dict(shown, prog_bar=show, **epoch_kw)
+        # as with Lightning's on_epoch=True: callback_metrics["train/loss"] is the epoch mean at epoch end
+        shown = {f"train/{k}": v for k, v in means.items() if k in acc["prog_bar"]}
+        if shown:
+            self.log_dict(shown, logger=False, **epoch_kw)
+
     def checkpoint_monitor(self) -> tuple[str, str] | None:
         """``(metric, mode)`` that selects the best checkpoint: ``monitor`` if the family sets it, else
         ``val/<density label>`` for a density model, else ``val/loss``; ``None`` when there is none."""
@@ -182,8 +274,21 @@ class GenerativeModule(pl.LightningModule):
         return None
 
 
-#: hyper-parameter key holding a model's class path (see :meth:`GenerativeModule.save_hyperparameters`)
-CLASS_KEY = "_genlight_class"
+#: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``
+CHECKPOINT_KEY = "genlight"
+
+
+def record_identity(model: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    """Write ``checkpoint["genlight"]``: the registry name, class path and genlight version."""
+    from genlight import __version__
+    from genlight.registry import MODELS
+
+    cls = type(model)
+    checkpoint[CHECKPOINT_KEY] = {
+        "model": MODELS.name_of(cls),
+        "class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "version": __version__,
+    }
 
 
 def density_label(exact: bool, discrete: bool) -> str:
@@ -232,6 +337,8 @@ class GenerativeDataModule(pl.LightningDataModule):
     image_shape: tuple[int, ...] = ()
     num_classes: int = 0
     num_levels: int = 256
+    #: what a batch holds: ``images`` (``(x, y)``), ``points`` (``(x, -1)``, 2-D), ``unpaired`` (``(x_a, x_b)``)
+    batch_kind: ClassVar[str] = "images"
     #: fraction held out as test data when the source has no official test split
     test_fraction: ClassVar[float] = 0.0
 
@@ -267,6 +374,7 @@ class GenerativeDataModule(pl.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self._plain_train_set: Dataset | None = None
 
     @classmethod
     def smoke(cls, root: Path, **kwargs: Any) -> GenerativeDataModule:
@@ -307,10 +415,25 @@ class GenerativeDataModule(pl.LightningDataModule):
         train, val, test = parts if len(parts) == 3 else self.split_pool(*parts)
         if self.subset is not None:
             train = Subset(train, range(min(self.subset, len(train))))
+        self._plain_train_set = train
         transform = self.train_transform()
         if transform is not None:
             train = TransformedDataset(train, transform)
         self.train_set, self.val_set, self.test_set = train, val, test
+
+    def reference_dataset(self, split: str) -> Dataset:
+        """``split`` (``train``, ``val`` or ``test``) without augmentation or any other randomness:
+        reading it twice gives the same images and leaves the global RNG untouched. What FID reference
+        statistics and image grids are computed from. Datamodules whose data are random per read
+        (stochastic binarisation) override this with a fixed draw."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        if self.train_set is None:
+            self.setup("fit")
+        dataset = self._plain_train_set if split == "train" else getattr(self, f"{split}_set")
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__} has no {split} split")
+        return dataset
 
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:

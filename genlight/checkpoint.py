@@ -42,18 +42,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_class_path(checkpoint: dict[str, Any], path: str | Path | None = None) -> str:
-    """The model's class path recorded in a Lightning checkpoint: the ``_genlight_class``
-    hyper-parameter (always written), genlight's metadata, or LightningCLI's ``_class_path``.
-    A checkpoint that records none raises :class:`~genlight.errors.CheckpointError` (a ``ValueError``)."""
-    from genlight.base import CLASS_KEY
+    """The model's class path recorded in a Lightning checkpoint: genlight's metadata (written by every
+    family, see :meth:`GenerativeModule.__init_subclass__`), the ``_genlight_class`` hyper-parameter of
+    older checkpoints, or LightningCLI's ``_class_path``. A checkpoint that records none raises
+    :class:`~genlight.errors.CheckpointError` (a ``ValueError``)."""
+    from genlight.base import CHECKPOINT_KEY
 
-    meta = checkpoint.get("genlight") or {}
+    meta = checkpoint.get(CHECKPOINT_KEY) or {}
     hparams = checkpoint.get("hyper_parameters") or {}
-    class_path = hparams.get(CLASS_KEY) or meta.get("class_path") or hparams.get("_class_path")
+    class_path = meta.get("class_path") or hparams.get("_genlight_class") or hparams.get("_class_path")
     if not class_path:
         raise CheckpointError(
             f"{'checkpoint ' + str(path) if path else 'this checkpoint'} was not written by genlight: it does not "
-            f"say which model it holds (no '_genlight_class' hyper-parameter); load it with "
+            f"say which model it holds (no 'genlight' metadata, no '_class_path' hyper-parameter); load it with "
             f"YourModel.load_from_checkpoint(path) instead"
         )
     try:

@@ -35,8 +35,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from genlight.base import GenerativeDataModule, GenerativeModule
-from genlight.callbacks import SampleGrid, run_dir
-from genlight.callbacks.ema import EMA
+from genlight.callbacks import EMA, SampleGrid, run_dir
 from genlight.callbacks.nan_guard import NaNGuard
 from genlight.callbacks.rng import RNGState
 from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
@@ -194,12 +193,13 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True) -> list[Callback]:
+def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True, ema: bool = True) -> list[Callback]:
     """What every ``genlight fit`` adds: ``last.ckpt`` plus the best checkpoint on the family's own
     validation metric (:meth:`~genlight.base.GenerativeModule.checkpoint_monitor`; only ``last.ckpt``
     when it has none), the :class:`~genlight.callbacks.nan_guard.NaNGuard` and the
     :class:`~genlight.callbacks.rng.RNGState` that makes a resume exact, and the
-    :class:`~genlight.callbacks.ema.EMA` of the weights when the family sets ``ema_decay``."""
+    :class:`~genlight.callbacks.ema.EMA` of the weights when the family sets ``ema_decay`` (``ema``; the
+    command itself adds it through its ``--ema.*`` flags)."""
     callbacks: list[Callback] = []
     if checkpoints:
         monitor = model.checkpoint_monitor() if isinstance(model, GenerativeModule) else None
@@ -208,7 +208,7 @@ def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True) -
         else:
             metric, mode = monitor
             callbacks.append(ModelCheckpoint(filename="best-{epoch}-{step}", monitor=metric, mode=mode, save_last=True))
-    if float(getattr(model, "ema_decay", 0.0) or 0.0) > 0.0:
+    if ema and float(getattr(model, "ema_decay", 0.0) or 0.0) > 0.0:
         callbacks.append(EMA())  # the family's own decay and target
     return [*callbacks, NaNGuard(), RNGState()]
 
@@ -374,6 +374,7 @@ class GenlightCLI(LightningCLI):
         for attr in LINKED_ATTRIBUTES:
             parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.add_lightning_class_args(EMA, "ema")  # --ema.decay: the family's ema_decay by default, 0 = off
         parser.set_defaults({"data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}})
 
     # ------------------------------------------------------------------ parsing
@@ -554,7 +555,7 @@ class GenlightCLI(LightningCLI):
             checkpoints = config.get("enable_checkpointing") is not False and not any(
                 isinstance(c, ModelCheckpoint) for c in callbacks
             )
-            defaults = default_fit_callbacks(self.model, checkpoints=checkpoints)
+            defaults = default_fit_callbacks(self.model, checkpoints=checkpoints, ema=False)  # --ema.* adds it
             callbacks += [c for c in defaults if not any(isinstance(x, type(c)) for x in callbacks)]
         try:
             return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})

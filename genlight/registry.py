@@ -225,7 +225,25 @@ def _implements(cls: type, protocol: type) -> bool:
         declared |= set(inspect.signature(cls.__init__).parameters)
     except (TypeError, ValueError):
         pass
+    declared |= _assigned_in_init(cls)
     return all(hasattr(cls, a) or a in declared for a in annotations if not a.startswith("_"))
+
+
+def _assigned_in_init(cls: type) -> set[str]:
+    """Names assigned as ``self.<name> = ...`` in the ``__init__`` of ``cls`` or its bases (read from source)."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or klass.__module__.startswith(("torch.", "lightning.", "builtins")):
+            continue
+        try:
+            source = inspect.getsource(init)
+        except (OSError, TypeError):
+            continue
+        names |= set(re.findall(r"self\.([A-Za-z_]\w*)\s*(?::[^=\n]+)?=(?!=)", source))
+    return names
 
 
 def import_class(path: str) -> type:

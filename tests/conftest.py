@@ -24,3 +24,6 @@ def digits() -> DigitsDataModule:
     dm = DigitsDataModule(batch_size=32)
     dm.setup("fit")
     return dm
+
+
+import tests.families  # noqa: E402,F401  - test-only families (tag "test") join the registry-wide tests

@@ -115,16 +115,19 @@ def test_reconstruction_and_interpolation_grids_are_written(tmp_path):
     )
     trainer.fit(tiny_vae(), digits_datamodule())
     assert recon.last_path.is_file() and interp.last_paths["traversals"].is_file()
-    # 2 rows (inputs, reconstructions) x 8 columns; 3 pairs x 5 steps; 2 dims x 5 steps
-    shapes = {
+    # 2 rows (inputs, reconstructions) x 8 columns; 3 pairs x 5 steps; 2 dims x 5 steps; 8x8 digits
+    # enlarged to cells of at least 32 px (and grids at least 256 px wide), 1-px separators
+    sizes = {
         "recon": Image.open(recon.last_path).size,
         "interp": Image.open(interp.last_paths["interpolations"]).size,
         "trav": Image.open(interp.last_paths["traversals"]).size,
     }
-    aspect = {k: w / h for k, (w, h) in shapes.items()}
-    assert aspect["recon"] == pytest.approx((8 * 9 + 1) / (2 * 9 + 1), rel=0.05)
-    assert aspect["interp"] == pytest.approx((5 * 9 + 1) / (3 * 9 + 1), rel=0.05)
-    assert aspect["trav"] == pytest.approx((5 * 9 + 1) / (2 * 9 + 1), rel=0.05)
+    for key, cols, rows in (("recon", 8, 2), ("interp", 5, 3), ("trav", 5, 2)):
+        width, height = sizes[key]
+        cell = (width - 1) // cols - 1
+        assert cell >= 32 and cell % 8 == 0, (key, sizes[key])
+        assert (width, height) == (cols * (cell + 1) + 1, rows * (cell + 1) + 1), key
+        assert width >= 256, key
 
 
 def test_image_callbacks_skip_models_without_the_capability(tmp_path, caplog):

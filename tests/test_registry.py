@@ -155,3 +155,43 @@ def test_entry_point_plugin_trains_through_the_cli(plugin_dir, tmp_path):
     assert fit.returncode == 0, fit.stderr[-3000:]
     config = (tmp_path / "runs" / "tiny_plugin_vae" / "version_0" / "config.yaml").read_text()
     assert "class_path: myplugin.models.TinyPluginVAE" in config
+
+
+def test_import_genlight_is_enough_for_subpackages():
+    import subprocess
+    import sys
+
+    code = "import genlight; print(genlight.metrics.list_extractors(), genlight.types.Sampler.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "digits" in out and "Sampler" in out
+
+
+def test_capability_filter_sees_attributes_set_in_init():
+    """A family that sets ``log_prob_is_exact`` / ``num_classes`` in ``__init__`` (not on the class)
+    is listed under DensityModel / ConditionalSampler; one that lacks the method is not."""
+    from torch import Tensor
+
+    from genlight.base import GenerativeModule
+    from genlight.types import ConditionalSampler, DensityModel
+
+    class InitDensity(GenerativeModule):
+        def __init__(self, exact: bool = True) -> None:
+            super().__init__()
+            self.log_prob_is_exact = exact
+            self.num_classes = 3
+
+        def log_prob(self, x: Tensor) -> Tensor: ...
+
+        def sample(self, n: int, *, y: Tensor | None = None) -> Tensor: ...
+
+    class NoMethods(GenerativeModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.log_prob_is_exact = True
+
+    registry = fresh_registry()
+    registry.add(InitDensity, "init_density")
+    registry.add(NoMethods, "no_methods")
+    assert "init_density" in registry.list(capability=DensityModel)
+    assert "init_density" in registry.list(capability=ConditionalSampler)
+    assert "no_methods" not in registry.list(capability=DensityModel)

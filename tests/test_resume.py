@@ -15,17 +15,14 @@ from tests.helpers import smoke_setup
 
 
 class LossRecorder(pl.Callback):
-    """Every training batch's returned loss and ``train/...`` logged values, as floats."""
+    """Every training batch's returned loss and ``train/...`` values (running sums), as floats."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any) -> None:
-        row = {name: float(value) for name, value in NaNGuard()._logged(trainer) if value is not None}
-        if isinstance(outputs, torch.Tensor):
-            row["returned"] = float(outputs)
-        elif isinstance(outputs, dict) and "loss" in outputs:
-            row["returned"] = float(outputs["loss"])
+        terms = NaNGuard()._terms(trainer, pl_module, outputs)  # returned loss, log_train sums, logged values
+        row = {name: float(value) for name, value in terms if isinstance(value, torch.Tensor) and value.numel() == 1}
         self.rows.append({"epoch": trainer.current_epoch, **row})
 
 

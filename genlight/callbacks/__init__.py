@@ -1,9 +1,27 @@
-"""Callbacks: sample grids, reconstructions, latent interpolations, FID/KID/IS, the shared image logger."""
+"""Callbacks: sample grids (scatter plots for 2-D data), reconstructions, latent interpolations,
+translation grids, FID/KID/IS, the shared image logger."""
 
+from genlight.callbacks.base import PeriodicCallback, evaluating
+from genlight.callbacks.ema import EMA
 from genlight.callbacks.fid import FIDCallback
-from genlight.callbacks.image_logging import image_grid, log_images, run_dir
+from genlight.callbacks.image_logging import image_grid, log_images, render, run_dir, scatter_plot
 from genlight.callbacks.interpolation import LatentInterpolation
 from genlight.callbacks.reconstructions import Reconstructions
 from genlight.callbacks.samples import SampleGrid
+from genlight.callbacks.translation import TranslationGrid
 
-__all__ = ["FIDCallback", "LatentInterpolation", "Reconstructions", "SampleGrid", "image_grid", "log_images", "run_dir"]
+__all__ = [
+    "EMA",
+    "FIDCallback",
+    "LatentInterpolation",
+    "PeriodicCallback",
+    "Reconstructions",
+    "SampleGrid",
+    "TranslationGrid",
+    "evaluating",
+    "image_grid",
+    "log_images",
+    "render",
+    "run_dir",
+    "scatter_plot",
+]

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from genlight.callbacks.image_logging import run_dir
 from genlight.metrics.extractors import FeatureExtractor, cache_root, create_extractor
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
-from genlight.types import Sampler
+from genlight.types import Sampler, is_conditional
 
 __all__ = ["FIDCallback", "default_cache_dir"]
 
@@ -200,15 +201,24 @@ class FIDCallback(PeriodicCallback):
     ) -> Iterator[tuple[Tensor, Tensor]]:
         """This rank's share of the ``num_samples`` images: chunk ``i`` (of ``batch_size``) is drawn with
         seed ``(seed, i)`` and goes to rank ``i % world_size``; yields ``(sample indices, images)``.
-        Runs in eval mode under ``no_grad``, restores train mode and leaves the global RNG untouched."""
+        Conditional samplers get the labels ``index % num_classes`` of the global sample indices, so
+        the classes are balanced and the same on any number of processes. Runs in eval mode under
+        ``no_grad``, restores train mode, leaves the global RNG untouched; the drawing time counts
+        towards the callback's time budget."""
         device = pl_module.device
         num_chunks = math.ceil(self.num_samples / self.batch_size)
+        classes = int(pl_module.num_classes) if is_conditional(pl_module) else 0
+        seconds = 0.0
         for chunk in range(rank, num_chunks, world_size):
             start = chunk * self.batch_size
             n = min(self.batch_size, self.num_samples - start)
+            index = torch.arange(start, start + n, device=device)
+            began = time.perf_counter()
             with evaluating(pl_module, seed=self.seed * 1_000_003 + chunk):
-                images = pl_module.sample(n).to(device)
-            yield torch.arange(start, start + n, device=device), images
+                images = pl_module.sample(n, y=index % classes if classes else None).to(device)
+            seconds += time.perf_counter() - began
+            yield index, images
+        self.record_draw(seconds)
 
     def _build_metrics(self, num_features: int, reference: dict[str, Any], device: torch.device) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
@@ -286,7 +296,7 @@ class FIDCallback(PeriodicCallback):
     def compute_reference(self, dataset: Dataset, extractor: FeatureExtractor) -> dict[str, Any]:
         """One pass of the extractor over the real images (float64 sufficient statistics)."""
         self.reference_passes += 1
-        device = next(extractor.parameters()).device
+        device = next(iter([*extractor.parameters(), *extractor.buffers()]), torch.empty(0)).device
         fid = FrechetDistance(extractor.num_features).to(device)
         kept: list[Tensor] = []
         seen, limit = 0, self.max_reference or len(dataset)  # type: ignore[arg-type]

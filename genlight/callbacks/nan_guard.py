@@ -1,8 +1,9 @@
 """Stop training at the first NaN or Inf loss, before anything saves the broken weights.
 
 :class:`NaNGuard` looks, after every training batch, at what ``training_step`` returned (the loss of
-an automatically optimised family) and at the values logged in that step under ``train/...`` (the
-losses of manually optimised families, whose ``training_step`` returns nothing). The first non-finite
+an automatically optimised family) and at the values logged in that step under ``train/...`` (through ``self.log`` or
+:meth:`~genlight.base.GenerativeModule.log_train`, whose running sums it reads: the losses of manually
+optimised families, whose ``training_step`` returns nothing). One finiteness check per batch. The first non-finite
 value raises :class:`~genlight.errors.NonFiniteLossError` naming the step and the loss term. Lightning
 orders checkpoint callbacks last, so the guard runs before any ``ModelCheckpoint`` of that batch: the
 last checkpoint written stays the last good one (``ModelCheckpoint`` saves nothing on an exception
@@ -36,16 +37,27 @@ class NaNGuard(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        for name, value in self._terms(trainer, outputs):
-            if isinstance(value, Tensor) and value.numel() and not bool(torch.isfinite(value.detach()).all()):
-                raise NonFiniteLossError(self.message(trainer, name, value, batch_idx))
+        terms = [(n, v.detach()) for n, v in self._terms(trainer, pl_module, outputs) if isinstance(v, Tensor) and v.numel()]
+        if not terms:
+            return
+        flat = torch.cat([v.reshape(-1).float().to(terms[0][1].device) for _, v in terms])
+        if bool(torch.isfinite(flat).all()):  # one check (one device sync) per batch
+            return
+        name, value = next((n, v) for n, v in terms if not bool(torch.isfinite(v).all()))
+        raise NonFiniteLossError(self.message(trainer, name, value, batch_idx))
 
-    def _terms(self, trainer: pl.Trainer, outputs: Any) -> Iterator[tuple[str, Any]]:
+    def _terms(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any) -> Iterator[tuple[str, Any]]:
         if isinstance(outputs, Tensor):
             yield "loss (returned by training_step)", outputs
         elif isinstance(outputs, dict):
             for key, value in outputs.items():
                 yield f"{key} (returned by training_step)", value
+        # GenerativeModule.log_train's running sums of this epoch: a NaN/Inf term makes its sum non-finite
+        sums = pl_module.__dict__.get("_genlight_train_sums") or {}
+        for names, (total, _count) in (sums.get("groups") or {}).items():
+            if isinstance(total, Tensor) and total.numel() == len(names):
+                for name, value in zip(names, total):
+                    yield f"{self.prefix}{name}", value
         yield from self._logged(trainer)
 
     def _logged(self, trainer: pl.Trainer) -> Iterator[tuple[str, Any]]:

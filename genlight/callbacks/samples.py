@@ -7,7 +7,7 @@ import torch
 
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import log_images
-from genlight.types import ConditionalSampler, Sampler
+from genlight.types import Sampler, is_conditional
 
 __all__ = ["SampleGrid"]
 
@@ -17,29 +17,46 @@ class SampleGrid(EpochImageCallback):
     comparable across epochs) and log them as one grid (``samples``) to a PNG and every logger.
 
     Conditional samplers get labels ``0, 1, ..., num_classes-1`` repeated, one class per column.
-    Models that cannot sample are skipped with one log line. ``every_n_epochs=0`` turns it off.
+    Samples that are points, not images (toy2d: shape ``(n, 2)``), are drawn ``num_points`` at a time
+    and logged as a scatter plot over the real data points. Slow samplers are held to
+    ``max_time_fraction`` of the training time (see :class:`~genlight.callbacks.base.PeriodicCallback`);
+    the last epoch always draws. Models that cannot sample are skipped with one log line.
+    ``every_n_epochs=0`` turns it off.
     """
 
     capability = Sampler
     needs = "sample(n)"
 
-    def __init__(self, num_samples: int = 64, every_n_epochs: int = 1, nrow: int | None = None, seed: int = 0) -> None:
-        super().__init__(every_n_epochs)
+    def __init__(
+        self,
+        num_samples: int = 64,
+        every_n_epochs: int = 1,
+        nrow: int | None = None,
+        seed: int = 0,
+        num_points: int = 1000,
+        max_time_fraction: float | None = 0.25,
+    ) -> None:
+        super().__init__(every_n_epochs, max_time_fraction)
         self.num_samples = num_samples
         self.nrow = nrow
         self.seed = seed
+        self.num_points = num_points
         self.last_path = None
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        images, nrow = self.draw(pl_module)
+        shape = getattr(trainer.datamodule, "image_shape", None)
+        points = shape is not None and len(tuple(shape)) == 1  # toy2d-style data: a scatter plot
+        images, nrow = self.draw(pl_module, self.num_points if points else self.num_samples)
         self.last_path = log_images(trainer, "samples", images, nrow=nrow, caption=f"epoch {trainer.current_epoch}")
 
-    def draw(self, pl_module: pl.LightningModule) -> tuple[torch.Tensor, int | None]:
-        """Seeded samples (the global RNG state is restored afterwards) and the grid's row length."""
+    def draw(self, pl_module: pl.LightningModule, n: int | None = None) -> tuple[torch.Tensor, int | None]:
+        """``n`` (default ``num_samples``) seeded samples (the global RNG state is restored afterwards)
+        and the grid's row length."""
+        n = self.num_samples if n is None else n
         y, nrow = None, self.nrow
-        if isinstance(pl_module, ConditionalSampler) and pl_module.num_classes > 0:
-            y = torch.arange(self.num_samples, device=pl_module.device) % pl_module.num_classes
+        if is_conditional(pl_module):
+            y = torch.arange(n, device=pl_module.device) % pl_module.num_classes
             nrow = nrow or pl_module.num_classes
         with evaluating(pl_module, seed=self.seed):
-            images = pl_module.sample(self.num_samples, y=y)
+            images = pl_module.sample(n, y=y)
         return images, nrow

@@ -17,7 +17,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from genlight.base import GenerativeDataModule
 from genlight.datamodules.common import (
@@ -150,6 +150,20 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
                 "binarized_mnist", self.raw_dir, idx_files(), self.how_to_get,
                 lambda: MNIST(str(self.data_dir), train=True, download=True),
             )
+
+    def reference_dataset(self, split: str) -> Dataset:
+        """As the base class; the stochastically binarised training split is binarised once, with a
+        seed of its own, so FID references and grids are the same at every read."""
+        dataset = super().reference_dataset(split)
+        if isinstance(dataset, Subset) and isinstance(dataset.dataset, StochasticBinaryDataset):  # ``subset``
+            fixed = self._fixed(dataset.dataset)
+            return Subset(fixed, dataset.indices)
+        return self._fixed(dataset) if isinstance(dataset, StochasticBinaryDataset) else dataset
+
+    def _fixed(self, dataset: StochasticBinaryDataset) -> TensorImageDataset:
+        if getattr(self, "_fixed_train", None) is None:
+            self._fixed_train = TensorImageDataset(binarize_once(dataset.images, self.seed + 3), dataset.labels, num_levels=2)
+        return self._fixed_train
 
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         if self.binarization == "fixed":

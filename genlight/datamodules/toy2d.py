@@ -99,6 +99,7 @@ class Toy2DDataModule(GenerativeDataModule):
     continuous (``num_levels=0``), no classes; 10% test, then ``val_fraction`` of the rest."""
 
     image_shape = (2,)
+    batch_kind = "points"
     num_classes = 0
     num_levels = 0
     test_fraction = 0.1

@@ -43,6 +43,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
     are re-drawn at random every read; validation/test pairs are fixed. ``num_classes`` is 0.
     """
 
+    batch_kind = "unpaired"
     num_classes = 0
     num_levels = 256
 

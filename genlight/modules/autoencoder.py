@@ -62,7 +62,7 @@ class AE(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self.reconstruction_loss(batch[0])
-        self.log("train/loss", loss, prog_bar=True, on_epoch=True)
+        self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -53,14 +53,10 @@ class ClassifierModule(GenerativeModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
-        on_step = stage == "train"
-        self.log_dict(
-            {f"{stage}/loss": loss, f"{stage}/acc": acc},
-            prog_bar=stage != "test",
-            on_step=on_step,
-            on_epoch=True,
-            sync_dist=not on_step,
-        )
+        if stage == "train":
+            self.log_train(loss=loss, acc=acc, batch_size=len(x), prog_bar=("loss", "acc"))
+        else:
+            self.log_dict({f"{stage}/loss": loss, f"{stage}/acc": acc}, prog_bar=stage != "test", sync_dist=True)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

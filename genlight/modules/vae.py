@@ -112,10 +112,10 @@ class VAE(GenerativeModule):
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        nll, kl = self.elbo_terms(batch[0])
+        x = batch[0]
+        nll, kl = self.elbo_terms(x)
         loss = (nll + self.hparams.beta * kl).mean()
-        self.log("train/loss", loss, prog_bar=True, on_epoch=True)
-        self.log_dict({"train/recon": nll.mean(), "train/kl": kl.mean()}, on_epoch=True)
+        self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:

@@ -38,5 +38,5 @@ class FreeBitsVAE(VAE):
         nll = -self.likelihood.log_prob(self.decoder(z), x)
         kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(0)  # batch-averaged, per dimension
         loss = nll.mean() + self.hparams.beta * kl_per_dim.clamp(min=self.hparams.free_bits).sum()
-        self.log("train/loss", loss, prog_bar=True, on_epoch=True)
+        self.log_train(loss=loss, recon=nll.mean(), batch_size=len(x))  # the cheap logging rule of genlight
         return loss

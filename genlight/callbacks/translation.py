@@ -1,0 +1,56 @@
+"""Translation grids for any :class:`~genlight.types.Translator` (CycleGAN-style domain transfer)."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from genlight.callbacks.base import EpochImageCallback, first_batch
+from genlight.callbacks.image_logging import log_images
+from genlight.types import Translator
+
+__all__ = ["TranslationGrid", "translation_rows"]
+
+
+def translation_rows(pl_module: Translator, x: Tensor, direction: str = "a2b") -> Tensor:
+    """Three rows, ``x``, ``translate(x, direction)`` and the round trip back, as ``(3*n, C, H, W)``."""
+    back = "b2a" if direction == "a2b" else "a2b"
+    fake = pl_module.translate(x, direction).to(x.dtype)
+    cycle = pl_module.translate(fake, back).to(x.dtype)
+    return torch.cat([x, fake, cycle])
+
+
+class TranslationGrid(EpochImageCallback):
+    """Every ``every_n_epochs`` epochs, log the first ``num_images`` domain-A images of ``split`` as
+    three rows (as ``translations``): ``x``, ``a2b(x)``, ``b2a(a2b(x))``; when the batches are unpaired
+    ``(x_a, x_b)`` pairs, three more rows follow for domain B: ``x_b``, ``b2a(x_b)``, ``a2b(b2a(x_b))``.
+
+    Models without ``translate`` are skipped with one log line. ``every_n_epochs=0`` turns it off.
+    """
+
+    capability = Translator
+    needs = "translate(x, direction)"
+
+    def __init__(
+        self, num_images: int = 8, every_n_epochs: int = 1, split: str = "val", max_time_fraction: float | None = 0.25
+    ) -> None:
+        super().__init__(every_n_epochs, max_time_fraction)
+        self.num_images = num_images
+        self.split = split
+        self.last_path = None
+
+    def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        x_a, x_b = first_batch(trainer, self.num_images, self.split)
+        grid = self.draw(pl_module, x_a.to(pl_module.device), x_b)
+        rows = "x_a, a2b, b2a(a2b)" + (", x_b, b2a, a2b(b2a)" if len(grid) > 3 * len(x_a) else "")
+        self.last_path = log_images(
+            trainer, "translations", grid, nrow=len(x_a), caption=f"rows: {rows}; epoch {trainer.current_epoch}"
+        )
+
+    def draw(self, pl_module: Translator, x_a: Tensor, x_b: object = None) -> Tensor:
+        """The grid's images, row by row (3 rows, or 6 when ``x_b`` are images of domain B)."""
+        rows = [translation_rows(pl_module, x_a, "a2b")]
+        if isinstance(x_b, Tensor) and x_b.is_floating_point() and x_b.shape == x_a.shape:
+            rows.append(translation_rows(pl_module, x_b.to(x_a.device), "b2a"))
+        return torch.cat(rows)
