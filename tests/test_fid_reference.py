@@ -28,7 +28,8 @@ class PoolExtractor(FeatureExtractor):
 
 
 def _callback(cache_dir) -> FIDCallback:
-    callback = FIDCallback(metrics=["fid"], num_samples=16, batch_size=8, every_n_epochs=1, cache_dir=str(cache_dir))
+    callback = FIDCallback(metrics=["fid"], num_samples=16, batch_size=8, every_n_epochs=1, cache_dir=str(cache_dir),
+                            max_time_fraction=None)  # fmt: skip
     callback._extractor = PoolExtractor()
     return callback
 

@@ -70,6 +70,8 @@ class FIDCallback(PeriodicCallback):
         pr_k: ``k`` of the k-NN balls of precision/recall.
         max_reference_features: real feature vectors kept in the cache for KID and precision/recall.
         prefix: metric name prefix.
+        max_time_fraction: skip due evaluations while sampling would exceed this share of the training
+            time so far (``None``: never skip; an evaluation a checkpoint monitors is never skipped).
     """
 
     def __init__(
@@ -90,13 +92,14 @@ class FIDCallback(PeriodicCallback):
         pr_k: int = 3,
         max_reference_features: int = 10000,
         prefix: str = "val",
+        max_time_fraction: float | None = 0.25,
     ) -> None:
         unknown = set(metrics) - set(METRICS)
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")
         if reference_split not in ("train", "val", "test"):
             raise ValueError(f"reference_split must be train, val or test, got {reference_split!r}")
-        super().__init__(every_n_epochs)
+        super().__init__(every_n_epochs, max_time_fraction)
         self.metrics = tuple(metrics)
         self.extractor_name = extractor
         self.weights_path = weights_path
