@@ -3,6 +3,7 @@
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
+from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 
 __all__ = [
     "Bernoulli",
@@ -12,7 +13,11 @@ __all__ = [
     "ConvEncoder",
     "DiscretizedLogistic",
     "MLPNet",
+    "MaskedConv2d",
     "PixelLikelihood",
+    "causal_mask",
+    "channel_groups",
     "downsample_plan",
     "make_likelihood",
+    "shift_down",
 ]
