@@ -70,7 +70,8 @@ class AutoregressiveImageModel(GenerativeModule):
     # ------------------------------------------------------------------ likelihood
     def quantize(self, x: Tensor) -> Tensor:
         """Images snapped to the level grid ``k / (L-1)``."""
-        return to_levels(x, self.num_levels).float() / (self.num_levels - 1)
+        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+        return to_levels(x, self.num_levels).to(dtype) / (self.num_levels - 1)
 
     def check_labels(self, y: Tensor | None, n: int) -> Tensor | None:
         if y is None:
@@ -112,12 +113,12 @@ class AutoregressiveImageModel(GenerativeModule):
             y = torch.randint(self.num_classes, (n,), device=self.device)
         c, h, w = self.shape
         p = self.params_per_channel
-        x = torch.zeros(n, c, h, w, device=self.device)
+        x = torch.zeros(n, c, h, w, device=self.device, dtype=self.dtype)
         for i in range(h):
             for j in range(w):
                 for k in range(c):
                     params = self.sample_row_logits(x, i, y)[:, k * p : (k + 1) * p, j]
-                    x[:, k, i, j] = draw_levels(params).float() / (self.num_levels - 1)
+                    x[:, k, i, j] = draw_levels(params).to(x.dtype) / (self.num_levels - 1)
         return x
 
     # ------------------------------------------------------------------ training

@@ -61,7 +61,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
         num_classes: classes of the data (linked by the CLI); used when ``conditional``.
         conditional: condition on the class label: ``sample(n, y=labels)``; ``log_prob(x)`` is then the
             exact mixture over classes with a uniform prior, ``log_prob(x, y)`` the class-conditional.
-        hidden_channels: features per stack (a multiple of C).
+        hidden_channels: features per stack (>= C; a multiple of C splits them evenly).
         num_layers: gated layers.
         kernel_size: size of the vertical (kxk) and horizontal (1xk) convolutions (odd).
         head_channels: features of the 1x1 output layer before the softmax.
@@ -98,8 +98,8 @@ class GatedPixelCNN(AutoregressiveImageModel):
         self.setup_autoregressive(image_shape, num_levels, num_classes if conditional else 0)
         c = self.shape[0]
         for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):
-            if width % c or width < 2 * c:
-                raise ValueError(f"{name} must be a multiple of the {c} image channels and >= {2 * c}, got {width}")
+            if width < c:
+                raise ValueError(f"{name} must be at least the {c} image channels (one feature group each), got {width}")
         self.layers = nn.ModuleList(
             GatedLayer(c if i == 0 else hidden_channels, hidden_channels, c, kernel_size, i == 0, self.num_classes, dropout)
             for i in range(num_layers)

@@ -104,11 +104,20 @@ class NADE(AutoregressiveImageModel):
             return flat.unsqueeze(-1)
         return soft_one_hot(flat, self.num_levels)
 
+    def input_contributions(self, x: Tensor) -> Tensor:
+        """``(B, D, H)``: ``W[d] e(x_d)``; a row lookup for images on the level grid."""
+        if not self.continuous and self.num_levels > 2:
+            scaled = x.flatten(1) * (self.num_levels - 1)
+            levels = scaled.round().clamp(0, self.num_levels - 1).long()
+            if torch.equal(scaled, levels.to(scaled.dtype)):  # one-hot inputs: a lookup, no matmul
+                return self.W[torch.arange(levels.shape[1], device=x.device), levels]
+        return torch.einsum("bdi,dih->bdh", self.encode_inputs(x), self.W)
+
     def hidden(self, x: Tensor, order: Tensor) -> Tensor:
         """``(B, D, H)``: ``h_d`` of each dimension ``d`` (in data layout) under ``order`` ``(B, D)`` or ``(D,)``."""
         b, d = x.shape[0], math.prod(self.shape)
         order = order.expand(b, d)
-        contrib = torch.einsum("bdi,dih->bdh", self.encode_inputs(x), self.W)  # W[d] e(x_d)
+        contrib = self.input_contributions(x)  # (B, D, H): W[d] e(x_d)
         index = order.unsqueeze(-1).expand(-1, -1, contrib.shape[-1])
         ordered = contrib.gather(1, index)  # position t holds dimension order[t]
         before = ordered.cumsum(1) - ordered  # exclusive: the dimensions before position t
@@ -160,12 +169,12 @@ class NADE(AutoregressiveImageModel):
         d = math.prod(self.shape)
         orders = self.orders[torch.randint(len(self.orders), (n,), device=self.device)]  # (n, D)
         a = self.c.expand(n, -1).clone()  # (n, H)
-        out = torch.zeros(n, d, device=self.device)
+        out = torch.zeros(n, d, device=self.device, dtype=self.dtype)
         rows = torch.arange(n, device=self.device)
         for t in range(d):
             dim = orders[:, t]  # (n,)
             p = torch.einsum("nh,nhp->np", self.act(a), self.V[dim]) + self.b[dim]  # (n, P)
-            value = self.draw(p.float())
+            value = self.draw(p.float()).to(out.dtype)
             out[rows, dim] = value
             e = value.unsqueeze(-1) if self.continuous or self.num_levels == 2 else soft_one_hot(value, self.num_levels)
             a = a + torch.einsum("ni,nih->nh", e, self.W[dim])

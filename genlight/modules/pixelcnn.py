@@ -43,7 +43,7 @@ class PixelCNN(AutoregressiveImageModel):
     Args:
         image_shape: ``(C, H, W)``; linked from the datamodule by the CLI.
         num_levels: discrete levels per sub-pixel (17 digits, 2 binarised, 256 8-bit).
-        hidden_channels: features of the residual stream (a multiple of C); blocks work at half of it.
+        hidden_channels: features of the residual stream (>= C; a multiple of C splits them evenly); blocks work at half of it.
         num_blocks: residual blocks after the 7x7 type-A input convolution.
         first_kernel: size of the type-A input convolution (odd).
         kernel_size: size of the type-B convolution in each block (odd).
@@ -74,9 +74,9 @@ class PixelCNN(AutoregressiveImageModel):
         self.setup_autoregressive(image_shape, num_levels)
         c = self.shape[0]
         for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):
-            if width % c or width < 2 * c:
-                raise ValueError(f"{name} must be a multiple of the {c} image channels and >= {2 * c}, got {width}")
-        half = max(c, (hidden_channels // 2) // c * c)
+            if width < c:
+                raise ValueError(f"{name} must be at least the {c} image channels (one feature group each), got {width}")
+        half = max(c, hidden_channels // 2)
         self.input = MaskedConv2d(c, hidden_channels, first_kernel, c, "A")
         self.blocks = nn.Sequential(
             *(MaskedResidualBlock(hidden_channels, half, c, kernel_size, dropout) for _ in range(num_blocks))

@@ -25,7 +25,7 @@ MaskType = Literal["A", "B", "V"]
 def channel_groups(num_features: int, channels: int, chunks: int = 1) -> Tensor:
     """The image channel each of ``num_features`` features belongs to: ``chunks`` equal parts (the
     halves of a gate, say), each split into ``channels`` contiguous groups."""
-    if num_features % chunks or (num_features // chunks) < channels and channels > 1:
+    if num_features % chunks or num_features // chunks < channels:
         raise ValueError(f"{num_features} features cannot be split into {chunks} chunks of {channels} channel groups")
     per_chunk = num_features // chunks
     f = torch.arange(num_features) % per_chunk
