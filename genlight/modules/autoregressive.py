@@ -18,16 +18,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlight.base import GenerativeModule, check_image_shape, to_levels
-from genlight.nn import PixelLikelihood, make_likelihood
+from genlight.nn import LogisticMixture, PixelLikelihood, logistic_mixture_log_probs, make_likelihood
 
 __all__ = ["AutoregressiveImageModel", "draw_levels"]
 
 
-def draw_levels(params: Tensor) -> Tensor:
-    """One draw per row of ``params`` ``(B, P)``: Bernoulli logits (``P = 1``) or level logits (``P = L``);
-    returns integer levels ``(B,)``."""
+def draw_levels(params: Tensor, likelihood: PixelLikelihood | None = None) -> Tensor:
+    """One draw per row of ``params`` ``(B, P)``: Bernoulli logits (``P = 1``), level logits (``P = L``)
+    or, with a :class:`~genlight.nn.LogisticMixture`, its ``3M`` parameters; returns integer levels ``(B,)``."""
     params = params.float()
-    if params.shape[1] == 1:
+    if isinstance(likelihood, LogisticMixture):
+        params = logistic_mixture_log_probs(params, likelihood.num_levels)
+    elif params.shape[1] == 1:
         return torch.bernoulli(torch.sigmoid(params[:, 0])).long()
     return torch.multinomial(F.softmax(params, dim=1), 1).squeeze(1)
 
@@ -44,7 +46,11 @@ class AutoregressiveImageModel(GenerativeModule):
     autoregressive: ClassVar[bool] = True
     log_prob_is_exact = True
 
-    def setup_autoregressive(self, image_shape: tuple[int, ...], num_levels: int, num_classes: int = 0) -> None:
+    def setup_autoregressive(
+        self, image_shape: tuple[int, ...], num_levels: int, num_classes: int = 0, output: str = "softmax", components: int = 5
+    ) -> None:
+        """Shapes, levels and the output distribution: Bernoulli for 2 levels, else a softmax over the
+        levels (``output="softmax"``) or a mixture of ``components`` discretised logistics."""
         family = type(self).__name__
         self.shape = check_image_shape(image_shape, family)
         if num_levels < 2:
@@ -54,7 +60,14 @@ class AutoregressiveImageModel(GenerativeModule):
             )
         self.num_levels = num_levels
         self.num_classes = num_classes
-        self.likelihood: PixelLikelihood = make_likelihood("bernoulli" if num_levels == 2 else "categorical", num_levels)
+        if output not in ("softmax", "logistic_mixture"):
+            raise ValueError(f"output must be softmax or logistic_mixture, got {output!r}")
+        if num_levels == 2:
+            self.likelihood: PixelLikelihood = make_likelihood("bernoulli", 2)
+        elif output == "logistic_mixture":
+            self.likelihood = LogisticMixture(num_levels, components)
+        else:
+            self.likelihood = make_likelihood("categorical", num_levels)
         self.params_per_channel = self.likelihood.params_per_channel
 
     # ------------------------------------------------------------------ to implement
@@ -118,7 +131,7 @@ class AutoregressiveImageModel(GenerativeModule):
             for j in range(w):
                 for k in range(c):
                     params = self.sample_row_logits(x, i, y)[:, k * p : (k + 1) * p, j]
-                    x[:, k, i, j] = draw_levels(params).to(x.dtype) / (self.num_levels - 1)
+                    x[:, k, i, j] = draw_levels(params, self.likelihood).to(x.dtype) / (self.num_levels - 1)
         return x
 
     # ------------------------------------------------------------------ training

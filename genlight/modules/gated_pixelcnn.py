@@ -9,7 +9,7 @@ the gate of both stacks when ``conditional``; residual connections in the horizo
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -66,6 +66,9 @@ class GatedPixelCNN(AutoregressiveImageModel):
         kernel_size: size of the vertical (kxk) and horizontal (1xk) convolutions (odd).
         head_channels: features of the 1x1 output layer before the softmax.
         dropout: dropout on the gated features of the horizontal stack.
+        output: ``softmax`` over the levels (the paper) or ``logistic_mixture`` (PixelCNN++'s discretised
+            logistic mixture, shared across neighbouring levels; more than 2 levels).
+        components: logistics in the mixture.
         lr, weight_decay: AdamW settings; lr_decay: multiplied into the rate every epoch.
     """
 
@@ -84,6 +87,8 @@ class GatedPixelCNN(AutoregressiveImageModel):
         kernel_size: int = 5,
         head_channels: int = 64,
         dropout: float = 0.0,
+        output: Literal["softmax", "logistic_mixture"] = "softmax",
+        components: int = 5,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         lr_decay: float = 1.0,
@@ -95,7 +100,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
                 f"conditional GatedPixelCNN needs labelled data (num_classes >= 2), got num_classes={num_classes}; "
                 "use a labelled datamodule (digits, mnist, cifar10) or conditional=false"
             )
-        self.setup_autoregressive(image_shape, num_levels, num_classes if conditional else 0)
+        self.setup_autoregressive(image_shape, num_levels, num_classes if conditional else 0, output, components)
         c = self.shape[0]
         for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):
             if width < c:

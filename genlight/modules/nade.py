@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from genlight.base import check_image_shape
 from genlight.modules.autoregressive import AutoregressiveImageModel, draw_levels
+from genlight.nn import LogisticMixture, logistic_mixture_log_probs
 from genlight.registry import register_model
 
 
@@ -50,7 +51,9 @@ class NADE(AutoregressiveImageModel):
         activation: ``sigmoid`` (the paper) or ``relu``.
         order_agnostic: train under ``num_orderings`` fixed orderings and score with their exact mixture.
         num_orderings: orderings of the ensemble (used when ``order_agnostic``).
-        components: Gaussians per dimension of the RNADE output (continuous data).
+        output: discrete data with more than 2 levels: ``softmax`` over the levels or ``logistic_mixture``
+            (a mixture of discretised logistics, PixelCNN++).
+        components: Gaussians per dimension of the RNADE output (continuous data), or logistics.
         dropout: dropout on the hidden units (training only).
         lr, weight_decay: AdamW settings; lr_decay: multiplied into the rate every epoch.
     """
@@ -65,6 +68,7 @@ class NADE(AutoregressiveImageModel):
         activation: Literal["sigmoid", "relu"] = "sigmoid",
         order_agnostic: bool = False,
         num_orderings: int = 8,
+        output: Literal["softmax", "logistic_mixture"] = "softmax",
         components: int = 10,
         dropout: float = 0.0,
         lr: float = 1e-3,
@@ -79,10 +83,11 @@ class NADE(AutoregressiveImageModel):
             self.num_levels, self.num_classes = 0, 0
             in_features, self.params_per_channel = 1, 3 * components  # RNADE: logits, means, log-scales
         else:
-            self.setup_autoregressive(image_shape, num_levels)
+            self.setup_autoregressive(image_shape, num_levels, output=output, components=components)
             in_features = 1 if num_levels == 2 else num_levels
         if num_orderings < 1 or components < 1 or hidden_units < 1:
             raise ValueError("hidden_units, num_orderings and components must be >= 1")
+        self.mixture_output = isinstance(getattr(self, "likelihood", None), LogisticMixture)
         d = math.prod(self.shape)
         k = num_orderings if order_agnostic else 1
         gen = torch.Generator().manual_seed(0)
@@ -128,6 +133,9 @@ class NADE(AutoregressiveImageModel):
         """``(B, D, P)``: output parameters of every conditional."""
         return torch.einsum("bdh,dhp->bdp", self.hidden(x, order), self.V) + self.b
 
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conditional_logits(x)
+
     def conditional_logits(self, x: Tensor, y: Tensor | None = None, ordering: int = 0) -> Tensor:
         """``(B, C*P, H, W)`` for images (the layout of :class:`~genlight.nn.Categorical`), ``(B, D, P)`` else."""
         p = self.params(x, self.orders[ordering])
@@ -148,7 +156,8 @@ class NADE(AutoregressiveImageModel):
         levels = to_levels_flat(x, self.num_levels)
         if self.num_levels == 2:
             return -F.binary_cross_entropy_with_logits(p[..., 0], levels.float(), reduction="none").sum(1)
-        return F.log_softmax(p, -1).gather(-1, levels.unsqueeze(-1)).squeeze(-1).sum(1)
+        log_probs = logistic_mixture_log_probs(p, self.num_levels) if self.mixture_output else F.log_softmax(p, -1)
+        return log_probs.gather(-1, levels.unsqueeze(-1)).squeeze(-1).sum(1)
 
     def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact ``log p(x)`` in nats (a density for continuous data): the mixture over the orderings."""
@@ -183,7 +192,7 @@ class NADE(AutoregressiveImageModel):
     def draw(self, p: Tensor) -> Tensor:
         """One value per row of ``p`` ``(n, P)``: a level in [0, 1] or, continuous, a mixture draw."""
         if not self.continuous:
-            return draw_levels(p).float() / (self.num_levels - 1)
+            return draw_levels(p, self.likelihood).float() / (self.num_levels - 1)
         logits, mean, log_scale = p.chunk(3, dim=-1)
         k = torch.multinomial(F.softmax(logits, -1), 1)
         mu, s = mean.gather(1, k).squeeze(1), log_scale.clamp(-7.0, 5.0).gather(1, k).squeeze(1).exp()

@@ -7,7 +7,7 @@ every layer, 1x1 included), and a softmax over the levels of each sub-pixel (Ber
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +49,9 @@ class PixelCNN(AutoregressiveImageModel):
         kernel_size: size of the type-B convolution in each block (odd).
         head_channels: features of the 1x1 output layers before the softmax.
         dropout: dropout inside every block and in the head.
+        output: ``softmax`` over the levels (the paper) or ``logistic_mixture`` (PixelCNN++'s discretised
+            logistic mixture, shared across neighbouring levels; more than 2 levels).
+        components: logistics in the mixture.
         lr, weight_decay: AdamW settings (decoupled weight decay).
         lr_decay: the learning rate is multiplied by it after every epoch (1 = constant).
     """
@@ -65,13 +68,15 @@ class PixelCNN(AutoregressiveImageModel):
         kernel_size: int = 3,
         head_channels: int = 64,
         dropout: float = 0.0,
+        output: Literal["softmax", "logistic_mixture"] = "softmax",
+        components: int = 5,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         lr_decay: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.setup_autoregressive(image_shape, num_levels)
+        self.setup_autoregressive(image_shape, num_levels, output=output, components=components)
         c = self.shape[0]
         for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):
             if width < c:

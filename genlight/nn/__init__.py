@@ -3,6 +3,7 @@
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
+from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 
 __all__ = [
@@ -12,12 +13,14 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "DiscretizedLogistic",
+    "LogisticMixture",
     "MLPNet",
     "MaskedConv2d",
     "PixelLikelihood",
     "causal_mask",
     "channel_groups",
     "downsample_plan",
+    "logistic_mixture_log_probs",
     "make_likelihood",
     "shift_down",
 ]
