@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from genlight.base import check_image_shape
+from genlight.errors import IncompatibleDataError
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
 from genlight.registry import register_model
@@ -95,8 +97,9 @@ class GatedPixelCNN(AutoregressiveImageModel):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_image_shape(image_shape, type(self).__name__)  # the shape first: its error names the sizes that fit
         if conditional and num_classes < 2:
-            raise ValueError(
+            raise IncompatibleDataError(
                 f"conditional GatedPixelCNN needs labelled data (num_classes >= 2), got num_classes={num_classes}; "
                 "use a labelled datamodule (digits, mnist, cifar10) or conditional=false"
             )

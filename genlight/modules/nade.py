@@ -59,6 +59,7 @@ class NADE(AutoregressiveImageModel):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"hidden_units": 16, "order_agnostic": True, "num_orderings": 2}
+    batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")  # RNADE on 2-D points
 
     def __init__(
         self,
