@@ -1,7 +1,7 @@
 """The exact-likelihood autoregressive families: every registered family with ``autoregressive = True``
 (NADE, PixelCNN, Gated PixelCNN, and PixelRNN the moment it registers) through the same checks.
 
-Contract (genlight.modules.autoregressive): ``conditional_logits(x)`` ``(B, C*P, H, W)`` gives every
+Contract (genlight.nn.autoregressive): ``conditional_logits(x)`` ``(B, C*P, H, W)`` gives every
 sub-pixel's conditional; sub-pixel ``(c, i, j)`` may depend only on sub-pixels before it in raster order
 (rows, columns, then channels R -> G -> B). Families are built from their ``smoke_kwargs`` (plus the
 ``DEEP`` overrides for the deep-network checks), with randomised weights so nothing is trivially uniform.

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from genlight.base import check_image_shape
 from genlight.errors import IncompatibleDataError
-from genlight.modules.autoregressive import AutoregressiveImageModel
+from genlight.nn.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
 from genlight.registry import register_model
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlight.base import check_image_shape
-from genlight.modules.autoregressive import AutoregressiveImageModel, draw_levels
+from genlight.nn.autoregressive import AutoregressiveImageModel, draw_levels
 from genlight.nn import LogisticMixture, logistic_mixture_log_probs
 from genlight.registry import register_model
 

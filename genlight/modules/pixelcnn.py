@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genlight.modules.autoregressive import AutoregressiveImageModel
+from genlight.nn.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d
 from genlight.registry import register_model
 

@@ -1,5 +1,6 @@
 """Building blocks shared by the families (each lives here once)."""
 
+from genlight.nn.autoregressive import AutoregressiveImageModel, draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
@@ -7,6 +8,7 @@ from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_p
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 
 __all__ = [
+    "AutoregressiveImageModel",
     "Bernoulli",
     "CNNNet",
     "Categorical",
@@ -20,6 +22,7 @@ __all__ = [
     "causal_mask",
     "channel_groups",
     "downsample_plan",
+    "draw_levels",
     "logistic_mixture_log_probs",
     "make_likelihood",
     "shift_down",

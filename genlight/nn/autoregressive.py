@@ -1,4 +1,4 @@
-"""What the autoregressive image families share (no family here): the chain rule over sub-pixels
+"""The base class of the autoregressive image families (a LightningModule, registered by none): the chain rule over sub-pixels
 ``p(x) = prod_d p(x_d | x_<d)`` in raster order (rows, columns, then channels R -> G -> B inside a
 pixel), its exact log-likelihood, batch sampling and the training loop.
 
@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlight.base import GenerativeModule, check_image_shape, to_levels
-from genlight.nn import LogisticMixture, PixelLikelihood, logistic_mixture_log_probs, make_likelihood
+from genlight.nn.likelihoods import PixelLikelihood, make_likelihood
+from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
 
 __all__ = ["AutoregressiveImageModel", "draw_levels"]
 
