@@ -1,0 +1,310 @@
+"""Test bits/dim of the likelihood families on the bundled 8x8 digits, beside two classical baselines.
+
+    PYTHONPATH=. python benchmarks/likelihood_digits.py                      # every row, 5 min each
+    PYTHONPATH=. python benchmarks/likelihood_digits.py --only nade,vae --budget_minutes 2
+
+Each row trains one family with its example config (``examples/digits/<family>.yaml``) plus the row's
+overrides, under a wall-clock budget (``trainer.max_time``) on top of the config's own ``max_epochs``
+and early stopping. The checkpoint with the best validation figure (``model.checkpoint_monitor()``:
+``val/bpd``, or ``val/bpd_bound`` for bounds) is chosen, its (EMA) weights loaded, and the test split
+scored once: ``log_prob`` for exact families, the bound for bound families (and IWAE for VAEs). Beside
+them, on the same split: an independent per-pixel categorical (Laplace smoothing tuned on validation)
+and a mixture of K product-categoricals fitted by EM (K and smoothing tuned on validation).
+Results go to ``benchmarks/results/likelihood_digits.md`` (rows not rerun are kept from the old file).
+
+To add a row: one ``Row(...)`` line in ``ROWS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no OpenMP spin-waiting on a shared machine (set before torch loads)
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "likelihood_digits.md"
+
+
+@dataclass
+class Row:
+    """One trained family: ``overrides`` are extra CLI arguments; ``iwae`` > 0 also scores a bound
+    family with ``log_prob(x, num_samples=iwae)``."""
+
+    label: str
+    family: str
+    config: str
+    overrides: list[str] = field(default_factory=list)
+    iwae: int = 0
+
+
+NO_EXTRA_CALLBACKS = ["--trainer.callbacks=[]"]  # FID/reconstruction callbacks cost budget and change nothing here
+ROWS = [
+    Row("NADE (order-agnostic ensemble)", "nade", "examples/digits/nade.yaml"),
+    Row("PixelCNN", "pixelcnn", "examples/digits/pixelcnn.yaml"),
+    Row("Gated PixelCNN", "gated_pixelcnn", "examples/digits/gated_pixelcnn.yaml"),
+    Row("PixelRNN (Row LSTM)", "pixelrnn_row", "examples/digits/pixelrnn_row.yaml"),
+    Row("PixelRNN (Diagonal BiLSTM)", "pixelrnn_diag", "examples/digits/pixelrnn_diag.yaml"),
+    Row("RealNVP", "realnvp", "examples/digits/realnvp.yaml"),
+    Row("Glow", "glow", "examples/digits/glow.yaml"),
+    Row("VAE (ELBO; IWAE k=100)", "vae", "examples/digits/vae.yaml", NO_EXTRA_CALLBACKS, iwae=100),
+]
+
+
+# ---------------------------------------------------------------------------- baselines
+def levels_of(dataset, num_levels: int) -> torch.Tensor:
+    """``(N, D)`` integer levels of a split."""
+    from genlight.base import to_levels
+
+    x = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    return to_levels(x, num_levels).flatten(1)
+
+
+def per_pixel_categorical(train: torch.Tensor, val: torch.Tensor, test: torch.Tensor, levels: int) -> dict:
+    """Independent categorical per pixel, ``p_d(k) = (n_dk + a) / (N + L a)``, ``a`` tuned on validation."""
+
+    def fit(alpha: float) -> torch.Tensor:
+        counts = torch.nn.functional.one_hot(train, levels).sum(0).double()  # (D, L)
+        return ((counts + alpha) / (counts.sum(1, keepdim=True) + levels * alpha)).log()
+
+    def score(logp: torch.Tensor, data: torch.Tensor) -> float:
+        return -logp.gather(1, data.T).sum(0).mean().item()  # nats per image
+
+    alphas = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+    best = min(alphas, key=lambda a: score(fit(a), val))
+    logp = fit(best)
+    return {"val": score(logp, val), "test": score(logp, test), "choice": f"a={best}", "params": logp.numel()}
+
+
+def em_mixture(train: torch.Tensor, levels: int, k: int, alpha: float, iters: int = 150, seed: int = 0) -> tuple:
+    """EM for ``p(x) = sum_k pi_k prod_d Cat(x_d; theta_kd)``, M-step smoothed with ``alpha`` pseudo-counts."""
+    g = torch.Generator().manual_seed(seed)
+    n, d = train.shape
+    onehot = torch.nn.functional.one_hot(train, levels).double().view(n, d * levels)  # (N, D*L)
+    resp = torch.rand(n, k, generator=g, dtype=torch.double)
+    resp /= resp.sum(1, keepdim=True)
+    prev = -math.inf
+    for _ in range(iters):
+        log_pi = (resp.sum(0) / n).log()
+        counts = (resp.T @ onehot).view(k, d, levels)
+        log_theta = ((counts + alpha) / (counts.sum(2, keepdim=True) + levels * alpha)).log()  # (K, D, L)
+        joint = log_pi + onehot @ log_theta.view(k, -1).T  # (N, K)
+        ll = torch.logsumexp(joint, 1).mean().item()
+        resp = torch.softmax(joint, 1)
+        if ll - prev < 1e-6:
+            break
+        prev = ll
+    return log_pi, log_theta
+
+
+def mixture_log_prob(model: tuple, data: torch.Tensor, levels: int) -> torch.Tensor:
+    log_pi, log_theta = model
+    onehot = torch.nn.functional.one_hot(data, levels).double().flatten(1)
+    return torch.logsumexp(log_pi + onehot @ log_theta.flatten(1).T, 1)
+
+
+def mixture_baseline(train: torch.Tensor, val: torch.Tensor, test: torch.Tensor, levels: int) -> dict:
+    """Mixture of product-categoricals; ``K`` and the smoothing chosen on validation (best of 2 EM seeds on train)."""
+    best = None
+    for k in (5, 10, 20, 40, 80):
+        for alpha in (0.1, 0.5):
+            fits = [em_mixture(train, levels, k, alpha, seed=s) for s in range(2)]
+            model = max(fits, key=lambda m: mixture_log_prob(m, train, levels).mean().item())
+            v = -mixture_log_prob(model, val, levels).mean().item()
+            if best is None or v < best[0]:
+                best = (v, k, alpha, model)
+    v, k, alpha, model = best
+    t = -mixture_log_prob(model, test, levels).mean().item()
+    params = model[0].numel() - 1 + model[1].shape[0] * model[1].shape[1] * (levels - 1)
+    return {"val": v, "test": t, "choice": f"K={k}, a={alpha}", "params": params}
+
+
+# ---------------------------------------------------------------------------- trained families
+def git_commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def train_family(row: Row, budget_minutes: float, root: Path, extra: list[str] | None = None, test: bool = True) -> dict:
+    """Fit ``row`` with its config under the budget; score the checkpoint chosen on validation on the
+    test split (``test=False``, for tuning: validation figures only, no sampling)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from genlight import load_model
+    from genlight.cli import GenlightCLI
+    from genlight.registry import MODELS
+
+    if MODELS.resolve(row.family) is None:
+        return {"status": "not registered"}
+    if not (ROOT / row.config).is_file():
+        return {"status": f"no config {row.config}"}
+    seconds = int(budget_minutes * 60)
+    args = [
+        "-c", str(ROOT / row.config), *row.overrides, *(extra or []),
+        f"--trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}",
+        "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        f"--trainer.default_root_dir={root}", "--samples.every_n_epochs=0",
+    ]  # fmt: skip
+    cli = GenlightCLI(args=args, run=False)
+    model, dm, trainer = cli.model, cli.datamodule, cli.trainer
+    monitor, mode = model.checkpoint_monitor()
+    best_ckpt = ModelCheckpoint(dirpath=root / "best", monitor=monitor, mode=mode, save_top_k=1, filename="best")
+    trainer.callbacks.append(best_ckpt)
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=dm)
+    train_seconds = time.perf_counter() - start
+    best = load_model(best_ckpt.best_model_path)  # the EMA weights when the recipe uses EMA
+    best_epoch = torch.load(best_ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"]
+    dm.setup("test")
+    result = {
+        "status": "ok",
+        "kind": "exact" if best.log_prob_is_exact else "bound",
+        "val_bpd": float(best_ckpt.best_model_score),
+        "epochs": f"{best_epoch + 1} / {trainer.current_epoch}",
+        "train_s": train_seconds,
+        "params": sum(p.numel() for p in best.parameters()),
+    }
+    if not test:
+        return result
+    torch.manual_seed(0)
+    with torch.no_grad():
+        lp, lp_iwae, n = 0.0, 0.0, 0
+        for x, _ in dm.test_dataloader():
+            lp += best.log_prob(x).double().sum().item()
+            if row.iwae:
+                lp_iwae += best.log_prob(x, num_samples=row.iwae).double().sum().item()
+            n += len(x)
+    dims = best.num_dims * math.log(2.0)
+    result["test_bpd"] = -lp / n / dims
+    if row.iwae:
+        result["test_iwae_bpd"] = -lp_iwae / n / dims
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    samples = best.sample(1000)
+    result["samples_per_s"] = 1000 / (time.perf_counter() - start)
+    assert samples.shape[0] == 1000 and torch.isfinite(samples).all()
+    return result
+
+
+# ---------------------------------------------------------------------------- report
+def fmt_row(label: str, family: str, r: dict) -> str:
+    if r.get("status") != "ok":
+        return f"| {label} | `{family}` | {r.get('status')} | | | | | | |"
+    test = f"{r['test_bpd']:.3f}"
+    if "test_iwae_bpd" in r:
+        test += f" (IWAE k=100: **{r['test_iwae_bpd']:.3f}**)"
+    return (
+        f"| {label} | `{family}` | {r['kind']} | {test} | {r['val_bpd']:.3f} | {r['epochs']} | "
+        f"{r['train_s']:.0f} | {r['params']:,} | {r['samples_per_s']:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget_minutes", type=float, default=5.0, help="wall-clock training budget per family")
+    parser.add_argument("--only", default="", help="comma-separated families (and/or 'baselines') to rerun")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--jobs", type=int, default=1, help="rows trained side by side, each in its own process")
+    args = parser.parse_args()
+    os.environ.setdefault("WANDB_MODE", "offline")
+    torch.set_num_threads(args.threads)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+
+    from genlight import create_datamodule
+
+    dm = create_datamodule("digits", seed=0)
+    dm.setup("fit")
+    levels = dm.num_levels
+    train, val, test = (levels_of(getattr(dm, f"{s}_set"), levels) for s in ("train", "val", "test"))
+    dims = train.shape[1] * math.log(2.0)
+
+    old = args.out.read_text().splitlines() if args.out.exists() else []
+    lines: dict[str, str] = {}
+    for line in old:  # keep rows that are not rerun
+        m = re.match(r"\| .*? \| `([a-z0-9_]+)` \|", line)
+        if m:
+            lines[m.group(1)] = line
+    if not only or "baselines" in only:
+        for name, fn in (("per_pixel", per_pixel_categorical), ("mixture", mixture_baseline)):
+            start = time.perf_counter()
+            r = fn(train, val, test, levels)
+            label = "Independent per-pixel categorical" if name == "per_pixel" else "Mixture of product-categoricals (EM)"
+            lines[name] = (
+                f"| {label} ({r['choice']}, chosen on val) | `{name}` | exact | {r['test'] / dims:.3f} | "
+                f"{r['val'] / dims:.3f} | - | {time.perf_counter() - start:.0f} | {r['params']:,} | - |"
+            )
+            print(lines[name], flush=True)
+    todo = [row for row in ROWS if not only or row.family in only]
+    if args.jobs > 1 and len(todo) > 1:  # one child process per row, `jobs` at a time; rows merged here
+        with tempfile.TemporaryDirectory() as tmp:
+            outs = {row.family: Path(tmp) / f"{row.family}.md" for row in todo}
+            running: list[subprocess.Popen] = []
+            for row in todo:
+                while len([p for p in running if p.poll() is None]) >= args.jobs:
+                    time.sleep(2)
+                cmd = [sys.executable, __file__, "--only", row.family, "--out", str(outs[row.family]),
+                       "--threads", str(args.threads), "--budget_minutes", str(args.budget_minutes)]  # fmt: skip
+                running.append(subprocess.Popen(cmd, cwd=ROOT))
+            for p in running:
+                p.wait()
+            for family, out in outs.items():
+                child = [ln for ln in (out.read_text().splitlines() if out.exists() else []) if f"| `{family}` |" in ln]
+                lines[family] = child[0] if child else f"| {family} | `{family}` | failed (no result) | | | | | | |"
+        todo = []
+    for row in todo:
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.set_num_threads(args.threads)
+            try:
+                r = train_family(row, args.budget_minutes, Path(tmp))
+            except Exception as err:  # a broken family must not hide the others' figures
+                r = {"status": f"failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}"}
+        lines[row.family] = fmt_row(row.label, row.family, r)
+        print(lines[row.family], flush=True)
+
+    order = ["per_pixel", "mixture", *(r.family for r in ROWS)]
+    order += [k for k in lines if k not in order]
+    header = [
+        "# Likelihood on digits (8x8, 17 levels): test bits/dim",
+        "",
+        "Generated by `benchmarks/likelihood_digits.py`"
+        f" at commit {git_commit()} on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "Protocol:",
+        f"- data: `digits` (sklearn 8x8, levels 0..16), seeded split seed=0: {len(train)} train / {len(val)} val / "
+        f"{len(test)} test images; bits/dim = -log2 p(x) / 64, no dequantisation offset (discrete models).",
+        f"- training budget: at most {args.budget_minutes:g} min wall clock per family (`trainer.max_time`), on top of "
+        "each example config's own max_epochs / early stopping; the checkpoint with the best validation "
+        "figure (`val/bpd`, bounds `val/bpd_bound`) is scored on test once; EMA weights where the recipe uses EMA.",
+        f"- rows trained {args.jobs} at a time (separate processes)." if args.jobs > 1 else "- rows trained one at a time.",
+        f"- machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores shared with other "
+        f"jobs, torch.set_num_threads({args.threads}); torch {torch.__version__}, Python {platform.python_version()}.",
+        "- samples/s: 1000 samples drawn in one batch under inference_mode, same threads.",
+        "- baselines: fitted on train, smoothing (and K) chosen on validation, test scored once.",
+        "- `epochs`: best epoch (1-based) / epochs run.",
+        "",
+        "| model | family | kind | test bits/dim | val bits/dim (selected) | epochs | train s | params | samples/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(lines[k] for k in order if k in lines),
+    ]
+    notes = [line for line in old if line.startswith("> ")]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(header + ([""] + notes if notes else [])) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

@@ -1,0 +1,104 @@
+"""PixelCNN (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", section 3.5).
+
+``p(x) = prod_{i,j} p(R_ij | x_<ij) p(G_ij | x_<ij, R_ij) p(B_ij | x_<ij, R_ij, G_ij)``: a 7x7 type-A
+masked convolution, residual blocks of type-B masked convolutions (1x1 -> 3x3 -> 1x1, channel masks in
+every layer, 1x1 included), and a softmax over the levels of each sub-pixel (Bernoulli for binary data).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from genlight.nn.autoregressive import AutoregressiveImageModel
+from genlight.nn.masked import MaskedConv2d
+from genlight.registry import register_model
+
+
+class MaskedResidualBlock(nn.Module):
+    """``x + W3 relu(W2 relu(W1 relu(x)))`` with type-B masks: 1x1 (h -> h/2), kxk, 1x1 (h/2 -> h)."""
+
+    def __init__(self, channels: int, hidden: int, image_channels: int, kernel: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(channels, hidden, 1, image_channels, "B"),
+            nn.ReLU(),
+            MaskedConv2d(hidden, hidden, kernel, image_channels, "B"),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            MaskedConv2d(hidden, channels, 1, image_channels, "B"),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.net(x)  # the one residual (EugenHotaj's PixelCNN adds it twice)
+
+
+@register_model("pixelcnn")
+class PixelCNN(AutoregressiveImageModel):
+    """PixelCNN with residual blocks and a per-sub-pixel softmax over the levels.
+
+    Args:
+        image_shape: ``(C, H, W)``; linked from the datamodule by the CLI.
+        num_levels: discrete levels per sub-pixel (17 digits, 2 binarised, 256 8-bit).
+        hidden_channels: features of the residual stream (>= C; a multiple of C splits them evenly); blocks work at half of it.
+        num_blocks: residual blocks after the 7x7 type-A input convolution.
+        first_kernel: size of the type-A input convolution (odd).
+        kernel_size: size of the type-B convolution in each block (odd).
+        head_channels: features of the 1x1 output layers before the softmax.
+        dropout: dropout inside every block and in the head.
+        output: ``softmax`` over the levels (the paper) or ``logistic_mixture`` (PixelCNN++'s discretised
+            logistic mixture, shared across neighbouring levels; more than 2 levels).
+        components: logistics in the mixture.
+        lr, weight_decay: AdamW settings (decoupled weight decay).
+        lr_decay: the learning rate is multiplied by it after every epoch (1 = constant).
+    """
+
+    smoke_kwargs: ClassVar[dict[str, Any]] = {"hidden_channels": 8, "num_blocks": 1, "head_channels": 8}
+
+    def __init__(
+        self,
+        image_shape: tuple[int, ...] = (1, 8, 8),
+        num_levels: int = 17,
+        hidden_channels: int = 64,
+        num_blocks: int = 6,
+        first_kernel: int = 7,
+        kernel_size: int = 3,
+        head_channels: int = 64,
+        dropout: float = 0.0,
+        output: Literal["softmax", "logistic_mixture"] = "softmax",
+        components: int = 5,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_decay: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.setup_autoregressive(image_shape, num_levels, output=output, components=components)
+        c = self.shape[0]
+        for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):
+            if width < c:
+                raise ValueError(f"{name} must be at least the {c} image channels (one feature group each), got {width}")
+        half = max(c, hidden_channels // 2)
+        self.input = MaskedConv2d(c, hidden_channels, first_kernel, c, "A")
+        self.blocks = nn.Sequential(
+            *(MaskedResidualBlock(hidden_channels, half, c, kernel_size, dropout) for _ in range(num_blocks))
+        )
+        self.head = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(hidden_channels, head_channels, 1, c, "B"),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            MaskedConv2d(head_channels, c * self.params_per_channel, 1, c, "B"),
+        )
+        self.receptive_rows = first_kernel // 2 + num_blocks * (kernel_size // 2)
+        self.example_input_array = torch.zeros(2, *self.shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conditional_logits(x)
+
+    def conditional_logits(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.input(2.0 * x - 1.0)  # (B, F, H, W)
+        return self.head(self.blocks(h))  # (B, C*P, H, W)
