@@ -2,6 +2,8 @@
 
 from genlight.modules.autoencoder import AE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
+from genlight.modules.ddpm import DDPM
+from genlight.modules.ebm import EBM
 from genlight.modules.vae import VAE
 
-__all__ = ["AE", "CNNClassifier", "MLPClassifier", "VAE"]
+__all__ = ["AE", "CNNClassifier", "DDPM", "EBM", "MLPClassifier", "VAE"]
