@@ -112,8 +112,11 @@ def draw(model: torch.nn.Module, n: int, seed: int = 0, chunk: int = 500, **kwar
     return torch.cat(out), (time.perf_counter() - start) * 1000 / n
 
 
-def train(family: str, recipe: dict[str, Any], budget: float, seed: int, root: str) -> tuple[pl.LightningModule, dict]:
-    """Fit on digits for ``budget`` seconds of wall clock; return the checkpoint chosen on validation."""
+def train(
+    family: str, recipe: dict[str, Any], budget: float, seed: int, root: str, steps: int | None = None
+) -> tuple[pl.LightningModule, dict]:
+    """Fit on digits for ``budget`` seconds of wall clock (or ``steps`` optimizer steps); return the
+    checkpoint chosen on validation."""
     pl.seed_everything(seed, verbose=False)
     dm = create_datamodule("digits", batch_size=recipe["batch_size"], seed=0)
     model = create_model(family, image_shape=dm.image_shape, num_levels=dm.num_levels, **recipe["model"])
@@ -122,7 +125,7 @@ def train(family: str, recipe: dict[str, Any], budget: float, seed: int, root: s
                            save_last=True, filename="best")  # fmt: skip
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        max_time={"seconds": budget}, max_epochs=100000, check_val_every_n_epoch=recipe["val_every"],
+        max_time=None if steps else {"seconds": budget}, max_steps=steps or -1, max_epochs=100000, check_val_every_n_epoch=recipe["val_every"],
         callbacks=[EMA(decay=recipe["ema"]), ckpt], default_root_dir=root, **model.smoke_trainer,
     )  # fmt: skip
     start = time.perf_counter()
@@ -199,6 +202,7 @@ def main() -> None:
     p_train.add_argument("--budget", type=float, default=600.0, help="training wall-clock seconds")
     p_train.add_argument("--threads", type=int, default=2)
     p_train.add_argument("--seed", type=int, default=0)
+    p_train.add_argument("--steps", type=int, default=None, help="optimizer steps instead of a time budget (tuning)")
     p_train.add_argument("--set", nargs="*", default=[], help="model overrides key=value (tuning)")
     p_train.add_argument("--ema", type=float, default=None)
     p_train.add_argument("--batch_size", type=int, default=None)
@@ -235,7 +239,7 @@ def main() -> None:
     if args.batch_size is not None:
         recipe["batch_size"] = args.batch_size
     with tempfile.TemporaryDirectory(prefix=f"fid_{args.family}_") as root:
-        model, info = train(args.family, recipe, args.budget, args.seed, root)
+        model, info = train(args.family, recipe, args.budget, args.seed, root, args.steps)
     wanted = args.rows.split(",") if args.rows else list(recipe["rows"])
     for name, kwargs in recipe["rows"].items():
         if not any(w in name for w in wanted):
