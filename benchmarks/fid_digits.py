@@ -20,6 +20,7 @@ samples drawn with seed 0, KID with 100 subsets of 1000 (capped at the sample co
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -36,9 +37,10 @@ import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402
 from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
 
-from genlight import create_datamodule, create_model, load_model  # noqa: E402
+from genlight import create_datamodule, create_model, get_model_class, load_model  # noqa: E402
 from genlight.callbacks.data import ordered_loader  # noqa: E402
 from genlight.callbacks.ema import EMA  # noqa: E402
+from genlight.cli import LINKED_ATTRIBUTES  # noqa: E402
 from genlight.metrics import FrechetDistance, KernelDistance, create_extractor  # noqa: E402
 from genlight.metrics.functional import frechet_distance  # noqa: E402
 
@@ -52,7 +54,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "model": {"channels": 32, "timesteps": 1000, "lr": 1e-3, "warmup_steps": 100, "bound_timesteps": 50},
         "ema": 0.999,
         "batch_size": 64,
-        "val_every": 20,
+        "val_every": 10,
         "rows": {"ddpm (DDIM-50, EMA)": {"steps": 50}, "ddpm (ancestral, 1000 steps, EMA)": {"sampler": "ancestral"}},
     },
     "ebm": {
@@ -119,7 +121,8 @@ def train(
     checkpoint chosen on validation."""
     pl.seed_everything(seed, verbose=False)
     dm = create_datamodule("digits", batch_size=recipe["batch_size"], seed=0)
-    model = create_model(family, image_shape=dm.image_shape, num_levels=dm.num_levels, **recipe["model"])
+    linked = {k: getattr(dm, k) for k in LINKED_ATTRIBUTES if k in inspect.signature(get_model_class(family)).parameters}
+    model = create_model(family, **linked, **recipe["model"])  # what the CLI links from the datamodule
     monitor = model.checkpoint_monitor()
     ckpt = ModelCheckpoint(dirpath=root, monitor=monitor[0] if monitor else None, mode=monitor[1] if monitor else "min",
                            save_last=True, filename="best")  # fmt: skip
@@ -131,13 +134,19 @@ def train(
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
     seconds = time.perf_counter() - start
-    trainer.save_checkpoint(Path(root) / "final.ckpt")  # EMA weights in state_dict
-    chosen = ckpt.best_model_path if monitor and ckpt.best_model_path else str(Path(root) / "final.ckpt")
+    final = str(Path(root) / "final.ckpt")
+    trainer.save_checkpoint(final)  # EMA weights in state_dict
+    chosen, score = final, None
+    if monitor:  # the final weights are a candidate too: validate them (EMA swapped in) and keep the better
+        score = float(trainer.validate(model, datamodule=dm, verbose=False)[0][monitor[0]])
+        best = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("inf")
+        better = score < best if monitor[1] == "min" else score > best
+        chosen, score = (final, score) if better else (ckpt.best_model_path, best)
     info = {
         "train_seconds": round(seconds, 1),
         "steps": trainer.global_step,
         "epochs": trainer.current_epoch,
-        "checkpoint": f"best {monitor[0]} ({float(ckpt.best_model_score):.4f})" if monitor and ckpt.best_model_score is not None else "last",
+        "checkpoint": (f"{'final' if chosen == final else 'best periodic'} by {monitor[0]} ({score:.4f})" if monitor else "last"),
         "params": sum(p.numel() for p in model.parameters()),
     }
     best = load_model(chosen)
