@@ -1,4 +1,4 @@
-"""Energy landscape of a 2-D EBM: ``exp(-E)`` over a grid (bright = likely) with the data points in red.
+"""Energy landscape of a 2-D EBM: the energy over a grid (min-max scaled, bright = low energy) with the data points in red.
 
     PYTHONPATH=. python benchmarks/ebm_landscape.py --ckpt runs/.../last.ckpt --out energy.png
     PYTHONPATH=. python benchmarks/ebm_landscape.py --steps 1500        # train with examples/toy2d/ebm.yaml's model

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -51,18 +52,19 @@ NUM_SAMPLES = 1000
 #: the tuned recipes (what `train <family>` runs); `--set key=value` overrides for tuning runs
 RECIPES: dict[str, dict[str, Any]] = {
     "ddpm": {
-        "model": {"channels": 32, "timesteps": 1000, "lr": 1e-3, "warmup_steps": 100, "bound_timesteps": 50},
+        "model": {"channels": 32, "timesteps": 250, "schedule": "cosine", "lr": 2e-3, "warmup_steps": 100,
+                  "bound_timesteps": 10},
         "ema": 0.999,
         "batch_size": 64,
-        "val_every": 10,
-        "rows": {"ddpm (DDIM-50, EMA)": {"steps": 50}, "ddpm (ancestral, 1000 steps, EMA)": {"sampler": "ancestral"}},
+        "val_every": 15,
+        "rows": {"ddpm (DDIM-50, EMA)": {"steps": 50}, "ddpm (ancestral, all 250 steps, EMA)": {"sampler": "ancestral"}},
     },
     "ebm": {
-        "model": {},
+        "model": {"channels": 32, "langevin_steps": 20},
         "ema": 0.0,
         "batch_size": 64,
         "val_every": 20,
-        "rows": {"ebm (buffer + 60 Langevin steps)": {}},
+        "rows": {"ebm (replay buffer + 20 Langevin steps)": {}},
     },
 }
 
@@ -115,7 +117,8 @@ def draw(model: torch.nn.Module, n: int, seed: int = 0, chunk: int = 500, **kwar
 
 
 def train(
-    family: str, recipe: dict[str, Any], budget: float, seed: int, root: str, steps: int | None = None
+    family: str, recipe: dict[str, Any], budget: float, seed: int, root: str, steps: int | None = None,
+    keep: str | None = None,
 ) -> tuple[pl.LightningModule, dict]:
     """Fit on digits for ``budget`` seconds of wall clock (or ``steps`` optimizer steps); return the
     checkpoint chosen on validation."""
@@ -149,6 +152,9 @@ def train(
         "checkpoint": (f"{'final' if chosen == final else 'best periodic'} by {monitor[0]} ({score:.4f})" if monitor else "last"),
         "params": sum(p.numel() for p in model.parameters()),
     }
+    if keep:
+        Path(keep).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(chosen, keep)
     best = load_model(chosen)
     return best, info
 
@@ -217,26 +223,31 @@ def main() -> None:
     p_train.add_argument("--batch_size", type=int, default=None)
     p_train.add_argument("--dry", action="store_true", help="print, do not write the results")
     p_train.add_argument("--rows", default=None, help="comma list of row names to evaluate (default all)")
+    p_train.add_argument("--keep", default=None, help="copy the chosen checkpoint here (to score more rows with `add`)")
     p_add = sub.add_parser("add", help="add a row for a trained checkpoint")
     p_add.add_argument("name")
     p_add.add_argument("ckpt")
     p_add.add_argument("--threads", type=int, default=2)
     p_add.add_argument("--note", default="")
     p_add.add_argument("--sample_kwargs", default="{}", help="JSON keyword arguments of sample()")
+    p_add.add_argument("--like", default=None, help="copy the training fields (time, steps, EMA, ...) of this row")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     scorer = Scorer()
-    rows = load_rows()
-    rows["_floor"] = scorer.floor()
+    new = {"_floor": scorer.floor()}
     if args.cmd == "add":
         model = load_model(args.ckpt)
         images, per_1000 = draw(model, NUM_SAMPLES, **json.loads(args.sample_kwargs))
-        rows[args.name] = {**scorer.score(images), "sample_s_per_1000": per_1000, "threads": args.threads,
-                           "commit": commit(), "note": args.note, "checkpoint": args.ckpt,
-                           "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
-        save_rows(rows)
-        print(json.dumps(rows[args.name]))
+        base = {"checkpoint": args.ckpt, "note": args.note}
+        if args.like:
+            base = {k: v for k, v in load_rows()[args.like].items() if k not in ("fid_train", "fid_test", "kid_train", "kid_test", "sample_s_per_1000")}
+            base["note"] = f"{base.get('note', '')}; {args.note}".strip("; ")
+        row = {**base, **scorer.score(images), "sample_s_per_1000": per_1000, "threads": args.threads, "commit": commit(),
+               "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
+        new[args.name] = row
+        save_rows({**load_rows(), **new})  # re-read: another process may have added rows meanwhile
+        print(json.dumps(row))
         return
 
     recipe = json.loads(json.dumps(RECIPES[args.family]))
@@ -248,7 +259,7 @@ def main() -> None:
     if args.batch_size is not None:
         recipe["batch_size"] = args.batch_size
     with tempfile.TemporaryDirectory(prefix=f"fid_{args.family}_") as root:
-        model, info = train(args.family, recipe, args.budget, args.seed, root, args.steps)
+        model, info = train(args.family, recipe, args.budget, args.seed, root, args.steps, args.keep)
     wanted = args.rows.split(",") if args.rows else list(recipe["rows"])
     for name, kwargs in recipe["rows"].items():
         if not any(w in name for w in wanted):
@@ -256,12 +267,12 @@ def main() -> None:
         images, per_1000 = draw(model, NUM_SAMPLES, **kwargs)
         row = {**scorer.score(images), "sample_s_per_1000": per_1000, **info, "ema": recipe["ema"] or "no",
                "threads": args.threads, "commit": commit(), "budget_s": args.budget,
-               "note": f"batch {recipe['batch_size']}, {json.dumps(recipe['model'])}, budget {args.budget:.0f}s"}  # fmt: skip
+               "note": f"batch {recipe['batch_size']}, {json.dumps(recipe['model'])}, "
+                       + (f"{args.steps} steps" if args.steps else f"budget {args.budget:.0f} s")}  # fmt: skip
         print(name, json.dumps(row), flush=True)
-        if not args.dry:
-            rows[name] = row
+        new[name] = row
     if not args.dry:
-        save_rows(rows)
+        save_rows({**load_rows(), **new})  # re-read: another process may have added rows meanwhile
 
 
 if __name__ == "__main__":

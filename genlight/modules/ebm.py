@@ -243,14 +243,14 @@ def energy_grid(model: EBM, box: float | None = None, resolution: int = 200) -> 
 
 
 def save_energy_png(model: EBM, path: str, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> str:
-    """Write a PNG of ``exp(-E)`` (normalised to [0, 1], bright = likely) over the grid, with ``points``
-    (e.g. data) drawn as red dots. Returns the path."""
+    """Write a PNG of the energy over the grid, min-max scaled and inverted (bright = low energy = likely),
+    with ``points`` (e.g. data) drawn as red dots. Returns the path."""
     from PIL import Image
 
     box = float(box or model.hparams.box)
     energies, _ = energy_grid(model, box, resolution)
-    density = torch.exp(-(energies - energies.min()))
-    gray = (255 * density / density.max()).round().to(torch.uint8)
+    scaled = (energies.max() - energies) / (energies.max() - energies.min()).clamp(min=1e-12)
+    gray = (255 * scaled).round().to(torch.uint8)
     rgb = gray[..., None].repeat(1, 1, 3)
     if points is not None:
         col = ((points[:, 0] + box) / (2 * box) * (resolution - 1)).round().long()
