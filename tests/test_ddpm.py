@@ -284,3 +284,15 @@ def test_unet_is_sized_from_the_image(shape):
     assert out.shape == x.shape and torch.isfinite(out).all()
     out.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_cli_builds_a_class_conditional_ddpm():
+    from genlight.cli import GenlightCLI
+    from genlight.types import is_conditional
+
+    args = ["--model", "ddpm", "--data", "digits", "--model.conditional", "true", "--model.channels", "8",
+            "--model.guidance", "2.0", "--trainer.logger", "false"]  # fmt: skip
+    model = GenlightCLI(args=args, run=False).model
+    assert is_conditional(model) and model.num_classes == 10 and model.hparams.num_levels == 17
+    plain = GenlightCLI(args=["--model", "ddpm", "--data", "digits", "--trainer.logger", "false"], run=False).model
+    assert not is_conditional(plain)  # num_classes is linked, but labels are used only when asked
