@@ -13,9 +13,11 @@ The variational bound (Ho et al. eq. 5) in nats, per image::
 
 is an upper bound on ``-log P(x_0)`` of the discrete image. Validation evaluates it on the first
 ``bound_examples`` validation images with the T-1 KL terms estimated by stratified sampling: the
-indices 2..T are cut into ``bound_timesteps`` contiguous strata, one t is drawn uniformly in each
-(seeded, so every epoch uses the same draw) and its KL, at one draw of ``x_t ~ q(x_t | x_0)``, is
-weighted by the stratum's size. That is an unbiased estimate of the sum, so the logged
+indices 2..T are cut into at most ``bound_timesteps`` contiguous strata with quadratically growing
+edges ``2 + (T-1)(i/k)²`` (rounded, duplicates merged: the first strata, where the KL terms are
+largest, are single timesteps computed exactly), one t is drawn uniformly in each (seeded, so every
+epoch uses the same draw) and its KL, at one draw of ``x_t ~ q(x_t | x_0)``, is weighted by the
+stratum's size. That is an unbiased estimate of the sum, so the logged
 ``val/bpd_bound`` is a true bound in expectation; with ``bound_timesteps >= T - 1`` every term is
 computed. ``L_T`` and ``L_0`` are always computed.
 """
@@ -299,8 +301,11 @@ class DDPM(GenerativeModule):
             if k >= T - 1:
                 picks, weights = list(range(1, T)), [1.0] * (T - 1)
             else:
-                edges = torch.linspace(1, T, k + 1, dtype=torch.float64).round().long().tolist()
-                u = torch.rand(k, generator=generator, dtype=torch.float64).tolist()
+                # quadratic spacing: the first strata (small t, where the KL terms are largest) hold single
+                # timesteps, so they are computed exactly; later strata grow
+                grid = 1 + (T - 1) * torch.linspace(0, 1, k + 1, dtype=torch.float64) ** 2
+                edges = sorted(set(grid.round().long().tolist()))
+                u = torch.rand(len(edges) - 1, generator=generator, dtype=torch.float64).tolist()
                 picks = [lo + min(int(ui * (hi - lo)), hi - lo - 1) for lo, hi, ui in zip(edges[:-1], edges[1:], u)]
                 weights = [float(hi - lo) for lo, hi in zip(edges[:-1], edges[1:])]
             for step, weight in zip(picks, weights):
