@@ -47,7 +47,7 @@ def toy_ebm() -> tuple[EBM, EBM, torch.Tensor]:
 
 
 def test_is_an_unnormalised_sampler():
-    model = create_model("ebm", channels=8, buffer_size=16)
+    model = create_model("ebm", image_shape=(1, 8, 8), channels=8, buffer_size=16)
     assert isinstance(model, Sampler) and not isinstance(model, DensityModel)
     assert not hasattr(model, "log_prob")
 
@@ -87,11 +87,11 @@ def test_energy_landscape_png(toy_ebm, tmp_path):
     pixels = torch.tensor(list(image.getdata()))
     assert ((pixels == torch.tensor([255, 0, 0])).all(1)).any()  # the data points are drawn
     with pytest.raises(ValueError, match="2-D"):
-        energy_grid(create_model("ebm", channels=8, buffer_size=4))
+        energy_grid(create_model("ebm", image_shape=(1, 8, 8), channels=8, buffer_size=4))
 
 
 def test_replay_buffer_survives_a_checkpoint_round_trip(digits, tmp_path):
-    model = create_model("ebm", channels=8, langevin_steps=3, buffer_size=64, spectral_norm=True)
+    model = create_model("ebm", image_shape=(1, 8, 8), channels=8, langevin_steps=3, buffer_size=64, spectral_norm=True)
     initial = model.replay.clone()
     trainer = cpu_trainer(str(tmp_path), max_steps=3, limit_val_batches=0)
     trainer.fit(model, datamodule=digits)
@@ -108,7 +108,7 @@ def test_replay_buffer_survives_a_checkpoint_round_trip(digits, tmp_path):
     b = loaded.sample(4, steps=2)
     assert torch.equal(a, b)
     # resuming a fit continues from the saved chains
-    resumed = create_model("ebm", channels=8, langevin_steps=3, buffer_size=64, spectral_norm=True)
+    resumed = create_model("ebm", image_shape=(1, 8, 8), channels=8, langevin_steps=3, buffer_size=64, spectral_norm=True)
     cpu_trainer(str(tmp_path), max_steps=3, limit_val_batches=0).fit(resumed, datamodule=digits, ckpt_path=str(path))
     assert not torch.equal(resumed.replay, initial)
 
@@ -116,7 +116,7 @@ def test_replay_buffer_survives_a_checkpoint_round_trip(digits, tmp_path):
 def test_sampling_inside_callbacks_during_fit_with_validation(digits, tmp_path):
     """SampleGrid and FIDCallback draw Langevin samples inside a real fit; validation runs under the
     Trainer's default inference mode (the EBM opens gradients itself)."""
-    model = create_model("ebm", channels=8, langevin_steps=3, buffer_size=128)
+    model = create_model("ebm", image_shape=(1, 8, 8), channels=8, langevin_steps=3, buffer_size=128)
     grid = SampleGrid(num_samples=8, every_n_epochs=1)
     fid = FIDCallback(num_samples=64, every_n_epochs=1, batch_size=32, cache_dir=str(tmp_path / "fid"))
     trainer = cpu_trainer(
@@ -134,12 +134,12 @@ def test_sampling_inside_callbacks_during_fit_with_validation(digits, tmp_path):
 
 def test_bad_configurations_are_refused_early():
     with pytest.raises(ValueError, match="reinit_prob"):
-        create_model("ebm", reinit_prob=1.5)
+        create_model("ebm", image_shape=(1, 8, 8), reinit_prob=1.5)
     with pytest.raises(ValueError, match="buffer"):
-        create_model("ebm", buffer_size=0)
+        create_model("ebm", image_shape=(1, 8, 8), buffer_size=0)
     with pytest.raises(ImageShapeError):
         create_model("ebm", image_shape=(8, 8))
-    model = create_model("ebm", buffer_size=0, sample_init="noise", channels=8, langevin_steps=2)
+    model = create_model("ebm", image_shape=(1, 8, 8), buffer_size=0, sample_init="noise", channels=8, langevin_steps=2)
     assert model.sample(3).shape == (3, 1, 8, 8)
     with pytest.raises(ValueError, match="unconditional"):
         model.sample(2, y=torch.zeros(2, dtype=torch.long))

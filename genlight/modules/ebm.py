@@ -78,7 +78,8 @@ class EBM(GenerativeModule):
     short-run Langevin chains persisted in a replay buffer.
 
     Args:
-        image_shape: ``(C, H, W)`` images in [0, 1], or ``(2,)`` points (toy2d).
+        image_shape: ``(C, H, W)`` images in [0, 1], or ``(2,)`` points (toy2d); linked from the
+            datamodule by the CLI (the default is points: the family is not image-only).
         channels: width of the CNN energy (images).
         hidden: width of the MLP energy (points).
         spectral_norm: spectral normalisation of every layer of the energy (Miyato et al. 2018).
@@ -101,7 +102,7 @@ class EBM(GenerativeModule):
 
     def __init__(
         self,
-        image_shape: tuple[int, ...] = (1, 8, 8),
+        image_shape: tuple[int, ...] = (2,),
         channels: int = 64,
         hidden: int = 128,
         spectral_norm: bool = False,
