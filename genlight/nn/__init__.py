@@ -3,9 +3,11 @@
 from genlight.nn.autoregressive import AutoregressiveImageModel, draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
+from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
+from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 
 __all__ = [
     "AutoregressiveImageModel",
@@ -19,11 +21,17 @@ __all__ = [
     "MLPNet",
     "MaskedConv2d",
     "PixelLikelihood",
+    "UNet",
+    "beta_schedule",
     "causal_mask",
     "channel_groups",
+    "discretized_gaussian_log_prob",
     "downsample_plan",
     "draw_levels",
     "logistic_mixture_log_probs",
     "make_likelihood",
+    "normal_kl",
     "shift_down",
+    "timestep_embedding",
+    "unet_channel_mults",
 ]

@@ -1,0 +1,396 @@
+"""Denoising diffusion probabilistic model (Ho et al. 2020) with DDIM sampling (Song et al. 2021).
+
+Forward process ``q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I)`` over images mapped to [-1, 1]; a U-Net
+predicts the noise ``ε`` and trains on ``E_{t, ε} |ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)|²`` (the
+"simple" loss). Timesteps are 0-indexed here: index ``t`` is the paper's ``t + 1``, so ``x`` at
+index 0 is the paper's ``x_1`` and ``ᾱ_{-1} = 1``.
+
+The variational bound (Ho et al. eq. 5) in nats, per image::
+
+    L = KL(q(x_T|x_0) || N(0, I))                      prior term L_T
+      + Σ_{t=2..T} KL(q(x_{t-1}|x_t, x_0) || p_θ(x_{t-1}|x_t))     Σ L_{t-1}
+      - log p_θ(x_0 | x_1)                              discretised Gaussian decoder L_0 (eq. 13)
+
+is an upper bound on ``-log P(x_0)`` of the discrete image. Validation evaluates it on the first
+``bound_examples`` validation images with the T-1 KL terms estimated by stratified sampling: the
+indices 2..T are cut into at most ``bound_timesteps`` contiguous strata with quadratically growing
+edges ``2 + (T-1)(i/k)²`` (rounded, duplicates merged: the first strata, where the KL terms are
+largest, are single timesteps computed exactly), one t is drawn uniformly in each (seeded, so every
+epoch uses the same draw) and its KL, at one draw of ``x_t ~ q(x_t | x_0)``, is weighted by the
+stratum's size. That is an unbiased estimate of the sum, so the logged
+``val/bpd_bound`` is a true bound in expectation; with ``bound_timesteps >= T - 1`` every term is
+computed. ``L_T`` and ``L_0`` are always computed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genlight.base import GenerativeModule, check_image_shape, to_levels
+from genlight.errors import IncompatibleDataError
+from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
+from genlight.nn.unet import UNet
+from genlight.registry import register_model
+
+__all__ = ["DDPM", "ddim_timesteps"]
+
+
+def ddim_timesteps(timesteps: int, steps: int) -> Tensor:
+    """``steps`` distinct 0-indexed timesteps, evenly spread over ``0 .. T-1`` and including both ends,
+    descending (``steps = T`` gives every timestep, so DDIM with ``η = 1`` is DDPM's ancestral chain)."""
+    steps = max(1, min(steps, timesteps))
+    if steps == 1:
+        return torch.tensor([timesteps - 1])
+    return torch.linspace(0, timesteps - 1, steps, dtype=torch.float64).round().long().flip(0)
+
+
+@register_model("ddpm")
+class DDPM(GenerativeModule):
+    """DDPM with ε-prediction, a U-Net sized from ``image_shape``, ancestral and DDIM sampling,
+    optional class conditioning with classifier-free guidance (Ho & Salimans 2022).
+
+    Args:
+        image_shape: ``(C, H, W)``; linked from the datamodule by the CLI.
+        num_levels: discrete levels per pixel (the decoder ``p(x_0|x_1)`` of the bound and the grid
+            samples are rounded to).
+        num_classes: classes of the data (linked); used only with ``conditional``.
+        conditional: condition on class labels (``sample(n, y=...)``).
+        guidance: classifier-free guidance weight ``w``: ``ε = (1 + w) ε(x, y) - w ε(x, ∅)``.
+        label_dropout: probability that a training label is replaced by the "no label" token.
+        timesteps: ``T``.
+        schedule: ``linear`` (Ho et al., scaled by 1000/T) or ``cosine`` (Nichol & Dhariwal).
+        variance: reverse-process variance: ``small`` (posterior ``β̃_t``) or ``large`` (``β_t``).
+        channels, channel_mults, num_res_blocks, attention_levels, dropout: the U-Net
+            (``channel_mults=None`` sizes it from ``image_shape``).
+        sampler: default of :meth:`sample`: ``ddim`` or ``ancestral`` (all T steps).
+        sample_steps: default DDIM steps.
+        eta: default DDIM ``η`` (0 deterministic, 1 DDPM-like noise).
+        clip_x0: clip the predicted ``x_0`` to [-1, 1] while sampling (DDIM re-derives ``ε`` from it).
+        bound_examples: validation images the bound is computed on (the first ones).
+        bound_timesteps: strata of KL terms per bound evaluation (see the module docstring).
+        lr, warmup_steps, lr_schedule, weight_decay, grad_clip: AdamW with linear warm-up, then a
+            constant or cosine-decayed rate; gradient-norm clipping (0 = off).
+    """
+
+    smoke_kwargs: ClassVar[dict[str, Any]] = {
+        "channels": 8, "timesteps": 10, "sample_steps": 5, "bound_timesteps": 3, "bound_examples": 8,
+    }  # fmt: skip
+    ema_decay: ClassVar[float] = 0.999
+    log_prob_is_exact = False
+
+    def __init__(
+        self,
+        image_shape: tuple[int, ...] = (1, 8, 8),
+        num_levels: int = 256,
+        num_classes: int = 0,
+        conditional: bool = False,
+        guidance: float = 0.0,
+        label_dropout: float = 0.1,
+        timesteps: int = 1000,
+        schedule: Literal["linear", "cosine"] = "linear",
+        variance: Literal["small", "large"] = "small",
+        channels: int = 32,
+        channel_mults: tuple[int, ...] | None = None,
+        num_res_blocks: int = 1,
+        attention_levels: tuple[int, ...] | None = None,
+        dropout: float = 0.0,
+        sampler: Literal["ddim", "ancestral"] = "ddim",
+        sample_steps: int = 50,
+        eta: float = 0.0,
+        clip_x0: bool = True,
+        bound_examples: int = 144,
+        bound_timesteps: int = 50,
+        lr: float = 1e-3,
+        warmup_steps: int = 100,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
+        weight_decay: float = 0.0,
+        grad_clip: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
+        if conditional and num_classes < 2:
+            raise IncompatibleDataError(
+                f"conditional DDPM needs labelled data (num_classes >= 2), got num_classes={num_classes}; "
+                "pick a labelled datamodule (digits, mnist, cifar10) or set conditional: false"
+            )
+        if not 0.0 <= label_dropout < 1.0:
+            raise ValueError(f"label_dropout must be in [0, 1), got {label_dropout}")
+        if num_levels < 2:
+            raise ValueError(f"DDPM models discrete images (num_levels >= 2), got num_levels={num_levels}")
+        self.num_classes = num_classes if conditional else 0
+        self.net = UNet(
+            shape, channels, channel_mults, num_res_blocks, attention_levels, dropout, num_classes=self.num_classes
+        )
+        self._register_schedule(beta_schedule(schedule, timesteps), variance)
+        self.example_input_array = (torch.zeros(2, *shape), torch.zeros(2, dtype=torch.long))
+
+    def _register_schedule(self, betas: Tensor, variance: str) -> None:
+        """Every constant of the forward and reverse processes, computed in float64, kept as float32 buffers."""
+        alphas_cumprod = torch.cumprod(1.0 - betas, 0)
+        prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])  # ᾱ_{t-1}, with ᾱ_{-1} = 1
+        post_var = betas * (1.0 - prev) / (1.0 - alphas_cumprod)  # β̃_t (0 at t = 0)
+        post_logvar = torch.log(torch.cat([post_var[1:2], post_var[1:]]))  # clipped: β̃ at t=0 is 0
+        model_logvar = post_logvar if variance == "small" else torch.log(torch.cat([post_var[1:2], betas[1:]]))
+        buffers = {
+            "betas": betas,
+            "alphas_cumprod": alphas_cumprod,
+            "alphas_cumprod_prev": prev,
+            "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
+            "sqrt_one_minus_alphas_cumprod": (1.0 - alphas_cumprod).sqrt(),
+            "posterior_logvar": post_logvar,
+            "posterior_coef_x0": betas * prev.sqrt() / (1.0 - alphas_cumprod),
+            "posterior_coef_xt": (1.0 - prev) * (1.0 - betas).sqrt() / (1.0 - alphas_cumprod),
+            "model_logvar": model_logvar,
+        }
+        for name, value in buffers.items():
+            self.register_buffer(name, value.float(), persistent=False)  # rebuilt from hparams, not saved
+
+    @property
+    def timesteps(self) -> int:
+        return self.hparams.timesteps
+
+    # ------------------------------------------------------------------ the processes
+    @staticmethod
+    def _at(buffer: Tensor, t: Tensor, like: Tensor) -> Tensor:
+        """``buffer[t]`` shaped ``(B, 1, 1, 1)`` for broadcasting against ``like``, in ``like``'s dtype."""
+        return buffer[t].to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """``x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε``, a draw of ``q(x_t | x_0)``."""
+        return self._at(self.sqrt_alphas_cumprod, t, x0) * x0 + self._at(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+
+    def q_posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of ``q(x_{t-1} | x_t, x_0)`` (Ho et al. eq. 6-7)."""
+        mean = self._at(self.posterior_coef_x0, t, xt) * x0 + self._at(self.posterior_coef_xt, t, xt) * xt
+        return mean, self._at(self.posterior_logvar, t, xt)
+
+    def predict_eps(self, xt: Tensor, t: Tensor, y: Tensor | None = None, guidance: float = 0.0) -> Tensor:
+        """``ε_θ(x_t, t[, y])`` in float32; with labels and ``guidance = w > 0`` the classifier-free
+        combination ``(1 + w) ε(x_t, y) - w ε(x_t, ∅)`` (one batched call)."""
+        if y is None or guidance == 0.0:
+            return self.net(xt, t, y).float()
+        null = torch.full_like(y, self.num_classes)
+        eps_c, eps_u = self.net(torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([y, null])).float().chunk(2)
+        return (1.0 + guidance) * eps_c - guidance * eps_u
+
+    def predict_x0(self, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """``x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t``."""
+        return (xt - self._at(self.sqrt_one_minus_alphas_cumprod, t, xt) * eps) / self._at(self.sqrt_alphas_cumprod, t, xt)
+
+    def p_mean_logvar(
+        self, xt: Tensor, t: Tensor, y: Tensor | None = None, clip: bool = False, guidance: float = 0.0
+    ) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of ``p_θ(x_{t-1} | x_t)``: the posterior mean at ``x̂_0`` and the fixed variance."""
+        x0 = self.predict_x0(xt, t, self.predict_eps(xt, t, y, guidance))
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+        mean, _ = self.q_posterior(x0, xt, t)
+        return mean, self._at(self.model_logvar, t, xt)
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def generate(
+        self,
+        noise: Tensor,
+        *,
+        y: Tensor | None = None,
+        sampler: str = "ddim",
+        steps: int | None = None,
+        eta: float = 0.0,
+        guidance: float = 0.0,
+        clip: bool = True,
+    ) -> Tensor:
+        """Run the reverse process from ``x_T = noise`` and return ``x_0`` in model space ([-1, 1] when
+        clipped), not rounded. ``ancestral``: ``x_{t-1} ~ p_θ(x_{t-1}|x_t)`` for every t, the mean at
+        the last step. ``ddim``: Song et al. eq. 12 on :func:`ddim_timesteps` (``steps`` of them),
+        ``σ_t = η √((1-ᾱ_prev)/(1-ᾱ_t)) √(1-ᾱ_t/ᾱ_prev)``, ``ᾱ_prev = 1`` after the last step."""
+        x = noise.float()
+        n = len(x)
+        if sampler == "ancestral":
+            for i in reversed(range(self.timesteps)):
+                t = torch.full((n,), i, device=x.device, dtype=torch.long)
+                mean, logvar = self.p_mean_logvar(x, t, y, clip=clip, guidance=guidance)
+                x = mean + torch.exp(0.5 * logvar) * torch.randn_like(x) if i > 0 else mean
+            return x
+        if sampler != "ddim":
+            raise ValueError(f"unknown sampler {sampler!r}; choose ddim or ancestral")
+        seq = ddim_timesteps(self.timesteps, steps or self.hparams.sample_steps).tolist()
+        for i, step in enumerate(seq):
+            prev_step = seq[i + 1] if i + 1 < len(seq) else -1
+            t = torch.full((n,), step, device=x.device, dtype=torch.long)
+            a_t = self.alphas_cumprod[step].double()
+            a_prev = self.alphas_cumprod[prev_step].double() if prev_step >= 0 else torch.ones((), dtype=torch.float64)
+            eps = self.predict_eps(x, t, y, guidance)
+            x0 = self.predict_x0(x, t, eps)
+            if clip:
+                x0 = x0.clamp(-1.0, 1.0)
+                eps = (x - a_t.sqrt().float() * x0) / (1.0 - a_t).sqrt().float()
+            sigma = eta * ((1 - a_prev) / (1 - a_t)).sqrt() * (1 - a_t / a_prev).sqrt()
+            direction = (1 - a_prev - sigma**2).clamp(min=0).sqrt()
+            x = a_prev.sqrt().float() * x0 + direction.float() * eps
+            if eta > 0 and prev_step >= 0:
+                x = x + sigma.float() * torch.randn_like(x)
+        return x
+
+    def to_images(self, x: Tensor) -> Tensor:
+        """Model space [-1, 1] -> images in [0, 1] on the data's level grid (the decoder's mode)."""
+        levels = self.hparams.num_levels
+        return to_levels((x.float() + 1.0) / 2.0, levels).float() / (levels - 1)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        y: Tensor | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        sampler: str | None = None,
+        guidance: float | None = None,
+    ) -> Tensor:
+        """``n`` images in [0, 1]: DDIM with ``steps`` steps and noise ``eta`` (defaults from the
+        hyper-parameters), or ``sampler="ancestral"`` (all T steps). ``y``: labels of a conditional
+        model (``None``: unconditional draws through the "no label" token)."""
+        if y is not None and self.num_classes == 0:
+            raise ValueError("this DDPM is unconditional; train it with conditional: true to pass labels y")
+        if y is not None:
+            y = y.to(self.device).long()
+        noise = torch.randn(n, *self.hparams.image_shape, device=self.device)
+        x = self.generate(
+            noise,
+            y=y,
+            sampler=sampler or self.hparams.sampler,
+            steps=steps,
+            eta=self.hparams.eta if eta is None else eta,
+            guidance=self.hparams.guidance if guidance is None else guidance,
+            clip=self.hparams.clip_x0,
+        )
+        return self.to_images(x)
+
+    # ------------------------------------------------------------------ the bound
+    def bound_terms(
+        self, x: Tensor, num_terms: int | None = None, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Per-example terms of the negative variational bound, in nats (float64): ``prior`` (L_T),
+        ``kl`` (the estimate of Σ_{t=2..T} L_{t-1}, see the module docstring; ``num_terms`` strata,
+        default ``bound_timesteps``), ``decoder`` (L_0) and their sum ``total``. Unconditional
+        (the "no label" token for a conditional model)."""
+        x0 = x.float() * 2.0 - 1.0
+        n, T = len(x0), self.timesteps
+        k = self.hparams.bound_timesteps if num_terms is None else num_terms
+
+        def randn() -> Tensor:
+            return torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
+
+        def dims(t: Tensor) -> Tensor:
+            return t.flatten(1).sum(1)
+
+        last = torch.full((n,), T - 1, device=x0.device, dtype=torch.long)
+        mean_T = self._at(self.sqrt_alphas_cumprod, last, x0).double() * x0.double()
+        logvar_T = torch.log1p(-self._at(self.alphas_cumprod, last, x0).double()).expand_as(mean_T)
+        prior = dims(normal_kl(mean_T, logvar_T, torch.zeros_like(mean_T), torch.zeros_like(mean_T)))
+
+        kl = torch.zeros(n, dtype=torch.float64, device=x0.device)
+        if T > 1:
+            if k >= T - 1:
+                picks, weights = list(range(1, T)), [1.0] * (T - 1)
+            else:
+                # quadratic spacing: the first strata (small t, where the KL terms are largest) hold single
+                # timesteps, so they are computed exactly; later strata grow
+                grid = 1 + (T - 1) * torch.linspace(0, 1, k + 1, dtype=torch.float64) ** 2
+                edges = sorted(set(grid.round().long().tolist()))
+                u = torch.rand(len(edges) - 1, generator=generator, dtype=torch.float64).tolist()
+                picks = [lo + min(int(ui * (hi - lo)), hi - lo - 1) for lo, hi, ui in zip(edges[:-1], edges[1:], u)]
+                weights = [float(hi - lo) for lo, hi in zip(edges[:-1], edges[1:])]
+            for step, weight in zip(picks, weights):
+                t = torch.full((n,), step, device=x0.device, dtype=torch.long)
+                xt = self.q_sample(x0, t, randn())
+                q_mean, q_logvar = self.q_posterior(x0.double(), xt.double(), t)
+                p_mean, p_logvar = self.p_mean_logvar(xt, t)
+                kl = kl + weight * dims(normal_kl(q_mean, q_logvar.double(), p_mean.double(), p_logvar.double()))
+
+        t0 = torch.zeros(n, device=x0.device, dtype=torch.long)
+        x1 = self.q_sample(x0, t0, randn())
+        mean, logvar = self.p_mean_logvar(x1, t0)
+        log_px = discretized_gaussian_log_prob(x0.double(), mean.double(), 0.5 * logvar.double(), self.hparams.num_levels)
+        decoder = -dims(log_px)
+        return {"prior": prior, "kl": kl, "decoder": decoder, "total": prior + kl + decoder}
+
+    def log_prob(self, x: Tensor, num_terms: int | None = None) -> Tensor:
+        """The variational lower bound on ``log P(x)`` in nats (an unbiased one-sample estimate of it,
+        with ``num_terms`` strata of timesteps; ``num_terms >= T - 1`` computes every term)."""
+        return -self.bound_terms(x, num_terms)["total"].float()
+
+    # ------------------------------------------------------------------ training
+    def forward(self, xt: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.net(xt, t, y)
+
+    def diffusion_loss(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Ho et al.'s simple loss: ``|ε - ε_θ(x_t, t)|²`` averaged, ``t`` uniform over ``0..T-1``."""
+        x0 = x * 2.0 - 1.0
+        t = torch.randint(0, self.timesteps, (len(x0),), device=x0.device)
+        noise = torch.randn_like(x0)
+        if self.num_classes and y is not None and self.training and self.hparams.label_dropout > 0:
+            drop = torch.rand(len(y), device=y.device) < self.hparams.label_dropout
+            y = torch.where(drop, torch.full_like(y, self.num_classes), y)
+        eps = self.net(self.q_sample(x0, t, noise), t, y if self.num_classes else None)
+        return F.mse_loss(eps.float(), noise)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self.diffusion_loss(batch[0], batch[1].long() if self.num_classes else None)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._bound_seen = 0
+        self._bound_generator = torch.Generator().manual_seed(0)  # the same timesteps and noise every epoch
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x, y = batch[0], batch[1].long()
+        self.log(f"{stage}/loss", self.diffusion_loss(x, y if self.num_classes else None), sync_dist=True)
+        if not hasattr(self, "_bound_seen"):
+            self.on_validation_epoch_start()
+        room = self.hparams.bound_examples - self._bound_seen
+        if room > 0:
+            x = x[:room]
+            self._bound_seen += len(x)
+            self.log_density(stage, -self.bound_terms(x, generator=self._bound_generator)["total"].float())
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_test_epoch_start(self) -> None:
+        self.on_validation_epoch_start()
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        total = self.trainer.estimated_stepping_batches if hp.lr_schedule == "cosine" else 0
+        if hp.lr_schedule == "cosine" and not math.isfinite(total):
+            raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
+
+        def factor(step: int) -> float:
+            warm = min(1.0, (step + 1) / hp.warmup_steps) if hp.warmup_steps > 0 else 1.0
+            if hp.lr_schedule == "cosine":
+                return warm * 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / max(1, total))))
+            return warm
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """The Trainer's ``gradient_clip_val`` if set, else this family's ``grad_clip`` (norm)."""
+        val = gradient_clip_val if gradient_clip_val else self.hparams.grad_clip
+        if val:
+            self.clip_gradients(optimizer, gradient_clip_val=val, gradient_clip_algorithm=gradient_clip_algorithm or "norm")
