@@ -3,6 +3,7 @@
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
+from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 
 __all__ = [
     "Bernoulli",
@@ -10,9 +11,14 @@ __all__ = [
     "Categorical",
     "ConvDecoder",
     "ConvEncoder",
+    "DiagonalGaussianMixture",
     "DiscretizedLogistic",
+    "GaussianPrior",
     "MLPNet",
+    "MixturePrior",
     "PixelLikelihood",
+    "VampPrior",
     "downsample_plan",
     "make_likelihood",
+    "make_prior",
 ]
