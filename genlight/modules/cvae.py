@@ -160,8 +160,16 @@ class CVAE(VAE):
         if k == 1:
             nll, kl = self.elbo_terms(x, y)
             return -(nll + kl)
-        log_w = self._log_weights(x, *self.posterior(x, y), self.decoder_given(y), k, chunk_size)
-        return torch.logsumexp(log_w, 0) - math.log(k)
+        return torch.logsumexp(self.log_weights(x, k, chunk_size, y=y), 0) - math.log(k)
+
+    def log_weights(  # type: ignore[override]
+        self, x: Tensor, num_samples: int, chunk_size: int = 4096, y: Tensor | None = None
+    ) -> Tensor:
+        """``(k, B)`` log-weights ``log p(x|z_i,y) + log p(z_i) - log q(z_i|x,y)``, ``z_i ~ q(z|x,y)``."""
+        if y is None:
+            raise ValueError("cvae's importance weights need labels y; log_prob(x) gives the label-free bound")
+        y = self._labels(y, len(x))
+        return self._log_weights(x, *self.posterior(x, y), self.decoder_given(y), num_samples, chunk_size)
 
     def class_bounds(self, x: Tensor, num_samples: int | None = None, chunk_size: int = 4096) -> Tensor:
         """``(B, K)``: the bound on ``log p(x | y=k)`` for every class ``k``."""
