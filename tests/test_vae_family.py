@@ -337,3 +337,27 @@ def test_cvae_samples_are_recognised_as_their_class(tmp_path):
     _, logits = create_extractor("digits")(model.sample(len(y), y=y))
     accuracy = (logits.argmax(1) == y).float().mean()
     assert accuracy > 0.8, accuracy
+
+
+# ---------------------------------------------------------------------------------------- example configs
+@pytest.mark.parametrize(
+    ("example", "family", "prior"),
+    [("digits/beta_vae.yaml", "BetaVAE", "gaussian"), ("digits/cvae.yaml", "CVAE", "gaussian"),
+     ("digits/vae_vamp.yaml", "VAE", "vamp"), ("mnist/beta_vae.yaml", "BetaVAE", "gaussian"),
+     ("mnist/cvae.yaml", "CVAE", "gaussian"), ("cifar10/cvae.yaml", "CVAE", "gaussian")],
+)  # fmt: skip
+def test_example_configs_instantiate(example, family, prior, tmp_path):
+    from pathlib import Path
+
+    from genlight.cli import GenlightCLI
+
+    args = ["--config", str(Path(__file__).parents[1] / "examples" / example),
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"]  # fmt: skip
+    cli = GenlightCLI(args=args, run=False)
+    model, dm = cli.model, cli.datamodule
+    assert type(model).__name__ == family and model.hparams.prior == prior
+    assert tuple(model.hparams.image_shape) == tuple(dm.image_shape) and model.hparams.num_levels == dm.num_levels
+    if family == "CVAE":
+        assert model.num_classes == dm.num_classes == 10
+    monitors = [c.monitor for c in cli.trainer.checkpoint_callbacks if c.monitor]
+    assert monitors and all(m == "val/bpd_bound" for m in monitors)
