@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlight.base import check_image_shape
 from genlight.errors import IncompatibleDataError
 from genlight.modules.vae import VAE
 from genlight.nn import ConvDecoder, ConvEncoder
@@ -53,6 +54,7 @@ class CVAE(VAE):
         prior: Literal["gaussian", "vamp", "mog"] = "gaussian",
         prior_components: int = 50,
     ) -> None:
+        check_image_shape(image_shape, type(self).__name__)  # the shape error first: it names what fits
         if num_classes < 2:
             raise IncompatibleDataError(
                 f"cvae needs labelled data (num_classes >= 2), got num_classes={num_classes}; pick a labelled "
