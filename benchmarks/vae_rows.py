@@ -179,7 +179,7 @@ def main() -> None:
                     f"{row['cpu_s']:.0f} ({row['train_s']:.0f}) | {row['val_bpd_bound']:.4f} |\n"
                 )
             continue
-        with (RESULTS / ".vae_rows.lock").open("w") as lock:  # rows run side by side share the file
+        with (Path(tempfile.gettempdir()) / "genlight_vae_rows.lock").open("w") as lock:  # rows run side by side share the file
             fcntl.flock(lock, fcntl.LOCK_EX)
             rows = json.loads(JSON.read_text()) if JSON.exists() else {}
             rows[name] = row
