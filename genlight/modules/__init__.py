@@ -1,7 +1,9 @@
 """Model families; importing this package registers every built-in one."""
 
 from genlight.modules.autoencoder import AE
+from genlight.modules.beta_vae import BetaVAE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
+from genlight.modules.cvae import CVAE
 from genlight.modules.ddpm import DDPM
 from genlight.modules.ebm import EBM
 from genlight.modules.gated_pixelcnn import GatedPixelCNN
@@ -9,4 +11,7 @@ from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.vae import VAE
 
-__all__ = ["AE", "CNNClassifier", "DDPM", "EBM", "GatedPixelCNN", "MLPClassifier", "NADE", "PixelCNN", "VAE"]
+__all__ = [
+    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DDPM", "EBM", "GatedPixelCNN", "MLPClassifier", "NADE", "PixelCNN",
+    "VAE",
+]  # fmt: skip

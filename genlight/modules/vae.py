@@ -1,14 +1,17 @@
 """Variational autoencoder (Kingma & Welling 2014) with an exact discrete decoder likelihood.
 
-``-ELBO(x) = -E_q[log p(x|z)] + KL(q(z|x) || N(0, I))``, the KL in closed form and ``p(x|z)`` a
-distribution over the data's discrete levels, so the negative ELBO is a true upper bound on
-``-log p(x)`` in nats. ``beta`` weighs the KL in the training loss (beta-VAE, Higgins et al. 2017);
-the bound reported under ``val/nelbo`` always uses ``beta = 1``.
+``-ELBO(x) = -E_q[log p(x|z)] + KL(q(z|x) || p(z))`` with ``p(x|z)`` a distribution over the data's
+discrete levels, so the negative ELBO is a true upper bound on ``-log p(x)`` in nats. The prior
+``p(z)`` is ``N(0, I)`` (KL in closed form), a learned mixture of Gaussians or a VampPrior
+(:mod:`genlight.nn.priors`; KL by Monte Carlo at the sampled ``z``, unbiased). ``beta`` weighs the KL
+in the training loss (beta-VAE, Higgins et al. 2017); the bound reported under ``val/nelbo`` always
+uses ``beta = 1``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -16,6 +19,7 @@ from torch import Tensor
 
 from genlight.base import GenerativeModule, check_image_shape
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
+from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture, gaussian_log_prob, make_prior
 from genlight.registry import register_model
 
 
@@ -32,6 +36,9 @@ class VAE(GenerativeModule):
         beta: KL weight in the training loss (1 = the ELBO).
         lr: Adam learning rate.
         eval_samples: importance samples for ``log_prob`` in validation/test (1 = ELBO, >1 = IWAE).
+        prior: ``gaussian`` (``N(0, I)``), ``vamp`` (VampPrior, Tomczak & Welling 2018) or ``mog``
+            (a learned mixture of Gaussians).
+        prior_components: pseudo-inputs of the VampPrior / components of the mixture.
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "hidden_channels": 8}
@@ -47,6 +54,8 @@ class VAE(GenerativeModule):
         beta: float = 1.0,
         lr: float = 1e-3,
         eval_samples: int = 1,
+        prior: Literal["gaussian", "vamp", "mog"] = "gaussian",
+        prior_components: int = 50,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -54,13 +63,18 @@ class VAE(GenerativeModule):
         self.likelihood = make_likelihood(likelihood, num_levels)
         self.encoder = ConvEncoder(shape, hidden_channels, 2 * latent_dim)
         self.decoder = ConvDecoder(latent_dim, shape, hidden_channels, shape[0] * self.likelihood.params_per_channel)
+        self.prior = make_prior(prior, latent_dim, prior_components, shape)
         self.example_input_array = torch.zeros(2, *shape)
 
     # ------------------------------------------------------------------ model
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``q(z|x) = N(mu, diag(exp(logvar)))``."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar.clamp(-12.0, 8.0)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def prior_distribution(self) -> DiagonalGaussianMixture:
+        """``p(z)``: the chosen prior (a VampPrior encodes its pseudo-inputs with the current encoder)."""
+        return self.prior(self.posterior)
 
     def forward(self, x: Tensor) -> Tensor:
         """Reconstruction: the decoder's mean image at the posterior mean."""
@@ -72,21 +86,25 @@ class VAE(GenerativeModule):
     def decode(self, z: Tensor) -> Tensor:
         return self.likelihood.mean(self.decoder(z))
 
+    def sample_latent(self, n: int) -> Tensor:
+        """``n`` draws ``z ~ p(z)`` of the chosen prior, ``(n, latent_dim)``."""
+        return self.prior_distribution().sample(n)
+
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
-        """Draws ``x ~ p(x|z)``, ``z ~ N(0, I)``: images in [0, 1] on the level grid."""
+        """Draws ``x ~ p(x|z)``, ``z ~ p(z)``: images in [0, 1] on the level grid."""
         if y is not None:
-            raise ValueError("VAE is unconditional: sample(n) takes no labels y (`genlight list models` shows the families)")
-        z = torch.randn(n, self.hparams.latent_dim, device=self.device)
-        return self.likelihood.sample(self.decoder(z))
+            raise ValueError("VAE is unconditional: sample(n) takes no labels y; cvae samples given labels")
+        return self.likelihood.sample(self.decoder(self.sample_latent(n)))
 
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-example ``(-log p(x|z), KL(q||p))`` in nats, one reparameterised sample of ``z``."""
-        mu, logvar = self.posterior(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        nll = -self.likelihood.log_prob(self.decoder(z), x)
-        kl = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float()).sum(1)
-        return nll, kl
+        """Per-example ``(-log p(x|z), KL(q||p))`` in nats, one reparameterised sample of ``z``; the KL
+        in closed form for ``N(0, I)``, else ``log q(z|x) - log p(z)`` at that sample."""
+        return self._elbo_terms(x, *self.posterior(x), self.decoder)
+
+    def log_weights(self, x: Tensor, num_samples: int, chunk_size: int = 4096) -> Tensor:
+        """``(k, B)`` importance log-weights ``log p(x|z_i) + log p(z_i) - log q(z_i|x)``, ``z_i ~ q(z|x)``."""
+        return self._log_weights(x, *self.posterior(x), self.decoder, num_samples, chunk_size)
 
     def log_prob(self, x: Tensor, num_samples: int | None = None, chunk_size: int = 4096) -> Tensor:
         """A lower bound on ``log p(x)`` in nats: the ELBO (1 sample) or IWAE (Burda et al. 2016),
@@ -95,7 +113,20 @@ class VAE(GenerativeModule):
         if k == 1:
             nll, kl = self.elbo_terms(x)
             return -(nll + kl)
-        mu, logvar = self.posterior(x)
+        return torch.logsumexp(self.log_weights(x, k, chunk_size), dim=0) - math.log(k)
+
+    def _elbo_terms(
+        self, x: Tensor, mu: Tensor, logvar: Tensor, decoder: Callable[[Tensor], Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        nll = -self.likelihood.log_prob(decoder(z), x)
+        return nll, self.prior_distribution().kl(z, mu, logvar)
+
+    def _log_weights(
+        self, x: Tensor, mu: Tensor, logvar: Tensor, decoder: Callable[[Tensor], Tensor], k: int, chunk_size: int
+    ) -> Tensor:
+        """``decoder`` maps ``(c*B, latent)`` codes (``c`` stacked copies of the batch) to likelihood params."""
+        prior = self.prior_distribution()
         std, b = torch.exp(0.5 * logvar), x.shape[0]
         log_w = []
         per_call = max(1, chunk_size // b)
@@ -103,12 +134,10 @@ class VAE(GenerativeModule):
             c = min(per_call, k - start)
             eps = torch.randn(c, *mu.shape, device=mu.device, dtype=mu.dtype)  # (c, B, latent)
             z = mu + eps * std
-            params = self.decoder(z.flatten(0, 1))
+            params = decoder(z.flatten(0, 1))
             log_px_z = self.likelihood.log_prob(params, x.repeat(c, *([1] * (x.dim() - 1)))).view(c, b)
-            log_pz = -0.5 * (z.float().pow(2) + math.log(2 * math.pi)).sum(-1)
-            log_qz = -0.5 * (eps.float().pow(2) + math.log(2 * math.pi) + logvar.float()).sum(-1)
-            log_w.append(log_px_z + log_pz - log_qz)
-        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+            log_w.append(log_px_z + prior.log_prob(z) - gaussian_log_prob(z, mu, logvar))
+        return torch.cat(log_w)
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -7,6 +7,7 @@ from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, 
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
+from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 
 __all__ = [
@@ -16,12 +17,16 @@ __all__ = [
     "Categorical",
     "ConvDecoder",
     "ConvEncoder",
+    "DiagonalGaussianMixture",
     "DiscretizedLogistic",
+    "GaussianPrior",
     "LogisticMixture",
     "MLPNet",
     "MaskedConv2d",
+    "MixturePrior",
     "PixelLikelihood",
     "UNet",
+    "VampPrior",
     "beta_schedule",
     "causal_mask",
     "channel_groups",
@@ -30,6 +35,7 @@ __all__ = [
     "draw_levels",
     "logistic_mixture_log_probs",
     "make_likelihood",
+    "make_prior",
     "normal_kl",
     "shift_down",
     "timestep_embedding",
