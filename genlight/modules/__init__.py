@@ -2,6 +2,8 @@
 
 from genlight.modules.autoencoder import AE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
+from genlight.modules.glow import Glow
+from genlight.modules.realnvp import RealNVP
 from genlight.modules.vae import VAE
 
-__all__ = ["AE", "CNNClassifier", "MLPClassifier", "VAE"]
+__all__ = ["AE", "CNNClassifier", "Glow", "MLPClassifier", "RealNVP", "VAE"]
