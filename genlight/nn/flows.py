@@ -213,18 +213,18 @@ class InvConv1x1(FlowStep):
         return torch.linalg.slogdet(self.weight.double())[1].float()
 
     @staticmethod
-    def _apply(x: Tensor, w: Tensor) -> Tensor:
+    def _mix(x: Tensor, w: Tensor) -> Tensor:
         return F.linear(x, w) if x.dim() == 2 else torch.einsum("ij,bjhw->bihw", w, x)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         with torch.autocast(x.device.type, enabled=False):
-            y = self._apply(x.float(), self.matrix())
+            y = self._mix(x.float(), self.matrix())
             return y, (self.log_abs_det() * _spatial(x)).expand(x.shape[0])
 
     def inverse(self, y: Tensor) -> Tensor:
         with torch.autocast(y.device.type, enabled=False):
             w_inv = torch.linalg.inv(self.matrix().double()).float()
-            return self._apply(y.float(), w_inv)
+            return self._mix(y.float(), w_inv)
 
 
 # ---------------------------------------------------------------------------------------------- couplings
@@ -257,13 +257,15 @@ def _small_init(layer: nn.Module, std: float = 1e-3) -> nn.Module:
 
 class ConvCouplingNet(nn.Sequential):
     """The s,t network of image couplings: 3x3 conv, ``num_blocks`` residual blocks (ReLU, conv3x3,
-    ReLU, dropout, conv3x3), ReLU, near-zero 3x3 output conv. No normalisation layers, so training and
+    ReLU, dropout, conv3x3), ReLU, near-zero 3x3 output conv; ``num_blocks=0`` is Glow's network
+    (3x3 conv, ReLU, 1x1 conv, ReLU, 3x3 output conv). No normalisation layers, so training and
     evaluation compute the same function (FAMILIES.md §5)."""
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, num_blocks: int = 1, dropout: float = 0.0):
+        middle = [_ResBlock(hidden, dropout) for _ in range(num_blocks)] or [nn.ReLU(), nn.Conv2d(hidden, hidden, 1)]
         super().__init__(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
-            *[_ResBlock(hidden, dropout) for _ in range(num_blocks)],
+            *middle,
             nn.ReLU(),
             _small_init(nn.Conv2d(hidden, out_channels, 3, padding=1)),
         )
@@ -547,15 +549,20 @@ class VariationalDequantization(nn.Module):
             for i in range(num_couplings)
         )
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``x -> (y = (k + u) / L, log q(u|x) per example)``."""
+    def noise_to_u(self, eps: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The conditional bijection ``eps -> u`` in (0, 1) given images ``x``: ``(u, log|du/deps|)``."""
         k = to_levels(x, self.num_levels).float()
         context = self.context(k / (self.num_levels - 1) - 0.5)
-        eps = torch.randn_like(k)
-        log_q = standard_normal_log_prob(eps)
+        logdet = eps.new_zeros(eps.shape[0], dtype=torch.float32)
+        h = eps.float()
         for coupling in self.couplings:
-            eps, ld = coupling(eps, context)
-            log_q = log_q - ld
-        u = torch.sigmoid(eps)
-        log_q = log_q - _per_example(F.logsigmoid(eps) + F.logsigmoid(-eps))
-        return (k + u) / self.num_levels, log_q
+            h, ld = coupling(h, context)
+            logdet = logdet + ld
+        return torch.sigmoid(h), logdet + _per_example(F.logsigmoid(h) + F.logsigmoid(-h))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``x -> (y = (k + u) / L, log q(u|x) per example)``."""
+        eps = torch.randn(x.shape, device=x.device)
+        u, logdet = self.noise_to_u(eps, x)
+        k = to_levels(x, self.num_levels).float()
+        return (k + u) / self.num_levels, standard_normal_log_prob(eps) - logdet
