@@ -30,10 +30,12 @@ class PrintValidation(pl.Callback):
 
     def __init__(self) -> None:
         self.start = time.time()
+        self.curve: list[float] = []
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = trainer.callback_metrics.get("val/bpd_bound")
         if value is not None:
+            self.curve.append(float(value))
             print(f"epoch {trainer.current_epoch} {time.time() - self.start:.0f}s val {float(value):.4f}", flush=True)
 
 
@@ -61,10 +63,11 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters())
     root = Path("runs/tuning") / f"{args.model}-{int(time.time())}"
     ckpt = ModelCheckpoint(dirpath=root, monitor="val/bpd_bound", mode="min", save_last=False)
+    printer = PrintValidation()
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
         max_epochs=args.max_epochs, max_time={"minutes": args.max_minutes}, gradient_clip_val=args.clip,
-        callbacks=[ckpt, EMA(decay=args.ema), PrintValidation()], default_root_dir=str(root), num_sanity_val_steps=0,
+        callbacks=[ckpt, EMA(decay=args.ema), printer], default_root_dir=str(root), num_sanity_val_steps=0,
     )  # fmt: skip
     start = time.time()
     trainer.fit(model, datamodule=dm)
@@ -82,9 +85,10 @@ def main() -> None:
     test_bpd = total / (n * best.num_dims * math.log(2))
     best_val = float(ckpt.best_model_score)
     epoch = int(torch.load(ckpt.best_model_path, weights_only=False)["epoch"])
+    curve = " ".join(f"{v:.3f}" for v in printer.curve)
     line = (
         f"| {args.model} | `{json.dumps(kwargs)}` bs={args.batch_size} ema={args.ema} clip={args.clip} {args.tag} "
-        f"| {params} | {trainer.current_epoch} ep / {seconds:.0f}s | {epoch} | {best_val:.4f} | {test_bpd:.4f} |"
+        f"| {params} | {trainer.current_epoch} ep / {seconds:.0f}s | {epoch} | {best_val:.4f} | {test_bpd:.4f} | {curve} |"
     )
     print(line)
     with open(args.out, "a") as f:
