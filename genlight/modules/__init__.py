@@ -7,11 +7,13 @@ from genlight.modules.cvae import CVAE
 from genlight.modules.ddpm import DDPM
 from genlight.modules.ebm import EBM
 from genlight.modules.gated_pixelcnn import GatedPixelCNN
+from genlight.modules.glow import Glow
 from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
+from genlight.modules.realnvp import RealNVP
 from genlight.modules.vae import VAE
 
 __all__ = [
-    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DDPM", "EBM", "GatedPixelCNN", "MLPClassifier", "NADE", "PixelCNN",
-    "VAE",
+    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DDPM", "EBM", "GatedPixelCNN", "Glow", "MLPClassifier", "NADE",
+    "PixelCNN", "RealNVP", "VAE",
 ]  # fmt: skip

@@ -68,6 +68,5 @@ class BetaVAE(VAE):
         nll, kl = self.elbo_terms(batch[0])
         capacity = self.capacity()
         loss = nll.mean() + self.hparams.gamma * (kl.mean() - capacity).abs()
-        self.log("train/loss", loss, prog_bar=True)
-        self.log_dict({"train/recon": nll.mean(), "train/kl": kl.mean(), "train/capacity": torch.tensor(capacity)})
+        self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), capacity=capacity, batch_size=len(nll))
         return loss

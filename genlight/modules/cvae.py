@@ -183,8 +183,7 @@ class CVAE(VAE):
         x, y = batch
         nll, kl = self.elbo_terms(x, y)
         loss = (nll + self.hparams.beta * kl).mean()
-        self.log("train/loss", loss, prog_bar=True)
-        self.log_dict({"train/recon": nll.mean(), "train/kl": kl.mean()})
+        self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:

@@ -344,7 +344,7 @@ class DDPM(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self.diffusion_loss(batch[0], batch[1].long() if self.num_classes else None)
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
     def on_validation_epoch_start(self) -> None:

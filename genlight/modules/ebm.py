@@ -211,8 +211,7 @@ class EBM(GenerativeModule):
         e_pos, e_neg = energies.chunk(2)
         cd = e_pos.mean() - e_neg.mean()
         loss = cd + self.hparams.l2_coeff * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/cd", cd)
+        self.log_train(loss=loss, cd=cd, batch_size=len(x_pos))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -205,7 +205,7 @@ class NADE(AutoregressiveImageModel):
         pick = torch.randint(len(self.orders), (len(x),), device=x.device)
         nll = -self.log_prob_per_dim(x, self.orders[pick]).mean()
         loss = nll / self.num_dims if self.continuous else nll / (self.num_dims * math.log(2.0))
-        self.log("train/loss", loss, prog_bar=True)  # nats/dim (continuous) or bits/dim
+        self.log_train(loss=loss, batch_size=len(x))  # nats/dim (continuous) or bits/dim
         return loss
 
 

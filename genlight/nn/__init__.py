@@ -4,13 +4,17 @@ from genlight.nn.autoregressive import AutoregressiveImageModel, draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
+from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Split, Squeeze
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
+from genlight.nn.normalizing_flow import NormalizingFlow
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 
 __all__ = [
+    "ActNorm",
+    "AffineCoupling",
     "AutoregressiveImageModel",
     "Bernoulli",
     "CNNNet",
@@ -20,11 +24,16 @@ __all__ = [
     "DiagonalGaussianMixture",
     "DiscretizedLogistic",
     "GaussianPrior",
+    "InvConv1x1",
     "LogisticMixture",
     "MLPNet",
     "MaskedConv2d",
     "MixturePrior",
+    "MultiScaleFlow",
+    "NormalizingFlow",
     "PixelLikelihood",
+    "Split",
+    "Squeeze",
     "UNet",
     "VampPrior",
     "beta_schedule",

@@ -139,7 +139,7 @@ class AutoregressiveImageModel(GenerativeModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1] if self.num_classes > 0 else None
         loss = -self.log_prob(x, y).mean() / (self.num_dims * math.log(2.0))  # bits/dim of the batch
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train(loss=loss, batch_size=len(x))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
