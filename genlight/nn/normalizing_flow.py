@@ -43,6 +43,7 @@ class NormalizingFlow(GenerativeModule):
 
     #: test discovery: every flow family has this (``tests/test_flows.py`` covers them all)
     is_normalizing_flow: ClassVar[bool] = True
+    batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")  # images, and 2-D points (toy2d)
     #: Polyak averaging of the weights (the EMA callback; Glow's recipe averages too): on digits a
     #: decay of 0.99 lowered validation bits/dim by ~0.03 at equal epochs (benchmarks/results/flows_digits_tuning.md)
     ema_decay: ClassVar[float] = 0.99
