@@ -69,6 +69,10 @@ class PixelRNN(GenerativeModule):
     def make_layer(self) -> nn.Module:
         raise NotImplementedError
 
+    def apply_layer(self, layer: nn.Module, h: Tensor, inputs: Tensor) -> Tensor:
+        """One recurrent layer on features ``h``; ``inputs`` is the scaled image."""
+        return layer(h)
+
     # ------------------------------------------------------------------ model
     def scale(self, levels: Tensor) -> Tensor:
         """Integer levels -> network input in [-1, 1]."""
@@ -76,9 +80,13 @@ class PixelRNN(GenerativeModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, C * L, H, W)`` of every sub-pixel's conditional, ``x`` in [0, 1]."""
-        h = self.first(self.scale(to_levels(x, self.hparams.num_levels)))
+        return self.network(self.scale(to_levels(x, self.hparams.num_levels)))
+
+    def network(self, inputs: Tensor) -> Tensor:
+        """Logits ``(B, C * L, H, W)`` from scaled inputs ``(B, C, H, W)`` (differentiable: causality tests)."""
+        h = self.first(inputs)
         for layer in self.layers:
-            h = layer(h)
+            h = self.apply_layer(layer, h, inputs)
         return self.head[1](torch.relu(self.head[0](torch.relu(h))))
 
     def head_at(self, h: Tensor) -> Tensor:
@@ -256,7 +264,11 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
         self.build()
 
     def make_layer(self) -> nn.Module:
-        return DiagonalBiLSTM(self.hparams.hidden_channels, self.shape[0], self.hparams.dropout)
+        c = self.shape[0]
+        return DiagonalBiLSTM(self.hparams.hidden_channels, c, self.hparams.dropout, context_channels=c)
+
+    def apply_layer(self, layer: nn.Module, h: Tensor, inputs: Tensor) -> Tensor:
+        return layer(h, inputs)
 
     def generate(self, n: int, teacher: Tensor | None = None) -> tuple[Tensor, Tensor]:
         (c, height, width), levels_n = self.shape, self.hparams.num_levels
@@ -288,7 +300,8 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
                     levels[:, ch, i, j] = value
                     x_pad[:, ch, p0 + i, p0 + j] = self.scale(value)
             for l, layer in enumerate(self.layers):  # the mirrored direction over the finished row, right to left
-                gates_in = layer.input_gates(row_in[l], 1)  # (n, 4F, W)
+                image_row = x_pad[:, :, p0 + i, p0 : p0 + width]  # (n, C, W), the whole row now drawn
+                gates_in = layer.input_gates(row_in[l], 1, image_row)  # (n, 4F, W)
                 h_right = c_right = zeros_px
                 rev_row = torch.zeros(n, f, width, device=dev)
                 for j in reversed(range(width)):

@@ -6,7 +6,10 @@
 * :class:`DiagonalBiLSTM`: the map is skewed (row ``i`` shifted right by ``i``) so diagonals become
   columns; an LSTM runs column by column with a 2x1 state-to-state convolution over the previous
   column, i.e. the neighbours above and to the left. A second direction runs on the mirrored map and
-  its output is shifted down one row, so together every pixel above and to the left is seen.
+  its output is shifted down one row, so together every pixel above and to the left is seen. As the
+  shifted direction's row ``i - 1`` feeds only row ``i``, it also reads the image of its own row
+  whole (``context``): otherwise the last pixel of row ``i - 1``, which no mask-A/B feature of its own
+  row contains, would be a blind spot for the first columns of row ``i``.
 
 Both LSTMs compute ``c = f * c_prev + i * g``, ``h = o * tanh(c)`` (Hochreiter & Schmidhuber 1997)
 and add ``K_out * h`` (a 1x1 convolution) to their input (the paper's residual connections).
@@ -182,23 +185,31 @@ class DiagonalBiLSTM(_ResidualLSTM):
     row before the two are added, so position ``(i, j)`` sees only rows ``< i`` from it.
     """
 
-    def __init__(self, channels: int, image_channels: int, dropout: float = 0.0) -> None:
+    def __init__(self, channels: int, image_channels: int, dropout: float = 0.0, context_channels: int = 0) -> None:
         super().__init__(channels, image_channels, dropout)
         groups = self.gate_groups(image_channels, directions=2)
         self.input_to_state = MaskedConv2d(
             channels, 8 * channels, 1, "B", image_channels=image_channels, out_groups=groups
         )
+        # the mirrored direction's output is shifted down a row, so it may read every sub-pixel of its
+        # own row: without this the last pixel of row i-1 would be a blind spot of row i's first columns
+        self.context_to_state = nn.Conv2d(context_channels, 4 * channels, 1, bias=False) if context_channels else None
         # both directions in one grouped convolution; tap 0 = the row above, tap 1 = the same row
         self.state_to_state = nn.Conv1d(2 * channels, 8 * channels, 2, groups=2)
         with torch.no_grad():
             for d in range(2):
                 self.input_to_state.bias[(4 * d + 1) * channels : (4 * d + 2) * channels].fill_(1.0)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """``x`` ``(B, F, H, W)``; ``context`` ``(B, context_channels, H, W)`` (the image), read whole by
+        the mirrored direction only."""
         b, f, height, width = x.shape
         with torch.autocast(x.device.type, enabled=False):
             gates_in = self.input_to_state(x.float())  # (B, 8F, H, W)
-            fwd, rev = gates_in[:, : 4 * f], gates_in[:, 4 * f :].flip(-1)
+            fwd, rev = gates_in[:, : 4 * f], gates_in[:, 4 * f :]
+            if self.context_to_state is not None:
+                rev = rev + self.context_to_state(context.float())
+            rev = rev.flip(-1)
             skewed = torch.stack([skew(fwd), skew(rev)], dim=1)  # (B, 2, 4F, H, W + H - 1)
             cols = torch.arange(width + height - 1, device=x.device)
             rows = torch.arange(height, device=x.device)
@@ -218,13 +229,16 @@ class DiagonalBiLSTM(_ResidualLSTM):
         return self.residual(x, h_fwd + h_rev)
 
     # -- one pixel at a time (sampling)
-    def input_gates(self, x: Tensor, direction: int) -> Tensor:
-        """Input-to-state gates of one direction (0 = left-to-right, 1 = mirrored) at any positions:
-        ``(B, F, ...)`` -> ``(B, 4F, ...)``."""
+    def input_gates(self, x: Tensor, direction: int, context: Tensor | None = None) -> Tensor:
+        """Input-to-state gates of one direction (0 = left-to-right, 1 = mirrored, which also reads
+        ``context``) at any positions: ``(B, F, ...)`` -> ``(B, 4F, ...)``."""
         f = self.channels
         w = self.input_to_state.masked_weight()[direction * 4 * f : (direction + 1) * 4 * f, :, 0, 0]
         bias = self.input_to_state.bias[direction * 4 * f : (direction + 1) * 4 * f]
-        return torch.einsum("of,bf...->bo...", w, x) + bias.view(-1, *([1] * (x.dim() - 2)))
+        out = torch.einsum("of,bf...->bo...", w, x) + bias.view(-1, *([1] * (x.dim() - 2)))
+        if direction == 1 and self.context_to_state is not None:
+            out = out + torch.einsum("oc,bc...->bo...", self.context_to_state.weight[:, :, 0, 0], context)
+        return out
 
     def state_gates(self, h_above: Tensor, h_beside: Tensor, direction: int) -> Tensor:
         """State-to-state gates of one direction from the neighbours' ``h`` (``(B, F, ...)`` each):
