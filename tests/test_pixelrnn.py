@@ -194,3 +194,23 @@ def test_bad_arguments_fail_early_with_the_fix(name):
         create_model(name, image_shape=(1, 8, 8), first_kernel_size=4)
     with pytest.raises(ValueError, match="unconditional"):
         create_model(name, hidden_channels=4, head_channels=4, num_layers=1).sample(2, y=torch.zeros(2).long())
+
+
+@pytest.mark.parametrize("config", ["digits/pixelrnn_row", "digits/pixelrnn_diag", "binarized_mnist/pixelrnn_row",
+                                    "binarized_mnist/pixelrnn_diag"])
+def test_example_configs_instantiate(config):
+    """The example configs build through the CLI (no training, no data files): family, linked shapes,
+    checkpoints selected on validation bits/dim."""
+    from pathlib import Path
+
+    from genlight.cli import GenlightCLI
+    from genlight.types import DensityModel
+
+    path = Path(__file__).parent.parent / "examples" / f"{config}.yaml"
+    cli = GenlightCLI(args=["-c", str(path), "--trainer.logger", "false"], run=False)
+    assert type(cli.model).__name__ == ("RowLSTMPixelRNN" if config.endswith("row") else "DiagonalBiLSTMPixelRNN")
+    assert isinstance(cli.model, DensityModel) and cli.model.log_prob_is_exact
+    assert tuple(cli.model.hparams.image_shape) == tuple(cli.datamodule.image_shape)
+    assert cli.model.hparams.num_levels == cli.datamodule.num_levels == (2 if "binarized" in config else 17)
+    monitors = [getattr(cb, "monitor", None) for cb in cli.trainer.callbacks]
+    assert "val/bpd" in monitors and cli.model.checkpoint_monitor() == ("val/bpd", "min")

@@ -160,16 +160,23 @@ class RowLSTM(_ResidualLSTM):
             gates_in = self.input_to_state(x.float())  # (B, 4F, H, W)
             h = c = gates_in.new_zeros(b, f, width)
             rows = []
-            for i in range(height):
-                h, c = lstm_cell(gates_in[:, :, i] + self.state_to_state(h), c)
+            for gates_row in gates_in.unbind(2):  # unbind, not slicing: one cheap backward for all rows
+                h, c = lstm_cell(gates_row + self.row_gates(h), c)
                 rows.append(h)
             hidden = torch.stack(rows, dim=2)  # (B, F, H, W)
         return self.residual(x, hidden)
 
     # -- one pixel at a time (sampling)
     def row_gates(self, h_prev: Tensor) -> Tensor:
-        """State-to-state gates of a row from the previous row's ``h``: ``(B, F, W)`` -> ``(B, 4F, W)``."""
-        return self.state_to_state(h_prev)
+        """State-to-state gates of a row from the previous row's ``h``: ``(B, F, W)`` -> ``(B, 4F, W)``.
+        ``state_to_state`` as one matrix product over the stacked taps (much faster than a 1-D
+        convolution's backward on CPU)."""
+        conv = self.state_to_state
+        k, width = conv.kernel_size[0], h_prev.shape[-1]
+        padded = F.pad(h_prev, (k // 2, k // 2))
+        taps = torch.cat([padded[..., t : t + width] for t in range(k)], dim=1)  # (B, kF, W), tap-major
+        weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)  # (4F, kF), tap-major
+        return torch.einsum("og,bgw->bow", weight, taps) + conv.bias[:, None]
 
     def input_gates_at(self, row_patch: Tensor) -> Tensor:
         """Input-to-state gates at one column from its ``(B, F, 1, k)`` row patch: ``(B, 4F)``."""
@@ -215,10 +222,15 @@ class DiagonalBiLSTM(_ResidualLSTM):
             rows = torch.arange(height, device=x.device)
             valid = ((cols[None] >= rows[:, None]) & (cols[None] < rows[:, None] + width)).float()  # (H, W+H-1)
             h = c = x.new_zeros(b, 2 * f, height, dtype=torch.float32)
+            # state_to_state as one batched matrix product per direction over the stacked taps (above, same row)
+            weight = self.state_to_state.weight.view(2, 4 * f, f, 2).permute(0, 1, 3, 2).reshape(2, 4 * f, 2 * f)
+            bias = self.state_to_state.bias.view(1, 2, 4 * f, 1)
             outs = []
-            for k in range(width + height - 1):
-                ss = self.state_to_state(F.pad(h, (1, 0))).view(b, 2, 4 * f, height)
-                gates = (skewed[..., k] + ss).reshape(2 * b, 4 * f, height)  # (B*2, 4F, H), direction-minor
+            for k, gates_col in enumerate(skewed.unbind(-1)):  # unbind, not slicing: one cheap backward
+                above = F.pad(h[..., :-1], (1, 0))  # (B, 2F, H): the state of the row above
+                ss = torch.einsum("dog,bdgh->bdoh", weight, torch.cat([above.view(b, 2, f, height), h.view(b, 2, f, height)], 2))
+                ss = ss + bias
+                gates = (gates_col + ss).reshape(2 * b, 4 * f, height)  # (B*2, 4F, H), direction-minor
                 h_new, c_new = lstm_cell(gates, c.view(2 * b, f, height))
                 h = h_new.view(b, 2 * f, height) * valid[:, k]
                 c = c_new.view(b, 2 * f, height) * valid[:, k]
