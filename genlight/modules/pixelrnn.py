@@ -39,7 +39,7 @@ class PixelRNN(GenerativeModule):
 
     log_prob_is_exact = True
     ema_decay: ClassVar[float] = 0.995  # the digits recipes evaluate, sample and checkpoint EMA weights
-    smoke_kwargs: ClassVar[dict[str, Any]] = {"hidden_channels": 8, "num_layers": 1, "head_channels": 8}
+    smoke_kwargs: ClassVar[dict[str, Any]] = {"hidden_channels": 6, "num_layers": 1, "head_channels": 6}  # RGB too
 
     def build(self) -> None:
         hp = self.hparams
