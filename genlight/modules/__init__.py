@@ -10,10 +10,11 @@ from genlight.modules.gated_pixelcnn import GatedPixelCNN
 from genlight.modules.glow import Glow
 from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
+from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from genlight.modules.realnvp import RealNVP
 from genlight.modules.vae import VAE
 
 __all__ = [
-    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DDPM", "EBM", "GatedPixelCNN", "Glow", "MLPClassifier", "NADE",
-    "PixelCNN", "RealNVP", "VAE",
+    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DDPM", "DiagonalBiLSTMPixelRNN", "EBM", "GatedPixelCNN", "Glow",
+    "MLPClassifier", "NADE", "PixelCNN", "PixelRNN", "RealNVP", "RowLSTMPixelRNN", "VAE",
 ]  # fmt: skip

@@ -10,6 +10,7 @@ from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_p
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 from genlight.nn.normalizing_flow import NormalizingFlow
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
+from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell, skew, unskew
 from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Categorical",
     "ConvDecoder",
     "ConvEncoder",
+    "DiagonalBiLSTM",
     "DiagonalGaussianMixture",
     "DiscretizedLogistic",
     "GaussianPrior",
@@ -32,6 +34,7 @@ __all__ = [
     "MultiScaleFlow",
     "NormalizingFlow",
     "PixelLikelihood",
+    "RowLSTM",
     "Split",
     "Squeeze",
     "UNet",
@@ -43,10 +46,13 @@ __all__ = [
     "downsample_plan",
     "draw_levels",
     "logistic_mixture_log_probs",
+    "lstm_cell",
     "make_likelihood",
     "make_prior",
     "normal_kl",
     "shift_down",
+    "skew",
     "timestep_embedding",
     "unet_channel_mults",
+    "unskew",
 ]
