@@ -124,7 +124,7 @@ class PixelRNN(GenerativeModule):
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = -self.log_prob(batch[0]).mean() / self.num_dims  # nats per dimension
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

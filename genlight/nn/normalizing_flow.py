@@ -137,7 +137,7 @@ class NormalizingFlow(GenerativeModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """Loss: the negative log-likelihood (bound) in nats per dimension, averaged over the batch."""
         loss = -self.log_prob(batch[0]).mean() / self.num_dims
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
