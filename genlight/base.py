@@ -110,8 +110,11 @@ class GenerativeModule(pl.LightningModule):
     batch_kinds: ClassVar[tuple[str, ...] | None] = None
 
     def setup(self, stage: str) -> None:
+        self._check_batch_kind(stage)
+
+    def _check_batch_kind(self, stage: str) -> None:
         """Refuse, before the first step, a datamodule whose batches this family cannot read:
-        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``. Overrides call ``super()``."""
+        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``."""
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         kind = getattr(dm, "batch_kind", None)
         if self.batch_kinds is not None and kind is not None and kind not in self.batch_kinds:
@@ -120,21 +123,23 @@ class GenerativeModule(pl.LightningModule):
                 f"{type(dm).__name__} gives {kind} batches; pick a datamodule of that kind (`genlight list datamodules`)"
             )
 
+    #: hooks whose genlight part runs even when a family overrides the hook without ``super()``:
+    #: ``hook -> (method, runs before the family's code)``; each part is idempotent
+    _GUARANTEED_HOOKS: ClassVar[dict[str, tuple[str, bool]]] = {
+        "setup": ("_check_batch_kind", True),
+        "on_save_checkpoint": ("_record_identity", False),
+        "on_train_epoch_end": ("_log_train_epoch_means", False),
+    }
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Every family's ``on_save_checkpoint`` also records the class (:func:`record_identity`), even one
-        that overrides the hook without calling ``super()``, so :func:`~genlight.load_model` always works."""
+        """Wrap a family's override of each hook of ``_GUARANTEED_HOOKS`` so that genlight's part of it
+        still runs: the batch-kind check before ``setup``, the class record in every checkpoint (so
+        :func:`~genlight.load_model` always works), the epoch means of :meth:`log_train`."""
         super().__init_subclass__(**kwargs)
-        hook = cls.__dict__.get("on_save_checkpoint")
-        if hook is None or getattr(hook, "_records_identity", False):
-            return
-
-        @functools.wraps(hook)
-        def on_save_checkpoint(self: GenerativeModule, checkpoint: dict[str, Any]) -> None:
-            hook(self, checkpoint)
-            record_identity(self, checkpoint)
-
-        on_save_checkpoint._records_identity = True  # type: ignore[attr-defined]
-        cls.on_save_checkpoint = on_save_checkpoint  # type: ignore[method-assign]
+        for name, (part, before) in cls._GUARANTEED_HOOKS.items():
+            hook = cls.__dict__.get(name)
+            if hook is not None and not getattr(hook, "_genlight_guaranteed", False):
+                setattr(cls, name, _with_part(hook, part, before))
 
     def save_hyperparameters(
         self, *args: Any, ignore: Sequence[str] | str | None = None, frame: Any = None, logger: bool = True
@@ -154,6 +159,9 @@ class GenerativeModule(pl.LightningModule):
                 del hparams[key]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._record_identity(checkpoint)
+
+    def _record_identity(self, checkpoint: dict[str, Any]) -> None:
         record_identity(self, checkpoint)
 
     @property
@@ -212,8 +220,7 @@ class GenerativeModule(pl.LightningModule):
           in-place add a step, no ``.item()``, no sync) and logged once in
           :meth:`on_train_epoch_end` (``sync_dist=True``, so DDP averages the ranks); at epoch end
           ``callback_metrics["train/<name>"]`` holds this mean too for the ``prog_bar`` names, as
-          with ``on_epoch=True``.
-          A family that overrides ``on_train_epoch_end`` calls ``super().on_train_epoch_end()``.
+          with ``on_epoch=True``; this runs even if a family overrides ``on_train_epoch_end``.
         """
         stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
                                for v in values.values()])  # fmt: skip
@@ -239,7 +246,10 @@ class GenerativeModule(pl.LightningModule):
                 self.log_dict(step, prog_bar=show, on_step=True, on_epoch=False, batch_size=batch_size)
 
     def on_train_epoch_end(self) -> None:
-        """Logs the epoch means that :meth:`log_train` accumulated (``train/<name>_epoch``)."""
+        self._log_train_epoch_means()
+
+    def _log_train_epoch_means(self) -> None:
+        """Logs the epoch means that :meth:`log_train` accumulated (``train/<name>_epoch``), once."""
         acc = self.__dict__.pop("_genlight_train_sums", None)
         if acc is None or self._trainer is None or self._trainer.barebones:
             return
@@ -272,6 +282,22 @@ class GenerativeModule(pl.LightningModule):
         if is_overridden("validation_step", self, pl.LightningModule):
             return "val/loss", "min"
         return None
+
+
+def _with_part(hook: Callable[..., Any], part: str, before: bool) -> Callable[..., Any]:
+    """``hook`` that also calls the method ``part`` with the same arguments, before or after it."""
+
+    @functools.wraps(hook)
+    def wrapped(self: GenerativeModule, *args: Any, **kwargs: Any) -> Any:
+        if before:
+            getattr(self, part)(*args, **kwargs)
+        out = hook(self, *args, **kwargs)
+        if not before:
+            getattr(self, part)(*args, **kwargs)
+        return out
+
+    wrapped._genlight_guaranteed = True  # type: ignore[attr-defined]
+    return wrapped
 
 
 #: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``

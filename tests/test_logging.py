@@ -87,3 +87,21 @@ def test_classifier_logs_train_loss_and_acc(tmp_path):
     epoch = [r for r in rows if r.get("train/loss_epoch")]
     assert len(epoch) == 1 and 0.0 <= float(epoch[0]["train/acc_epoch"]) <= 1.0
     assert torch.isfinite(model.trainer_ref.callback_metrics["train/loss"])
+
+
+class EpochHookVAE(RecordingVAE):
+    """Overrides ``on_train_epoch_end`` and ``setup`` without ``super()``: genlight's parts still run."""
+
+    def on_train_epoch_end(self) -> None:
+        self.epoch_hook_calls = getattr(self, "epoch_hook_calls", 0) + 1
+
+    def setup(self, stage: str) -> None:
+        self.setup_calls = getattr(self, "setup_calls", 0) + 1
+
+
+def test_overridden_hooks_keep_genlights_part(tmp_path):
+    model = EpochHookVAE(latent_dim=4, hidden_channels=8)
+    rows = _fit(model, tmp_path)
+    assert model.epoch_hook_calls == 2 and model.setup_calls == 1
+    epoch_rows = [r for r in rows if r.get("train/loss_epoch")]
+    assert len(epoch_rows) == 2  # the epoch means of log_train are still logged
