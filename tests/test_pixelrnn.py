@@ -10,7 +10,8 @@ import torch
 
 from genlight import create_model
 from genlight.errors import IncompatibleDataError
-from genlight.nn.recurrent import MaskedConv2d, skew, unskew
+from genlight.nn.masked import MaskedConv2d
+from genlight.nn.recurrent import skew, unskew
 
 FAMILIES = ["pixelrnn_row", "pixelrnn_diag"]
 
@@ -127,7 +128,7 @@ def test_skew_unskew_round_trip():
 
 def test_masked_conv_keeps_its_weights():
     """Masks are applied functionally: the stored weights are untouched, the output causal."""
-    conv = MaskedConv2d(2, 4, 3, "A", image_channels=2)
+    conv = MaskedConv2d(2, 4, 3, 2, "A")
     before = conv.weight.detach().clone()
     conv(torch.randn(1, 2, 3, 3)).sum().backward()
     assert torch.equal(conv.weight, before)

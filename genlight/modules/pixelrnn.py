@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from genlight.base import GenerativeModule, check_image_shape, to_levels
 from genlight.errors import IncompatibleDataError
 from genlight.nn.likelihoods import Categorical
-from genlight.nn.recurrent import DiagonalBiLSTM, MaskedConv2d, RowLSTM, lstm_cell
+from genlight.nn.masked import MaskedConv2d
+from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell
 from genlight.registry import register_model
 
 __all__ = ["DiagonalBiLSTMPixelRNN", "PixelRNN", "RowLSTMPixelRNN"]
@@ -57,12 +58,12 @@ class PixelRNN(GenerativeModule):
             raise IncompatibleDataError(f"{type(self).__name__} models discrete levels; got num_levels={hp.num_levels}")
         self.likelihood = Categorical(hp.num_levels)
         f = hp.hidden_channels
-        self.first = MaskedConv2d(c, f, hp.first_kernel_size, "A", image_channels=c)
+        self.first = MaskedConv2d(c, f, hp.first_kernel_size, c, "A")
         self.layers = nn.ModuleList(self.make_layer() for _ in range(hp.num_layers))
         self.head = nn.ModuleList(
             [
-                MaskedConv2d(f, hp.head_channels, 1, "B", image_channels=c),
-                MaskedConv2d(hp.head_channels, c * hp.num_levels, 1, "B", image_channels=c),
+                MaskedConv2d(f, hp.head_channels, 1, c, "B"),
+                MaskedConv2d(hp.head_channels, c * hp.num_levels, 1, c, "B"),
             ]
         )
         self.example_input_array = torch.zeros(2, *self.shape)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MaskedConv2d", "causal_mask", "channel_groups", "shift_down"]
+__all__ = ["MaskedConv2d", "causal_mask", "channel_groups", "group_mask", "shift_down"]
 
 MaskType = Literal["A", "B", "V"]
 
@@ -48,28 +48,33 @@ def causal_mask(
     ``V`` (the vertical stack of Gated PixelCNN): rows up to and including the centre row, all columns
     (that stack is shifted down one row before it feeds anything that predicts the current row).
     """
+    return group_mask(kernel, channel_groups(in_ch, channels), channel_groups(out_ch, channels, out_chunks), mask_type)
+
+
+def group_mask(kernel: int | tuple[int, int], in_groups: Tensor, out_groups: Tensor, mask_type: MaskType = "B") -> Tensor:
+    """:func:`causal_mask` for explicit channel-group ids of the input and output features (e.g. the
+    four gates of an LSTM, each split into colour groups): ``(len(out_groups), len(in_groups), kh, kw)``."""
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"masked convolutions need odd kernel sizes, got {kh}x{kw}")
     if mask_type not in ("A", "B", "V"):
         raise ValueError(f"mask_type must be A, B or V, got {mask_type!r}")
     ci, cj = kh // 2, kw // 2
-    mask = torch.zeros(out_ch, in_ch, kh, kw)
+    mask = torch.zeros(len(out_groups), len(in_groups), kh, kw)
     if mask_type == "V":
         mask[:, :, : ci + 1, :] = 1
         return mask
     mask[:, :, :ci, :] = 1
     mask[:, :, ci, :cj] = 1
-    g_in = channel_groups(in_ch, channels)
-    g_out = channel_groups(out_ch, channels, out_chunks)
-    centre = g_in[None, :] < g_out[:, None] if mask_type == "A" else g_in[None, :] <= g_out[:, None]
+    centre = in_groups[None, :] < out_groups[:, None] if mask_type == "A" else in_groups[None, :] <= out_groups[:, None]
     mask[:, :, ci, cj] = centre.float()
     return mask
 
 
 class MaskedConv2d(nn.Conv2d):
     """A "same"-padded convolution whose weight is multiplied by :func:`causal_mask` in every forward
-    (functionally: the stored weight is never edited, so EMA copies and checkpoints stay causal)."""
+    (functionally: the stored weight is never edited, so EMA copies and checkpoints stay causal).
+    ``out_groups`` / ``in_groups`` give explicit channel-group ids instead (:func:`group_mask`)."""
 
     def __init__(
         self,
@@ -81,15 +86,27 @@ class MaskedConv2d(nn.Conv2d):
         *,
         out_chunks: int = 1,
         bias: bool = True,
+        out_groups: Tensor | None = None,
+        in_groups: Tensor | None = None,
     ) -> None:
         kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
         super().__init__(in_ch, out_ch, (kh, kw), padding=(kh // 2, kw // 2), bias=bias)
         self.mask_type = mask_type
-        mask = causal_mask((kh, kw), in_ch, out_ch, channels, mask_type, out_chunks=out_chunks)
+        out_groups = channel_groups(out_ch, channels, out_chunks) if out_groups is None else out_groups
+        in_groups = channel_groups(in_ch, channels) if in_groups is None else in_groups
+        mask = group_mask((kh, kw), in_groups, out_groups, mask_type)
         self.register_buffer("mask", mask.bool(), persistent=False)  # rebuilt from the arguments, never averaged
 
+    def masked_weight(self) -> Tensor:
+        return self.weight * self.mask
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding)
+
+    def at(self, patch: Tensor) -> Tensor:
+        """The output at one position from its ``(B, in, kh, kw)`` input patch (zero-padded at the
+        borders, as in :meth:`forward`): ``(B, out)``. Future positions of the patch are ignored."""
+        return F.conv2d(patch, self.masked_weight(), self.bias).flatten(1)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mask_type={self.mask_type}"

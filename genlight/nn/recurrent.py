@@ -32,66 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["DiagonalBiLSTM", "MaskedConv2d", "RowLSTM", "channel_groups", "lstm_cell", "skew", "unskew"]
+from genlight.nn.masked import MaskedConv2d, channel_groups
 
-
-def channel_groups(num_channels: int, image_channels: int) -> Tensor:
-    """Group id (image channel) of each of ``num_channels`` features: contiguous blocks, ``(num_channels,)``."""
-    if num_channels % image_channels:
-        raise ValueError(f"{num_channels} channels cannot be split into {image_channels} colour groups")
-    return torch.arange(num_channels) // (num_channels // image_channels)
-
-
-def causal_mask(
-    out_groups: Tensor, in_groups: Tensor, kernel_size: tuple[int, int], mask_type: str
-) -> Tensor:
-    """``(out, in, kh, kw)`` mask of a convolution centred on the current pixel: 1 on earlier rows and
-    on earlier columns of the centre row; at the centre, group ``in < out`` (A) or ``in <= out`` (B)."""
-    if mask_type not in ("A", "B"):
-        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-    kh, kw = kernel_size
-    mask = torch.zeros(len(out_groups), len(in_groups), kh, kw)
-    mask[:, :, : kh // 2] = 1
-    mask[:, :, kh // 2, : kw // 2] = 1
-    allowed = in_groups[None, :] < out_groups[:, None] if mask_type == "A" else in_groups[None, :] <= out_groups[:, None]
-    mask[:, :, kh // 2, kw // 2] = allowed.float()
-    return mask
-
-
-class MaskedConv2d(nn.Conv2d):
-    """A same-size convolution masked to earlier pixels and to earlier (A) or not later (B) colour
-    groups of the current pixel (van den Oord et al. 2016, section 3.4). Masked functionally, so the
-    stored weights, EMA copies and checkpoints never hold a non-causal layer."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        mask_type: str,
-        *,
-        image_channels: int,
-        out_groups: Tensor | None = None,
-        in_groups: Tensor | None = None,
-    ) -> None:
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-        if kh % 2 == 0 or kw % 2 == 0:
-            raise ValueError(f"masked convolutions need odd kernel sizes, got {kh}x{kw}")
-        super().__init__(in_channels, out_channels, (kh, kw), padding=(kh // 2, kw // 2))
-        out_groups = channel_groups(out_channels, image_channels) if out_groups is None else out_groups
-        in_groups = channel_groups(in_channels, image_channels) if in_groups is None else in_groups
-        self.register_buffer("mask", causal_mask(out_groups, in_groups, (kh, kw), mask_type), persistent=False)
-
-    def masked_weight(self) -> Tensor:
-        return self.weight * self.mask
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.masked_weight(), self.bias, padding=self.padding)
-
-    def at(self, patch: Tensor) -> Tensor:
-        """The output at one position from its ``(B, in, kh, kw)`` input patch (zero-padded at the
-        borders, as in :meth:`forward`): ``(B, out)``. Future positions of the patch are ignored."""
-        return F.conv2d(patch, self.masked_weight(), self.bias).flatten(1)
+__all__ = ["DiagonalBiLSTM", "RowLSTM", "lstm_cell", "skew", "unskew"]
 
 
 def lstm_cell(gates: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
@@ -122,7 +65,7 @@ class _ResidualLSTM(nn.Module):
     def __init__(self, channels: int, image_channels: int, dropout: float) -> None:
         super().__init__()
         self.channels = channels
-        self.out = MaskedConv2d(channels, channels, 1, "B", image_channels=image_channels)
+        self.out = MaskedConv2d(channels, channels, 1, image_channels, "B")
         self.dropout = nn.Dropout(dropout)
 
     def residual(self, x: Tensor, h: Tensor) -> Tensor:
@@ -148,7 +91,7 @@ class RowLSTM(_ResidualLSTM):
         super().__init__(channels, image_channels, dropout)
         groups = self.gate_groups(image_channels)
         self.input_to_state = MaskedConv2d(
-            channels, 4 * channels, (1, kernel_size), "B", image_channels=image_channels, out_groups=groups
+            channels, 4 * channels, (1, kernel_size), image_channels, "B", out_groups=groups
         )
         self.state_to_state = nn.Conv1d(channels, 4 * channels, kernel_size, padding=kernel_size // 2)
         with torch.no_grad():  # forget gate bias 1 (Gers et al. 2000)
@@ -196,7 +139,7 @@ class DiagonalBiLSTM(_ResidualLSTM):
         super().__init__(channels, image_channels, dropout)
         groups = self.gate_groups(image_channels, directions=2)
         self.input_to_state = MaskedConv2d(
-            channels, 8 * channels, 1, "B", image_channels=image_channels, out_groups=groups
+            channels, 8 * channels, 1, image_channels, "B", out_groups=groups
         )
         # the mirrored direction's output is shifted down a row, so it may read every sub-pixel of its
         # own row: without this the last pixel of row i-1 would be a blind spot of row i's first columns
