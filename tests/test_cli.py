@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genlight import load_model
+from genlight import MODELS, list_models, load_model
 from genlight.cli import GenlightCLI, main, rewrite_registry_names
 from genlight.modules.vae import VAE
 
@@ -138,3 +138,12 @@ def test_wrong_data_shape_exits_with_a_clear_message(in_tmp, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "VAE works on (C, H, W) images, got image_shape=(2,)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", sorted(set(list_models()) - set(list_models(tag="test"))))
+def test_every_family_has_a_digits_example_that_instantiates(name):
+    path = ROOT / "examples" / "digits" / f"{name}.yaml"
+    assert path.is_file(), f"add {path.relative_to(ROOT)}"
+    cli = GenlightCLI(args=["-c", str(path), "--trainer.logger", "false"], run=False)
+    assert MODELS.name_of(cli.model) == name
+    assert tuple(cli.model.hparams["image_shape"]) == (1, 8, 8)
