@@ -105,7 +105,7 @@ class EMA(pl.Callback):
         """The averaged entries of the model's state: ``{full key: tensor}`` (views, not copies)."""
         state = pl_module.state_dict(keep_vars=False)
         prefix = f"{self.target}." if self.target else ""
-        return {k: v for k, v in state.items() if k.startswith(prefix)}
+        return {k: v for k, v in state.items() if k.startswith(prefix) and isinstance(v, Tensor)}  # not extra states
 
     # ------------------------------------------------------------------ averaging
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:

@@ -4,8 +4,10 @@ from genlight.modules.autoencoder import AE
 from genlight.modules.beta_vae import BetaVAE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
 from genlight.modules.cvae import CVAE
+from genlight.modules.dcgan import DCGAN
 from genlight.modules.ddpm import DDPM
 from genlight.modules.ebm import EBM
+from genlight.modules.gan import GAN
 from genlight.modules.gated_pixelcnn import GatedPixelCNN
 from genlight.modules.glow import Glow
 from genlight.modules.nade import NADE
@@ -13,8 +15,9 @@ from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from genlight.modules.realnvp import RealNVP
 from genlight.modules.vae import VAE
+from genlight.modules.wgan_gp import WGANGP
 
 __all__ = [
-    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DDPM", "DiagonalBiLSTMPixelRNN", "EBM", "GatedPixelCNN", "Glow",
-    "MLPClassifier", "NADE", "PixelCNN", "PixelRNN", "RealNVP", "RowLSTMPixelRNN", "VAE",
+    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DCGAN", "DDPM", "DiagonalBiLSTMPixelRNN", "EBM", "GAN", "GatedPixelCNN", "Glow",
+    "MLPClassifier", "NADE", "PixelCNN", "PixelRNN", "RealNVP", "RowLSTMPixelRNN", "VAE", "WGANGP",
 ]  # fmt: skip

@@ -1,8 +1,12 @@
 """Building blocks shared by the families (each lives here once)."""
 
+from genlight.nn.adversarial import (
+    ConditionalBatchNorm2d, ImagePool, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty,
+)  # fmt: skip
 from genlight.nn.autoregressive import AutoregressiveImageModel, draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
+from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Split, Squeeze
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
@@ -20,12 +24,16 @@ __all__ = [
     "Bernoulli",
     "CNNNet",
     "Categorical",
+    "ConditionalBatchNorm2d",
     "ConvDecoder",
     "ConvEncoder",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "DiagonalBiLSTM",
     "DiagonalGaussianMixture",
     "DiscretizedLogistic",
     "GaussianPrior",
+    "ImagePool",
     "InvConv1x1",
     "LogisticMixture",
     "MLPNet",
@@ -42,9 +50,13 @@ __all__ = [
     "beta_schedule",
     "causal_mask",
     "channel_groups",
+    "dcgan_init_",
     "discretized_gaussian_log_prob",
+    "discriminator_loss",
     "downsample_plan",
     "draw_levels",
+    "generator_loss",
+    "gradient_penalty",
     "logistic_mixture_log_probs",
     "lstm_cell",
     "make_likelihood",

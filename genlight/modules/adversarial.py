@@ -1,0 +1,163 @@
+"""What the generator/discriminator families share (``gan``, ``dcgan``, ``wgan_gp``, ``cgan``, ``infogan``):
+manual optimisation of a generator ``G`` and a discriminator ``D`` in the style of Lightning's GAN example.
+
+One ``training_step`` = one batch:
+
+1. one discriminator step on the real batch and a detached fake batch, with the family's loss
+   (:func:`~genlight.nn.adversarial.discriminator_loss`) plus ``gp_weight`` times the gradient penalty
+   when ``gp_weight > 0``;
+2. a generator step on the same fakes, every ``n_critic``-th batch (``(batch_idx + 1) % n_critic == 0``),
+   so each critic step sees a fresh real batch, as in Gulrajani et al.'s ``CRITIC_ITERS`` loop.
+
+``trainer.global_step`` counts optimizer steps: it moves ``1 + 1/n_critic`` times per batch (twice with
+``n_critic = 1``); budget runs with ``max_epochs`` or ``max_time``. The generator is averaged by the
+shared :class:`~genlight.callbacks.EMA` (``ema_target = "generator"``); samples, grids and FID use it.
+
+Subclasses build ``self.generator`` (``G(z[, y]) -> [-1, 1]``) and ``self.discriminator``
+(``D(x[, y]) -> (B,)`` logits) in ``__init__`` and may extend :meth:`discriminator_terms` /
+:meth:`generator_terms` (each returns named loss terms; their sum is minimised), :meth:`sample_latent`
+and :meth:`generator_parameters` / :meth:`discriminator_parameters` (InfoGAN's Q head).
+
+Under DDP a generator-only backward leaves the discriminator without gradients (and the other way
+round), so :meth:`setup` turns on ``find_unused_parameters`` of a DDP strategy before the model is
+wrapped; the discriminator runs once per ``training_step`` forward of the DDP wrapper, so buffer
+synchronisation (batch-norm statistics, spectral-norm vectors) happens once per step. Under
+``16-mixed`` ``manual_backward`` scales the loss and the optimizer step unscales it; the gradient
+penalty runs in fp32 (``autograd.grad`` bypasses the scaler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from genlight.base import GenerativeModule
+from genlight.nn.adversarial import check_loss, discriminator_loss, generator_loss, gradient_penalty
+
+__all__ = ["AdversarialModule"]
+
+
+class AdversarialModule(GenerativeModule):
+    """Base of the G/D families; see the module docstring. ``hparams`` must hold ``latent_dim``, ``loss``,
+    ``n_critic``, ``gp_weight``, ``lr_g``, ``lr_d``, ``betas`` (and ``image_shape``)."""
+
+    ema_decay: ClassVar[float] = 0.999
+    ema_target: ClassVar[str | None] = "generator"
+    monitor: ClassVar[str | None] = ""  # no validation figure of its own; FID callbacks may be monitored
+    batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")
+    num_classes: int = 0
+
+    generator: nn.Module
+    discriminator: nn.Module
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def check_adversarial_hparams(self) -> None:
+        """Validate the shared hyper-parameters (call at the end of a family's ``__init__``)."""
+        hp = self.hparams
+        check_loss(hp.loss)
+        if int(hp.n_critic) < 1:
+            raise ValueError(f"n_critic must be >= 1 (discriminator steps per generator step), got {hp.n_critic}")
+        if hp.gp_weight < 0:
+            raise ValueError(f"gp_weight must be >= 0, got {hp.gp_weight}")
+
+    # ------------------------------------------------------------------ sampling
+    def sample_latent(self, n: int) -> Tensor:
+        """``z ~ N(0, I)``, ``(n, latent_dim)``."""
+        return torch.randn(n, self.hparams.latent_dim, device=self.device)
+
+    def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """``G(z[, y])`` in the generator's range [-1, 1]."""
+        return self.generator(z, y) if self.num_classes else self.generator(z)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Images in [0, 1] from latent codes (points are returned as they are)."""
+        out = self.generate(z, y)
+        return (out + 1.0) / 2.0 if len(self.hparams.image_shape) == 3 else out
+
+    @torch.no_grad()
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
+        if self.num_classes and y is None:
+            y = torch.randint(self.num_classes, (n,), device=self.device)
+        return self.decode(self.sample_latent(n), y.to(self.device) if y is not None else None)
+
+    # ------------------------------------------------------------------ losses
+    def to_model_range(self, x: Tensor) -> Tensor:
+        """Data in [0, 1] to the generator's range [-1, 1] (2-D points are used as they are)."""
+        return x * 2.0 - 1.0 if x.dim() == 4 else x
+
+    def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """``D(x[, y])``, one logit per example."""
+        return self.discriminator(x, y) if self.num_classes else self.discriminator(x)
+
+    def fake_labels(self, n: int) -> Tensor | None:
+        """Labels for generated examples: drawn from the uniform class prior (``None`` if unconditional)."""
+        return torch.randint(self.num_classes, (n,), device=self.device) if self.num_classes else None
+
+    def discriminator_terms(self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
+        """Named terms of the discriminator's loss (``fake`` is detached)."""
+        terms = {"d_adv": discriminator_loss(self.hparams.loss, self.critic(real, y), self.critic(fake, fake_y))}
+        if self.hparams.gp_weight > 0:
+            args = (y,) if self.num_classes else ()
+            terms["gp"] = self.hparams.gp_weight * gradient_penalty(self.critic, real, fake, *args)
+        return terms
+
+    def generator_terms(self, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
+        """Named terms of the generator's loss."""
+        return {"g_adv": generator_loss(self.hparams.loss, self.critic(fake, fake_y))}
+
+    # ------------------------------------------------------------------ optimisation
+    def setup(self, stage: str) -> None:
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        kwargs = getattr(strategy, "_ddp_kwargs", None)
+        if isinstance(kwargs, dict) and not kwargs.get("find_unused_parameters"):
+            # G-only / D-only backwards leave the other net without gradients; DDP must expect that
+            kwargs["find_unused_parameters"] = True
+
+    def _step(self, optimizer: Any, loss: Tensor) -> None:
+        with self.toggled_optimizer(optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        x, y = batch[0], batch[1]
+        real = self.to_model_range(x)
+        y = y if self.num_classes else None
+        n = real.shape[0]
+        z = self.sample_latent(n)
+        fake_y = self.fake_labels(n)
+        fake = self.generate(z, fake_y)  # one G forward serves both steps
+        d_terms = self.discriminator_terms(real, y, fake.detach(), fake_y, z)
+        d_loss = sum(d_terms.values())
+        self._step(opt_d, d_loss)
+        logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
+        if (batch_idx + 1) % int(self.hparams.n_critic) == 0:
+            with self.toggled_optimizer(opt_g):
+                g_terms = self.generator_terms(fake, fake_y, z)
+                g_loss = sum(g_terms.values())
+                opt_g.zero_grad(set_to_none=True)
+                self.manual_backward(g_loss)
+                opt_g.step()
+            logs.update({"g_loss": g_loss, **g_terms})
+        self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
+
+    def generator_parameters(self) -> Iterable[nn.Parameter]:
+        return self.generator.parameters()
+
+    def discriminator_parameters(self) -> Iterable[nn.Parameter]:
+        return self.discriminator.parameters()
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """``[Adam(G), Adam(D)]`` with ``lr_g``, ``lr_d`` and ``betas`` (the generator first)."""
+        betas = tuple(self.hparams.betas)
+        return [
+            torch.optim.Adam(self.generator_parameters(), lr=self.hparams.lr_g, betas=betas),
+            torch.optim.Adam(self.discriminator_parameters(), lr=self.hparams.lr_d, betas=betas),
+        ]

@@ -1,0 +1,61 @@
+"""``dcgan``: deep convolutional GAN (Radford et al. 2016), sized from ``image_shape`` (8x8 to 64x64).
+
+The classic recipe: strided (transposed) convolutions, batch norm in both nets (none on D's first
+layer), ReLU in G and LeakyReLU(0.2) in D, ``tanh`` output, weights ``N(0, 0.02)``, Adam(2e-4, β1 0.5),
+the non-saturating loss on logits, and an EMA of the generator for samples and FID. Networks:
+:mod:`genlight.nn.dcgan`; one step: :mod:`genlight.modules.adversarial`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from genlight.base import check_image_shape
+from genlight.modules.adversarial import AdversarialModule
+from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
+from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+from genlight.registry import register_model
+
+__all__ = ["DCGAN"]
+
+
+@register_model("dcgan", tags=("adversarial", "sampler"))
+class DCGAN(AdversarialModule):
+    """DCGAN.
+
+    Args:
+        image_shape: ``(C, H, W)``, H and W a multiple of 4 (8, 16, 28, 32, 64, ...); from the datamodule.
+        latent_dim: size of ``z ~ N(0, I)``.
+        width: channels at full resolution; doubled at every halving (``8 * width`` at 4x4 for 32x32).
+        extra_layers: stride-1 3x3 blocks added at every resolution in both nets.
+        d_norm: discriminator normalisation: ``batch`` | ``spectral`` | ``layer`` | ``none``.
+        loss: ``non_saturating`` | ``minimax`` | ``hinge`` | ``lsgan`` | ``wasserstein_gp``.
+        n_critic: discriminator steps per generator step.
+        gp_weight: gradient-penalty weight (> 0 adds the penalty to any loss).
+        lr_g, lr_d, betas: Adam settings of G and D.
+    """
+
+    smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 4}
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 8, 8),
+        latent_dim: int = 64,
+        width: int = 64,
+        extra_layers: int = 0,
+        d_norm: str = "batch",
+        loss: AdversarialLoss = "non_saturating",
+        n_critic: int = 1,
+        gp_weight: float = 0.0,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
+        self.generator = dcgan_init_(DCGANGenerator(latent_dim, shape, width, extra_layers=extra_layers))
+        self.discriminator = dcgan_init_(DCGANDiscriminator(
+            shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp"
+        ))
+        self.check_adversarial_hparams()

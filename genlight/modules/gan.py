@@ -1,0 +1,93 @@
+"""``gan``: the original GAN (Goodfellow et al. 2014) with MLP generator and discriminator, for 2-D
+points (toy2d) and small images.
+
+``min_G max_D E_x[log D(x)] + E_z[log(1 - D(G(z)))]``; by default G maximises ``log D(G(z))`` instead
+(the non-saturating loss, strong gradients early in training). Any loss of
+:data:`~genlight.nn.adversarial.ADVERSARIAL_LOSSES` can be chosen. See
+:mod:`genlight.modules.adversarial` for what one step is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from genlight.base import check_image_shape
+from genlight.modules.adversarial import AdversarialModule
+from genlight.nn.adversarial import AdversarialLoss
+from genlight.registry import register_model
+
+__all__ = ["GAN", "MLPDiscriminator", "MLPGenerator"]
+
+
+def _mlp(sizes: Sequence[int], activation: nn.Module) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers += [nn.Linear(a, b), activation]
+    return [*layers, nn.Linear(sizes[-2], sizes[-1])]
+
+
+class MLPGenerator(nn.Module):
+    """``z -> x``: ReLU MLP; ``tanh`` output reshaped to ``shape`` for images, linear for points."""
+
+    def __init__(self, latent_dim: int, shape: Sequence[int], hidden: int, layers: int) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.images = len(self.shape) == 3
+        self.net = nn.Sequential(*_mlp([latent_dim, *[hidden] * layers, math.prod(self.shape)], nn.ReLU()))
+
+    def forward(self, z: Tensor) -> Tensor:
+        out = self.net(z).view(-1, *self.shape)
+        return out.tanh() if self.images else out
+
+
+class MLPDiscriminator(nn.Module):
+    """``x -> logit``: LeakyReLU(0.2) MLP on the flattened input."""
+
+    def __init__(self, shape: Sequence[int], hidden: int, layers: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), *_mlp([math.prod(shape), *[hidden] * layers, 1], nn.LeakyReLU(0.2)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(1)
+
+
+@register_model("gan", tags=("adversarial", "sampler"))
+class GAN(AdversarialModule):
+    """MLP GAN.
+
+    Args:
+        image_shape: ``(2,)`` points or ``(C, H, W)`` images in [0, 1]; linked from the datamodule.
+        latent_dim: size of ``z ~ N(0, I)``.
+        hidden, layers: width and number of hidden layers of both MLPs.
+        loss: ``non_saturating`` | ``minimax`` | ``hinge`` | ``lsgan`` | ``wasserstein_gp``.
+        n_critic: discriminator steps per generator step.
+        gp_weight: weight of the gradient penalty (used with any loss when > 0; 10 for ``wasserstein_gp``).
+        lr_g, lr_d, betas: Adam settings of G and D.
+    """
+
+    smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "hidden": 16, "layers": 1}
+
+    def __init__(
+        self,
+        image_shape: tuple[int, ...] = (2,),
+        latent_dim: int = 8,
+        hidden: int = 128,
+        layers: int = 3,
+        loss: AdversarialLoss = "non_saturating",
+        n_critic: int = 1,
+        gp_weight: float = 0.0,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        ndim = len(tuple(image_shape))
+        shape = check_image_shape(image_shape, type(self).__name__, ndim=ndim if ndim in (1, 3) else 3)
+        self.generator = MLPGenerator(latent_dim, shape, hidden, layers)
+        self.discriminator = MLPDiscriminator(shape, hidden, layers)
+        self.check_adversarial_hparams()
