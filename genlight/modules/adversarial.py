@@ -111,6 +111,11 @@ class AdversarialModule(GenerativeModule):
         """Named terms of the generator's loss."""
         return {"g_adv": generator_loss(self.hparams.loss, self.critic(fake, fake_y))}
 
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Nothing to score: a GAN has no validation figure of its own. Defined so that Lightning runs the
+        validation loop, at whose end FID callbacks and sample grids evaluate (without it Lightning skips
+        the loop and they never fire); the loop reads the small validation split only."""
+
     # ------------------------------------------------------------------ optimisation
     def setup(self, stage: str) -> None:
         strategy = self._trainer.strategy if self._trainer is not None else None
