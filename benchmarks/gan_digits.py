@@ -407,7 +407,7 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
             f"| {name} | {fmt(r.get('fid_train'), '.3f')} | {fmt(r.get('fid_test'), '.3f')} | {fmt(r.get('kid_train'), '.5f')} | "
             f"{fmt(r.get('kid_test'), '.5f')} | {fmt(r.get('mem_q10'), '.3f')} | {fmt(r.get('mem_q50'), '.3f')} | "
             f"{fmt(r.get('class_accuracy'), '.3f')} | {fmt(r.get('class_entropy_exp'), '.2f')} | {steps} | {params} | "
-            f"{fmt(r.get("sample_s_per_1000"), ".3f")} | {r.get('ema', '-')} | {r.get('checkpoint', '-')} | "
+            f"{fmt(r.get('sample_s_per_1000'), '.3f')} | {r.get('ema', '-')} | {r.get('checkpoint', '-')} | "
             f"{r.get('threads', '-')} | {r.get('load_avg_start', '-')} | {r.get('commit', '-')} |"
         )
     if results.get("skipped"):
