@@ -295,6 +295,11 @@ def arithmetic_demo(model: torch.nn.Module, judge: Judge, n: int = 2000, seed: i
     order = members[ink[members].argsort()]
     thin, thick = z[order[:k]], z[order[-k:]]
     others = (pred != cls).nonzero().squeeze(1)[:300]
+    base_from = "other classes"
+    if len(others) < 8:  # (nearly) one class only, e.g. a collapsed or barely trained generator
+        grouped = torch.zeros(n, dtype=torch.bool)
+        grouped[order[:k]] = grouped[order[-k:]] = True
+        others, base_from = (~grouped).nonzero().squeeze(1)[:300], "any class (too few samples of other classes)"
     base = z[others]
     scales = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
     moved = latent_arithmetic(model, [thick], [thin], base, scales)  # (300, S, C, H, W)
@@ -306,7 +311,7 @@ def arithmetic_demo(model: torch.nn.Module, judge: Judge, n: int = 2000, seed: i
     rand = rand * direction.norm() / rand.norm()
     control = latent_arithmetic(model, [rand[None]], [], base, (0.0, 1.0)).flatten(2).mean(2).mean(0)
     stats = {
-        "class": cls, "group_size": k, "n_base": len(base), "scales": list(scales),
+        "class": cls, "group_size": k, "n_base": len(base), "base_from": base_from, "scales": list(scales),
         "ink": [round(float(v), 4) for v in inks], "class_kept": [round(float(v), 3) for v in kept],
         "ink_thick_group": round(float(ink[order[-k:]].mean()), 4), "ink_thin_group": round(float(ink[order[:k]].mean()), 4),
         "control_random_direction_ink": [round(float(v), 4) for v in control],
@@ -429,7 +434,7 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
             f"**{s['class']}** (the most frequent class) were sorted by ink (mean pixel value); "
             f"direction = mean z of the {s['group_size']} with most ink ({s['ink_thick_group']:.3f}) - mean z of the "
             f"{s['group_size']} with least ({s['ink_thin_group']:.3f}). Added at strength s to the codes of "
-            f"{s['n_base']} samples of other classes:",
+            f"{s['n_base']} samples ({s.get('base_from', 'other classes')}):",
             "",
             "| s | " + " | ".join(str(v) for v in s["scales"]) + " |",
             "|---|" + "---|" * len(s["scales"]),
