@@ -16,7 +16,12 @@ no validation loop for a module without ``validation_step``, so a :class:`FIDCal
 a ``ModelCheckpoint`` monitoring it) never fires for them. Here FID of 1000 seeded samples (EMA weights)
 against the 144 **val** images is computed at the end of a training epoch ``--evals - 1`` times, evenly
 spread over the budget, and on the final weights; the best weights are kept (``--select last`` turns
-this off). The evaluation time is part of the budget.
+this off). The evaluation time is part of the budget. Is 144 images enough to select on? Measured once
+(dcgan, its example config, 240 s, 1 thread, load average about 8, commit 897cafa; val FID every 5 epochs
+with sample seeds 0 and 1, and FID vs the 1294 train images at the same weights): val FID is biased up
+(10.1 vs 5.2 vs train at the end: few reference images) but ranked the 11 evaluations exactly as train
+FID did (Spearman 1.0), and its seed-to-seed noise was 0.37 on average (3-4% of its value); so val FID
+is used, knowing that differences below about 0.5 are noise.
 
 Rows (``results/gan_digits.json``, rendered to ``results/gan_digits.md`` with the protocol): 1000 samples
 drawn with seed 0 (conditional samplers: labels ``arange(1000) % 10``), scored with
@@ -417,6 +422,9 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
         )
     if results.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(f"`{k}` ({v})" for k, v in results["skipped"].items()) + "."]
+    lines += ["", "Selection check (see the script's docstring): val FID (144 images) is biased up against train FID "
+              "but ranked 11 dcgan evaluations exactly as train FID did (Spearman 1.0; seed-to-seed noise 0.37), so "
+              "checkpoints are chosen on it; differences below about 0.5 are noise."]  # fmt: skip
     hist = {k: r["val_history"] for k, r in rows.items() if r.get("val_history")}
     if hist:
         lines += ["", "Validation FID during training (1000 samples vs 144 val images; `epoch/step: FID`):", ""]
