@@ -160,10 +160,10 @@ class CycleGAN(GenerativeModule):
             opt_g.step()
         with self.toggled_optimizer(opt_d):
             d_a = discriminator_loss(
-                self.hparams.loss, self.discriminators["a"](real_a), self.discriminators["a"](self.pools["a"].query(fake_a))
+                self.hparams.loss, self.discriminators["a"](real_a), self.discriminators["a"](self.pools["a"].query(fake_a.detach()))
             )
             d_b = discriminator_loss(
-                self.hparams.loss, self.discriminators["b"](real_b), self.discriminators["b"](self.pools["b"].query(fake_b))
+                self.hparams.loss, self.discriminators["b"](real_b), self.discriminators["b"](self.pools["b"].query(fake_b.detach()))
             )
             d_loss = d_a + d_b
             opt_d.zero_grad(set_to_none=True)
