@@ -60,6 +60,8 @@ class CycleGAN(GenerativeModule):
         image_shape: ``(C, H, W)`` of both domains, H and W multiples of 4, at least 8; from the datamodule.
         width_g: generator stem channels (64 in the paper).
         n_blocks: generator residual blocks (9 at 256x256, 6 at 128x128 in the paper).
+        g_downsamplings: generator halvings, at most (2 in the paper; fewer where the map would go below 4x4).
+        g_stem_kernel: generator first/last convolution size (7 in the paper; 3 keeps 8x8 translations local).
         width_d: discriminator first-layer channels (64 in the paper).
         n_layers_d: stride-2 discriminator layers (3: 70x70 patches); capped for small images.
         norm: ``instance`` (the paper's) | ``batch`` | ``none``.
@@ -86,6 +88,8 @@ class CycleGAN(GenerativeModule):
         image_shape: tuple[int, int, int] = (1, 8, 8),
         width_g: int = 64,
         n_blocks: int = 9,
+        g_downsamplings: int = 2,
+        g_stem_kernel: int = 7,
         width_d: int = 64,
         n_layers_d: int = 3,
         norm: str = "instance",
@@ -114,9 +118,12 @@ class CycleGAN(GenerativeModule):
             )
         if lr_constant_epochs < 0 or lr_decay_epochs < 0:
             raise ValueError(f"{name}: lr_constant_epochs and lr_decay_epochs must be >= 0")
-        self.generators = nn.ModuleDict(
-            {d: dcgan_init_(ResnetGenerator(shape, width_g, n_blocks, norm=norm)) for d in DIRECTIONS}
-        )
+        self.generators = nn.ModuleDict({
+            d: dcgan_init_(ResnetGenerator(
+                shape, width_g, n_blocks, max_downsamplings=g_downsamplings, stem_kernel=g_stem_kernel, norm=norm
+            ))
+            for d in DIRECTIONS
+        })  # fmt: skip
         self.discriminators = nn.ModuleDict(
             {d: dcgan_init_(PatchDiscriminator(shape, width_d, n_layers_d, norm=norm)) for d in ("a", "b")}
         )

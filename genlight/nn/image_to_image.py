@@ -68,18 +68,32 @@ class ResnetGenerator(nn.Module):
         width: channels of the stem; doubled at each down-sampling.
         n_blocks: residual blocks at the lowest resolution (the paper: 6 at 128x128, 9 at 256x256).
         max_downsamplings: at most this many halvings (2 in the paper); fewer for small images.
+        stem_kernel: size of the first and last convolutions (7 in the paper); with fewer halvings and
+            blocks, a smaller one keeps the receptive field local on small images.
         norm: ``instance`` | ``batch`` | ``none``.
     """
 
     def __init__(
-        self, image_shape: Sequence[int], width: int = 64, n_blocks: int = 9, *, max_downsamplings: int = 2, norm: str = "instance"
+        self,
+        image_shape: Sequence[int],
+        width: int = 64,
+        n_blocks: int = 9,
+        *,
+        max_downsamplings: int = 2,
+        stem_kernel: int = 7,
+        norm: str = "instance",
     ) -> None:
         super().__init__()
         c, h, w = image_shape
-        if n_blocks < 0 or width < 1:
-            raise ValueError(f"ResnetGenerator needs width >= 1 and n_blocks >= 0, got width={width}, n_blocks={n_blocks}")
+        if n_blocks < 0 or width < 1 or max_downsamplings < 0:
+            raise ValueError(
+                f"ResnetGenerator needs width >= 1, n_blocks >= 0 and max_downsamplings >= 0, got "
+                f"width={width}, n_blocks={n_blocks}, max_downsamplings={max_downsamplings}"
+            )
+        if stem_kernel < 1 or stem_kernel % 2 == 0 or stem_kernel // 2 >= min(h, w):
+            raise ValueError(f"stem_kernel must be odd and its half smaller than the image ({h}x{w}), got {stem_kernel}")
         self.num_downsamplings = k = num_halvings(image_shape, max_downsamplings)
-        pad = min(3, h - 1, w - 1)  # reflection padding must be smaller than the map
+        pad = stem_kernel // 2  # reflection padding must be smaller than the map
         bias = norm == "none"
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(pad), nn.Conv2d(c, width, 2 * pad + 1, bias=bias), image_norm(norm, width), nn.ReLU(True)
