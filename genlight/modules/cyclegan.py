@@ -17,9 +17,14 @@ are mapped from [0, 1] to [-1, 1] inside the model. One ``training_step`` = one 
 
 ``λ_cycle = 10``, ``λ_identity = 0.5``, Adam(2e-4, β 0.5/0.999), one optimizer for both generators and
 one for both discriminators; the learning rate is held for ``lr_constant_epochs`` epochs, then decays
-linearly to 0 over ``lr_decay_epochs`` (the reference's ``linear`` policy, stepped once per epoch here,
+linearly towards 0 over ``lr_decay_epochs`` (the reference's ``linear`` policy, stepped once per epoch here,
 since manual optimisation leaves scheduler stepping to the family). ``trainer.global_step`` moves twice
 per batch (two optimizer steps). The paper trains with batch size 1 and instance norm.
+
+The identity term assumes the domains share their colours (paintings and photos, §5.2); where the map
+changes them (digits -> inverted digits) it works against the translation, and 8x8 images want a
+full-resolution generator with a 3x3 stem: the digits recipe (``examples/digits/cyclegan.yaml``) sets
+``lambda_identity=0``, ``g_downsamplings=0``, ``g_stem_kernel=3``; ``benchmarks/results/cyclegan_digits.md``.
 
 Validation logs ``val/cycle`` (mean L1 round-trip error of both directions, in [0, 1] units) and
 ``val/identity``; neither selects checkpoints (identity maps have zero cycle error), so ``monitor`` is
