@@ -4,6 +4,7 @@ from genlight.modules.autoencoder import AE
 from genlight.modules.beta_vae import BetaVAE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
 from genlight.modules.cvae import CVAE
+from genlight.modules.cyclegan import CycleGAN
 from genlight.modules.dcgan import DCGAN
 from genlight.modules.ddpm import DDPM
 from genlight.modules.ebm import EBM
@@ -18,6 +19,6 @@ from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
 __all__ = [
-    "AE", "BetaVAE", "CNNClassifier", "CVAE", "DCGAN", "DDPM", "DiagonalBiLSTMPixelRNN", "EBM", "GAN", "GatedPixelCNN", "Glow",
+    "AE", "BetaVAE", "CNNClassifier", "CVAE", "CycleGAN", "DCGAN", "DDPM", "DiagonalBiLSTMPixelRNN", "EBM", "GAN", "GatedPixelCNN", "Glow",
     "MLPClassifier", "NADE", "PixelCNN", "PixelRNN", "RealNVP", "RowLSTMPixelRNN", "VAE", "WGANGP",
 ]  # fmt: skip
