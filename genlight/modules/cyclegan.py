@@ -84,6 +84,7 @@ class CycleGAN(GenerativeModule):
     }  # fmt: skip
     smoke_data: ClassVar[str] = "unpaired_folders"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("unpaired",)
+    ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other nets without gradients
     ema_decay: ClassVar[float] = 0.0
     ema_target: ClassVar[str | None] = "generators"
     monitor: ClassVar[str | None] = ""
@@ -196,12 +197,6 @@ class CycleGAN(GenerativeModule):
         self.log("val/identity", identity / 2, sync_dist=True, batch_size=n)
 
     # ------------------------------------------------------------------ optimisation
-    def setup(self, stage: str) -> None:
-        strategy = self._trainer.strategy if self._trainer is not None else None
-        kwargs = getattr(strategy, "_ddp_kwargs", None)
-        if isinstance(kwargs, dict) and not kwargs.get("find_unused_parameters"):
-            kwargs["find_unused_parameters"] = True  # G-only / D-only backwards leave the other nets without gradients
-
     def configure_optimizers(self) -> Any:
         """``[Adam(generators), Adam(discriminators)]``, with the linear-decay schedulers when ``lr_decay_epochs > 0``."""
         hp = self.hparams
