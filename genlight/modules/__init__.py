@@ -11,6 +11,7 @@ from genlight.modules.ebm import EBM
 from genlight.modules.gan import GAN
 from genlight.modules.gated_pixelcnn import GatedPixelCNN
 from genlight.modules.glow import Glow
+from genlight.modules.infogan import InfoGAN
 from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
@@ -19,6 +20,25 @@ from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
 __all__ = [
-    "AE", "BetaVAE", "CNNClassifier", "CVAE", "CycleGAN", "DCGAN", "DDPM", "DiagonalBiLSTMPixelRNN", "EBM", "GAN", "GatedPixelCNN", "Glow",
-    "MLPClassifier", "NADE", "PixelCNN", "PixelRNN", "RealNVP", "RowLSTMPixelRNN", "VAE", "WGANGP",
-]  # fmt: skip
+    "AE",
+    "BetaVAE",
+    "CNNClassifier",
+    "CVAE",
+    "CycleGAN",
+    "DCGAN",
+    "DDPM",
+    "DiagonalBiLSTMPixelRNN",
+    "EBM",
+    "GAN",
+    "GatedPixelCNN",
+    "Glow",
+    "InfoGAN",
+    "MLPClassifier",
+    "NADE",
+    "PixelCNN",
+    "PixelRNN",
+    "RealNVP",
+    "RowLSTMPixelRNN",
+    "VAE",
+    "WGANGP",
+]
