@@ -71,7 +71,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 EXAMPLES = ROOT / "examples" / "digits"
 FAMILIES = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "aae", "cyclegan")
 #: method names a family may offer for a code-traversal picture (InfoGAN); called with no arguments
-TRAVERSAL_METHODS = ("traversals", "traverse", "code_traversals", "traversal_grid")
+TRAVERSAL_METHODS = ("code_traversal", "traversals", "traverse", "code_traversals", "traversal_grid")
 QUANTILES = (0.1, 0.5)
 
 
