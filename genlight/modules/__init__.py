@@ -3,6 +3,7 @@
 from genlight.modules.autoencoder import AE
 from genlight.modules.beta_vae import BetaVAE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
+from genlight.modules.cgan import CGAN
 from genlight.modules.cvae import CVAE
 from genlight.modules.cyclegan import CycleGAN
 from genlight.modules.dcgan import DCGAN
@@ -22,6 +23,7 @@ from genlight.modules.wgan_gp import WGANGP
 __all__ = [
     "AE",
     "BetaVAE",
+    "CGAN",
     "CNNClassifier",
     "CVAE",
     "CycleGAN",
