@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.fid_digits import Scorer  # noqa: E402
+from benchmarks.fid_digits import Scorer, all_images  # noqa: E402
 from genlight import create_datamodule, create_model  # noqa: E402
 from genlight.callbacks.ema import EMA, find_ema  # noqa: E402
 
@@ -51,6 +51,17 @@ CONFIGS: dict[str, tuple[dict[str, Any], int, int]] = {
     "w128": ({"width": 128}, 40, 64),
     "extra1": ({"extra_layers": 1}, 40, 64),
     "bs32": ({}, 40, 32),
+    "lr2e3": ({"lr_g": 2e-3, "lr_d": 2e-3}, 40, 64),
+    "lr1e3_b05": ({"lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.5, 0.999)}, 40, 64),
+    "lr1e3_nc2": ({"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 2}, 40, 64),
+    "lr1e3_w32": ({"lr_g": 1e-3, "lr_d": 1e-3, "width": 32}, 40, 64),
+    "lr1e3_ns": ({"lr_g": 1e-3, "lr_d": 1e-3, "loss": "non_saturating"}, 40, 64),
+    "lr2e3_e25": ({"lr_g": 2e-3, "lr_d": 2e-3}, 25, 64),
+    "lr2e3_nc2": ({"lr_g": 2e-3, "lr_d": 2e-3, "n_critic": 2}, 40, 64),
+    "lr4e3": ({"lr_g": 4e-3, "lr_d": 4e-3}, 40, 64),
+    "lr2e3_w32": ({"lr_g": 2e-3, "lr_d": 2e-3, "width": 32}, 40, 64),
+    "lr2e3_w32_e80": ({"lr_g": 2e-3, "lr_d": 2e-3, "width": 32}, 80, 64),
+    "lr4e3_w32_e80": ({"lr_g": 4e-3, "lr_d": 4e-3, "width": 32}, 80, 64),
 }
 
 
@@ -83,14 +94,25 @@ def evaluate(model: pl.LightningModule, scorer: Scorer, n: int = 1000) -> dict[s
         logits = torch.cat([scorer.extractor(c)[1] for c in images.split(500)])
     out = scorer.score(images)
     out["accuracy"] = float((logits.argmax(1) == y).float().mean())
-    return {k: v for k, v in out.items() if not k.endswith("_test")} | {"accuracy": out["accuracy"]}
+    out["nn_ratio"] = nearest_neighbour_ratio(images, scorer)
+    return {k: v for k, v in out.items() if not k.endswith("_test")}
 
 
-def run(name: str, scorer: Scorer, eval_every: int, epochs: int | None) -> dict[str, Any]:
+def nearest_neighbour_ratio(images: torch.Tensor, scorer: Scorer) -> float:
+    """A memorisation check: median pixel-space L2 distance from each sample to its nearest train image,
+    divided by the same median for the (held-out) validation images. About 1 for a model that generalises
+    like fresh data; well below 1 when samples copy training images."""
+    train = all_images(scorer.dm.reference_dataset("train")).flatten(1)
+    val = all_images(scorer.dm.reference_dataset("val")).flatten(1)
+    nearest = lambda a: torch.cdist(a.flatten(1).double(), train.double()).min(1).values.median()  # noqa: E731
+    return float(nearest(images) / nearest(val))
+
+
+def run(name: str, scorer: Scorer, eval_every: int, epochs: int | None, seed: int = 0) -> dict[str, Any]:
     overrides, default_epochs, batch_size = CONFIGS[name]
     epochs = epochs or default_epochs
-    pl.seed_everything(0, verbose=False)
-    dm = create_datamodule("digits", batch_size=batch_size, seed=0)
+    pl.seed_everything(seed, verbose=False)
+    dm = create_datamodule("digits", batch_size=batch_size, seed=0)  # the split is always seed 0
     dm.setup("fit")
     model = create_model("cgan", image_shape=dm.image_shape, num_classes=dm.num_classes, **{**BASE, **overrides})
     curve = Curve(scorer, eval_every)
@@ -107,7 +129,7 @@ def run(name: str, scorer: Scorer, eval_every: int, epochs: int | None) -> dict[
         scores = evaluate(model, scorer)
     batches = epochs * len(dm.train_dataloader())
     return {
-        "name": name, "config": {**BASE, **overrides, "batch_size": batch_size}, "epochs": epochs,
+        "name": name, "seed": seed, "config": {**BASE, **overrides, "batch_size": batch_size}, "epochs": epochs,
         "batches": batches, "optimizer_steps": trainer.global_step, "train_s": round(seconds, 1),
         "batches_per_s": round(batches / seconds, 2), "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         **{k: round(v, 4) for k, v in scores.items()}, "curve": curve.points, "threads": torch.get_num_threads(),
@@ -125,19 +147,22 @@ def render() -> None:
         "FID / KID vs all 1294 train images with the digits CNN extractor, accuracy = the bundled digits "
         "classifier's argmax equals the requested label (chance 0.10). Real test-vs-train FID floor: 1.24. "
         "A batch is one D step (+ one G step every `n_critic` batches). `load` is the 1-min load average "
-        "before / after the run. Curve: (epoch, FID train, accuracy) during the run.",
+        "before / after the run. Curve: (epoch, FID train, accuracy) during the run. "
+        "NN ratio (memorisation check, later runs only): median L2 distance from a sample to its nearest train image "
+        "over the same median for the 144 validation images (about 1: no copying; well below 1: copies).",
         "",
-        "| run | changes vs base | epochs | batches/s | train s | FID train | KID train | accuracy | load | curve |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| run | changes vs base | epochs | batches/s | train s | FID train | KID train | accuracy | NN ratio | load | curve |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         changes = {k: v for k, v in r["config"].items() if k in BASE and BASE[k] != (tuple(v) if isinstance(v, list) else v)}
         if r["config"].get("batch_size", 64) != 64:
             changes["batch_size"] = r["config"]["batch_size"]
         curve = ", ".join(f"{e}: {f:.2f}/{a:.2f}" for e, f, a in r["curve"])
+        seed = f" (seed {r['seed']})" if r.get("seed", 0) else ""
         lines.append(
-            f"| {r['name']} | {json.dumps(changes) if changes else '-'} | {r['epochs']} | {r['batches_per_s']} | "
-            f"{r['train_s']} | {r['fid_train']:.3f} | {r['kid_train']:.5f} | {r['accuracy']:.3f} | "
+            f"| {r['name']}{seed} | {json.dumps(changes) if changes else '-'} | {r['epochs']} | {r['batches_per_s']} | "
+            f"{r['train_s']} | {r['fid_train']:.3f} | {r['kid_train']:.5f} | {r['accuracy']:.3f} | {r.get('nn_ratio', '-')} | "
             f"{r['load_avg_1min'][0]} / {r['load_avg_1min'][1]} | {curve} |"
         )
     base = ", ".join(f"{k}={v}" for k, v in BASE.items())
@@ -153,6 +178,7 @@ def main() -> None:
     parser.add_argument("configs", nargs="*")
     parser.add_argument("--epochs", type=int, default=None, help="override the configs' epochs")
     parser.add_argument("--eval_every", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (the data split is always seed 0)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
@@ -165,7 +191,7 @@ def main() -> None:
         scorer = Scorer()
         RESULTS.mkdir(parents=True, exist_ok=True)
         for name in args.configs:
-            row = run(name, scorer, args.eval_every, args.epochs)
+            row = run(name, scorer, args.eval_every, args.epochs, args.seed)
             print(json.dumps(row), flush=True)
             with JSONL.open("a") as f:
                 f.write(json.dumps(row) + "\n")

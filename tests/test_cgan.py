@@ -124,15 +124,16 @@ def test_setup_refuses_a_datamodule_with_other_classes():
 
 @pytest.mark.slow
 def test_samples_are_classified_as_their_label():
-    """After 25 epochs on digits (~1 min on one thread), the bundled digits classifier labels at least
-    60% of 500 class-balanced samples (EMA generator) with their requested class; chance is 10%."""
+    """The tuned digits recipe (examples/digits/cgan.yaml: width 32, lr 2e-3) for 20 epochs (~40 s on one
+    thread): the bundled digits classifier labels at least 80% of 500 class-balanced samples of the EMA
+    generator with their requested class (chance 10%; the tuning run measured 0.99 at epoch 20)."""
+    from genlight.callbacks.ema import EMA, find_ema
+
     torch.set_num_threads(1)
     pl.seed_everything(0, verbose=False)
     dm = create_datamodule("digits", batch_size=64, seed=0)
-    model = create_model("cgan", num_classes=10)
-    from genlight.callbacks.ema import EMA, find_ema
-
-    cpu_trainer(max_epochs=25, limit_val_batches=0, callbacks=[EMA()]).fit(model, datamodule=dm)
+    model = create_model("cgan", num_classes=10, width=32, lr_g=2e-3, lr_d=2e-3)
+    cpu_trainer(max_epochs=20, limit_val_batches=0, callbacks=[EMA()]).fit(model, datamodule=dm)
     classifier = create_extractor("digits")
     y = torch.arange(500) % 10
     with find_ema(model).averaged(model):
@@ -141,4 +142,4 @@ def test_samples_are_classified_as_their_label():
         with torch.no_grad():
             logits = classifier(model.sample(500, y=y))[1]
     accuracy = float((logits.argmax(1) == y).float().mean())
-    assert accuracy >= 0.6, f"class accuracy of samples {accuracy:.3f} (chance 0.10)"
+    assert accuracy >= 0.8, f"class accuracy of samples {accuracy:.3f} (chance 0.10)"
