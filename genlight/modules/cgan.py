@@ -92,6 +92,13 @@ class CGAN(AdversarialModule):
                 + (" (unlabelled data); use the unconditional dcgan" if classes < 1 else "; set --model.num_classes")
             )
 
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """``val/d_real``: the discriminator's mean output on held-out real images with their labels, a
+        diagnostic of D overfitting (compare ``train``'s real outputs; Karras et al. 2020, ADA's r_v). It
+        also makes the validation loop run, which FID callbacks hook into."""
+        x, y = batch[0], batch[1].long()
+        self.log("val/d_real", self.critic(self.to_model_range(x), y).float().mean(), sync_dist=True)
+
     def labels(self, y: Tensor | int, n: int) -> Tensor:
         """``y`` as ``(n,)`` class ids on this device (an int or a 0-d tensor is repeated)."""
         y = torch.as_tensor(y, device=self.device).long()
