@@ -8,10 +8,10 @@ Miyato et al. 2018, "Spectral Normalization for GANs").
   and the projection term of Miyato & Koyama (2018, eq. 3), ``D(x, y) = ψ(φ(x)) + ⟨embed(y), Σ_hw φ(x)⟩``,
   features sum-pooled as in the official code.
 * Loss: hinge (Lim & Ye 2017), the SNGAN / projection recipe; fake labels are drawn from the uniform
-  class prior (:meth:`~genlight.modules.adversarial.AdversarialModule.fake_labels`).
+  class prior (:meth:`~genlight.adversarial.AdversarialModule.fake_labels`).
 
 Samples use the EMA of the generator in eval mode, i.e. the (averaged) running batch-norm statistics.
-One training step is described in :mod:`genlight.modules.adversarial`.
+One training step is described in :mod:`genlight.adversarial`.
 """
 
 from __future__ import annotations
@@ -94,8 +94,7 @@ class CGAN(AdversarialModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """``val/d_real``: the discriminator's mean output on held-out real images with their labels, a
-        diagnostic of D overfitting (compare ``train``'s real outputs; Karras et al. 2020, ADA's r_v). It
-        also makes the validation loop run, which FID callbacks hook into."""
+        diagnostic of D overfitting (compare ``train``'s real outputs; Karras et al. 2020, ADA's r_v)."""
         x, y = batch[0], batch[1].long()
         self.log("val/d_real", self.critic(self.to_model_range(x), y).float().mean(), sync_dist=True)
 
