@@ -98,9 +98,9 @@ class AAE(GenerativeModule):
         disc_layers: int = 2,
         loss: AdversarialLoss = "non_saturating",
         gp_weight: float = 0.0,
-        lr: float = 1e-3,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
+        lr: float = 2e-3,
+        lr_g: float = 1e-3,
+        lr_d: float = 1e-3,
         betas: tuple[float, float] = (0.5, 0.999),
         sample_mode: Literal["mean", "draw"] = "mean",
     ) -> None:
