@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from genlight.base import GenerativeModule, check_image_shape
 from genlight.errors import IncompatibleDataError
@@ -76,6 +76,8 @@ class AAE(GenerativeModule):
         lr_g: Adam learning rate of the encoder's adversarial step.
         lr_d: Adam learning rate of the discriminator.
         betas: Adam betas of the two adversarial optimisers.
+        code_norm: batch norm on the encoder's code (its mean for a Gaussian posterior), its affine
+            part initialised to the prior's per-dimension mean and std.
         sample_mode: what ``sample`` returns: ``mean`` (the decoder's expected image, as the paper
             shows) or ``draw`` (a draw of the pixel likelihood).
     """
@@ -103,6 +105,7 @@ class AAE(GenerativeModule):
         lr_d: float = 1e-3,
         betas: tuple[float, float] = (0.5, 0.999),
         sample_mode: Literal["mean", "draw"] = "mean",
+        code_norm: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -134,6 +137,15 @@ class AAE(GenerativeModule):
         code = latent_dim * (2 if posterior == "gaussian" else 1)
         self.encoder = ConvEncoder(shape, hidden_channels, code)
         self.decoder = ConvDecoder(latent_dim, shape, hidden_channels, shape[0] * self.likelihood.params_per_channel)
+        # batch norm on the code (mean): unit spread per dimension from the first step, where a freshly
+        # initialised encoder puts every image at nearly the same code (spread ~0.01)
+        # with its affine part set to the prior's per-dimension mean and std (from 10000 seeded draws)
+        self.code_norm = nn.BatchNorm1d(latent_dim, eps=1e-8) if code_norm else nn.Identity()  # initial code variance ~1e-5
+        if code_norm:
+            with torch.no_grad():
+                draws = self.prior.sample(10000, generator=torch.Generator().manual_seed(0))
+                self.code_norm.weight.copy_(draws.std(0))
+                self.code_norm.bias.copy_(draws.mean(0))
         self.discriminator = MLPDiscriminator((latent_dim + self.num_classes,), disc_hidden, disc_layers)
         self.example_input_array = torch.zeros(2, *shape)
 
@@ -142,13 +154,15 @@ class AAE(GenerativeModule):
         """``(z, mean code)``: ``z`` is the code the decoder and ``D`` see (with noise for a Gaussian posterior)."""
         out = self.encoder(x)
         if self.hparams.posterior == "deterministic":
+            out = self.code_norm(out)
             return out, out
         mu, logvar = out.chunk(2, dim=1)
+        mu = self.code_norm(mu)
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE)), mu
 
     def encode(self, x: Tensor) -> Tensor:
         """The code of ``x`` (the posterior mean for a Gaussian posterior), ``(n, latent_dim)``."""
-        return self.posterior_sample(x)[1] if self.hparams.posterior == "gaussian" else self.encoder(x)
+        return self.posterior_sample(x)[1] if self.hparams.posterior == "gaussian" else self.code_norm(self.encoder(x))
 
     def decode(self, z: Tensor) -> Tensor:
         """The decoder's expected image in [0, 1]."""
@@ -252,7 +266,10 @@ class AAE(GenerativeModule):
         """``[Adam(encoder + decoder, lr), Adam(D, lr_d, betas), Adam(encoder, lr_g, betas)]``."""
         hp, betas = self.hparams, tuple(self.hparams.betas)
         return [
-            torch.optim.Adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=hp.lr),
+            torch.optim.Adam([*self.encoder_parameters(), *self.decoder.parameters()], lr=hp.lr),
             torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d, betas=betas),
-            torch.optim.Adam(self.encoder.parameters(), lr=hp.lr_g, betas=betas),
+            torch.optim.Adam(self.encoder_parameters(), lr=hp.lr_g, betas=betas),
         ]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return [*self.encoder.parameters(), *self.code_norm.parameters()]
