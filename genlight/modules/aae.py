@@ -105,7 +105,7 @@ class AAE(GenerativeModule):
         lr_d: float = 1e-3,
         betas: tuple[float, float] = (0.5, 0.999),
         sample_mode: Literal["mean", "draw"] = "mean",
-        code_norm: bool = False,
+        code_norm: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
