@@ -24,6 +24,12 @@ are logged separately; validation logs ``val/loss`` (= ``val/recon``, nats per i
 checkpoints) and ``val/mmd``, a Gaussian-kernel MMD between the batch's codes and as many prior draws.
 An AAE has no tractable likelihood: nothing here is an ELBO or a bound on ``log p(x)``.
 
+A freshly initialised encoder maps every image to nearly the same code (spread ~0.003), and the first
+adversarial steps then push that one clump around (mode collapse in code space). ``code_norm`` (on by
+default) batch-normalises the code with its affine part initialised to the prior's per-dimension mean
+and std, so ``D`` sees codes with the prior's first two moments from the first step (digits, 60
+epochs: FID 4.8 vs 7.2 without, ``benchmarks/results/tune_aae.md``).
+
 Label-supervised regularisation (``supervised=True``, Makhzani §2.3; labelled data): the prior has one
 component per class; in the ``D`` step the prior draw for example ``i`` comes from the component of
 its class ``y_i``, and ``D`` sees the one-hot label beside the code (for real and fake alike), so the
