@@ -81,6 +81,8 @@ class GenerativeModule(pl.LightningModule):
       and the Trainer settings it needs. The registry-wide tests read only these.
     * ``ema_decay`` (0 = off) and ``ema_target`` (the sub-module averaged, ``None`` = the whole
       model; GANs name their generator): the defaults of the CLI's :class:`~genlight.callbacks.EMA`.
+    * ``ddp_find_unused_parameters``: ``True`` for families whose backward passes reach only part of
+      the model (manual optimisation of several networks); DDP is then told to expect that.
     * ``batch_kinds``: the datamodule ``batch_kind`` s the family can train on (``("unpaired",)`` for a
       translator; ``None``, the default, takes any), checked in :meth:`setup` before the first step.
     * ``monitor``: the validation metric that selects checkpoints (``"val/fid_digits"``); by default
@@ -108,13 +110,16 @@ class GenerativeModule(pl.LightningModule):
     monitor: ClassVar[str | None] = None
     monitor_mode: ClassVar[str] = "min"
     batch_kinds: ClassVar[tuple[str, ...] | None] = None
+    ddp_find_unused_parameters: ClassVar[bool] = False
 
     def setup(self, stage: str) -> None:
         self._check_batch_kind(stage)
 
     def _check_batch_kind(self, stage: str) -> None:
         """Refuse, before the first step, a datamodule whose batches this family cannot read:
-        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``."""
+        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``. Also turns on a DDP
+        strategy's ``find_unused_parameters`` for families that need it (before the model is wrapped)."""
+        self._allow_unused_parameters_under_ddp()
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         kind = getattr(dm, "batch_kind", None)
         if self.batch_kinds is not None and kind is not None and kind not in self.batch_kinds:
@@ -122,6 +127,16 @@ class GenerativeModule(pl.LightningModule):
                 f"{type(self).__name__} trains on {' or '.join(self.batch_kinds)} batches, but "
                 f"{type(dm).__name__} gives {kind} batches; pick a datamodule of that kind (`genlight list datamodules`)"
             )
+
+    def _allow_unused_parameters_under_ddp(self) -> None:
+        """``ddp_find_unused_parameters = True`` (GANs, AAE, CycleGAN): each backward of a manual-optimisation
+        family reaches one sub-network only (a generator-only loss leaves the discriminator without
+        gradients), so DDP must expect unused parameters; set on the strategy in ``setup``, before it
+        wraps the model, so users need not pick ``ddp_find_unused_parameters_true`` themselves."""
+        strategy = self._trainer.strategy if self.ddp_find_unused_parameters and self._trainer is not None else None
+        kwargs = getattr(strategy, "_ddp_kwargs", None)
+        if isinstance(kwargs, dict) and not kwargs.get("find_unused_parameters"):
+            kwargs["find_unused_parameters"] = True
 
     #: hooks whose genlight part runs even when a family overrides the hook without ``super()``:
     #: ``hook -> (method, runs before the family's code)``; each part is idempotent

@@ -157,6 +157,26 @@ def test_trains_under_bf16_autocast(name, smoke_fit):
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
+MANUAL = [name for name in MODELS if name in list_models(tag="adversarial") or name == "test_mlp_gan"]
+
+
+@pytest.mark.parametrize("name", MANUAL)
+def test_manual_optimisation_under_fp16_autocast_with_a_grad_scaler(name, smoke_fit):
+    """What ``16-mixed`` does on a GPU, on the CPU: fp16 autocast and a ``GradScaler`` (its scale set
+    high so that it must act) under manual optimisation: ``manual_backward`` scales every loss and
+    each optimizer step unscales, so the weights move by finite amounts and the losses stay finite
+    (gradient penalties run in fp32, outside the scaler)."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    model, _, trainer, before = smoke_fit(name, plugins=[MixedPrecision("16-mixed", device="cpu", scaler=scaler)])
+    assert scaler._scale is not None, f"{name}: the scaler was never used"
+    for key, value in trainer.callback_metrics.items():
+        assert math.isfinite(float(value)), f"{name}: {key} = {value} under fp16 autocast"
+    moved = [n for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])]
+    assert moved and all(torch.isfinite(p).all() for p in model.parameters()), f"{name}: no finite update"
+
+
 def test_test_only_families_are_in_the_harness():
     """The harness above covers a manual-optimisation GAN, a flow on toy2d, a conditional sampler and a
     translator without naming them: they are registered like any plug-in."""

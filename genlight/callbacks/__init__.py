@@ -9,8 +9,10 @@ from genlight.callbacks.interpolation import LatentInterpolation
 from genlight.callbacks.reconstructions import Reconstructions
 from genlight.callbacks.samples import SampleGrid
 from genlight.callbacks.translation import TranslationGrid
+from genlight.callbacks.traversal import CodeTraversal
 
 __all__ = [
+    "CodeTraversal",
     "EMA",
     "FIDCallback",
     "LatentInterpolation",

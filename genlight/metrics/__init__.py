@@ -10,6 +10,7 @@ from genlight.metrics.extractors import (
 )
 from genlight.metrics.feature_sets import FeatureSetMetric, InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
+from genlight.metrics.memorisation import MemorisationResult, memorisation, nearest_neighbour_distances
 
 __all__ = [
     "EXTRACTORS",
@@ -19,8 +20,11 @@ __all__ = [
     "FrechetDistance",
     "InceptionScore",
     "KernelDistance",
+    "MemorisationResult",
     "PrecisionRecall",
     "create_extractor",
     "list_extractors",
+    "memorisation",
+    "nearest_neighbour_distances",
     "register_extractor",
 ]

@@ -5,12 +5,14 @@ from genlight.modules.autoencoder import AE
 from genlight.modules.beta_vae import BetaVAE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
 from genlight.modules.cvae import CVAE
+from genlight.modules.cyclegan import CycleGAN
 from genlight.modules.dcgan import DCGAN
 from genlight.modules.ddpm import DDPM
 from genlight.modules.ebm import EBM
 from genlight.modules.gan import GAN
 from genlight.modules.gated_pixelcnn import GatedPixelCNN
 from genlight.modules.glow import Glow
+from genlight.modules.infogan import InfoGAN
 from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
@@ -19,6 +21,26 @@ from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
 __all__ = [
-    "AAE", "AE", "BetaVAE", "CNNClassifier", "CVAE", "DCGAN", "DDPM", "DiagonalBiLSTMPixelRNN", "EBM", "GAN", "GatedPixelCNN", "Glow",
-    "MLPClassifier", "NADE", "PixelCNN", "PixelRNN", "RealNVP", "RowLSTMPixelRNN", "VAE", "WGANGP",
-]  # fmt: skip
+    "AAE",
+    "AE",
+    "BetaVAE",
+    "CNNClassifier",
+    "CVAE",
+    "CycleGAN",
+    "DCGAN",
+    "DDPM",
+    "DiagonalBiLSTMPixelRNN",
+    "EBM",
+    "GAN",
+    "GatedPixelCNN",
+    "Glow",
+    "InfoGAN",
+    "MLPClassifier",
+    "NADE",
+    "PixelCNN",
+    "PixelRNN",
+    "RealNVP",
+    "RowLSTMPixelRNN",
+    "VAE",
+    "WGANGP",
+]

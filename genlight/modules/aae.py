@@ -89,6 +89,9 @@ class AAE(GenerativeModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "hidden_channels": 8, "disc_hidden": 16}
+    #: each phase's backward reaches part of the model only (the D step leaves encoder and decoder without
+    #: gradients): DDP must expect unused parameters (set by GenerativeModule before it wraps the model)
+    ddp_find_unused_parameters: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -210,10 +213,6 @@ class AAE(GenerativeModule):
     # ------------------------------------------------------------------ training
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        strategy = self._trainer.strategy if self._trainer is not None else None
-        kwargs = getattr(strategy, "_ddp_kwargs", None)
-        if isinstance(kwargs, dict) and not kwargs.get("find_unused_parameters"):
-            kwargs["find_unused_parameters"] = True  # phase-wise backwards leave the other nets without gradients
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         classes = getattr(dm, "num_classes", None)
         if self.num_classes and classes is not None and classes != self.num_classes:

@@ -3,7 +3,7 @@
 The classic recipe: strided (transposed) convolutions, batch norm in both nets (none on D's first
 layer), ReLU in G and LeakyReLU(0.2) in D, ``tanh`` output, weights ``N(0, 0.02)``, Adam(2e-4, β1 0.5),
 the non-saturating loss on logits, and an EMA of the generator for samples and FID. Networks:
-:mod:`genlight.nn.dcgan`; one step: :mod:`genlight.modules.adversarial`.
+:mod:`genlight.nn.dcgan`; one step: :mod:`genlight.adversarial`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from genlight.base import check_image_shape
-from genlight.modules.adversarial import AdversarialModule
+from genlight.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.registry import register_model

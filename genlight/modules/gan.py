@@ -4,7 +4,7 @@ points (toy2d) and small images.
 ``min_G max_D E_x[log D(x)] + E_z[log(1 - D(G(z)))]``; by default G maximises ``log D(G(z))`` instead
 (the non-saturating loss, strong gradients early in training). Any loss of
 :data:`~genlight.nn.adversarial.ADVERSARIAL_LOSSES` can be chosen. See
-:mod:`genlight.modules.adversarial` for what one step is.
+:mod:`genlight.adversarial` for what one step is.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from genlight.base import check_image_shape
-from genlight.modules.adversarial import AdversarialModule
+from genlight.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss
 from genlight.registry import register_model
 

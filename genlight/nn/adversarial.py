@@ -157,9 +157,11 @@ class ImagePool(nn.Module):
                 out.append(image)
         return torch.stack(out)
 
-    def get_extra_state(self) -> Any:
-        return {"images": torch.stack(self.images) if self.images else None}
+    def get_extra_state(self) -> Tensor:
+        """The stored images as one tensor ``(n, C, H, W)`` (``(0,)`` while empty): a tensor, so that
+        ``state_dict`` comparisons (``torch.equal``) and EMA/checkpoint code treat it like a buffer."""
+        return torch.stack(self.images) if self.images else torch.zeros(0)
 
     def set_extra_state(self, state: Any) -> None:
-        images = state.get("images") if isinstance(state, dict) else None
-        self.images = [] if images is None else list(images.unbind(0))
+        images = state.get("images") if isinstance(state, dict) else state  # dict: the first format
+        self.images = [] if images is None or images.numel() == 0 else [im.clone() for im in images.unbind(0)]

@@ -19,9 +19,8 @@ Subclasses build ``self.generator`` (``G(z[, y]) -> [-1, 1]``) and ``self.discri
 and :meth:`generator_parameters` / :meth:`discriminator_parameters` (InfoGAN's Q head).
 
 Under DDP a generator-only backward leaves the discriminator without gradients (and the other way
-round), so :meth:`setup` turns on ``find_unused_parameters`` of a DDP strategy before the model is
-wrapped; the discriminator runs once per ``training_step`` forward of the DDP wrapper, so buffer
-synchronisation (batch-norm statistics, spectral-norm vectors) happens once per step. Under
+round), so ``ddp_find_unused_parameters = True`` (see :class:`~genlight.base.GenerativeModule`); the
+discriminator runs once per ``training_step`` forward of the DDP wrapper, so buffer synchronisation (batch-norm statistics, spectral-norm vectors) happens once per step. Under
 ``16-mixed`` ``manual_backward`` scales the loss and the optimizer step unscales it; the gradient
 penalty runs in fp32 (``autograd.grad`` bypasses the scaler).
 """
@@ -48,6 +47,7 @@ class AdversarialModule(GenerativeModule):
     ema_target: ClassVar[str | None] = "generator"
     monitor: ClassVar[str | None] = ""  # no validation figure of its own; FID callbacks may be monitored
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")
+    ddp_find_unused_parameters: ClassVar[bool] = True
     num_classes: int = 0
 
     generator: nn.Module
@@ -111,14 +111,12 @@ class AdversarialModule(GenerativeModule):
         """Named terms of the generator's loss."""
         return {"g_adv": generator_loss(self.hparams.loss, self.critic(fake, fake_y))}
 
-    # ------------------------------------------------------------------ optimisation
-    def setup(self, stage: str) -> None:
-        strategy = self._trainer.strategy if self._trainer is not None else None
-        kwargs = getattr(strategy, "_ddp_kwargs", None)
-        if isinstance(kwargs, dict) and not kwargs.get("find_unused_parameters"):
-            # G-only / D-only backwards leave the other net without gradients; DDP must expect that
-            kwargs["find_unused_parameters"] = True
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Nothing to score: a GAN has no validation figure of its own. Defined so that Lightning runs the
+        validation loop, at whose end FID callbacks and sample grids evaluate (without it Lightning skips
+        the loop and they never fire); the loop reads the small validation split only."""
 
+    # ------------------------------------------------------------------ optimisation
     def _step(self, optimizer: Any, loss: Tensor) -> None:
         with self.toggled_optimizer(optimizer):
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,59 @@
+"""Code-traversal grids of models with structured latent codes (InfoGAN): rows are the values of a
+categorical code, columns sweep one continuous code, with one fixed noise vector."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import lightning.pytorch as pl
+from torch import Tensor
+
+from genlight.callbacks.base import EpochImageCallback
+from genlight.callbacks.image_logging import log_images
+
+__all__ = ["CodeTraversal", "CodeTraversable"]
+
+
+@runtime_checkable
+class CodeTraversable(Protocol):
+    """``code_traversal(continuous, categorical, num_steps, span, seed)`` -> ``(rows, num_steps, C, H, W)``
+    images in [0, 1]; ``num_continuous`` continuous codes."""
+
+    num_continuous: int
+
+    def code_traversal(
+        self, continuous: int = 0, categorical: int = 0, num_steps: int = 10, span: float = 1.0, seed: int = 0
+    ) -> Tensor: ...
+
+
+class CodeTraversal(EpochImageCallback):
+    """Every ``every_n_epochs`` epochs, log one grid per continuous code (``traversal_c<j>``): each row
+    a value of categorical code ``categorical``, the columns the sweep of continuous code ``j`` over
+    ``[-span, span]`` in ``num_steps`` steps, one noise vector seeded by ``seed`` (the same every epoch),
+    eval mode and EMA weights. Models without ``code_traversal`` are skipped with one log line."""
+
+    capability = CodeTraversable
+    needs = "code_traversal (structured latent codes)"
+
+    def __init__(
+        self,
+        num_steps: int = 10,
+        span: float = 1.0,
+        categorical: int = 0,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+        max_time_fraction: float | None = 0.25,
+    ) -> None:
+        super().__init__(every_n_epochs, max_time_fraction)
+        self.num_steps, self.span, self.categorical, self.seed = num_steps, span, categorical, seed
+        self.last_paths: dict[str, object] = {}
+
+    def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for j in range(int(pl_module.num_continuous)):
+            cells = pl_module.code_traversal(j, self.categorical, self.num_steps, self.span, self.seed)
+            key = f"traversal_c{j}"
+            self.last_paths[key] = log_images(
+                trainer, key, cells.flatten(0, 1), nrow=self.num_steps,
+                caption=f"rows: categorical code {self.categorical}; columns: continuous code {j} in "
+                f"[-{self.span}, {self.span}]; epoch {trainer.current_epoch}",
+            )  # fmt: skip

@@ -1,0 +1,227 @@
+"""``cyclegan``: unpaired image-to-image translation (Zhu et al. 2017, "Unpaired Image-to-Image
+Translation using Cycle-Consistent Adversarial Networks"), after junyanz/pytorch-CycleGAN-and-pix2pix
+(``models/cycle_gan_model.py``).
+
+Two ResNet generators ``G_a2b``, ``G_b2a`` and two PatchGAN discriminators ``D_a`` (judges domain-A
+images) and ``D_b`` (domain B), :mod:`genlight.nn.image_to_image`, initialised ``N(0, 0.02)``. Images
+are mapped from [0, 1] to [-1, 1] inside the model. One ``training_step`` = one batch ``(x_a, x_b)``:
+
+1. generator step, discriminators frozen (``toggled_optimizer``), paper eq. 3 plus the identity term
+   (§5.2): ``L_G = L_adv(D_b(G_a2b(a))) + L_adv(D_a(G_b2a(b)))
+   + λ_cycle (|G_b2a(G_a2b(a)) - a|_1 + |G_a2b(G_b2a(b)) - b|_1)
+   + λ_identity λ_cycle (|G_a2b(b) - b|_1 + |G_b2a(a) - a|_1)``, with the LSGAN loss (eq. 2 with a
+   least-squares objective, Mao et al. 2017) ``(D(G(x)) - 1)²`` (the reference's MSE against 1);
+2. discriminator step: ``D_b`` on real ``b`` and a fake drawn from the pool of past fakes
+   (:class:`~genlight.nn.adversarial.ImagePool`, 50 images, saved in checkpoints), likewise ``D_a``;
+   each D loss is ``½ (D(real) - 1)² + ½ D(fake)²``: the reference's MSE sum, halved.
+
+``λ_cycle = 10``, ``λ_identity = 0.5``, Adam(2e-4, β 0.5/0.999), one optimizer for both generators and
+one for both discriminators; the learning rate is held for ``lr_constant_epochs`` epochs, then decays
+linearly towards 0 over ``lr_decay_epochs`` (the reference's ``linear`` policy, stepped once per epoch here,
+since manual optimisation leaves scheduler stepping to the family). ``trainer.global_step`` moves twice
+per batch (two optimizer steps). The paper trains with batch size 1 and instance norm.
+
+The identity term assumes the domains share their colours (paintings and photos, §5.2); where the map
+changes them (digits -> inverted digits) it works against the translation, and 8x8 images want a
+full-resolution generator with a 3x3 stem: the digits recipe (``examples/digits/cyclegan.yaml``) sets
+``lambda_identity=0``, ``g_downsamplings=0``, ``g_stem_kernel=3``; ``benchmarks/results/cyclegan_digits.md``.
+
+Validation logs ``val/cycle`` (mean L1 round-trip error of both directions, in [0, 1] units) and
+``val/identity``; neither selects checkpoints (identity maps have zero cycle error), so ``monitor`` is
+empty and only ``last.ckpt`` is kept. No EMA by default (the reference has none); ``ema_target`` names
+the ``generators`` for ``--ema.decay``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from genlight.base import GenerativeModule, check_image_shape
+from genlight.nn.adversarial import AdversarialLoss, ImagePool, check_loss, dcgan_init_, discriminator_loss, generator_loss
+from genlight.nn.image_to_image import NORMS, PatchDiscriminator, ResnetGenerator
+from genlight.registry import register_model
+
+__all__ = ["CycleGAN", "DIRECTIONS", "linear_decay"]
+
+DIRECTIONS = ("a2b", "b2a")
+
+
+def linear_decay(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
+    """The reference's ``linear`` LR factor after ``epoch`` finished epochs: 1 for ``constant_epochs``
+    epochs, then down by ``1 / (decay_epochs + 1)`` per epoch (``networks.get_scheduler``, epoch_count 1)."""
+    if decay_epochs <= 0:
+        return 1.0
+    return max(0.0, 1.0 - max(0, epoch + 1 - constant_epochs) / float(decay_epochs + 1))
+
+
+@register_model("cyclegan", tags=("adversarial", "translator"))
+class CycleGAN(GenerativeModule):
+    """CycleGAN; see the module docstring. ``translate(x, "a2b" | "b2a")`` maps images in [0, 1].
+
+    Args:
+        image_shape: ``(C, H, W)`` of both domains, H and W multiples of 4, at least 8; from the datamodule.
+        width_g: generator stem channels (64 in the paper).
+        n_blocks: generator residual blocks (9 at 256x256, 6 at 128x128 in the paper).
+        g_downsamplings: generator halvings, at most (2 in the paper; fewer where the map would go below 4x4).
+        g_stem_kernel: generator first/last convolution size (7 in the paper; 3 keeps 8x8 translations local).
+        width_d: discriminator first-layer channels (64 in the paper).
+        n_layers_d: stride-2 discriminator layers (3: 70x70 patches); capped for small images.
+        norm: ``instance`` (the paper's) | ``batch`` | ``none``.
+        loss: adversarial loss, ``lsgan`` (the paper's) | ``non_saturating`` | ``hinge``.
+        lambda_cycle: weight of each direction's cycle loss.
+        lambda_identity: identity-loss weight, relative to ``lambda_cycle`` (0 turns it off).
+        pool_size: images in each pool of past fakes (0: the discriminators see only current fakes).
+        lr, betas: Adam settings of both optimizers.
+        lr_constant_epochs, lr_decay_epochs: LR held for the first, then linearly to 0 over the second
+            (``lr_decay_epochs=0``: constant LR).
+    """
+
+    smoke_kwargs: ClassVar[dict[str, Any]] = {
+        "width_g": 4, "n_blocks": 1, "width_d": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 2,
+    }  # fmt: skip
+    smoke_data: ClassVar[str] = "unpaired_folders"
+    batch_kinds: ClassVar[tuple[str, ...] | None] = ("unpaired",)
+    ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other nets without gradients
+    ema_decay: ClassVar[float] = 0.0
+    ema_target: ClassVar[str | None] = "generators"
+    monitor: ClassVar[str | None] = ""
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 8, 8),
+        width_g: int = 64,
+        n_blocks: int = 9,
+        g_downsamplings: int = 2,
+        g_stem_kernel: int = 7,
+        width_d: int = 64,
+        n_layers_d: int = 3,
+        norm: str = "instance",
+        loss: AdversarialLoss = "lsgan",
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_constant_epochs: int = 100,
+        lr_decay_epochs: int = 100,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        name = type(self).__name__
+        shape = check_image_shape(image_shape, name, multiple_of=4, min_size=8)
+        if norm not in NORMS:
+            raise ValueError(f"{name}: unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+        if check_loss(loss) == "wasserstein_gp":
+            raise ValueError(f"{name}: loss 'wasserstein_gp' needs a gradient penalty; use lsgan, non_saturating or hinge")
+        if lambda_cycle < 0 or lambda_identity < 0 or pool_size < 0:
+            raise ValueError(
+                f"{name}: lambda_cycle, lambda_identity and pool_size must be >= 0, got "
+                f"{lambda_cycle}, {lambda_identity}, {pool_size}"
+            )
+        if lr_constant_epochs < 0 or lr_decay_epochs < 0:
+            raise ValueError(f"{name}: lr_constant_epochs and lr_decay_epochs must be >= 0")
+        self.generators = nn.ModuleDict({
+            d: dcgan_init_(ResnetGenerator(
+                shape, width_g, n_blocks, max_downsamplings=g_downsamplings, stem_kernel=g_stem_kernel, norm=norm
+            ))
+            for d in DIRECTIONS
+        })  # fmt: skip
+        self.discriminators = nn.ModuleDict(
+            {d: dcgan_init_(PatchDiscriminator(shape, width_d, n_layers_d, norm=norm)) for d in ("a", "b")}
+        )
+        self.pools = nn.ModuleDict({d: ImagePool(pool_size) for d in ("a", "b")})
+        # generator_loss("lsgan") is ½(l - 1)²; the reference's G term is the MSE (l - 1)²
+        self.g_adv_scale = 2.0 if loss == "lsgan" else 1.0
+
+    # ------------------------------------------------------------------ translation
+    def translate(self, x: Tensor, direction: str) -> Tensor:
+        """``x`` (images in [0, 1] of domain A for ``"a2b"``, of domain B for ``"b2a"``) in the other
+        domain, in [0, 1]. Runs with gradients if they are on (wrap in ``torch.no_grad()`` to infer)."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'a2b' (domain A to B) or 'b2a' (B to A), got {direction!r}")
+        return (self.generators[direction](x * 2.0 - 1.0) + 1.0) / 2.0
+
+    # ------------------------------------------------------------------ losses
+    def _terms(self, real_a: Tensor, real_b: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """The generators' loss terms on ``[-1, 1]`` images, and the fakes ``(fake_a, fake_b)``."""
+        hp = self.hparams
+        g_a2b, g_b2a = self.generators["a2b"], self.generators["b2a"]
+        fake_b, fake_a = g_a2b(real_a), g_b2a(real_b)
+        terms = {
+            "g_adv": self.g_adv_scale * (
+                generator_loss(hp.loss, self.discriminators["b"](fake_b)) + generator_loss(hp.loss, self.discriminators["a"](fake_a))
+            ),
+            "cycle": hp.lambda_cycle * ((g_b2a(fake_b) - real_a).abs().mean() + (g_a2b(fake_a) - real_b).abs().mean()),
+        }  # fmt: skip
+        if hp.lambda_identity > 0:
+            weight = hp.lambda_identity * hp.lambda_cycle
+            terms["identity"] = weight * ((g_a2b(real_b) - real_b).abs().mean() + (g_b2a(real_a) - real_a).abs().mean())
+        return terms, fake_a, fake_b
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        real_a, real_b = batch[0] * 2.0 - 1.0, batch[1] * 2.0 - 1.0
+        with self.toggled_optimizer(opt_g):  # discriminators frozen
+            g_terms, fake_a, fake_b = self._terms(real_a, real_b)
+            g_loss = sum(g_terms.values())
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+        with self.toggled_optimizer(opt_d):
+            d_a = discriminator_loss(
+                self.hparams.loss, self.discriminators["a"](real_a), self.discriminators["a"](self.pools["a"].query(fake_a.detach()))
+            )
+            d_b = discriminator_loss(
+                self.hparams.loss, self.discriminators["b"](real_b), self.discriminators["b"](self.pools["b"].query(fake_b.detach()))
+            )
+            d_loss = d_a + d_b
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+        self.log_train(
+            g_loss=g_loss, d_loss=d_loss, **g_terms, d_a=d_a, d_b=d_b, batch_size=len(real_a), prog_bar=("g_loss", "d_loss")
+        )  # fmt: skip
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x_a, x_b = batch[0], batch[1]
+        cycle = (self.translate(self.translate(x_a, "a2b"), "b2a") - x_a).abs().mean() + (
+            self.translate(self.translate(x_b, "b2a"), "a2b") - x_b
+        ).abs().mean()
+        identity = (self.translate(x_b, "a2b") - x_b).abs().mean() + (self.translate(x_a, "b2a") - x_a).abs().mean()
+        n = len(x_a)
+        self.log("val/cycle", cycle / 2, prog_bar=True, sync_dist=True, batch_size=n)
+        self.log("val/identity", identity / 2, sync_dist=True, batch_size=n)
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        """``[Adam(generators), Adam(discriminators)]``, with the linear-decay schedulers when ``lr_decay_epochs > 0``."""
+        hp = self.hparams
+        optimizers = [
+            torch.optim.Adam(self.generators.parameters(), lr=hp.lr, betas=tuple(hp.betas)),
+            torch.optim.Adam(self.discriminators.parameters(), lr=hp.lr, betas=tuple(hp.betas)),
+        ]
+        if hp.lr_decay_epochs <= 0:
+            return optimizers
+        rule = _LinearDecay(int(hp.lr_constant_epochs), int(hp.lr_decay_epochs))
+        return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in optimizers]
+
+    def on_train_epoch_end(self) -> None:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+
+class _LinearDecay:
+    """Picklable ``epoch -> LR factor`` of :func:`linear_decay` (LambdaLR keeps it in its state_dict)."""
+
+    def __init__(self, constant_epochs: int, decay_epochs: int) -> None:
+        self.constant_epochs, self.decay_epochs = constant_epochs, decay_epochs
+
+    def __call__(self, epoch: int) -> float:
+        return linear_decay(epoch, self.constant_epochs, self.decay_epochs)
