@@ -1,5 +1,6 @@
 """Model families; importing this package registers every built-in one."""
 
+from genlight.modules.aae import AAE
 from genlight.modules.autoencoder import AE
 from genlight.modules.beta_vae import BetaVAE
 from genlight.modules.classifier import CNNClassifier, MLPClassifier
@@ -21,6 +22,7 @@ from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
 __all__ = [
+    "AAE",
     "AE",
     "BetaVAE",
     "CGAN",

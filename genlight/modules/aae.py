@@ -1,0 +1,280 @@
+"""``aae``: adversarial autoencoder (Makhzani et al. 2016, "Adversarial Autoencoders").
+
+An autoencoder whose aggregated posterior ``q(z) = E_x q(z|x)`` is matched to a fixed prior ``p(z)``
+(:mod:`genlight.nn.latent_priors`: ``gaussian``, ``mixture_of_gaussians``, ``swiss_roll``) by a GAN
+on the codes: an MLP discriminator ``D`` tells prior draws from codes, the encoder is its generator.
+After training, ``decode(z)``, ``z ~ p(z)``, generates.
+
+One ``training_step`` = one batch, in the paper's two phases (§2):
+
+1. *reconstruction*: the autoencoder optimiser (encoder + decoder) minimises ``-log p(x | dec(z))``,
+   ``z = enc(x)``, summed over pixels (nats per image, a discrete likelihood of
+   :func:`~genlight.nn.likelihoods.make_likelihood`);
+2. *regularisation*: ``D`` takes one step on prior draws ("real") against the detached codes
+   ``z.detach()`` ("fake"), then the encoder takes one step to fool ``D`` (the non-saturating loss on
+   logits by default, :func:`~genlight.nn.adversarial.generator_loss`).
+
+So ``trainer.global_step`` moves three times per batch (three ``optimizer.step()``).
+
+The scale trap (pythae, eriklindernoren mix the terms with a weight): the reconstruction is summed per
+image (tens to hundreds of nats) while the adversarial BCE is a mean (~0.7). Here each phase has its
+own Adam optimiser, whose steps do not depend on a loss's scale, so no mixing weight is needed; the
+encoder's adversarial step size is ``lr_g``. ``train/recon`` and ``train/d_loss`` / ``train/g_loss``
+are logged separately; validation logs ``val/loss`` (= ``val/recon``, nats per image, which selects
+checkpoints) and ``val/mmd``, a Gaussian-kernel MMD between the batch's codes and as many prior draws.
+An AAE has no tractable likelihood: nothing here is an ELBO or a bound on ``log p(x)``.
+
+A freshly initialised encoder maps every image to nearly the same code (spread ~0.003), and the first
+adversarial steps then push that one clump around (mode collapse in code space). ``code_norm`` (on by
+default) batch-normalises the code with its affine part initialised to the prior's per-dimension mean
+and std, so ``D`` sees codes with the prior's first two moments from the first step (digits, 60
+epochs: FID 4.8 vs 7.2 without, ``benchmarks/results/tune_aae.md``).
+
+Label-supervised regularisation (``supervised=True``, Makhzani §2.3; labelled data): the prior has one
+component per class; in the ``D`` step the prior draw for example ``i`` comes from the component of
+its class ``y_i``, and ``D`` sees the one-hot label beside the code (for real and fake alike), so the
+encoder must put class ``k`` on component ``k``. The decoder does not see labels; ``sample(n, y=k)``
+decodes draws of component ``k``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlight.base import GenerativeModule, check_image_shape
+from genlight.errors import IncompatibleDataError
+from genlight.modules.gan import MLPDiscriminator
+from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
+from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
+from genlight.nn.latent_priors import LATENT_PRIORS, gaussian_mmd, make_latent_prior
+from genlight.nn.priors import LOGVAR_RANGE
+from genlight.registry import register_model
+
+__all__ = ["AAE"]
+
+
+@register_model("aae", tags=("adversarial", "autoencoder", "sampler"))
+class AAE(GenerativeModule):
+    """Adversarial autoencoder with a convolutional encoder/decoder and an MLP latent discriminator.
+
+    Args:
+        image_shape: ``(C, H, W)`` images in [0, 1]; linked from the datamodule.
+        num_levels: discrete levels per pixel (17 for digits); linked from the datamodule.
+        num_classes: classes of the data, linked from the datamodule; used only when ``supervised``.
+        latent_dim: size of ``z``.
+        hidden_channels: width of the first conv layer of encoder and decoder.
+        prior: ``gaussian`` | ``mixture_of_gaussians`` | ``swiss_roll`` (2-D codes).
+        prior_components: components of the mixture / segments of the roll (``num_classes`` when supervised).
+        supervised: label-supervised regularisation (Makhzani §2.3), one prior component per class.
+        posterior: ``deterministic`` (``z = enc(x)``) or ``gaussian`` (``z = mu + sigma * eps``,
+            Makhzani §2's second choice; ``encode`` returns ``mu``).
+        likelihood: reconstruction likelihood, ``auto`` (Bernoulli for 2 levels, categorical up to 64,
+            else discretised logistic).
+        disc_hidden, disc_layers: width and depth of the discriminator MLP.
+        loss: adversarial loss on logits (``non_saturating`` default; see
+            :data:`~genlight.nn.adversarial.ADVERSARIAL_LOSSES`).
+        gp_weight: weight of a gradient penalty on ``D`` (0 = off; use with ``wasserstein_gp``).
+        lr: Adam learning rate of the reconstruction phase (encoder + decoder).
+        lr_g: Adam learning rate of the encoder's adversarial step.
+        lr_d: Adam learning rate of the discriminator.
+        betas: Adam betas of the two adversarial optimisers.
+        code_norm: batch norm on the encoder's code (its mean for a Gaussian posterior), its affine
+            part initialised to the prior's per-dimension mean and std.
+        sample_mode: what ``sample`` returns: ``mean`` (the decoder's expected image, as the paper
+            shows) or ``draw`` (a draw of the pixel likelihood).
+    """
+
+    smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "hidden_channels": 8, "disc_hidden": 16}
+    #: each phase's backward reaches part of the model only (the D step leaves encoder and decoder without
+    #: gradients): DDP must expect unused parameters (set by GenerativeModule before it wraps the model)
+    ddp_find_unused_parameters: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        image_shape: tuple[int, ...] = (1, 8, 8),
+        num_levels: int = 17,
+        num_classes: int = 10,
+        latent_dim: int = 8,
+        hidden_channels: int = 32,
+        prior: Literal["gaussian", "mixture_of_gaussians", "swiss_roll"] = "gaussian",
+        prior_components: int = 10,
+        supervised: bool = False,
+        posterior: Literal["deterministic", "gaussian"] = "deterministic",
+        likelihood: Literal["auto", "bernoulli", "categorical", "logistic"] = "auto",
+        disc_hidden: int = 256,
+        disc_layers: int = 2,
+        loss: AdversarialLoss = "non_saturating",
+        gp_weight: float = 0.0,
+        lr: float = 2e-3,
+        lr_g: float = 1e-3,
+        lr_d: float = 1e-3,
+        betas: tuple[float, float] = (0.5, 0.999),
+        sample_mode: Literal["mean", "draw"] = "mean",
+        code_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        shape = check_image_shape(image_shape, type(self).__name__)
+        if prior not in LATENT_PRIORS:
+            raise ValueError(f"unknown latent prior {prior!r}; choose one of: {', '.join(LATENT_PRIORS)}")
+        if supervised and num_classes < 2:
+            raise IncompatibleDataError(
+                f"supervised aae needs labelled data (num_classes >= 2), got num_classes={num_classes}; pick a "
+                "labelled datamodule (digits, mnist, ...) or set --model.supervised false"
+            )
+        if supervised and prior == "gaussian":
+            raise ValueError(
+                "supervised aae puts each class on its own prior component: use prior='mixture_of_gaussians' "
+                "or 'swiss_roll' (the gaussian prior has no components)"
+            )
+        if posterior not in ("deterministic", "gaussian"):
+            raise ValueError(f"posterior must be 'deterministic' or 'gaussian', got {posterior!r}")
+        if sample_mode not in ("mean", "draw"):
+            raise ValueError(f"sample_mode must be 'mean' or 'draw', got {sample_mode!r}")
+        check_loss(loss)
+        if gp_weight < 0:
+            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
+        #: classes ``sample(n, y=)`` takes: ``num_classes`` when supervised, else 0 (unconditional)
+        self.num_classes = int(num_classes) if supervised else 0
+        self.prior = make_latent_prior(prior, latent_dim, self.num_classes or prior_components)
+        self.likelihood = make_likelihood(likelihood, num_levels)
+        code = latent_dim * (2 if posterior == "gaussian" else 1)
+        self.encoder = ConvEncoder(shape, hidden_channels, code)
+        self.decoder = ConvDecoder(latent_dim, shape, hidden_channels, shape[0] * self.likelihood.params_per_channel)
+        # batch norm on the code (mean): unit spread per dimension from the first step, where a freshly
+        # initialised encoder puts every image at nearly the same code (spread ~0.01)
+        # with its affine part set to the prior's per-dimension mean and std (from 10000 seeded draws)
+        self.code_norm = nn.BatchNorm1d(latent_dim, eps=1e-8) if code_norm else nn.Identity()  # initial code variance ~1e-5
+        if code_norm:
+            with torch.no_grad():
+                draws = self.prior.sample(10000, generator=torch.Generator().manual_seed(0))
+                self.code_norm.weight.copy_(draws.std(0))
+                self.code_norm.bias.copy_(draws.mean(0))
+        self.discriminator = MLPDiscriminator((latent_dim + self.num_classes,), disc_hidden, disc_layers)
+        self.example_input_array = torch.zeros(2, *shape)
+
+    # ------------------------------------------------------------------ model
+    def posterior_sample(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(z, mean code)``: ``z`` is the code the decoder and ``D`` see (with noise for a Gaussian posterior)."""
+        out = self.encoder(x)
+        if self.hparams.posterior == "deterministic":
+            out = self.code_norm(out)
+            return out, out
+        mu, logvar = out.chunk(2, dim=1)
+        mu = self.code_norm(mu)
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE)), mu
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The code of ``x`` (the posterior mean for a Gaussian posterior), ``(n, latent_dim)``."""
+        return self.posterior_sample(x)[1] if self.hparams.posterior == "gaussian" else self.code_norm(self.encoder(x))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """The decoder's expected image in [0, 1]."""
+        return self.likelihood.mean(self.decoder(z))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Reconstruction: ``decode(encode(x))``."""
+        return self.decode(self.encode(x))
+
+    def sample_latent(self, n: int, y: Tensor | None = None) -> Tensor:
+        """``n`` prior draws ``(n, latent_dim)``; ``y``: class ids (supervised) for their components."""
+        return self.prior.sample(n, self._labels(y, n) if y is not None else None)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, y: Tensor | int | None = None) -> Tensor:
+        """Images ``decode(z)``, ``z ~ p(z)`` (class ``y``'s component when supervised)."""
+        if y is not None and not self.num_classes:
+            raise ValueError("this aae is unsupervised: sample(n) takes no labels y (train with supervised=True)")
+        params = self.decoder(self.sample_latent(n, y))
+        return self.likelihood.sample(params) if self.hparams.sample_mode == "draw" else self.likelihood.mean(params)
+
+    def _labels(self, y: Tensor | int, n: int) -> Tensor:
+        y = torch.as_tensor(y, device=self.device).long()
+        y = y.expand(n) if y.dim() == 0 else y.view(-1)
+        if len(y) != n or y.min() < 0 or y.max() >= self.num_classes:
+            raise ValueError(f"labels y must be {n} class ids in [0, {self.num_classes}), got {y.tolist()}")
+        return y
+
+    def critic(self, z: Tensor, y: Tensor | None) -> Tensor:
+        """``D(z[, one-hot y])``, one logit per code."""
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
+        return self.discriminator(z)
+
+    def reconstruction_nll(self, x: Tensor, z: Tensor) -> Tensor:
+        """``-log p(x | dec(z))`` per image, nats (summed over pixels)."""
+        return -self.likelihood.log_prob(self.decoder(z), x)
+
+    # ------------------------------------------------------------------ training
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        classes = getattr(dm, "num_classes", None)
+        if self.num_classes and classes is not None and classes != self.num_classes:
+            raise IncompatibleDataError(
+                f"supervised aae was built for {self.num_classes} classes but {type(dm).__name__} has {classes}"
+                + ("; set --model.supervised false" if classes < 2 else "; set --model.num_classes")
+            )
+
+    def _step(self, optimizer: Any, loss: Tensor) -> None:
+        with self.toggled_optimizer(optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        opt_ae, opt_d, opt_g = self.optimizers()
+        x = batch[0]
+        y = batch[1].long() if self.num_classes else None
+        # 1. reconstruction phase
+        z, _ = self.posterior_sample(x)
+        recon = self.reconstruction_nll(x, z).mean()
+        self._step(opt_ae, recon)
+        # 2. regularisation phase: D on prior draws vs the codes (detached), then the encoder fools D
+        z, _ = self.posterior_sample(x)  # the codes of the updated encoder
+        real = self.prior.sample(len(x), y)
+        d_terms = {"d_adv": discriminator_loss(self.hparams.loss, self.critic(real, y), self.critic(z.detach(), y))}
+        if self.hparams.gp_weight > 0:
+            d_terms["gp"] = self.hparams.gp_weight * gradient_penalty(lambda c: self.critic(c, y), real, z)
+        d_loss = sum(d_terms.values())
+        self._step(opt_d, d_loss)
+        g_loss = generator_loss(self.hparams.loss, self.critic(z, y))
+        self._step(opt_g, g_loss)
+        self.log_train(
+            recon=recon, d_loss=d_loss, g_loss=g_loss, **({"gp": d_terms["gp"]} if "gp" in d_terms else {}),
+            batch_size=len(x), prog_bar=("recon", "d_loss", "g_loss"),
+        )  # fmt: skip
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x = batch[0]
+        z, mean = self.posterior_sample(x)
+        recon = self.reconstruction_nll(x, z).mean()
+        self.log(f"{stage}/loss", recon, prog_bar=stage == "val", sync_dist=True)
+        metrics = {f"{stage}/recon": recon}
+        if len(x) >= 2:
+            y = batch[1].long() if self.num_classes else None
+            metrics[f"{stage}/mmd"] = gaussian_mmd(z, self.prior.sample(len(x), y)).float()
+        self.log_dict(metrics, sync_dist=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """``[Adam(encoder + decoder, lr), Adam(D, lr_d, betas), Adam(encoder, lr_g, betas)]``."""
+        hp, betas = self.hparams, tuple(self.hparams.betas)
+        return [
+            torch.optim.Adam([*self.encoder_parameters(), *self.decoder.parameters()], lr=hp.lr),
+            torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d, betas=betas),
+            torch.optim.Adam(self.encoder_parameters(), lr=hp.lr_g, betas=betas),
+        ]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return [*self.encoder.parameters(), *self.code_norm.parameters()]
