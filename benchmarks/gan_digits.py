@@ -11,9 +11,8 @@ that config (model ``init_args``, the data class and its ``init_args``, an ``ema
 CLI's ``--ema.*``, whose default decay is the family's ``ema_decay``) for ``--budget`` seconds of wall
 clock (``Trainer(max_time=...)``; ``--steps`` for quick runs); the others are skipped with a printed line.
 
-Checkpoint selection (never on test data): the GAN families have no validation figure, and Lightning runs
-no validation loop for a module without ``validation_step``, so a :class:`FIDCallback` in the config (or
-a ``ModelCheckpoint`` monitoring it) never fires for them. Here FID of 1000 seeded samples (EMA weights)
+Checkpoint selection (never on test data): the GAN families have no validation figure of their own. Here
+FID of 1000 seeded samples (EMA weights)
 against the 144 **val** images is computed at the end of a training epoch ``--evals - 1`` times, evenly
 spread over the budget, and on the final weights; the best weights are kept (``--select last`` turns
 this off). The evaluation time is part of the budget. Is 144 images enough to select on? Measured once
@@ -355,6 +354,41 @@ def compose(panels: list[tuple[str, torch.Tensor]], path: Path, max_width: int =
     canvas.save(path)
 
 
+def save_panels(panels: list[tuple[str, torch.Tensor]], folder: Path) -> list[dict[str, Any]]:
+    """Each panel as its own PNG (so runs in separate processes can be composed into one picture)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for index, (title, grid) in enumerate(panels):
+        family = title.split(" ")[0].split(":")[0]
+        name = f"{family}_{index}.png"
+        Image.fromarray((grid.permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy()).save(folder / name)
+        out.append({"family": family, "title": title, "file": name, "index": index})
+    return out
+
+
+def panel_tensor(path: Path) -> torch.Tensor:
+    import numpy as np
+
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 255
+
+
+def merge_results(new: dict[str, Any], path: Path, ran: set[str]) -> dict[str, Any]:
+    """``new`` plus the rows, skips and panels of families not in ``ran`` from the results at ``path``."""
+    if not path.is_file():
+        return new
+    old = json.loads(path.read_text())
+    rows = {k: v for k, v in old.get("rows", {}).items() if k not in ran}
+    rows.update(new["rows"])
+    skipped = {k: v for k, v in old.get("skipped", {}).items() if k not in ran and k not in rows}
+    skipped.update({k: v for k, v in new["skipped"].items() if k not in rows})
+    panels = [p for p in old.get("panels", []) if p["family"] not in ran] + new["panels"]
+    arithmetic = new["arithmetic"] or old.get("arithmetic")
+    protocol = new["_protocol"]
+    if old.get("_protocol", {}).get("commit") not in (None, protocol["commit"]):
+        protocol["commit"] = f"{old['_protocol']['commit']}+{protocol['commit']}"
+    return {**new, "_protocol": protocol, "rows": rows, "skipped": skipped, "panels": panels, "arithmetic": arithmetic}
+
+
 # ---------------------------------------------------------------------------------------- results
 def reference_rows() -> dict[str, dict[str, Any]]:
     path = RESULTS / "vae_rows.json"
@@ -469,6 +503,10 @@ def main() -> None:
     parser.add_argument("--arithmetic", default="dcgan", help="family of the latent-arithmetic demo (if trained)")
     parser.add_argument("--out", default=None, help="write gan_digits.{json,md,png} here (default benchmarks/results)")
     parser.add_argument("--dry", action="store_true", help="write nothing, print the rows")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows and panels of families not run now from the existing results "
+                             "(to run families in several processes side by side); the arithmetic demo is "
+                             "kept unless re-run")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out_dir = Path(args.out) if args.out else RESULTS
@@ -533,9 +571,15 @@ def main() -> None:
         print(json.dumps(results, indent=1, default=str))
         return
     out_dir.mkdir(parents=True, exist_ok=True)
+    results["panels"] = save_panels(panels, out_dir / "gan_digits_panels")
+    if args.merge:
+        results = merge_results(results, out_dir / "gan_digits.json", ran=set(args.families))
     (out_dir / "gan_digits.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    if panels:
-        compose(panels, out_dir / "gan_digits.png")
+    if results["panels"]:
+        order = {f: i for i, f in enumerate(FAMILIES)}
+        ordered = sorted(results["panels"], key=lambda p: (order.get(p["family"], len(order)), p["index"]))
+        compose([(p["title"], panel_tensor(out_dir / "gan_digits_panels" / p["file"])) for p in ordered],
+                out_dir / "gan_digits.png")  # fmt: skip
     render(results, out_dir / "gan_digits.md", "gan_digits.png")
     print(f"wrote {out_dir / 'gan_digits.md'}", flush=True)
 
