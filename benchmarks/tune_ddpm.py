@@ -59,7 +59,7 @@ def main() -> None:
     emas = {d: copy.deepcopy(model).eval() for d in decays}
     scorer = Scorer()
     params = sum(p.numel() for p in model.parameters())
-    step, cpu, wall, rows = 0, 0.0, 0.0, []
+    step, cpu, wall = 0, 0.0, 0.0
     while step < eval_at[-1]:
         for x, _ in dm.train_dataloader():
             c0, w0 = time.process_time(), time.perf_counter()
@@ -88,28 +88,29 @@ def main() -> None:
                     row = {"step": step, "ema": d, "fid_train": round(fid, 3), "train_cpu_s": round(cpu, 1),
                            "train_wall_s": round(wall, 1), "eval_cpu_s": round(time.process_time() - c1, 1)}  # fmt: skip
                     print(json.dumps(row), flush=True)
-                    rows.append(row)
+                    append(args.name, recipe, batch, args.sample, params, row)
             if step >= eval_at[-1]:
                 break
-    load = os.getloadavg()[0]
-    lines = [
-        f"| {args.name} | batch {batch}, {json.dumps(recipe['model'])}, sample {args.sample} | {params:,} | "
-        f"{r['step']} | {r['ema']} | **{r['fid_train']:.3f}** | {r['train_cpu_s']:.0f} ({1000 * r['train_cpu_s'] / r['step']:.0f} ms/step) | "
-        f"{r['train_wall_s']:.0f} | {load:.1f} |"
-        for r in rows
-    ]
+
+
+def append(name: str, recipe: dict, batch: int, sample: str, params: int, r: dict) -> None:
+    """One table row (written as soon as it is measured, so an interrupted run keeps its points)."""
     if not OUT.is_file():
         OUT.write_text(
             "# DDPM on digits: tuning for the FID target (DDIM-50, EMA, FID vs train <= 2.0 in 10 min on 2 cores)\n\n"
             "`benchmarks/tune_ddpm.py` (see its docstring): plain loop, 1 thread, seed 0, FID of 1000 seeded samples vs "
             "train at the listed optimizer steps, every EMA decay tracked in the same run. CPU s = process time of the "
             "training steps (comparable across runs on the shared machine); wall s depends on the load "
-            "(load = 1-minute load average at the end of the run).\n\n"
+            "(load = 1-minute load average when the point was measured).\n\n"
             "| run | recipe | params | steps | EMA | FID train | train CPU s | train wall s | load |\n"
             "|---|---|---|---|---|---|---|---|---|\n"
         )
     with OUT.open("a") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(
+            f"| {name} | batch {batch}, {json.dumps(recipe['model'])}, sample {sample} | {params:,} | "
+            f"{r['step']} | {r['ema']} | **{r['fid_train']:.3f}** | {r['train_cpu_s']:.0f} ({1000 * r['train_cpu_s'] / r['step']:.0f} ms/step) | "
+            f"{r['train_wall_s']:.0f} | {os.getloadavg()[0]:.1f} |\n"
+        )
 
 
 if __name__ == "__main__":
