@@ -73,7 +73,7 @@ ROWS = [
     Row("Glow", "glow", "examples/digits/glow.yaml"),
     Row("VAE (ELBO; IWAE k=100)", "vae", "examples/digits/vae.yaml", NO_EXTRA_CALLBACKS, iwae=100),
     Row("beta-VAE β=4 (β=1 ELBO; IWAE k=100)", "beta_vae", "examples/digits/beta_vae.yaml", NO_EXTRA_CALLBACKS, iwae=100),
-    Row("CVAE, label-free: -log p(x), uniform class prior (ELBO; IWAE k=100)", "cvae", "examples/digits/cvae.yaml",
+    Row("CVAE: bounds on -log p(x) (uniform class prior) and on -log p(x|y) (ELBO; IWAE k=100)", "cvae", "examples/digits/cvae.yaml",
         NO_EXTRA_CALLBACKS, iwae=100, labelled=True),  # fmt: skip
     Row("VAE + VampPrior, 50 pseudo-inputs (`vae`; ELBO; IWAE k=100)", "vae", "examples/digits/vae_vamp.yaml",
         NO_EXTRA_CALLBACKS, iwae=100, key="vae_vamp"),  # fmt: skip
