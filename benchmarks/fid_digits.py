@@ -49,7 +49,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 JSON, MD = RESULTS / "fid_digits.json", RESULTS / "fid_digits.md"
 NUM_SAMPLES = 1000
 
-#: the tuned recipes (what `train <family>` runs); `--set key=value` overrides for tuning runs
+#: the tuned recipes (what `train <family>` runs); `--set key=value` overrides for tuning runs.
+#: ddpm: FID 1.27 vs train after 2500 steps (DDIM-50, EMA), ~120 CPU ms per step on 1 thread; an 8x8-only
+#: U-Net is cheaper per step but worse per CPU second (benchmarks/results/tune_ddpm.md). Train it on 1 thread.
 RECIPES: dict[str, dict[str, Any]] = {
     "ddpm": {
         "model": {"channels": 32, "timesteps": 250, "schedule": "cosine", "lr": 2e-3, "warmup_steps": 100,
@@ -209,15 +211,19 @@ def render(rows: dict[str, dict]) -> None:
         met = "met" if ddim["fid_train"] <= 2.0 else "NOT met"
         lines += ["", f"Target (issue 11): DDPM, DDIM-50, EMA weights, FID <= 2.0 vs train (n = 1000) within a 10-minute "
                   f"budget on 2 cores: **{met}** ({ddim['fid_train']:.2f} after {ddim.get('steps', '?')} optimizer steps "
-                  f"in {ddim.get('train_seconds', '?')} s)."]  # fmt: skip
+                  f"in {ddim.get('train_seconds', '?')} s). The budget is a matter of steps: the same recipe reaches 1.27 "
+                  "after 2500 steps (benchmarks/results/tune_ddpm.md), which one thread of a quiet machine does in "
+                  "about 5 minutes."]  # fmt: skip
     lines += [
         "",
         "Notes: the budget is wall-clock seconds of `Trainer.fit` (validation included) on the 2-core machine shared "
         "by ~6 engineers (load average about 20 during these runs), so the number of optimizer steps a budget buys "
         "varies several-fold from run to run; `steps` is what this run got. Runs use 1 intra-op thread: measured on "
         "this machine under that load, a small U-Net forward pass was 10-100x slower with 2 threads than with 1 "
-        "(thread oversubscription), so 2 threads would have bought far fewer steps. The DDPM and EBM runs trained "
-        "side by side. `checkpoint`: the periodic checkpoints (every 15 epochs) and the final weights are validated "
+        "(thread oversubscription), so 2 threads would have bought far fewer steps. The first DDPM run (commit 79a2dd2, "
+        "762 steps; its ancestral row is still listed) and the EBM run trained side by side at load ~20; the DDPM "
+        "DDIM-50 row of commit d85a4f4 (4872 steps) ran alone at load 1.5-4.5 (`benchmarks/results/tune_ddpm.md`). "
+        "`checkpoint`: the periodic checkpoints (every 15 epochs) and the final weights are validated "
         "on the validation split (val/bpd_bound on 144 images, EMA weights) and the best is kept.",
         "",
         "Add a row for any checkpoint with one line: "

@@ -2,17 +2,21 @@
 
     PYTHONPATH=. python benchmarks/likelihood_digits.py                      # every row, 5 min each
     PYTHONPATH=. python benchmarks/likelihood_digits.py --only nade,vae --budget_minutes 2
+    PYTHONPATH=. python benchmarks/likelihood_digits.py --only vae_vamp --threads 1 --keep runs/likelihood
 
 Each row trains one family with its example config (``examples/digits/<family>.yaml``) plus the row's
 overrides, under a wall-clock budget (``trainer.max_time``) on top of the config's own ``max_epochs``
 and early stopping. The checkpoint with the best validation figure (``model.checkpoint_monitor()``:
 ``val/bpd``, or ``val/bpd_bound`` for bounds) is chosen, its (EMA) weights loaded, and the test split
-scored once: ``log_prob`` for exact families, the bound for bound families (and IWAE for VAEs). Beside
+scored once: ``log_prob`` for exact families, the bound for bound families (and IWAE for VAEs; every
+one of DDPM's T-1 KL terms, as ``benchmarks/ddpm_bound_digits.py``; a CVAE both label-free, a bound
+on ``-log p(x)`` under a uniform class prior, and given the labels, a bound on ``-log p(x|y)``). Beside
 them, on the same split: an independent per-pixel categorical (Laplace smoothing tuned on validation)
 and a mixture of K product-categoricals fitted by EM (K and smoothing tuned on validation).
 Results go to ``benchmarks/results/likelihood_digits.md`` (rows not rerun are kept from the old file).
 
-To add a row: one ``Row(...)`` line in ``ROWS``.
+To add a row: one ``Row(...)`` line in ``ROWS``; rows are identified by their ``key`` (``--only``, the
+table's ``key`` column), which defaults to the family, so one family can have several rows.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,13 +45,21 @@ RESULTS = ROOT / "benchmarks" / "results" / "likelihood_digits.md"
 @dataclass
 class Row:
     """One trained family: ``overrides`` are extra CLI arguments; ``iwae`` > 0 also scores a bound
-    family with ``log_prob(x, num_samples=iwae)``."""
+    family with ``log_prob(x, num_samples=iwae)``; ``log_prob_kwargs`` go to every ``log_prob`` call;
+    ``labelled`` also scores ``log_prob(x, y)`` (a conditional family's bound on ``-log p(x|y)``);
+    ``key`` names the row (default: the family)."""
 
     label: str
     family: str
     config: str
     overrides: list[str] = field(default_factory=list)
     iwae: int = 0
+    key: str = ""
+    log_prob_kwargs: dict = field(default_factory=dict)
+    labelled: bool = False
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.family
 
 
 NO_EXTRA_CALLBACKS = ["--trainer.callbacks=[]"]  # FID/reconstruction callbacks cost budget and change nothing here
@@ -59,6 +72,16 @@ ROWS = [
     Row("RealNVP", "realnvp", "examples/digits/realnvp.yaml"),
     Row("Glow", "glow", "examples/digits/glow.yaml"),
     Row("VAE (ELBO; IWAE k=100)", "vae", "examples/digits/vae.yaml", NO_EXTRA_CALLBACKS, iwae=100),
+    Row("beta-VAE β=4 (β=1 ELBO; IWAE k=100)", "beta_vae", "examples/digits/beta_vae.yaml", NO_EXTRA_CALLBACKS, iwae=100),
+    Row("CVAE: bounds on -log p(x) (uniform class prior) and on -log p(x|y) (ELBO; IWAE k=100)", "cvae", "examples/digits/cvae.yaml",
+        NO_EXTRA_CALLBACKS, iwae=100, labelled=True),  # fmt: skip
+    Row("VAE + VampPrior, 50 pseudo-inputs (`vae`; ELBO; IWAE k=100)", "vae", "examples/digits/vae_vamp.yaml",
+        NO_EXTRA_CALLBACKS, iwae=100, key="vae_vamp"),  # fmt: skip
+    Row("VAE + mixture-of-Gaussians prior, 10 components (`vae`, vae_vamp.yaml with prior=mog; ELBO; IWAE k=100)", "vae",
+        "examples/digits/vae_vamp.yaml", [*NO_EXTRA_CALLBACKS, "--model.prior=mog", "--model.prior_components=10"],
+        iwae=100, key="vae_mog"),  # fmt: skip
+    Row("DDPM (variational bound, all T-1 KL terms)", "ddpm", "examples/digits/ddpm.yaml", NO_EXTRA_CALLBACKS,
+        log_prob_kwargs={"num_terms": 10**9}),  # fmt: skip
 ]
 
 
@@ -137,9 +160,12 @@ def git_commit() -> str:
     return out.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
 
 
-def train_family(row: Row, budget_minutes: float, root: Path, extra: list[str] | None = None, test: bool = True) -> dict:
+def train_family(
+    row: Row, budget_minutes: float, root: Path, extra: list[str] | None = None, test: bool = True, keep: Path | None = None
+) -> dict:
     """Fit ``row`` with its config under the budget; score the checkpoint chosen on validation on the
-    test split (``test=False``, for tuning: validation figures only, no sampling)."""
+    test split (``test=False``, for tuning: validation figures only, no sampling). ``keep``: copy the
+    chosen checkpoint to ``keep / f"{row.key}.ckpt"`` (e.g. for ``fid_digits.py add``)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from genlight import load_model
@@ -165,6 +191,9 @@ def train_family(row: Row, budget_minutes: float, root: Path, extra: list[str] |
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
     train_seconds = time.perf_counter() - start
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(best_ckpt.best_model_path, keep / f"{row.key}.ckpt")
     best = load_model(best_ckpt.best_model_path)  # the EMA weights when the recipe uses EMA
     best_epoch = torch.load(best_ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"]
     dm.setup("test")
@@ -179,17 +208,24 @@ def train_family(row: Row, budget_minutes: float, root: Path, extra: list[str] |
     if not test:
         return result
     torch.manual_seed(0)
+    start = time.perf_counter()
+    sums: dict[str, float] = {}
+    n = 0
     with torch.no_grad():
-        lp, lp_iwae, n = 0.0, 0.0, 0
-        for x, _ in dm.test_dataloader():
-            lp += best.log_prob(x).double().sum().item()
+        for x, y in dm.test_dataloader():
+            figures = {"test_bpd": best.log_prob(x, **row.log_prob_kwargs)}
             if row.iwae:
-                lp_iwae += best.log_prob(x, num_samples=row.iwae).double().sum().item()
+                figures["test_iwae_bpd"] = best.log_prob(x, num_samples=row.iwae, **row.log_prob_kwargs)
+            if row.labelled:
+                figures["test_bpd_y"] = best.log_prob(x, y, **row.log_prob_kwargs)
+                if row.iwae:
+                    figures["test_iwae_bpd_y"] = best.log_prob(x, y, num_samples=row.iwae, **row.log_prob_kwargs)
+            for name, lp in figures.items():
+                sums[name] = sums.get(name, 0.0) + lp.double().sum().item()
             n += len(x)
     dims = best.num_dims * math.log(2.0)
-    result["test_bpd"] = -lp / n / dims
-    if row.iwae:
-        result["test_iwae_bpd"] = -lp_iwae / n / dims
+    result.update({name: -total / n / dims for name, total in sums.items()})
+    result["test_s"] = time.perf_counter() - start
     torch.manual_seed(0)
     start = time.perf_counter()
     samples = best.sample(1000)
@@ -199,14 +235,18 @@ def train_family(row: Row, budget_minutes: float, root: Path, extra: list[str] |
 
 
 # ---------------------------------------------------------------------------- report
-def fmt_row(label: str, family: str, r: dict) -> str:
+def fmt_row(label: str, key: str, r: dict) -> str:
     if r.get("status") != "ok":
-        return f"| {label} | `{family}` | {r.get('status')} | | | | | | |"
+        return f"| {label} | `{key}` | {r.get('status')} | | | | | | |"
     test = f"{r['test_bpd']:.3f}"
     if "test_iwae_bpd" in r:
         test += f" (IWAE k=100: **{r['test_iwae_bpd']:.3f}**)"
+    if "test_bpd_y" in r:
+        test = f"-log p(x): {test}; given labels, -log p(x|y): {r['test_bpd_y']:.3f}"
+        if "test_iwae_bpd_y" in r:
+            test += f" (IWAE k=100: **{r['test_iwae_bpd_y']:.3f}**)"
     return (
-        f"| {label} | `{family}` | {r['kind']} | {test} | {r['val_bpd']:.3f} | {r['epochs']} | "
+        f"| {label} | `{key}` | {r['kind']} | {test} | {r['val_bpd']:.3f} | {r['epochs']} | "
         f"{r['train_s']:.0f} | {r['params']:,} | {r['samples_per_s']:.0f} |"
     )
 
@@ -214,7 +254,8 @@ def fmt_row(label: str, family: str, r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget_minutes", type=float, default=5.0, help="wall-clock training budget per family")
-    parser.add_argument("--only", default="", help="comma-separated families (and/or 'baselines') to rerun")
+    parser.add_argument("--only", default="", help="comma-separated row keys (and/or 'baselines') to rerun")
+    parser.add_argument("--keep", type=Path, default=None, help="copy each chosen checkpoint to KEEP/<key>.ckpt")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--jobs", type=int, default=1, help="rows trained side by side, each in its own process")
@@ -247,34 +288,35 @@ def main() -> None:
                 f"{r['val'] / dims:.3f} | - | {time.perf_counter() - start:.0f} | {r['params']:,} | - |"
             )
             print(lines[name], flush=True)
-    todo = [row for row in ROWS if not only or row.family in only]
+    todo = [row for row in ROWS if not only or row.key in only]
     if args.jobs > 1 and len(todo) > 1:  # one child process per row, `jobs` at a time; rows merged here
         with tempfile.TemporaryDirectory() as tmp:
-            outs = {row.family: Path(tmp) / f"{row.family}.md" for row in todo}
+            outs = {row.key: Path(tmp) / f"{row.key}.md" for row in todo}
             running: list[subprocess.Popen] = []
             for row in todo:
                 while len([p for p in running if p.poll() is None]) >= args.jobs:
                     time.sleep(2)
-                cmd = [sys.executable, __file__, "--only", row.family, "--out", str(outs[row.family]),
-                       "--threads", str(args.threads), "--budget_minutes", str(args.budget_minutes)]  # fmt: skip
+                cmd = [sys.executable, __file__, "--only", row.key, "--out", str(outs[row.key]),
+                       "--threads", str(args.threads), "--budget_minutes", str(args.budget_minutes),
+                       *(["--keep", str(args.keep)] if args.keep else [])]  # fmt: skip
                 running.append(subprocess.Popen(cmd, cwd=ROOT))
             for p in running:
                 p.wait()
-            for family, out in outs.items():
-                child = [ln for ln in (out.read_text().splitlines() if out.exists() else []) if f"| `{family}` |" in ln]
-                lines[family] = child[0] if child else f"| {family} | `{family}` | failed (no result) | | | | | | |"
+            for key, out in outs.items():
+                child = [ln for ln in (out.read_text().splitlines() if out.exists() else []) if f"| `{key}` |" in ln]
+                lines[key] = child[0] if child else f"| {key} | `{key}` | failed (no result) | | | | | | |"
         todo = []
     for row in todo:
         with tempfile.TemporaryDirectory() as tmp:
             torch.set_num_threads(args.threads)
             try:
-                r = train_family(row, args.budget_minutes, Path(tmp))
+                r = train_family(row, args.budget_minutes, Path(tmp), keep=args.keep)
             except Exception as err:  # a broken family must not hide the others' figures
                 r = {"status": f"failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}"}
-        lines[row.family] = fmt_row(row.label, row.family, r)
-        print(lines[row.family], flush=True)
+        lines[row.key] = fmt_row(row.label, row.key, r)
+        print(lines[row.key], flush=True)
 
-    order = ["per_pixel", "mixture", *(r.family for r in ROWS)]
+    order = ["per_pixel", "mixture", *(r.key for r in ROWS)]
     order += [k for k in lines if k not in order]
     header = [
         "# Likelihood on digits (8x8, 17 levels): test bits/dim",
@@ -295,7 +337,7 @@ def main() -> None:
         "- baselines: fitted on train, smoothing (and K) chosen on validation, test scored once.",
         "- `epochs`: best epoch (1-based) / epochs run.",
         "",
-        "| model | family | kind | test bits/dim | val bits/dim (selected) | epochs | train s | params | samples/s |",
+        "| model | key | kind | test bits/dim | val bits/dim (selected) | epochs | train s | params | samples/s |",
         "|---|---|---|---|---|---|---|---|---|",
         *(lines[k] for k in order if k in lines),
     ]
