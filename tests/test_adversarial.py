@@ -235,3 +235,19 @@ def test_two_process_ddp_keeps_ranks_identical(family: str, tmp_path: Path) -> N
         torch.testing.assert_close(r0["params"][k], r1["params"][k], rtol=0, atol=0, msg=k)
     assert all(not torch.equal(before[k], r0["params"][k]) for k in before), "some parameter never trained"
     assert all(torch.isfinite(v).all() for v in r0["params"].values())
+
+
+@pytest.mark.parametrize(
+    "path", ["examples/toy2d/gan.yaml", "examples/mnist/dcgan.yaml", "examples/cifar10/dcgan.yaml", "examples/celeba/dcgan.yaml"]
+)
+def test_example_configs_instantiate(path: str, tmp_path: Path) -> None:
+    """The examples parse and build their model with the datamodule's shapes linked (no data read)."""
+    from genlight.cli import GenlightCLI
+    from genlight.registry import MODELS
+
+    root = Path(__file__).resolve().parents[1]
+    cli = GenlightCLI(args=["-c", str(root / path), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"], run=False)
+    expected = {"toy2d": (2,), "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}[path.split("/")[1]]
+    assert tuple(cli.model.hparams["image_shape"]) == expected
+    assert MODELS.name_of(cli.model) == Path(path).stem
+    assert cli.model.sample(2).shape == (2, *expected)
