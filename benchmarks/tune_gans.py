@@ -22,6 +22,7 @@ import copy
 import json
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -56,23 +57,31 @@ class Probe(pl.Callback):
             return
         t0 = time.perf_counter()
         seconds = t0 - self.start - self.eval_seconds
-        with evaluating(pl_module, seed=0):
-            images = torch.cat([pl_module.sample(500) for _ in range(NUM_SAMPLES // 500)])
-            frozen = copy.deepcopy(pl_module) if self.bn_train else None
-        scores = self.scorer.score(images)
-        if frozen is not None:  # batch statistics instead of running statistics (a copy: train mode updates them)
-            frozen.generator.train()
-            torch.manual_seed(0)
-            with torch.no_grad():
-                images = torch.cat([frozen.sample(500) for _ in range(NUM_SAMPLES // 500)])
-            scores.update({f"bn_train_{k}": v for k, v in self.scorer.score(images).items() if k.startswith("fid")})
-        point = {**self.row, "epoch": epoch, "steps": trainer.global_step, "train_s": round(seconds, 1),
-                 "steps_per_s": round(trainer.global_step / max(seconds, 1e-9), 2), **{k: round(v, 4) for k, v in scores.items()},
-                 "load": round(os.getloadavg()[0], 1)}  # fmt: skip
-        print(json.dumps(point), flush=True)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        with JSONL.open("a") as f:
-            f.write(json.dumps(point) + "\n")
+        emas = [c for c in trainer.callbacks if isinstance(c, EMA)]
+        for ema in emas + [None]:  # every averaged generator, then the live one
+            with evaluating(pl_module, seed=0), (ema.averaged(pl_module) if ema is not None else nullcontext()):
+                if ema is None and emas and emas[0].active:
+                    emas[0].swap(pl_module)  # evaluating() swapped the first average in: undo it for the live weights
+                try:
+                    images = torch.cat([pl_module.sample(500) for _ in range(NUM_SAMPLES // 500)])
+                    frozen = copy.deepcopy(pl_module) if self.bn_train and ema is emas[0] else None
+                finally:
+                    if ema is None and emas and emas[0].active:
+                        emas[0].swap(pl_module)
+            scores = self.scorer.score(images)
+            if frozen is not None:  # batch statistics instead of running statistics (a copy: train mode updates them)
+                frozen.generator.train()
+                torch.manual_seed(0)
+                with torch.no_grad():
+                    images = torch.cat([frozen.sample(500) for _ in range(NUM_SAMPLES // 500)])
+                scores.update({f"bn_train_{k}": v for k, v in self.scorer.score(images).items() if k.startswith("fid")})
+            point = {**self.row, "ema": ema.decay if ema is not None else "live", "epoch": epoch, "steps": trainer.global_step,
+                     "train_s": round(seconds, 1), "steps_per_s": round(trainer.global_step / max(seconds, 1e-9), 2),
+                     **{k: round(v, 4) for k, v in scores.items()}, "load": round(os.getloadavg()[0], 1)}  # fmt: skip
+            print(json.dumps(point), flush=True)
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            with JSONL.open("a") as f:
+                f.write(json.dumps(point) + "\n")
         self.eval_seconds += time.perf_counter() - t0
 
 
@@ -93,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, max_epochs=args.epochs, limit_val_batches=0, num_sanity_val_steps=0,
-        callbacks=[EMA(decay=args.ema), probe],
+        callbacks=[*(EMA(decay=float(d)) for d in str(args.ema).split(",")), probe],
     )  # fmt: skip
     trainer.fit(model, datamodule=dm)
 
@@ -137,7 +146,7 @@ def main() -> None:
     parser.add_argument("--eval", default="", help="comma list of epochs to score at (default: the last)")
     parser.add_argument("--set", nargs="*", default=[], help="model arguments key=json_value")
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--ema", default="0.999", help="EMA decay(s), comma list: each is scored (first one = the EMA callback in use)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bn_train", action="store_true", help="also score batch-statistics sampling")
