@@ -95,14 +95,14 @@ def run(args: argparse.Namespace) -> None:
     dm = create_datamodule("digits", batch_size=args.batch_size, seed=0)
     model = create_model(args.family, image_shape=dm.image_shape, **model_kwargs)
     row = {"name": args.name, "family": args.family, "model": model_kwargs, "batch_size": args.batch_size, "ema": args.ema,
-           "seed": args.seed, "threads": args.threads, "commit": commit(),
+           "ema_warmup": not args.no_warmup, "seed": args.seed, "threads": args.threads, "commit": commit(),
            "params_g": sum(p.numel() for p in model.generator.parameters())}  # fmt: skip
     evals = {int(e) for e in args.eval.split(",")} if args.eval else {args.epochs}
     probe = Probe(Scorer(), evals, row, args.bn_train)
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, max_epochs=args.epochs, limit_val_batches=0, num_sanity_val_steps=0,
-        callbacks=[*(EMA(decay=float(d)) for d in str(args.ema).split(",")), probe],
+        callbacks=[*(EMA(decay=float(d), warmup=not args.no_warmup) for d in str(args.ema).split(",")), probe],
     )  # fmt: skip
     trainer.fit(model, datamodule=dm)
 
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="model arguments key=json_value")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--ema", default="0.999", help="EMA decay(s), comma list: each is scored (first one = the EMA callback in use)")
+    parser.add_argument("--no_warmup", action="store_true", help="EMA without warm-up (the decay from the first step)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bn_train", action="store_true", help="also score batch-statistics sampling")
