@@ -71,8 +71,8 @@ class Probe(pl.Callback):
             scores = self.scorer.score(images)
             if frozen is not None:  # batch statistics instead of running statistics (a copy: train mode updates them)
                 frozen.generator.train()
-                torch.manual_seed(0)
-                with torch.no_grad():
+                with torch.random.fork_rng(), torch.no_grad():  # leave the training run's RNG stream alone
+                    torch.manual_seed(0)
                     images = torch.cat([frozen.sample(500) for _ in range(NUM_SAMPLES // 500)])
                 scores.update({f"bn_train_{k}": v for k, v in self.scorer.score(images).items() if k.startswith("fid")})
             point = {**self.row, "ema": ema.decay if ema is not None else "live", "epoch": epoch, "steps": trainer.global_step,
