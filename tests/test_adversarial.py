@@ -174,9 +174,9 @@ def test_wgan_gp_bf16_fit_is_finite() -> None:
 
 @pytest.mark.slow
 def test_gan_covers_the_eight_gaussians() -> None:
-    """Seeded MLP GAN on eight_gaussians (radius 2√2, σ = 0.5/√2): 6 s on 1 idle thread, ~30 s on the loaded machine. A mode is
-    *covered* when at least 2% of 4000 samples lie within 3σ of its centre; at least 7 of the 8 modes
-    must be covered and at least 80% of all samples must lie within 3σ of some mode."""
+    """Seeded MLP GAN on eight_gaussians (radius 2√2, σ = 0.5/√2): 6 s on 1 idle thread, ~30 s on the
+    loaded machine. A mode is *covered* when at least 2% of 4000 samples lie within 3σ of its centre; at
+    least 7 of the 8 modes must be covered and at least 80% of all samples must lie within 3σ of some mode."""
     torch.set_num_threads(1)
     pl.seed_everything(0, verbose=False)
     dm = create_datamodule("toy2d", dataset="eight_gaussians", num_samples=20000, batch_size=128)
