@@ -409,14 +409,22 @@ def fmt(value: Any, spec: str) -> str:
 
 
 def render(results: dict[str, Any], path: Path, png: str) -> None:
-    floor, rows = results["_floor"], results["rows"]
-    p = results["_protocol"]
+    floor, p = results["_floor"], results["_protocol"]
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    rows = dict(sorted(results["rows"].items(), key=lambda kv: order.get(kv[0], len(order))))  # references last
+    budgets: dict[float, list[str]] = {}
+    for name, r in rows.items():
+        if r.get("budget_s") is not None:
+            budgets.setdefault(float(r["budget_s"]), []).append(name)
+    main_budget = max(budgets, key=lambda b: len(budgets[b])) if budgets else p["budget"]
+    others = "; ".join(f"{', '.join(v)}: {b:g} s" for b, v in budgets.items() if b != main_budget)
+    budget_text = f"{main_budget:g} s" + (f" ({others})" if others else "")
     lines = [
         "# Adversarial families on digits (FID / KID, memorisation, class accuracy)",
         "",
         f"Produced by `benchmarks/gan_digits.py` (see its docstring). Protocol: each family trained with its "
         f"`examples/digits/<family>.yaml` (model and data arguments, EMA as the CLI adds it) for a budget of "
-        f"{p['budget']} s of wall clock (`Trainer(max_time)`){' or ' + str(p['steps']) + ' optimizer steps' if p['steps'] else ''}, "
+        f"{budget_text} of wall clock (`Trainer(max_time)`){' or ' + str(p['steps']) + ' optimizer steps' if p['steps'] else ''}, "
         f"{p['threads']} torch thread(s), seed 0, digits datamodule (seed-0 split: 1294 train / 144 val / 359 test). "
         f"Checkpoint: {p['select']} (val: FID of 1000 seeded samples vs the 144 val images, {p['evals'] - 1} times during "
         "the budget and on the final weights; the best is kept; test data never selects anything). Every row: "
