@@ -83,6 +83,7 @@ class Scorer:
         self.dm.setup("fit")
         self.extractor = create_extractor("digits")
         self.reference = {s: self.features(all_images(self.dm.reference_dataset(s))) for s in ("train", "test")}
+        self._train_loo: torch.Tensor | None = None
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -101,7 +102,18 @@ class Scorer:
             kid.set_reference(ref)
             kid.update(feats)
             out[f"kid_{split}"] = float(kid.compute()[0])
+        out["mem_q10"] = self.memorisation(feats)
         return out
+
+    def memorisation(self, feats: torch.Tensor, q: float = 0.1) -> float:
+        """:func:`genlight.metrics.memorisation` against the train features (share of samples nearer to a
+        train image than the q-quantile of train-to-train leave-one-out distances; fresh data scores ~q)."""
+        from genlight.metrics import memorisation, nearest_neighbour_distances
+
+        train = self.reference["train"]
+        if self._train_loo is None:
+            self._train_loo, _ = nearest_neighbour_distances(train, train, exclude_self=True)
+        return memorisation(feats, train, q, train_distances=self._train_loo).fraction
 
     def floor(self) -> dict[str, float]:
         return self.score(all_images(self.dm.reference_dataset("test")))
@@ -192,16 +204,20 @@ def render(rows: dict[str, dict]) -> None:
         "indicative only.",
         "",
         f"Real-vs-real floor (all 359 test images vs train / vs test itself): FID vs train **{floor.get('fid_train', float('nan')):.3f}**, "
-        f"KID vs train {floor.get('kid_train', float('nan')):.5f}.",
+        f"KID vs train {floor.get('kid_train', float('nan')):.5f}; memorisation q=0.1 of the test images "
+        f"{floor.get('mem_q10', float('nan')):.3f} (`genlight.metrics.memorisation`: share of samples nearer to a train "
+        "image, in extractor features, than the 10% quantile of train-to-train leave-one-out distances; fresh data "
+        "score about 0.1, copies 1; rows scored before this column show -).",
         "",
-        "| model | FID train | FID test | KID train | KID test | s / 1000 samples | train s (steps) | params | EMA | checkpoint | threads | commit | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | FID train | FID test | KID train | KID test | mem q=0.1 | s / 1000 samples | train s (steps) | params | EMA | checkpoint | threads | commit | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         if name.startswith("_"):
             continue
         lines.append(
             f"| {name} | {r['fid_train']:.3f} | {r['fid_test']:.3f} | {r['kid_train']:.5f} | {r['kid_test']:.5f} | "
+            f"{format(r['mem_q10'], '.3f') if 'mem_q10' in r else '-'} | "
             f"{r.get('sample_s_per_1000', float('nan')):.1f} | {r.get('train_seconds', '-')} ({r.get('steps', '-')}) | "
             f"{r.get('params', '-')} | {r.get('ema', '-')} | {r.get('checkpoint', '-')} | {r.get('threads', '-')} | "
             f"{r.get('commit', '-')} | {r.get('note', '')} |"
