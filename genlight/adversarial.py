@@ -117,12 +117,6 @@ class AdversarialModule(GenerativeModule):
         the loop and they never fire); the loop reads the small validation split only."""
 
     # ------------------------------------------------------------------ optimisation
-    def _step(self, optimizer: Any, loss: Tensor) -> None:
-        with self.toggled_optimizer(optimizer):
-            optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            optimizer.step()
-
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         x, y = batch[0], batch[1]
@@ -134,7 +128,7 @@ class AdversarialModule(GenerativeModule):
         fake = self.generate(z, fake_y)  # one G forward serves both steps
         d_terms = self.discriminator_terms(real, y, fake.detach(), fake_y, z)
         d_loss = sum(d_terms.values())
-        self._step(opt_d, d_loss)
+        self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
         if (batch_idx + 1) % int(self.hparams.n_critic) == 0:
             with self.toggled_optimizer(opt_g):

@@ -128,6 +128,27 @@ class GenerativeModule(pl.LightningModule):
                 f"{type(dm).__name__} gives {kind} batches; pick a datamodule of that kind (`genlight list datamodules`)"
             )
 
+    def manual_step(self, optimizer: Any, loss: Tensor) -> None:
+        """One step of manual optimisation: with only ``optimizer``'s parameters trainable
+        (``toggled_optimizer``), zero its gradients, ``manual_backward(loss)`` (scaled under ``16-mixed``)
+        and step it."""
+        with self.toggled_optimizer(optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+
+    def check_num_classes(self, unlabelled_fix: str, *, min_classes: int = 1) -> None:
+        """For a class-conditional model (``self.num_classes > 0``): refuse, in ``setup``, a datamodule with
+        another number of classes, naming the fix (``unlabelled_fix`` when it has fewer than ``min_classes``)."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        classes = getattr(dm, "num_classes", None)
+        mine = int(getattr(self, "num_classes", 0) or 0)
+        if mine and classes is not None and classes != mine:
+            raise IncompatibleDataError(
+                f"{_registry_name(self)} was built for {mine} classes but {type(dm).__name__} has {classes}"
+                + (f" (unlabelled data); {unlabelled_fix}" if classes < min_classes else "; set --model.num_classes")
+            )
+
     def _allow_unused_parameters_under_ddp(self) -> None:
         """``ddp_find_unused_parameters = True`` (GANs, AAE, CycleGAN): each backward of a manual-optimisation
         family reaches one sub-network only (a generator-only loss leaves the discriminator without
@@ -297,6 +318,13 @@ class GenerativeModule(pl.LightningModule):
         if is_overridden("validation_step", self, pl.LightningModule):
             return "val/loss", "min"
         return None
+
+
+def _registry_name(model: pl.LightningModule) -> str:
+    """The registry name of ``model``'s class (its class name if unregistered)."""
+    from genlight.registry import MODELS
+
+    return MODELS.name_of(type(model)) or type(model).__name__
 
 
 def _with_part(hook: Callable[..., Any], part: str, before: bool) -> Callable[..., Any]:

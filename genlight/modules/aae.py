@@ -213,19 +213,7 @@ class AAE(GenerativeModule):
     # ------------------------------------------------------------------ training
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        classes = getattr(dm, "num_classes", None)
-        if self.num_classes and classes is not None and classes != self.num_classes:
-            raise IncompatibleDataError(
-                f"supervised aae was built for {self.num_classes} classes but {type(dm).__name__} has {classes}"
-                + ("; set --model.supervised false" if classes < 2 else "; set --model.num_classes")
-            )
-
-    def _step(self, optimizer: Any, loss: Tensor) -> None:
-        with self.toggled_optimizer(optimizer):
-            optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            optimizer.step()
+        self.check_num_classes("set --model.supervised false", min_classes=2)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_ae, opt_d, opt_g = self.optimizers()
@@ -234,7 +222,7 @@ class AAE(GenerativeModule):
         # 1. reconstruction phase
         z, _ = self.posterior_sample(x)
         recon = self.reconstruction_nll(x, z).mean()
-        self._step(opt_ae, recon)
+        self.manual_step(opt_ae, recon)
         # 2. regularisation phase: D on prior draws vs the codes (detached), then the encoder fools D
         z, _ = self.posterior_sample(x)  # the codes of the updated encoder
         real = self.prior.sample(len(x), y)
@@ -242,9 +230,9 @@ class AAE(GenerativeModule):
         if self.hparams.gp_weight > 0:
             d_terms["gp"] = self.hparams.gp_weight * gradient_penalty(lambda c: self.critic(c, y), real, z)
         d_loss = sum(d_terms.values())
-        self._step(opt_d, d_loss)
+        self.manual_step(opt_d, d_loss)
         g_loss = generator_loss(self.hparams.loss, self.critic(z, y))
-        self._step(opt_g, g_loss)
+        self.manual_step(opt_g, g_loss)
         self.log_train(
             recon=recon, d_loss=d_loss, g_loss=g_loss, **({"gp": d_terms["gp"]} if "gp" in d_terms else {}),
             batch_size=len(x), prog_bar=("recon", "d_loss", "g_loss"),

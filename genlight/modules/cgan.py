@@ -84,13 +84,7 @@ class CGAN(AdversarialModule):
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        classes = getattr(dm, "num_classes", None)
-        if classes is not None and classes != self.num_classes:
-            raise IncompatibleDataError(
-                f"cgan was built for {self.num_classes} classes but {type(dm).__name__} has {classes}"
-                + (" (unlabelled data); use the unconditional dcgan" if classes < 1 else "; set --model.num_classes")
-            )
+        self.check_num_classes("use the unconditional dcgan")
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """``val/d_real``: the discriminator's mean output on held-out real images with their labels, a

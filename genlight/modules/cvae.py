@@ -74,13 +74,7 @@ class CVAE(VAE):
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        classes = getattr(dm, "num_classes", None)
-        if classes is not None and classes != self.num_classes:
-            raise IncompatibleDataError(
-                f"cvae was built for {self.num_classes} classes but {type(dm).__name__} has {classes}"
-                + (" (unlabelled data); use the unconditional vae" if classes < 2 else "; set --model.num_classes")
-            )
+        self.check_num_classes("use the unconditional vae", min_classes=2)
 
     # ------------------------------------------------------------------ model
     def _labels(self, y: Tensor | int, n: int) -> Tensor:
