@@ -81,8 +81,8 @@ class GenerativeModule(pl.LightningModule):
       and the Trainer settings it needs. The registry-wide tests read only these.
     * ``ema_decay`` (0 = off) and ``ema_target`` (the sub-module averaged, ``None`` = the whole
       model; GANs name their generator): the defaults of the CLI's :class:`~genlight.callbacks.EMA`.
-    * ``ddp_find_unused_parameters``: ``True`` for families whose backward passes reach only part of
-      the model (manual optimisation of several networks); DDP is then told to expect that.
+    * ``ddp_find_unused_parameters``: whether DDP must expect parameters without gradients in a backward;
+      ``None`` (default) = under manual optimisation (GANs, AAE, CycleGAN step one network per backward).
     * ``batch_kinds``: the datamodule ``batch_kind`` s the family can train on (``("unpaired",)`` for a
       translator; ``None``, the default, takes any), checked in :meth:`setup` before the first step.
     * ``monitor``: the validation metric that selects checkpoints (``"val/fid_digits"``); by default
@@ -110,7 +110,7 @@ class GenerativeModule(pl.LightningModule):
     monitor: ClassVar[str | None] = None
     monitor_mode: ClassVar[str] = "min"
     batch_kinds: ClassVar[tuple[str, ...] | None] = None
-    ddp_find_unused_parameters: ClassVar[bool] = False
+    ddp_find_unused_parameters: ClassVar[bool | None] = None
 
     def setup(self, stage: str) -> None:
         self._check_batch_kind(stage)
@@ -149,12 +149,25 @@ class GenerativeModule(pl.LightningModule):
                 + (f" (unlabelled data); {unlabelled_fix}" if classes < min_classes else "; set --model.num_classes")
             )
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle a model holding parametrized layers (spectral norm) by rebuilding it from its
+        hyper-parameters and ``state_dict``: torch refuses to pickle parametrized modules, and
+        ``ddp_spawn`` pickles the model for its processes. Other models pickle as usual."""
+        from torch.nn.utils import parametrize
+
+        if not any(parametrize.is_parametrized(m) for m in self.modules()):
+            return super().__reduce_ex__(protocol)
+        return (_rebuild, (type(self), dict(self.hparams), self.state_dict()))
+
     def _allow_unused_parameters_under_ddp(self) -> None:
         """``ddp_find_unused_parameters = True`` (GANs, AAE, CycleGAN): each backward of a manual-optimisation
         family reaches one sub-network only (a generator-only loss leaves the discriminator without
         gradients), so DDP must expect unused parameters; set on the strategy in ``setup``, before it
         wraps the model, so users need not pick ``ddp_find_unused_parameters_true`` themselves."""
-        strategy = self._trainer.strategy if self.ddp_find_unused_parameters and self._trainer is not None else None
+        wanted = self.ddp_find_unused_parameters
+        if wanted is None:  # auto: manual optimisation of several networks steps one part per backward
+            wanted = not self.automatic_optimization
+        strategy = self._trainer.strategy if wanted and self._trainer is not None else None
         kwargs = getattr(strategy, "_ddp_kwargs", None)
         if isinstance(kwargs, dict) and not kwargs.get("find_unused_parameters"):
             kwargs["find_unused_parameters"] = True
@@ -318,6 +331,13 @@ class GenerativeModule(pl.LightningModule):
         if is_overridden("validation_step", self, pl.LightningModule):
             return "val/loss", "min"
         return None
+
+
+def _rebuild(cls: type[GenerativeModule], hparams: dict[str, Any], state: dict[str, Any]) -> GenerativeModule:
+    """Inverse of :meth:`GenerativeModule.__reduce_ex__` for parametrized models."""
+    model = cls(**hparams)
+    model.load_state_dict(state)
+    return model
 
 
 def _registry_name(model: pl.LightningModule) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -88,3 +89,23 @@ def gaussian_features(n: int, d: int, seed: int, shift: float = 0.0) -> Tensor:
     g = torch.Generator().manual_seed(seed)
     mix = torch.randn(d, d, generator=torch.Generator().manual_seed(123)) / d**0.5
     return (torch.randn(n, d, generator=g, dtype=torch.float64) @ mix.double()) + shift
+
+
+class RecordRank(pl.Callback):
+    """Each rank saves its final weights and its DDP settings (module level: ddp_spawn pickles it)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        wrapped = trainer.strategy.model
+        torch.save(
+            {
+                "params": {k: v.detach().clone() for k, v in pl_module.named_parameters()},
+                "buffers": {k: v.detach().clone() for k, v in pl_module.named_buffers()},
+                "find_unused": bool(getattr(wrapped, "find_unused_parameters", False)),
+                "world_size": trainer.world_size,
+                "steps": trainer.global_step,
+            },
+            Path(self.root) / f"rank{trainer.global_rank}.pt",
+        )

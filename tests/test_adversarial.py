@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from genlight import create_datamodule, create_model
 from genlight.datamodules.toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_centers
 from genlight.nn.adversarial import ADVERSARIAL_LOSSES, discriminator_loss, generator_loss, gradient_penalty
-from tests.helpers import cpu_trainer, digits_datamodule
+from tests.helpers import RecordRank, cpu_trainer, digits_datamodule
 
 REAL = torch.tensor([-2.0, 0.5, 3.0, 0.0])
 FAKE = torch.tensor([-1.0, 0.0, 2.5, -4.0])
@@ -194,26 +194,6 @@ def test_gan_covers_the_eight_gaussians() -> None:
     assert float(near.any(dim=1).double().mean()) >= 0.8
 
 
-class _RecordRank(pl.Callback):
-    """Each rank saves its final weights and its DDP settings (module level: ddp_spawn pickles it)."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        wrapped = trainer.strategy.model
-        torch.save(
-            {
-                "params": {k: v.detach().clone() for k, v in pl_module.named_parameters()},
-                "buffers": {k: v.detach().clone() for k, v in pl_module.named_buffers()},
-                "find_unused": bool(getattr(wrapped, "find_unused_parameters", False)),
-                "world_size": trainer.world_size,
-                "steps": trainer.global_step,
-            },
-            Path(self.root) / f"rank{trainer.global_rank}.pt",
-        )
-
-
 @pytest.mark.slow  # ~75 s each on the shared machine: starting the two spawned processes dominates
 @pytest.mark.parametrize("family", ["dcgan", "wgan_gp"])
 def test_two_process_ddp_keeps_ranks_identical(family: str, tmp_path: Path) -> None:
@@ -223,7 +203,7 @@ def test_two_process_ddp_keeps_ranks_identical(family: str, tmp_path: Path) -> N
     model = create_model(family, image_shape=(1, 8, 8), latent_dim=4, width=4, n_critic=2)
     trainer = cpu_trainer(
         devices=2, strategy="ddp_spawn", max_epochs=1, limit_train_batches=4, limit_val_batches=0,
-        callbacks=[_RecordRank(str(tmp_path))],
+        callbacks=[RecordRank(str(tmp_path))],
     )  # fmt: skip
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     trainer.fit(model, datamodule=dm)

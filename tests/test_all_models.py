@@ -177,6 +177,29 @@ def test_manual_optimisation_under_fp16_autocast_with_a_grad_scaler(name, smoke_
     assert moved and all(torch.isfinite(p).all() for p in model.parameters()), f"{name}: no finite update"
 
 
+@pytest.mark.slow  # ~40-75 s each: starting the two spawned processes dominates
+@pytest.mark.parametrize("name", [n for n in MANUAL if n not in ("dcgan", "wgan_gp")])  # those two: test_adversarial.py
+def test_manual_optimisation_families_under_two_process_ddp(name, tmp_path):
+    """ddp_spawn on 2 CPU processes for every manual-optimisation family on its smoke data: the fit runs,
+    ``find_unused_parameters`` is on (each backward reaches one network) and both ranks end with the same
+    parameters, all of them trained."""
+    from tests.helpers import RecordRank, cpu_trainer
+
+    model, dm, trainer_kwargs = smoke_setup(name, tmp_path / "data")
+    trainer = cpu_trainer(
+        str(tmp_path), devices=2, strategy="ddp_spawn", max_epochs=1, limit_train_batches=2, limit_val_batches=0,
+        callbacks=[RecordRank(str(tmp_path))], **trainer_kwargs,
+    )  # fmt: skip
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    trainer.fit(model, datamodule=dm)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert r0["find_unused"] and r1["find_unused"] and r0["world_size"] == 2
+    for k in r0["params"]:
+        torch.testing.assert_close(r0["params"][k], r1["params"][k], rtol=0, atol=0, msg=f"{name}: {k}")
+    untrained = [k for k in before if torch.equal(before[k], r0["params"][k])]
+    assert not untrained, f"{name}: not trained under DDP: {untrained}"
+
+
 def test_test_only_families_are_in_the_harness():
     """The harness above covers a manual-optimisation GAN, a flow on toy2d, a conditional sampler and a
     translator without naming them: they are registered like any plug-in."""
