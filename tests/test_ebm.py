@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from genlight import create_datamodule, create_model, load_model
-from genlight.callbacks import FIDCallback, SampleGrid
+from genlight.callbacks import EnergyLandscape, FIDCallback, SampleGrid
 from genlight.datamodules.toy2d import eight_gaussians_centers
 from genlight.errors import ImageShapeError
-from genlight.modules.ebm import EBM, energy_grid, save_energy_png
+from genlight.modules.ebm import EBM, energy_grid, energy_image, save_energy_png
 from genlight.types import DensityModel, Sampler
 from tests.helpers import cpu_trainer
 
@@ -88,6 +88,35 @@ def test_energy_landscape_png(toy_ebm, tmp_path):
     assert ((pixels == torch.tensor([255, 0, 0])).all(1)).any()  # the data points are drawn
     with pytest.raises(ValueError, match="2-D"):
         energy_grid(create_model("ebm", image_shape=(1, 8, 8), channels=8, buffer_size=4))
+
+
+def test_energy_image_is_the_scaled_energy(toy_ebm):
+    """Brightest pixel = lowest energy of the grid, darkest = highest, values in [0, 1]."""
+    _, model, _ = toy_ebm
+    with torch.no_grad():
+        energies, _ = energy_grid(model, resolution=40)
+        image = energy_image(model, resolution=40)
+    assert image.shape == (3, 40, 40) and image.min() >= 0 and image.max() <= 1
+    gray = image[0]
+    assert gray.flatten().argmax() == energies.flatten().argmin() and gray.flatten().argmin() == energies.flatten().argmax()
+
+
+def test_energy_landscape_callback_logs_during_fit_and_skips_image_ebms(tmp_path):
+    """The toy2d example's callback: a PNG per due epoch in the run folder, with the data in red; an EBM
+    of images is skipped (no 2-D landscape)."""
+    torch.set_num_threads(1)
+    dm = create_datamodule("toy2d", dataset="eight_gaussians", num_samples=512, batch_size=128)
+    callback = EnergyLandscape(resolution=32, num_points=200)
+    trainer = cpu_trainer(str(tmp_path), max_epochs=1, limit_train_batches=2, limit_val_batches=0, callbacks=[callback])
+    trainer.fit(create_model("ebm", image_shape=(2,), **TOY), datamodule=dm)
+    assert callback.last_path is not None and callback.last_path.is_file()
+    pixels = torch.tensor(list(Image.open(callback.last_path).convert("RGB").getdata()))
+    assert ((pixels == torch.tensor([255, 0, 0])).all(1)).any()
+    images = EnergyLandscape(resolution=32)
+    trainer = cpu_trainer(str(tmp_path / "img"), max_epochs=1, limit_train_batches=1, limit_val_batches=0, callbacks=[images])
+    trainer.fit(create_model("ebm", image_shape=(1, 8, 8), channels=8, buffer_size=16, langevin_steps=2),
+                datamodule=create_datamodule("digits", batch_size=16))  # fmt: skip
+    assert images.last_path is None
 
 
 def test_replay_buffer_survives_a_checkpoint_round_trip(digits, tmp_path):

@@ -1,8 +1,9 @@
 """Callbacks: sample grids (scatter plots for 2-D data), reconstructions, latent interpolations,
-translation grids, FID/KID/IS, the shared image logger."""
+translation grids, code traversals, energy landscapes, FID/KID/IS, the shared image logger."""
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
 from genlight.callbacks.ema import EMA
+from genlight.callbacks.energy import EnergyLandscape
 from genlight.callbacks.fid import FIDCallback
 from genlight.callbacks.image_logging import image_grid, log_images, render, run_dir, scatter_plot
 from genlight.callbacks.interpolation import LatentInterpolation
@@ -14,6 +15,7 @@ from genlight.callbacks.traversal import CodeTraversal
 __all__ = [
     "CodeTraversal",
     "EMA",
+    "EnergyLandscape",
     "FIDCallback",
     "LatentInterpolation",
     "PeriodicCallback",

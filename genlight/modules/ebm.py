@@ -26,7 +26,7 @@ from torch.nn.utils.parametrizations import spectral_norm as sn
 from genlight.base import GenerativeModule, check_image_shape
 from genlight.registry import register_model
 
-__all__ = ["EBM", "ConvEnergy", "MLPEnergy", "energy_grid"]
+__all__ = ["EBM", "ConvEnergy", "MLPEnergy", "energy_grid", "energy_image", "save_energy_png"]
 
 
 def _maybe_sn(layer: nn.Module, use: bool) -> nn.Module:
@@ -242,20 +242,26 @@ def energy_grid(model: EBM, box: float | None = None, resolution: int = 200) -> 
     return energies.view(resolution, resolution), grid
 
 
-def save_energy_png(model: EBM, path: str, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> str:
-    """Write a PNG of the energy over the grid, min-max scaled and inverted (bright = low energy = likely),
-    with ``points`` (e.g. data) drawn as red dots. Returns the path."""
-    from PIL import Image
-
+def energy_image(model: EBM, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> Tensor:
+    """The energy over the grid as a ``(3, R, R)`` picture in [0, 1]: min-max scaled and inverted (bright =
+    low energy = likely), with ``points`` (e.g. data) drawn as red dots."""
     box = float(box or model.hparams.box)
     energies, _ = energy_grid(model, box, resolution)
     scaled = (energies.max() - energies) / (energies.max() - energies.min()).clamp(min=1e-12)
-    gray = (255 * scaled).round().to(torch.uint8)
-    rgb = gray[..., None].repeat(1, 1, 3)
+    rgb = scaled[None].repeat(3, 1, 1)
     if points is not None:
+        points = points.detach().cpu()
         col = ((points[:, 0] + box) / (2 * box) * (resolution - 1)).round().long()
         row = ((box - points[:, 1]) / (2 * box) * (resolution - 1)).round().long()
         keep = (col >= 0) & (col < resolution) & (row >= 0) & (row < resolution)
-        rgb[row[keep], col[keep]] = torch.tensor([255, 0, 0], dtype=torch.uint8)
-    Image.fromarray(rgb.numpy()).save(path)
+        rgb[:, row[keep], col[keep]] = torch.tensor([1.0, 0.0, 0.0])[:, None]
+    return rgb
+
+
+def save_energy_png(model: EBM, path: str, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> str:
+    """Write :func:`energy_image` as a PNG. Returns the path."""
+    from PIL import Image
+
+    rgb = (energy_image(model, points, box, resolution) * 255).round().to(torch.uint8)
+    Image.fromarray(rgb.permute(1, 2, 0).numpy()).save(path)
     return path
