@@ -237,8 +237,9 @@ def render(rows: dict[str, dict]) -> None:
         "varies several-fold from run to run; `steps` is what this run got. Runs use 1 intra-op thread: measured on "
         "this machine under that load, a small U-Net forward pass was 10-100x slower with 2 threads than with 1 "
         "(thread oversubscription), so 2 threads would have bought far fewer steps. The first DDPM run (commit 79a2dd2, "
-        "762 steps; its ancestral row is still listed) and the EBM run trained side by side at load ~20; the DDPM "
-        "DDIM-50 row of commit d85a4f4 (4872 steps) ran alone at load 1.5-4.5 (`benchmarks/results/tune_ddpm.md`). "
+        "762 steps) and the EBM run trained side by side at load ~20; the DDPM "
+        "DDIM-50 row of commit d85a4f4 (4872 steps) ran alone at load 1.5-4.5 (`benchmarks/results/tune_ddpm.md`); "
+        "both DDPM rows sample that checkpoint (the ancestral row re-scored at load 0.2-1). "
         "`checkpoint`: the periodic checkpoints (every 15 epochs) and the final weights are validated "
         "on the validation split (val/bpd_bound on 144 images, EMA weights) and the best is kept.",
         "",
