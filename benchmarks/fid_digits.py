@@ -42,7 +42,9 @@ from genlight import create_datamodule, create_model, get_model_class, load_mode
 from genlight.callbacks.data import ordered_loader  # noqa: E402
 from genlight.callbacks.ema import EMA  # noqa: E402
 from genlight.cli import LINKED_ATTRIBUTES  # noqa: E402
-from genlight.metrics import FrechetDistance, KernelDistance, create_extractor  # noqa: E402
+from genlight.metrics import (  # noqa: E402
+    FrechetDistance, KernelDistance, create_extractor, memorisation, nearest_neighbour_distances,
+)  # fmt: skip
 from genlight.metrics.functional import frechet_distance  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -108,8 +110,6 @@ class Scorer:
     def memorisation(self, feats: torch.Tensor, q: float = 0.1) -> float:
         """:func:`genlight.metrics.memorisation` against the train features (share of samples nearer to a
         train image than the q-quantile of train-to-train leave-one-out distances; fresh data scores ~q)."""
-        from genlight.metrics import memorisation, nearest_neighbour_distances
-
         train = self.reference["train"]
         if self._train_loo is None:
             self._train_loo, _ = nearest_neighbour_distances(train, train, exclude_self=True)

@@ -62,7 +62,6 @@ from genlight.callbacks.fid import FIDCallback  # noqa: E402
 from genlight.callbacks.image_logging import image_grid  # noqa: E402
 from genlight.cli import LINKED_ATTRIBUTES  # noqa: E402
 from genlight.latent_arithmetic import arithmetic_grid, latent_arithmetic, latent_direction  # noqa: E402
-from genlight.metrics import memorisation, nearest_neighbour_distances  # noqa: E402
 from genlight.types import LatentGenerator, Sampler, Translator, is_conditional  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,8 +214,6 @@ class Judge:
 
     def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
-        self.train = scorer.reference["train"]
-        self.train_loo, _ = nearest_neighbour_distances(self.train, self.train, exclude_self=True)
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -224,7 +221,7 @@ class Judge:
 
     def figures(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
         feats = self.scorer.features(images)
-        out = {f"mem_q{int(q * 100)}": memorisation(feats, self.train, q, train_distances=self.train_loo).fraction for q in QUANTILES}
+        out = {f"mem_q{int(q * 100)}": self.scorer.memorisation(feats, q) for q in QUANTILES}
         pred = self.logits(images).argmax(1)
         hist = torch.bincount(pred, minlength=10).double() / len(pred)
         out["class_entropy_exp"] = float(torch.exp(-(hist[hist > 0] * hist[hist > 0].log()).sum()))

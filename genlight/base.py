@@ -113,13 +113,17 @@ class GenerativeModule(pl.LightningModule):
     ddp_find_unused_parameters: ClassVar[bool | None] = None
 
     def setup(self, stage: str) -> None:
+        self._genlight_setup(stage)
+
+    def _genlight_setup(self, stage: str) -> None:
+        """genlight's part of ``setup``, run even when a family overrides it without ``super()``: the
+        batch-kind check and DDP's ``find_unused_parameters`` (both before the model is wrapped)."""
         self._check_batch_kind(stage)
+        self._allow_unused_parameters_under_ddp()
 
     def _check_batch_kind(self, stage: str) -> None:
         """Refuse, before the first step, a datamodule whose batches this family cannot read:
-        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``. Also turns on a DDP
-        strategy's ``find_unused_parameters`` for families that need it (before the model is wrapped)."""
-        self._allow_unused_parameters_under_ddp()
+        ``batch_kinds`` (``None`` = any) against the datamodule's ``batch_kind``."""
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         kind = getattr(dm, "batch_kind", None)
         if self.batch_kinds is not None and kind is not None and kind not in self.batch_kinds:
@@ -175,7 +179,7 @@ class GenerativeModule(pl.LightningModule):
     #: hooks whose genlight part runs even when a family overrides the hook without ``super()``:
     #: ``hook -> (method, runs before the family's code)``; each part is idempotent
     _GUARANTEED_HOOKS: ClassVar[dict[str, tuple[str, bool]]] = {
-        "setup": ("_check_batch_kind", True),
+        "setup": ("_genlight_setup", True),
         "on_save_checkpoint": ("_record_identity", False),
         "on_train_epoch_end": ("_log_train_epoch_means", False),
     }

@@ -171,17 +171,14 @@ class CycleGAN(GenerativeModule):
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
-        with self.toggled_optimizer(opt_d):
-            d_a = discriminator_loss(
-                self.hparams.loss, self.discriminators["a"](real_a), self.discriminators["a"](self.pools["a"].query(fake_a.detach()))
-            )
-            d_b = discriminator_loss(
-                self.hparams.loss, self.discriminators["b"](real_b), self.discriminators["b"](self.pools["b"].query(fake_b.detach()))
-            )
-            d_loss = d_a + d_b
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            opt_d.step()
+        d_a = discriminator_loss(
+            self.hparams.loss, self.discriminators["a"](real_a), self.discriminators["a"](self.pools["a"].query(fake_a.detach()))
+        )
+        d_b = discriminator_loss(
+            self.hparams.loss, self.discriminators["b"](real_b), self.discriminators["b"](self.pools["b"].query(fake_b.detach()))
+        )
+        d_loss = d_a + d_b
+        self.manual_step(opt_d, d_loss)  # the fakes are detached: the generators are not in this graph
         self.log_train(
             g_loss=g_loss, d_loss=d_loss, **g_terms, d_a=d_a, d_b=d_b, batch_size=len(real_a), prog_bar=("g_loss", "d_loss")
         )  # fmt: skip
