@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from genlight import create_datamodule, create_model, load_model
-from genlight.modules.ebm import save_energy_png
+from genlight.callbacks.energy import save_energy_png
 
 ROOT = Path(__file__).resolve().parents[1]
 

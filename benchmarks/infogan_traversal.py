@@ -17,7 +17,7 @@ from PIL import Image
 from benchmarks.fid_digits import Scorer, draw
 from genlight import load_model
 from genlight.callbacks.image_logging import image_grid
-from genlight.modules.infogan import traversal_grid
+from genlight.callbacks.traversal import traversal_grid
 
 
 def save(grid: torch.Tensor, path: str) -> None:

@@ -88,7 +88,7 @@ ROWS = [
 # ---------------------------------------------------------------------------- baselines
 def levels_of(dataset, num_levels: int) -> torch.Tensor:
     """``(N, D)`` integer levels of a split."""
-    from genlight.base import to_levels
+    from genlight.functional import to_levels
 
     x = torch.stack([dataset[i][0] for i in range(len(dataset))])
     return to_levels(x, num_levels).flatten(1)

@@ -89,7 +89,7 @@ class UnloggedVAE(VAE):
 
 
 class PerStepLoggingVAE(VAE):
-    """The VAE's ``training_step`` as it was before :meth:`~genlight.base.GenerativeModule.log_train`
+    """The VAE's ``training_step`` as it was before :meth:`~genlight.module.GenerativeModule.log_train`
     (branch start of issue 7): three ``self.log(..., on_epoch=True)`` scalars every step."""
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from genlight import create_datamodule, create_model
-from genlight.base import bits_per_dim
+from genlight.functional import bits_per_dim
 from genlight.callbacks import FIDCallback
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -6,7 +6,7 @@
 True
 """
 
-__version__ = "0.1.0"
+from genlight.version import __version__  # noqa: E402
 
 from genlight.registry import (  # noqa: E402
     DATAMODULES,
@@ -21,10 +21,16 @@ from genlight.registry import (  # noqa: E402
     register_datamodule,
     register_model,
 )
-from genlight.checkpoint import load_model  # noqa: E402
 
 #: sub-packages loaded on first use, so ``import genlight`` is enough for ``genlight.metrics.list_extractors()``
-_SUBMODULES = ("base", "callbacks", "checkpoint", "cli", "datamodules", "errors", "metrics", "modules", "nn", "types")
+_SUBMODULES = ("callbacks", "checkpoint", "cli", "datamodules", "errors", "functional", "metrics", "module", "modules", "nn", "testing", "types")
+
+
+def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, **overrides):  # noqa: ANN001, ANN201
+    """:func:`genlight.checkpoint.load_model` (imported on first use)."""
+    from genlight.checkpoint import load_model as load
+
+    return load(ckpt_path, map_location, ema=ema, **overrides)
 
 
 def __getattr__(name: str):  # PEP 562: lazy sub-packages (importing them all would slow `import genlight`)

@@ -7,13 +7,13 @@ from typing import Any
 
 import torch
 
+from genlight.callbacks.ema import EMA_KEY
 from genlight.errors import CheckpointError, CheckpointNotFoundError
+from genlight.module import CHECKPOINT_KEY
 from genlight.registry import import_class
 
 __all__ = ["EMA_KEY", "checkpoint_class_path", "find_last_checkpoint", "load_model", "read_checkpoint"]
 
-#: checkpoint key under which :class:`~genlight.callbacks.EMA` keeps the live (non-averaged) weights
-EMA_KEY = "genlight_ema"
 
 
 _WHERE = "`genlight fit` writes runs/<model>/version_N/checkpoints/last.ckpt"
@@ -43,11 +43,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def checkpoint_class_path(checkpoint: dict[str, Any], path: str | Path | None = None) -> str:
     """The model's class path recorded in a Lightning checkpoint: genlight's metadata (written by every
-    family, see :meth:`GenerativeModule.__init_subclass__`), the ``_genlight_class`` hyper-parameter of
+    family, see :class:`~genlight.module.GenerativeModuleHooks`), the ``_genlight_class`` hyper-parameter of
     older checkpoints, or LightningCLI's ``_class_path``. A checkpoint that records none raises
     :class:`~genlight.errors.CheckpointError` (a ``ValueError``)."""
-    from genlight.base import CHECKPOINT_KEY
-
     meta = checkpoint.get(CHECKPOINT_KEY) or {}
     hparams = checkpoint.get("hyper_parameters") or {}
     class_path = meta.get("class_path") or hparams.get("_genlight_class") or hparams.get("_class_path")

@@ -15,13 +15,16 @@ package) are reported before training as ``genlight: error: ...`` in at most thr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib.util
 import inspect
 import json
+import logging
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,10 +37,13 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from genlight.base import GenerativeDataModule, GenerativeModule
+from genlight.datamodules.base import GenerativeDataModule
+
+from genlight.module import GenerativeModule
 from genlight.callbacks import EMA, SampleGrid, run_dir
 from genlight.callbacks.nan_guard import NaNGuard
 from genlight.callbacks.rng import RNGState
+from genlight._compat import jsonargparse_debug_mode
 from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
 from genlight.errors import CheckpointError, ConfigError, GenlightError
 from genlight.registry import DATAMODULES, MODELS, Registry, import_class
@@ -195,7 +201,7 @@ def _plain(value: Any) -> Any:
 
 def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True, ema: bool = True) -> list[Callback]:
     """What every ``genlight fit`` adds: ``last.ckpt`` plus the best checkpoint on the family's own
-    validation metric (:meth:`~genlight.base.GenerativeModule.checkpoint_monitor`; only ``last.ckpt``
+    validation metric (:meth:`~genlight.module.GenerativeModule.checkpoint_monitor`; only ``last.ckpt``
     when it has none), the :class:`~genlight.callbacks.nan_guard.NaNGuard` and the
     :class:`~genlight.callbacks.rng.RNGState` that makes a resume exact, and the
     :class:`~genlight.callbacks.ema.EMA` of the weights when the family sets ``ema_decay`` (``ema``; the
@@ -218,9 +224,7 @@ class GenlightArgumentParser(LightningArgumentParser):
     "did you mean" for a misspelt option, instead of a usage dump."""
 
     def error(self, message: str, ex: Exception | None = None) -> Any:
-        from jsonargparse._common import debug_mode_active  # noqa: PLC0415 - private, used to stay compatible
-
-        if not self.exit_on_error or debug_mode_active():
+        if not self.exit_on_error or jsonargparse_debug_mode():
             return super().error(message, ex)
         parser = getattr(ex, "subcommand_parser", None) or self
         sys.stderr.write(_short_parse_error(parser, message) + "\n")
@@ -329,6 +333,21 @@ def _given_model_keys(args: Sequence[str]) -> set[str]:
     return keys
 
 
+@contextlib.contextmanager
+def _quiet_seed_messages() -> Any:
+    """Without LightningCLI's two seed lines ("No seed found, seed set to 0", "Seed set to 0"), which
+    would precede every error; the seed is in the run's ``config.yaml``."""
+    seed_log = logging.getLogger("lightning.fabric.utilities.seed")
+    level = seed_log.level
+    seed_log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No seed found")
+            yield
+    finally:
+        seed_log.setLevel(level)
+
+
 class GenlightCLI(LightningCLI):
     """LightningCLI over every registered family and datamodule.
 
@@ -366,9 +385,12 @@ class GenlightCLI(LightningCLI):
                 "`genlight sample --ckpt_path PATH -n 64`.",
             },
         )
+        # hyper-parameters are the __init__ arguments (Lightning's own record), not the CLI's config
+        kwargs.setdefault("load_from_checkpoint_support", False)
         self._ckpt_hparams: dict[str, Any] | None = None
         self._raw_args: list[str] = []
-        super().__init__(*args, **kwargs)
+        with _quiet_seed_messages():
+            super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for attr in LINKED_ATTRIBUTES:
@@ -468,22 +490,6 @@ class GenlightCLI(LightningCLI):
             if isinstance(logger, Namespace) and logger.get("init_args") and logger.init_args.get("save_dir"):
                 return Path(logger.init_args.save_dir)
         return Path(config.trainer.get("default_root_dir") or "runs")
-
-    def _set_seed(self) -> None:
-        """LightningCLI's, without its two log lines ("No seed found, seed set to 0", "Seed set to 0"),
-        which would precede every error; the seed is in the run's ``config.yaml``."""
-        import logging
-        import warnings
-
-        seed_log = logging.getLogger("lightning.fabric.utilities.seed")
-        level = seed_log.level
-        seed_log.setLevel(logging.WARNING)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="No seed found")
-                super()._set_seed()
-        finally:
-            seed_log.setLevel(level)
 
     # ------------------------------------------------------------------ instantiation
     def before_instantiate_classes(self) -> None:

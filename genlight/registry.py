@@ -256,9 +256,9 @@ def _entry_points(group: str) -> list[metadata.EntryPoint]:
     return list(metadata.entry_points(group=group))
 
 
-MODELS: Registry = Registry("model", "genlight.base.GenerativeModule", "genlight.models", "genlight.modules")
+MODELS: Registry = Registry("model", "genlight.module.GenerativeModule", "genlight.models", "genlight.modules")
 DATAMODULES: Registry = Registry(
-    "datamodule", "genlight.base.GenerativeDataModule", "genlight.datamodules", "genlight.datamodules"
+    "datamodule", "genlight.datamodules.base.GenerativeDataModule", "genlight.datamodules", "genlight.datamodules"
 )
 
 register_model = MODELS.register

@@ -65,6 +65,28 @@ class Translator(Protocol):
     def translate(self, x: Tensor, direction: str) -> Tensor: ...
 
 
+@runtime_checkable
+class EnergyModel(Protocol):
+    """Assigns energies, low = likely (``p(x) ∝ exp(-E(x))``): ``energy(x)`` -> ``(n,)``. ``data_box`` is
+    the half-width of the square ``[-box, box]²`` that 2-D points live in, ``None`` for images."""
+
+    data_box: float | None
+
+    def energy(self, x: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class CodeTraversable(Protocol):
+    """Sweeps structured latent codes (InfoGAN): ``code_traversal(continuous, categorical, num_steps, span,
+    seed)`` -> ``(rows, num_steps, C, H, W)`` images in [0, 1]; ``num_continuous`` continuous codes."""
+
+    num_continuous: int
+
+    def code_traversal(
+        self, continuous: int = 0, categorical: int = 0, num_steps: int = 10, span: float = 1.0, seed: int = 0
+    ) -> Tensor: ...
+
+
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
     return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0

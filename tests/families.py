@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.base import GenerativeModule, check_image_shape, to_levels
+from genlight.functional import check_image_shape, to_levels
+
+from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
 from genlight.registry import register_model
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from genlight import list_models, load_model
-from genlight.base import CHECKPOINT_KEY
+from genlight.module import CHECKPOINT_KEY
 from genlight.callbacks.ema import EMA
 from genlight.cli import GenlightCLI
 from genlight.types import Autoencoder, DensityModel, LatentGenerator, Sampler, Translator, is_conditional

@@ -20,7 +20,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from genlight import create_datamodule
-from genlight.base import GenerativeModule
+from genlight.module import GenerativeModule
 from genlight.callbacks import (
     FIDCallback,
     LatentInterpolation,

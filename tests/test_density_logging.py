@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from genlight.base import density_label
+from genlight.functional import density_label
 from genlight.metrics import BitsPerDim
 from tests.families import TestAffineFlow2D, TestConditionalCategorical
 from tests.helpers import cpu_trainer, digits_datamodule

@@ -14,7 +14,8 @@ from genlight import create_datamodule, create_model, load_model
 from genlight.callbacks import EnergyLandscape, FIDCallback, SampleGrid
 from genlight.datamodules.toy2d import eight_gaussians_centers
 from genlight.errors import ImageShapeError
-from genlight.modules.ebm import EBM, energy_grid, energy_image, save_energy_png
+from genlight.callbacks.energy import energy_grid, energy_image, save_energy_png
+from genlight.modules.ebm import EBM
 from genlight.types import DensityModel, Sampler
 from tests.helpers import cpu_trainer
 

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from genlight import create_model
 from genlight.callbacks import CodeTraversal
 from genlight.callbacks.ema import EMA
-from genlight.modules.infogan import categorical_info_loss, gaussian_info_nll, traversal_grid
+from genlight.callbacks.traversal import traversal_grid
+from genlight.modules.infogan import categorical_info_loss, gaussian_info_nll
 from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from genlight.base import bits_per_dim, to_levels
+from genlight.functional import bits_per_dim, to_levels
 from genlight.nn import Bernoulli, Categorical, DiscretizedLogistic, make_likelihood
 
 

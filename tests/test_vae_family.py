@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from genlight import create_datamodule, create_model
-from genlight.base import bits_per_dim
+from genlight.functional import bits_per_dim
 from genlight.errors import IncompatibleDataError
 from genlight.nn.priors import DiagonalGaussianMixture, gaussian_log_prob, kl_monte_carlo, kl_standard_normal
 from tests.helpers import cpu_trainer

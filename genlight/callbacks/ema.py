@@ -26,10 +26,12 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from genlight.checkpoint import EMA_KEY
 
 __all__ = ["EMA", "find_ema"]
 
+
+#: checkpoint key under which :class:`EMA` keeps the live (non-averaged) weights
+EMA_KEY = "genlight_ema"
 
 class EMA(pl.Callback):
     """Keeps an exponential moving average of a model's weights (see the module docstring).

@@ -2,7 +2,7 @@
 
 :class:`NaNGuard` looks, after every training batch, at what ``training_step`` returned (the loss of
 an automatically optimised family) and at the values logged in that step under ``train/...`` (through ``self.log`` or
-:meth:`~genlight.base.GenerativeModule.log_train`, whose running sums it reads: the losses of manually
+:meth:`~genlight.module.GenerativeModule.log_train`, whose running sums it reads: the losses of manually
 optimised families, whose ``training_step`` returns nothing). One finiteness check per batch. The first non-finite
 value raises :class:`~genlight.errors.NonFiniteLossError` naming the step and the loss term. Lightning
 orders checkpoint callbacks last, so the guard runs before any ``ModelCheckpoint`` of that batch: the
@@ -19,7 +19,9 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from genlight._compat import logged_step_values
 from genlight.errors import NonFiniteLossError
+from genlight.module import EpochMeans
 
 __all__ = ["NaNGuard"]
 
@@ -53,25 +55,13 @@ class NaNGuard(pl.Callback):
             for key, value in outputs.items():
                 yield f"{key} (returned by training_step)", value
         # GenerativeModule.log_train's running sums of this epoch: a NaN/Inf term makes its sum non-finite
-        sums = pl_module.__dict__.get("_genlight_train_sums") or {}
-        for names, (total, _count) in (sums.get("groups") or {}).items():
-            if isinstance(total, Tensor) and total.numel() == len(names):
-                for name, value in zip(names, total):
-                    yield f"{self.prefix}{name}", value
-        yield from self._logged(trainer)
-
-    def _logged(self, trainer: pl.Trainer) -> Iterator[tuple[str, Any]]:
-        """The values logged in this batch under ``prefix`` (Lightning's result collection; read only)."""
-        try:
-            results = trainer._results  # noqa: SLF001 - the only place the current step's values live
-            items = list(results.valid_items()) if results is not None else []
-        except Exception:  # noqa: BLE001 - a Lightning change must not stop training
-            return
-        for _, metric in items:
-            name = getattr(metric.meta, "name", "")
-            if not name.startswith(self.prefix) or not metric.is_tensor:
-                continue
-            yield name, metric._forward_cache if metric.meta.on_step else metric.value  # noqa: SLF001
+        means = getattr(pl_module, "train_means", None)
+        if isinstance(means, EpochMeans):
+            for name, value in means.sums().items():
+                yield f"{self.prefix}{name}", value
+        for name, value in logged_step_values(trainer):  # what self.log recorded in this step
+            if name.startswith(self.prefix):
+                yield name, value
 
     @staticmethod
     def message(trainer: pl.Trainer, name: str, value: Tensor, batch_idx: int) -> str:

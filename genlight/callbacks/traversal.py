@@ -3,27 +3,14 @@ categorical code, columns sweep one continuous code, with one fixed noise vector
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import lightning.pytorch as pl
 from torch import Tensor
 
-from genlight.callbacks.base import EpochImageCallback
-from genlight.callbacks.image_logging import log_images
+from genlight.callbacks.base import EpochImageCallback, evaluating
+from genlight.callbacks.image_logging import image_grid, log_images
+from genlight.types import CodeTraversable
 
-__all__ = ["CodeTraversal", "CodeTraversable"]
-
-
-@runtime_checkable
-class CodeTraversable(Protocol):
-    """``code_traversal(continuous, categorical, num_steps, span, seed)`` -> ``(rows, num_steps, C, H, W)``
-    images in [0, 1]; ``num_continuous`` continuous codes."""
-
-    num_continuous: int
-
-    def code_traversal(
-        self, continuous: int = 0, categorical: int = 0, num_steps: int = 10, span: float = 1.0, seed: int = 0
-    ) -> Tensor: ...
+__all__ = ["CodeTraversal", "traversal_grid"]
 
 
 class CodeTraversal(EpochImageCallback):
@@ -57,3 +44,13 @@ class CodeTraversal(EpochImageCallback):
                 caption=f"rows: categorical code {self.categorical}; columns: continuous code {j} in "
                 f"[-{self.span}, {self.span}]; epoch {trainer.current_epoch}",
             )  # fmt: skip
+
+
+def traversal_grid(model: CodeTraversable, continuous: int = 0, categorical: int = 0, num_steps: int = 10, span: float = 1.0,
+                   seed: int = 0) -> Tensor:  # fmt: skip
+    """:meth:`~genlight.types.CodeTraversable.code_traversal` as one ``(3, h, w)`` picture in [0, 1] (rows: categorical values,
+    columns: the continuous sweep), drawn in eval mode with the EMA weights where an EMA callback is
+    attached; the model's mode is restored after."""
+    with evaluating(model):
+        cells = model.code_traversal(continuous, categorical, num_steps, span, seed)
+    return image_grid(cells.flatten(0, 1), nrow=num_steps)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
-from genlight.base import GenerativeDataModule
+from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import (
     TensorImageDataset,
     corrupted,

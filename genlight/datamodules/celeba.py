@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlight.base import GenerativeDataModule
+from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import (
     DataFilesError,
     ImageFileDataset,

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlight.base import GenerativeDataModule
+from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import (
     DataFilesError,
     TensorImageDataset,

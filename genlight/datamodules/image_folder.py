@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from genlight.base import GenerativeDataModule
+from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import IMAGE_EXTENSIONS, DataFilesError, ImageFileDataset, list_images
 from genlight.registry import register_datamodule
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlight.base import GenerativeDataModule
+from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import DataFilesError, TensorImageDataset, download_or_explain
 from genlight.datamodules.idx import find_idx, read_idx
 from genlight.registry import register_datamodule

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
-from genlight.base import GenerativeDataModule
+from genlight.datamodules.base import GenerativeDataModule
 from genlight.registry import register_datamodule
 
 __all__ = ["EIGHT_GAUSSIANS_RADIUS", "EIGHT_GAUSSIANS_STD", "Toy2DDataModule", "log_prob", "sample_toy2d"]

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlight.base import GenerativeDataModule
+from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import DataFilesError, ImageFileDataset
 from genlight.datamodules.image_folder import scan_image_folder
 from genlight.registry import register_datamodule

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from genlight.base import bits_per_dim
+from genlight.functional import bits_per_dim
 
 __all__ = ["BitsPerDim"]
 

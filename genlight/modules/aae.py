@@ -45,7 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.base import GenerativeModule, check_image_shape
+from genlight.functional import check_image_shape
+
+from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
 from genlight.modules.gan import MLPDiscriminator
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.base import GenerativeModule, check_image_shape
+from genlight.functional import check_image_shape
+
+from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder
 from genlight.registry import register_model
 

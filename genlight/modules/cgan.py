@@ -8,10 +8,10 @@ Miyato et al. 2018, "Spectral Normalization for GANs").
   and the projection term of Miyato & Koyama (2018, eq. 3), ``D(x, y) = ψ(φ(x)) + ⟨embed(y), Σ_hw φ(x)⟩``,
   features sum-pooled as in the official code.
 * Loss: hinge (Lim & Ye 2017), the SNGAN / projection recipe; fake labels are drawn from the uniform
-  class prior (:meth:`~genlight.adversarial.AdversarialModule.fake_labels`).
+  class prior (:meth:`~genlight.modules.adversarial.AdversarialModule.fake_labels`).
 
 Samples use the EMA of the generator in eval mode, i.e. the (averaged) running batch-norm statistics.
-One training step is described in :mod:`genlight.adversarial`.
+One training step is described in :mod:`genlight.modules.adversarial`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from genlight.base import check_image_shape
+from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
-from genlight.adversarial import AdversarialModule
+from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.registry import register_model
@@ -70,8 +70,7 @@ class CGAN(AdversarialModule):
                 "datamodule (digits, mnist, cifar10, ...) or set --model.num_classes, or use the unconditional "
                 "dcgan for unlabelled data"
             )
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
         self.num_classes = int(num_classes)
         self.generator = dcgan_init_(
             DCGANGenerator(latent_dim, shape, width, num_classes=self.num_classes, extra_layers=extra_layers)
@@ -80,7 +79,6 @@ class CGAN(AdversarialModule):
             shape, width, norm="spectral", num_classes=self.num_classes, extra_layers=extra_layers,
             head_bias=loss != "wasserstein_gp",
         ))  # fmt: skip
-        self.check_adversarial_hparams()
 
     def setup(self, stage: str) -> None:
         super().setup(stage)

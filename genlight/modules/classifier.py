@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.base import GenerativeModule, check_image_shape
+from genlight.functional import check_image_shape
+
+from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.registry import register_model

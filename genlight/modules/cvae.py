@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.base import check_image_shape
+from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
 from genlight.modules.vae import VAE
 from genlight.nn import ConvDecoder, ConvEncoder

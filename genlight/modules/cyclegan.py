@@ -39,7 +39,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from genlight.base import GenerativeModule, check_image_shape
+from genlight.functional import check_image_shape
+
+from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, ImagePool, check_loss, dcgan_init_, discriminator_loss, generator_loss
 from genlight.nn.image_to_image import NORMS, PatchDiscriminator, ResnetGenerator
 from genlight.registry import register_model

@@ -3,15 +3,15 @@
 The classic recipe: strided (transposed) convolutions, batch norm in both nets (none on D's first
 layer), ReLU in G and LeakyReLU(0.2) in D, ``tanh`` output, weights ``N(0, 0.02)``, Adam(2e-4, β1 0.5),
 the non-saturating loss on logits, and an EMA of the generator for samples and FID. Networks:
-:mod:`genlight.nn.dcgan`; one step: :mod:`genlight.adversarial`.
+:mod:`genlight.nn.dcgan`; one step: :mod:`genlight.modules.adversarial`.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from genlight.base import check_image_shape
-from genlight.adversarial import AdversarialModule
+from genlight.functional import check_image_shape
+from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.registry import register_model
@@ -51,11 +51,9 @@ class DCGAN(AdversarialModule):
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         self.generator = dcgan_init_(DCGANGenerator(latent_dim, shape, width, extra_layers=extra_layers))
         self.discriminator = dcgan_init_(DCGANDiscriminator(
             shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp"
         ))
-        self.check_adversarial_hparams()

@@ -31,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.base import GenerativeModule, check_image_shape, to_levels
+from genlight.functional import check_image_shape, to_levels
+
+from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.unet import UNet

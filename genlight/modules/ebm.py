@@ -23,10 +23,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as sn
 
-from genlight.base import GenerativeModule, check_image_shape
+from genlight.functional import check_image_shape
+
+from genlight.module import GenerativeModule
 from genlight.registry import register_model
 
-__all__ = ["EBM", "ConvEnergy", "MLPEnergy", "energy_grid", "energy_image", "save_energy_png"]
+__all__ = ["EBM", "ConvEnergy", "MLPEnergy"]
 
 
 def _maybe_sn(layer: nn.Module, use: bool) -> nn.Module:
@@ -123,6 +125,8 @@ class EBM(GenerativeModule):
         self.save_hyperparameters()
         shape = tuple(int(s) for s in image_shape)
         self.points = len(shape) == 1
+        #: :class:`~genlight.types.EnergyModel`: the square 2-D points live in (``None`` for images)
+        self.data_box: float | None = float(box) if self.points else None
         if self.points:
             (dim,) = check_image_shape(shape, type(self).__name__, ndim=1)
             self.energy: nn.Module = MLPEnergy(dim, hidden, spectral_norm=spectral_norm)
@@ -226,42 +230,3 @@ class EBM(GenerativeModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.energy.parameters(), lr=self.hparams.lr, betas=(self.hparams.beta1, 0.999))
-
-
-@torch.no_grad()
-def energy_grid(model: EBM, box: float | None = None, resolution: int = 200) -> tuple[Tensor, Tensor]:
-    """Energies of a 2-D :class:`EBM` on a ``resolution²`` grid over ``[-box, box]²``: ``(E (R, R),
-    coordinates (R, R, 2))``, row ``i`` at ``y = box - 2 box i / (R-1)`` (top row = largest y)."""
-    if not model.points:
-        raise ValueError("energy_grid draws 2-D energies; this EBM models images")
-    box = float(box or model.hparams.box)
-    ys = torch.linspace(box, -box, resolution)
-    xs = torch.linspace(-box, box, resolution)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (R, R, 2): [i, j] = (xs[j], ys[i])
-    energies = torch.cat([model(chunk.to(model.device)).cpu() for chunk in grid.view(-1, 2).split(8192)])
-    return energies.view(resolution, resolution), grid
-
-
-def energy_image(model: EBM, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> Tensor:
-    """The energy over the grid as a ``(3, R, R)`` picture in [0, 1]: min-max scaled and inverted (bright =
-    low energy = likely), with ``points`` (e.g. data) drawn as red dots."""
-    box = float(box or model.hparams.box)
-    energies, _ = energy_grid(model, box, resolution)
-    scaled = (energies.max() - energies) / (energies.max() - energies.min()).clamp(min=1e-12)
-    rgb = scaled[None].repeat(3, 1, 1)
-    if points is not None:
-        points = points.detach().cpu()
-        col = ((points[:, 0] + box) / (2 * box) * (resolution - 1)).round().long()
-        row = ((box - points[:, 1]) / (2 * box) * (resolution - 1)).round().long()
-        keep = (col >= 0) & (col < resolution) & (row >= 0) & (row < resolution)
-        rgb[:, row[keep], col[keep]] = torch.tensor([1.0, 0.0, 0.0])[:, None]
-    return rgb
-
-
-def save_energy_png(model: EBM, path: str, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> str:
-    """Write :func:`energy_image` as a PNG. Returns the path."""
-    from PIL import Image
-
-    rgb = (energy_image(model, points, box, resolution) * 255).round().to(torch.uint8)
-    Image.fromarray(rgb.permute(1, 2, 0).numpy()).save(path)
-    return path

@@ -4,7 +4,7 @@ points (toy2d) and small images.
 ``min_G max_D E_x[log D(x)] + E_z[log(1 - D(G(z)))]``; by default G maximises ``log D(G(z))`` instead
 (the non-saturating loss, strong gradients early in training). Any loss of
 :data:`~genlight.nn.adversarial.ADVERSARIAL_LOSSES` can be chosen. See
-:mod:`genlight.adversarial` for what one step is.
+:mod:`genlight.modules.adversarial` for what one step is.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from genlight.base import check_image_shape
-from genlight.adversarial import AdversarialModule
+from genlight.functional import check_image_shape
+from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss
 from genlight.registry import register_model
 
@@ -84,10 +84,8 @@ class GAN(AdversarialModule):
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
         ndim = len(tuple(image_shape))
         shape = check_image_shape(image_shape, type(self).__name__, ndim=ndim if ndim in (1, 3) else 3)
         self.generator = MLPGenerator(latent_dim, shape, hidden, layers)
         self.discriminator = MLPDiscriminator(shape, hidden, layers)
-        self.check_adversarial_hparams()

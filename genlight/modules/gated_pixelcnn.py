@@ -14,9 +14,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genlight.base import check_image_shape
+from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
-from genlight.nn.autoregressive import AutoregressiveImageModel
+from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
 from genlight.registry import register_model
 
@@ -95,8 +95,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
         weight_decay: float = 0.0,
         lr_decay: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay)
         check_image_shape(image_shape, type(self).__name__)  # the shape first: its error names the sizes that fit
         if conditional and num_classes < 2:
             raise IncompatibleDataError(

@@ -7,7 +7,7 @@ last level), with a learned conditional prior ``N(mu(z_1), sigma(z_1))`` from a 
 scale or additive (the official default); the s,t networks are conv nets without normalisation.
 Data are dequantised (uniform or variational, Flow++) and shifted to [-1/2, 1/2] (or logit), every
 Jacobian included, so the bits/dim are the paper's figure (a bound, see
-:class:`~genlight.nn.normalizing_flow.NormalizingFlow`). 2-D points: steps of ActNorm, an invertible
+:class:`~genlight.modules.flow.NormalizingFlow`). 2-D points: steps of ActNorm, an invertible
 2x2 linear map and a coupling with an MLP; the density is exact.
 """
 
@@ -31,7 +31,7 @@ from genlight.nn.flows import (
     Squeeze,
     StandardNormalTop,
 )
-from genlight.nn.normalizing_flow import NormalizingFlow
+from genlight.modules.flow import NormalizingFlow
 from genlight.registry import register_model
 
 
@@ -81,8 +81,7 @@ class Glow(NormalizingFlow):
         warmup_steps: int = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule)
         if num_scales < 1 or depth < 1:
             raise ValueError(f"num_scales and depth must be >= 1, got {num_scales}, {depth}")
         if coupling not in ("affine", "additive"):

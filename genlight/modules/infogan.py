@@ -23,11 +23,11 @@ discriminator's and the generator's loss, and Q's variables are discriminator va
   (gradients flow through Q and the trunk into G, which alone is stepped).
 
 So there is no third optimizer, and one ``training_step`` (one batch) is one D step then one G step:
-``trainer.global_step`` moves twice per batch, as for ``dcgan`` (:mod:`genlight.adversarial`).
+``trainer.global_step`` moves twice per batch, as for ``dcgan`` (:mod:`genlight.modules.adversarial`).
 The paper's MNIST setup is the default: one Cat(10) code, two continuous codes, 62 noise dimensions,
 Adam with lr 1e-3 for G and 2e-4 for D, β1 = 0.5; λ_cat = 1, λ_con = 0.1.
 
-:meth:`InfoGAN.code_traversal` (and :func:`traversal_grid`) decode a seeded fixed noise vector with one
+:meth:`InfoGAN.code_traversal` (and :func:`genlight.callbacks.traversal.traversal_grid`) decode a seeded fixed noise vector with one
 row per value of a categorical code and one column per value of a swept continuous code; the
 :class:`~genlight.callbacks.CodeTraversal` callback logs that grid during training.
 """
@@ -43,13 +43,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.base import check_image_shape
-from genlight.adversarial import AdversarialModule
+from genlight.functional import check_image_shape
+from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.registry import register_model
 
-__all__ = ["InfoGAN", "InfoHead", "categorical_info_loss", "gaussian_info_nll", "info_loss", "traversal_grid"]
+__all__ = ["InfoGAN", "InfoHead", "categorical_info_loss", "gaussian_info_nll", "info_loss"]
 
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -4.0, 2.0
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -121,7 +121,7 @@ class InfoGAN(AdversarialModule):
         width, extra_layers, d_norm: the DCGAN networks (:mod:`genlight.nn.dcgan`).
         q_hidden: width of Q's hidden layer (0: a linear head on the trunk map).
         lambda_cat, lambda_con: weights of the categorical and continuous MI terms.
-        loss, n_critic, gp_weight: the adversarial loss and its schedule (:mod:`genlight.adversarial`).
+        loss, n_critic, gp_weight: the adversarial loss and its schedule (:mod:`genlight.modules.adversarial`).
         lr_g, lr_d, betas: Adam settings; Q is trained with D's.
     """
 
@@ -146,8 +146,8 @@ class InfoGAN(AdversarialModule):
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        latent_dim = int(noise_dim) + sum(int(k) for k in categories) + int(num_continuous)
+        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         self.categories = [int(k) for k in categories]
         if any(k < 2 for k in self.categories):
@@ -159,13 +159,12 @@ class InfoGAN(AdversarialModule):
         if lambda_cat < 0 or lambda_con < 0:
             raise ValueError(f"lambda_cat and lambda_con must be >= 0, got {lambda_cat} and {lambda_con}")
         self.noise_dim, self.num_continuous = int(noise_dim), int(num_continuous)
-        self.latent_dim = self.noise_dim + sum(self.categories) + self.num_continuous
+        self.lambda_cat, self.lambda_con = float(lambda_cat), float(lambda_con)
         self.generator = dcgan_init_(DCGANGenerator(self.latent_dim, shape, width, extra_layers=extra_layers))
         self.discriminator = dcgan_init_(DCGANDiscriminator(
             shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp"
         ))  # fmt: skip
         self.q_head = dcgan_init_(InfoHead(self.discriminator.feature_dim, self.categories, num_continuous, q_hidden))
-        self.check_adversarial_hparams()
 
     # ------------------------------------------------------------------ the latent code
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -211,22 +210,22 @@ class InfoGAN(AdversarialModule):
     def mutual_information_terms(self, q: dict[str, Any], z: Tensor) -> dict[str, Tensor]:
         """The weighted MI terms of Q's prediction ``q`` against the codes of ``z``."""
         _, cats, cont = self.split_latent(z)
-        return info_loss(q, cats, cont, self.hparams.lambda_cat, self.hparams.lambda_con)
+        return info_loss(q, cats, cont, self.lambda_cat, self.lambda_con)
 
     # ------------------------------------------------------------------ losses (see AdversarialModule)
     def discriminator_terms(self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
         """The adversarial loss plus the MI term on the (detached) fakes: trains D's trunk and Q."""
         fake_logits, q = self._critic_and_q(fake)
-        terms = {"d_adv": discriminator_loss(self.hparams.loss, self.critic(real), fake_logits)}
-        if self.hparams.gp_weight > 0:
-            terms["gp"] = self.hparams.gp_weight * gradient_penalty(self.critic, real, fake)
+        terms = {"d_adv": discriminator_loss(self.adversarial_loss, self.critic(real), fake_logits)}
+        if self.gp_weight > 0:
+            terms["gp"] = self.gp_weight * gradient_penalty(self.critic, real, fake)
         terms.update({f"d_info_{k}": v for k, v in self.mutual_information_terms(q, z).items()})
         return terms
 
     def generator_terms(self, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
         """The adversarial loss plus the MI term: trains G (D and Q are not stepped here)."""
         logits, q = self._critic_and_q(fake)
-        terms = {"g_adv": generator_loss(self.hparams.loss, logits)}
+        terms = {"g_adv": generator_loss(self.adversarial_loss, logits)}
         terms.update({f"g_info_{k}": v for k, v in self.mutual_information_terms(q, z).items()})
         return terms
 
@@ -265,16 +264,3 @@ class InfoGAN(AdversarialModule):
         cont[:, continuous] = torch.linspace(-span, span, num_steps, device=self.device).repeat(rows)
         images = self.decode(self.make_latent(noise, cats, cont))
         return images.view(rows, num_steps, *images.shape[1:])
-
-
-def traversal_grid(model: InfoGAN, continuous: int = 0, categorical: int = 0, num_steps: int = 10, span: float = 1.0,
-                   seed: int = 0) -> Tensor:  # fmt: skip
-    """:meth:`InfoGAN.code_traversal` as one ``(3, h, w)`` picture in [0, 1] (rows: categorical values,
-    columns: the continuous sweep), drawn in eval mode with the EMA weights where an EMA callback is
-    attached; the model's mode is restored after."""
-    from genlight.callbacks.base import evaluating
-    from genlight.callbacks.image_logging import image_grid
-
-    with evaluating(model):
-        cells = model.code_traversal(continuous, categorical, num_steps, span, seed)
-    return image_grid(cells.flatten(0, 1), nrow=num_steps)

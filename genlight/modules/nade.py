@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.base import check_image_shape
-from genlight.nn.autoregressive import AutoregressiveImageModel, draw_levels
+from genlight.functional import check_image_shape
+from genlight.modules.autoregressive import AutoregressiveImageModel
+from genlight.nn.autoregressive import draw_levels
 from genlight.nn import LogisticMixture, logistic_mixture_log_probs
 from genlight.registry import register_model
 
@@ -76,8 +77,7 @@ class NADE(AutoregressiveImageModel):
         weight_decay: float = 0.0,
         lr_decay: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay)
         self.continuous = len(tuple(image_shape)) != 3 or num_levels == 0
         if self.continuous:
             self.shape = check_image_shape(image_shape, type(self).__name__, ndim=len(tuple(image_shape)))

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genlight.nn.autoregressive import AutoregressiveImageModel
+from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d
 from genlight.registry import register_model
 
@@ -74,8 +74,7 @@ class PixelCNN(AutoregressiveImageModel):
         weight_decay: float = 0.0,
         lr_decay: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay)
         self.setup_autoregressive(image_shape, num_levels, output=output, components=components)
         c = self.shape[0]
         for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):

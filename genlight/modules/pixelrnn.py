@@ -22,7 +22,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genlight.base import GenerativeModule, check_image_shape, to_levels
+from genlight.functional import check_image_shape, to_levels
+
+from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
 from genlight.nn.likelihoods import Categorical
 from genlight.nn.masked import MaskedConv2d

@@ -8,7 +8,7 @@ are residual conv nets **without** normalisation layers (the paper's batch norm 
 evaluation differ: FAMILIES.md §5); the flow's own batch norm is replaced by ActNorm after every
 coupling (``actnorm=True``, data-initialised). Data are dequantised (uniform or variational), mapped
 by ``logit(a + (1 - 2a) y)`` with its Jacobian, so the bits/dim are the paper's figure (a bound, see
-:class:`~genlight.nn.normalizing_flow.NormalizingFlow`). 2-D points: alternating channel couplings
+:class:`~genlight.modules.flow.NormalizingFlow`). 2-D points: alternating channel couplings
 with MLP s,t networks; the density is exact.
 """
 
@@ -30,7 +30,7 @@ from genlight.nn.flows import (
     Split,
     Squeeze,
 )
-from genlight.nn.normalizing_flow import NormalizingFlow
+from genlight.modules.flow import NormalizingFlow
 from genlight.registry import register_model
 
 
@@ -77,8 +77,7 @@ class RealNVP(NormalizingFlow):
         warmup_steps: int = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule)
         if num_scales < 1 or num_couplings < 1:
             raise ValueError(f"num_scales and num_couplings must be >= 1, got {num_scales}, {num_couplings}")
         shape = self.setup_data(

@@ -17,7 +17,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from genlight.base import GenerativeModule, check_image_shape
+from genlight.functional import check_image_shape
+
+from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture, gaussian_log_prob, make_prior
 from genlight.registry import register_model

@@ -37,4 +37,3 @@ class WGANGP(DCGAN):
         betas: tuple[float, float] = (0.0, 0.9),
     ) -> None:
         super().__init__(image_shape, latent_dim, width, extra_layers, d_norm, loss, n_critic, gp_weight, lr_g, lr_d, betas)
-        self.save_hyperparameters()

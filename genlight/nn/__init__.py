@@ -3,7 +3,7 @@
 from genlight.nn.adversarial import (
     ConditionalBatchNorm2d, ImagePool, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty,
 )  # fmt: skip
-from genlight.nn.autoregressive import AutoregressiveImageModel, draw_levels
+from genlight.nn.autoregressive import draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -12,7 +12,6 @@ from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlo
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
-from genlight.nn.normalizing_flow import NormalizingFlow
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell, skew, unskew
 from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
@@ -20,7 +19,6 @@ from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 __all__ = [
     "ActNorm",
     "AffineCoupling",
-    "AutoregressiveImageModel",
     "Bernoulli",
     "CNNNet",
     "Categorical",
@@ -40,7 +38,6 @@ __all__ = [
     "MaskedConv2d",
     "MixturePrior",
     "MultiScaleFlow",
-    "NormalizingFlow",
     "PixelLikelihood",
     "RowLSTM",
     "Split",

@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.base import to_levels
+from genlight.functional import to_levels
 
 __all__ = [
     "ActNorm",

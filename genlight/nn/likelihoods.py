@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.base import to_levels
+from genlight.functional import to_levels
 
 __all__ = ["Bernoulli", "Categorical", "DiscretizedLogistic", "PixelLikelihood", "make_likelihood"]
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.base import to_levels
+from genlight.functional import to_levels
 from genlight.nn.likelihoods import PixelLikelihood
 
 __all__ = ["LogisticMixture", "log_sigmoid_difference", "logistic_mixture_log_probs"]

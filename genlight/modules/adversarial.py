@@ -19,7 +19,7 @@ Subclasses build ``self.generator`` (``G(z[, y]) -> [-1, 1]``) and ``self.discri
 and :meth:`generator_parameters` / :meth:`discriminator_parameters` (InfoGAN's Q head).
 
 Under DDP a generator-only backward leaves the discriminator without gradients (and the other way
-round), so ``ddp_find_unused_parameters = True`` (see :class:`~genlight.base.GenerativeModule`); the
+round), so ``ddp_find_unused_parameters = True`` (see :class:`~genlight.module.GenerativeModule`); the
 discriminator runs once per ``training_step`` forward of the DDP wrapper, so buffer synchronisation (batch-norm statistics, spectral-norm vectors) happens once per step. Under
 ``16-mixed`` ``manual_backward`` scales the loss and the optimizer step unscales it; the gradient
 penalty runs in fp32 (``autograd.grad`` bypasses the scaler).
@@ -33,15 +33,29 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from genlight.base import GenerativeModule
-from genlight.nn.adversarial import check_loss, discriminator_loss, generator_loss, gradient_penalty
+from genlight.module import GenerativeModule
+from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 
 __all__ = ["AdversarialModule"]
 
 
 class AdversarialModule(GenerativeModule):
-    """Base of the G/D families; see the module docstring. ``hparams`` must hold ``latent_dim``, ``loss``,
-    ``n_critic``, ``gp_weight``, ``lr_g``, ``lr_d``, ``betas`` (and ``image_shape``)."""
+    """Base of the G/D families; see the module docstring.
+
+    Args:
+        image_shape: ``(C, H, W)`` images or ``(d,)`` points; from the datamodule.
+        latent_dim: size of ``z ~ N(0, I)``.
+        loss: ``non_saturating`` | ``minimax`` | ``hinge`` | ``lsgan`` | ``wasserstein_gp``.
+        n_critic: discriminator steps per generator step.
+        gp_weight: gradient-penalty weight (> 0 adds the penalty to any loss).
+        lr_g: Adam learning rate of the generator.
+        lr_d: Adam learning rate of the discriminator.
+        betas: Adam's ``(beta1, beta2)`` of both.
+
+    The base saves the hyper-parameters of the whole ``__init__`` chain (Lightning's
+    ``save_hyperparameters`` reads every ``__init__`` that led here), so a family or a user's subclass
+    passes its arguments to ``super().__init__`` and does not call ``save_hyperparameters`` itself.
+    """
 
     ema_decay: ClassVar[float] = 0.999
     ema_target: ClassVar[str | None] = "generator"
@@ -53,23 +67,33 @@ class AdversarialModule(GenerativeModule):
     generator: nn.Module
     discriminator: nn.Module
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        image_shape: tuple[int, ...] = (1, 8, 8),
+        latent_dim: int = 64,
+        loss: AdversarialLoss = "non_saturating",
+        n_critic: int = 1,
+        gp_weight: float = 0.0,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ) -> None:
         super().__init__()
+        self.save_hyperparameters()
         self.automatic_optimization = False
-
-    def check_adversarial_hparams(self) -> None:
-        """Validate the shared hyper-parameters (call at the end of a family's ``__init__``)."""
-        hp = self.hparams
-        check_loss(hp.loss)
-        if int(hp.n_critic) < 1:
-            raise ValueError(f"n_critic must be >= 1 (discriminator steps per generator step), got {hp.n_critic}")
-        if hp.gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {hp.gp_weight}")
+        check_loss(loss)
+        if int(n_critic) < 1:
+            raise ValueError(f"n_critic must be >= 1 (discriminator steps per generator step), got {n_critic}")
+        if gp_weight < 0:
+            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.latent_dim, self.adversarial_loss, self.n_critic = int(latent_dim), loss, int(n_critic)
+        self.gp_weight, self.lr_g, self.lr_d, self.betas = float(gp_weight), float(lr_g), float(lr_d), tuple(betas)
 
     # ------------------------------------------------------------------ sampling
     def sample_latent(self, n: int) -> Tensor:
         """``z ~ N(0, I)``, ``(n, latent_dim)``."""
-        return torch.randn(n, self.hparams.latent_dim, device=self.device)
+        return torch.randn(n, self.latent_dim, device=self.device)
 
     def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """``G(z[, y])`` in the generator's range [-1, 1]."""
@@ -78,7 +102,7 @@ class AdversarialModule(GenerativeModule):
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Images in [0, 1] from latent codes (points are returned as they are)."""
         out = self.generate(z, y)
-        return (out + 1.0) / 2.0 if len(self.hparams.image_shape) == 3 else out
+        return (out + 1.0) / 2.0 if len(self.image_shape) == 3 else out
 
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
@@ -101,15 +125,15 @@ class AdversarialModule(GenerativeModule):
 
     def discriminator_terms(self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
         """Named terms of the discriminator's loss (``fake`` is detached)."""
-        terms = {"d_adv": discriminator_loss(self.hparams.loss, self.critic(real, y), self.critic(fake, fake_y))}
-        if self.hparams.gp_weight > 0:
+        terms = {"d_adv": discriminator_loss(self.adversarial_loss, self.critic(real, y), self.critic(fake, fake_y))}
+        if self.gp_weight > 0:
             args = (y,) if self.num_classes else ()
-            terms["gp"] = self.hparams.gp_weight * gradient_penalty(self.critic, real, fake, *args)
+            terms["gp"] = self.gp_weight * gradient_penalty(self.critic, real, fake, *args)
         return terms
 
     def generator_terms(self, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
         """Named terms of the generator's loss."""
-        return {"g_adv": generator_loss(self.hparams.loss, self.critic(fake, fake_y))}
+        return {"g_adv": generator_loss(self.adversarial_loss, self.critic(fake, fake_y))}
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Nothing to score: a GAN has no validation figure of its own. Defined so that Lightning runs the
@@ -130,7 +154,7 @@ class AdversarialModule(GenerativeModule):
         d_loss = sum(d_terms.values())
         self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
-        if (batch_idx + 1) % int(self.hparams.n_critic) == 0:
+        if (batch_idx + 1) % self.n_critic == 0:
             with self.toggled_optimizer(opt_g):
                 g_terms = self.generator_terms(fake, fake_y, z)
                 g_loss = sum(g_terms.values())
@@ -148,8 +172,7 @@ class AdversarialModule(GenerativeModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[Adam(G), Adam(D)]`` with ``lr_g``, ``lr_d`` and ``betas`` (the generator first)."""
-        betas = tuple(self.hparams.betas)
         return [
-            torch.optim.Adam(self.generator_parameters(), lr=self.hparams.lr_g, betas=betas),
-            torch.optim.Adam(self.discriminator_parameters(), lr=self.hparams.lr_d, betas=betas),
+            torch.optim.Adam(self.generator_parameters(), lr=self.lr_g, betas=self.betas),
+            torch.optim.Adam(self.discriminator_parameters(), lr=self.lr_d, betas=self.betas),
         ]

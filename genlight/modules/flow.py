@@ -19,7 +19,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genlight.base import GenerativeModule, check_image_shape, to_levels
+from genlight.functional import check_image_shape, to_levels
+
+from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
 from genlight.nn.flows import (
     MultiScaleFlow,
@@ -36,9 +38,15 @@ Dequantization = Literal["uniform", "variational"]
 class NormalizingFlow(GenerativeModule):
     """Shared base of the flow families; subclasses set ``self.flow`` (and call :meth:`setup_data`).
 
-    Optimiser hyper-parameters read from ``hparams``: ``optimizer`` (``adam`` / ``adamax``), ``lr``,
-    ``weight_decay`` (L2 on the weights of the s,t networks only), ``warmup_steps`` (linear warm-up),
-    ``lr_schedule`` (``constant`` or ``cosine`` over the run's estimated steps).
+    Families pass the optimiser arguments to ``super().__init__``; the base saves the hyper-parameters
+    of the whole ``__init__`` chain (do not call ``save_hyperparameters`` again in a subclass).
+
+    Args:
+        optimizer: ``adam`` or ``adamax``.
+        lr: learning rate.
+        weight_decay: L2 on the weights of the s,t networks only.
+        warmup_steps: linear warm-up, in optimizer steps.
+        lr_schedule: ``constant`` or ``cosine`` over the run's estimated steps.
     """
 
     #: test discovery: every flow family has this (``tests/test_flows.py`` covers them all)
@@ -49,6 +57,19 @@ class NormalizingFlow(GenerativeModule):
     ema_decay: ClassVar[float] = 0.99
     log_prob_is_exact = False  # image data: a dequantisation bound; set per instance in setup_data
     flow: MultiScaleFlow
+
+    def __init__(
+        self,
+        optimizer: Literal["adam", "adamax"] = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.optimizer_name, self.lr, self.weight_decay = optimizer, float(lr), float(weight_decay)
+        self.warmup_steps, self.lr_schedule = int(warmup_steps), lr_schedule
 
     def setup_data(
         self,
@@ -147,17 +168,16 @@ class NormalizingFlow(GenerativeModule):
         self.log_density("test", self.log_prob(batch[0]))
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
         decay, rest = [], []
         for name, p in self.named_parameters():
             (decay if ".net." in f".{name}" and p.dim() > 1 else rest).append(p)
-        groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}]
         optimizers = {"adam": torch.optim.Adam, "adamax": torch.optim.Adamax}
-        if hp.optimizer not in optimizers:
-            raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {hp.optimizer!r}")
-        opt = optimizers[hp.optimizer](groups, lr=hp.lr)
+        if self.optimizer_name not in optimizers:
+            raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {self.optimizer_name!r}")
+        opt = optimizers[self.optimizer_name](groups, lr=self.lr)
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
-        warmup, cosine = max(0, hp.warmup_steps), hp.lr_schedule == "cosine"
+        warmup, cosine = max(0, self.warmup_steps), self.lr_schedule == "cosine"
 
         def factor(step: int) -> float:
             if step < warmup:

@@ -1,0 +1,52 @@
+"""The only place genlight touches private attributes of Lightning or jsonargparse.
+
+Each function reads or sets one private attribute and says why no public API does the job.
+``tests/test_compat.py`` pins the upstream behaviour each relies on, so an upgrade that changes it
+fails there, loudly, and not somewhere in a training run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["enable_find_unused_parameters", "jsonargparse_debug_mode", "logged_step_values", "should_update_logs"]
+
+
+def should_update_logs(trainer: Any) -> bool:
+    """Whether the Trainer writes this step's logs (every ``log_every_n_steps``); Lightning keeps this on
+    its private logger connector. :meth:`GenerativeModule.log_train` skips all logging cost otherwise."""
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
+
+
+def enable_find_unused_parameters(strategy: Any) -> bool:
+    """Set ``find_unused_parameters=True`` on a DDP strategy before it wraps the model. DDPStrategy takes
+    it only as a constructor keyword and keeps it in ``_ddp_kwargs``; returns whether it was set."""
+    kwargs = getattr(strategy, "_ddp_kwargs", None)
+    if not isinstance(kwargs, dict):
+        return False
+    kwargs["find_unused_parameters"] = True
+    return True
+
+
+def logged_step_values(trainer: Any) -> Iterator[tuple[str, Any]]:
+    """``(name, value)`` of what ``self.log`` recorded in the current step (Lightning's private result
+    collection; nothing public exposes a step's values before the loggers see them)."""
+    try:
+        results = trainer._results
+        items = list(results.valid_items()) if results is not None else []
+    except Exception:  # noqa: BLE001 - a Lightning change must not stop training; the compat test catches it
+        return
+    for _, metric in items:
+        name = getattr(metric.meta, "name", "")
+        if metric.is_tensor:
+            yield name, metric._forward_cache if metric.meta.on_step else metric.value
+
+
+def jsonargparse_debug_mode() -> bool:
+    """Whether jsonargparse's debug mode (``JSONARGPARSE_DEBUG``) is on: then parse errors keep their
+    full text. jsonargparse exposes the check only privately."""
+    from jsonargparse._common import debug_mode_active
+
+    return bool(debug_mode_active())

@@ -1,0 +1,293 @@
+"""``GenerativeModule``: the plain base class of every genlight family.
+
+A family is an ordinary ``LightningModule``: it overrides Lightning's hooks the normal way and
+``super()`` is optional in every one of them. What genlight must do in every run is done by the
+callback :class:`GenerativeModuleHooks` that :meth:`GenerativeModule.configure_callbacks` returns, so
+a plain ``Trainer(...).fit(model)`` gets it as well as ``genlight fit``:
+
+* before the first step (``setup``): refuse a datamodule whose ``batch_kind`` the family cannot read,
+  and tell DDP to expect unused parameters for manual-optimisation families (GANs step one network
+  per backward);
+* at every checkpoint: record the family's class (``checkpoint["genlight"]``), so
+  :func:`genlight.load_model` rebuilds the right class;
+* at the end of every training epoch: log the epoch means of :meth:`GenerativeModule.log_train`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from torch import Tensor
+
+from genlight._compat import enable_find_unused_parameters, should_update_logs
+from genlight.errors import IncompatibleDataError
+from genlight.functional import density_label
+from genlight.registry import MODELS
+from genlight.types import DensityModel
+
+__all__ = ["CHECKPOINT_KEY", "EpochMeans", "GenerativeModule", "GenerativeModuleHooks", "record_identity"]
+
+#: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``
+CHECKPOINT_KEY = "genlight"
+
+
+class EpochMeans:
+    """Running, batch-size-weighted sums of the training scalars of one epoch (what
+    :meth:`GenerativeModule.log_train` accumulates): one detached tensor per group of names, one
+    in-place add a step, no ``.item()`` and no device sync."""
+
+    def __init__(self) -> None:
+        self.epoch = -1
+        self.groups: dict[tuple[str, ...], list[Any]] = {}  # names -> [weighted sums (len(names),), weight]
+        self.prog_bar: set[str] = set()
+
+    def add(self, epoch: int, names: tuple[str, ...], values: Tensor, batch_size: int, prog_bar: Sequence[str]) -> None:
+        """Add ``values`` (``(len(names),)``) weighted by ``batch_size``; a new ``epoch`` starts afresh."""
+        if epoch != self.epoch:
+            self.epoch, self.groups, self.prog_bar = epoch, {}, set()
+        group = self.groups.get(names)
+        if group is None:
+            self.groups[names] = [values * batch_size, float(batch_size)]
+            self.prog_bar.update(prog_bar)
+        else:
+            group[0].add_(values, alpha=batch_size)
+            group[1] += batch_size
+
+    def sums(self) -> dict[str, Tensor]:
+        """``name -> weighted sum`` of this epoch (a NaN/Inf in any step makes its sum non-finite)."""
+        return {n: v for names, (total, _) in self.groups.items() for n, v in zip(names, total)}
+
+    def pop_means(self) -> dict[str, Tensor]:
+        """``name -> epoch mean``, and forget the epoch."""
+        sums: dict[str, Tensor] = {}
+        weights: dict[str, float] = {}
+        for names, (total, weight) in self.groups.items():
+            for name, value in zip(names, total):
+                sums[name] = sums[name] + value if name in sums else value
+                weights[name] = weights.get(name, 0.0) + weight
+        self.groups = {}
+        return {name: sums[name] / weights[name] for name in sums}
+
+
+def record_identity(model: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    """Write ``checkpoint["genlight"]``: the registry name, class path and genlight version."""
+    from genlight.version import __version__
+
+    cls = type(model)
+    checkpoint[CHECKPOINT_KEY] = {
+        "model": MODELS.name_of(cls),
+        "class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "version": __version__,
+    }
+
+
+class GenerativeModuleHooks(pl.Callback):
+    """What genlight does in every run of a :class:`GenerativeModule` (see the module docstring);
+    returned by :meth:`GenerativeModule.configure_callbacks`."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if not isinstance(pl_module, GenerativeModule):
+            return
+        pl_module.check_batch_kind(getattr(trainer, "datamodule", None))
+        wanted = pl_module.ddp_find_unused_parameters
+        if wanted is None:  # auto: manual optimisation of several networks steps one part per backward
+            wanted = not pl_module.automatic_optimization
+        if wanted:
+            enable_find_unused_parameters(trainer.strategy)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        record_identity(pl_module, checkpoint)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if isinstance(pl_module, GenerativeModule):
+            pl_module.log_epoch_means()
+
+
+class GenerativeModule(pl.LightningModule):
+    """Base class of every genlight family: a ``LightningModule`` with genlight's logging helpers and
+    the class attributes below. Subclasses take ``image_shape`` (linked from the datamodule by the CLI),
+    call ``self.save_hyperparameters()`` and implement the capabilities of :mod:`genlight.types` they have.
+    If a family overrides :meth:`configure_callbacks`, it returns ``super().configure_callbacks()`` too.
+
+    Training scalars go through :meth:`log_train` (once per step), validation and test figures through
+    ``self.log(..., sync_dist=True)``, likelihoods through :meth:`log_density`.
+    """
+
+    #: tiny ``__init__`` arguments for the family's smoke test (``genlight.testing``)
+    smoke_kwargs: ClassVar[dict[str, Any]] = {}
+    #: the registered datamodule the smoke test uses (``digits``, ``toy2d``, ``unpaired_folders``...)
+    smoke_data: ClassVar[str] = "digits"
+    #: arguments of that datamodule's ``smoke()``
+    smoke_data_kwargs: ClassVar[dict[str, Any]] = {}
+    #: Trainer settings the smoke test needs
+    smoke_trainer: ClassVar[dict[str, Any]] = {}
+    #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off)
+    ema_decay: ClassVar[float] = 0.0
+    #: the sub-module the EMA averages (``None`` = the whole model; GANs name their ``generator``)
+    ema_target: ClassVar[str | None] = None
+    #: the validation metric that selects checkpoints (``None``: see :meth:`checkpoint_monitor`; ``""``: none)
+    monitor: ClassVar[str | None] = None
+    #: ``min`` or ``max``: the direction in which ``monitor`` improves
+    monitor_mode: ClassVar[str] = "min"
+    #: the datamodule ``batch_kind`` s the family trains on (``None`` = any), checked before the first step
+    batch_kinds: ClassVar[tuple[str, ...] | None] = None
+    #: whether DDP must expect parameters without gradients (``None`` = under manual optimisation)
+    ddp_find_unused_parameters: ClassVar[bool | None] = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: the running sums of :meth:`log_train` (read by :class:`~genlight.callbacks.nan_guard.NaNGuard`)
+        self.train_means = EpochMeans()
+        self._density_metrics: dict[str, Any] = {}  # a plain dict: kept out of the module tree and checkpoint
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """:class:`GenerativeModuleHooks`, what genlight does in every run of this model."""
+        return [GenerativeModuleHooks()]
+
+    # ------------------------------------------------------------------ checks
+    def check_batch_kind(self, datamodule: Any) -> None:
+        """Refuse a datamodule whose batches this family cannot read (``batch_kinds``, ``None`` = any)."""
+        kind = getattr(datamodule, "batch_kind", None)
+        if self.batch_kinds is not None and kind is not None and kind not in self.batch_kinds:
+            raise IncompatibleDataError(
+                f"{type(self).__name__} trains on {' or '.join(self.batch_kinds)} batches, but "
+                f"{type(datamodule).__name__} gives {kind} batches; pick a datamodule of that kind (`genlight list datamodules`)"
+            )
+
+    def check_num_classes(self, unlabelled_fix: str, *, min_classes: int = 1) -> None:
+        """For a class-conditional model (``self.num_classes > 0``): refuse, in ``setup``, a datamodule with
+        another number of classes, naming the fix (``unlabelled_fix`` when it has fewer than ``min_classes``)."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        classes = getattr(dm, "num_classes", None)
+        mine = int(getattr(self, "num_classes", 0) or 0)
+        if mine and classes is not None and classes != mine:
+            name = MODELS.name_of(type(self)) or type(self).__name__
+            raise IncompatibleDataError(
+                f"{name} was built for {mine} classes but {type(dm).__name__} has {classes}"
+                + (f" (unlabelled data); {unlabelled_fix}" if classes < min_classes else "; set --model.num_classes")
+            )
+
+    # ------------------------------------------------------------------ optimisation
+    def manual_step(self, optimizer: Any, loss: Tensor) -> None:
+        """One step of manual optimisation: with only ``optimizer``'s parameters trainable
+        (``toggled_optimizer``), zero its gradients, ``manual_backward(loss)`` (scaled under ``16-mixed``)
+        and step it."""
+        with self.toggled_optimizer(optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle a model holding parametrized layers (spectral norm) by rebuilding it from its
+        hyper-parameters and ``state_dict``: torch refuses to pickle parametrized modules, and
+        ``ddp_spawn`` pickles the model for its processes. Other models pickle as usual."""
+        from torch.nn.utils import parametrize
+
+        if not any(parametrize.is_parametrized(m) for m in self.modules()):
+            return super().__reduce_ex__(protocol)
+        return (_rebuild, (type(self), dict(self.hparams), self.state_dict()))
+
+    # ------------------------------------------------------------------ likelihood figures
+    @property
+    def num_dims(self) -> int:
+        """``D = C*H*W``, the number of dimensions bits/dim divides by."""
+        return math.prod(self.hparams["image_shape"])
+
+    @property
+    def data_is_discrete(self) -> bool:
+        """Whether the data are discrete images (``num_levels`` > 0 and a ``(C, H, W)`` shape)."""
+        shape = tuple(self.hparams.get("image_shape", ()))
+        return len(shape) == 3 and int(self.hparams.get("num_levels", 256) or 0) > 0
+
+    @property
+    def density_label(self) -> str:
+        """The name of this model's likelihood figure (see :func:`genlight.functional.density_label`)."""
+        return density_label(bool(getattr(self, "log_prob_is_exact", False)), self.data_is_discrete)
+
+    def log_density(self, stage: str, log_prob: Tensor, *, prog_bar: bool | None = None) -> None:
+        """Log per-example ``log_prob`` (nats) as this model's likelihood figure for ``stage``.
+
+        Accumulated in a :class:`~genlight.metrics.BitsPerDim` (sums of nats and dimensions, DDP-summed)
+        and logged once per epoch as ``{stage}/bpd`` (exact, discrete data), ``{stage}/bpd_bound`` (a
+        bound) or ``{stage}/nll`` / ``{stage}/nll_bound`` (nats per example, continuous data).
+        """
+        from genlight.metrics.bpd import BitsPerDim
+
+        label = self.density_label
+        metric = self._density_metrics.get(stage)
+        if metric is None or metric.device != log_prob.device:
+            metric = self._density_metrics[stage] = BitsPerDim(per_dim=label.startswith("bpd")).to(log_prob.device)
+        metric.update(log_prob, self.num_dims)
+        self.log(
+            f"{stage}/{label}", metric, on_step=False, on_epoch=True, metric_attribute=f"_density_{stage}",
+            prog_bar=(stage == "val") if prog_bar is None else prog_bar,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ training scalars
+    def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor) -> None:
+        """Log training scalars ``train/<name>`` cheaply; call it once per ``training_step`` with all of
+        them: ``self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))`` (GANs:
+        ``d_loss=..., g_loss=..., prog_bar=("d_loss", "g_loss")``). Use it instead of per-step
+        ``self.log(..., on_epoch=True)``, whose bookkeeping cost the digits VAE 4-12% of its step
+        (``benchmarks/overhead.py``).
+
+        * ``train/<name>``: logged on the steps whose logs the Trainer writes (``log_every_n_steps``);
+          no other step pays any of Lightning's logging cost.
+        * ``train/<name>_epoch``: the epoch mean weighted by ``batch_size``, accumulated in
+          :attr:`train_means` and logged once at epoch end (``sync_dist=True``); then
+          ``callback_metrics["train/<name>"]`` holds this mean for the ``prog_bar`` names, as with
+          ``on_epoch=True``.
+        """
+        stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
+                               for v in values.values()])  # fmt: skip
+        names = tuple(values)
+        self.train_means.add(self.current_epoch, names, stacked, batch_size, prog_bar)
+        trainer = self._trainer
+        if trainer is None or trainer.barebones or not should_update_logs(trainer):
+            return
+        stacked = stacked.cpu()  # one copy here; the progress bar's per-step .item() then never syncs a GPU
+        for show in (True, False):
+            step = {f"train/{k}": v for k, v in zip(names, stacked) if (k in prog_bar) == show}
+            if step:
+                self.log_dict(step, prog_bar=show, on_step=True, on_epoch=False, batch_size=batch_size)
+
+    def log_epoch_means(self) -> None:
+        """Log the epoch means that :meth:`log_train` accumulated (``train/<name>_epoch``), once; called
+        by :class:`GenerativeModuleHooks` at the end of every training epoch."""
+        prog_bar = set(self.train_means.prog_bar)
+        means = self.train_means.pop_means()
+        if not means or self._trainer is None or self._trainer.barebones:
+            return
+        epoch_kw: dict[str, Any] = {"on_step": False, "on_epoch": True, "sync_dist": True, "batch_size": 1}
+        for show in (True, False):
+            shown = {f"train/{k}_epoch": v for k, v in means.items() if (k in prog_bar) == show}
+            if shown:
+                self.log_dict(shown, prog_bar=show, **epoch_kw)
+        shown = {f"train/{k}": v for k, v in means.items() if k in prog_bar}  # as Lightning's on_epoch=True
+        if shown:
+            self.log_dict(shown, logger=False, **epoch_kw)
+
+    def checkpoint_monitor(self) -> tuple[str, str] | None:
+        """``(metric, mode)`` that selects the best checkpoint: ``monitor`` if the family sets it, else
+        ``val/<density label>`` for a density model, else ``val/loss``; ``None`` when there is none."""
+        if self.monitor is not None:
+            return (self.monitor, self.monitor_mode) if self.monitor else None
+        if isinstance(self, DensityModel):
+            return f"val/{self.density_label}", "min"
+        if is_overridden("validation_step", self, pl.LightningModule):
+            return "val/loss", "min"
+        return None
+
+
+def _rebuild(cls: type[GenerativeModule], hparams: dict[str, Any], state: dict[str, Any]) -> GenerativeModule:
+    """Inverse of :meth:`GenerativeModule.__reduce_ex__` for parametrized models."""
+    params = inspect.signature(cls.__init__).parameters
+    model = cls(**{k: v for k, v in hparams.items() if k in params})
+    model.load_state_dict(state)
+    return model
