@@ -20,6 +20,7 @@ from genlight.functional import check_image_shape, to_levels
 
 from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
+from genlight.ranges import ClassCount, Levels, PositiveFloat, Size, check_arguments
 from genlight.registry import register_model
 
 __all__ = ["TestAffineFlow2D", "TestConditionalCategorical", "TestMLPGAN", "TestTranslator"]
@@ -36,9 +37,10 @@ class TestMLPGAN(GenerativeModule):
     ema_target: ClassVar[str | None] = "generator"
     monitor: ClassVar[str | None] = ""  # no validation metric: checkpoints keep only last.ckpt
 
-    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), latent_dim: int = 8, hidden: int = 64, lr: float = 2e-4) -> None:
+    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), latent_dim: Size = 8, hidden: Size = 64, lr: PositiveFloat = 2e-4) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.automatic_optimization = False
         shape = check_image_shape(image_shape, type(self).__name__)
         d = math.prod(shape)
@@ -90,9 +92,10 @@ class TestAffineFlow2D(GenerativeModule):
     smoke_data_kwargs: ClassVar[dict[str, Any]] = {"dataset": "eight_gaussians"}
     log_prob_is_exact = True
 
-    def __init__(self, image_shape: tuple[int, ...] = (2,), lr: float = 1e-2) -> None:
+    def __init__(self, image_shape: tuple[int, ...] = (2,), lr: PositiveFloat = 1e-2) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         (self.dim,) = check_image_shape(image_shape, type(self).__name__, ndim=1)
         self.mu = nn.Parameter(torch.zeros(self.dim))
         self.log_scale = nn.Parameter(torch.zeros(self.dim))
@@ -143,10 +146,11 @@ class TestConditionalCategorical(GenerativeModule):
     log_prob_is_exact = True
 
     def __init__(
-        self, image_shape: tuple[int, ...] = (1, 8, 8), num_levels: int = 17, num_classes: int = 10, lr: float = 0.05
+        self, image_shape: tuple[int, ...] = (1, 8, 8), num_levels: Levels = 17, num_classes: ClassCount = 10, lr: PositiveFloat = 0.05
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.shape = check_image_shape(image_shape, type(self).__name__)
         if num_classes < 2:
             raise IncompatibleDataError(
@@ -198,9 +202,10 @@ class TestTranslator(GenerativeModule):
     smoke_data: ClassVar[str] = "unpaired_folders"
     batch_kinds: ClassVar[tuple[str, ...]] = ("unpaired",)
 
-    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), lr: float = 1e-2) -> None:
+    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), lr: PositiveFloat = 1e-2) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         c = check_image_shape(image_shape, type(self).__name__)[0]
         self.a2b = nn.Conv2d(c, c, 1)
         self.b2a = nn.Conv2d(c, c, 1)

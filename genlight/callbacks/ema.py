@@ -26,6 +26,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
+from genlight.ranges import Fraction, NonNegativeInt, PositiveInt, check_arguments
+
 
 __all__ = ["EMA", "find_ema"]
 
@@ -47,16 +49,13 @@ class EMA(pl.Callback):
 
     def __init__(
         self,
-        decay: float | None = None,
+        decay: Fraction | None = None,
         target: str | None = None,
         warmup: bool = True,
-        update_every_n_steps: int = 1,
-        start_step: int = 0,
+        update_every_n_steps: PositiveInt = 1,
+        start_step: NonNegativeInt = 0,
     ) -> None:
-        if decay is not None and not 0.0 <= decay < 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1) (0 turns EMA off), got {decay}")
-        if update_every_n_steps < 1:
-            raise ValueError(f"update_every_n_steps must be >= 1, got {update_every_n_steps}")
+        check_arguments(self, locals())
         self.decay_arg = decay
         self.target_arg = target
         self.warmup = warmup

@@ -10,6 +10,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback
 from genlight.callbacks.image_logging import log_images, reference_points
 from genlight.types import EnergyModel
+from genlight.ranges import Decay, PositiveInt, Size, check_arguments
 
 __all__ = ["EnergyLandscape", "energy_grid", "energy_image", "save_energy_png"]
 
@@ -23,8 +24,13 @@ class EnergyLandscape(EpochImageCallback):
     needs = "2-D energy (an ebm on toy2d points)"
 
     def __init__(
-        self, resolution: int = 128, num_points: int = 1000, every_n_epochs: int = 1, max_time_fraction: float | None = 0.25
+        self,
+        resolution: Size = 128,
+        num_points: PositiveInt = 1000,
+        every_n_epochs: PositiveInt = 1,
+        max_time_fraction: Decay | None = 0.25,
     ) -> None:
+        check_arguments(self, locals())
         super().__init__(every_n_epochs, max_time_fraction)
         self.resolution, self.num_points = resolution, num_points
         self.last_path = None

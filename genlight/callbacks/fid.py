@@ -34,6 +34,7 @@ from genlight.metrics.extractors import FeatureExtractor, cache_root, create_ext
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
 from genlight.types import Sampler, is_conditional
+from genlight.ranges import Decay, PositiveInt, Seed, check_arguments
 
 __all__ = ["FIDCallback", "default_cache_dir"]
 
@@ -79,21 +80,22 @@ class FIDCallback(PeriodicCallback):
         metrics: Sequence[str] = ("fid",),
         extractor: str = "digits",
         weights_path: str | None = None,
-        num_samples: int = 1000,
-        every_n_epochs: int = 5,
+        num_samples: PositiveInt = 1000,
+        every_n_epochs: PositiveInt = 5,
         reference_split: str = "train",
-        max_reference: int | None = None,
-        batch_size: int = 250,
-        seed: int = 0,
+        max_reference: PositiveInt | None = None,
+        batch_size: PositiveInt = 250,
+        seed: Seed = 0,
         cache_dir: str | None = None,
-        kid_subsets: int = 100,
-        kid_subset_size: int = 1000,
-        is_splits: int = 10,
-        pr_k: int = 3,
-        max_reference_features: int = 10000,
+        kid_subsets: PositiveInt = 100,
+        kid_subset_size: PositiveInt = 1000,
+        is_splits: PositiveInt = 10,
+        pr_k: PositiveInt = 3,
+        max_reference_features: PositiveInt = 10000,
         prefix: str = "val",
-        max_time_fraction: float | None = 0.25,
+        max_time_fraction: Decay | None = 0.25,
     ) -> None:
+        check_arguments(self, locals())
         unknown = set(metrics) - set(METRICS)
         if unknown:
             raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")

@@ -18,6 +18,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback, evaluating, first_batch, label_kwargs
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Autoencoder, LatentGenerator, is_conditional
+from genlight.ranges import Decay, PositiveFloat, PositiveInt, Seed, check_arguments
 
 __all__ = ["LatentInterpolation", "lerp", "slerp"]
 
@@ -58,16 +59,17 @@ class LatentInterpolation(EpochImageCallback):
 
     def __init__(
         self,
-        num_pairs: int = 4,
-        num_steps: int = 8,
+        num_pairs: PositiveInt = 4,
+        num_steps: PositiveInt = 8,
         mode: Literal["linear", "spherical"] = "spherical",
-        traverse_dims: int = 8,
-        traverse_range: float = 3.0,
-        every_n_epochs: int = 1,
+        traverse_dims: PositiveInt = 8,
+        traverse_range: PositiveFloat = 3.0,
+        every_n_epochs: PositiveInt = 1,
         split: str = "val",
-        seed: int = 0,
-        max_time_fraction: float | None = 0.25,
+        seed: Seed = 0,
+        max_time_fraction: Decay | None = 0.25,
     ) -> None:
+        check_arguments(self, locals())
         if mode not in ("linear", "spherical"):
             raise ValueError(f"mode must be 'linear' or 'spherical', got {mode!r}")
         super().__init__(every_n_epochs, max_time_fraction)

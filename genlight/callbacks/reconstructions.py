@@ -9,6 +9,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback, first_batch, label_kwargs
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Autoencoder
+from genlight.ranges import Decay, PositiveInt, check_arguments
 
 __all__ = ["Reconstructions", "reconstruct"]
 
@@ -33,8 +34,13 @@ class Reconstructions(EpochImageCallback):
     needs = "encode/decode"
 
     def __init__(
-        self, num_images: int = 16, every_n_epochs: int = 1, split: str = "val", max_time_fraction: float | None = 0.25
+        self,
+        num_images: PositiveInt = 16,
+        every_n_epochs: PositiveInt = 1,
+        split: str = "val",
+        max_time_fraction: Decay | None = 0.25,
     ) -> None:
+        check_arguments(self, locals())
         super().__init__(every_n_epochs, max_time_fraction)
         self.num_images = num_images
         self.split = split

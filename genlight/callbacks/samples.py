@@ -8,6 +8,7 @@ import torch
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Sampler, is_conditional
+from genlight.ranges import Decay, PositiveInt, Seed, check_arguments
 
 __all__ = ["SampleGrid"]
 
@@ -29,13 +30,14 @@ class SampleGrid(EpochImageCallback):
 
     def __init__(
         self,
-        num_samples: int = 64,
-        every_n_epochs: int = 1,
-        nrow: int | None = None,
-        seed: int = 0,
-        num_points: int = 1000,
-        max_time_fraction: float | None = 0.25,
+        num_samples: PositiveInt = 64,
+        every_n_epochs: PositiveInt = 1,
+        nrow: PositiveInt | None = None,
+        seed: Seed = 0,
+        num_points: PositiveInt = 1000,
+        max_time_fraction: Decay | None = 0.25,
     ) -> None:
+        check_arguments(self, locals())
         super().__init__(every_n_epochs, max_time_fraction)
         self.num_samples = num_samples
         self.nrow = nrow

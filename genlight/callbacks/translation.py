@@ -9,6 +9,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback, first_batch
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Translator
+from genlight.ranges import Decay, PositiveInt, check_arguments
 
 __all__ = ["TranslationGrid", "translation_rows"]
 
@@ -33,8 +34,13 @@ class TranslationGrid(EpochImageCallback):
     needs = "translate(x, direction)"
 
     def __init__(
-        self, num_images: int = 8, every_n_epochs: int = 1, split: str = "val", max_time_fraction: float | None = 0.25
+        self,
+        num_images: PositiveInt = 8,
+        every_n_epochs: PositiveInt = 1,
+        split: str = "val",
+        max_time_fraction: Decay | None = 0.25,
     ) -> None:
+        check_arguments(self, locals())
         super().__init__(every_n_epochs, max_time_fraction)
         self.num_images = num_images
         self.split = split

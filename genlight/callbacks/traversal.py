@@ -9,6 +9,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import image_grid, log_images
 from genlight.types import CodeTraversable
+from genlight.ranges import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Seed, check_arguments
 
 __all__ = ["CodeTraversal", "traversal_grid"]
 
@@ -24,13 +25,14 @@ class CodeTraversal(EpochImageCallback):
 
     def __init__(
         self,
-        num_steps: int = 10,
-        span: float = 1.0,
-        categorical: int = 0,
-        every_n_epochs: int = 1,
-        seed: int = 0,
-        max_time_fraction: float | None = 0.25,
+        num_steps: PositiveInt = 10,
+        span: PositiveFloat = 1.0,
+        categorical: NonNegativeInt = 0,
+        every_n_epochs: PositiveInt = 1,
+        seed: Seed = 0,
+        max_time_fraction: Decay | None = 0.25,
     ) -> None:
+        check_arguments(self, locals())
         super().__init__(every_n_epochs, max_time_fraction)
         self.num_steps, self.span, self.categorical, self.seed = num_steps, span, categorical, seed
         self.last_paths: dict[str, object] = {}

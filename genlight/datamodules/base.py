@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from genlight.errors import ConfigError
+from genlight.ranges import Fraction, NonNegativeInt, PositiveInt, Seed, check_arguments
 
 __all__ = ["GenerativeDataModule", "TransformedDataset", "split_dataset"]
 
@@ -52,6 +52,22 @@ class GenerativeDataModule(pl.LightningDataModule):
     :meth:`load_datasets`; the base makes deterministic train/val/test splits by ``seed``, keeps
     the first ``subset`` training examples if asked, and builds the dataloaders (Lightning adds the
     distributed sampler under DDP).
+
+    The loader arguments below are declared here once: a subclass takes its own arguments and
+    ``**kwargs``, and passes ``**kwargs`` to ``super().__init__`` (jsonargparse follows them here, so
+    ``--data.help`` and ``--print_config`` list these too). The base saves the hyper-parameters of the
+    whole ``__init__`` chain and checks every numeric argument against the range of its type
+    (:func:`genlight.ranges.check_arguments`); subclasses call neither ``save_hyperparameters`` nor
+    ``check_arguments`` again.
+
+    Args:
+        batch_size: examples per batch (>= 1).
+        num_workers: dataloader worker processes (0 loads in the main process).
+        pin_memory: page-locked host memory for faster copies to a GPU.
+        persistent_workers: keep the worker processes alive between epochs (with ``num_workers > 0``).
+        val_fraction: share of the training data held out for validation, in [0, 1).
+        subset: keep only the first ``subset`` training examples (``None``: all), for quick runs.
+        seed: seed of the train/val/test splits, in [0, 2**32 - 1].
     """
 
     image_shape: tuple[int, ...] = ()
@@ -64,26 +80,17 @@ class GenerativeDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int = 64,
-        num_workers: int = 0,
+        batch_size: PositiveInt = 64,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        val_fraction: Fraction = 0.1,
+        subset: PositiveInt | None = None,
+        seed: Seed = 0,
     ) -> None:
         super().__init__()
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1 (images per batch), got {batch_size}: e.g. --data.batch_size 64")
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ConfigError(f"num_workers must be >= 0 (0 loads in the main process), got {num_workers}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ConfigError(
-                f"val_fraction must be in [0, 1) (the share of training data held out for validation), got "
-                f"{val_fraction}: e.g. --data.val_fraction 0.1"
-            )
-        if subset is not None and subset < 1:
-            raise ConfigError(f"subset must be a positive number of training examples, got {subset}: e.g. --data.subset 128")
+        self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory

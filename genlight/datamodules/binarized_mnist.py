@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -87,19 +87,9 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
         data_dir: str = "data",
         download: bool = False,
         binarization: Literal["auto", "fixed", "stochastic"] = "auto",
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
+        super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
         self.download = download
         if binarization not in ("auto", "fixed", "stochastic"):

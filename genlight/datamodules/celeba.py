@@ -9,6 +9,8 @@ lazily, center-cropped to ``crop_size`` and resized to ``image_size`` (64 by def
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +27,7 @@ from genlight.datamodules.common import (
     random_hflip,
     require_files,
 )
+from genlight.ranges import Size
 from genlight.registry import register_datamodule
 
 __all__ = ["CelebADataModule", "read_attributes", "read_partition"]
@@ -84,25 +87,13 @@ class CelebADataModule(GenerativeDataModule):
         self,
         data_dir: str = "data",
         download: bool = False,
-        image_size: int = 64,
-        crop_size: int = 148,
+        image_size: Size = 64,
+        crop_size: Size = 148,
         attribute: str | None = None,
         random_flip: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
-        if image_size < 1 or crop_size < 1:
-            raise ValueError(f"image_size and crop_size must be positive, got {image_size} and {crop_size}")
+        super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
         self.download = download
         self.image_size = image_size

@@ -8,6 +8,8 @@ here with strict checks (shape, dtype, label range) and, by default, the md5 sum
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import pickle
 from collections.abc import Callable
@@ -91,19 +93,9 @@ class CIFAR10DataModule(GenerativeDataModule):
         download: bool = False,
         check_md5: bool = True,
         random_flip: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
+        super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
         self.download = download
         self.check_md5 = check_md5

@@ -31,21 +31,5 @@ class DigitsDataModule(GenerativeDataModule):
     num_levels = 17
     test_fraction = 0.2
 
-    def __init__(
-        self,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
-
     def load_datasets(self) -> tuple[Dataset, Dataset | None]:
         return TensorDataset(*load_digits_tensors()), None

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import IMAGE_EXTENSIONS, DataFilesError, ImageFileDataset, list_images
+from genlight.ranges import OpenUnitInterval, Size
 from genlight.registry import register_datamodule
 
 __all__ = ["ImageFolderDataModule", "scan_image_folder"]
@@ -50,25 +52,13 @@ class ImageFolderDataModule(GenerativeDataModule):
     def __init__(
         self,
         data_dir: str = "data/images",
-        image_size: int = 64,
-        channels: int = 3,
-        crop_size: int | None = None,
-        test_fraction: float = 0.1,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        image_size: Size = 64,
+        channels: Literal[1, 3] = 3,
+        crop_size: Size | None = None,
+        test_fraction: OpenUnitInterval = 0.1,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
-        if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
         self.image_size = image_size
         self.channels = channels

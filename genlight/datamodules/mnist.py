@@ -7,7 +7,7 @@ Files in torchvision's layout, IDX format: ``<data_dir>/MNIST/raw/{train,t10k}-{
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -73,19 +73,9 @@ class MNISTDataModule(GenerativeDataModule):
         self,
         data_dir: str = "data",
         download: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
+        super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
         self.download = download
 

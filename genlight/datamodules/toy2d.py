@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from genlight.datamodules.base import GenerativeDataModule
+from genlight.ranges import DataSize, PositiveInt
 from genlight.registry import register_datamodule
 
 __all__ = ["EIGHT_GAUSSIANS_RADIUS", "EIGHT_GAUSSIANS_STD", "Toy2DDataModule", "log_prob", "sample_toy2d"]
@@ -107,22 +108,11 @@ class Toy2DDataModule(GenerativeDataModule):
     def __init__(
         self,
         dataset: Toy = "eight_gaussians",
-        num_samples: int = 50_000,
-        batch_size: int = 256,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        num_samples: DataSize = 50_000,
+        batch_size: PositiveInt = 256,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
-        if num_samples < 10:
-            raise ValueError(f"num_samples must be at least 10, got {num_samples}")
+        super().__init__(batch_size=batch_size, **kwargs)
         self.dataset = dataset
         self.num_samples = num_samples
 

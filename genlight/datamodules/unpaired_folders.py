@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.common import DataFilesError, ImageFileDataset
 from genlight.datamodules.image_folder import scan_image_folder
+from genlight.ranges import OpenUnitInterval, PositiveInt, Size
 from genlight.registry import register_datamodule
 
 __all__ = ["UnpairedDataset", "UnpairedFoldersDataModule"]
@@ -53,22 +54,13 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
         dir_b: str = "data/trainB",
         test_dir_a: str | None = None,
         test_dir_b: str | None = None,
-        image_size: int = 64,
-        channels: int = 3,
-        test_fraction: float = 0.1,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        val_fraction: float = 0.1,
-        subset: int | None = None,
-        seed: int = 0,
+        image_size: Size = 64,
+        channels: Literal[1, 3] = 3,
+        test_fraction: OpenUnitInterval = 0.1,
+        batch_size: PositiveInt = 1,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-            persistent_workers=persistent_workers, val_fraction=val_fraction, subset=subset, seed=seed,
-        )
-        self.save_hyperparameters()
+        super().__init__(batch_size=batch_size, **kwargs)
         if (test_dir_a is None) != (test_dir_b is None):
             raise ValueError("give both test_dir_a and test_dir_b, or neither")
         self.dirs = {"a": Path(dir_a), "b": Path(dir_b)}

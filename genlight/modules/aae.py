@@ -55,6 +55,7 @@ from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_l
 from genlight.nn.latent_priors import LATENT_PRIORS, gaussian_mmd, make_latent_prior
 from genlight.nn.priors import LOGVAR_RANGE
 from genlight.registry import register_model
+from genlight.ranges import ClassCount, Depth, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, check_arguments
 
 __all__ = ["AAE"]
 
@@ -98,28 +99,29 @@ class AAE(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        num_classes: int = 10,
-        latent_dim: int = 8,
-        hidden_channels: int = 32,
+        num_levels: Levels = 17,
+        num_classes: ClassCount = 10,
+        latent_dim: Size = 8,
+        hidden_channels: Size = 32,
         prior: Literal["gaussian", "mixture_of_gaussians", "swiss_roll"] = "gaussian",
-        prior_components: int = 10,
+        prior_components: Size = 10,
         supervised: bool = False,
         posterior: Literal["deterministic", "gaussian"] = "deterministic",
         likelihood: Literal["auto", "bernoulli", "categorical", "logistic"] = "auto",
-        disc_hidden: int = 256,
-        disc_layers: int = 2,
+        disc_hidden: Size = 256,
+        disc_layers: Depth = 2,
         loss: AdversarialLoss = "non_saturating",
-        gp_weight: float = 0.0,
-        lr: float = 2e-3,
-        lr_g: float = 1e-3,
-        lr_d: float = 1e-3,
-        betas: tuple[float, float] = (0.5, 0.999),
+        gp_weight: NonNegativeFloat = 0.0,
+        lr: PositiveFloat = 2e-3,
+        lr_g: PositiveFloat = 1e-3,
+        lr_d: PositiveFloat = 1e-3,
+        betas: tuple[Fraction, Fraction] = (0.5, 0.999),
         sample_mode: Literal["mean", "draw"] = "mean",
         code_norm: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.automatic_optimization = False
         shape = check_image_shape(image_shape, type(self).__name__)
         if prior not in LATENT_PRIORS:

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
+from genlight.ranges import Fraction, Size, NonNegativeFloat, PositiveFloat, PositiveInt, check_arguments
 
 __all__ = ["AdversarialModule"]
 
@@ -44,17 +45,21 @@ class AdversarialModule(GenerativeModule):
 
     Args:
         image_shape: ``(C, H, W)`` images or ``(d,)`` points; from the datamodule.
-        latent_dim: size of ``z ~ N(0, I)``.
+        latent_dim: size of ``z ~ N(0, I)`` (1 to 4096).
         loss: ``non_saturating`` | ``minimax`` | ``hinge`` | ``lsgan`` | ``wasserstein_gp``.
-        n_critic: discriminator steps per generator step.
-        gp_weight: gradient-penalty weight (> 0 adds the penalty to any loss).
-        lr_g: Adam learning rate of the generator.
-        lr_d: Adam learning rate of the discriminator.
-        betas: Adam's ``(beta1, beta2)`` of both.
+        n_critic: discriminator steps per generator step (>= 1).
+        gp_weight: gradient-penalty weight (>= 0; > 0 adds the penalty to any loss).
+        lr_g: Adam learning rate of the generator (> 0).
+        lr_d: Adam learning rate of the discriminator (> 0).
+        betas: Adam's ``(beta1, beta2)`` of both, each in [0, 1).
 
     The base saves the hyper-parameters of the whole ``__init__`` chain (Lightning's
-    ``save_hyperparameters`` reads every ``__init__`` that led here), so a family or a user's subclass
-    passes its arguments to ``super().__init__`` and does not call ``save_hyperparameters`` itself.
+    ``save_hyperparameters`` reads every ``__init__`` that led here) and checks every numeric argument
+    of the chain against the range its type declares (:func:`genlight.ranges.check_arguments`), so a
+    family or a user's subclass passes its arguments to ``super().__init__`` and calls neither
+    ``save_hyperparameters`` nor ``check_arguments`` itself. A subclass may declare only some of the
+    parent's arguments: the parent's defaults fill the rest. Read them from the attributes the base
+    sets (``self.latent_dim``, ``self.lr_g``, ...), not from ``self.hparams``.
     """
 
     ema_decay: ClassVar[float] = 0.999
@@ -70,22 +75,19 @@ class AdversarialModule(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        latent_dim: int = 64,
+        latent_dim: Size = 64,
         loss: AdversarialLoss = "non_saturating",
-        n_critic: int = 1,
-        gp_weight: float = 0.0,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
+        n_critic: PositiveInt = 1,
+        gp_weight: NonNegativeFloat = 0.0,
+        lr_g: PositiveFloat = 2e-4,
+        lr_d: PositiveFloat = 2e-4,
+        betas: tuple[Fraction, Fraction] = (0.5, 0.999),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.automatic_optimization = False
         check_loss(loss)
-        if int(n_critic) < 1:
-            raise ValueError(f"n_critic must be >= 1 (discriminator steps per generator step), got {n_critic}")
-        if gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim, self.adversarial_loss, self.n_critic = int(latent_dim), loss, int(n_critic)
         self.gp_weight, self.lr_g, self.lr_d, self.betas = float(gp_weight), float(lr_g), float(lr_d), tuple(betas)

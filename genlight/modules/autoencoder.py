@@ -13,6 +13,7 @@ from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder
 from genlight.registry import register_model
+from genlight.ranges import PositiveFloat, Size, check_arguments
 
 
 @register_model("ae")
@@ -32,13 +33,14 @@ class AE(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        latent_dim: int = 16,
-        hidden_channels: int = 32,
+        latent_dim: Size = 16,
+        hidden_channels: Size = 32,
         loss: Literal["bce", "mse"] = "bce",
-        lr: float = 1e-3,
+        lr: PositiveFloat = 1e-3,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         shape = check_image_shape(image_shape, type(self).__name__)
         self.encoder = ConvEncoder(shape, hidden_channels, latent_dim)
         self.decoder = ConvDecoder(latent_dim, shape, hidden_channels, shape[0])

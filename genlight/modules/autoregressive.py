@@ -19,6 +19,7 @@ from torch import Tensor
 
 from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
+from genlight.ranges import Decay, NonNegativeFloat, PositiveFloat, check_arguments
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.likelihoods import PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
@@ -43,9 +44,10 @@ class AutoregressiveImageModel(GenerativeModule):
     autoregressive: ClassVar[bool] = True
     log_prob_is_exact = True
 
-    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0, lr_decay: float = 1.0) -> None:
+    def __init__(self, lr: PositiveFloat = 1e-3, weight_decay: NonNegativeFloat = 0.0, lr_decay: Decay = 1.0) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.lr, self.weight_decay, self.lr_decay = float(lr), float(weight_decay), float(lr_decay)
 
     def setup_autoregressive(

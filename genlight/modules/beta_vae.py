@@ -15,6 +15,7 @@ from torch import Tensor
 
 from genlight.modules.vae import VAE
 from genlight.registry import register_model
+from genlight.ranges import Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 
 
 @register_model("beta_vae")
@@ -33,29 +34,23 @@ class BetaVAE(VAE):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        latent_dim: int = 16,
-        hidden_channels: int = 32,
+        num_levels: Levels = 17,
+        latent_dim: Size = 16,
+        hidden_channels: Size = 32,
         likelihood: Literal["auto", "bernoulli", "categorical", "logistic"] = "auto",
-        beta: float = 4.0,
-        lr: float = 1e-3,
-        eval_samples: int = 1,
+        beta: NonNegativeFloat = 4.0,
+        lr: PositiveFloat = 1e-3,
+        eval_samples: PositiveInt = 1,
         prior: Literal["gaussian", "vamp", "mog"] = "gaussian",
-        prior_components: int = 50,
-        capacity_max: float = 0.0,
-        capacity_steps: int = 10000,
-        gamma: float = 100.0,
+        prior_components: Size = 50,
+        capacity_max: NonNegativeFloat = 0.0,
+        capacity_steps: PositiveInt = 10000,
+        gamma: NonNegativeFloat = 100.0,
     ) -> None:
-        if beta < 0 or capacity_max < 0 or gamma < 0 or capacity_steps < 1:
-            raise ValueError(
-                f"beta_vae needs beta >= 0, capacity_max >= 0, gamma >= 0 and capacity_steps >= 1; got beta={beta}, "
-                f"capacity_max={capacity_max}, gamma={gamma}, capacity_steps={capacity_steps}"
-            )
         super().__init__(
             image_shape, num_levels, latent_dim, hidden_channels, likelihood, beta, lr, eval_samples, prior,
             prior_components,
-        )  # fmt: skip
-        self.save_hyperparameters()
+        )  # fmt: skip  (VAE saves and checks the hyper-parameters of this whole __init__ chain)
 
     def capacity(self, step: int | None = None) -> float:
         """``C(t) = capacity_max * min(1, t / capacity_steps)`` in nats at optimizer step ``t``."""

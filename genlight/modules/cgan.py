@@ -27,6 +27,7 @@ from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.registry import register_model
+from genlight.ranges import ClassCount, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 
 __all__ = ["CGAN"]
 
@@ -52,16 +53,16 @@ class CGAN(AdversarialModule):
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (1, 8, 8),
-        num_classes: int = 10,
-        latent_dim: int = 64,
-        width: int = 64,
-        extra_layers: int = 0,
+        num_classes: ClassCount = 10,
+        latent_dim: Size = 64,
+        width: Size = 64,
+        extra_layers: DepthOrZero = 0,
         loss: AdversarialLoss = "hinge",
-        n_critic: int = 1,
-        gp_weight: float = 0.0,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
-        betas: tuple[float, float] = (0.0, 0.9),
+        n_critic: PositiveInt = 1,
+        gp_weight: NonNegativeFloat = 0.0,
+        lr_g: PositiveFloat = 2e-4,
+        lr_d: PositiveFloat = 2e-4,
+        betas: tuple[Fraction, Fraction] = (0.0, 0.9),
     ) -> None:
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         if int(num_classes) < 1:

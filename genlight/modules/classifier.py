@@ -19,6 +19,7 @@ from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.registry import register_model
+from genlight.ranges import ClassCount, Fraction, PositiveFloat, Size, check_arguments
 
 __all__ = ["CNNClassifier", "ClassifierModule", "MLPClassifier"]
 
@@ -92,14 +93,15 @@ class MLPClassifier(ClassifierModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_classes: int = 10,
-        hidden: Sequence[int] = (200, 150),
+        num_classes: ClassCount = 10,
+        hidden: Sequence[Size] = (200, 150),
         batch_norm: bool = False,
-        dropout: float = 0.0,
-        lr: float = 5e-4,
+        dropout: Fraction = 0.0,
+        lr: PositiveFloat = 5e-4,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         shape = self.check_data(image_shape, num_classes)
         self.net = MLPNet(shape, num_classes, tuple(hidden), batch_norm, dropout)
         self.example_input_array = torch.zeros(2, *shape)
@@ -124,15 +126,16 @@ class CNNClassifier(ClassifierModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_classes: int = 10,
-        channels: Sequence[int] = (32, 32, 64, 64),
-        hidden: int = 128,
+        num_classes: ClassCount = 10,
+        channels: Sequence[Size] = (32, 32, 64, 64),
+        hidden: Size = 128,
         batch_norm: bool = True,
-        dropout: float = 0.5,
-        lr: float = 1e-3,
+        dropout: Fraction = 0.5,
+        lr: PositiveFloat = 1e-3,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         shape = self.check_data(image_shape, num_classes)
         self.net = CNNNet(shape, num_classes, tuple(channels), hidden, batch_norm, dropout)
         self.example_input_array = torch.zeros(2, *shape)

@@ -24,6 +24,7 @@ from genlight.modules.vae import VAE
 from genlight.nn import ConvDecoder, ConvEncoder
 from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture
 from genlight.registry import register_model
+from genlight.ranges import ClassCount, Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
 
 
 @register_model("cvae")
@@ -43,16 +44,16 @@ class CVAE(VAE):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        num_classes: int = 10,
-        latent_dim: int = 16,
-        hidden_channels: int = 32,
+        num_levels: Levels = 17,
+        num_classes: ClassCount = 10,
+        latent_dim: Size = 16,
+        hidden_channels: Size = 32,
         likelihood: Literal["auto", "bernoulli", "categorical", "logistic"] = "auto",
-        beta: float = 1.0,
-        lr: float = 1e-3,
-        eval_samples: int = 1,
+        beta: NonNegativeFloat = 1.0,
+        lr: PositiveFloat = 1e-3,
+        eval_samples: PositiveInt = 1,
         prior: Literal["gaussian", "vamp", "mog"] = "gaussian",
-        prior_components: int = 50,
+        prior_components: Size = 50,
     ) -> None:
         check_image_shape(image_shape, type(self).__name__)  # the shape error first: it names what fits
         if num_classes < 2:
@@ -65,6 +66,7 @@ class CVAE(VAE):
             prior_components,
         )  # fmt: skip
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.num_classes = num_classes
         c, h, w = self.example_input_array.shape[1:]
         out_channels = c * self.likelihood.params_per_channel

@@ -45,6 +45,7 @@ from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, ImagePool, check_loss, dcgan_init_, discriminator_loss, generator_loss
 from genlight.nn.image_to_image import NORMS, PatchDiscriminator, ResnetGenerator
 from genlight.registry import register_model
+from genlight.ranges import Buffer, Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
 __all__ = ["CycleGAN", "DIRECTIONS", "linear_decay"]
 
@@ -94,24 +95,25 @@ class CycleGAN(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (1, 8, 8),
-        width_g: int = 64,
-        n_blocks: int = 9,
-        g_downsamplings: int = 2,
-        g_stem_kernel: int = 7,
-        width_d: int = 64,
-        n_layers_d: int = 3,
+        width_g: Size = 64,
+        n_blocks: Depth = 9,
+        g_downsamplings: DepthOrZero = 2,
+        g_stem_kernel: KernelSize = 7,
+        width_d: Size = 64,
+        n_layers_d: Depth = 3,
         norm: str = "instance",
         loss: AdversarialLoss = "lsgan",
-        lambda_cycle: float = 10.0,
-        lambda_identity: float = 0.5,
-        pool_size: int = 50,
-        lr: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
-        lr_constant_epochs: int = 100,
-        lr_decay_epochs: int = 100,
+        lambda_cycle: NonNegativeFloat = 10.0,
+        lambda_identity: NonNegativeFloat = 0.5,
+        pool_size: Buffer = 50,
+        lr: PositiveFloat = 2e-4,
+        betas: tuple[Fraction, Fraction] = (0.5, 0.999),
+        lr_constant_epochs: NonNegativeInt = 100,
+        lr_decay_epochs: NonNegativeInt = 100,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.automatic_optimization = False
         name = type(self).__name__
         shape = check_image_shape(image_shape, name, multiple_of=4, min_size=8)

@@ -15,6 +15,7 @@ from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.registry import register_model
+from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 
 __all__ = ["DCGAN"]
 
@@ -40,16 +41,16 @@ class DCGAN(AdversarialModule):
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (1, 8, 8),
-        latent_dim: int = 64,
-        width: int = 64,
-        extra_layers: int = 0,
+        latent_dim: Size = 64,
+        width: Size = 64,
+        extra_layers: DepthOrZero = 0,
         d_norm: str = "batch",
         loss: AdversarialLoss = "non_saturating",
-        n_critic: int = 1,
-        gp_weight: float = 0.0,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
+        n_critic: PositiveInt = 1,
+        gp_weight: NonNegativeFloat = 0.0,
+        lr_g: PositiveFloat = 2e-4,
+        lr_d: PositiveFloat = 2e-4,
+        betas: tuple[Fraction, Fraction] = (0.5, 0.999),
     ) -> None:
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)

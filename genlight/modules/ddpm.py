@@ -34,10 +34,11 @@ from torch import Tensor
 from genlight.functional import check_image_shape, to_levels
 
 from genlight.module import GenerativeModule
-from genlight.errors import IncompatibleDataError
+from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.unet import UNet
 from genlight.registry import register_model
+from genlight.ranges import ClassCount, ClosedUnitInterval, Depth, DepthOrZero, Fraction, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size, Steps, check_arguments
 
 __all__ = ["DDPM", "ddim_timesteps"]
 
@@ -88,43 +89,46 @@ class DDPM(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 256,
-        num_classes: int = 0,
+        num_levels: Levels = 256,
+        num_classes: ClassCount = 0,
         conditional: bool = False,
-        guidance: float = 0.0,
-        label_dropout: float = 0.1,
-        timesteps: int = 1000,
+        guidance: NonNegativeFloat = 0.0,
+        label_dropout: Fraction = 0.1,
+        timesteps: Steps = 1000,
         schedule: Literal["linear", "cosine"] = "linear",
         variance: Literal["small", "large"] = "small",
-        channels: int = 32,
-        channel_mults: tuple[int, ...] | None = None,
-        num_res_blocks: int = 1,
-        attention_levels: tuple[int, ...] | None = None,
-        dropout: float = 0.0,
+        channels: Size = 32,
+        channel_mults: tuple[Depth, ...] | None = None,
+        num_res_blocks: Depth = 1,
+        attention_levels: tuple[DepthOrZero, ...] | None = None,
+        dropout: Fraction = 0.0,
         sampler: Literal["ddim", "ancestral"] = "ddim",
-        sample_steps: int = 50,
-        eta: float = 0.0,
+        sample_steps: Steps = 50,
+        eta: ClosedUnitInterval = 0.0,
         clip_x0: bool = True,
-        bound_examples: int = 144,
-        bound_timesteps: int = 50,
-        lr: float = 1e-3,
-        warmup_steps: int = 100,
+        bound_examples: PositiveInt = 144,
+        bound_timesteps: Steps = 50,
+        lr: PositiveFloat = 1e-3,
+        warmup_steps: NonNegativeInt = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
-        weight_decay: float = 0.0,
-        grad_clip: float = 1.0,
+        weight_decay: NonNegativeFloat = 0.0,
+        grad_clip: NonNegativeFloat = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         if conditional and num_classes < 2:
             raise IncompatibleDataError(
                 f"conditional DDPM needs labelled data (num_classes >= 2), got num_classes={num_classes}; "
                 "pick a labelled datamodule (digits, mnist, cifar10) or set conditional: false"
             )
-        if not 0.0 <= label_dropout < 1.0:
-            raise ValueError(f"label_dropout must be in [0, 1), got {label_dropout}")
-        if num_levels < 2:
-            raise ValueError(f"DDPM models discrete images (num_levels >= 2), got num_levels={num_levels}")
+        for name, steps in (("sample_steps", sample_steps), ("bound_timesteps", bound_timesteps)):
+            if steps > timesteps:
+                raise ConfigError(
+                    f"DDPM: {name} must be at most timesteps ({timesteps}), got {steps}; lower --model.{name} "
+                    f"or raise --model.timesteps"
+                )
         self.num_classes = num_classes if conditional else 0
         self.net = UNet(
             shape, channels, channel_mults, num_res_blocks, attention_levels, dropout, num_classes=self.num_classes

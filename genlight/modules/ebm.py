@@ -27,6 +27,7 @@ from genlight.functional import check_image_shape
 
 from genlight.module import GenerativeModule
 from genlight.registry import register_model
+from genlight.ranges import Buffer, ClosedUnitInterval, Fraction, NonNegativeFloat, PositiveFloat, Size, Steps, check_arguments
 
 __all__ = ["EBM", "ConvEnergy", "MLPEnergy"]
 
@@ -105,24 +106,25 @@ class EBM(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (2,),
-        channels: int = 64,
-        hidden: int = 128,
+        channels: Size = 64,
+        hidden: Size = 128,
         spectral_norm: bool = False,
-        langevin_steps: int = 60,
-        step_size: float = 10.0,
-        noise_std: float = 0.005,
-        buffer_size: int = 10000,
-        reinit_prob: float = 0.05,
-        l2_coeff: float = 1.0,
-        data_noise: float = 0.0,
-        box: float = 4.0,
-        sample_steps: int | None = None,
+        langevin_steps: Steps = 60,
+        step_size: PositiveFloat = 10.0,
+        noise_std: NonNegativeFloat = 0.005,
+        buffer_size: Buffer = 10000,
+        reinit_prob: ClosedUnitInterval = 0.05,
+        l2_coeff: NonNegativeFloat = 1.0,
+        data_noise: NonNegativeFloat = 0.0,
+        box: PositiveFloat = 4.0,
+        sample_steps: Steps | None = None,
         sample_init: Literal["buffer", "noise"] = "buffer",
-        lr: float = 1e-4,
-        beta1: float = 0.0,
+        lr: PositiveFloat = 1e-4,
+        beta1: Fraction = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         shape = tuple(int(s) for s in image_shape)
         self.points = len(shape) == 1
         #: :class:`~genlight.types.EnergyModel`: the square 2-D points live in (``None`` for images)

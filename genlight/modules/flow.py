@@ -29,6 +29,7 @@ from genlight.nn.flows import (
     VariationalDequantization,
     standard_normal_log_prob,
 )
+from genlight.ranges import NonNegativeFloat, NonNegativeInt, PositiveFloat, check_arguments
 
 __all__ = ["NormalizingFlow"]
 
@@ -61,13 +62,14 @@ class NormalizingFlow(GenerativeModule):
     def __init__(
         self,
         optimizer: Literal["adam", "adamax"] = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 100,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        warmup_steps: NonNegativeInt = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.optimizer_name, self.lr, self.weight_decay = optimizer, float(lr), float(weight_decay)
         self.warmup_steps, self.lr_schedule = int(warmup_steps), lr_schedule
 

@@ -19,6 +19,7 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss
 from genlight.registry import register_model
+from genlight.ranges import Depth, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 
 __all__ = ["GAN", "MLPDiscriminator", "MLPGenerator"]
 
@@ -74,15 +75,15 @@ class GAN(AdversarialModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (2,),
-        latent_dim: int = 8,
-        hidden: int = 128,
-        layers: int = 3,
+        latent_dim: Size = 8,
+        hidden: Size = 128,
+        layers: Depth = 3,
         loss: AdversarialLoss = "non_saturating",
-        n_critic: int = 1,
-        gp_weight: float = 0.0,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
+        n_critic: PositiveInt = 1,
+        gp_weight: NonNegativeFloat = 0.0,
+        lr_g: PositiveFloat = 2e-4,
+        lr_d: PositiveFloat = 2e-4,
+        betas: tuple[Fraction, Fraction] = (0.5, 0.999),
     ) -> None:
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
         ndim = len(tuple(image_shape))

@@ -19,6 +19,7 @@ from genlight.errors import IncompatibleDataError
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
 from genlight.registry import register_model
+from genlight.ranges import ClassCount, Decay, Depth, Fraction, KernelSize, Levels, NonNegativeFloat, PositiveFloat, Size
 
 
 def gate(x: Tensor) -> Tensor:
@@ -81,19 +82,19 @@ class GatedPixelCNN(AutoregressiveImageModel):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        num_classes: int = 0,
+        num_levels: Levels = 17,
+        num_classes: ClassCount = 0,
         conditional: bool = False,
-        hidden_channels: int = 64,
-        num_layers: int = 8,
-        kernel_size: int = 5,
-        head_channels: int = 64,
-        dropout: float = 0.0,
+        hidden_channels: Size = 64,
+        num_layers: Depth = 8,
+        kernel_size: KernelSize = 5,
+        head_channels: Size = 64,
+        dropout: Fraction = 0.0,
         output: Literal["softmax", "logistic_mixture"] = "softmax",
-        components: int = 5,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        lr_decay: float = 1.0,
+        components: Size = 5,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        lr_decay: Decay = 1.0,
     ) -> None:
         super().__init__(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay)
         check_image_shape(image_shape, type(self).__name__)  # the shape first: its error names the sizes that fit

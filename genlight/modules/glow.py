@@ -33,6 +33,7 @@ from genlight.nn.flows import (
 )
 from genlight.modules.flow import NormalizingFlow
 from genlight.registry import register_model
+from genlight.ranges import Depth, Fraction, Levels, LogitAlpha, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size
 
 
 @register_model("glow")
@@ -61,24 +62,24 @@ class Glow(NormalizingFlow):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        num_scales: int = 2,
-        depth: int = 4,
-        hidden: int = 64,
-        num_blocks: int = 1,
-        dropout: float = 0.0,
+        num_levels: Levels = 17,
+        num_scales: Depth = 2,
+        depth: Depth = 4,
+        hidden: Size = 64,
+        num_blocks: Depth = 1,
+        dropout: Fraction = 0.0,
         coupling: Literal["affine", "additive"] = "affine",
         lu: bool = True,
         learned_prior: bool = True,
         preprocessing: Literal["shift", "logit"] = "shift",
-        logit_alpha: float = 0.05,
+        logit_alpha: LogitAlpha = 0.05,
         dequantization: Literal["uniform", "variational"] = "uniform",
-        dequant_hidden: int = 32,
-        dequant_couplings: int = 4,
+        dequant_hidden: Size = 32,
+        dequant_couplings: Depth = 4,
         optimizer: Literal["adam", "adamax"] = "adamax",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 100,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        warmup_steps: NonNegativeInt = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
         super().__init__(optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule)

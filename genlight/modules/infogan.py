@@ -48,6 +48,7 @@ from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.registry import register_model
+from genlight.ranges import Choices, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, SizeOrZero
 
 __all__ = ["InfoGAN", "InfoHead", "categorical_info_loss", "gaussian_info_nll", "info_loss"]
 
@@ -130,21 +131,21 @@ class InfoGAN(AdversarialModule):
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (1, 8, 8),
-        noise_dim: int = 62,
-        categories: list[int] = [10],  # noqa: B006 (copied below; a list for the CLI)
-        num_continuous: int = 2,
-        width: int = 64,
-        extra_layers: int = 0,
+        noise_dim: SizeOrZero = 62,
+        categories: list[Choices] = [10],  # noqa: B006 (copied below; a list for the CLI)
+        num_continuous: DepthOrZero = 2,
+        width: Size = 64,
+        extra_layers: DepthOrZero = 0,
         d_norm: str = "batch",
-        q_hidden: int = 128,
-        lambda_cat: float = 1.0,
-        lambda_con: float = 0.1,
+        q_hidden: SizeOrZero = 128,
+        lambda_cat: NonNegativeFloat = 1.0,
+        lambda_con: NonNegativeFloat = 0.1,
         loss: AdversarialLoss = "non_saturating",
-        n_critic: int = 1,
-        gp_weight: float = 0.0,
-        lr_g: float = 1e-3,
-        lr_d: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
+        n_critic: PositiveInt = 1,
+        gp_weight: NonNegativeFloat = 0.0,
+        lr_g: PositiveFloat = 1e-3,
+        lr_d: PositiveFloat = 2e-4,
+        betas: tuple[Fraction, Fraction] = (0.5, 0.999),
     ) -> None:
         latent_dim = int(noise_dim) + sum(int(k) for k in categories) + int(num_continuous)
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)

@@ -24,6 +24,7 @@ from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn import LogisticMixture, logistic_mixture_log_probs
 from genlight.registry import register_model
+from genlight.ranges import Decay, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, Steps
 
 
 def soft_one_hot(x: Tensor, num_levels: int) -> Tensor:
@@ -65,17 +66,17 @@ class NADE(AutoregressiveImageModel):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        hidden_units: int = 500,
+        num_levels: Levels = 17,
+        hidden_units: Size = 500,
         activation: Literal["sigmoid", "relu"] = "sigmoid",
         order_agnostic: bool = False,
-        num_orderings: int = 8,
+        num_orderings: Steps = 8,
         output: Literal["softmax", "logistic_mixture"] = "softmax",
-        components: int = 10,
-        dropout: float = 0.0,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        lr_decay: float = 1.0,
+        components: Size = 10,
+        dropout: Fraction = 0.0,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        lr_decay: Decay = 1.0,
     ) -> None:
         super().__init__(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay)
         self.continuous = len(tuple(image_shape)) != 3 or num_levels == 0

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d
 from genlight.registry import register_model
+from genlight.ranges import Decay, Depth, Fraction, KernelSize, Levels, NonNegativeFloat, PositiveFloat, Size
 
 
 class MaskedResidualBlock(nn.Module):
@@ -61,18 +62,18 @@ class PixelCNN(AutoregressiveImageModel):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        hidden_channels: int = 64,
-        num_blocks: int = 6,
-        first_kernel: int = 7,
-        kernel_size: int = 3,
-        head_channels: int = 64,
-        dropout: float = 0.0,
+        num_levels: Levels = 17,
+        hidden_channels: Size = 64,
+        num_blocks: Depth = 6,
+        first_kernel: KernelSize = 7,
+        kernel_size: KernelSize = 3,
+        head_channels: Size = 64,
+        dropout: Fraction = 0.0,
         output: Literal["softmax", "logistic_mixture"] = "softmax",
-        components: int = 5,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        lr_decay: float = 1.0,
+        components: Size = 5,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        lr_decay: Decay = 1.0,
     ) -> None:
         super().__init__(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay)
         self.setup_autoregressive(image_shape, num_levels, output=output, components=components)

@@ -30,6 +30,7 @@ from genlight.nn.likelihoods import Categorical
 from genlight.nn.masked import MaskedConv2d
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell
 from genlight.registry import register_model
+from genlight.ranges import Depth, Fraction, KernelSize, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
 __all__ = ["DiagonalBiLSTMPixelRNN", "PixelRNN", "RowLSTMPixelRNN"]
 
@@ -179,20 +180,21 @@ class RowLSTMPixelRNN(PixelRNN):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        hidden_channels: int = 64,
-        num_layers: int = 2,
-        kernel_size: int = 3,
-        first_kernel_size: int = 7,
-        head_channels: int = 128,
-        dropout: float = 0.1,
-        lr: float = 2e-3,
-        weight_decay: float = 0.01,
+        num_levels: Levels = 17,
+        hidden_channels: Size = 64,
+        num_layers: Depth = 2,
+        kernel_size: KernelSize = 3,
+        first_kernel_size: KernelSize = 7,
+        head_channels: Size = 128,
+        dropout: Fraction = 0.1,
+        lr: PositiveFloat = 2e-3,
+        weight_decay: NonNegativeFloat = 0.01,
         lr_schedule: Literal["constant", "cosine"] = "constant",
-        warmup_steps: int = 50,
+        warmup_steps: NonNegativeInt = 50,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.build()
@@ -254,19 +256,20 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        hidden_channels: int = 32,
-        num_layers: int = 2,
-        first_kernel_size: int = 7,
-        head_channels: int = 128,
-        dropout: float = 0.1,
-        lr: float = 2e-3,
-        weight_decay: float = 0.01,
+        num_levels: Levels = 17,
+        hidden_channels: Size = 32,
+        num_layers: Depth = 2,
+        first_kernel_size: KernelSize = 7,
+        head_channels: Size = 128,
+        dropout: Fraction = 0.1,
+        lr: PositiveFloat = 2e-3,
+        weight_decay: NonNegativeFloat = 0.01,
         lr_schedule: Literal["constant", "cosine"] = "constant",
-        warmup_steps: int = 50,
+        warmup_steps: NonNegativeInt = 50,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         self.build()
 
     def make_layer(self) -> nn.Module:

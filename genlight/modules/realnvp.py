@@ -32,6 +32,7 @@ from genlight.nn.flows import (
 )
 from genlight.modules.flow import NormalizingFlow
 from genlight.registry import register_model
+from genlight.ranges import Depth, Fraction, Levels, LogitAlpha, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size
 
 
 @register_model("realnvp")
@@ -59,22 +60,22 @@ class RealNVP(NormalizingFlow):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        num_scales: int = 2,
-        num_couplings: int = 3,
-        hidden: int = 64,
-        num_blocks: int = 2,
-        dropout: float = 0.0,
+        num_levels: Levels = 17,
+        num_scales: Depth = 2,
+        num_couplings: Depth = 3,
+        hidden: Size = 64,
+        num_blocks: Depth = 2,
+        dropout: Fraction = 0.0,
         actnorm: bool = True,
         preprocessing: Literal["logit", "shift"] = "logit",
-        logit_alpha: float = 0.05,
+        logit_alpha: LogitAlpha = 0.05,
         dequantization: Literal["uniform", "variational"] = "uniform",
-        dequant_hidden: int = 32,
-        dequant_couplings: int = 4,
+        dequant_hidden: Size = 32,
+        dequant_couplings: Depth = 4,
         optimizer: Literal["adam", "adamax"] = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 5e-5,
-        warmup_steps: int = 100,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 5e-5,
+        warmup_steps: NonNegativeInt = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
         super().__init__(optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule)

@@ -23,6 +23,7 @@ from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture, gaussian_log_prob, make_prior
 from genlight.registry import register_model
+from genlight.ranges import Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
 
 
 @register_model("vae")
@@ -49,18 +50,19 @@ class VAE(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        latent_dim: int = 16,
-        hidden_channels: int = 32,
+        num_levels: Levels = 17,
+        latent_dim: Size = 16,
+        hidden_channels: Size = 32,
         likelihood: Literal["auto", "bernoulli", "categorical", "logistic"] = "auto",
-        beta: float = 1.0,
-        lr: float = 1e-3,
-        eval_samples: int = 1,
+        beta: NonNegativeFloat = 1.0,
+        lr: PositiveFloat = 1e-3,
+        eval_samples: PositiveInt = 1,
         prior: Literal["gaussian", "vamp", "mog"] = "gaussian",
-        prior_components: int = 50,
+        prior_components: Size = 50,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        check_arguments(self, self.hparams)
         shape = check_image_shape(image_shape, type(self).__name__)
         self.likelihood = make_likelihood(likelihood, num_levels)
         self.encoder = ConvEncoder(shape, hidden_channels, 2 * latent_dim)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from genlight.modules.dcgan import DCGAN
 from genlight.nn.adversarial import AdversarialLoss
 from genlight.registry import register_model
+from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 
 __all__ = ["WGANGP"]
 
@@ -25,15 +26,15 @@ class WGANGP(DCGAN):
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (1, 8, 8),
-        latent_dim: int = 64,
-        width: int = 64,
-        extra_layers: int = 0,
+        latent_dim: Size = 64,
+        width: Size = 64,
+        extra_layers: DepthOrZero = 0,
         d_norm: str = "layer",
         loss: AdversarialLoss = "wasserstein_gp",
-        n_critic: int = 5,
-        gp_weight: float = 10.0,
-        lr_g: float = 1e-4,
-        lr_d: float = 1e-4,
-        betas: tuple[float, float] = (0.0, 0.9),
+        n_critic: PositiveInt = 5,
+        gp_weight: NonNegativeFloat = 10.0,
+        lr_g: PositiveFloat = 1e-4,
+        lr_d: PositiveFloat = 1e-4,
+        betas: tuple[Fraction, Fraction] = (0.0, 0.9),
     ) -> None:
         super().__init__(image_shape, latent_dim, width, extra_layers, d_norm, loss, n_critic, gp_weight, lr_g, lr_d, betas)
