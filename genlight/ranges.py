@@ -12,6 +12,7 @@ bound as well, so that a typo such as ``--model.width 640000`` is refused instea
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -32,7 +33,7 @@ from genlight.errors import ConfigError
 __all__ = [
     "Buffer", "Choices", "DataSize", "ClassCount", "ClosedUnitInterval", "Decay", "Depth", "DepthOrZero", "Fraction",
     "KernelSize", "Levels", "LogitAlpha", "NonNegativeFloat", "NonNegativeInt", "OpenUnitInterval",
-    "PositiveFloat", "PositiveInt", "Seed", "Size", "SizeOrZero", "Steps", "check_arguments", "describe", "fits", "restate",
+    "PositiveFloat", "PositiveInt", "Seed", "Size", "SizeOrZero", "Steps", "check_arguments", "describe", "explain_parse_error", "fits",
     "is_numeric",
 ]
 
@@ -72,10 +73,11 @@ Depth = _bounded("Depth", int, 1, 256)
 DepthOrZero = _bounded("DepthOrZero", int, 0, 256)
 #: a convolution kernel size
 KernelSize = _bounded("KernelSize", int, 1, 31)
-#: grey levels per pixel (2 = binary, 256 = 8-bit)
-Levels = _bounded("Levels", int, 2, 65536)
+#: grey levels per pixel (2 = binary, 256 = 8-bit; 0 = continuous data such as 2-D points, which
+#: image families then refuse by its shape)
+Levels = _bounded("Levels", int, 0, 65536)
 #: a number of classes, 0 = unlabelled
-ClassCount = _bounded("ClassCount", int, 0, 65536)
+ClassCount = _bounded("ClassCount", int, 0, 100_000)
 #: a number of values of a categorical code or classes of a classifier
 Choices = _bounded("Choices", int, 2, MAX_SIZE)
 #: a number of diffusion / sampling steps
@@ -141,14 +143,28 @@ def fits(hint: Any, value: Any) -> bool:
     return _problem(hint, value) is None
 
 
-def restate(type_name: str, detail: str) -> str | None:
-    """jsonargparse's ``Not of type <name>: <value> does not conform to restriction ...`` in words
-    (``must be an integer in [1, 4096], got 0``), for the CLI's one-line errors; ``None`` if unknown."""
-    for hint, words in RANGES.items():
-        if hint.__name__ == type_name:
-            value = detail.split(" does not conform", 1)[0].split(" not a", 1)[0].strip()
-            return f"must be {words}, got {value}"
-    return None
+def explain_parse_error(message: str) -> str | None:
+    """jsonargparse's error for a value out of a restricted type's range, as one line:
+    ``--model.latent_dim must be an integer in [1, 4096], got 0`` (``None`` for any other error).
+
+    jsonargparse writes ``Parser key "<key>":`` for each level it descends into (``data``, then
+    ``subset``; or ``model.latent_dim``), then ``Not of type <Type>: <value> does not conform to
+    restriction ...``; an optional argument leaves the value out there and gives it in a later
+    ``Given value: <value>`` line. The CLI (``genlight.cli``) calls this on every parse error.
+    """
+    lines = message.splitlines()
+    found = [(i, m) for i, ln in enumerate(lines) if (m := re.search(r"Not of type (\w+): (.*)", ln))]
+    hit, words, detail = next(((i, RANGES[t], m.group(2)) for i, m in found for t in RANGES if t.__name__ == m.group(1)),
+                              (None, None, ""))  # fmt: skip
+    if hit is None:
+        return None
+    keys = [k for ln in lines[:hit] for k in re.findall(r'Parser key "([\w.]+)"', ln)]
+    value = re.match(r"(.*?)\s*does not conform", detail) or re.search(r"(?:: |^)'?([^':]*?)'?(?: not an? \w+)?$", detail)
+    value = value.group(1) if value else ""
+    if not value:  # optional arguments, or not a number at all: the value is on a "Given value:" line
+        value = next((ln.split("Given value:", 1)[1].strip() for ln in lines[hit:] if "Given value:" in ln), "?")
+    option = "--" + ".".join(k for k in keys if k != "init_args") if keys else "a value"
+    return f"{option} must be {words}, got {value}"
 
 
 def init_hints(cls: type) -> list[tuple[type, dict[str, Any]]]:

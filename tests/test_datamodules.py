@@ -702,8 +702,15 @@ def test_example_configs_name_real_arguments(path: Path) -> None:
         cls = getattr(importlib.import_module(module), name)
         registry = genlight.MODELS if key == "model" else genlight.DATAMODULES
         assert registry.name_of(cls) is not None, f"{cls} is not registered"
-        params = inspect.signature(cls.__init__).parameters
-        unknown = set(config[key].get("init_args", {})) - set(params)
+        params = set()
+        for klass in cls.__mro__:  # the class's arguments and, through **kwargs, its parents'
+            init = inspect.signature(vars(klass)["__init__"]).parameters if "__init__" in vars(klass) else None
+            if init is None:
+                continue
+            params |= set(init)
+            if not any(p.kind is p.VAR_KEYWORD for p in init.values()):
+                break
+        unknown = set(config[key].get("init_args", {})) - params
         assert not unknown, f"{path}: {key} has no arguments {unknown}"
         linked = {"image_shape", "num_classes", "num_levels"} & set(config[key].get("init_args", {}))
         assert not linked, f"{path}: {linked} are linked from the datamodule, do not write them"
@@ -723,5 +730,5 @@ def test_example_configs_instantiate(example: str, tmp_path: Path) -> None:
 
 
 def test_binarized_mnist_refuses_an_unknown_binarization_at_construction(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="binarization must be auto, fixed or stochastic"):
+    with pytest.raises(ValueError, match="binarization must be one of .auto., .fixed., .stochastic., got .dynamic."):
         BinarizedMNISTDataModule(data_dir=str(tmp_path), binarization="dynamic")  # type: ignore[arg-type]

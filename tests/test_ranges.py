@@ -130,3 +130,27 @@ def test_check_arguments_reads_the_ranges_of_the_whole_init_chain():
     with pytest.raises(ConfigError, match=r"Child: latent_dim must be an integer in \[1, 4096\], got 0"):
         Child(latent_dim=0)
     check_arguments(Child(), {"latent_dim": 3})  # in range: nothing raised
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--model.latent_dim", "0"], "--model.latent_dim must be an integer in [1, 4096], got 0"),
+        (["--model.latent_dim", "abc"], "--model.latent_dim must be an integer in [1, 4096], got abc"),
+        (["--model.lr=-0.001"], "--model.lr must be a number > 0, got -0.001"),
+        (["--data.subset", "0"], "--data.subset must be an integer >= 1, got 0"),  # an optional argument
+        (["--data.val_fraction", "1.5"], "--data.val_fraction must be a number in [0, 1), got 1.5"),
+    ],
+)
+def test_explain_parse_error_restates_jsonargparse_in_one_line(args, expected):
+    from jsonargparse import ArgumentParser
+
+    from genlight.ranges import explain_parse_error
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(MODELS.get("vae"), "model")
+    parser.add_class_arguments(DATAMODULES.get("mnist"), "data")
+    with pytest.raises(Exception) as info:  # noqa: PT011 - jsonargparse's ArgumentError
+        parser.parse_args(args)
+    assert explain_parse_error(str(info.value)) == expected
+    assert explain_parse_error("Parser key \"model\": unknown option") is None

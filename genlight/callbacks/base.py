@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from genlight.types import is_conditional
-from genlight.ranges import Decay, PositiveInt, check_arguments
+from genlight.ranges import Decay, NonNegativeInt, check_arguments
 
 __all__ = ["EpochImageCallback", "PeriodicCallback", "accepts_labels", "evaluating", "first_batch", "label_kwargs"]
 
@@ -64,7 +64,7 @@ class PeriodicCallback(pl.Callback):
     #: what a model without the capability lacks, for the log line ("sample(n)", "encode/decode")
     needs: ClassVar[str]
 
-    def __init__(self, every_n_epochs: PositiveInt, max_time_fraction: Decay | None = 0.25) -> None:
+    def __init__(self, every_n_epochs: NonNegativeInt, max_time_fraction: Decay | None = 0.25) -> None:
         check_arguments(self, {"every_n_epochs": every_n_epochs, "max_time_fraction": max_time_fraction})
         self.every_n_epochs = every_n_epochs
         self.max_time_fraction = max_time_fraction

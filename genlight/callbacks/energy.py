@@ -10,7 +10,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback
 from genlight.callbacks.image_logging import log_images, reference_points
 from genlight.types import EnergyModel
-from genlight.ranges import Decay, PositiveInt, Size, check_arguments
+from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Size, check_arguments
 
 __all__ = ["EnergyLandscape", "energy_grid", "energy_image", "save_energy_png"]
 
@@ -27,7 +27,7 @@ class EnergyLandscape(EpochImageCallback):
         self,
         resolution: Size = 128,
         num_points: PositiveInt = 1000,
-        every_n_epochs: PositiveInt = 1,
+        every_n_epochs: NonNegativeInt = 1,
         max_time_fraction: Decay | None = 0.25,
     ) -> None:
         check_arguments(self, locals())

@@ -34,7 +34,7 @@ from genlight.metrics.extractors import FeatureExtractor, cache_root, create_ext
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
 from genlight.types import Sampler, is_conditional
-from genlight.ranges import Decay, PositiveInt, Seed, check_arguments
+from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Seed, check_arguments
 
 __all__ = ["FIDCallback", "default_cache_dir"]
 
@@ -81,7 +81,7 @@ class FIDCallback(PeriodicCallback):
         extractor: str = "digits",
         weights_path: str | None = None,
         num_samples: PositiveInt = 1000,
-        every_n_epochs: PositiveInt = 5,
+        every_n_epochs: NonNegativeInt = 5,
         reference_split: str = "train",
         max_reference: PositiveInt | None = None,
         batch_size: PositiveInt = 250,

@@ -18,7 +18,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback, evaluating, first_batch, label_kwargs
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Autoencoder, LatentGenerator, is_conditional
-from genlight.ranges import Decay, PositiveFloat, PositiveInt, Seed, check_arguments
+from genlight.ranges import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Seed, check_arguments
 
 __all__ = ["LatentInterpolation", "lerp", "slerp"]
 
@@ -64,7 +64,7 @@ class LatentInterpolation(EpochImageCallback):
         mode: Literal["linear", "spherical"] = "spherical",
         traverse_dims: PositiveInt = 8,
         traverse_range: PositiveFloat = 3.0,
-        every_n_epochs: PositiveInt = 1,
+        every_n_epochs: NonNegativeInt = 1,
         split: str = "val",
         seed: Seed = 0,
         max_time_fraction: Decay | None = 0.25,

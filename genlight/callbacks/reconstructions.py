@@ -9,7 +9,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback, first_batch, label_kwargs
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Autoencoder
-from genlight.ranges import Decay, PositiveInt, check_arguments
+from genlight.ranges import Decay, NonNegativeInt, PositiveInt, check_arguments
 
 __all__ = ["Reconstructions", "reconstruct"]
 
@@ -36,7 +36,7 @@ class Reconstructions(EpochImageCallback):
     def __init__(
         self,
         num_images: PositiveInt = 16,
-        every_n_epochs: PositiveInt = 1,
+        every_n_epochs: NonNegativeInt = 1,
         split: str = "val",
         max_time_fraction: Decay | None = 0.25,
     ) -> None:

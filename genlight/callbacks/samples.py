@@ -8,7 +8,7 @@ import torch
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Sampler, is_conditional
-from genlight.ranges import Decay, PositiveInt, Seed, check_arguments
+from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Seed, check_arguments
 
 __all__ = ["SampleGrid"]
 
@@ -31,7 +31,7 @@ class SampleGrid(EpochImageCallback):
     def __init__(
         self,
         num_samples: PositiveInt = 64,
-        every_n_epochs: PositiveInt = 1,
+        every_n_epochs: NonNegativeInt = 1,
         nrow: PositiveInt | None = None,
         seed: Seed = 0,
         num_points: PositiveInt = 1000,

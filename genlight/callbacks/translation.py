@@ -9,7 +9,7 @@ from torch import Tensor
 from genlight.callbacks.base import EpochImageCallback, first_batch
 from genlight.callbacks.image_logging import log_images
 from genlight.types import Translator
-from genlight.ranges import Decay, PositiveInt, check_arguments
+from genlight.ranges import Decay, NonNegativeInt, PositiveInt, check_arguments
 
 __all__ = ["TranslationGrid", "translation_rows"]
 
@@ -36,7 +36,7 @@ class TranslationGrid(EpochImageCallback):
     def __init__(
         self,
         num_images: PositiveInt = 8,
-        every_n_epochs: PositiveInt = 1,
+        every_n_epochs: NonNegativeInt = 1,
         split: str = "val",
         max_time_fraction: Decay | None = 0.25,
     ) -> None:

@@ -28,7 +28,7 @@ class CodeTraversal(EpochImageCallback):
         num_steps: PositiveInt = 10,
         span: PositiveFloat = 1.0,
         categorical: NonNegativeInt = 0,
-        every_n_epochs: PositiveInt = 1,
+        every_n_epochs: NonNegativeInt = 1,
         seed: Seed = 0,
         max_time_fraction: Decay | None = 0.25,
     ) -> None:
