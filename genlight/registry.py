@@ -261,8 +261,29 @@ DATAMODULES: Registry = Registry(
     "datamodule", "genlight.datamodules.base.GenerativeDataModule", "genlight.datamodules", "genlight.datamodules"
 )
 
+#: the datamodule attributes linked into a model's ``__init__`` when it takes them (as the CLI does)
+LINKED_ATTRIBUTES = ("image_shape", "num_classes", "num_levels")
+
+
+def create_model(name: str, datamodule: Any = None, **kwargs: Any) -> Any:
+    """Build the model registered as ``name``; ``None`` kwargs keep the class defaults.
+
+    With ``datamodule`` (any object with ``image_shape`` / ``num_classes`` / ``num_levels``
+    attributes, e.g. a :class:`~genlight.datamodules.base.GenerativeDataModule`), the attributes the
+    model's ``__init__`` takes are linked from it, as ``genlight fit`` links them; explicit ``kwargs``
+    win. ``create_model("vae", datamodule=create_datamodule("mnist"))`` builds a VAE for 1x28x28 images
+    with 256 levels.
+    """
+    if datamodule is not None:
+        import inspect
+
+        params = inspect.signature(MODELS.get(name).__init__).parameters
+        linked = {a: getattr(datamodule, a) for a in LINKED_ATTRIBUTES if a in params and hasattr(datamodule, a)}
+        kwargs = {**linked, **{k: v for k, v in kwargs.items() if v is not None or k not in linked}}
+    return MODELS.create(name, **kwargs)
+
+
 register_model = MODELS.register
-create_model = MODELS.create
 list_models = MODELS.list
 get_model_class = MODELS.get
 register_datamodule = DATAMODULES.register

@@ -200,3 +200,29 @@ def test_capability_filter_sees_attributes_set_in_init():
     assert "init_density" in registry.list(capability=DensityModel)
     assert "init_density" in registry.list(capability=ConditionalSampler)
     assert "no_methods" not in registry.list(capability=DensityModel)
+
+
+
+def test_create_model_links_shapes_from_a_datamodule(tmp_path):
+    """``create_model(name, datamodule=dm)`` links what the CLI links, only what the model takes, and
+    explicit arguments win: a VAE built for 28x28 MNIST trains on its batches (without the link it was
+    built for the 8x8 default and failed with a matmul error)."""
+    from genlight.registry import DATAMODULES
+    from tests.fakedata import write_mnist
+
+    write_mnist(tmp_path)
+    dm = DATAMODULES.get("mnist").smoke(tmp_path, data_dir=str(tmp_path))
+    dm.setup("fit")
+    model = genlight.create_model("vae", datamodule=dm, latent_dim=4, hidden_channels=8)
+    assert tuple(model.hparams.image_shape) == (1, 28, 28) and model.hparams.num_levels == 256
+    x, _ = next(iter(dm.train_dataloader()))
+    assert model.training_step((x, _), 0).isfinite()
+    assert "num_classes" not in model.hparams  # the VAE takes no labels: nothing else is linked
+    explicit = genlight.create_model("vae", datamodule=dm, num_levels=17, latent_dim=4, hidden_channels=8)
+    assert explicit.hparams.num_levels == 17  # explicit kwargs win
+
+    class Shapes:  # any object with the attributes will do
+        image_shape, num_classes, num_levels = (1, 16, 16), 10, 2
+
+    cgan = genlight.create_model("cgan", datamodule=Shapes(), latent_dim=4, width=4)
+    assert cgan.num_classes == 10 and tuple(cgan.image_shape) == (1, 16, 16)
