@@ -10,7 +10,7 @@ from torch import Tensor
 
 from genlight.errors import ImageShapeError
 
-__all__ = ["bits_per_dim", "check_image_shape", "density_label", "to_levels"]
+__all__ = ["bits_per_dim", "check_discrete_images", "check_image_shape", "density_label", "to_levels"]
 
 
 def bits_per_dim(log_prob: Tensor, num_dims: int) -> Tensor:
@@ -54,3 +54,23 @@ def check_image_shape(
                 f"got {h}x{w}; sizes that fit: {fits}, ... (resize the data, e.g. --data.image_size)"
             )
     return shape
+
+
+def check_discrete_images(x: Tensor, num_levels: int, image_shape: Sequence[int], owner: str = "log_prob") -> None:
+    """Refuse, with one ``ValueError`` line, input a density model cannot score: a shape other than
+    ``(B, *image_shape)``, and for discrete data (``num_levels >= 2``) values outside [0, 1] or off the
+    level grid (``x (L-1)`` not a whole number within 1e-4). One device sync when the input is fine."""
+    shape = tuple(int(s) for s in image_shape)
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"{owner}: x must have shape (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+    if num_levels < 2:
+        return
+    scaled = x.detach() * (num_levels - 1)
+    bad = (x < 0) | (x > 1) | ((scaled - scaled.round()).abs() > 1e-4)
+    if bool(bad.any()):
+        low, high = float(x.min()), float(x.max())
+        where = f"values in [{low:.4g}, {high:.4g}]" if low < 0 or high > 1 else "values between the levels"
+        raise ValueError(
+            f"{owner}: x must be images in [0, 1] on the {num_levels}-level grid (k / {num_levels - 1}), got "
+            f"{where}; map raw data with genlight.functional.to_levels(x, {num_levels}) / {num_levels - 1}"
+        )

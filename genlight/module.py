@@ -27,7 +27,7 @@ from torch import Tensor
 
 from genlight._compat import enable_find_unused_parameters, should_update_logs
 from genlight.errors import IncompatibleDataError
-from genlight.functional import density_label
+from genlight.functional import check_discrete_images, density_label
 from genlight.registry import MODELS
 from genlight.types import DensityModel
 
@@ -172,6 +172,14 @@ class GenerativeModule(pl.LightningModule):
                 f"{name} was built for {mine} classes but {type(dm).__name__} has {classes}"
                 + (f" (unlabelled data); {unlabelled_fix}" if classes < min_classes else "; set --model.num_classes")
             )
+
+    def check_log_prob_input(self, x: Tensor) -> None:
+        """Outside training (eval mode), refuse input ``log_prob`` cannot score: the wrong shape, or, for
+        discrete data, values outside [0, 1] or off the level grid (:func:`~genlight.functional.check_discrete_images`).
+        Density families call it first in ``log_prob``; training steps skip it (it costs a device sync)."""
+        if not self.training:
+            levels = int(self.hparams.get("num_levels", 0) or 0) if self.data_is_discrete else 0
+            check_discrete_images(x, levels, self.hparams["image_shape"], f"{type(self).__name__}.log_prob")
 
     # ------------------------------------------------------------------ optimisation
     def manual_step(self, optimizer: Any, loss: Tensor) -> None:

@@ -32,6 +32,13 @@ class DensityModel(Protocol):
 
     ``log_prob_is_exact`` is ``True`` for exact likelihoods (NADE, PixelCNN, flows up to
     dequantisation) and ``False`` for lower bounds (ELBO, IWAE, DDPM's variational bound).
+
+    ``log_prob`` is differentiable, like any module call (training losses are built on it): score
+    under ``torch.no_grad()`` (Lightning's validation and test loops already do) so that no graph is
+    kept. Outside training (eval mode, e.g. after :func:`genlight.load_model`) it refuses, in one
+    ``ValueError`` line, input of the wrong shape and, for discrete data, values outside [0, 1] or
+    off the level grid (``x (L-1)`` not a whole number): see
+    :func:`genlight.functional.check_discrete_images`.
     """
 
     log_prob_is_exact: bool

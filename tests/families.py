@@ -115,6 +115,7 @@ class TestAffineFlow2D(GenerativeModule):
         return self.decode(self.sample_latent(n))
 
     def log_prob(self, x: Tensor) -> Tensor:
+        self.check_log_prob_input(x)
         z = self.encode(x.float())
         return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(1) - self.log_scale.sum()
 
@@ -168,6 +169,7 @@ class TestConditionalCategorical(GenerativeModule):
         return log_p[None].expand(len(x), -1, -1, -1).gather(-1, index).squeeze(-1).sum(-1)
 
     def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        self.check_log_prob_input(x)
         per_class = self.class_log_probs(x)
         if y is not None:
             return per_class.gather(1, y.view(-1, 1)).squeeze(1)

@@ -105,6 +105,7 @@ class AutoregressiveImageModel(GenerativeModule):
     def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact ``log p(x)`` in nats per image; for a class-conditional model ``log p(x | y)``, or, without
         ``y``, ``log (1/K) sum_k p(x | k)`` (uniform class prior, exact)."""
+        self.check_log_prob_input(x)
         xq = self.quantize(x)
         if self.num_classes > 0 and y is None:
             per_class = [

@@ -151,6 +151,7 @@ class CVAE(VAE):
     ) -> Tensor:
         """A lower bound in nats: on ``log p(x|y)`` given labels, else on ``log p(x)`` (uniform class
         prior, ``logsumexp_y L(x, y) - log K``). ELBO for 1 sample, IWAE for ``num_samples > 1``."""
+        self.check_log_prob_input(x)
         if y is None:
             return torch.logsumexp(self.class_bounds(x, num_samples, chunk_size), 1) - math.log(self.num_classes)
         k = num_samples or self.hparams.eval_samples

@@ -331,6 +331,7 @@ class DDPM(GenerativeModule):
     def log_prob(self, x: Tensor, num_terms: int | None = None) -> Tensor:
         """The variational lower bound on ``log P(x)`` in nats (an unbiased one-sample estimate of it,
         with ``num_terms`` strata of timesteps; ``num_terms >= T - 1`` computes every term)."""
+        self.check_log_prob_input(x)
         return -self.bound_terms(x, num_terms)["total"].float()
 
     # ------------------------------------------------------------------ training

@@ -123,6 +123,7 @@ class NormalizingFlow(GenerativeModule):
     def log_prob(self, x: Tensor) -> Tensor:
         """Per-example log-likelihood in nats. Images: ``log p_Y(y) - log q(u|x) - D log L`` with one draw
         of the dequantisation noise, a stochastic lower bound on ``log P(x)``; points: exact ``log p(x)``."""
+        self.check_log_prob_input(x)
         if not self.is_images:
             return self.flow.log_prob(x.float())
         y, log_q = self.dequantizer(x)  # type: ignore[misc]

@@ -163,6 +163,7 @@ class NADE(AutoregressiveImageModel):
 
     def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact ``log p(x)`` in nats (a density for continuous data): the mixture over the orderings."""
+        self.check_log_prob_input(x)
         if y is not None:
             raise ValueError("NADE is unconditional; labels y cannot be passed")
         if not self.continuous:

@@ -102,6 +102,7 @@ class PixelRNN(GenerativeModule):
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact ``log p(x)`` in nats, ``(B,)``."""
+        self.check_log_prob_input(x)
         return self.likelihood.log_prob(self(x), x)
 
     @torch.inference_mode()

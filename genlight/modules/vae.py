@@ -113,6 +113,7 @@ class VAE(GenerativeModule):
     def log_prob(self, x: Tensor, num_samples: int | None = None, chunk_size: int = 4096) -> Tensor:
         """A lower bound on ``log p(x)`` in nats: the ELBO (1 sample) or IWAE (Burda et al. 2016),
         ``log (1/k) sum_i p(x, z_i) / q(z_i|x)``, decoding up to ``chunk_size`` latents per call."""
+        self.check_log_prob_input(x)
         k = num_samples or self.hparams.eval_samples
         if k == 1:
             nll, kl = self.elbo_terms(x)
