@@ -71,7 +71,7 @@ class DDPM(GenerativeModule):
         channels, channel_mults, num_res_blocks, attention_levels, dropout: the U-Net
             (``channel_mults=None`` sizes it from ``image_shape``).
         sampler: default of :meth:`sample`: ``ddim`` or ``ancestral`` (all T steps).
-        sample_steps: default DDIM steps.
+        sample_steps: default DDIM steps, at most ``timesteps`` (``None``: ``min(50, timesteps)``).
         eta: default DDIM ``η`` (0 deterministic, 1 DDPM-like noise).
         clip_x0: clip the predicted ``x_0`` to [-1, 1] while sampling (DDIM re-derives ``ε`` from it).
         bound_examples: validation images the bound is computed on (the first ones).
@@ -103,7 +103,7 @@ class DDPM(GenerativeModule):
         attention_levels: tuple[DepthOrZero, ...] | None = None,
         dropout: Fraction = 0.0,
         sampler: Literal["ddim", "ancestral"] = "ddim",
-        sample_steps: Steps = 50,
+        sample_steps: Steps | None = None,
         eta: ClosedUnitInterval = 0.0,
         clip_x0: bool = True,
         bound_examples: PositiveInt = 144,
@@ -123,12 +123,13 @@ class DDPM(GenerativeModule):
                 f"conditional DDPM needs labelled data (num_classes >= 2), got num_classes={num_classes}; "
                 "pick a labelled datamodule (digits, mnist, cifar10) or set conditional: false"
             )
-        for name, steps in (("sample_steps", sample_steps), ("bound_timesteps", bound_timesteps)):
-            if steps > timesteps:
-                raise ConfigError(
-                    f"DDPM: {name} must be at most timesteps ({timesteps}), got {steps}; lower --model.{name} "
-                    f"or raise --model.timesteps"
-                )
+        if sample_steps is not None and sample_steps > timesteps:
+            raise ConfigError(
+                f"DDPM: sample_steps must be at most timesteps ({timesteps}), got {sample_steps}; lower "
+                f"--model.sample_steps or raise --model.timesteps"
+            )
+        #: the default number of DDIM steps of :meth:`sample`
+        self.sample_steps = min(50, timesteps) if sample_steps is None else int(sample_steps)
         self.num_classes = num_classes if conditional else 0
         self.net = UNet(
             shape, channels, channel_mults, num_res_blocks, attention_levels, dropout, num_classes=self.num_classes
@@ -226,7 +227,7 @@ class DDPM(GenerativeModule):
             return x
         if sampler != "ddim":
             raise ValueError(f"unknown sampler {sampler!r}; choose ddim or ancestral")
-        seq = ddim_timesteps(self.timesteps, steps or self.hparams.sample_steps).tolist()
+        seq = ddim_timesteps(self.timesteps, steps or self.sample_steps).tolist()
         for i, step in enumerate(seq):
             prev_step = seq[i + 1] if i + 1 < len(seq) else -1
             t = torch.full((n,), step, device=x.device, dtype=torch.long)
