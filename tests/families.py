@@ -29,7 +29,14 @@ __all__ = ["TestAffineFlow2D", "TestConditionalCategorical", "TestMLPGAN", "Test
 @register_model("test_mlp_gan", tags=("test",))
 class TestMLPGAN(GenerativeModule):
     """MLP GAN with the non-saturating loss on logits; G and D each have an optimizer (manual
-    optimisation, so ``global_step`` moves twice per batch); EMA of the generator by default."""
+    optimisation, so ``global_step`` moves twice per batch); EMA of the generator by default.
+
+    Args:
+        image_shape: ``(C, H, W)`` images or ``(d,)`` points; linked from the datamodule.
+        latent_dim: size of ``z ~ N(0, I)``.
+        hidden: width of the hidden layer of G and D.
+        lr: Adam learning rate of both.
+    """
 
     __test__ = False  # not a pytest class
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "hidden": 16}
@@ -85,7 +92,12 @@ class TestMLPGAN(GenerativeModule):
 class TestAffineFlow2D(GenerativeModule):
     """Exact density on 2-D points: ``x = mu + exp(s) * z``, ``z ~ N(0, I)``, with an extra counter
     saved by an ``on_save_checkpoint`` that does not call ``super()`` (as an EBM saving its replay
-    buffer might): ``load_model`` must still find the class."""
+    buffer might): ``load_model`` must still find the class.
+
+    Args:
+        image_shape: ``(2,)`` points; linked from the datamodule.
+        lr: Adam learning rate.
+    """
 
     __test__ = False
     smoke_data: ClassVar[str] = "toy2d"
@@ -141,7 +153,14 @@ class TestAffineFlow2D(GenerativeModule):
 @register_model("test_conditional_categorical", tags=("test",))
 class TestConditionalCategorical(GenerativeModule):
     """Class-conditional independent categorical pixels, ``p(x|y) = prod_i Cat(x_i; softmax(W_y,i))``,
-    with a uniform class prior: ``log_prob(x) = logsumexp_y log p(x|y) - log K`` is exact; ``sample(n, y=)``."""
+    with a uniform class prior: ``log_prob(x) = logsumexp_y log p(x|y) - log K`` is exact; ``sample(n, y=)``.
+
+    Args:
+        image_shape: ``(C, H, W)``; linked from the datamodule.
+        num_levels: levels per pixel; linked.
+        num_classes: classes of the data; linked.
+        lr: Adam learning rate.
+    """
 
     __test__ = False
     log_prob_is_exact = True
@@ -198,7 +217,12 @@ class TestConditionalCategorical(GenerativeModule):
 @register_model("test_translator", tags=("test",))
 class TestTranslator(GenerativeModule):
     """Two 1x1-conv maps between domains A and B trained with a cycle loss only; ``translate(x, "a2b")``.
-    Trains on ``(x_a, x_b)`` batches of ``unpaired_folders`` (refuses labelled batches)."""
+    Trains on ``(x_a, x_b)`` batches of ``unpaired_folders`` (refuses labelled batches).
+
+    Args:
+        image_shape: ``(C, H, W)`` of both domains; linked from the datamodule.
+        lr: Adam learning rate.
+    """
 
     __test__ = False
     smoke_data: ClassVar[str] = "unpaired_folders"

@@ -77,7 +77,8 @@ class AAE(GenerativeModule):
             Makhzani §2's second choice; ``encode`` returns ``mu``).
         likelihood: reconstruction likelihood, ``auto`` (Bernoulli for 2 levels, categorical up to 64,
             else discretised logistic).
-        disc_hidden, disc_layers: width and depth of the discriminator MLP.
+        disc_hidden: width of the discriminator MLP.
+        disc_layers: hidden layers of the discriminator MLP.
         loss: adversarial loss on logits (``non_saturating`` default; see
             :data:`~genlight.nn.adversarial.ADVERSARIAL_LOSSES`).
         gp_weight: weight of a gradient penalty on ``D`` (0 = off; use with ``wasserstein_gp``).

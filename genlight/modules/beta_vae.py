@@ -22,7 +22,9 @@ from genlight.ranges import Levels, NonNegativeFloat, PositiveFloat, PositiveInt
 class BetaVAE(VAE):
     """A VAE trained with ``beta > 1`` (disentangling pressure on the latent code), or with a KL capacity.
 
-    Args (beyond :class:`~genlight.modules.vae.VAE`'s, whose defaults it keeps except ``beta``):
+    The other arguments are :class:`~genlight.modules.vae.VAE`'s, whose defaults it keeps except ``beta``.
+
+    Args:
         beta: KL weight of the training loss (used when ``capacity_max`` is 0).
         capacity_max: target KL in nats at the end of the schedule (0 = off: the plain beta loss).
         capacity_steps: optimizer steps over which the capacity grows linearly from 0 to ``capacity_max``.

@@ -31,7 +31,9 @@ from genlight.ranges import ClassCount, Levels, NonNegativeFloat, PositiveFloat,
 class CVAE(VAE):
     """A VAE conditioned on class labels: ``sample(n, y=labels)``, ``encode(x, y)`` / ``decode(z, y)``.
 
-    Args (beyond :class:`~genlight.modules.vae.VAE`'s):
+    The other arguments are :class:`~genlight.modules.vae.VAE`'s.
+
+    Args:
         num_classes: number of classes, linked from the datamodule by the CLI (labelled data only).
 
     Without labels, ``encode(x)`` uses the class with the highest bound at the posterior mean

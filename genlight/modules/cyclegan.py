@@ -77,9 +77,10 @@ class CycleGAN(GenerativeModule):
         lambda_cycle: weight of each direction's cycle loss.
         lambda_identity: identity-loss weight, relative to ``lambda_cycle`` (0 turns it off).
         pool_size: images in each pool of past fakes (0: the discriminators see only current fakes).
-        lr, betas: Adam settings of both optimizers.
-        lr_constant_epochs, lr_decay_epochs: LR held for the first, then linearly to 0 over the second
-            (``lr_decay_epochs=0``: constant LR).
+        lr: Adam learning rate of both optimizers.
+        betas: Adam's ``(beta1, beta2)`` of both optimizers, each in [0, 1).
+        lr_constant_epochs: epochs at the full learning rate.
+        lr_decay_epochs: epochs over which the learning rate then falls linearly to 0 (0: constant).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {

@@ -33,7 +33,9 @@ class DCGAN(AdversarialModule):
         loss: ``non_saturating`` | ``minimax`` | ``hinge`` | ``lsgan`` | ``wasserstein_gp``.
         n_critic: discriminator steps per generator step.
         gp_weight: gradient-penalty weight (> 0 adds the penalty to any loss).
-        lr_g, lr_d, betas: Adam settings of G and D.
+        lr_g: Adam learning rate of the generator.
+        lr_d: Adam learning rate of the discriminator.
+        betas: Adam's ``(beta1, beta2)`` of both, each in [0, 1).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 4}

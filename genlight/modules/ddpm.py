@@ -68,16 +68,22 @@ class DDPM(GenerativeModule):
         timesteps: ``T``.
         schedule: ``linear`` (Ho et al., scaled by 1000/T) or ``cosine`` (Nichol & Dhariwal).
         variance: reverse-process variance: ``small`` (posterior ``β̃_t``) or ``large`` (``β_t``).
-        channels, channel_mults, num_res_blocks, attention_levels, dropout: the U-Net
-            (``channel_mults=None`` sizes it from ``image_shape``).
+        channels: U-Net channels at full resolution.
+        channel_mults: channel multiplier of each U-Net resolution (``None``: sized from ``image_shape``).
+        num_res_blocks: residual blocks per U-Net resolution.
+        attention_levels: U-Net resolutions (0 = full) with self-attention (``None``: sized from ``image_shape``).
+        dropout: dropout in the residual blocks.
         sampler: default of :meth:`sample`: ``ddim`` or ``ancestral`` (all T steps).
         sample_steps: default DDIM steps, at most ``timesteps`` (``None``: ``min(50, timesteps)``).
         eta: default DDIM ``η`` (0 deterministic, 1 DDPM-like noise).
         clip_x0: clip the predicted ``x_0`` to [-1, 1] while sampling (DDIM re-derives ``ε`` from it).
         bound_examples: validation images the bound is computed on (the first ones).
         bound_timesteps: strata of KL terms per bound evaluation (see the module docstring).
-        lr, warmup_steps, lr_schedule, weight_decay, grad_clip: AdamW with linear warm-up, then a
-            constant or cosine-decayed rate; gradient-norm clipping (0 = off).
+        lr: AdamW learning rate.
+        warmup_steps: linear warm-up of the learning rate, in optimizer steps.
+        lr_schedule: after the warm-up, a ``constant`` or ``cosine``-decayed learning rate.
+        weight_decay: AdamW's decoupled weight decay.
+        grad_clip: gradient-norm clipping (0 = off).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {

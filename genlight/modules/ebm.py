@@ -96,7 +96,8 @@ class EBM(GenerativeModule):
         box: points live in ``[-box, box]²`` (noise init and clipping); images in [0, 1].
         sample_steps: Langevin steps of :meth:`sample` (``None``: ``langevin_steps``).
         sample_init: :meth:`sample` starts its chains from the replay ``buffer`` or from ``noise``.
-        lr, beta1: Adam (``beta1 = 0`` as in the references).
+        lr: Adam learning rate.
+        beta1: Adam's ``beta1`` (0 as in the references), in [0, 1).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"channels": 8, "hidden": 16, "langevin_steps": 3, "buffer_size": 64}

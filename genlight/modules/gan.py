@@ -63,11 +63,14 @@ class GAN(AdversarialModule):
     Args:
         image_shape: ``(2,)`` points or ``(C, H, W)`` images in [0, 1]; linked from the datamodule.
         latent_dim: size of ``z ~ N(0, I)``.
-        hidden, layers: width and number of hidden layers of both MLPs.
+        hidden: width of the hidden layers of both MLPs.
+        layers: number of hidden layers of both MLPs.
         loss: ``non_saturating`` | ``minimax`` | ``hinge`` | ``lsgan`` | ``wasserstein_gp``.
         n_critic: discriminator steps per generator step.
         gp_weight: weight of the gradient penalty (used with any loss when > 0; 10 for ``wasserstein_gp``).
-        lr_g, lr_d, betas: Adam settings of G and D.
+        lr_g: Adam learning rate of the generator.
+        lr_d: Adam learning rate of the discriminator.
+        betas: Adam's ``(beta1, beta2)`` of both, each in [0, 1).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "hidden": 16, "layers": 1}

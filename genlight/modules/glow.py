@@ -52,8 +52,10 @@ class Glow(NormalizingFlow):
         lu: LU-decomposed 1x1 convolutions.
         learned_prior: learned conditional priors at the splits and a learned top prior.
         preprocessing: ``shift`` (``y - 1/2``, Glow) or ``logit`` (with ``logit_alpha``).
+        logit_alpha: ``a`` of ``logit(a + (1 - 2a) y)`` (with ``preprocessing: logit``), in (0, 0.5).
         dequantization: ``uniform`` or ``variational`` (Flow++).
-        dequant_hidden, dequant_couplings: size of the variational dequantiser.
+        dequant_hidden: width of the variational dequantiser's coupling networks.
+        dequant_couplings: coupling layers of the variational dequantiser.
         optimizer, lr, weight_decay, warmup_steps, lr_schedule: see :class:`NormalizingFlow`.
     """
 

@@ -119,11 +119,18 @@ class InfoGAN(AdversarialModule):
         noise_dim: size of the incompressible noise ``N(0, I)``.
         categories: the number of values of each categorical code (``[10]``: one Cat(10) code).
         num_continuous: how many ``U(-1, 1)`` codes.
-        width, extra_layers, d_norm: the DCGAN networks (:mod:`genlight.nn.dcgan`).
+        width: channels of the DCGAN networks at full resolution (:mod:`genlight.nn.dcgan`).
+        extra_layers: stride-1 3x3 blocks added at every resolution in both nets.
+        d_norm: discriminator normalisation: ``batch`` | ``spectral`` | ``layer`` | ``none``.
         q_hidden: width of Q's hidden layer (0: a linear head on the trunk map).
-        lambda_cat, lambda_con: weights of the categorical and continuous MI terms.
-        loss, n_critic, gp_weight: the adversarial loss and its schedule (:mod:`genlight.modules.adversarial`).
-        lr_g, lr_d, betas: Adam settings; Q is trained with D's.
+        lambda_cat: weight of the categorical mutual-information term.
+        lambda_con: weight of the continuous mutual-information term.
+        loss: the adversarial loss (:mod:`genlight.modules.adversarial`).
+        n_critic: discriminator steps per generator step.
+        gp_weight: gradient-penalty weight (> 0 adds the penalty to any loss).
+        lr_g: Adam learning rate of the generator.
+        lr_d: Adam learning rate of the discriminator and of Q (trained with D).
+        betas: Adam's ``(beta1, beta2)`` of all, each in [0, 1).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"noise_dim": 4, "width": 4, "q_hidden": 8, "categories": [3]}

@@ -172,7 +172,8 @@ class RowLSTMPixelRNN(PixelRNN):
         first_kernel_size: the mask-A first convolution (odd; 7 in the paper).
         head_channels: width of the 1x1 output layers (a multiple of ``C``).
         dropout: on the LSTM outputs, before each residual 1x1 convolution.
-        lr: AdamW learning rate; weight_decay: on weight matrices only.
+        lr: AdamW learning rate.
+        weight_decay: AdamW's decoupled weight decay, on weight matrices only.
         lr_schedule: ``constant`` (with the family's EMA of weights: best on digits) or ``cosine``
             (linear warm-up, then cosine to 0 over ``max_epochs``).
         warmup_steps: warm-up optimizer steps of the cosine schedule.
@@ -248,7 +249,8 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
         first_kernel_size: the mask-A first convolution (odd; 7 in the paper).
         head_channels: width of the 1x1 output layers (a multiple of ``C``).
         dropout: on the LSTM outputs, before each residual 1x1 convolution.
-        lr: AdamW learning rate; weight_decay: on weight matrices only.
+        lr: AdamW learning rate.
+        weight_decay: AdamW's decoupled weight decay, on weight matrices only.
         lr_schedule: ``constant`` (with the family's EMA of weights: best on digits) or ``cosine``
             (linear warm-up, then cosine to 0 over ``max_epochs``).
         warmup_steps: warm-up optimizer steps of the cosine schedule.

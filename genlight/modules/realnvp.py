@@ -51,7 +51,8 @@ class RealNVP(NormalizingFlow):
         preprocessing: ``logit`` (RealNVP, with ``logit_alpha``) or ``shift`` (``y - 1/2``).
         logit_alpha: ``a`` of ``logit(a + (1 - 2a) y)``.
         dequantization: ``uniform`` or ``variational`` (Flow++).
-        dequant_hidden, dequant_couplings: size of the variational dequantiser.
+        dequant_hidden: width of the variational dequantiser's coupling networks.
+        dequant_couplings: coupling layers of the variational dequantiser.
         optimizer, lr, weight_decay, warmup_steps, lr_schedule: see :class:`NormalizingFlow`.
     """
 
