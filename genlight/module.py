@@ -112,7 +112,11 @@ class GenerativeModuleHooks(pl.Callback):
 class GenerativeModule(pl.LightningModule):
     """Base class of every genlight family: a ``LightningModule`` with genlight's logging helpers and
     the class attributes below. Subclasses take ``image_shape`` (linked from the datamodule by the CLI),
-    call ``self.save_hyperparameters()`` and implement the capabilities of :mod:`genlight.types` they have.
+    annotate numeric arguments with a range type of :mod:`genlight.ranges`, call
+    ``self.save_hyperparameters()`` then ``check_arguments(self, self.hparams)`` first in ``__init__``, and
+    implement the capabilities of :mod:`genlight.types` they have. A subclass of a family calls neither
+    again (the family's call covers the whole ``__init__`` chain) and may declare only some of its
+    parent's arguments.
     If a family overrides :meth:`configure_callbacks`, it returns ``super().configure_callbacks()`` too.
 
     Training scalars go through :meth:`log_train` (once per step), validation and test figures through
