@@ -1,4 +1,4 @@
-"""Every argument of every family is described in its class docstring's ``Args:`` section, or a
+"""Every argument of every family and datamodule is described in its class docstring's ``Args:`` section, or a
 base's: one ``name: description`` line per argument, the form jsonargparse reads (with
 ``docstring_parser``) for ``--model.help`` (``a, b: ...`` describes neither)."""
 
@@ -10,7 +10,20 @@ import docstring_parser
 import pytest
 
 import genlight
-from genlight.registry import MODELS
+from genlight.registry import DATAMODULES, MODELS
+
+
+def reachable_arguments(cls: type) -> list[str]:
+    """The class's ``__init__`` arguments and, through ``**kwargs``, its parents'."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)["__init__"]).parameters
+        names += [n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return list(dict.fromkeys(names))
 
 
 def described_arguments(cls: type) -> set[str]:
@@ -23,9 +36,11 @@ def described_arguments(cls: type) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("name", genlight.list_models())
-def test_every_argument_of_every_family_is_described(name: str) -> None:
-    cls = MODELS.get(name)
-    params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+CLASSES = [MODELS.get(n) for n in genlight.list_models()] + [DATAMODULES.get(n) for n in genlight.list_datamodules()]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
+def test_every_argument_of_every_family_and_datamodule_is_described(cls: type) -> None:
+    params = reachable_arguments(cls)
     missing = [p for p in params if p not in described_arguments(cls)]
     assert not missing, f"{cls.__name__}: describe {missing} in its docstring's Args: section (one `name: ...` line each)"

@@ -77,7 +77,13 @@ def binarize_once(images: Tensor, seed: int) -> Tensor:
 @register_datamodule("binarized_mnist")
 class BinarizedMNISTDataModule(GenerativeDataModule):
     """Binarised MNIST (1x28x28, ``num_levels=2``): Larochelle's fixed split, or MNIST binarised
-    stochastically per epoch; ``num_classes`` is 10 for stochastic (MNIST labels), 0 for fixed."""
+    stochastically per epoch; ``num_classes`` is 10 for stochastic (MNIST labels), 0 for fixed.
+
+    Args:
+        data_dir: root folder of the ``.amat`` files (fixed) or of MNIST's files (stochastic).
+        download: fetch missing files (otherwise a missing file is an error naming it).
+        binarization: ``fixed`` (Larochelle's files), ``stochastic`` (MNIST, redrawn every epoch) or ``auto`` (fixed when its files are there).
+    """
 
     image_shape = (1, 28, 28)
     num_levels = 2

@@ -78,6 +78,14 @@ class CelebADataModule(GenerativeDataModule):
 
     ``y`` is -1 (``num_classes=0``), or the 0/1 value of ``attribute`` (e.g. ``Smiling``;
     ``num_classes=2``) for conditional models. ``random_flip`` flips training images left-right.
+
+    Args:
+        data_dir: root folder; the files are read from ``<data_dir>/celeba``.
+        download: fetch missing files with torchvision (needs ``gdown``).
+        image_size: side of the square images after resizing.
+        crop_size: side of the center crop taken before resizing (148 for the aligned faces).
+        attribute: a CelebA attribute (e.g. ``Smiling``) used as the 0/1 label, or ``None`` for no labels.
+        random_flip: flip training images left-right at random.
     """
 
     num_classes = 0

@@ -81,7 +81,14 @@ def read_cifar_batch(path: Path, how: str = "") -> tuple[Tensor, Tensor]:
 @register_datamodule("cifar10")
 class CIFAR10DataModule(GenerativeDataModule):
     """CIFAR-10, 3x32x32, 256 levels, 10 classes; official 50k/10k split, ``val_fraction`` of the
-    training set held out by ``seed``; ``random_flip`` flips training images left-right."""
+    training set held out by ``seed``; ``random_flip`` flips training images left-right.
+
+    Args:
+        data_dir: root folder; the files are read from ``<data_dir>/cifar-10-batches-py``.
+        download: fetch missing files with torchvision.
+        check_md5: verify the files' md5 sums (``false`` for re-packed files; structure is always checked).
+        random_flip: flip training images left-right at random.
+    """
 
     image_shape = (3, 32, 32)
     num_classes = 10

@@ -45,7 +45,15 @@ def scan_image_folder(root: Path, dataset: str = "image_folder") -> tuple[list[P
 class ImageFolderDataModule(GenerativeDataModule):
     """Images from ``data_dir`` as ``channels x image_size x image_size``, 256 levels; ``num_classes``
     is the number of class sub-folders (``y`` their sorted index), or 0 with ``y = -1`` for a flat
-    folder. ``test_fraction`` then ``val_fraction`` are held out by ``seed``."""
+    folder. ``test_fraction`` then ``val_fraction`` are held out by ``seed``.
+
+    Args:
+        data_dir: the folder of images, flat or with one sub-folder per class.
+        image_size: side of the square images after resizing.
+        channels: 1 (grey) or 3 (RGB).
+        crop_size: side of the center crop taken before resizing (``None``: the largest square).
+        test_fraction: share of the images held out as the test split, in (0, 1).
+    """
 
     num_levels = 256
 

@@ -60,7 +60,12 @@ def load_idx_split(raw: Path, train: bool, dataset: str, how: str) -> tuple[Tens
 @register_datamodule("mnist")
 class MNISTDataModule(GenerativeDataModule):
     """MNIST handwritten digits, 1x28x28, 256 grey levels, 10 classes; official 60k/10k split,
-    ``val_fraction`` of the training set held out for validation (by ``seed``)."""
+    ``val_fraction`` of the training set held out for validation (by ``seed``).
+
+    Args:
+        data_dir: root folder; the files are read from ``<data_dir>/<MNIST or FashionMNIST>/raw``.
+        download: fetch missing files with torchvision (otherwise a missing file is an error naming it).
+    """
 
     image_shape = (1, 28, 28)
     num_classes = 10

@@ -97,7 +97,13 @@ def log_prob(name: Toy, x: Tensor) -> Tensor:
 @register_datamodule("toy2d")
 class Toy2DDataModule(GenerativeDataModule):
     """A 2-D toy distribution (``dataset``) as ``num_samples`` seeded points, shape ``(2,)``,
-    continuous (``num_levels=0``), no classes; 10% test, then ``val_fraction`` of the rest."""
+    continuous (``num_levels=0``), no classes; 10% test, then ``val_fraction`` of the rest.
+
+    Args:
+        dataset: ``two_moons``, ``eight_gaussians``, ``checkerboard`` or ``pinwheel``.
+        num_samples: number of points drawn (by ``seed``), 10 or more.
+        batch_size: points per batch (256 here).
+    """
 
     image_shape = (2,)
     batch_kind = "points"

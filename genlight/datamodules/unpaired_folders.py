@@ -42,6 +42,16 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
     Each domain is split on its own by ``seed`` (no image is in two splits); with ``test_dir_a`` and
     ``test_dir_b`` (CycleGAN's ``testA``/``testB``) those are the test split instead. Training pairs
     are re-drawn at random every read; validation/test pairs are fixed. ``num_classes`` is 0.
+
+    Args:
+        dir_a: folder of domain A's training images.
+        dir_b: folder of domain B's training images.
+        test_dir_a: folder of domain A's test images (``None``: held out from ``dir_a``).
+        test_dir_b: folder of domain B's test images (``None``: held out from ``dir_b``).
+        image_size: side of the square images after resizing.
+        channels: 1 (grey) or 3 (RGB).
+        test_fraction: share of each domain held out as test when no test folders are given, in (0, 1).
+        batch_size: pairs per batch (1, as in CycleGAN).
     """
 
     batch_kind = "unpaired"
