@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["enable_find_unused_parameters", "jsonargparse_debug_mode", "logged_step_values", "should_update_logs"]
+__all__ = [
+    "enable_find_unused_parameters",
+    "jsonargparse_debug_mode",
+    "logged_step_values",
+    "set_initial_hparams",
+    "should_update_logs",
+]
 
 
 def should_update_logs(trainer: Any) -> bool:
@@ -50,3 +56,16 @@ def jsonargparse_debug_mode() -> bool:
     from jsonargparse._common import debug_mode_active
 
     return bool(debug_mode_active())
+
+
+def set_initial_hparams(obj: Any, values: dict[str, Any]) -> bool:
+    """Replace what ``obj.hparams_initial`` returns (what loggers write to ``hparams.yaml``) by ``values``.
+    ``save_hyperparameters`` copies the arguments once into the private ``_hparams_initial`` and nothing
+    public updates it; genlight replaces the CLI's restricted-number instances there by plain numbers
+    (:func:`genlight.ranges.check_arguments`). Returns whether it was set."""
+    if not hasattr(obj, "_hparams_initial"):
+        return False
+    from lightning.fabric.utilities.data import AttributeDict
+
+    obj._hparams_initial = AttributeDict(values)
+    return True

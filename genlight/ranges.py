@@ -12,10 +12,11 @@ bound as well, so that a typo such as ``--model.width 640000`` is refused instea
 
 from __future__ import annotations
 
+import copyreg
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, Literal, Union
 
 from jsonargparse.typing import (
@@ -28,13 +29,14 @@ from jsonargparse.typing import (
     restricted_number_type,
 )
 
+from genlight._compat import set_initial_hparams
 from genlight.errors import ConfigError
 
 __all__ = [
-    "Buffer", "Choices", "DataSize", "ClassCount", "ClosedUnitInterval", "Decay", "Depth", "DepthOrZero", "Fraction",
-    "KernelSize", "Levels", "LogitAlpha", "NonNegativeFloat", "NonNegativeInt", "OpenUnitInterval",
-    "PositiveFloat", "PositiveInt", "Seed", "Size", "SizeOrZero", "Steps", "check_arguments", "describe", "explain_parse_error", "fits",
-    "is_numeric",
+    "Buffer", "Choices", "ClassCount", "ClosedUnitInterval", "DataSize", "Decay", "Depth", "DepthOrZero",
+    "Fraction", "KernelSize", "Levels", "LogitAlpha", "NonNegativeFloat", "NonNegativeInt", "OpenUnitInterval",
+    "PositiveFloat", "PositiveInt", "Seed", "Size", "SizeOrZero", "Steps", "check_arguments", "describe",
+    "explain_parse_error", "fits", "is_numeric", "plain",
 ]
 
 #: type -> the range in words, as messages print it
@@ -51,17 +53,33 @@ RANGES: dict[type, str] = {
 MAX_SIZE = 4096
 
 
+def _as_plain(value: Any) -> tuple[type, tuple[Any]]:
+    """Pickle a restricted-number instance as the plain ``int`` / ``float`` it holds (``copyreg``)."""
+    base = int if isinstance(value, int) else float
+    return base, (base(value),)
+
+
+def _register(restricted: type, words: str) -> type:
+    """Record the range in words, and make the type's instances (what the CLI passes to ``__init__``)
+    pickle and deep-copy as plain numbers, so a checkpoint never names a type that exists only once
+    this module is imported (``torch.load(weights_only=True)`` would refuse it too)."""
+    RANGES[restricted] = words
+    copyreg.pickle(restricted, _as_plain)
+    return restricted
+
+
 def _bounded(name: str, base: type, low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> type:
-    """A jsonargparse restricted number type for ``low <= v <= high`` (``<`` where open), and its range in words."""
-    brackets = ("(" if open_low else "[") + ("{}, {}") + (")" if open_high else "]")
+    """A jsonargparse restricted number type for ``low <= v <= high`` (``<`` where open)."""
     kind = "an integer" if base is int else "a number"
-    words = f"{kind} in {brackets.format(low, high)}"
+    words = f"{kind} in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
     restricted = restricted_number_type(
         name, base, [(">" if open_low else ">=", low), ("<" if open_high else "<=", high)], docstring=words
     )
-    RANGES[restricted] = words
-    return restricted
+    return _register(restricted, words)
 
+
+for _builtin, _words in list(RANGES.items()):
+    _register(_builtin, _words)
 
 #: a layer size: channels, hidden units, latent dimensions, mixture components (memory grows with it)
 Size = _bounded("Size", int, 1, MAX_SIZE)
@@ -181,12 +199,29 @@ def init_hints(cls: type) -> list[tuple[type, dict[str, Any]]]:
     return found
 
 
+def plain(value: Any) -> Any:
+    """``value`` with jsonargparse's restricted-number instances (what the CLI passes, e.g. ``Size(8)``)
+    turned into plain ``int`` / ``float``, inside tuples and lists too: checkpoints then hold only
+    builtin types (``torch.load(weights_only=True)`` refuses other classes)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and type(value) is not int:
+        return int(value)
+    if isinstance(value, float) and type(value) is not float:
+        return float(value)
+    if isinstance(value, (tuple, list)):
+        items = [plain(v) for v in value]
+        return type(value)(items) if type(value) in (tuple, list) else value
+    return value
+
+
 def check_arguments(obj: Any, values: Mapping[str, Any]) -> None:
     """Refuse, with one :class:`~genlight.errors.ConfigError` line, a value of ``values`` outside the range
     that the type of its ``__init__`` argument declares in any class of ``type(obj)``'s MRO.
 
     Families call it as ``check_arguments(self, self.hparams)`` right after ``save_hyperparameters()``
-    (the bases do it for their subclasses), before building anything.
+    (the bases do it for their subclasses), before building anything; it also turns the CLI's
+    restricted-number instances in ``self.hparams`` into plain numbers (:func:`plain`).
     """
     owner = type(obj).__name__
     for _, hints in init_hints(type(obj)):
@@ -200,3 +235,10 @@ def check_arguments(obj: Any, values: Mapping[str, Any]) -> None:
                 if words.startswith("every value "):
                     raise ConfigError(f"{owner}: every value of {name} must be {words[12:]}, got {value!r}")
                 raise ConfigError(f"{owner}: {name} must be {words}, got {value!r}")
+    if isinstance(values, MutableMapping) and values is getattr(obj, "hparams", None):
+        # the CLI passes restricted-number instances: checkpoints and hparams.yaml keep builtin types
+        for name, value in list(values.items()):
+            values[name] = plain(value)
+        initial = getattr(obj, "hparams_initial", None)
+        if initial is not None:
+            set_initial_hparams(obj, {k: plain(v) for k, v in initial.items()})

@@ -276,7 +276,7 @@ def test_predict_points_at_sample(workdir, capsys):
         (["--model", "vae", "--data.batch_sise", "3"], ["no option --data.batch_sise", "--data.batch_size"]),
         (["--model", "vae", "--trainer.max_epohcs", "3"], ["unknown option --trainer.max_epohcs", "--trainer.max_epochs"]),
         (["--modle", "vae"], ["unknown option --modle", "--model"]),
-        (["--model", "vae", "--data.batch_size", "abc"], ["--data.batch_size: Expected a <class 'int'>", "--help"]),
+        (["--model", "vae", "--data.batch_size", "abc"], ["--data.batch_size must be an integer >= 1, got abc", "--help"]),
         (["--model", "vae", "--model.likelihood", "foo"], ["--model.likelihood: Expected a typing.Literal['auto'"]),
         (["-c", "nonexist.yaml"], ["--config: File does not exist", "nonexist.yaml"]),
     ],

@@ -90,3 +90,17 @@ def test_no_hidden_machinery_or_private_upstream_api_outside_compat():
         for i, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)
     ]  # fmt: skip
     assert not found, "\n".join(found)
+
+
+def test_set_initial_hparams_replaces_what_loggers_record():
+    from genlight._compat import set_initial_hparams
+
+    class Module(pl.LightningModule):
+        def __init__(self, width: int = 3) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    module = Module(width=5)
+    assert module.hparams_initial == {"width": 5}
+    assert set_initial_hparams(module, {"width": 7})
+    assert module.hparams_initial == {"width": 7} and module.hparams == {"width": 5}

@@ -154,3 +154,45 @@ def test_explain_parse_error_restates_jsonargparse_in_one_line(args, expected):
         parser.parse_args(args)
     assert explain_parse_error(str(info.value)) == expected
     assert explain_parse_error("Parser key \"model\": unknown option") is None
+
+
+def _as_the_cli_passes(cls: type, kwargs: dict) -> dict:
+    """``kwargs`` plus every numeric default, each as an instance of its restricted type, as jsonargparse
+    passes parsed values to ``__init__`` (``Size(8)``, not ``8``)."""
+    out = dict(kwargs)
+    params = inspect.signature(cls.__init__).parameters
+    for _, hints in init_hints(cls):
+        for name, hint in hints.items():
+            value = out.get(name, params[name].default if name in params else None)
+            if name not in params or value is None or isinstance(value, bool):
+                continue
+            options = [h for h in (typing.get_args(hint) or [hint]) if h is not type(None)]
+            if typing.get_origin(hint) is tuple and describe(options[0]):  # betas: tuple[Fraction, Fraction]
+                out[name] = tuple(options[0](v) for v in value)
+            elif isinstance(value, (int, float)) and describe(options[0]):
+                out[name] = options[0](value)
+    return out
+
+
+@pytest.mark.parametrize("name", genlight.list_models())
+def test_checkpointed_state_holds_plain_numbers_when_built_from_restricted_instances(name, tmp_path):
+    """What the CLI passes must not reach a checkpoint: hyper-parameters and optimizer states load with
+    ``torch.load(weights_only=True)`` and hold builtin numbers only."""
+    import torch
+
+    cls = MODELS.get(name)
+    data = DATAMODULES.get(cls.smoke_data).smoke(tmp_path, **cls.smoke_data_kwargs)
+    model = cls(**_as_the_cli_passes(cls, {**cls.smoke_kwargs, **linked_kwargs(cls, data)}))
+    optimizers = model.configure_optimizers()
+    if isinstance(optimizers, dict):
+        optimizers = [optimizers["optimizer"]]
+    elif isinstance(optimizers, tuple) and len(optimizers) == 2 and isinstance(optimizers[0], list):
+        optimizers = optimizers[0]
+    elif not isinstance(optimizers, (list, tuple)):
+        optimizers = [optimizers]
+    optimizers = [o["optimizer"] if isinstance(o, dict) else o for o in optimizers]
+    state = {"hparams": dict(model.hparams), "initial": dict(model.hparams_initial),
+             "optimizers": [o.state_dict() for o in optimizers]}  # fmt: skip
+    torch.save(state, tmp_path / "state.pt")
+    loaded = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert loaded["hparams"].keys() == state["hparams"].keys()

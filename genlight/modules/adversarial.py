@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
-from genlight.ranges import Fraction, Size, NonNegativeFloat, PositiveFloat, PositiveInt, check_arguments
+from genlight.ranges import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
 
 __all__ = ["AdversarialModule"]
 
@@ -90,7 +90,8 @@ class AdversarialModule(GenerativeModule):
         check_loss(loss)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim, self.adversarial_loss, self.n_critic = int(latent_dim), loss, int(n_critic)
-        self.gp_weight, self.lr_g, self.lr_d, self.betas = float(gp_weight), float(lr_g), float(lr_d), tuple(betas)
+        self.gp_weight, self.lr_g, self.lr_d = float(gp_weight), float(lr_g), float(lr_d)
+        self.betas = (float(betas[0]), float(betas[1]))
 
     # ------------------------------------------------------------------ sampling
     def sample_latent(self, n: int) -> Tensor:
