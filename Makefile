@@ -6,7 +6,7 @@ STAMP := $(VENV)/.genlight-installed
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: install test test-slow demo clean
+.PHONY: install test test-slow demo docs clean
 
 install: $(STAMP)
 
@@ -22,9 +22,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -x -q -m slow
 
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict -d site   # no -q: it hides the warnings --strict counts
+
 demo: $(STAMP)
 	$(BIN)/genlight fit --config examples/digits/vae.yaml --config examples/loggers/wandb_offline.yaml
 	$(BIN)/python scripts/summarize_run.py runs/vae
 
 clean:
-	rm -rf runs wandb .pytest_cache
+	rm -rf runs wandb .pytest_cache site
