@@ -271,7 +271,8 @@ def check_fit_and_capabilities(family: Family, root: str | Path) -> SmokeFit:
 
 def check_cli_instantiation(family: Family, root: str | Path) -> None:
     """``genlight fit --model <name or class path> --data <smoke_data> ...`` builds the family, with
-    ``image_shape`` (and ``num_classes`` / ``num_levels`` where it takes them) linked from the data."""
+    ``image_shape`` (and ``num_classes`` / ``num_levels`` where it takes them) linked from the data.
+    An unregistered class is passed by its class path, so it must be importable from its module."""
     cls = _cls(family)
     registered = MODELS.name_of(cls)
     model_arg = registered or f"{cls.__module__}.{cls.__qualname__}"

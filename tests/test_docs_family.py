@@ -21,6 +21,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 @pytest.fixture
 def pixel_mixture(monkeypatch):
     """Import the docs' family, registered for this test only (the registry is restored afterwards)."""
+    MODELS.load_plugins()  # the built-ins first, so the copy below is the whole registry
     monkeypatch.setattr(MODELS, "_entries", dict(MODELS._entries))
     monkeypatch.setattr(MODELS, "_tags", dict(MODELS._tags))
     monkeypatch.syspath_prepend(str(EXAMPLES))
