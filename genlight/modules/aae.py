@@ -28,7 +28,7 @@ A freshly initialised encoder maps every image to nearly the same code (spread ~
 adversarial steps then push that one clump around (mode collapse in code space). ``code_norm`` (on by
 default) batch-normalises the code with its affine part initialised to the prior's per-dimension mean
 and std, so ``D`` sees codes with the prior's first two moments from the first step (digits, 60
-epochs: FID 4.8 vs 7.2 without, ``benchmarks/results/tune_aae.md``).
+epochs: FID 4.8 vs 7.2 without, ``benchmarks/results/tuning.md``).
 
 Label-supervised regularisation (``supervised=True``, Makhzani §2.3; labelled data): the prior has one
 component per class; in the ``D`` step the prior draw for example ``i`` comes from the component of

@@ -53,7 +53,7 @@ class NormalizingFlow(GenerativeModule):
     is_normalizing_flow: ClassVar[bool] = True
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")  # images, and 2-D points (toy2d)
     #: Polyak averaging of the weights (the EMA callback; Glow's recipe averages too): on digits a
-    #: decay of 0.99 lowered validation bits/dim by ~0.03 at equal epochs (benchmarks/results/flows_digits_tuning.md)
+    #: decay of 0.99 lowered validation bits/dim by ~0.03 at equal epochs (benchmarks/results/tuning.md)
     ema_decay: ClassVar[float] = 0.99
     log_prob_is_exact = False  # image data: a dequantisation bound; set per instance in setup_data
     flow: MultiScaleFlow
