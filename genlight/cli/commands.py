@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,15 +39,21 @@ def capabilities(cls: type) -> str:
     """``Sampler, DensityModel (bound), Autoencoder``: the :mod:`genlight.types` protocols a family implements."""
     from genlight import types
 
+    protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
+                 types.LatentGenerator, types.Translator, types.EnergyModel, types.CodeTraversable)  # fmt: skip
     names = []
-    for protocol in (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
-                     types.LatentGenerator, types.Translator, types.EnergyModel, types.CodeTraversable):  # fmt: skip
-        if MODELS.name_of(cls) in MODELS.list(capability=protocol):
+    for protocol in protocols:
+        if MODELS.name_of(cls) in _implementers(protocol):
             label = protocol.__name__
             if protocol is types.DensityModel:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
             names.append(label)
     return ", ".join(names) or "-"
+
+
+@functools.lru_cache(maxsize=None)
+def _implementers(protocol: type) -> frozenset[str]:
+    return frozenset(MODELS.list(capability=protocol))
 
 
 def list_command(argv: list[str]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 
@@ -16,6 +17,9 @@ _LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric
                       "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.seed")  # fmt: skip
 #: messages that never help a genlight user: advertising tips and the seed lines (the seed is in config.yaml)
 _NOISE = ("💡 Tip:", "Seed set to", "No seed found", "litlogger")
+#: Lightning warnings about what genlight does on purpose: a resumed fit writes a new run folder, and
+#: ``test --ckpt_path`` needs none of the fit's callbacks
+_EXPECTED = ("The dirpath has changed from", "Be aware that when using `ckpt_path`, callbacks used to create")
 
 
 class _DropNoise(logging.Filter):
@@ -34,6 +38,8 @@ def quiet_run() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="No seed found")
+            for message in _EXPECTED:
+                warnings.filterwarnings("ignore", message=re.escape(message))
             for category in (DeprecationWarning, FutureWarning):
                 warnings.filterwarnings("ignore", category=category, module=r"(lightning|lightning_fabric|torch)\.")
             yield

@@ -4,6 +4,7 @@ asked for; the folder of a failed fit removed when nothing but its config was wr
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,11 +77,14 @@ def run_name(config: Namespace) -> str | None:
 
 
 def runs_root(config: Namespace) -> Path:
-    """Where run folders go: the first logger's ``save_dir``, else ``--trainer.default_root_dir``."""
+    """Where run folders go: the first logger's ``save_dir`` when set away from ``runs``, else
+    ``--trainer.default_root_dir``."""
+    root = config.trainer.get("default_root_dir") or RUNS
     for logger in loggers_of(config):
         if isinstance(logger, Namespace) and logger.get("init_args") and logger.init_args.get("save_dir"):
-            return Path(logger.init_args.save_dir)
-    return Path(config.trainer.get("default_root_dir") or RUNS)
+            save_dir = str(logger.init_args.save_dir)
+            return Path(root if save_dir == RUNS else save_dir)
+    return Path(root)
 
 
 def runs_root_of_args(args: Sequence[str]) -> Path:
@@ -148,4 +152,6 @@ def remove_empty_run(trainer: Trainer | None, before: set[Path]) -> Path | None:
         if path.name == "metrics.csv" and len(path.read_text().strip().splitlines()) > 1:
             return None
     shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # runs/<model> too, when this run was its only one
     return folder
