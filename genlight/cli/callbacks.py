@@ -57,8 +57,7 @@ def fit_callbacks(model: LightningModule, configured: Sequence[Callback], *, che
     for ckpt in mine:
         if ckpt.save_last and not any(isinstance(c, LastCheckpoint) for c in [*callbacks, *last]):
             last.append(LastCheckpoint(dirpath=ckpt.dirpath))
-        if ckpt.save_last is True:
-            ckpt.save_last = False
+        ckpt.save_last = False  # True or "link": last.ckpt is the LastCheckpoint's
     defaults = default_fit_callbacks(model, checkpoints=checkpointing and not mine, ema=False)  # --ema.* adds EMA
     callbacks = [*last, *callbacks]  # the first checkpoint callback is the one the NaN guard names
     return callbacks + [c for c in defaults if not any(isinstance(x, type(c)) for x in callbacks)]
