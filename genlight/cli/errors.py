@@ -55,11 +55,12 @@ def short_parse_error(parser: Any, message: str) -> str:
     class_path = re.search(r"class_path '([\w.]+)'", message)
     if unknown and group and class_path:
         return _unknown_init_arg(group.group(1), unknown.group(1), class_path.group(1), prog)
-    in_config = re.search(r"does not accept option '([\w.]+)'", message) or re.search(r"Key '([\w.]+)' is not expected", message)
+    in_config = re.search(r"(Subcommand|Group) '([\w.]+)' does not accept option '([\w.]+)'", message)
     if in_config:  # a key in a YAML config
-        option = "--" + in_config.group(1)
-        return (f"genlight: error: unknown option {option} (a key in the config).{did_you_mean(option, option_names(parser))}"
-                f"\n{help_hint}")  # fmt: skip
+        kind, owner, key = in_config.groups()
+        option = "--" + (f"{owner}.{key}" if kind == "Group" and not key.startswith(owner + ".") else key)
+        hint = did_you_mean(option, option_names(parser))
+        return f"genlight: error: unknown option {option} (a key in the config).{hint}\n{help_hint}"
     unrecognized = re.search(r"unrecognized arguments: (.*)", message)
     if unrecognized:
         options = [t.split("=")[0] for t in unrecognized.group(1).split() if t.startswith("-")]

@@ -116,7 +116,8 @@ def check_config_files(args: Sequence[str]) -> None:
                 continue
             value = args[i + 1]
         path = Path(value)
-        if path.suffix.lower() not in (".yaml", ".yml", ".json") or not path.is_file():
+        yaml_file = flag in ("-c", "--config") or path.suffix.lower() in (".yaml", ".yml", ".json")
+        if not yaml_file or not path.is_file():
             continue
         try:
             data = yaml.safe_load(path.read_text())
