@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
@@ -145,6 +146,9 @@ class GenerativeModule(pl.LightningModule):
         #: the running sums of :meth:`log_train` (read by :class:`~genlight.callbacks.nan_guard.NaNGuard`)
         self.train_means = EpochMeans()
         self._density_metrics: dict[str, Any] = {}  # a plain dict: kept out of the module tree and checkpoint
+        self._test_scores: dict[str, Any] = {}  # likewise: the extractor never enters the checkpoint
+        #: what the last test epoch of :meth:`test_step` measured (n samples, reference, extractor)
+        self.test_protocol: str | None = None
 
     def configure_callbacks(self) -> list[pl.Callback]:
         """:class:`GenerativeModuleHooks`, what genlight does in every run of this model."""
@@ -272,6 +276,32 @@ class GenerativeModule(pl.LightningModule):
         shown = {f"train/{k}": v for k, v in means.items() if k in prog_bar}  # as Lightning's on_epoch=True
         if shown:
             self.log_dict(shown, logger=False, **epoch_kw)
+
+    # ------------------------------------------------------------------ test split
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """``genlight test`` for a family without a test figure of its own: samples against the test
+        images (``test/fid``, ``test/kid``, ``test/precision``, ``test/recall``) for a sampler, round-trip,
+        identity and distribution errors for a translator (:mod:`genlight.metrics.test_scores`). Density
+        models and autoencoders override it with their own figures."""
+        from genlight.metrics.test_scores import TestScores
+
+        scores = self._test_scores.get("test")
+        if scores is None:
+            scores = self._test_scores["test"] = TestScores()
+        trainer = self._trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        scores.update(self, batch, batch_idx, rank, world)
+
+    def on_test_epoch_end(self) -> None:
+        """Log what :meth:`test_step` accumulated (every rank computes; the values agree on every rank)."""
+        scores = self._test_scores.pop("test", None)
+        if scores is None or not scores.metrics:
+            return
+        values = scores.compute()
+        scores.reset()
+        rank_zero_info(f"{type(self).__name__} test protocol: {scores.protocol}")
+        self.test_protocol = scores.protocol
+        self.log_dict(values, sync_dist=False, rank_zero_only=False, batch_size=1)
 
     def checkpoint_monitor(self) -> tuple[str, str] | None:
         """``(metric, mode)`` that selects the best checkpoint: ``monitor`` if the family sets it, else
