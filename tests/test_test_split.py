@@ -144,3 +144,29 @@ def test_genlight_test_on_a_gan_checkpoint(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("name", list_models())
 def test_every_family_scores_on_the_test_split(name, tmp_path):
     _assert_scored(name, _test_metrics(name, tmp_path, limit=1))
+
+
+def test_test_scores_the_averaged_weights_like_validation(tmp_path):
+    """With an EMA of the generator, `test` samples from the average (as grids and FID do), and the live
+    weights are back in the model afterwards."""
+    from genlight.callbacks.ema import EMA
+
+    model, dm, _ = smoke_setup("gan", tmp_path)
+    ema = EMA(decay=0.5)
+    trainer = cpu_trainer(str(tmp_path), max_epochs=1, limit_train_batches=3, limit_val_batches=0, limit_test_batches=1,
+                          callbacks=[ema])  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    live = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    seen = {}
+    original = model.sample
+
+    def spy(n, *, y=None):
+        seen.update({k: v.clone() for k, v in model.generator.state_dict().items()})
+        return original(n, y=y)
+
+    model.sample = spy
+    trainer.test(model, datamodule=dm, verbose=False)
+    averaged = {k[len("generator."):]: v for k, v in ema.shadow.items()}
+    assert any(not torch.equal(live[k], averaged[k]) for k in live)
+    assert all(torch.equal(seen[k], averaged[k]) for k in live)
+    assert all(torch.equal(model.generator.state_dict()[k], live[k]) for k in live)
