@@ -24,7 +24,8 @@ class SampleQuality(Metric):
 
     Args:
         num_features: feature size ``d``.
-        kid_subsets: KID subsets; each of ``min(kid_subset_size, n_real, n_fake)`` vectors.
+        kid_subsets: KID subsets of ``kid_subset_size`` vectors of each set, or half the smaller set
+            when it has no more than ``kid_subset_size`` (subsets of a whole set would all be equal).
         kid_subset_size: KID subset size, at most.
         pr_k: ``k`` of the k-NN balls of precision/recall (left out when a set has ``<= k`` vectors).
         max_pr: precision/recall use the first ``max_pr`` vectors of each set (by sample index):
@@ -79,7 +80,8 @@ class SampleQuality(Metric):
         mu_f, sigma_f = feature_statistics(self.fake_sum, self.fake_outer, n_fake)
         out["fid"] = frechet_distance(mu_r, sigma_r, mu_f, sigma_f).float()
         real, fake = self._ordered("real"), self._ordered("fake")
-        size = min(self.kid_subset_size, len(real), len(fake))
+        smaller = min(len(real), len(fake))
+        size = min(self.kid_subset_size, smaller if smaller < 4 or self.kid_subset_size < smaller else smaller // 2)
         kid, kid_std = kernel_distance(real, fake, self.kid_subsets, size)
         out["kid"], out["kid_std"] = kid.float(), kid_std.float()
         real, fake = real[: self.max_pr], fake[: self.max_pr]
