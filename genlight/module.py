@@ -320,6 +320,10 @@ class GenerativeModule(pl.LightningModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         scores.update(self, batch, batch_idx, rank, world)
 
+    def on_test_epoch_start(self) -> None:
+        """Start :meth:`test_step`'s scores afresh (nothing is left of a test run that failed)."""
+        self._test_scores.pop("test", None)
+
     def on_test_epoch_end(self) -> None:
         """Log what :meth:`test_step` accumulated (every rank computes; the values agree on every rank)."""
         scores = self._test_scores.pop("test", None)
