@@ -167,6 +167,18 @@ class FIDCallback(PeriodicCallback):
         for name, value in self.evaluate(trainer, pl_module).items():
             pl_module.log(name, value, sync_dist=False, rank_zero_only=False)  # the same value on every rank
 
+    def draw_final(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The last epoch's evaluation when no validation epoch end of it evaluated (the stop came after
+        this callback's hook, or the last epoch ran no validation): every rank evaluates, the loggers
+        get the values at the final step (``self.log`` is closed after training)."""
+        results = self.evaluate(trainer, pl_module)
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(results, step=trainer.global_step)
+                logger.save()
+        values = ", ".join(f"{k} = {v:.4g}" for k, v in results.items())
+        rank_zero_info(f"FIDCallback: after the last epoch ({self._drawn_epoch}): {values}")
+
     # ------------------------------------------------------------------ evaluation
     @property
     def cache_folder(self) -> Path:
