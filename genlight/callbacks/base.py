@@ -69,6 +69,9 @@ class PeriodicCallback(pl.Callback):
     capability: ClassVar[type | tuple[type, ...]]
     #: what a model without the capability lacks, for the log line ("sample(n)", "encode/decode")
     needs: ClassVar[str]
+    #: the time source of the budget, in seconds (monotonic); an instance may take another, e.g. a
+    #: fake clock in tests, so budget decisions can be checked without sleeping
+    clock: Callable[[], float] = staticmethod(time.perf_counter)
 
     def __init__(self, every_n_epochs: int, max_time_fraction: float | None = 0.25) -> None:
         if max_time_fraction is not None and not 0.0 < max_time_fraction <= 1.0:
@@ -85,7 +88,7 @@ class PeriodicCallback(pl.Callback):
 
     # ------------------------------------------------------------------ schedule
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._fit_start = time.perf_counter()
+        self._fit_start = self.clock()
         self.draw_seconds, self.last_draw_seconds, self.skipped_epochs = 0.0, None, []
         self._last_epoch = self._drawn_epoch = None
 
@@ -98,7 +101,7 @@ class PeriodicCallback(pl.Callback):
             self._drawn_epoch = self._last_epoch
             self.draw_final(trainer, pl_module)
         if self.skipped_epochs:
-            elapsed = time.perf_counter() - (self._fit_start or time.perf_counter())
+            elapsed = self.clock() - self._fit_start if self._fit_start is not None else 0.0
             rank_zero_info(
                 f"{type(self).__name__}: skipped due epochs {self.skipped_epochs} to keep drawing under "
                 f"{self.max_time_fraction:.0%} of the training time (one draw took {self.last_draw_seconds:.2f} s; "
@@ -150,7 +153,7 @@ class PeriodicCallback(pl.Callback):
         if self.monitored(trainer) or self.is_last_epoch(trainer):
             return True
         estimate = self.last_draw_seconds
-        elapsed = time.perf_counter() - self._fit_start
+        elapsed = self.clock() - self._fit_start
         ok = self.draw_seconds + estimate <= self.max_time_fraction * (elapsed + estimate)
         if trainer.world_size > 1:  # rank 0's clock decides for all, so collective metrics never hang
             ok = bool(trainer.strategy.broadcast(ok, src=0))
@@ -166,11 +169,11 @@ class PeriodicCallback(pl.Callback):
     @contextmanager
     def timed(self) -> Iterator[None]:
         """Measure one draw (while fitting) for the time budget; see :meth:`record_draw`."""
-        start = time.perf_counter()
+        start = self.clock()
         try:
             yield
         finally:
-            self.record_draw(time.perf_counter() - start)
+            self.record_draw(self.clock() - start)
 
     def record_draw(self, seconds: float) -> None:
         """Count ``seconds`` of drawing towards the budget (ignored outside fitting). Every rank

@@ -29,6 +29,7 @@ from genlight.nn.flows import (
     VariationalDequantization,
     standard_normal_log_prob,
 )
+from genlight.nn.schedules import warmup_cosine_scheduler
 
 __all__ = ["NormalizingFlow"]
 
@@ -176,18 +177,10 @@ class NormalizingFlow(GenerativeModule):
         if self.optimizer_name not in optimizers:
             raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {self.optimizer_name!r}")
         opt = optimizers[self.optimizer_name](groups, lr=self.lr)
-        total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
-        warmup, cosine = max(0, self.warmup_steps), self.lr_schedule == "cosine"
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            if not cosine:
-                return 1.0
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        total = None  # constant after the warm-up
+        if self.lr_schedule == "cosine":  # decays over the steps after the warm-up
+            total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        scheduler = warmup_cosine_scheduler(opt, self.warmup_steps, total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     @staticmethod
