@@ -64,3 +64,15 @@ def test_the_command_refuses_it_in_one_line(tmp_path, monkeypatch, capsys):
     assert exit_info.value.code == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("genlight: error")]
     assert len(err) == 1 and "'eight_gaussians', not 'two_moons'" in err[0] and "--data.dataset eight_gaussians" in err[0]
+
+
+def test_the_command_refuses_cgan_on_points_before_building_anything(tmp_path, monkeypatch, capsys):
+    """``genlight fit --model cgan --data toy2d``: exit 1, one line naming the need and datamodules that
+    fit, no run folder (the check runs on the parsed config, before any class is built)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model", "cgan", "--data", "toy2d", "--trainer.max_epochs", "1"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cgan needs labelled images" in err[0] and "digits" in err[0]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))

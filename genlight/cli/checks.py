@@ -1,6 +1,7 @@
 """Settings checked after parsing and before anything is built, each refused in one line that names
-the option and the fix: things the parser's types cannot say (``max_epochs 0`` trains nothing, a
-logger folder that cannot be created, a logger whose package is missing)."""
+the option and the fix: things the parser's types cannot say (a family that cannot read the data's
+batches, ``max_epochs 0`` trains nothing, a logger folder that cannot be created, a logger whose
+package is missing)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 from jsonargparse import Namespace
 
 from genlight.cli.runs import loggers_of
-from genlight.errors import ConfigError
+from genlight.errors import ConfigError, IncompatibleDataError
+from genlight.module import data_mismatch
+from genlight.registry import import_class
 
 __all__ = ["check_settings", "tensorboard_available"]
 
@@ -20,7 +23,13 @@ def tensorboard_available() -> bool:
 
 
 def check_settings(config: Namespace, subcommand: str | None) -> None:
-    """Raise :class:`~genlight.errors.ConfigError` for the first bad setting of ``config``."""
+    """Raise :class:`~genlight.errors.ConfigError` for the first bad setting of ``config`` (an
+    :class:`~genlight.errors.IncompatibleDataError` for a family that cannot read the data's batches)."""
+    model, data = config.get("model"), config.get("data")
+    if isinstance(model, Namespace) and isinstance(data, Namespace):
+        mismatch = data_mismatch(import_class(model.class_path), import_class(data.class_path))
+        if mismatch:
+            raise IncompatibleDataError(mismatch)
     samples = config.get("samples")
     if isinstance(samples, Namespace) and (samples.get("num_samples") or 0) < 1:
         raise ConfigError(f"--samples.num_samples must be >= 1, got {samples.num_samples} "
