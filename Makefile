@@ -1,4 +1,4 @@
-# `make demo` and `make test` each create .venv if it is missing and install genlight into it.
+# `make demo`, `make test` and `make bench` each create .venv if it is missing and install genlight into it.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ STAMP := $(VENV)/.genlight-installed
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: install test test-slow demo clean
+.PHONY: install test test-slow demo bench docs clean
 
 install: $(STAMP)
 
@@ -22,9 +22,42 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -x -q -m slow
 
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict -d site   # no -q: it hides the warnings --strict counts
+
 demo: $(STAMP)
 	$(BIN)/genlight fit --config examples/digits/vae.yaml --config examples/loggers/wandb_offline.yaml
 	$(BIN)/python scripts/summarize_run.py runs/vae
 
+# `make bench` reruns every benchmark with the budget its results file states, and rewrites
+# benchmarks/results/. Budgets are wall clock, so what a run gets depends on the machine's load:
+#   likelihood_digits   13 families x 5 min + 2 baselines            ~80 min
+#   vae_rows            5 VAE rows, 60-100 epochs each               ~10 min
+#   fid_digits          DDPM 600 s, EBM 600 s, then 3 more rows      ~25 min
+#   ddpm_bound_digits   all 249 KL terms on the 359 test images      ~1-15 min
+#   gan_digits          7 adversarial families x 300 s               ~40 min
+#   cyclegan_digits     4 epochs                                     ~2 min
+#   overhead            15 rounds x 4 sides x 3 epochs               ~5 min
+#   fid_cost, pixelrnn_sampling, ebm_landscape (1500 steps)          ~5 min
+# About 3 hours on 2 CPU cores; checkpoints shared between scripts go to runs/bench/.
+# Never run by `make test` or CI. Each script takes a tiny budget for a smoke run (see its docstring).
+BENCH := PYTHONPATH=. $(BIN)/python
+
+bench: $(STAMP)
+	$(BENCH) benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood
+	$(BENCH) benchmarks/vae_rows.py
+	$(BENCH) benchmarks/fid_digits.py train ddpm --budget 600 --threads 1 --keep runs/bench/ddpm_fid.ckpt
+	$(BENCH) benchmarks/fid_digits.py train ebm --budget 600 --threads 1
+	$(BENCH) benchmarks/fid_digits.py add 'ddpm (ancestral, all 250 steps, EMA)' runs/bench/ddpm_fid.ckpt --threads 1 --like 'ddpm (DDIM-50, EMA)' --sample_kwargs '{"sampler": "ancestral"}' --note 'same checkpoint as the DDIM-50 row'
+	$(BENCH) benchmarks/fid_digits.py add 'vae (examples/digits/vae.yaml)' runs/bench/likelihood/vae.ckpt --threads 1
+	$(BENCH) benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform random labels)' runs/bench/likelihood/cvae.ckpt --threads 1
+	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
+	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
+	$(BENCH) benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
+	$(BENCH) benchmarks/overhead.py --rounds 15 --epochs 3 --threads 1 --profile
+	$(BENCH) benchmarks/fid_cost.py
+	$(BENCH) benchmarks/pixelrnn_sampling.py --n 1000 --threads 1
+	$(BENCH) benchmarks/ebm_landscape.py --steps 1500
+
 clean:
-	rm -rf runs wandb .pytest_cache
+	rm -rf runs wandb .pytest_cache site

@@ -7,10 +7,12 @@ so the translation can be scored directly:
 * baselines: the identity map (|x - (1 - x)|) and the best constant image (the training mean of the
   target domain).
 
-Tuning runs score the validation split (10% of each train folder); ``--test`` also scores the test
-folders (digits test split) once, for the final row, and writes the translation grid.
+Every run scores the validation split (10% of each train folder); ``--test`` also scores the test
+folders (digits test split) once, for the final row, and writes the translation grid
+``results/cyclegan_digits.png``. The row is printed as JSON; ``results/cyclegan_digits.md`` holds it.
 
-    PYTHONPATH=. python benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 [--set n_blocks=3 ...] [--test]
+    PYTHONPATH=. python benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
+    PYTHONPATH=. python benchmarks/cyclegan_digits.py --epochs 1 --budget 5 --test --out /tmp/cyclegan   # smoke run
 """
 
 from __future__ import annotations
@@ -19,31 +21,22 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from PIL import Image
 
+from benchmarks.common import RESULTS, quiet_trainer, save_png, timed_fit
 from genlight import create_datamodule, create_model
 from genlight.callbacks.image_logging import render
 from genlight.callbacks.translation import TranslationGrid
 
-RESULTS = Path(__file__).resolve().parent / "results"
 #: the digits recipe (examples/unpaired_folders/cyclegan.yaml): a local generator (3x3 stem, no
 #: down-sampling, 2 blocks) and no identity loss; see benchmarks/results/cyclegan_digits.md for why
 RECIPE: dict[str, Any] = {
     "width_g": 16, "n_blocks": 2, "g_downsamplings": 0, "g_stem_kernel": 3, "width_d": 16, "lambda_identity": 0.0, "lr": 5e-4,
 }  # fmt: skip
-
-
-def _parse(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
 
 
 @torch.no_grad()
@@ -74,14 +67,14 @@ def score(model: Any, dm: Any, split: str, mean_a: torch.Tensor, mean_b: torch.T
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--budget", type=float, default=None, help="also stop after this many wall-clock seconds")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--decay", type=float, default=0.5, help="share of the epochs with linear LR decay")
     parser.add_argument("--data", default=None, help="folders of make_digit_domains.py (written to a temp dir if absent)")
-    parser.add_argument("--set", nargs="*", default=[], help="model overrides key=value")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test", action="store_true", help="also score the test folders and write the grid")
-    parser.add_argument("--name", default="cyclegan_digits")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of cyclegan_digits.png")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     torch.set_num_threads(args.threads)
@@ -104,19 +97,15 @@ def main() -> None:
     pl.seed_everything(args.seed, workers=True)
     decay = int(round(args.epochs * args.decay))
     kwargs = {**RECIPE, "lr_constant_epochs": args.epochs - decay, "lr_decay_epochs": decay}
-    kwargs.update({k: _parse(v) for k, v in (s.split("=", 1) for s in args.set)})
     model = create_model("cyclegan", image_shape=dm.image_shape, **kwargs)
     at_init = score(model, dm, "val", mean_a, mean_b)
     model.train()
-    trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_epochs=args.epochs, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, default_root_dir=tempfile.mkdtemp(),
-    )  # fmt: skip
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=dm)
-    seconds = time.perf_counter() - start
+    trainer = quiet_trainer(
+        tempfile.mkdtemp(), epochs=args.epochs, budget=args.budget, enable_checkpointing=False, limit_val_batches=0
+    )
+    seconds = timed_fit(trainer, model, dm)
     row: dict[str, Any] = {
-        "name": args.name, "model": kwargs, "epochs": args.epochs, "batch_size": args.batch_size,
+        "name": "cyclegan_digits", "model": kwargs, "epochs": args.epochs, "batch_size": args.batch_size,
         "steps": trainer.global_step, "seconds": round(seconds, 1), "threads": args.threads,
         "load_avg": round(os.getloadavg()[0], 2), "val_at_init": {k: at_init[k] for k in ("mae_a2b", "cycle")},
         "val": score(model, dm, "val", mean_a, mean_b),
@@ -129,10 +118,7 @@ def main() -> None:
             grid = TranslationGrid().draw(model, x_a, x_b)
             truth = torch.cat([1 - x_a, 1 - x_b])
         grid = torch.cat([grid[:16], truth[:16], grid[16:32], grid[32:48], truth[16:], grid[48:]])
-        image = render(grid, 16)
-        size = (image.shape[2] * 4, image.shape[1] * 4)
-        array = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-        Image.fromarray(array).resize(size, Image.NEAREST).save(RESULTS / f"{args.name}.png")
+        save_png(render(grid, 16), args.out / "cyclegan_digits.png", scale=4)
     print(json.dumps(row))
 
 

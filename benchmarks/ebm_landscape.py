@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/ebm_landscape.py --ckpt runs/.../last.ckpt --out energy.png
     PYTHONPATH=. python benchmarks/ebm_landscape.py --steps 1500        # train with examples/toy2d/ebm.yaml's model
+    PYTHONPATH=. python benchmarks/ebm_landscape.py --steps 5 --out /tmp/energy.png   # smoke run
 
 Without ``--ckpt`` it fits an EBM with the model settings of ``examples/toy2d/ebm.yaml`` for
 ``--steps`` steps (1 thread, seed 0) and writes ``benchmarks/results/ebm_toy2d_energy.png`` and a
@@ -11,16 +12,16 @@ second PNG of Langevin samples drawn from noise over the same grid.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 import yaml
 
+from benchmarks.common import RESULTS, ROOT, quiet_trainer
 from genlight import create_datamodule, create_model, load_model
 from genlight.callbacks.energy import save_energy_png
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--ckpt", default=None)
     parser.add_argument("--config", default=str(ROOT / "examples" / "toy2d" / "ebm.yaml"))
     parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ebm_toy2d_energy.png"))
+    parser.add_argument("--out", default=str(RESULTS / "ebm_toy2d_energy.png"))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -40,8 +41,7 @@ def main() -> None:
     else:
         pl.seed_everything(0, verbose=False)
         model = create_model("ebm", image_shape=(2,), **config["model"]["init_args"])
-        trainer = pl.Trainer(accelerator="cpu", max_steps=args.steps, logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)  # fmt: skip
+        trainer = quiet_trainer(tempfile.mkdtemp(), steps=args.steps, enable_checkpointing=False, limit_val_batches=0)
         trainer.fit(model, datamodule=dm)
     model.eval()
     dm.setup("fit")

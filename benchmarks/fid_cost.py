@@ -1,13 +1,15 @@
 """Cost of one FID evaluation: genlight's FIDCallback (reference cache warm) vs torch-fidelity afresh.
 
     PYTHONPATH=. python benchmarks/fid_cost.py [--ckpt runs/vae/version_0/checkpoints/last.ckpt]
+    PYTHONPATH=. python benchmarks/fid_cost.py --repeats 1 --num_samples 100 --out /tmp/fid_cost.md   # smoke run
 
 Both sides use the same digits CNN extractor (torch-fidelity gets it wrapped as a
 ``FeatureExtractorBase``) and the same 1000 seeded VAE samples vs the digits train split. The
 callback is timed twice: ``evaluate`` (drawing the samples too) and ``score`` on the ready-made
 samples, which is what torch-fidelity is given; torch-fidelity recomputes the real-data features, as a fresh ``calculate_metrics(..., cache=False)`` call does.
 Also reports the real-vs-real floor (digits train vs test and train vs val). Writes
-``benchmarks/results/fid_cost.md``.
+``benchmarks/results/fid_cost.md``. Without ``--ckpt`` the model is the newest ``runs/vae`` checkpoint
+(``make demo`` trains one), else an untrained VAE.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ import torch_fidelity
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
+from benchmarks.common import RESULTS, all_images, command, write_lines
 from genlight import create_datamodule, create_model, load_model
 from genlight.callbacks import FIDCallback
-from genlight.callbacks.data import ordered_loader
 from genlight.metrics import FrechetDistance, create_extractor
 from genlight.metrics.functional import frechet_distance
 
-OUT = Path(__file__).resolve().parent / "results" / "fid_cost.md"
+OUT = RESULTS / "fid_cost.md"
 
 
 class DigitsForFidelity(FeatureExtractorBase):
@@ -70,10 +72,6 @@ class Uint8Images(Dataset):
         return self.images[i]
 
 
-def all_images(dataset: Dataset) -> torch.Tensor:
-    return torch.cat([batch[0] for batch in ordered_loader(dataset, 500)])
-
-
 def split_fid(a: Dataset, b: Dataset) -> float:
     extractor = create_extractor("digits")
     stats = []
@@ -89,6 +87,7 @@ def main() -> None:
     parser.add_argument("--ckpt", help="a trained VAE checkpoint (default: the newest runs/vae one, else untrained)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num_samples", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.manual_seed(0)
     ckpts = sorted(Path("runs/vae").glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
@@ -98,7 +97,7 @@ def main() -> None:
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
                          limit_val_batches=1, default_root_dir=tempfile.mkdtemp(prefix="fid_cost_"))
     trainer.validate(model, dm, verbose=False)  # attaches the datamodule (setup) to the trainer
-    callback = FIDCallback(num_samples=args.num_samples, every_n_epochs=0, cache_dir="benchmarks/.fid_cache")
+    callback = FIDCallback(num_samples=args.num_samples, every_n_epochs=0, cache_dir=str(RESULTS.parent / ".fid_cache"))
     callback.evaluate(trainer, model)  # warm: reference statistics on disk and in memory
 
     ours, value = [], 0.0
@@ -131,7 +130,7 @@ def main() -> None:
     lines = [
         "# FID evaluation cost (digits extractor)",
         "",
-        f"`PYTHONPATH=. python benchmarks/fid_cost.py` on {platform.processor() or platform.machine()}, "
+        f"`{command()}` on {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}, torch-fidelity {torch_fidelity.__version__}.",
         f"Model: {'VAE from ' + ckpt if ckpt else 'untrained VAE'}; {args.num_samples} seeded samples vs the digits "
         f"train split ({len(dm.train_set)} images); median of {args.repeats} runs.",
@@ -156,8 +155,7 @@ def main() -> None:
         "",
         "FID is biased upwards for small sets, so the floor depends on the split sizes; compare models at equal n.",
     ]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines) + "\n")
+    write_lines(args.out, lines)
     print("\n".join(lines))
 
 

@@ -2,9 +2,9 @@
 training time, parameters; one PNG of sample grids (plus CycleGAN translations, InfoGAN traversals and
 a latent-arithmetic grid).
 
-    PYTHONPATH=. python benchmarks/gan_digits.py                                  # every family, 300 s each
-    PYTHONPATH=. python benchmarks/gan_digits.py --families dcgan wgan_gp --budget 300 --threads 2
-    PYTHONPATH=. python benchmarks/gan_digits.py --budget 20 --threads 1 --out /tmp/gan_smoke   # smoke run
+    PYTHONPATH=. python benchmarks/gan_digits.py --budget 300 --threads 1         # every family, 300 s each
+    PYTHONPATH=. python benchmarks/gan_digits.py --families dcgan wgan_gp --budget 300 --threads 2 --merge
+    PYTHONPATH=. python benchmarks/gan_digits.py --families dcgan --budget 5 --evals 2 --out /tmp/gan_smoke   # smoke run
 
 Each family of ``FAMILIES`` that is registered and has ``examples/digits/<family>.yaml`` is trained with
 that config (model ``init_args``, the data class and its ``init_args``, an ``ema:`` section if any: the
@@ -24,7 +24,7 @@ is used, knowing that differences below about 0.5 are noise.
 
 Rows (``results/gan_digits.json``, rendered to ``results/gan_digits.md`` with the protocol): 1000 samples
 drawn with seed 0 (conditional samplers: labels ``arange(1000) % 10``), scored with
-``benchmarks/fid_digits.Scorer`` (digits CNN extractor) against all train and all test images; the
+``benchmarks.common.Scorer`` (digits CNN extractor) against all train and all test images; the
 memorisation figure (:func:`genlight.metrics.memorisation`, in the extractor's feature space, q = 0.1 and
 0.5) with the same figure for the real test images as the floor; class accuracy of conditional samplers
 (the extractor's classifier logits) and, for every family, ``exp(H)`` of the predicted-class histogram
@@ -35,42 +35,38 @@ memorisation figure (:func:`genlight.metrics.memorisation`, in the extractor's f
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("WANDB_MODE", "offline")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` importable without PYTHONPATH
+import lightning.pytorch as pl
+import torch
+import yaml
 
-import lightning.pytorch as pl  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from benchmarks.common import (
+    NUM_SAMPLES, RESULTS, ROOT, Scorer, all_images, all_labels, commit, compose, draw, fmt, linked_arguments,
+    num_params, quiet_trainer, read_json, read_png, save_png, timed_fit, write_json, write_lines,
+)  # fmt: skip
+from genlight import get_model_class, list_models, load_model
+from genlight.callbacks.data import ordered_loader
+from genlight.callbacks.ema import EMA
+from genlight.callbacks.fid import FIDCallback
+from genlight.callbacks.image_logging import image_grid
+from genlight.latent_arithmetic import arithmetic_grid, latent_arithmetic, latent_direction
+from genlight.types import LatentGenerator, Sampler, Translator, is_conditional
 
-from benchmarks.fid_digits import NUM_SAMPLES, Scorer, all_images, commit, draw  # noqa: E402
-from genlight import get_model_class, list_models, load_model  # noqa: E402
-from genlight.callbacks.data import ordered_loader  # noqa: E402
-from genlight.callbacks.ema import EMA  # noqa: E402
-from genlight.callbacks.fid import FIDCallback  # noqa: E402
-from genlight.callbacks.image_logging import image_grid  # noqa: E402
-from genlight.cli import LINKED_ATTRIBUTES  # noqa: E402
-from genlight.latent_arithmetic import arithmetic_grid, latent_arithmetic, latent_direction  # noqa: E402
-from genlight.types import LatentGenerator, Sampler, Translator, is_conditional  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 EXAMPLES = ROOT / "examples" / "digits"
 FAMILIES = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "aae", "cyclegan")
 #: method names a family may offer for a code-traversal picture (InfoGAN); called with no arguments
 TRAVERSAL_METHODS = ("code_traversal", "traversals", "traverse", "code_traversals", "traversal_grid")
 QUANTILES = (0.1, 0.5)
+#: what `make bench` runs (after vae_rows.py, whose VAE / CVAE rows are the reference rows here)
+COMMAND = "PYTHONPATH=. python benchmarks/gan_digits.py --budget 300 --threads 1"
 
 
 # ---------------------------------------------------------------------------------------- config
@@ -92,11 +88,7 @@ def build(family: str, config: dict[str, Any]) -> tuple[pl.LightningModule, pl.L
     model_cfg = config.get("model") or {}
     if model_cfg.get("class_path") and model_cfg["class_path"].rpartition(".")[2] != cls.__name__:
         raise ValueError(f"examples/digits/{family}.yaml trains {model_cfg['class_path']}, not {cls.__name__}")
-    import inspect
-
-    params = inspect.signature(cls.__init__).parameters
-    linked = {k: getattr(dm, k) for k in LINKED_ATTRIBUTES if k in params and hasattr(dm, k)}
-    return cls(**linked, **dict(model_cfg.get("init_args") or {})), dm
+    return cls(**linked_arguments(cls, dm), **dict(model_cfg.get("init_args") or {})), dm
 
 
 # ---------------------------------------------------------------------------------------- selection
@@ -157,16 +149,12 @@ def fit(family: str, config: dict[str, Any], args: argparse.Namespace, root: str
     if samples_digits and args.select == "val_fid":
         selector = ValSelection(str(Path(root) / "best.ckpt"), args.evals, args.budget, args.steps)
         callbacks.append(selector)
-    trainer = pl.Trainer(
-        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, max_time=None if args.steps else {"seconds": args.budget},
-        max_steps=args.steps or -1, max_epochs=-1, callbacks=callbacks,
-        default_root_dir=root, num_sanity_val_steps=0,
+    trainer = quiet_trainer(
+        root, budget=None if args.steps else args.budget, steps=args.steps, enable_checkpointing=False,
+        callbacks=callbacks, num_sanity_val_steps=0,
     )  # fmt: skip
     load = os.getloadavg()[0]
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=dm)
-    seconds = time.perf_counter() - start
+    seconds = timed_fit(trainer, model, dm)
     final = str(Path(root) / "final.ckpt")
     trainer.save_checkpoint(final)  # EMA weights in state_dict
     chosen, how = final, "last"
@@ -183,9 +171,8 @@ def fit(family: str, config: dict[str, Any], args: argparse.Namespace, root: str
         "val_eval_seconds": round(selector.eval_seconds, 1) if selector else 0.0,
         "steps": trainer.global_step,
         "epochs": trainer.current_epoch,
-        "params": sum(p.numel() for p in model.parameters()),
-        "params_generator": sum(p.numel() for p in getattr(model, ema.target or "", model).parameters())
-        if ema.target and hasattr(model, ema.target) else None,
+        "params": num_params(model),
+        "params_generator": num_params(getattr(model, ema.target)) if ema.target and hasattr(model, ema.target) else None,
         "ema": ema.decay if ema_on else "no",
         "checkpoint": how,
         "val_history": selector.history if selector else [],
@@ -197,27 +184,13 @@ def fit(family: str, config: dict[str, Any], args: argparse.Namespace, root: str
 
 
 # ---------------------------------------------------------------------------------------- scoring
-def draw_conditional(model: torch.nn.Module, labels: torch.Tensor, seed: int = 0, chunk: int = 500) -> tuple[torch.Tensor, float]:
-    """Like :func:`benchmarks.fid_digits.draw`, with ``labels[i]`` for sample ``i``."""
-    model.eval()
-    torch.manual_seed(seed)
-    start, out = time.perf_counter(), []
-    with torch.no_grad():
-        for i in range(0, len(labels), chunk):
-            out.append(model.sample(len(labels[i : i + chunk]), y=labels[i : i + chunk]))
-    return torch.cat(out), (time.perf_counter() - start) * 1000 / len(labels)
-
-
 class Judge:
     """The rows' figures beyond FID/KID: memorisation (with the train set's leave-one-out distances
     computed once) and classifier figures, all through the scorer's digits extractor."""
 
     def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
-
-    @torch.no_grad()
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.scorer.extractor(chunk)[1] for chunk in images.split(500)])
+        self.logits = scorer.logits
 
     def figures(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
         feats = self.scorer.features(images)
@@ -235,7 +208,7 @@ def sample_panel(model: torch.nn.Module) -> torch.Tensor:
     """100 samples, seed 0; a conditional sampler gets one class per row."""
     if is_conditional(model):
         y = torch.arange(10).repeat_interleave(10) % int(model.num_classes)
-        images, _ = draw_conditional(model, y)
+        images, _ = draw(model, len(y), labels=y)
     else:
         images, _ = draw(model, 100)
     return image_grid(images, nrow=10, min_cell=24)
@@ -321,36 +294,6 @@ def arithmetic_demo(model: torch.nn.Module, judge: Judge, n: int = 2000, seed: i
     return grid, stats
 
 
-def compose(panels: list[tuple[str, torch.Tensor]], path: Path, max_width: int = 1400) -> None:
-    """Labelled panels (``(3, h, w)`` grids in [0, 1]) laid out left to right, wrapping at ``max_width``."""
-    font = ImageFont.load_default()
-    pad, title_h = 12, 18
-    images = [(t, Image.fromarray((g.permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy())) for t, g in panels]
-    rows: list[list[tuple[str, Image.Image]]] = [[]]
-    width = 0
-    for item in images:
-        w = item[1].width + pad
-        if rows[-1] and width + w > max_width:
-            rows.append([])
-            width = 0
-        rows[-1].append(item)
-        width += w
-    total_w = max(sum(im.width + pad for _, im in row) for row in rows) + pad
-    total_h = sum(max(im.height for _, im in row) + title_h + pad for row in rows) + pad
-    canvas = Image.new("RGB", (total_w, total_h), "white")
-    draw_ = ImageDraw.Draw(canvas)
-    y = pad
-    for row in rows:
-        x = pad
-        for title, im in row:
-            draw_.text((x, y), title, fill="black", font=font)
-            canvas.paste(im, (x, y + title_h))
-            x += im.width + pad
-        y += max(im.height for _, im in row) + title_h + pad
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
-
-
 def save_panels(panels: list[tuple[str, torch.Tensor]], folder: Path) -> list[dict[str, Any]]:
     """Each panel as its own PNG (so runs in separate processes can be composed into one picture)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -358,22 +301,16 @@ def save_panels(panels: list[tuple[str, torch.Tensor]], folder: Path) -> list[di
     for index, (title, grid) in enumerate(panels):
         family = title.split(" ")[0].split(":")[0]
         name = f"{family}_{index}.png"
-        Image.fromarray((grid.permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy()).save(folder / name)
+        save_png(grid, folder / name)
         out.append({"family": family, "title": title, "file": name, "index": index})
     return out
 
 
-def panel_tensor(path: Path) -> torch.Tensor:
-    import numpy as np
-
-    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 255
-
-
 def merge_results(new: dict[str, Any], path: Path, ran: set[str]) -> dict[str, Any]:
     """``new`` plus the rows, skips and panels of families not in ``ran`` from the results at ``path``."""
-    if not path.is_file():
+    old = read_json(path)
+    if not old:
         return new
-    old = json.loads(path.read_text())
     rows = {k: v for k, v in old.get("rows", {}).items() if k not in ran}
     rows.update(new["rows"])
     skipped = {k: v for k, v in old.get("skipped", {}).items() if k not in ran and k not in rows}
@@ -388,8 +325,7 @@ def merge_results(new: dict[str, Any], path: Path, ran: set[str]) -> dict[str, A
 
 # ---------------------------------------------------------------------------------------- results
 def reference_rows() -> dict[str, dict[str, Any]]:
-    path = RESULTS / "vae_rows.json"
-    rows = json.loads(path.read_text()) if path.is_file() else {}
+    rows = read_json(RESULTS / "vae_rows.json")
     out = {}
     for name in ("vae", "cvae"):
         r = rows.get(name)
@@ -399,10 +335,6 @@ def reference_rows() -> dict[str, dict[str, Any]]:
                 "epochs": r.get("epochs"), "params": r.get("params"), "reference": True,
             }  # fmt: skip
     return out
-
-
-def fmt(value: Any, spec: str) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
 def render(results: dict[str, Any], path: Path, png: str) -> None:
@@ -418,6 +350,8 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
     budget_text = f"{main_budget:g} s" + (f" ({others})" if others else "")
     lines = [
         "# Adversarial families on digits (FID / KID, memorisation, class accuracy)",
+        "",
+        f"Command (`make bench`): `{COMMAND}`.",
         "",
         f"Produced by `benchmarks/gan_digits.py` (see its docstring). Protocol: each family trained with its "
         f"`examples/digits/<family>.yaml` (model and data arguments, EMA as the CLI adds it) for a budget of "
@@ -494,7 +428,7 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
         ]
     lines += ["", f"Picture: [{png}]({png}) (100 samples per family, seed 0; conditional samplers one class per row; "
               "translations and traversals where a family offers them; the latent-arithmetic grid)."]  # fmt: skip
-    path.write_text("\n".join(lines) + "\n")
+    write_lines(path, lines)
 
 
 def main() -> None:
@@ -520,7 +454,7 @@ def main() -> None:
     scorer = Scorer()
     judge = Judge(scorer)
     test_images = all_images(scorer.dm.reference_dataset("test"))
-    test_labels = torch.cat([b[1] for b in ordered_loader(scorer.dm.reference_dataset("test"), 500)])
+    test_labels = all_labels(scorer.dm.reference_dataset("test"))
     floor = {**scorer.floor(), **judge.figures(test_images, test_labels)}
     print("floor", json.dumps(floor), flush=True)
 
@@ -542,7 +476,7 @@ def main() -> None:
         row: dict[str, Any] = {**info, "threads": args.threads, "commit": code, "budget_s": args.budget}
         if isinstance(model, Sampler):
             labels = torch.arange(NUM_SAMPLES) % int(model.num_classes) if is_conditional(model) else None
-            images, per_1000 = draw_conditional(model, labels) if labels is not None else draw(model, NUM_SAMPLES)
+            images, per_1000 = draw(model, NUM_SAMPLES, labels=labels)
             row.update(scorer.score(images), **judge.figures(images, labels), sample_s_per_1000=per_1000)
             panels.append((f"{family}" + (" (row = class)" if labels is not None else ""), sample_panel(model)))
             if family == args.arithmetic and isinstance(model, LatentGenerator) and not is_conditional(model):
@@ -579,11 +513,11 @@ def main() -> None:
     results["panels"] = save_panels(panels, out_dir / "gan_digits_panels")
     if args.merge:
         results = merge_results(results, out_dir / "gan_digits.json", ran=set(args.families))
-    (out_dir / "gan_digits.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    write_json(out_dir / "gan_digits.json", results)
     if results["panels"]:
         order = {f: i for i, f in enumerate(FAMILIES)}
         ordered = sorted(results["panels"], key=lambda p: (order.get(p["family"], len(order)), p["index"]))
-        compose([(p["title"], panel_tensor(out_dir / "gan_digits_panels" / p["file"])) for p in ordered],
+        compose([(p["title"], read_png(out_dir / "gan_digits_panels" / p["file"])) for p in ordered],
                 out_dir / "gan_digits.png")  # fmt: skip
     render(results, out_dir / "gan_digits.md", "gan_digits.png")
     print(f"wrote {out_dir / 'gan_digits.md'}", flush=True)

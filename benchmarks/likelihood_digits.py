@@ -1,8 +1,8 @@
 """Test bits/dim of the likelihood families on the bundled 8x8 digits, beside two classical baselines.
 
-    PYTHONPATH=. python benchmarks/likelihood_digits.py                      # every row, 5 min each
+    PYTHONPATH=. python benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood
     PYTHONPATH=. python benchmarks/likelihood_digits.py --only nade,vae --budget_minutes 2
-    PYTHONPATH=. python benchmarks/likelihood_digits.py --only vae_vamp --threads 1 --keep runs/likelihood
+    PYTHONPATH=. python benchmarks/likelihood_digits.py --only vae --budget_minutes 0.05 --out /tmp/l.md   # smoke run
 
 Each row trains one family with its example config (``examples/digits/<family>.yaml``) plus the row's
 overrides, under a wall-clock budget (``trainer.max_time``) on top of the config's own ``max_epochs``
@@ -38,8 +38,13 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no OpenMP spin-waiting on a shared machine (set before torch loads)
 import torch  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "likelihood_digits.md"
+from benchmarks.common import RESULTS, ROOT, commit, num_params, to_levels  # noqa: E402
+from genlight import create_datamodule, list_models, load_model  # noqa: E402
+from genlight.cli import GenlightCLI  # noqa: E402
+
+OUT = RESULTS / "likelihood_digits.md"
+#: what `make bench` runs (the kept VAE / CVAE checkpoints are fid_digits.py's `add` rows)
+COMMAND = "PYTHONPATH=. python benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood"
 
 
 @dataclass
@@ -88,8 +93,6 @@ ROWS = [
 # ---------------------------------------------------------------------------- baselines
 def levels_of(dataset, num_levels: int) -> torch.Tensor:
     """``(N, D)`` integer levels of a split."""
-    from genlight.functional import to_levels
-
     x = torch.stack([dataset[i][0] for i in range(len(dataset))])
     return to_levels(x, num_levels).flatten(1)
 
@@ -154,31 +157,19 @@ def mixture_baseline(train: torch.Tensor, val: torch.Tensor, test: torch.Tensor,
 
 
 # ---------------------------------------------------------------------------- trained families
-def git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
-
-
-def train_family(
-    row: Row, budget_minutes: float, root: Path, extra: list[str] | None = None, test: bool = True, keep: Path | None = None
-) -> dict:
+def train_family(row: Row, budget_minutes: float, root: Path, keep: Path | None = None) -> dict:
     """Fit ``row`` with its config under the budget; score the checkpoint chosen on validation on the
-    test split (``test=False``, for tuning: validation figures only, no sampling). ``keep``: copy the
-    chosen checkpoint to ``keep / f"{row.key}.ckpt"`` (e.g. for ``fid_digits.py add``)."""
+    test split. ``keep``: copy the chosen checkpoint to ``keep / f"{row.key}.ckpt"`` (e.g. for
+    ``fid_digits.py add``)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from genlight import load_model
-    from genlight.cli import GenlightCLI
-    from genlight.registry import MODELS
-
-    if MODELS.resolve(row.family) is None:
+    if row.family not in list_models():
         return {"status": "not registered"}
     if not (ROOT / row.config).is_file():
         return {"status": f"no config {row.config}"}
     seconds = int(budget_minutes * 60)
     args = [
-        "-c", str(ROOT / row.config), *row.overrides, *(extra or []),
+        "-c", str(ROOT / row.config), *row.overrides,
         f"--trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}",
         "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
         f"--trainer.default_root_dir={root}", "--samples.every_n_epochs=0",
@@ -203,10 +194,8 @@ def train_family(
         "val_bpd": float(best_ckpt.best_model_score),
         "epochs": f"{best_epoch + 1} / {trainer.current_epoch}",
         "train_s": train_seconds,
-        "params": sum(p.numel() for p in best.parameters()),
+        "params": num_params(best),
     }
-    if not test:
-        return result
     torch.manual_seed(0)
     start = time.perf_counter()
     sums: dict[str, float] = {}
@@ -257,15 +246,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated row keys (and/or 'baselines') to rerun")
     parser.add_argument("--keep", type=Path, default=None, help="copy each chosen checkpoint to KEEP/<key>.ckpt")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--jobs", type=int, default=1, help="rows trained side by side, each in its own process")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     torch.set_num_threads(args.threads)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-
-    from genlight import create_datamodule
-
     dm = create_datamodule("digits", seed=0)
     dm.setup("fit")
     levels = dm.num_levels
@@ -299,7 +285,8 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--only", row.key, "--out", str(outs[row.key]),
                        "--threads", str(args.threads), "--budget_minutes", str(args.budget_minutes),
                        *(["--keep", str(args.keep)] if args.keep else [])]  # fmt: skip
-                running.append(subprocess.Popen(cmd, cwd=ROOT))
+                path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+                running.append(subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": path}))
             for p in running:
                 p.wait()
             for key, out in outs.items():
@@ -322,7 +309,9 @@ def main() -> None:
         "# Likelihood on digits (8x8, 17 levels): test bits/dim",
         "",
         "Generated by `benchmarks/likelihood_digits.py`"
-        f" at commit {git_commit()} on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f" at commit {commit(dirty=True)} on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Command (`make bench`): `{COMMAND}`.",
         "",
         "Protocol:",
         f"- data: `digits` (sklearn 8x8, levels 0..16), seeded split seed=0: {len(train)} train / {len(val)} val / "
@@ -348,5 +337,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -1,6 +1,7 @@
 """Per-step overhead of genlight + Lightning vs a hand-written loop: the VAE on the bundled digits.
 
-    PYTHONPATH=. python benchmarks/overhead.py [--rounds 15] [--epochs 3] [--threads 1] [--profile]
+    PYTHONPATH=. python benchmarks/overhead.py --rounds 15 --epochs 3 --threads 1 --profile
+    PYTHONPATH=. python benchmarks/overhead.py --rounds 1 --epochs 1 --out /tmp/overhead.md   # smoke run
 
 Both sides train the same network (``create_model("vae")``, the digits config of
 ``examples/digits/vae.yaml``: latent 16, 32 channels, lr 2e-3, batch 64) from the same initial
@@ -36,10 +37,11 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
-from genlight import create_datamodule, create_model
-from genlight.modules.vae import VAE
+from benchmarks.common import RESULTS, command, write_lines
+from genlight import create_datamodule, create_model, get_model_class
 
-OUT = Path(__file__).resolve().parent / "results" / "overhead.md"
+OUT = RESULTS / "overhead.md"
+VAE = get_model_class("vae")
 CONFIG = {"latent_dim": 16, "hidden_channels": 32, "lr": 2e-3}  # examples/digits/vae.yaml
 BATCH_SIZE = 64
 
@@ -150,7 +152,7 @@ def profile_round(model: pl.LightningModule, loader: DataLoader, epochs: int, lo
         ("automatic.py", "_training_step"): "  training_step call (strategy + hooks)",
         ("vae.py", "training_step"): "    VAE.training_step (genlight)",
         ("vae.py", "elbo_terms"): "      VAE.elbo_terms (the network, both sides)",
-        ("base.py", "log_train"): "      GenerativeModule.log_train (genlight logging)",
+        ("module.py", "log_train"): "      GenerativeModule.log_train (genlight logging)",
         ("module.py", "log"): "      LightningModule.log",
         ("module.py", "log_dict"): "      LightningModule.log_dict",
         ("automatic.py", "backward_fn"): "  backward (closure)",
@@ -293,8 +295,7 @@ def main() -> None:
         "# Per-step overhead: genlight VAE under a bare Trainer vs a hand-written loop",
         "",
         *([args.label, ""] if args.label else []),
-        f"`PYTHONPATH=. python benchmarks/overhead.py --rounds {args.rounds} --epochs {args.epochs} "
-        f"--threads {args.threads}` on {platform.machine()} ({platform.processor() or 'cpu'}, "
+        f"`{command()}` on {platform.machine()} ({platform.processor() or 'cpu'}, "
         f"{os.cpu_count()} cores, shared with other jobs), torch.set_num_threads({args.threads}), "
         f"torch {torch.__version__}, lightning {lightning.__version__}, Python {platform.python_version()}.",
         f"VAE {CONFIG} on the digits train split: {len(batches)} batches of {BATCH_SIZE} per epoch, "
@@ -328,11 +329,8 @@ def main() -> None:
             "", f"## cProfile of one genlight + Trainer round ({steps_per_round} steps)", "",
             profile_round(lit_model, loader, args.epochs, args.log_every_n_steps, steps_per_round),
         ]  # fmt: skip
-    text = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
+    write_lines(Path(args.out), lines)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python benchmarks/vae_rows.py                      # every row, then the table
     PYTHONPATH=. python benchmarks/vae_rows.py --rows vae cvae      # some rows (run them side by side)
-    PYTHONPATH=. python benchmarks/vae_rows.py --rows vae --set lr=0.003 --tune   # validation only
+    PYTHONPATH=. python benchmarks/vae_rows.py --rows vae --epochs 1 --out /tmp/vae_rows   # smoke run
 
 Protocol, the same for every row: the digits datamodule (seeded split: 1294 train / 144 val / 359
 test images of 1x8x8, 17 levels), batch 64, ``seed_everything(0)``, one CPU thread, a fixed number of
@@ -12,8 +12,8 @@ Test figures, in bits/dim (all upper bounds on -log2 p(x) / D): -ELBO (one z per
 k=100 (``log_prob(x, num_samples=100)``), seeded. cvae: with labels (a bound on -log p(x|y)) and
 marginal (a bound on -log p(x), uniform class prior, logsumexp over the 10 classes). FID (VAE, CVAE):
 :class:`genlight.callbacks.FIDCallback` with the digits extractor, 1000 seeded samples vs the train and
-the test split. ``--tune`` runs only the validation part and appends to ``results/vae_tuning.md``.
-Each row is saved in ``results/vae_rows.json``; the table ``results/vae_rows.md`` is rebuilt from it.
+the test split. Each row is saved in ``results/vae_rows.json``; the table ``results/vae_rows.md`` is
+rebuilt from it. The arguments were tuned on the validation bound (``results/tuning.md``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import fcntl
 import json
 import math
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -33,14 +32,15 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from genlight import create_datamodule, create_model
-from genlight.functional import bits_per_dim
+from benchmarks.common import (
+    RESULTS, bits_per_dim, commit, linked_arguments, num_params, quiet_trainer, read_json, write_json, write_lines,
+)  # fmt: skip
+from genlight import create_datamodule, create_model, get_model_class
 from genlight.callbacks import FIDCallback
 
-RESULTS = Path(__file__).resolve().parent / "results"
-JSON, TABLE, TUNING = RESULTS / "vae_rows.json", RESULTS / "vae_rows.md", RESULTS / "vae_tuning.md"
-
-#: row name -> (registered family, model arguments, epochs). Tuned on validation (see vae_tuning.md).
+#: what `make bench` runs
+COMMAND = "PYTHONPATH=. python benchmarks/vae_rows.py"
+#: row name -> (registered family, model arguments, epochs). Tuned on validation (see results/tuning.md).
 ROWS: dict[str, tuple[str, dict[str, Any], int]] = {
     "vae": ("vae", {"latent_dim": 16, "hidden_channels": 16, "lr": 3e-3}, 60),
     "beta_vae": ("beta_vae", {"latent_dim": 16, "hidden_channels": 16, "lr": 3e-3, "beta": 4.0}, 100),
@@ -50,13 +50,6 @@ ROWS: dict[str, tuple[str, dict[str, Any], int]] = {
 }
 FID_ROWS = ("vae", "cvae")
 IWAE_K = 100
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 @torch.no_grad()
@@ -76,25 +69,19 @@ def test_bounds(model: pl.LightningModule, loader: Any, labelled: bool) -> dict[
     return {key: total / n for key, total in sums.items()}
 
 
-def run_row(name: str, overrides: dict[str, Any], epochs: int | None, tune: bool) -> dict[str, Any]:
+def run_row(name: str, epochs: int | None) -> dict[str, Any]:
+    """Train row ``name`` (for ``epochs``, default the row's) and score its checkpoint chosen on validation."""
     family, kwargs, default_epochs = ROWS[name]
-    kwargs = {**kwargs, **overrides}
     epochs = epochs or default_epochs
     torch.set_num_threads(1)
     pl.seed_everything(0, verbose=False)
     dm = create_datamodule("digits", batch_size=64)
     dm.setup("fit")
-    linked = {"image_shape": dm.image_shape, "num_levels": dm.num_levels}
-    if family == "cvae":
-        linked["num_classes"] = dm.num_classes
-    model = create_model(family, **linked, **kwargs)
+    model = create_model(family, **linked_arguments(get_model_class(family), dm), **kwargs)
     root = tempfile.mkdtemp(prefix=f"vae_rows_{name}_")
     monitor, mode = model.checkpoint_monitor()
     best = ModelCheckpoint(dirpath=root, monitor=monitor, mode=mode, save_top_k=1, filename="best")
-    trainer = pl.Trainer(
-        accelerator="cpu", max_epochs=epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[best], default_root_dir=root,
-    )  # fmt: skip
+    trainer = quiet_trainer(root, epochs=epochs, callbacks=[best])
     start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit(model, datamodule=dm)
     train_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
@@ -102,15 +89,14 @@ def run_row(name: str, overrides: dict[str, Any], epochs: int | None, tune: bool
     row: dict[str, Any] = {
         "row": name, "family": family, "kwargs": kwargs, "epochs": epochs, "train_s": round(train_s, 1), "cpu_s": round(cpu_s, 1),
         "best_epoch": int(torch.load(best.best_model_path, weights_only=False)["epoch"]),
-        "val_bpd_bound": float(best.best_model_score), "params": sum(p.numel() for p in model.parameters()),
+        "val_bpd_bound": float(best.best_model_score), "params": num_params(model),
     }  # fmt: skip
-    if tune:
-        return row
     row.update(test_bounds(model, dm.test_dataloader(), labelled=family == "cvae"))
     if name in FID_ROWS:
         trainer.validate(model, datamodule=dm, verbose=False)  # attaches the datamodule for the reference split
         for split in ("train", "test"):
-            fid = FIDCallback(num_samples=1000, every_n_epochs=0, reference_split=split, cache_dir=str(RESULTS.parent / ".fid_cache"))
+            fid = FIDCallback(num_samples=1000, every_n_epochs=0, reference_split=split,
+                              cache_dir=str(RESULTS.parent / ".fid_cache"))  # fmt: skip
             start = time.perf_counter()
             row[f"fid_{split}"] = fid.evaluate(trainer, model)["val/fid_digits"]
             row[f"fid_{split}_eval_s"] = round(time.perf_counter() - start, 2)  # sampling + features + FID
@@ -121,12 +107,11 @@ def _fmt(row: dict[str, Any], key: str) -> str:
     return f"{row[key]:.3f}" if key in row and row[key] is not None and math.isfinite(row[key]) else "-"
 
 
-def write_table(rows: dict[str, dict[str, Any]]) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+def write_table(rows: dict[str, dict[str, Any]], path: Path) -> None:
     lines = [
         "# VAE family on digits: test bounds in bits/dim (lower is better) and FID",
         "",
-        f"`PYTHONPATH=. python benchmarks/vae_rows.py` at commit {commit or '?'} on {platform.machine()}, one CPU thread "
+        f"`{COMMAND}` at commit {commit()} on {platform.machine()}, one CPU thread "
         f"per row (rows ran side by side on 2 cores shared with other jobs: CPU seconds are the comparable time, "
         f"wall seconds depend on the load), torch {torch.__version__}.",
         "Digits seeded split (1294 train / 144 val / 359 test, 1x8x8, 17 levels), batch 64, seed 0, Adam; the "
@@ -152,39 +137,23 @@ def write_table(rows: dict[str, dict[str, Any]]) -> str:
             lines.append(f"| {name} with labels | {label} | {common} | {_fmt(r, 'elbo_y')} | {_fmt(r, f'iwae{IWAE_K}_y')} | | |")
         else:
             lines.append(f"| {name} | {label} | {common} | {_fmt(r, 'elbo')} | {_fmt(r, f'iwae{IWAE_K}')} | {fids} |")
-    return "\n".join(lines) + "\n"
+    write_lines(path, lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override model arguments")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--tune", action="store_true", help="validation only; append to results/vae_tuning.md")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per row (default: the row's)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of vae_rows.{json,md}")
     args = parser.parse_args()
-    overrides = {k: _parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     for name in args.rows:
-        row = run_row(name, overrides, args.epochs, args.tune)
+        row = run_row(name, args.epochs)
         print(json.dumps(row))
-        if args.tune:
-            if not TUNING.exists():
-                TUNING.write_text(
-                    "# VAE rows: tuning on validation (digits, seed 0, batch 64, one thread per run)\n\n"
-                    "| row | arguments | epochs | best epoch | train CPU s (wall s) | best val bpd_bound |\n|---|---|---|---|---|---|\n"
-                )
-            with TUNING.open("a") as f:
-                f.write(
-                    f"| {name} | {json.dumps(row['kwargs'])} | {row['epochs']} | {row['best_epoch'] + 1} | "
-                    f"{row['cpu_s']:.0f} ({row['train_s']:.0f}) | {row['val_bpd_bound']:.4f} |\n"
-                )
-            continue
         with (Path(tempfile.gettempdir()) / "genlight_vae_rows.lock").open("w") as lock:  # rows run side by side share the file
             fcntl.flock(lock, fcntl.LOCK_EX)
-            rows = json.loads(JSON.read_text()) if JSON.exists() else {}
-            rows[name] = row
-            JSON.write_text(json.dumps(rows, indent=1) + "\n")
-            TABLE.write_text(write_table(rows))
+            rows = {**read_json(args.out / "vae_rows.json"), name: row}
+            write_json(args.out / "vae_rows.json", rows)
+            write_table(rows, args.out / "vae_rows.md")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ fails there, loudly, and not somewhere in a training run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
     "enable_find_unused_parameters",
+    "LightningCLICheckpointHook",
+    "help_formatter",
     "jsonargparse_debug_mode",
     "logged_step_values",
     "set_initial_hparams",
@@ -56,6 +58,33 @@ def jsonargparse_debug_mode() -> bool:
     from jsonargparse._common import debug_mode_active
 
     return bool(debug_mode_active())
+
+
+def help_formatter(rewrite: Callable[[Any, str], str]) -> type:
+    """jsonargparse's help formatter with each option's help text passed through ``rewrite(action, text)``
+    (``genlight fit --help`` shows registry names instead of every imported subclass). argparse has no
+    public hook for one option's text; ``_get_help_string`` is the method its own
+    ``ArgumentDefaultsHelpFormatter`` overrides, and jsonargparse appends "known subclasses" there."""
+    from jsonargparse import DefaultHelpFormatter
+
+    class HelpFormatter(DefaultHelpFormatter):
+        def _get_help_string(self, action: Any) -> str:
+            return rewrite(action, super()._get_help_string(action))
+
+    return HelpFormatter
+
+
+class LightningCLICheckpointHook:
+    """Mixin for a ``LightningCLI`` subclass: LightningCLI reads ``--ckpt_path``'s hyper-parameters into
+    the config in its private ``_parse_ckpt_path`` (between parsing and instantiation), with a
+    ``torch.load(weights_only=True)`` and a merge that would override linked arguments. Nothing public
+    replaces that step, so this routes it to the subclass's :meth:`reconcile_checkpoint`."""
+
+    def reconcile_checkpoint(self) -> None:
+        raise NotImplementedError
+
+    def _parse_ckpt_path(self) -> None:
+        self.reconcile_checkpoint()
 
 
 def set_initial_hparams(obj: Any, values: dict[str, Any]) -> bool:

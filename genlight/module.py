@@ -22,16 +22,17 @@ from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
 from genlight._compat import enable_find_unused_parameters, should_update_logs
 from genlight.errors import IncompatibleDataError
 from genlight.functional import check_discrete_images, density_label
-from genlight.registry import MODELS
+from genlight.registry import DATAMODULES, MODELS
 from genlight.types import DensityModel
 
-__all__ = ["CHECKPOINT_KEY", "EpochMeans", "GenerativeModule", "GenerativeModuleHooks", "record_identity"]
+__all__ = ["CHECKPOINT_KEY", "EpochMeans", "GenerativeModule", "GenerativeModuleHooks", "data_mismatch", "record_identity"]
 
 #: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``
 CHECKPOINT_KEY = "genlight"
@@ -85,6 +86,35 @@ def record_identity(model: pl.LightningModule, checkpoint: dict[str, Any]) -> No
         "class_path": f"{cls.__module__}.{cls.__qualname__}",
         "version": __version__,
     }
+
+
+_KIND_TEXT = {"images": "images", "points": "2-D points", "unpaired": "unpaired image pairs (x_a, x_b)"}
+
+
+def data_mismatch(model: Any, datamodule: Any) -> str | None:
+    """One line saying why the family ``model`` (class or instance) cannot train on ``datamodule``
+    (class or instance) and which registered datamodules fit, or ``None`` when its ``batch_kind`` fits.
+    Reads only class attributes (``batch_kinds``, ``needs_labels``, ``batch_kind``), so the CLI can ask
+    before it builds anything."""
+    kinds = getattr(model, "batch_kinds", None)
+    kind = getattr(datamodule, "batch_kind", None)
+    if kinds is None or kind is None or kind in kinds:
+        return None
+    model_cls = model if isinstance(model, type) else type(model)
+    dm_cls = datamodule if isinstance(datamodule, type) else type(datamodule)
+    name = MODELS.name_of(model_cls) or model_cls.__name__
+    dm_name = DATAMODULES.name_of(dm_cls) or dm_cls.__name__
+    labelled = bool(getattr(model_cls, "needs_labels", False))
+    fits = [
+        n for n in DATAMODULES.list() if getattr(DATAMODULES.get(n), "batch_kind", None) in kinds
+        and (not labelled or int(getattr(DATAMODULES.get(n), "num_classes", 0) or 0) > 0)
+    ]  # fmt: skip
+    wanted = "labelled images (images with class labels)" if labelled else " or ".join(_KIND_TEXT.get(k, k) for k in kinds)
+    return (
+        f"{name} needs {wanted}, but the {dm_name} datamodule ({dm_cls.__name__}) gives {_KIND_TEXT.get(kind, kind)}; "
+        "use a datamodule that fits, such as "
+        f"{', '.join(fits) or 'one of `genlight list datamodules`'}"
+    )
 
 
 class GenerativeModuleHooks(pl.Callback):
@@ -141,6 +171,8 @@ class GenerativeModule(pl.LightningModule):
     monitor_mode: ClassVar[str] = "min"
     #: the datamodule ``batch_kind`` s the family trains on (``None`` = any), checked before the first step
     batch_kinds: ClassVar[tuple[str, ...] | None] = None
+    #: whether the family needs class labels (a conditional family: ``cgan``); named in data errors
+    needs_labels: ClassVar[bool] = False
     #: whether DDP must expect parameters without gradients (``None`` = under manual optimisation)
     ddp_find_unused_parameters: ClassVar[bool | None] = None
 
@@ -149,6 +181,9 @@ class GenerativeModule(pl.LightningModule):
         #: the running sums of :meth:`log_train` (read by :class:`~genlight.callbacks.nan_guard.NaNGuard`)
         self.train_means = EpochMeans()
         self._density_metrics: dict[str, Any] = {}  # a plain dict: kept out of the module tree and checkpoint
+        self._test_scores: dict[str, Any] = {}  # likewise: the extractor never enters the checkpoint
+        #: what the last test epoch of :meth:`test_step` measured (n samples, reference, extractor)
+        self.test_protocol: str | None = None
 
     def configure_callbacks(self) -> list[pl.Callback]:
         """:class:`GenerativeModuleHooks`, what genlight does in every run of this model."""
@@ -157,12 +192,9 @@ class GenerativeModule(pl.LightningModule):
     # ------------------------------------------------------------------ checks
     def check_batch_kind(self, datamodule: Any) -> None:
         """Refuse a datamodule whose batches this family cannot read (``batch_kinds``, ``None`` = any)."""
-        kind = getattr(datamodule, "batch_kind", None)
-        if self.batch_kinds is not None and kind is not None and kind not in self.batch_kinds:
-            raise IncompatibleDataError(
-                f"{type(self).__name__} trains on {' or '.join(self.batch_kinds)} batches, but "
-                f"{type(datamodule).__name__} gives {kind} batches; pick a datamodule of that kind (`genlight list datamodules`)"
-            )
+        message = data_mismatch(self, datamodule)
+        if message is not None:
+            raise IncompatibleDataError(message)
 
     def check_num_classes(self, unlabelled_fix: str, *, min_classes: int = 1) -> None:
         """For a class-conditional model (``self.num_classes > 0``): refuse, in ``setup``, a datamodule with
@@ -284,6 +316,36 @@ class GenerativeModule(pl.LightningModule):
         shown = {f"train/{k}": v for k, v in means.items() if k in prog_bar}  # as Lightning's on_epoch=True
         if shown:
             self.log_dict(shown, logger=False, **epoch_kw)
+
+    # ------------------------------------------------------------------ test split
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """``genlight test`` for a family without a test figure of its own: samples against the test
+        images (``test/fid``, ``test/kid``, ``test/precision``, ``test/recall``) for a sampler, round-trip,
+        identity and distribution errors for a translator (:mod:`genlight.metrics.test_scores`). Density
+        models and autoencoders override it with their own figures."""
+        from genlight.metrics.test_scores import TestScores
+
+        scores = self._test_scores.get("test")
+        if scores is None:
+            scores = self._test_scores["test"] = TestScores()
+        trainer = self._trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        scores.update(self, batch, batch_idx, rank, world)
+
+    def on_test_epoch_start(self) -> None:
+        """Start :meth:`test_step`'s scores afresh (nothing is left of a test run that failed)."""
+        self._test_scores.pop("test", None)
+
+    def on_test_epoch_end(self) -> None:
+        """Log what :meth:`test_step` accumulated (every rank computes; the values agree on every rank)."""
+        scores = self._test_scores.pop("test", None)
+        if scores is None or not scores.metrics:
+            return
+        values = scores.compute()
+        scores.reset()
+        rank_zero_info(f"{type(self).__name__} test protocol: {scores.protocol}")
+        self.test_protocol = scores.protocol
+        self.log_dict(values, sync_dist=False, rank_zero_only=False, batch_size=1)
 
     def checkpoint_monitor(self) -> tuple[str, str] | None:
         """``(metric, mode)`` that selects the best checkpoint: ``monitor`` if the family sets it, else

@@ -10,13 +10,13 @@ import torch
 
 from genlight import create_datamodule, create_model
 from genlight.errors import IncompatibleDataError
-from genlight.nn.latent_priors import (
-    LATENT_PRIORS,
+from genlight.nn.priors import (
+    PRIORS,
     GaussianLatentPrior,
     MixtureOfGaussiansLatentPrior,
     SwissRollLatentPrior,
     gaussian_mmd,
-    make_latent_prior,
+    make_prior,
 )
 from genlight.types import Autoencoder, LatentGenerator, Sampler, is_conditional
 from tests.helpers import cpu_trainer
@@ -27,7 +27,7 @@ TINY = {"latent_dim": 4, "hidden_channels": 8, "disc_hidden": 32}
 # ---------------------------------------------------------------------- priors
 @pytest.mark.parametrize("name,dim", [("gaussian", 3), ("mixture_of_gaussians", 2), ("mixture_of_gaussians", 5), ("swiss_roll", 2)])
 def test_prior_samples_have_the_right_shape_and_are_seeded(name, dim):
-    prior = make_latent_prior(name, dim, 10)
+    prior = make_prior(name, dim, 10, kind="sampler")
     z = prior.sample(7, generator=torch.Generator().manual_seed(3))
     assert z.shape == (7, dim) and z.dtype == torch.float32 and torch.isfinite(z).all()
     again = prior.sample(7, generator=torch.Generator().manual_seed(3))
@@ -86,12 +86,16 @@ def test_prior_label_errors():
 
 
 def test_unknown_prior_name_lists_the_valid_ones():
+    sampling = ("gaussian", "mixture_of_gaussians", "swiss_roll")
+    assert tuple(PRIORS["sampler"]) == sampling
     with pytest.raises(ValueError) as err:
-        make_latent_prior("laplace", 2)
-    assert all(name in str(err.value) for name in LATENT_PRIORS)
-    with pytest.raises(ValueError) as err:
-        create_model("aae", prior="laplace")
-    assert "laplace" in str(err.value) and all(name in str(err.value) for name in LATENT_PRIORS)
+        make_prior("laplace", 2, kind="sampler")
+    assert all(name in str(err.value) for name in sampling)
+    for name in ("laplace", "vamp"):  # vamp has a density but cannot be drawn without an encoder
+        with pytest.raises(ValueError) as err:
+            create_model("aae", prior=name)
+        assert name in str(err.value) and all(valid in str(err.value) for valid in sampling)
+        assert "mog" not in str(err.value)  # only the names an AAE takes
 
 
 def test_gaussian_mmd_separates_distributions():

@@ -7,7 +7,7 @@ import logging
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
-from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae
+from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae, validation_ddp
 from PIL import Image
 
 from genlight import create_model
@@ -91,7 +91,7 @@ def test_fid_falls_as_a_vae_trains(tmp_path):
 
 def _validate_fid(devices: int, cache_dir, root) -> dict[str, float]:
     callback = fid_callback(cache_dir, metrics=["fid", "kid"])
-    strategy = "ddp_spawn" if devices > 1 else "auto"
+    strategy = validation_ddp() if devices > 1 else "auto"
     trainer = cpu_trainer(str(root), devices=devices, strategy=strategy, limit_val_batches=1, callbacks=[callback])
     (results,) = trainer.validate(tiny_vae(), digits_datamodule(), verbose=False)
     return {k: v for k, v in results.items() if "digits" in k}

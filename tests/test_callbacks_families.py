@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -190,17 +189,42 @@ class LangevinSampler(ToyModule):
         return x.detach().clamp(0, 1)
 
 
-class SlowSampler(ToyModule):
-    """A sampler that takes ``delay`` seconds per call (a stand-in for DDPM or PixelRNN)."""
+class FakeClock:
+    """A clock that moves only when told to: stands in for ``time.perf_counter`` in the time budget,
+    so the budget's decisions are the same on an idle machine and a loaded one."""
 
-    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), delay: float = 0.4) -> None:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SlowSampler(ToyModule):
+    """A sampler whose draws take ``delay`` seconds and whose training steps take ``step_seconds``, on
+    its fake :attr:`clock` (a stand-in for DDPM or PixelRNN); :meth:`timing` hands callbacks that clock."""
+
+    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), delay: float = 0.5, step_seconds: float = 1.0) -> None:
         super().__init__(image_shape)
-        self.delay = delay
+        self.delay, self.step_seconds = delay, step_seconds
+        self.clock = FakeClock()
         self.calls = 0
+
+    def timing(self, *callbacks):
+        for callback in callbacks:
+            callback.clock = self.clock
+        return list(callbacks)
+
+    def training_step(self, batch: object, batch_idx: int) -> Tensor:
+        self.clock.advance(self.step_seconds)
+        return super().training_step(batch, batch_idx)
 
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         self.calls += 1
-        time.sleep(self.delay)
+        self.clock.advance(self.delay)
         return torch.rand(n, *self.image_shape, device=self.device)
 
 
@@ -412,25 +436,33 @@ def test_langevin_sampler_works_in_sample_grid_and_fid_during_fit(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ time budget
+# The budget reads the model's fake clock: a training step takes 1 s, a draw 0.5 s, on any machine.
 def test_slow_sampler_skips_due_epochs_over_the_time_budget_but_draws_the_last(tmp_path, caplog):
-    model = SlowSampler(delay=0.4)
-    callback = SampleGrid(num_samples=4, max_time_fraction=0.1)  # skips while training took < 7.6 s
+    model = SlowSampler(delay=0.5, step_seconds=1.0)
+    callback = SampleGrid(num_samples=4, max_time_fraction=0.1)  # skips while training took < 9.5 s
     with caplog.at_level(logging.INFO):
-        fit(model, digits_datamodule(), tmp_path, [callback], max_epochs=6, limit_train_batches=1, limit_val_batches=0)
+        fit(model, digits_datamodule(), tmp_path, model.timing(callback), max_epochs=6, limit_train_batches=1,
+            limit_val_batches=0)  # fmt: skip
     assert model.calls == 2  # the first due epoch (to measure) and the last
     assert callback.skipped_epochs == [1, 2, 3, 4]
     names = sorted(p.name for p in callback.last_path.parent.glob("samples_*.png"))
     assert [n.split("_")[1] for n in names] == ["epoch000", "epoch005"]
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("SampleGrid: skipped")]
     assert len(lines) == 1 and "[1, 2, 3, 4]" in lines[0] and "10%" in lines[0]  # logged once, with why
-    assert callback.draw_seconds >= 0.8
+    assert callback.draw_seconds == 1.0  # two draws of 0.5 s
+    # with training steps of 10 s, a 0.5 s draw fits in 10% from the second epoch on: nothing skipped
+    patient = SlowSampler(delay=0.5, step_seconds=10.0)
+    again = SampleGrid(num_samples=4, max_time_fraction=0.1)
+    fit(patient, digits_datamodule(), tmp_path / "b", patient.timing(again), max_epochs=6, limit_train_batches=1,
+        limit_val_batches=0)  # fmt: skip
+    assert patient.calls == 6 and again.skipped_epochs == []
 
 
 def test_without_a_budget_or_with_a_fast_sampler_every_due_epoch_draws(tmp_path):
-    slow = SlowSampler(delay=0.2)
+    slow = SlowSampler(delay=5.0)  # far over any budget
     unbounded = SampleGrid(num_samples=4, max_time_fraction=None)
     quick = dict(max_epochs=3, limit_train_batches=1, limit_val_batches=0)
-    fit(slow, digits_datamodule(), tmp_path / "a", [unbounded], **quick)
+    fit(slow, digits_datamodule(), tmp_path / "a", slow.timing(unbounded), **quick)
     assert slow.calls == 3 and unbounded.skipped_epochs == []
     fast = SampleGrid(num_samples=4, every_n_epochs=2)
     fit(ToyLatentGenerator(), digits_datamodule(), tmp_path / "b", [fast], max_epochs=4, limit_train_batches=1)
@@ -444,9 +476,18 @@ def test_fid_time_budget_counts_only_sampling_and_skips_slow_epochs(tmp_path):
     model = SlowSampler(delay=0.5)
     fid = FIDCallback(metrics=["fid"], num_samples=20, batch_size=20, every_n_epochs=1, cache_dir=str(tmp_path / "c"))
     fid.max_time_fraction = 0.01  # FIDCallback keeps PeriodicCallback's default (0.25) unless set
-    fit(model, digits_datamodule(), tmp_path, [fid], max_epochs=4, limit_train_batches=1, limit_val_batches=1)
+    extractor_calls = []
+
+    def slow_extractor(module, args) -> None:  # every extractor call (reference pass, samples) takes 0.25 s
+        extractor_calls.append(1)
+        model.clock.advance(0.25)
+
+    fid.extractor(torch.device("cpu")).register_forward_pre_hook(slow_extractor)
+    fit(model, digits_datamodule(), tmp_path, model.timing(fid), max_epochs=4, limit_train_batches=1,
+        limit_val_batches=1)  # fmt: skip
     assert model.calls == 2 and fid.skipped_epochs == [1, 2]
-    assert 1.0 <= fid.draw_seconds < 1.6  # the two draws, not the extractor or the reference pass
+    assert len(extractor_calls) > 2  # the reference pass and the two evaluations moved the clock ...
+    assert fid.draw_seconds == 1.0  # ... but only the two draws count
 
 
 def test_cli_sample_grid_takes_the_new_arguments():
@@ -464,11 +505,12 @@ def test_cli_sample_grid_takes_the_new_arguments():
 @pytest.mark.slow
 def test_time_budget_under_ddp_decides_on_rank_zero_and_never_hangs(tmp_path):
     """Two processes: SampleGrid (draws on rank 0) and FID (draws on every rank) skip the same epochs."""
+    model = SlowSampler(delay=0.5, step_seconds=0.25)  # each process has a copy of the fake clock: rank 0's decides
     grid = SampleGrid(num_samples=4)
     fid = FIDCallback(metrics=["fid"], num_samples=40, batch_size=20, every_n_epochs=1, cache_dir=str(tmp_path / "c"))
     trainer = cpu_trainer(str(tmp_path), devices=2, strategy="ddp_spawn", max_epochs=4, limit_train_batches=1,
-                          limit_val_batches=1, logger=CSVLogger(str(tmp_path)), callbacks=[grid, fid])  # fmt: skip
-    trainer.fit(SlowSampler(delay=0.4), digits_datamodule())
+                          limit_val_batches=1, logger=CSVLogger(str(tmp_path)), callbacks=model.timing(grid, fid))  # fmt: skip
+    trainer.fit(model, digits_datamodule())
     names = sorted(p.name.split("_")[1] for p in (tmp_path / "lightning_logs" / "version_0" / "images").glob("*.png"))
     assert names == ["epoch000", "epoch003"]
 
@@ -476,11 +518,11 @@ def test_time_budget_under_ddp_decides_on_rank_zero_and_never_hangs(tmp_path):
 def test_fid_monitored_by_a_checkpoint_is_never_skipped(tmp_path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    model = SlowSampler(delay=0.3)
+    model = SlowSampler(delay=0.5)
     fid = FIDCallback(metrics=["fid"], num_samples=20, batch_size=20, every_n_epochs=1, cache_dir=str(tmp_path / "c"))
     fid.max_time_fraction = 0.01  # without the checkpoint, epoch 1 would be skipped (see above)
     best = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), monitor="val/fid_digits", mode="min")
-    fit(model, digits_datamodule(), tmp_path, [fid, best], max_epochs=3, limit_train_batches=1,
+    fit(model, digits_datamodule(), tmp_path, [*model.timing(fid), best], max_epochs=3, limit_train_batches=1,
         enable_checkpointing=True)  # fmt: skip
     assert model.calls == 3 and fid.skipped_epochs == []  # no checkpoint chosen on a stale FID
     assert best.best_model_path

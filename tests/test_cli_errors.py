@@ -248,9 +248,9 @@ def test_fid_digits_extractor_on_color_images(workdir, capsys):
 
 
 def test_tensorboard_logger_without_the_package(workdir, capsys, monkeypatch):
-    import genlight.cli
+    import genlight.cli.checks
 
-    monkeypatch.setattr(genlight.cli, "_tensorboard_available", lambda: False)
+    monkeypatch.setattr(genlight.cli.checks, "tensorboard_available", lambda: False)
     code, _, err = run(capsys, "fit", "--model", "vae", "--trainer.logger", "TensorBoardLogger", *QUICK)
     assert_user_error(code, err, "pip install 'genlight[tensorboard]'")
 

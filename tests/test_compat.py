@@ -104,3 +104,42 @@ def test_set_initial_hparams_replaces_what_loggers_record():
     assert module.hparams_initial == {"width": 5}
     assert set_initial_hparams(module, {"width": 7})
     assert module.hparams_initial == {"width": 7} and module.hparams == {"width": 5}
+def test_help_formatter_rewrites_one_options_help_text():
+    """jsonargparse appends "known subclasses" in the formatter's ``_get_help_string``; the rewrite sees it."""
+    from jsonargparse import ArgumentParser
+
+    seen: dict[str, str] = {}
+
+    def rewrite(action, text):
+        seen[action.dest] = text
+        return text.replace("known subclasses", "registered names") if action.dest == "model" else text
+
+    parser = ArgumentParser(formatter_class=_compat.help_formatter(rewrite), exit_on_error=False)
+    parser.add_subclass_arguments(pl.Callback, "model", required=False)
+    text = " ".join(parser.format_help().split())
+    assert "known subclasses: " in seen["model"] and "lightning.pytorch.callbacks.ModelCheckpoint" in seen["model"]
+    assert "registered names: " in text and "known subclasses" not in text
+
+
+def test_lightning_cli_checkpoint_hook_runs_between_parsing_and_instantiation(tmp_path):
+    """LightningCLI calls its private ``_parse_ckpt_path`` after ``parse_arguments`` and before
+    ``before_instantiate_classes``; the mixin routes it to ``reconcile_checkpoint``."""
+    from lightning.pytorch.cli import LightningCLI
+
+    calls: list[str] = []
+
+    class Probe(_compat.LightningCLICheckpointHook, LightningCLI):
+        def parse_arguments(self, parser, args):
+            calls.append("parse")
+            super().parse_arguments(parser, args)
+
+        def reconcile_checkpoint(self):
+            calls.append("reconcile")
+
+        def before_instantiate_classes(self):
+            calls.append("instantiate")
+
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    Probe(BoringModel, args=["--trainer.default_root_dir", str(tmp_path)], run=False)
+    assert calls == ["parse", "reconcile", "instantiate"]

@@ -385,8 +385,13 @@ def test_image_folder_errors(tmp_path: Path) -> None:
     write_image_folder(tmp_path / "bad", classes=None, per_class=10)
     (tmp_path / "bad" / "img_003.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     dm = ImageFolderDataModule(data_dir=str(tmp_path / "bad"), image_size=4)
+    with pytest.raises(DataFilesError, match=r"img_003.png is not a readable image .*--data.skip_bad true"):
+        dm.setup()  # found at setup, every header checked, not when an epoch reaches it
+    dm = ImageFolderDataModule(data_dir=str(tmp_path / "bad"), image_size=4, skip_bad=True)
     dm.setup()
-    with pytest.raises(DataFilesError, match="img_003.png is truncated or corrupted"):
+    assert sum(len(part) for part in (dm.train_set, dm.val_set, dm.test_set)) == 9
+    (tmp_path / "bad" / "img_004.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")  # broken after setup
+    with pytest.raises(DataFilesError, match="img_004.png is truncated or corrupted"):
         for split in (dm.train_set, dm.val_set, dm.test_set):
             all_items(split)
 

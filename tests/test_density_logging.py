@@ -12,7 +12,7 @@ import torch
 from genlight.functional import density_label
 from genlight.metrics import BitsPerDim
 from tests.families import TestAffineFlow2D, TestConditionalCategorical
-from tests.helpers import cpu_trainer, digits_datamodule
+from tests.helpers import cpu_trainer, digits_datamodule, validation_ddp
 
 
 def test_labels_follow_exactness_and_data():
@@ -28,8 +28,7 @@ def test_labels_follow_exactness_and_data():
 
 
 def _validate(model, devices: int, batch_size: int) -> float:
-    strategy = "ddp_spawn" if devices > 1 else "auto"
-    trainer = cpu_trainer(devices=devices, strategy=strategy)
+    trainer = cpu_trainer(devices=devices, strategy=validation_ddp() if devices > 1 else "auto")
     (metrics,) = trainer.validate(model, datamodule=digits_datamodule(batch_size=batch_size), verbose=False)
     return metrics["val/bpd"]
 

@@ -135,6 +135,17 @@ def test_samples_and_latents_come_from_the_chosen_prior(prior):
     assert images.shape == (6, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
 
 
+def test_unknown_or_sampling_only_prior_is_refused_before_anything_is_built():
+    """The VAE takes the priors with a density (the one prior registry, kind ``density``)."""
+    for name in ("laplace", "swiss_roll"):  # swiss_roll serves the AAE: no log p(z) to put in the KL
+        with pytest.raises(ValueError) as err:
+            create_model("vae", prior=name)
+        message = str(err.value)
+        assert name in message and all(valid in message for valid in PRIORS) and "mixture_of_gaussians" not in message
+    with pytest.raises(ValueError, match="prior_components must be >= 1 for the vamp prior"):
+        create_model("vae", prior="vamp", prior_components=0)
+
+
 # ---------------------------------------------------------------------------------------- exact log p(x), 1-d latent
 GRID = torch.linspace(-12, 12, 6001).unsqueeze(1)
 DZ = 24 / 6000

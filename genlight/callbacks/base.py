@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
@@ -54,8 +55,14 @@ class PeriodicCallback(pl.Callback):
     subclasses with :meth:`timed`), plus the last draw's duration for the coming one, would exceed
     ``max_time_fraction`` of the wall time since training started, so a slow sampler (DDPM,
     PixelRNN) does not make a run spend more time drawing than training. The first due epoch always
-    draws (to measure), and so does the last epoch (``trainer.max_epochs - 1``); the skipped epochs
-    are logged in one line at the end of training. ``max_time_fraction=None`` turns the budget off.
+    draws (to measure); the skipped epochs are logged in one line at the end of training.
+    ``max_time_fraction=None`` turns the budget off.
+
+    The last epoch of a fit always draws, whatever ``every_n_epochs`` and the budget say: the epoch that
+    reaches ``max_epochs`` or ``max_steps``, or in which a stop was requested (``trainer.should_stop``:
+    ``max_time``, early stopping, any callback; see :meth:`is_last_epoch`). Where the stop is decided
+    after this callback's hook of that epoch has run (a callback later in the list), the draw happens
+    in ``on_train_end`` instead (:meth:`draw_final`).
     A callback whose metric a ``ModelCheckpoint`` or ``EarlyStopping`` monitors never skips.
     Under DDP rank 0 decides, so every rank runs or skips together.
     """
@@ -63,6 +70,9 @@ class PeriodicCallback(pl.Callback):
     capability: ClassVar[type | tuple[type, ...]]
     #: what a model without the capability lacks, for the log line ("sample(n)", "encode/decode")
     needs: ClassVar[str]
+    #: the time source of the budget, in seconds (monotonic); an instance may take another, e.g. a
+    #: fake clock in tests, so budget decisions can be checked without sleeping
+    clock: Callable[[], float] = staticmethod(time.perf_counter)
 
     def __init__(self, every_n_epochs: NonNegativeInt, max_time_fraction: Decay | None = 0.25) -> None:
         check_arguments(self, {"every_n_epochs": every_n_epochs, "max_time_fraction": max_time_fraction})
@@ -73,15 +83,25 @@ class PeriodicCallback(pl.Callback):
         self.last_draw_seconds: float | None = None
         self.skipped_epochs: list[int] = []
         self._fit_start: float | None = None
+        self._last_epoch: int | None = None  # the last training epoch that ended in this fit
+        self._drawn_epoch: int | None = None  # the last epoch this callback drew at
 
     # ------------------------------------------------------------------ schedule
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._fit_start = time.perf_counter()
+        self._fit_start = self.clock()
         self.draw_seconds, self.last_draw_seconds, self.skipped_epochs = 0.0, None, []
+        self._last_epoch = self._drawn_epoch = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_epoch = trainer.current_epoch
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        missed = self._last_epoch is not None and self._drawn_epoch != self._last_epoch
+        if missed and self.every_n_epochs > 0 and isinstance(pl_module, self.capability):
+            self._drawn_epoch = self._last_epoch
+            self.draw_final(trainer, pl_module)
         if self.skipped_epochs:
-            elapsed = time.perf_counter() - (self._fit_start or time.perf_counter())
+            elapsed = self.clock() - self._fit_start if self._fit_start is not None else 0.0
             rank_zero_info(
                 f"{type(self).__name__}: skipped due epochs {self.skipped_epochs} to keep drawing under "
                 f"{self.max_time_fraction:.0%} of the training time (one draw took {self.last_draw_seconds:.2f} s; "
@@ -90,8 +110,29 @@ class PeriodicCallback(pl.Callback):
             )
         self._fit_start = None
 
+    def draw_final(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Draw once more after training, for a last epoch whose draw was missed (the stop was decided
+        after this callback's hook ran, or the hook never ran, e.g. no validation in the last epoch).
+        Called on every rank."""
+
+    @staticmethod
+    def is_last_epoch(trainer: pl.Trainer) -> bool:
+        """Whether the fit's epoch now ending is its last: ``max_epochs`` or ``max_steps`` reached, or a
+        stop requested (``trainer.should_stop``: ``max_time``, early stopping, a callback). Outside
+        ``fit`` (``validate``), never."""
+        if trainer.state.fn != TrainerFn.FITTING:
+            return False
+        if trainer.should_stop:
+            return True
+        max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+        if max_epochs is not None and max_epochs > 0 and trainer.current_epoch >= max_epochs - 1:
+            return True
+        return max_steps is not None and max_steps > 0 and trainer.global_step >= max_steps
+
     def is_due(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> bool:
-        if trainer.sanity_checking or self.every_n_epochs <= 0 or (trainer.current_epoch + 1) % self.every_n_epochs:
+        if trainer.sanity_checking or self.every_n_epochs <= 0:
+            return False
+        if (trainer.current_epoch + 1) % self.every_n_epochs and not self.is_last_epoch(trainer):
             return False
         if not isinstance(pl_module, self.capability):
             if not self._warned:
@@ -101,6 +142,7 @@ class PeriodicCallback(pl.Callback):
         if not self.within_budget(trainer):
             self.skipped_epochs.append(trainer.current_epoch)
             return False
+        self._drawn_epoch = trainer.current_epoch
         return True
 
     def within_budget(self, trainer: pl.Trainer) -> bool:
@@ -108,13 +150,10 @@ class PeriodicCallback(pl.Callback):
         training wall time (always true outside fitting, before the first draw and at the last epoch)."""
         if self.max_time_fraction is None or self._fit_start is None or self.last_draw_seconds is None:
             return True
-        if self.monitored(trainer):
-            return True
-        max_epochs = trainer.max_epochs
-        if max_epochs is not None and max_epochs > 0 and trainer.current_epoch >= max_epochs - 1:
+        if self.monitored(trainer) or self.is_last_epoch(trainer):
             return True
         estimate = self.last_draw_seconds
-        elapsed = time.perf_counter() - self._fit_start
+        elapsed = self.clock() - self._fit_start
         ok = self.draw_seconds + estimate <= self.max_time_fraction * (elapsed + estimate)
         if trainer.world_size > 1:  # rank 0's clock decides for all, so collective metrics never hang
             ok = bool(trainer.strategy.broadcast(ok, src=0))
@@ -130,11 +169,11 @@ class PeriodicCallback(pl.Callback):
     @contextmanager
     def timed(self) -> Iterator[None]:
         """Measure one draw (while fitting) for the time budget; see :meth:`record_draw`."""
-        start = time.perf_counter()
+        start = self.clock()
         try:
             yield
         finally:
-            self.record_draw(time.perf_counter() - start)
+            self.record_draw(self.clock() - start)
 
     def record_draw(self, seconds: float) -> None:
         """Count ``seconds`` of drawing towards the budget (ignored outside fitting). Every rank
@@ -154,6 +193,12 @@ class EpochImageCallback(PeriodicCallback):
                 if trainer.is_global_zero:
                     with evaluating(pl_module):
                         self.log_epoch(trainer, pl_module)
+        super().on_train_epoch_end(trainer, pl_module)
+
+    def draw_final(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            with evaluating(pl_module):
+                self.log_epoch(trainer, pl_module)
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         raise NotImplementedError

@@ -162,6 +162,13 @@ class EMA(pl.Callback):
         if self.active and self.swapped:
             self.swap(pl_module)
 
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """``test`` scores the averaged weights, as validation, sample grids and FID do."""
+        self.on_validation_start(trainer, pl_module)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.on_validation_end(trainer, pl_module)
+
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self.on_validation_end(trainer, pl_module)  # never leave the averaged weights in the live model
 

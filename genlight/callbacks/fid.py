@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -169,6 +168,18 @@ class FIDCallback(PeriodicCallback):
         for name, value in self.evaluate(trainer, pl_module).items():
             pl_module.log(name, value, sync_dist=False, rank_zero_only=False)  # the same value on every rank
 
+    def draw_final(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The last epoch's evaluation when no validation epoch end of it evaluated (the stop came after
+        this callback's hook, or the last epoch ran no validation): every rank evaluates, the loggers
+        get the values at the final step (``self.log`` is closed after training)."""
+        results = self.evaluate(trainer, pl_module)
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(results, step=trainer.global_step)
+                logger.save()
+        values = ", ".join(f"{k} = {v:.4g}" for k, v in results.items())
+        rank_zero_info(f"FIDCallback: after the last epoch ({self._drawn_epoch}): {values}")
+
     # ------------------------------------------------------------------ evaluation
     @property
     def cache_folder(self) -> Path:
@@ -218,10 +229,10 @@ class FIDCallback(PeriodicCallback):
             start = chunk * self.batch_size
             n = min(self.batch_size, self.num_samples - start)
             index = torch.arange(start, start + n, device=device)
-            began = time.perf_counter()
+            began = self.clock()
             with evaluating(pl_module, seed=self.seed * 1_000_003 + chunk):
                 images = pl_module.sample(n, y=index % classes if classes else None).to(device)
-            seconds += time.perf_counter() - began
+            seconds += self.clock() - began
             yield index, images
         self.record_draw(seconds)
 

@@ -3,10 +3,12 @@ image datasets, and the horizontal-flip augmentation. No data source lives here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -18,6 +20,7 @@ __all__ = [
     "DataFilesError",
     "ImageFileDataset",
     "TensorImageDataset",
+    "check_images",
     "download_or_explain",
     "list_images",
     "random_hflip",
@@ -83,6 +86,38 @@ class TensorImageDataset(Dataset):
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name (so the order, and the split, is reproducible)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` is not a readable image (``None`` when it is): PIL's ``open`` + ``verify``, which
+    read the header (and a PNG's chunk checksums) without decoding the pixels."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as err:  # noqa: BLE001 - any failure to read is the answer
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def check_images(paths: Sequence[Path], dataset: str, skip_bad: bool = False) -> list[int]:
+    """Check every image file's header now (at ``setup``), not when an epoch reaches it: the indices of
+    the readable ``paths``. An unreadable file raises :class:`DataFilesError` naming it and the fix, or,
+    with ``skip_bad``, is left out and counted in one log line."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
+        reasons = list(pool.map(_unreadable, paths, chunksize=64))
+    bad = [i for i, reason in enumerate(reasons) if reason is not None]
+    if bad and not skip_bad:
+        first = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DataFilesError(
+            f"{dataset}: {paths[first]} is not a readable image ({reasons[first]}){more}; remove the file, or pass "
+            "--data.skip_bad true to skip unreadable images"
+        )
+    if bad:
+        rank_zero_info(f"{dataset}: skipped {len(bad)} unreadable image(s) of {len(paths)} (skip_bad), e.g. {paths[bad[0]]}")
+    return [i for i, reason in enumerate(reasons) if reason is None]
 
 
 class ImageFileDataset(Dataset):

@@ -9,19 +9,22 @@ from typing import Any, Literal
 from torch.utils.data import Dataset
 
 from genlight.datamodules.base import GenerativeDataModule
-from genlight.datamodules.common import IMAGE_EXTENSIONS, DataFilesError, ImageFileDataset, list_images
+from genlight.datamodules.common import IMAGE_EXTENSIONS, DataFilesError, ImageFileDataset, check_images, list_images
 from genlight.ranges import OpenUnitInterval, Size
 from genlight.registry import register_datamodule
 
 __all__ = ["ImageFolderDataModule", "scan_image_folder"]
 
 
-def scan_image_folder(root: Path, dataset: str = "image_folder") -> tuple[list[Path], list[int] | None, list[str]]:
+def scan_image_folder(
+    root: Path, dataset: str = "image_folder", option: str = "--data.data_dir"
+) -> tuple[list[Path], list[int] | None, list[str]]:
     """``(paths, labels, class names)``: with class sub-folders (sorted, labelled 0..K-1; loose files in
-    ``root`` are then ignored), else the images directly in ``root`` with ``labels=None``."""
+    ``root`` are then ignored), else the images directly in ``root`` with ``labels=None``. ``option`` is
+    the setting that names ``root``, for the message when it does not exist."""
     if not root.is_dir():
         raise DataFilesError(
-            f"{dataset}: image folder {root} does not exist. Point --data.data_dir at a folder of images "
+            f"{dataset}: image folder {root} does not exist. Point {option} at a folder of images "
             f"({', '.join(IMAGE_EXTENSIONS[:4])}, ...), flat or with one sub-folder per class."
         )
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and list_images(d))
@@ -36,7 +39,7 @@ def scan_image_folder(root: Path, dataset: str = "image_folder") -> tuple[list[P
     if not paths:
         raise DataFilesError(
             f"{dataset}: no images in {root} nor in its sub-folders (expected files ending in "
-            f"{', '.join(IMAGE_EXTENSIONS)})."
+            f"{', '.join(IMAGE_EXTENSIONS)}); point {option} at a folder of images."
         )
     return paths, None, []
 
@@ -47,12 +50,17 @@ class ImageFolderDataModule(GenerativeDataModule):
     is the number of class sub-folders (``y`` their sorted index), or 0 with ``y = -1`` for a flat
     folder. ``test_fraction`` then ``val_fraction`` are held out by ``seed``.
 
+    Every file's header is checked at ``setup`` (PIL ``open`` + ``verify``, no decoding): an unreadable
+    image stops the run there, naming the file, unless ``skip_bad`` (``--data.skip_bad true``), which
+    leaves such files out and logs how many.
+
     Args:
         data_dir: the folder of images, flat or with one sub-folder per class.
         image_size: side of the square images after resizing.
         channels: 1 (grey) or 3 (RGB).
         crop_size: side of the center crop taken before resizing (``None``: the largest square).
         test_fraction: share of the images held out as the test split, in (0, 1).
+        skip_bad: skip unreadable images (counted in the log) instead of stopping at ``setup``.
     """
 
     num_levels = 256
@@ -64,6 +72,7 @@ class ImageFolderDataModule(GenerativeDataModule):
         channels: Literal[1, 3] = 3,
         crop_size: Size | None = None,
         test_fraction: OpenUnitInterval = 0.1,
+        skip_bad: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,13 +81,17 @@ class ImageFolderDataModule(GenerativeDataModule):
         self.channels = channels
         self.crop_size = crop_size
         self.test_fraction = test_fraction
+        self.skip_bad = skip_bad
         self.paths, self.labels, self.classes = scan_image_folder(self.data_dir)
         self.image_shape = (channels, image_size, image_size)
         self.num_classes = len(self.classes)
 
     def load_datasets(self) -> tuple[Dataset, Dataset | None]:
+        keep = check_images(self.paths, "image_folder", self.skip_bad)
+        paths = [self.paths[i] for i in keep]
+        labels = None if self.labels is None else [self.labels[i] for i in keep]
         dataset = ImageFileDataset(
-            self.paths, self.labels, image_size=self.image_size, channels=self.channels,
+            paths, labels, image_size=self.image_size, channels=self.channels,
             crop_size=self.crop_size, dataset="image_folder",
         )
         return dataset, None

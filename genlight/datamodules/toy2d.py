@@ -15,6 +15,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.ranges import DataSize, PositiveInt
+from genlight.errors import IncompatibleDataError
 from genlight.registry import register_datamodule
 
 __all__ = ["EIGHT_GAUSSIANS_RADIUS", "EIGHT_GAUSSIANS_STD", "Toy2DDataModule", "log_prob", "sample_toy2d"]
@@ -133,6 +134,20 @@ class Toy2DDataModule(GenerativeDataModule):
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact log-density of this data set's distribution (see :func:`log_prob`)."""
         return log_prob(self.dataset, x)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Which distribution the model was trained on, kept in checkpoints (see :meth:`load_state_dict`)."""
+        return {"dataset": self.dataset}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Refuse a checkpoint of a model trained on another toy distribution (``test``, ``validate`` or a
+        resumed ``fit`` with ``--ckpt_path`` would score or train it on the wrong data)."""
+        trained = state_dict.get("dataset")
+        if trained is not None and trained != self.dataset:
+            raise IncompatibleDataError(
+                f"the checkpoint's model was trained on toy2d dataset '{trained}', not '{self.dataset}': pass "
+                f"--data.dataset {trained} (or leave it out of the command), or use a checkpoint trained on {self.dataset}"
+            )
 
     def load_datasets(self) -> tuple[Dataset, Dataset | None]:
         x = sample_toy2d(self.dataset, self.num_samples, torch.Generator().manual_seed(self.seed))

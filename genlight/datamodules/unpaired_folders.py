@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from genlight.datamodules.base import GenerativeDataModule
-from genlight.datamodules.common import DataFilesError, ImageFileDataset
+from genlight.datamodules.common import DataFilesError, ImageFileDataset, check_images
 from genlight.datamodules.image_folder import scan_image_folder
 from genlight.ranges import OpenUnitInterval, PositiveInt, Size
 from genlight.registry import register_datamodule
@@ -43,6 +43,10 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
     ``test_dir_b`` (CycleGAN's ``testA``/``testB``) those are the test split instead. Training pairs
     are re-drawn at random every read; validation/test pairs are fixed. ``num_classes`` is 0.
 
+    Every file's header is checked at ``setup`` (PIL ``open`` + ``verify``, no decoding): an unreadable
+    image stops the run there, naming the file, unless ``skip_bad`` (``--data.skip_bad true``), which
+    leaves such files out and logs how many.
+
     Args:
         dir_a: folder of domain A's training images.
         dir_b: folder of domain B's training images.
@@ -52,6 +56,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
         channels: 1 (grey) or 3 (RGB).
         test_fraction: share of each domain held out as test when no test folders are given, in (0, 1).
         batch_size: pairs per batch (1, as in CycleGAN).
+        skip_bad: skip unreadable images (counted in the log) instead of stopping at ``setup``.
     """
 
     batch_kind = "unpaired"
@@ -68,6 +73,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
         channels: Literal[1, 3] = 3,
         test_fraction: OpenUnitInterval = 0.1,
         batch_size: PositiveInt = 1,
+        skip_bad: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
@@ -78,6 +84,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
         self.image_size = image_size
         self.channels = channels
         self.test_fraction = test_fraction
+        self.skip_bad = skip_bad
         self.image_shape = (channels, image_size, image_size)
 
     @classmethod
@@ -96,15 +103,17 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
                     "image_size": 8, "channels": 1, "batch_size": 8}  # fmt: skip
         return cls(**{**defaults, **kwargs})
 
-    def _images(self, folder: Path, domain: str) -> ImageFileDataset:
-        paths, _, _ = scan_image_folder(folder, f"unpaired_folders (domain {domain.upper()})")
+    def _images(self, folder: Path, domain: str, option: str) -> ImageFileDataset:
+        name = f"unpaired_folders (domain {domain.upper()})"
+        paths, _, _ = scan_image_folder(folder, name, option)
+        paths = [paths[i] for i in check_images(paths, name, self.skip_bad)]
         return ImageFileDataset(paths, image_size=self.image_size, channels=self.channels, dataset="unpaired_folders")
 
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         parts = {}
         for domain, folder in self.dirs.items():
-            test = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain)
-            train, val, test = self.split_pool(self._images(folder, domain), test)
+            test = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
+            train, val, test = self.split_pool(self._images(folder, domain, f"--data.dir_{domain}"), test)
             for name, part in (("train", train), ("val", val), ("test", test)):
                 if len(part) == 0:
                     raise DataFilesError(

@@ -35,6 +35,7 @@ __all__ = [
     "cache_root",
     "create_extractor",
     "default_inception_path",
+    "extractor_for",
     "list_extractors",
     "register_extractor",
 ]
@@ -226,3 +227,17 @@ class MNISTExtractor(CNNExtractor):
                 f"holds the MNIST IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-*)."
             )
         super().__init__(path)
+
+
+def extractor_for(image_shape: tuple[int, ...]) -> str | None:
+    """The extractor that fits images of ``image_shape``: ``digits`` for 1x8x8, ``mnist`` for 1x28x28
+    when its weights are in place, else ``inception`` (any size); ``None`` for 2-D points and other
+    vectors, which are compared as they are."""
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3:
+        return None
+    if shape == DigitsExtractor.image_shape:
+        return "digits"
+    if shape == MNISTExtractor.image_shape and default_mnist_path().is_file():
+        return "mnist"
+    return "inception"

@@ -1,8 +1,8 @@
 """``aae``: adversarial autoencoder (Makhzani et al. 2016, "Adversarial Autoencoders").
 
 An autoencoder whose aggregated posterior ``q(z) = E_x q(z|x)`` is matched to a fixed prior ``p(z)``
-(:mod:`genlight.nn.latent_priors`: ``gaussian``, ``mixture_of_gaussians``, ``swiss_roll``) by a GAN
-on the codes: an MLP discriminator ``D`` tells prior draws from codes, the encoder is its generator.
+(:mod:`genlight.nn.priors`, kind ``sampler``: ``gaussian``, ``mixture_of_gaussians``, ``swiss_roll``)
+by a GAN on the codes: an MLP discriminator ``D`` tells prior draws from codes, the encoder is its generator.
 After training, ``decode(z)``, ``z ~ p(z)``, generates.
 
 One ``training_step`` = one batch, in the paper's two phases (§2):
@@ -28,7 +28,7 @@ A freshly initialised encoder maps every image to nearly the same code (spread ~
 adversarial steps then push that one clump around (mode collapse in code space). ``code_norm`` (on by
 default) batch-normalises the code with its affine part initialised to the prior's per-dimension mean
 and std, so ``D`` sees codes with the prior's first two moments from the first step (digits, 60
-epochs: FID 4.8 vs 7.2 without, ``benchmarks/results/tune_aae.md``).
+epochs: FID 4.8 vs 7.2 without, ``benchmarks/results/tuning.md``).
 
 Label-supervised regularisation (``supervised=True``, Makhzani §2.3; labelled data): the prior has one
 component per class; in the ``D`` step the prior draw for example ``i`` comes from the component of
@@ -52,8 +52,7 @@ from genlight.errors import IncompatibleDataError
 from genlight.modules.gan import MLPDiscriminator
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
-from genlight.nn.latent_priors import LATENT_PRIORS, gaussian_mmd, make_latent_prior
-from genlight.nn.priors import LOGVAR_RANGE
+from genlight.nn.priors import LOGVAR_RANGE, check_prior, gaussian_mmd, make_prior
 from genlight.registry import register_model
 from genlight.ranges import ClassCount, Depth, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, check_arguments
 
@@ -125,8 +124,7 @@ class AAE(GenerativeModule):
         check_arguments(self, self.hparams)
         self.automatic_optimization = False
         shape = check_image_shape(image_shape, type(self).__name__)
-        if prior not in LATENT_PRIORS:
-            raise ValueError(f"unknown latent prior {prior!r}; choose one of: {', '.join(LATENT_PRIORS)}")
+        check_prior(prior, "sampler")
         if supervised and num_classes < 2:
             raise IncompatibleDataError(
                 f"supervised aae needs labelled data (num_classes >= 2), got num_classes={num_classes}; pick a "
@@ -146,7 +144,7 @@ class AAE(GenerativeModule):
             raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
         #: classes ``sample(n, y=)`` takes: ``num_classes`` when supervised, else 0 (unconditional)
         self.num_classes = int(num_classes) if supervised else 0
-        self.prior = make_latent_prior(prior, latent_dim, self.num_classes or prior_components)
+        self.prior = make_prior(prior, latent_dim, self.num_classes or prior_components, kind="sampler")
         self.likelihood = make_likelihood(likelihood, num_levels)
         code = latent_dim * (2 if posterior == "gaussian" else 1)
         self.encoder = ConvEncoder(shape, hidden_channels, code)

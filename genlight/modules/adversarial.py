@@ -28,7 +28,7 @@ penalty runs in fp32 (``autograd.grad`` bypasses the scaler).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn

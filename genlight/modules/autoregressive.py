@@ -14,7 +14,6 @@ import math
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from genlight.functional import check_image_shape, to_levels
@@ -22,7 +21,7 @@ from genlight.module import GenerativeModule
 from genlight.ranges import Decay, NonNegativeFloat, PositiveFloat, check_arguments
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.likelihoods import PixelLikelihood, make_likelihood
-from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
+from genlight.nn.logistic_mixture import LogisticMixture
 
 __all__ = ["AutoregressiveImageModel"]
 

@@ -51,6 +51,8 @@ class CGAN(AdversarialModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 4}
+    batch_kinds: ClassVar[tuple[str, ...] | None] = ("images",)
+    needs_labels: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ class DCGAN(AdversarialModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 4}
+    batch_kinds: ClassVar[tuple[str, ...] | None] = ("images",)
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
 from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
+from genlight.nn.schedules import warmup_cosine_scheduler
 from genlight.nn.unet import UNet
 from genlight.registry import register_model
 from genlight.ranges import ClassCount, ClosedUnitInterval, Depth, DepthOrZero, Fraction, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size, Steps, check_arguments
@@ -388,17 +389,13 @@ class DDPM(GenerativeModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         opt = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        total = self.trainer.estimated_stepping_batches if hp.lr_schedule == "cosine" else 0
-        if hp.lr_schedule == "cosine" and not math.isfinite(total):
-            raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
-
-        def factor(step: int) -> float:
-            warm = min(1.0, (step + 1) / hp.warmup_steps) if hp.warmup_steps > 0 else 1.0
-            if hp.lr_schedule == "cosine":
-                return warm * 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / max(1, total))))
-            return warm
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        total = None  # constant after the warm-up
+        if hp.lr_schedule == "cosine":
+            total = self.trainer.estimated_stepping_batches
+            if not math.isfinite(total):
+                raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
+        # the cosine spans the whole run, overlapping the warm-up (decay_start=0)
+        sched = warmup_cosine_scheduler(opt, hp.warmup_steps, total, decay_start=0)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def configure_gradient_clipping(

@@ -222,13 +222,22 @@ class EBM(GenerativeModule):
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        x = batch[0].float()
+        self.log_energies("val", batch[0].float())
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """The energies of :meth:`validation_step` on the test split (``test/energy_gap``, ...) and, as for
+        every sampler, short-run samples against the test images (``test/fid``, ``test/kid``, ...)."""
+        self.log_energies("test", batch[0].float())
+        super().test_step(batch, batch_idx)
+
+    def log_energies(self, stage: str, x: Tensor) -> None:
+        """``{stage}/energy_data``, ``energy_noise``, ``energy_buffer`` and ``energy_gap`` (noise - data)."""
         e_data, e_noise = self(x).mean(), self(self.noise(len(x))).mean()
         e_buffer = self(self.replay[: len(x)].to(self.device)).mean() if len(self.replay) else e_noise
         self.log_dict(
-            {"val/energy_data": e_data, "val/energy_noise": e_noise, "val/energy_buffer": e_buffer,
-             "val/energy_gap": e_noise - e_data},
-            sync_dist=True,
+            {f"{stage}/energy_data": e_data, f"{stage}/energy_noise": e_noise, f"{stage}/energy_buffer": e_buffer,
+             f"{stage}/energy_gap": e_noise - e_data},
+            sync_dist=True, batch_size=len(x),
         )  # fmt: skip
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

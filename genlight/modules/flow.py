@@ -30,6 +30,7 @@ from genlight.nn.flows import (
     standard_normal_log_prob,
 )
 from genlight.ranges import NonNegativeFloat, NonNegativeInt, PositiveFloat, check_arguments
+from genlight.nn.schedules import warmup_cosine_scheduler
 
 __all__ = ["NormalizingFlow"]
 
@@ -54,7 +55,7 @@ class NormalizingFlow(GenerativeModule):
     is_normalizing_flow: ClassVar[bool] = True
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")  # images, and 2-D points (toy2d)
     #: Polyak averaging of the weights (the EMA callback; Glow's recipe averages too): on digits a
-    #: decay of 0.99 lowered validation bits/dim by ~0.03 at equal epochs (benchmarks/results/flows_digits_tuning.md)
+    #: decay of 0.99 lowered validation bits/dim by ~0.03 at equal epochs (benchmarks/results/tuning.md)
     ema_decay: ClassVar[float] = 0.99
     log_prob_is_exact = False  # image data: a dequantisation bound; set per instance in setup_data
     flow: MultiScaleFlow
@@ -179,18 +180,10 @@ class NormalizingFlow(GenerativeModule):
         if self.optimizer_name not in optimizers:
             raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {self.optimizer_name!r}")
         opt = optimizers[self.optimizer_name](groups, lr=self.lr)
-        total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
-        warmup, cosine = max(0, self.warmup_steps), self.lr_schedule == "cosine"
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            if not cosine:
-                return 1.0
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        total = None  # constant after the warm-up
+        if self.lr_schedule == "cosine":  # decays over the steps after the warm-up
+            total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        scheduler = warmup_cosine_scheduler(opt, self.warmup_steps, total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     @staticmethod

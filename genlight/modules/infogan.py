@@ -134,6 +134,7 @@ class InfoGAN(AdversarialModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"noise_dim": 4, "width": 4, "q_hidden": 8, "categories": [3]}
+    batch_kinds: ClassVar[tuple[str, ...] | None] = ("images",)
 
     def __init__(
         self,

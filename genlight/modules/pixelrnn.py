@@ -16,7 +16,6 @@ passes' worth of arithmetic instead of ``C * H * W``.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -29,6 +28,7 @@ from genlight.errors import IncompatibleDataError
 from genlight.nn.likelihoods import Categorical
 from genlight.nn.masked import MaskedConv2d
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell
+from genlight.nn.schedules import warmup_cosine_scheduler
 from genlight.registry import register_model
 from genlight.ranges import Depth, Fraction, KernelSize, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
@@ -148,14 +148,8 @@ class PixelRNN(GenerativeModule):
         if hp.lr_schedule == "constant":
             return opt
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
-        warmup = min(hp.warmup_steps, total // 2)
-
-        def factor(step: int) -> float:  # linear warm-up, then cosine to 0 over the run
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        # linear warm-up (at most half the run), then cosine to 0 over the rest
+        sched = warmup_cosine_scheduler(opt, min(hp.warmup_steps, total // 2), total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

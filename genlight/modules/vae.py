@@ -21,7 +21,7 @@ from genlight.functional import check_image_shape
 
 from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
-from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture, gaussian_log_prob, make_prior
+from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture, check_prior, gaussian_log_prob, make_prior
 from genlight.registry import register_model
 from genlight.ranges import Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
 
@@ -64,6 +64,7 @@ class VAE(GenerativeModule):
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
         shape = check_image_shape(image_shape, type(self).__name__)
+        check_prior(prior, "density")  # before anything is built
         self.likelihood = make_likelihood(likelihood, num_levels)
         self.encoder = ConvEncoder(shape, hidden_channels, 2 * latent_dim)
         self.decoder = ConvDecoder(latent_dim, shape, hidden_channels, shape[0] * self.likelihood.params_per_channel)

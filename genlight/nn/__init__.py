@@ -14,6 +14,7 @@ from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_p
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell, skew, unskew
+from genlight.nn.schedules import warmup_cosine, warmup_cosine_scheduler
 from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 
 __all__ = [
@@ -64,4 +65,6 @@ __all__ = [
     "timestep_embedding",
     "unet_channel_mults",
     "unskew",
+    "warmup_cosine",
+    "warmup_cosine_scheduler",
 ]

@@ -29,7 +29,6 @@ class FreeBitsVAE(VAE):
         free_bits: float = 0.25,
     ) -> None:
         super().__init__(image_shape, num_levels, latent_dim, hidden_channels, likelihood, beta, lr, eval_samples)
-        self.save_hyperparameters()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x = batch[0]

@@ -1,0 +1,244 @@
+"""What the benchmark scripts share: the digits scorer, a quiet CPU training loop, result files and pictures.
+
+Run the scripts from the repository root with ``PYTHONPATH=.`` (``make bench`` does); they import
+this module as ``benchmarks.common``. Nothing in ``tests/`` or ``genlight/`` imports it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("WANDB_MODE", "offline")
+
+import lightning.pytorch as pl  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from torch.utils.data import Dataset  # noqa: E402
+
+from genlight import create_datamodule  # noqa: E402
+from genlight.functional import bits_per_dim, to_levels  # noqa: E402,F401  (re-exported)
+from genlight.callbacks.data import ordered_loader  # noqa: E402
+from genlight.cli import LINKED_ATTRIBUTES  # noqa: E402
+from genlight.metrics import (  # noqa: E402
+    FrechetDistance, KernelDistance, create_extractor, memorisation, nearest_neighbour_distances,
+)  # fmt: skip
+from genlight.metrics.functional import frechet_distance  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+#: samples per FID / KID row
+NUM_SAMPLES = 1000
+
+
+# ---------------------------------------------------------------------------------------- data
+def all_images(dataset: Dataset) -> torch.Tensor:
+    """Every image of ``dataset``, in order."""
+    return torch.cat([batch[0] for batch in ordered_loader(dataset, 500)])
+
+
+def all_labels(dataset: Dataset) -> torch.Tensor:
+    """Every label of ``dataset``, in order."""
+    return torch.cat([batch[1] for batch in ordered_loader(dataset, 500)])
+
+
+# ---------------------------------------------------------------------------------------- scoring
+class Scorer:
+    """FID / KID / memorisation of image sets against the digits train and test splits (digits CNN
+    extractor; the reference features are computed once)."""
+
+    def __init__(self) -> None:
+        self.dm = create_datamodule("digits")
+        self.dm.setup("fit")
+        self.extractor = create_extractor("digits")
+        self.reference = {s: self.features(all_images(self.dm.reference_dataset(s))) for s in ("train", "test")}
+        self._train_loo: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.extractor(chunk)[0] for chunk in images.split(500)]).double()
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The extractor's digit-classifier logits."""
+        return torch.cat([self.extractor(chunk)[1] for chunk in images.split(500)])
+
+    def score(self, images: torch.Tensor) -> dict[str, float]:
+        """``fid_train``, ``kid_train``, ``fid_test``, ``kid_test`` (KID: 100 subsets) and ``mem_q10``."""
+        feats, out = self.features(images), {}
+        for split, ref in self.reference.items():
+            stats = []
+            for f in (feats, ref):
+                m = FrechetDistance(f.shape[1])
+                m.update(f)
+                stats.append(m.statistics())
+            out[f"fid_{split}"] = float(frechet_distance(*stats[0], *stats[1]))
+            kid = KernelDistance(subsets=100, subset_size=min(1000, len(feats), len(ref)))
+            kid.set_reference(ref)
+            kid.update(feats)
+            out[f"kid_{split}"] = float(kid.compute()[0])
+        out["mem_q10"] = self.memorisation(feats)
+        return out
+
+    def memorisation(self, feats: torch.Tensor, q: float = 0.1) -> float:
+        """:func:`genlight.metrics.memorisation` against the train features (share of samples nearer to a
+        train image than the q-quantile of train-to-train leave-one-out distances; fresh data scores ~q)."""
+        train = self.reference["train"]
+        if self._train_loo is None:
+            self._train_loo, _ = nearest_neighbour_distances(train, train, exclude_self=True)
+        return memorisation(feats, train, q, train_distances=self._train_loo).fraction
+
+    def floor(self) -> dict[str, float]:
+        """The real-vs-real floor: the test images scored as if they were samples."""
+        return self.score(all_images(self.dm.reference_dataset("test")))
+
+
+def draw(
+    model: torch.nn.Module, n: int, seed: int = 0, chunk: int = 500, labels: torch.Tensor | None = None, **kwargs: Any
+) -> tuple[torch.Tensor, float]:
+    """``n`` seeded samples (eval mode, no grad; ``labels[i]`` for sample ``i`` if given, then
+    ``n = len(labels)``) and the seconds per 1000 images."""
+    model.eval()
+    torch.manual_seed(seed)
+    n = len(labels) if labels is not None else n
+    start, out = time.perf_counter(), []
+    with torch.no_grad():
+        for i in range(0, n, chunk):
+            if labels is None:
+                out.append(model.sample(min(chunk, n - i), **kwargs))
+            else:
+                out.append(model.sample(len(labels[i : i + chunk]), y=labels[i : i + chunk], **kwargs))
+    return torch.cat(out), (time.perf_counter() - start) * 1000 / n
+
+
+# ---------------------------------------------------------------------------------------- training
+def linked_arguments(cls: type, dm: pl.LightningDataModule) -> dict[str, Any]:
+    """The model arguments the CLI links from the datamodule (``image_shape``, ``num_levels``, ...)."""
+    params = inspect.signature(cls).parameters
+    return {k: getattr(dm, k) for k in LINKED_ATTRIBUTES if k in params and hasattr(dm, k)}
+
+
+def quiet_trainer(
+    root: str | Path, *, budget: float | None = None, steps: int | None = None, epochs: int | None = None,
+    **kwargs: Any,
+) -> pl.Trainer:
+    """A one-device CPU Trainer without logger, progress bar or model summary, stopping at the first of
+    ``budget`` wall-clock seconds, ``steps`` optimizer steps and ``epochs`` epochs (``None``: no limit)."""
+    return pl.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        max_time=None if budget is None else {"seconds": budget}, max_steps=steps or -1,
+        max_epochs=-1 if epochs is None else epochs, default_root_dir=str(root), **kwargs,
+    )  # fmt: skip
+
+
+def timed_fit(trainer: pl.Trainer, model: pl.LightningModule, dm: pl.LightningDataModule) -> float:
+    """``trainer.fit(model, dm)``; the wall-clock seconds it took."""
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=dm)
+    return time.perf_counter() - start
+
+
+def num_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------- results
+def commit(dirty: bool = False) -> str:
+    """The short hash of HEAD (``?`` outside git); with ``dirty``, says so when tracked files changed."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        out = git("rev-parse", "--short", "HEAD")
+        changed = dirty and git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return out + (" (uncommitted changes)" if changed else "")
+
+
+def command() -> str:
+    """This process's command line, as run from the repository root (for the results files)."""
+    script = Path(sys.argv[0]).resolve()
+    name = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
+    return "PYTHONPATH=. python " + shlex.join([str(name), *sys.argv[1:]])
+
+
+def fmt(value: Any, spec: str = "") -> str:
+    """``value`` formatted with ``spec``; ``-`` for missing or NaN."""
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, default=str) + "\n")
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> None:
+    """The lines joined with newlines (and a final one), folders created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def to_image(grid: torch.Tensor) -> Image.Image:
+    """A ``(3, h, w)`` (or ``(1, h, w)``) tensor in [0, 1] as an 8-bit PIL image."""
+    array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def save_png(grid: torch.Tensor, path: Path, scale: int = 1) -> None:
+    """``grid`` as a PNG, each pixel a ``scale`` x ``scale`` block."""
+    image = to_image(grid)
+    if scale != 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def read_png(path: Path) -> torch.Tensor:
+    """A PNG as a ``(3, h, w)`` tensor in [0, 1]."""
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 255
+
+
+def compose(panels: list[tuple[str, torch.Tensor]], path: Path, max_width: int = 1400) -> None:
+    """Titled panels (``(3, h, w)`` grids in [0, 1]) laid out left to right, wrapping at ``max_width``, as a PNG."""
+    font = ImageFont.load_default()
+    pad, title_h = 12, 18
+    images = [(t, to_image(g)) for t, g in panels]
+    rows: list[list[tuple[str, Image.Image]]] = [[]]
+    width = 0
+    for item in images:
+        w = item[1].width + pad
+        if rows[-1] and width + w > max_width:
+            rows.append([])
+            width = 0
+        rows[-1].append(item)
+        width += w
+    total_w = max(sum(im.width + pad for _, im in row) for row in rows) + pad
+    total_h = sum(max(im.height for _, im in row) + title_h + pad for row in rows) + pad
+    canvas = Image.new("RGB", (total_w, total_h), "white")
+    pen = ImageDraw.Draw(canvas)
+    y = pad
+    for row in rows:
+        x = pad
+        for title, im in row:
+            pen.text((x, y), title, fill="black", font=font)
+            canvas.paste(im, (x, y + title_h))
+            x += im.width + pad
+        y += max(im.height for _, im in row) + title_h + pad
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)

@@ -1,0 +1,166 @@
+"""The commands that are not Lightning's: ``genlight list``, ``genlight sample`` and the refusal of
+``genlight predict``."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
+from genlight.cli.checkpoints import class_name
+from genlight.cli.errors import ShortArgumentParser
+from genlight.errors import CheckpointError, ConfigError
+from genlight.registry import DATAMODULES, MODELS, import_class
+
+__all__ = ["COMMANDS", "capabilities", "describe", "list_command", "predict_command", "sample_command"]
+
+#: what ``genlight sample --out`` writes: an image grid, or the raw tensor (``.pt``)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def describe(cls: type) -> str:
+    """The first paragraph of a class's docstring on one line (its module's when the class's only points
+    there), without reST markup."""
+    def first(doc: str | None) -> str:
+        return " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "")
+
+    text = first(cls.__doc__)
+    if "see the module docstring" in text or len(text.split()) < 4:
+        module = first(getattr(sys.modules.get(cls.__module__), "__doc__", None))
+        name, sep, rest = module.partition(": ")
+        text = (rest[0].upper() + rest[1:]) if sep and " " not in name and rest else module or text
+    return text
+
+
+def capabilities(cls: type) -> str:
+    """``Sampler, DensityModel (bound), Autoencoder``: the :mod:`genlight.types` protocols a family implements."""
+    from genlight import types
+
+    protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
+                 types.LatentGenerator, types.Translator, types.EnergyModel, types.CodeTraversable)  # fmt: skip
+    names = []
+    for protocol in protocols:
+        if MODELS.name_of(cls) in _implementers(protocol):
+            label = protocol.__name__
+            if protocol is types.DensityModel:
+                label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
+            names.append(label)
+    return ", ".join(names) or "-"
+
+
+@functools.lru_cache(maxsize=None)
+def _implementers(protocol: type) -> frozenset[str]:
+    return frozenset(MODELS.list(capability=protocol))
+
+
+def list_command(argv: list[str]) -> int:
+    from genlight.metrics.extractors import EXTRACTORS
+
+    parser = ShortArgumentParser(prog="genlight list", description="List registered models (with their "
+                                 "capabilities), datamodules or FID feature extractors.")  # fmt: skip
+    parser.add_argument("kind", choices=["models", "datamodules", "extractors"])
+    parser.add_argument("pattern", nargs="?", default="", help="glob filter, e.g. '*vae*'")
+    ns = parser.parse_args(argv)
+    registry = {"models": MODELS, "datamodules": DATAMODULES, "extractors": EXTRACTORS}[ns.kind]
+    for name in registry.list(ns.pattern):
+        cls = registry.get(name)
+        caps = f"[{capabilities(cls)}] " if ns.kind == "models" else ""
+        print(f"{name:<16} {registry.class_path(name):<48} {caps}{describe(cls)}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (the number of images to draw), got {value}")
+    return value
+
+
+def check_out(out: Path) -> None:
+    """``--out`` names an image (``.png``/``.jpg``) or a tensor file (``.pt``) in a folder that can exist."""
+    if out.suffix.lower() not in (*IMAGE_SUFFIXES, ".pt"):
+        raise ConfigError(f"--out {out}: the file name must end in .png or .jpg (an image grid) or .pt (the "
+                          f"raw tensor), e.g. --out samples.png")  # fmt: skip
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder: name a file in it, e.g. --out {out / 'samples.png'}")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"--out {out}: {blocker} is a file, not a folder; choose another path, "
+                          f"e.g. --out {out.name}")  # fmt: skip
+
+
+def sample_command(argv: list[str]) -> int:
+    parser = ShortArgumentParser(prog="genlight sample", description="Draw samples from a trained checkpoint.")
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
+    parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
+    parser.add_argument("-n", "--num_samples", type=_positive, default=64)
+    parser.add_argument("--out", default="samples.png", help="image grid to write (.png/.jpg; .pt saves the raw tensor)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", type=int, nargs="*", help="class labels for conditional models")
+    parser.add_argument("--device", default="cpu")
+    ns = parser.parse_args(argv)
+    out = Path(ns.out)
+    check_out(out)
+
+    import torch
+    from PIL import Image
+
+    from genlight.callbacks import image_grid
+    from genlight.checkpoint import load_model
+    from genlight.types import ConditionalSampler, Sampler
+
+    want = None
+    if ns.model is not None:
+        want = MODELS.resolve(ns.model)
+        if want is None:
+            raise ConfigError(MODELS.unknown_message(ns.model))
+    path = ns.ckpt_path
+    if path == "last":
+        path = str(find_last_checkpoint(Path("runs"), want))
+        sys.stderr.write(f"genlight: --ckpt_path last: using {path}\n")
+    ckpt_class = checkpoint_class_path(read_checkpoint(path), path)
+    if want is not None and import_class(ckpt_class) is not MODELS.get(want):
+        have = class_name(ckpt_class)
+        raise CheckpointError(
+            f"{path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
+            f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
+        )
+    if ns.device != "cpu" and ns.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {ns.device}: no CUDA device is available here; use --device cpu")
+    model = load_model(path, map_location=ns.device)
+    if not isinstance(model, Sampler):
+        raise ConfigError(
+            f"{type(model).__name__} cannot sample (it has no sample(n) method); samplers: "
+            f"{', '.join(MODELS.list(capability=Sampler))}"
+        )
+    if ns.labels and not isinstance(model, ConditionalSampler):
+        raise ConfigError(f"{type(model).__name__} is unconditional: drop --labels")
+    torch.manual_seed(ns.seed)
+    y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
+    images = model.sample(ns.num_samples, y=y)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".pt":
+        torch.save(images.cpu(), out)
+    else:
+        grid = image_grid(images)
+        Image.fromarray((grid.permute(1, 2, 0) * 255).round().byte().numpy()).save(out)
+    print(f"wrote {ns.num_samples} samples of {type(model).__name__} to {out}")
+    return 0
+
+
+def predict_command(argv: list[str]) -> int:
+    sys.stderr.write(
+        "genlight: error: `genlight predict` has nothing to predict for a generative model: draw images with "
+        "`genlight sample --ckpt_path PATH -n 64`, score data with `genlight test --ckpt_path PATH`\n"
+    )
+    return 2
+
+
+#: the commands ``genlight`` runs itself, before LightningCLI sees the arguments
+COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "predict": predict_command}

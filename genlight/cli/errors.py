@@ -1,0 +1,143 @@
+"""Short errors: jsonargparse's and argparse's messages (often 10-50 lines) as at most three lines
+``genlight: error: ...`` that name the problem and the fix, and a user error raised anywhere as one line."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import inspect
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from genlight.errors import GenlightError
+from genlight.registry import DATAMODULES, MODELS, import_class
+
+__all__ = ["ShortArgumentParser", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
+           "short_parse_error", "user_error"]  # fmt: skip
+
+COMMANDS = ["fit", "validate", "test", "sample", "list"]
+_SKIP = ("Subtypes", "Errors", "- Expected a <class 'NoneType'>", "Does not validate", "Given value type")
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def option_names(parser: Any) -> list[str]:
+    """The ``--options`` a parser accepts, read from its usage line (argparse's public ``format_usage``)."""
+    return sorted(set(re.findall(r"(--[A-Za-z][\w.]*)", parser.format_usage())))
+
+
+def init_names(class_path: str) -> list[str]:
+    """The ``__init__`` argument names of a class given by its path (``[]`` when it cannot be imported)."""
+    try:
+        cls = import_class(class_path)
+    except Exception:  # noqa: BLE001 - only a hint
+        return []
+    return [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "args", "kwargs")]
+
+
+def short_parse_error(parser: Any, message: str) -> str:
+    """jsonargparse's message as at most three lines that name the problem and the fix."""
+    last = parser.prog.split()[-1] if parser.prog else ""
+    prog = "genlight " + (last if last in ("fit", "validate", "test") else "fit")
+    help_hint = f"`{prog} --help` lists the options"
+    if 'expected "subcommand"' in message or "argument subcommand: invalid choice" in message:
+        bad = re.search(r"invalid choice: '([^']*)'", message)
+        hint = did_you_mean(bad.group(1), COMMANDS) if bad else ""
+        what = f"unknown command {bad.group(1)!r}.{hint}" if bad else "no command given."
+        return f"genlight: error: {what} Commands: {', '.join(COMMANDS)} (`genlight --help`)"
+    unknown = re.search(r"Option '([\w.]+)' is not accepted", message)
+    group = re.search(r'Parser key "(\w+)"', message)
+    class_path = re.search(r"class_path '([\w.]+)'", message)
+    if unknown and group and class_path:
+        return _unknown_init_arg(group.group(1), unknown.group(1), class_path.group(1), prog)
+    in_config = re.search(r"(Subcommand|Group) '([\w.]+)' does not accept option '([\w.]+)'", message)
+    if in_config:  # a key in a YAML config
+        kind, owner, key = in_config.groups()
+        option = "--" + (f"{owner}.{key}" if kind == "Group" and not key.startswith(owner + ".") else key)
+        hint = did_you_mean(option, option_names(parser))
+        return f"genlight: error: unknown option {option} (a key in the config).{hint}\n{help_hint}"
+    unrecognized = re.search(r"unrecognized arguments: (.*)", message)
+    if unrecognized:
+        options = [t.split("=")[0] for t in unrecognized.group(1).split() if t.startswith("-")]
+        known = option_names(parser)
+        lines = [f"genlight: error: unknown option {o}.{did_you_mean(o, known)}" for o in options[:2]]
+        return "\n".join([*(lines or [f"genlight: error: unexpected arguments: {unrecognized.group(1)}"]), help_hint])
+    required = re.search(r"the following arguments are required: (.*)", message)
+    if required:
+        missing = ", ".join("--" + a.strip().split(".", 1)[-1] for a in required.group(1).split(","))
+        extra = " (e.g. --model vae; `genlight list models`)" if "model" in missing else ""
+        return f"genlight: error: missing {missing}{extra}\n{help_hint}"
+    keys = re.findall(r'Parser key "([\w.]+)":[ \t]*(.*)', message)
+    if keys:
+        option = "--" + ".".join(k for k, _ in keys)
+        detail = keys[-1][1].strip()
+        if not detail:
+            after = message.rsplit(f'Parser key "{keys[-1][0]}":', 1)[-1]
+            skip = ("Does not validate", "Subtypes", "Errors:", "- Problem with given", "- Expected a <class 'NoneType'>")
+            detail = next((ln.strip().lstrip("- ") for ln in after.splitlines() if ln.strip()
+                           and not ln.strip().startswith(skip)), "invalid value")  # fmt: skip
+        return f"genlight: error: {option}: {detail}\n{help_hint}"
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    detail = next((ln for ln in lines[1:] if not ln.startswith(_SKIP)), "")
+    first = lines[0] if lines else message
+    text = f"{first} {detail.lstrip('- ')}".strip() if detail and len(first) < 60 else first
+    return f"genlight: error: {text}\n{help_hint}"
+
+
+def _unknown_init_arg(key: str, option: str, class_path: str, prog: str) -> str:
+    names = init_names(class_path)
+    cls = class_path.rsplit(".", 1)[-1]
+    registry = MODELS if key == "model" else DATAMODULES
+    name = registry.name_of(import_class(class_path)) if names else None
+    hint = did_you_mean(option, names).replace(": ", f": --{key}.", 1).replace(", ", f", --{key}.")
+    return (
+        f"genlight: error: {cls} has no option --{key}.{option}.{hint}\n"
+        f"`{prog} --{key}.help {name or class_path}` lists its options"
+    )
+
+
+class ShortArgumentParser(argparse.ArgumentParser):
+    """argparse with ``genlight: error: ...`` messages in at most three lines (no usage dump)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        words = re.search(r"unrecognized arguments: (.*)", message)
+        if words:
+            options = option_names(self)
+            unknown = [t.split("=")[0] for t in words.group(1).split() if t.startswith("-")]
+            message = "; ".join(f"unknown option {o}.{did_you_mean(o, options)}" for o in unknown[:2]) or message
+        sys.stderr.write(f"genlight: error: {message}\n`{self.prog} --help` lists the options\n")
+        raise SystemExit(2)
+
+
+def one_line(err: BaseException) -> str:
+    """A user error's message on one line (at most 1000 characters)."""
+    text = " ".join(str(err).split())
+    if isinstance(err, KeyError) and text.startswith(("'", '"')) and text.endswith(("'", '"')):
+        text = text[1:-1]  # KeyError's repr quotes
+    return text if len(text) <= 1000 else text[:997] + "..."
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The innermost exception of ``err``'s chain (jsonargparse wraps what an ``__init__`` raised)."""
+    seen = {id(err)}
+    while (err.__cause__ or err.__context__) is not None and id(err.__cause__ or err.__context__) not in seen:
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+        seen.add(id(err))
+    return err
+
+
+def user_error(err: BaseException | None) -> BaseException | None:
+    """The :class:`~genlight.errors.GenlightError` behind ``err``, if any (jsonargparse wraps errors
+    raised while it instantiates a class in a ``ValueError``)."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, GenlightError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None

@@ -1,0 +1,76 @@
+"""The parser of ``genlight``: LightningCLI's, with short errors, registry names in YAML and a help
+that lists registry names instead of class paths."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from lightning.pytorch.cli import LightningArgumentParser
+
+from genlight._compat import help_formatter, jsonargparse_debug_mode
+from genlight.cli.errors import short_parse_error
+from genlight.cli.names import PARSER_MODE, register_loader
+from genlight.registry import DATAMODULES, MODELS
+
+__all__ = ["GenlightArgumentParser", "join_negative_numbers"]
+
+_SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
+_NEGATIVE = re.compile(r"^-(\d|\.\d|inf$|nan$)")
+
+
+def join_negative_numbers(args: Sequence[str]) -> list[str]:
+    """``--model.lr_g -1e-3`` -> ``--model.lr_g=-1e-3``: argparse takes a space-separated ``-1e-3`` (or
+    ``-.5``, ``-inf``) for an option, not a value; joined, every negative number parses."""
+    out: list[str] = []
+    for token in args:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE.match(token) and _is_number(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _help_text(action: Any, text: str) -> str:
+    """``--model`` / ``--data``: the registry names (not every imported subclass, abstract bases included);
+    any other class-typed option: class names instead of full class paths."""
+    found = _SUBCLASSES.search(text)
+    if not found:
+        return text
+    registry = {"model": MODELS, "data": DATAMODULES}.get(str(action.dest).split(".")[-1])
+    if registry is not None:
+        names = ", ".join(registry.list())
+        tail = f", registered names: {names}; `genlight list {registry.kind}s` describes them)"
+    else:
+        short = dict.fromkeys(p.strip().rsplit(".", 1)[-1] for p in found.group(1).split(","))
+        tail = f", known subclasses: {', '.join(short)})"
+    return text[: found.start()] + tail
+
+
+class GenlightArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser whose errors are ``genlight: error: ...`` in at most three lines, with
+    "did you mean" for a misspelt option, instead of a usage dump; configs are loaded by
+    :func:`genlight.cli.names.load_config` (registry names resolved in memory)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        register_loader()
+        kwargs.setdefault("parser_mode", PARSER_MODE)
+        kwargs.setdefault("formatter_class", help_formatter(_help_text))
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str, ex: Exception | None = None) -> Any:
+        if not self.exit_on_error or jsonargparse_debug_mode():
+            return super().error(message, ex)
+        parser = getattr(ex, "subcommand_parser", None) or self
+        sys.stderr.write(short_parse_error(parser, message) + "\n")
+        raise SystemExit(2)

@@ -1,0 +1,42 @@
+"""The learning-rate schedule the families share: linear warm-up, then constant or a cosine decay.
+
+The factor multiplies the optimiser's base rate at optimiser step ``s`` (0-based), for ``W`` warm-up
+steps, decay from step ``s0`` to the last step ``T``::
+
+    f(s) = w(s) · c(s)
+    w(s) = min(1, (s + 1) / W)        (1 when W = 0: no warm-up; the first step runs at 1/W, not 0)
+    c(s) = 1/2 (1 + cos(π · min(1, max(0, s - s0) / max(1, T - s0))))      (1 when T is None)
+
+``s0 = W`` (the default) decays over the steps after the warm-up (Loshchilov & Hutter 2017 with a
+warm-up, as flows and PixelRNN use it); ``s0 = 0`` lays the cosine over the whole run, overlapping
+the warm-up (as DDPM uses it). ``c`` reaches 0 at ``s = T`` and stays there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["warmup_cosine", "warmup_cosine_scheduler"]
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int | None, decay_start: int | None = None) -> float:
+    """The factor ``f(step)`` above: ``warmup_steps`` ``W`` (negative counts as 0), ``total_steps`` ``T``
+    (``None``: no decay, constant after the warm-up), ``decay_start`` ``s0`` (``None``: ``W``)."""
+    warmup = max(0, warmup_steps)
+    factor = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    if total_steps is None:
+        return factor
+    start = warmup if decay_start is None else decay_start
+    progress = min(1.0, max(0, step - start) / max(1, total_steps - start))
+    return factor * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def warmup_cosine_scheduler(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int | None, decay_start: int | None = None
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A ``LambdaLR`` of :func:`warmup_cosine` (step it once per optimiser step: ``interval="step"``)."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps, decay_start)
+    )

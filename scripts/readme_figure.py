@@ -1,0 +1,88 @@
+"""Compose the README's picture, docs/images/samples.png: one panel per family, titled with its registry
+name and its training budget. No training here: the panels are the sample grids the benchmarks saved
+(``benchmarks/results/gan_digits.json``: one per adversarial family, with the budget of its row;
+the EBM's samples on toy2d from ``benchmarks/ebm_landscape.py``) and the short-budget grids of every
+other family that ``scripts/family_samples.py`` trains and draws (``docs/images/families/``;
+short-budget samples, not benchmark results). Families that cannot draw images (classifiers) are
+named under the panels. Run from the repository root: ``python scripts/readme_figure.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+FAMILIES = ROOT / "docs" / "images" / "families"
+OUT = ROOT / "docs" / "images" / "samples.png"
+PER_ROW, PAD, TITLE_H, FONT_SIZE = 5, 10, 20, 14
+#: order of the short-budget panels (the rest follow alphabetically)
+ORDER = ("ae", "vae", "beta_vae", "cvae", "nade", "pixelcnn", "gated_pixelcnn", "pixelrnn_row", "pixelrnn_diag",
+         "realnvp", "glow", "ddpm")  # fmt: skip
+EBM_STEPS = 1500  # what `make bench` runs: benchmarks/ebm_landscape.py --steps 1500
+
+
+def benchmark_panels() -> list[tuple[str, Path]]:
+    """``(title, png)`` for every family's sample grid the benchmarks saved, one per family."""
+    found: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    gan = RESULTS / "gan_digits.json"
+    data = json.loads(gan.read_text()) if gan.is_file() else {}
+    for panel in data.get("panels", []):
+        path = RESULTS / "gan_digits_panels" / panel["file"]
+        if panel["family"] not in seen and ":" not in panel["title"].replace("cyclegan:", "") and path.is_file():
+            seen.add(panel["family"])
+            budget = data.get("rows", {}).get(panel["family"], {}).get("budget_s")
+            found.append((panel["title"] + (f", {budget:.0f} s" if budget else ""), path))
+    ebm = RESULTS / "ebm_toy2d_energy_samples.png"
+    if ebm.is_file():
+        found.append((f"ebm (toy2d, red), {EBM_STEPS} steps", ebm))
+    return found
+
+
+def family_panels() -> tuple[list[tuple[str, Path]], list[str]]:
+    """``(title, png)`` of the short-budget grids of scripts/family_samples.py, and the families left out."""
+    index_path = FAMILIES / "families.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    runs = index.get("families", {})
+    names = sorted(runs, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    found = []
+    for name in names:
+        path = FAMILIES / f"{name}.png"
+        if path.is_file():
+            extra = " (recon.)" if runs[name].get("shows", "").startswith("reconstructions") else ""
+            extra = " (col = class)" if "class" in runs[name].get("shows", "") else extra
+            found.append((f"{name}{extra}, {runs[name]['budget_s']:.0f} s", path))
+    return found, list(index.get("left_out", []))
+
+
+def main() -> None:
+    panels, left_out = family_panels()
+    items = [(title, Image.open(path).convert("RGB")) for title, path in benchmark_panels() + panels]
+    # as saved: resizing would alias the pixel grids
+    rows = [items[i : i + PER_ROW] for i in range(0, len(items), PER_ROW)]
+    footer = f"left out (cannot draw images): {', '.join(left_out)}" if left_out else ""
+    total_w = max(sum(im.width + PAD for _, im in row) for row in rows) + PAD
+    total_h = sum(max(im.height for _, im in row) + TITLE_H + PAD for row in rows) + PAD + (TITLE_H if footer else 0)
+    canvas = Image.new("RGB", (total_w, total_h), "white")
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=FONT_SIZE)
+    y = PAD
+    for row in rows:
+        x = PAD
+        for title, im in row:
+            draw.text((x, y), title, fill="black", font=font)
+            canvas.paste(im, (x, y + TITLE_H))
+            x += im.width + PAD
+        y += max(im.height for _, im in row) + TITLE_H + PAD
+    if footer:
+        draw.text((PAD, y), footer, fill="black", font=font)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(OUT, optimize=True)
+    print(f"{OUT.relative_to(ROOT)}: {canvas.width}x{canvas.height}, {len(items)} panels")
+
+
+if __name__ == "__main__":
+    main()

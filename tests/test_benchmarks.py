@@ -1,0 +1,123 @@
+"""The benchmark scripts as a user runs them: `make bench`'s commands are the ones the results files
+name, and (slow) every script runs end to end on a tiny budget in a subprocess. Nothing here imports
+``benchmarks``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def bench_commands() -> list[str]:
+    """The recipe of the Makefile's ``bench`` target, written as the results files write commands."""
+    recipe = re.search(r"^bench:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe, "the Makefile has no bench target"
+    return [line.strip().replace("$(BENCH)", "PYTHONPATH=. python") for line in recipe.group(1).splitlines()]
+
+
+def test_make_bench_depends_on_the_install_and_test_does_not_run_it() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^bench: \$\(STAMP\)$", makefile, re.MULTILINE)
+    test_recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    assert "bench" not in test_recipe
+
+
+def test_every_results_table_names_the_command_make_bench_runs() -> None:
+    scripts = {command: re.search(r"benchmarks/(\w+)\.py", command).group(1) for command in bench_commands()}
+    assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} - {"common"} == set(scripts.values())  # all run
+    for command, script in scripts.items():
+        table = RESULTS / f"{script}.md"
+        if table.is_file():  # ebm_landscape writes pictures only
+            assert command in table.read_text(), (table.name, command)
+
+
+# ---------------------------------------------------------------------------------------- smoke runs
+def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python benchmarks/<args>`` from the repository root, as the docstrings say to run them."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env={**os.environ, "PYTHONPATH": path, "WANDB_MODE": "offline"},
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result
+
+
+@pytest.mark.slow
+def test_likelihood_digits_smoke(tmp_path) -> None:
+    out = tmp_path / "likelihood.md"
+    run("benchmarks/likelihood_digits.py", "--only", "vae", "--budget_minutes", "0.05", "--threads", "1",
+        "--out", str(out))  # fmt: skip
+    text = out.read_text()
+    assert "| `vae` | bound |" in text and "IWAE k=100" in text and "Command (`make bench`)" in text
+
+
+@pytest.mark.slow
+def test_vae_rows_smoke(tmp_path) -> None:
+    run("benchmarks/vae_rows.py", "--rows", "cvae", "--epochs", "1", "--out", str(tmp_path))
+    row = json.loads((tmp_path / "vae_rows.json").read_text())["cvae"]
+    assert row["epochs"] == 1 and {"elbo", "iwae100", "elbo_y", "iwae100_y", "fid_train", "fid_test"} <= set(row)
+    assert "| cvae with labels |" in (tmp_path / "vae_rows.md").read_text()
+
+
+@pytest.mark.slow
+def test_fid_digits_and_ddpm_bound_smoke(tmp_path) -> None:
+    ckpt = tmp_path / "ddpm.ckpt"
+    run("benchmarks/fid_digits.py", "train", "ddpm", "--steps", "2", "--rows", "DDIM", "--threads", "1",
+        "--keep", str(ckpt), "--out", str(tmp_path))  # fmt: skip
+    rows = json.loads((tmp_path / "fid_digits.json").read_text())
+    assert rows["ddpm (DDIM-50, EMA)"]["steps"] == 2 and "_floor" in rows
+    assert "| ddpm (DDIM-50, EMA) |" in (tmp_path / "fid_digits.md").read_text()
+    run("benchmarks/ddpm_bound_digits.py", str(ckpt), "--terms", "2", "--out", str(tmp_path / "bound.md"))
+    assert "| ddpm.ckpt |" in (tmp_path / "bound.md").read_text()
+
+
+@pytest.mark.slow
+def test_gan_digits_smoke(tmp_path) -> None:
+    run("benchmarks/gan_digits.py", "--families", "dcgan", "no_such_family", "--steps", "6", "--evals", "2",
+        "--threads", "1", "--out", str(tmp_path))  # fmt: skip
+    results = json.loads((tmp_path / "gan_digits.json").read_text())
+    row = results["rows"]["dcgan"]
+    assert row["steps"] == 6 and row["fid_train"] > results["_floor"]["fid_train"]
+    assert 0.0 <= row["mem_q10"] <= 1.0 and 1.0 <= row["class_entropy_exp"] <= 10.0
+    assert row["checkpoint"].startswith(("final by val FID", "best periodic by val FID"))
+    assert results["skipped"] == {"no_such_family": "not registered"}
+    assert len(results["arithmetic"]["stats"]["ink"]) == len(results["arithmetic"]["stats"]["scales"])
+    md = (tmp_path / "gan_digits.md").read_text()
+    assert "| dcgan |" in md and "<!-- gan_digits table -->" in md and "`no_such_family` (not registered)" in md
+    assert Image.open(tmp_path / "gan_digits.png").width > 300
+
+
+@pytest.mark.slow
+def test_cyclegan_digits_smoke(tmp_path) -> None:
+    result = run("benchmarks/cyclegan_digits.py", "--epochs", "1", "--budget", "5", "--test", "--out", str(tmp_path))
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["test"]["n"] > 0 and 0.0 <= row["test"]["mae_a2b"] <= 1.0
+    assert Image.open(tmp_path / "cyclegan_digits.png").width > 100
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "out"),
+    [
+        (["benchmarks/overhead.py", "--rounds", "1", "--epochs", "1", "--out", "{tmp}/overhead.md"], "overhead.md"),
+        (["benchmarks/fid_cost.py", "--repeats", "1", "--num_samples", "100", "--out", "{tmp}/fid_cost.md"],
+         "fid_cost.md"),
+        (["benchmarks/pixelrnn_sampling.py", "--n", "5", "--out", "{tmp}/pixelrnn.md"], "pixelrnn.md"),
+        (["benchmarks/ebm_landscape.py", "--steps", "5", "--out", "{tmp}/energy.png"], "energy_samples.png"),
+    ],
+    ids=["overhead", "fid_cost", "pixelrnn_sampling", "ebm_landscape"],
+)  # fmt: skip
+def test_small_scripts_smoke(tmp_path, args: list[str], out: str) -> None:
+    run(*(a.format(tmp=tmp_path) for a in args))
+    assert (tmp_path / out).stat().st_size > 0
