@@ -238,11 +238,16 @@ def test_max_epochs_out_of_range(workdir, capsys, args, needles):
     assert not (workdir / "runs/vae/version_1").exists()
 
 
-def test_space_separated_negative_number_is_a_value():
-    """The parse is right (``--model.lr_g: expected one argument`` before); the range is the family's to check."""
-    cli = GenlightCLI(args=["--model", "dcgan", "--model.lr_g", "-1e-3", "--model.lr_d", "-.5", "--trainer.logger",
+def test_space_separated_negative_number_is_a_value(capsys):
+    """The parse is right (``--model.lr_g: expected one argument`` before): the value reaches the range
+    check of its type (``PositiveFloat``), which refuses it in one line naming the option and the value;
+    a negative value where the range allows one is taken."""
+    code, _, err = run(capsys, "fit", "--model", "dcgan", "--model.lr_g", "-1e-3", "--trainer.logger", "false")
+    assert_user_error(code, err, "--model.lr_g", "-1e-3")
+    assert "expected one argument" not in err
+    cli = GenlightCLI(args=["--model", "dcgan", "--model.lr_g", "1e-3", "--model.lr_d", ".5", "--trainer.logger",
                             "false"], run=False)  # fmt: skip
-    assert cli.model.hparams.lr_g == -1e-3 and cli.model.hparams.lr_d == -0.5
+    assert cli.model.hparams.lr_g == 1e-3 and cli.model.hparams.lr_d == 0.5
 
 
 def test_broken_yaml_names_the_file_and_the_line(workdir, capsys):

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
+from genlight.ranges import Levels, PositiveFloat, Size, check_arguments
 from genlight.registry import register_model
 
 
@@ -36,12 +37,13 @@ class PixelMixture(GenerativeModule):
     def __init__(
         self,
         image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: int = 17,
-        num_components: int = 10,
-        lr: float = 0.05,
+        num_levels: Levels = 17,
+        num_components: Size = 10,
+        lr: PositiveFloat = 0.05,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # every argument above, in the checkpoint and on the CLI
+        check_arguments(self, self.hparams)  # each value in its type's range, one line if not
         shape = check_image_shape(image_shape, type(self).__name__)  # one clear error for 2-D points
         self.mix_logits = nn.Parameter(torch.zeros(num_components))  # log pi_k (unnormalised)
         self.pixel_logits = nn.Parameter(0.01 * torch.randn(num_components, math.prod(shape), num_levels))
@@ -49,6 +51,7 @@ class PixelMixture(GenerativeModule):
     # ------------------------------------------------------------------ capabilities (genlight.types)
     def log_prob(self, x: Tensor) -> Tensor:
         """``log p(x)`` in nats, shape ``(n,)``: a :class:`~genlight.types.DensityModel`."""
+        self.check_log_prob_input(x)  # outside training: shape, [0, 1] and the level grid
         levels = to_levels(x, self.hparams.num_levels).flatten(1)  # (n, D) integer levels
         log_theta = self.pixel_logits.float().log_softmax(-1)  # (K, D, L), float32 under autocast too
         index = levels.T.unsqueeze(0).expand(len(log_theta), -1, -1)  # (K, D, n)
