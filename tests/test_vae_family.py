@@ -142,7 +142,7 @@ def test_unknown_or_sampling_only_prior_is_refused_before_anything_is_built():
             create_model("vae", prior=name)
         message = str(err.value)
         assert name in message and all(valid in message for valid in PRIORS) and "mixture_of_gaussians" not in message
-    with pytest.raises(ValueError, match="prior_components must be >= 1 for the vamp prior"):
+    with pytest.raises(ValueError, match=r"prior_components must be an integer in \[1, 4096\], got 0"):
         create_model("vae", prior="vamp", prior_components=0)
 
 
