@@ -17,6 +17,7 @@ from jsonargparse import Namespace
 from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
 from genlight.cli.errors import init_names
 from genlight.errors import CheckpointError
+from genlight.ranges import plain as plain_number
 from genlight.registry import MODELS, import_class
 
 __all__ = ["LINKED_ATTRIBUTES", "check_trained_on", "checkpoint_model", "class_name", "model_from_checkpoint",
@@ -37,7 +38,7 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
-    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+    return plain_number(value) if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def same(a: Any, b: Any) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from genlight.errors import GenlightError
+from genlight.ranges import explain_parse_error
 from genlight.registry import DATAMODULES, MODELS, import_class
 
 __all__ = ["ShortArgumentParser", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
@@ -50,6 +51,9 @@ def short_parse_error(parser: Any, message: str) -> str:
         hint = did_you_mean(bad.group(1), COMMANDS) if bad else ""
         what = f"unknown command {bad.group(1)!r}.{hint}" if bad else "no command given."
         return f"genlight: error: {what} Commands: {', '.join(COMMANDS)} (`genlight --help`)"
+    out_of_range = explain_parse_error(message)  # a value outside its type's range (genlight.ranges)
+    if out_of_range:
+        return f"genlight: error: {out_of_range}\n{help_hint}"
     unknown = re.search(r"Option '([\w.]+)' is not accepted", message)
     group = re.search(r'Parser key "(\w+)"', message)
     class_path = re.search(r"class_path '([\w.]+)'", message)
