@@ -9,7 +9,7 @@ import torch
 
 from genlight.callbacks.ema import EMA_KEY
 from genlight.errors import CheckpointError, CheckpointNotFoundError
-from genlight.module import CHECKPOINT_KEY
+from genlight.identity import CHECKPOINT_KEY
 from genlight.registry import import_class
 
 __all__ = ["EMA_KEY", "checkpoint_class_path", "find_last_checkpoint", "load_model", "read_checkpoint"]

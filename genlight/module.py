@@ -27,95 +27,15 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
 from genlight._compat import enable_find_unused_parameters, should_update_logs
+from genlight.data_fit import data_mismatch
+from genlight.epoch_means import EpochMeans
 from genlight.errors import IncompatibleDataError
 from genlight.functional import check_discrete_images, density_label
-from genlight.registry import DATAMODULES, MODELS
+from genlight.identity import record_identity
+from genlight.registry import MODELS
 from genlight.types import DensityModel
 
-__all__ = ["CHECKPOINT_KEY", "EpochMeans", "GenerativeModule", "GenerativeModuleHooks", "data_mismatch", "record_identity"]
-
-#: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``
-CHECKPOINT_KEY = "genlight"
-
-
-class EpochMeans:
-    """Running, batch-size-weighted sums of the training scalars of one epoch (what
-    :meth:`GenerativeModule.log_train` accumulates): one detached tensor per group of names, one
-    in-place add a step, no ``.item()`` and no device sync."""
-
-    def __init__(self) -> None:
-        self.epoch = -1
-        self.groups: dict[tuple[str, ...], list[Any]] = {}  # names -> [weighted sums (len(names),), weight]
-        self.prog_bar: set[str] = set()
-
-    def add(self, epoch: int, names: tuple[str, ...], values: Tensor, batch_size: int, prog_bar: Sequence[str]) -> None:
-        """Add ``values`` (``(len(names),)``) weighted by ``batch_size``; a new ``epoch`` starts afresh."""
-        if epoch != self.epoch:
-            self.epoch, self.groups, self.prog_bar = epoch, {}, set()
-        group = self.groups.get(names)
-        if group is None:
-            self.groups[names] = [values * batch_size, float(batch_size)]
-            self.prog_bar.update(prog_bar)
-        else:
-            group[0].add_(values, alpha=batch_size)
-            group[1] += batch_size
-
-    def sums(self) -> dict[str, Tensor]:
-        """``name -> weighted sum`` of this epoch (a NaN/Inf in any step makes its sum non-finite)."""
-        return {n: v for names, (total, _) in self.groups.items() for n, v in zip(names, total)}
-
-    def pop_means(self) -> dict[str, Tensor]:
-        """``name -> epoch mean``, and forget the epoch."""
-        sums: dict[str, Tensor] = {}
-        weights: dict[str, float] = {}
-        for names, (total, weight) in self.groups.items():
-            for name, value in zip(names, total):
-                sums[name] = sums[name] + value if name in sums else value
-                weights[name] = weights.get(name, 0.0) + weight
-        self.groups = {}
-        return {name: sums[name] / weights[name] for name in sums}
-
-
-def record_identity(model: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
-    """Write ``checkpoint["genlight"]``: the registry name, class path and genlight version."""
-    from genlight.version import __version__
-
-    cls = type(model)
-    checkpoint[CHECKPOINT_KEY] = {
-        "model": MODELS.name_of(cls),
-        "class_path": f"{cls.__module__}.{cls.__qualname__}",
-        "version": __version__,
-    }
-
-
-_KIND_TEXT = {"images": "images", "points": "2-D points", "unpaired": "unpaired image pairs (x_a, x_b)"}
-
-
-def data_mismatch(model: Any, datamodule: Any) -> str | None:
-    """One line saying why the family ``model`` (class or instance) cannot train on ``datamodule``
-    (class or instance) and which registered datamodules fit, or ``None`` when its ``batch_kind`` fits.
-    Reads only class attributes (``batch_kinds``, ``needs_labels``, ``batch_kind``), so the CLI can ask
-    before it builds anything."""
-    kinds = getattr(model, "batch_kinds", None)
-    kind = getattr(datamodule, "batch_kind", None)
-    if kinds is None or kind is None or kind in kinds:
-        return None
-    model_cls = model if isinstance(model, type) else type(model)
-    dm_cls = datamodule if isinstance(datamodule, type) else type(datamodule)
-    name = MODELS.name_of(model_cls) or model_cls.__name__
-    dm_name = DATAMODULES.name_of(dm_cls) or dm_cls.__name__
-    labelled = bool(getattr(model_cls, "needs_labels", False))
-    fits = [
-        n for n in DATAMODULES.list() if getattr(DATAMODULES.get(n), "batch_kind", None) in kinds
-        and (not labelled or int(getattr(DATAMODULES.get(n), "num_classes", 0) or 0) > 0)
-    ]  # fmt: skip
-    wanted = "labelled images (images with class labels)" if labelled else " or ".join(_KIND_TEXT.get(k, k) for k in kinds)
-    return (
-        f"{name} needs {wanted}, but the {dm_name} datamodule ({dm_cls.__name__}) gives {_KIND_TEXT.get(kind, kind)}; "
-        "use a datamodule that fits, such as "
-        f"{', '.join(fits) or 'one of `genlight list datamodules`'}"
-    )
-
+__all__ = ["GenerativeModule", "GenerativeModuleHooks"]
 
 class GenerativeModuleHooks(pl.Callback):
     """What genlight does in every run of a :class:`GenerativeModule` (see the module docstring);

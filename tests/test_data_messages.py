@@ -9,7 +9,7 @@ from genlight import create_model
 from genlight.cli import main
 from genlight.datamodules.toy2d import Toy2DDataModule
 from genlight.errors import IncompatibleDataError
-from genlight.module import data_mismatch
+from genlight.data_fit import data_mismatch
 from genlight.modules.cgan import CGAN
 from genlight.modules.gan import GAN
 from tests.helpers import cpu_trainer, tiny_trainer

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from genlight._compat import logged_step_values
 from genlight.errors import NonFiniteLossError
-from genlight.module import EpochMeans
+from genlight.epoch_means import EpochMeans
 
 __all__ = ["NaNGuard"]
 

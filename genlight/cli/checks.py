@@ -12,7 +12,7 @@ from jsonargparse import Namespace
 
 from genlight.cli.runs import loggers_of
 from genlight.errors import ConfigError, IncompatibleDataError
-from genlight.module import data_mismatch
+from genlight.data_fit import data_mismatch
 from genlight.registry import import_class
 
 __all__ = ["check_settings", "tensorboard_available"]

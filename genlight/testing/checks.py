@@ -14,7 +14,7 @@ import torch
 from genlight.callbacks.ema import find_ema
 from genlight.checkpoint import load_model
 from genlight.cli import GenlightCLI
-from genlight.module import CHECKPOINT_KEY
+from genlight.identity import CHECKPOINT_KEY
 from genlight.registry import MODELS
 from genlight.testing.harness import (
     Family, SmokeFit, assert_finite_metrics, assert_images, family_class, family_name, seeded, smoke_fit, smoke_setup,

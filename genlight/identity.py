@@ -1,0 +1,24 @@
+"""Checkpoint identity: every checkpoint of a genlight model records which class it holds, so
+:func:`genlight.load_model` rebuilds the right class without the training code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genlight.registry import MODELS
+from genlight.version import __version__
+
+__all__ = ["CHECKPOINT_KEY", "record_identity"]
+
+#: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``
+CHECKPOINT_KEY = "genlight"
+
+
+def record_identity(model: Any, checkpoint: dict[str, Any]) -> None:
+    """Write ``checkpoint["genlight"]``: the registry name, class path and genlight version."""
+    cls = type(model)
+    checkpoint[CHECKPOINT_KEY] = {
+        "model": MODELS.name_of(cls),
+        "class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "version": __version__,
+    }
