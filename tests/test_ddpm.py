@@ -12,7 +12,8 @@ from torch.distributions import Normal, kl_divergence
 
 from genlight import create_model
 from genlight.errors import ImageShapeError, IncompatibleDataError
-from genlight.modules.ddpm import DDPM, ddim_timesteps
+from genlight.modules.ddpm import DDPM
+from genlight.nn.diffusion import ddim_timesteps
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob
 from genlight.nn.unet import UNet
 from tests.helpers import cpu_trainer

@@ -31,26 +31,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.functional import check_image_shape, to_levels
-
-from genlight.module import GenerativeModule
 from genlight.errors import ConfigError, IncompatibleDataError
-from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
+from genlight.functional import check_image_shape, to_levels
+from genlight.module import GenerativeModule
+from genlight.nn.diffusion import beta_schedule, ddim_timesteps, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.schedules import warmup_cosine_scheduler
 from genlight.nn.unet import UNet
 from genlight.registry import register_model
-from genlight.ranges import ClassCount, ClosedUnitInterval, Depth, DepthOrZero, Fraction, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size, Steps, check_arguments
+from genlight.ranges import (
+    ClassCount, ClosedUnitInterval, Depth, DepthOrZero, Fraction, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat,
+    PositiveInt, Size, Steps, check_arguments,
+)  # fmt: skip
 
-__all__ = ["DDPM", "ddim_timesteps"]
-
-
-def ddim_timesteps(timesteps: int, steps: int) -> Tensor:
-    """``steps`` distinct 0-indexed timesteps, evenly spread over ``0 .. T-1`` and including both ends,
-    descending (``steps = T`` gives every timestep, so DDIM with ``η = 1`` is DDPM's ancestral chain)."""
-    steps = max(1, min(steps, timesteps))
-    if steps == 1:
-        return torch.tensor([timesteps - 1])
-    return torch.linspace(0, timesteps - 1, steps, dtype=torch.float64).round().long().flip(0)
+__all__ = ["DDPM"]
 
 
 @register_model("ddpm")
@@ -162,11 +155,11 @@ class DDPM(GenerativeModule):
             "posterior_coef_xt": (1.0 - prev) * (1.0 - betas).sqrt() / (1.0 - alphas_cumprod),
             "model_logvar": model_logvar,
         }
-        for name, value in buffers.items():
-            self.register_buffer(name, value.float(), persistent=False)  # rebuilt from hparams, not saved
+        for name, value in buffers.items():  # rebuilt from hparams, not saved
+            self.register_buffer(name, value.float(), persistent=False)
 
     @property
-    def timesteps(self) -> int:
+    def timesteps(self) -> int:  # T, the length of the forward process
         return self.hparams.timesteps
 
     # ------------------------------------------------------------------ the processes
@@ -222,7 +215,7 @@ class DDPM(GenerativeModule):
     ) -> Tensor:
         """Run the reverse process from ``x_T = noise`` and return ``x_0`` in model space ([-1, 1] when
         clipped), not rounded. ``ancestral``: ``x_{t-1} ~ p_θ(x_{t-1}|x_t)`` for every t, the mean at
-        the last step. ``ddim``: Song et al. eq. 12 on :func:`ddim_timesteps` (``steps`` of them),
+        the last step. ``ddim``: Song et al. eq. 12 on :func:`~genlight.nn.diffusion.ddim_timesteps` (``steps`` of them),
         ``σ_t = η √((1-ᾱ_prev)/(1-ᾱ_t)) √(1-ᾱ_t/ᾱ_prev)``, ``ᾱ_prev = 1`` after the last step."""
         x = noise.float()
         n = len(x)

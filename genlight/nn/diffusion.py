@@ -9,7 +9,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["beta_schedule", "discretized_gaussian_log_prob", "normal_kl"]
+__all__ = ["beta_schedule", "ddim_timesteps", "discretized_gaussian_log_prob", "normal_kl"]
 
 
 def beta_schedule(kind: str, timesteps: int) -> Tensor:
@@ -59,3 +59,12 @@ def discretized_gaussian_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, nu
     log_mid = a + torch.log1p(-torch.exp((b - a).clamp(max=-1e-12)))
     top, bottom = x > 1.0 - half, x < -1.0 + half
     return torch.where(bottom, log_cdf_upper, torch.where(top, log_sf_lower, log_mid))
+
+
+def ddim_timesteps(timesteps: int, steps: int) -> Tensor:
+    """``steps`` distinct 0-indexed timesteps, evenly spread over ``0 .. T-1`` and including both ends,
+    descending (``steps = T`` gives every timestep, so DDIM with ``η = 1`` is DDPM's ancestral chain)."""
+    steps = max(1, min(steps, timesteps))
+    if steps == 1:
+        return torch.tensor([timesteps - 1])
+    return torch.linspace(0, timesteps - 1, steps, dtype=torch.float64).round().long().flip(0)
