@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
+    "attached_trainer",
     "enable_find_unused_parameters",
     "LightningCLICheckpointHook",
     "help_formatter",
@@ -19,6 +20,12 @@ __all__ = [
     "set_initial_hparams",
     "should_update_logs",
 ]
+
+
+def attached_trainer(module: Any) -> Any:
+    """The Trainer ``module`` is attached to, or ``None``: ``LightningModule.trainer`` raises when there is
+    none, and Lightning offers no public test of being attached (it keeps the Trainer in ``_trainer``)."""
+    return getattr(module, "_trainer", None)
 
 
 def should_update_logs(trainer: Any) -> bool:

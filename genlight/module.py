@@ -26,7 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
-from genlight._compat import enable_find_unused_parameters, should_update_logs
+from genlight._compat import attached_trainer, enable_find_unused_parameters, should_update_logs
 from genlight.data_fit import data_mismatch
 from genlight.epoch_means import EpochMeans
 from genlight.errors import IncompatibleDataError
@@ -119,7 +119,7 @@ class GenerativeModule(pl.LightningModule):
     def check_num_classes(self, unlabelled_fix: str, *, min_classes: int = 1) -> None:
         """For a class-conditional model (``self.num_classes > 0``): refuse, in ``setup``, a datamodule with
         another number of classes, naming the fix (``unlabelled_fix`` when it has fewer than ``min_classes``)."""
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        dm = getattr(attached_trainer(self), "datamodule", None)
         classes = getattr(dm, "num_classes", None)
         mine = int(getattr(self, "num_classes", 0) or 0)
         if mine and classes is not None and classes != mine:
@@ -212,7 +212,7 @@ class GenerativeModule(pl.LightningModule):
                                for v in values.values()])  # fmt: skip
         names = tuple(values)
         self.train_means.add(self.current_epoch, names, stacked, batch_size, prog_bar)
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         if trainer is None or trainer.barebones or not should_update_logs(trainer):
             return
         stacked = stacked.cpu()  # one copy here; the progress bar's per-step .item() then never syncs a GPU
@@ -226,7 +226,8 @@ class GenerativeModule(pl.LightningModule):
         by :class:`GenerativeModuleHooks` at the end of every training epoch."""
         prog_bar = set(self.train_means.prog_bar)
         means = self.train_means.pop_means()
-        if not means or self._trainer is None or self._trainer.barebones:
+        trainer = attached_trainer(self)
+        if not means or trainer is None or trainer.barebones:
             return
         epoch_kw: dict[str, Any] = {"on_step": False, "on_epoch": True, "sync_dist": True, "batch_size": 1}
         for show in (True, False):
@@ -248,7 +249,7 @@ class GenerativeModule(pl.LightningModule):
         scores = self._test_scores.get("test")
         if scores is None:
             scores = self._test_scores["test"] = TestScores()
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         scores.update(self, batch, batch_idx, rank, world)
 

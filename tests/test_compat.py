@@ -82,7 +82,7 @@ def test_jsonargparse_debug_mode_reads_the_environment(monkeypatch):
 def test_no_hidden_machinery_or_private_upstream_api_outside_compat():
     pattern = re.compile(
         r"__init_subclass__|currentframe|sys\._getframe|\._logger_connector|\._ddp_kwargs|\._results\b|"
-        r"jsonargparse\._|_set_seed|__dict__\[|__dict__\.(get|setdefault|pop)\("
+        r"jsonargparse\._|_set_seed|__dict__\[|__dict__\.(get|setdefault|pop)\(|\._trainer\b|\"_trainer\""
     )
     found = [
         f"{path.relative_to(PACKAGE.parent)}:{i}: {line.strip()}"
@@ -143,3 +143,28 @@ def test_lightning_cli_checkpoint_hook_runs_between_parsing_and_instantiation(tm
 
     Probe(BoringModel, args=["--trainer.default_root_dir", str(tmp_path)], run=False)
     assert calls == ["parse", "reconcile", "instantiate"]
+
+
+def test_attached_trainer_is_none_until_a_trainer_runs_the_module():
+    seen: list[object] = []
+
+    class Probe(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            seen.append(_compat.attached_trainer(self))
+            return (self.w - batch[0]).pow(2).mean()
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=1)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    probe = Probe()
+    assert _compat.attached_trainer(probe) is None
+    trainer = cpu_trainer(max_epochs=1)
+    trainer.fit(probe)
+    assert seen and all(t is trainer for t in seen)

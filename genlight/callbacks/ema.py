@@ -26,6 +26,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
+from genlight._compat import attached_trainer
 from genlight.ranges import Fraction, NonNegativeInt, PositiveInt, check_arguments
 
 
@@ -208,7 +209,7 @@ class EMA(pl.Callback):
 
 def find_ema(pl_module: torch.nn.Module) -> EMA | None:
     """The active :class:`EMA` callback of the trainer ``pl_module`` is attached to, if any."""
-    trainer = getattr(pl_module, "_trainer", None)
+    trainer = attached_trainer(pl_module)
     for callback in getattr(trainer, "callbacks", None) or []:
         if isinstance(callback, EMA) and callback.active:
             return callback

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from genlight._compat import attached_trainer
 from genlight.functional import check_image_shape, to_levels
 
 from genlight.module import GenerativeModule
@@ -182,7 +183,7 @@ class NormalizingFlow(GenerativeModule):
         opt = optimizers[self.optimizer_name](groups, lr=self.lr)
         total = None  # constant after the warm-up
         if self.lr_schedule == "cosine":  # decays over the steps after the warm-up
-            total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+            total = max(1, int(self.trainer.estimated_stepping_batches)) if attached_trainer(self) is not None else 1
         scheduler = warmup_cosine_scheduler(opt, self.warmup_steps, total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from genlight._compat import attached_trainer
 from genlight.functional import check_image_shape, to_levels
 
 from genlight.module import GenerativeModule
@@ -147,7 +148,7 @@ class PixelRNN(GenerativeModule):
         )
         if hp.lr_schedule == "constant":
             return opt
-        total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        total = max(1, int(self.trainer.estimated_stepping_batches)) if attached_trainer(self) is not None else 1
         # linear warm-up (at most half the run), then cosine to 0 over the rest
         sched = warmup_cosine_scheduler(opt, min(hp.warmup_steps, total // 2), total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
