@@ -173,3 +173,36 @@ def test_dcgan_two_nodes_node_local_fid_cache_same_fid_and_resume(tmp_path: Path
     assert run_folders(work / "runs") == ["dcgan/version_0", "dcgan/version_1"]
     state = checkpoint(work / "runs" / "dcgan" / "version_1" / "checkpoints" / "last.ckpt")
     assert (state["epoch"], state["global_step"]) == (2, 18)  # two optimizer steps per batch
+
+
+DDPM = ["--model", "ddpm", "--model.timesteps", "20", "--model.channels", "8", "--model.bound_timesteps", "5",
+        "--data.batch_size", "32", "--trainer.limit_train_batches", "3", "--seed_everything", "0"]  # fmt: skip
+
+
+def test_ddpm_two_nodes_one_run_same_fid_and_resume(tmp_path: Path) -> None:
+    """DDPM's samples (DDIM, eta 0, chunk ``i`` seeded with ``(seed, i)``) are the same on any number of
+    processes, so the FID of one checkpoint is too. Its ``val/bpd_bound`` is not compared: each process
+    starts the bound's timestep/noise generator from the same seed, so the draws per image depend on
+    the number of processes."""
+    work = tmp_path / "work"
+    work.mkdir()
+    cache = {"GENLIGHT_FID_CACHE": str(tmp_path / "fid")}
+    two_nodes(work, ["fit", *DDPM, *FID, "--trainer.max_epochs", "2"], (cache, cache))
+    assert [p.name for p in work.iterdir()] == ["runs"]
+    assert run_folders(work / "runs") == ["ddpm/version_0"]
+    run = work / "runs" / "ddpm" / "version_0"
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert len(ckpts) == 2 and ckpts[0].startswith("best-epoch=") and ckpts[1] == "last.ckpt", ckpts
+
+    last = str(run / "checkpoints" / "last.ckpt")
+    one_process(work, ["validate", "--ckpt_path", last, "--data.batch_size", "32", *FID, *CSV, str(tmp_path / "v1")],
+                **cache)  # fmt: skip
+    two_nodes(work, ["validate", "--ckpt_path", last, "--data.batch_size", "32", *FID, *CSV, str(tmp_path / "v2")],
+              (cache, cache))  # fmt: skip
+    single, nodes = validated(tmp_path / "v1"), validated(tmp_path / "v2")
+    assert nodes["val/fid_digits"] == pytest.approx(single["val/fid_digits"], abs=1e-5)
+
+    two_nodes(work, ["fit", *DDPM, *FID, "--trainer.max_epochs", "3", "--ckpt_path", "last"], (cache, cache))
+    assert run_folders(work / "runs") == ["ddpm/version_0", "ddpm/version_1"]
+    state = checkpoint(work / "runs" / "ddpm" / "version_1" / "checkpoints" / "last.ckpt")
+    assert (state["epoch"], state["global_step"]) == (2, 9)
