@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_cost.py
 	$(BENCH) benchmarks/pixelrnn_sampling.py --n 1000 --threads 1
 	$(BENCH) benchmarks/ebm_landscape.py --steps 1500
+	$(BENCH) benchmarks/gpu_check.py
 
 clean:
 	rm -rf runs wandb .pytest_cache site

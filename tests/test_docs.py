@@ -24,3 +24,16 @@ def test_mkdocs_build_strict(tmp_path):
     page = (site / "write-a-family" / "index.html").read_text()
     assert "PixelMixture" in page and "log_softmax" in page  # the checked example file, included
     assert (site / "benchmarks" / "results").is_dir()  # the results files, as pages
+
+
+def test_scaling_page_quotes_the_two_node_test():
+    """The 2-node command on the scaling page is the one tests/test_multinode.py runs (through the same
+    script), so the page shows a tested command."""
+    from tests.test_multinode import VAE
+
+    text = (ROOT / "docs" / "scaling.md").read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if line.startswith("NODE_RANK=") and "127.0.0.1" in line]
+    assert [line.split()[0] for line in lines] == ["NODE_RANK=0", "NODE_RANK=1"]
+    for line in lines:
+        assert line.split("examples/scale/torchrun_2nodes.sh ", 1)[1].rstrip(" &").split() == [
+            "fit", *VAE, "--trainer.max_epochs", "2"]  # fmt: skip

@@ -71,3 +71,30 @@ def test_stochastic_binarisation_has_a_fixed_reference(tmp_path):
     assert set(first.unique().tolist()) <= {0.0, 1.0}
     draws = torch.stack([dm.train_set[0][0] for _ in range(20)])  # training reads stay stochastic
     assert not all(torch.equal(draws[0], d) for d in draws[1:])
+
+
+def test_node_local_cache_is_filled_by_each_nodes_first_process(tmp_path):
+    """On a second node whose cache folder is its own (``~/.cache`` on most clusters), global rank 0's
+    file is not there after the barrier: the node's first process computes and writes its copy,
+    instead of every process there failing to read a file that does not exist."""
+    from types import SimpleNamespace
+
+    from genlight.datamodules.digits import DigitsDataModule
+
+    dm = DigitsDataModule(batch_size=64)
+    dm.setup("fit")
+    barriers: list[str] = []
+    node1 = SimpleNamespace(datamodule=dm, is_global_zero=False, local_rank=0, num_nodes=2, loggers=[],
+                            strategy=SimpleNamespace(barrier=barriers.append))  # fmt: skip
+    callback = FIDCallback(metrics=["fid"], num_samples=16, batch_size=64, every_n_epochs=1,
+                           cache_dir=str(tmp_path / "node1"), max_reference=128)  # fmt: skip
+    reference = callback.reference(node1, callback.extractor(torch.device("cpu")))
+    assert callback.reference_passes == 1 and reference["num_images"] == 128
+    assert [p.suffix for p in (tmp_path / "node1").iterdir()] == [".pt"]  # no temporary file left
+    assert barriers == ["genlight_fid_reference", "genlight_fid_reference_node"]
+
+    other = FIDCallback(metrics=["fid"], num_samples=16, batch_size=64, every_n_epochs=1,
+                        cache_dir=str(tmp_path / "node1"), max_reference=128)  # fmt: skip
+    second = SimpleNamespace(**{**vars(node1), "local_rank": 1})  # a later process of that node reads it
+    other.reference(second, other.extractor(torch.device("cpu")))
+    assert other.reference_passes == 0

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -292,22 +293,33 @@ class FIDCallback(PeriodicCallback):
 
     def reference(self, trainer: pl.Trainer, extractor: FeatureExtractor) -> dict[str, Any]:
         """Reference ``mu``, ``sigma`` and (up to ``max_reference_features``) features: from memory,
-        else from the disk cache, else one pass over the real split on rank 0 (others wait, then read)."""
+        else from the disk cache, else one pass over the real split on global rank 0 (others wait, then
+        read). Across nodes the cache folder may be node-local (``~/.cache``): then the first process of
+        every other node, finding no file after rank 0 wrote it, makes its node's copy."""
         dataset = split_dataset_of(trainer, self.reference_split)
         key = self.cache_key(trainer, dataset, extractor)
         if self._reference is not None and self._reference_key == key:
             return self._reference
         path = self.cache_folder / f"{self.extractor_name}_{self.reference_split}_{key}.pt"
         if trainer.is_global_zero and not path.is_file():
-            stats = self.compute_reference(dataset, extractor)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            torch.save(stats, tmp)
-            os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+            self.write_reference(path, dataset, extractor)
         trainer.strategy.barrier("genlight_fid_reference")
+        if trainer.num_nodes > 1:  # a shared file system has the file now; a node-local cache does not
+            if trainer.local_rank == 0 and not path.is_file():
+                self.write_reference(path, dataset, extractor)
+            trainer.strategy.barrier("genlight_fid_reference_node")
         self._reference, self._reference_key = torch.load(path, map_location="cpu", weights_only=True), key
         self._announce(trainer, dataset, extractor, path)
         return self._reference
+
+    def write_reference(self, path: Path, dataset: Dataset, extractor: FeatureExtractor) -> None:
+        """Compute the reference statistics and save them to ``path`` atomically (a temporary file named
+        after this host and process, then a rename), so a concurrent reader never sees half a file."""
+        stats = self.compute_reference(dataset, extractor)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f"{path.name}.{socket.gethostname()}.{os.getpid()}.tmp"
+        torch.save(stats, tmp)
+        os.replace(tmp, path)
 
     def compute_reference(self, dataset: Dataset, extractor: FeatureExtractor) -> dict[str, Any]:
         """One pass of the extractor over the real images (float64 sufficient statistics)."""

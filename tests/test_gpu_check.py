@@ -1,0 +1,47 @@
+"""``benchmarks/gpu_check.py``'s CPU path, as a user runs it: every registered family fits one batch in
+``32-true`` and ``bf16-mixed`` with finite losses, and the results file says so. (The CUDA path, with
+``16-mixed``, runs only where a GPU is.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from genlight.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the families genlight ships (other tests register families of their own in this process)
+BUILT_IN = [name for name in MODELS.list() if MODELS.get(name).__module__.startswith("genlight.")]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "benchmarks/gpu_check.py", *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": path, "WANDB_MODE": "offline"})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result
+
+
+def test_cpu_tiny_every_family_in_32_and_bf16(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.md"
+    run("--device", "cpu", "--tiny", "--out", str(out))
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert {(r.split("|")[1].strip(" `"), r.split("|")[2].strip()) for r in rows} == {
+        (name, precision) for name in BUILT_IN for precision in ("32-true", "bf16-mixed")}  # fmt: skip
+    assert all(r.split("|")[3].strip() == "yes" for r in rows)
+    assert "Failed: none." in text and "| 16-mixed |" not in text  # float16 autocast is CUDA only
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the no-GPU message is written only without CUDA")
+def test_without_cuda_it_says_so_and_gives_the_command(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.md"
+    run("--out", str(out))
+    text = out.read_text()
+    assert "no CUDA device was available" in text and "`PYTHONPATH=. python benchmarks/gpu_check.py`" in text
+    assert "| `" not in text  # no figures
