@@ -59,9 +59,20 @@ def main(args: Sequence[str] | None = None) -> None:
             if argv and argv[0] in COMMANDS:
                 raise SystemExit(COMMANDS[argv[0]](argv[1:]))
             GenlightCLI(args=None if args is None else argv)
+        _close_process_group()
     except Exception as err:
         found = user_error(err)
         if found is None:
             raise
         sys.stderr.write(f"genlight: error: {one_line(found)}\n")  # the message says what to do
         raise SystemExit(1) from err
+
+
+def _close_process_group() -> None:
+    """After a distributed run (torchrun, SLURM): every process leaves the process group together,
+    instead of tearing its connections down while the interpreter exits, where a peer that is slower
+    to exit can abort (``terminate called without an active exception``) and leave the others waiting."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
