@@ -214,22 +214,27 @@ def read_png(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 255
 
 
-def compose(panels: list[tuple[str, torch.Tensor]], path: Path, max_width: int = 1400) -> None:
-    """Titled panels (``(3, h, w)`` grids in [0, 1]) laid out left to right, wrapping at ``max_width``, as a PNG."""
-    font = ImageFont.load_default()
-    pad, title_h = 12, 18
-    images = [(t, to_image(g)) for t, g in panels]
-    rows: list[list[tuple[str, Image.Image]]] = [[]]
-    width = 0
-    for item in images:
-        w = item[1].width + pad
-        if rows[-1] and width + w > max_width:
-            rows.append([])
-            width = 0
-        rows[-1].append(item)
-        width += w
+def lay_out(
+    items: list[tuple[str, Image.Image]], *, per_row: int | None = None, max_width: int = 1400, pad: int = 12,
+    title_h: int = 18, font: Any = None, footer: str = "",
+) -> Image.Image:
+    """Titled pictures on a white canvas, left to right: ``per_row`` to a row, or wrapping at ``max_width``
+    pixels; an optional ``footer`` line under the last row. Pictures are pasted as they are (resizing
+    would alias pixel grids)."""
+    font = font or ImageFont.load_default()
+    if per_row:
+        rows = [items[i : i + per_row] for i in range(0, len(items), per_row)]
+    else:
+        rows, width = [[]], 0
+        for item in items:
+            w = item[1].width + pad
+            if rows[-1] and width + w > max_width:
+                rows.append([])
+                width = 0
+            rows[-1].append(item)
+            width += w
     total_w = max(sum(im.width + pad for _, im in row) for row in rows) + pad
-    total_h = sum(max(im.height for _, im in row) + title_h + pad for row in rows) + pad
+    total_h = sum(max(im.height for _, im in row) + title_h + pad for row in rows) + pad + (title_h if footer else 0)
     canvas = Image.new("RGB", (total_w, total_h), "white")
     pen = ImageDraw.Draw(canvas)
     y = pad
@@ -240,5 +245,13 @@ def compose(panels: list[tuple[str, torch.Tensor]], path: Path, max_width: int =
             canvas.paste(im, (x, y + title_h))
             x += im.width + pad
         y += max(im.height for _, im in row) + title_h + pad
+    if footer:
+        pen.text((pad, y), footer, fill="black", font=font)
+    return canvas
+
+
+def compose(panels: list[tuple[str, torch.Tensor]], path: Path, max_width: int = 1400) -> None:
+    """Titled panels (``(3, h, w)`` grids in [0, 1]) laid out left to right, wrapping at ``max_width``, as a PNG."""
+    canvas = lay_out([(t, to_image(g)) for t, g in panels], max_width=max_width)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)

@@ -10,11 +10,16 @@ named under the panels. Run from the repository root: ``python scripts/readme_fi
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.common, also when run as `python scripts/readme_figure.py`
+
+from benchmarks.common import lay_out  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 FAMILIES = ROOT / "docs" / "images" / "families"
 OUT = ROOT / "docs" / "images" / "samples.png"
@@ -62,23 +67,9 @@ def family_panels() -> tuple[list[tuple[str, Path]], list[str]]:
 def main() -> None:
     panels, left_out = family_panels()
     items = [(title, Image.open(path).convert("RGB")) for title, path in benchmark_panels() + panels]
-    # as saved: resizing would alias the pixel grids
-    rows = [items[i : i + PER_ROW] for i in range(0, len(items), PER_ROW)]
     footer = f"left out (cannot draw images): {', '.join(left_out)}" if left_out else ""
-    total_w = max(sum(im.width + PAD for _, im in row) for row in rows) + PAD
-    total_h = sum(max(im.height for _, im in row) + TITLE_H + PAD for row in rows) + PAD + (TITLE_H if footer else 0)
-    canvas = Image.new("RGB", (total_w, total_h), "white")
-    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=FONT_SIZE)
-    y = PAD
-    for row in rows:
-        x = PAD
-        for title, im in row:
-            draw.text((x, y), title, fill="black", font=font)
-            canvas.paste(im, (x, y + TITLE_H))
-            x += im.width + PAD
-        y += max(im.height for _, im in row) + TITLE_H + PAD
-    if footer:
-        draw.text((PAD, y), footer, fill="black", font=font)
+    canvas = lay_out(items, per_row=PER_ROW, pad=PAD, title_h=TITLE_H, font=ImageFont.load_default(size=FONT_SIZE),
+                     footer=footer)  # fmt: skip
     OUT.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(OUT, optimize=True)
     print(f"{OUT.relative_to(ROOT)}: {canvas.width}x{canvas.height}, {len(items)} panels")
