@@ -176,6 +176,12 @@ class AAE(GenerativeModule):
         """The code of ``x`` (the posterior mean for a Gaussian posterior), ``(n, latent_dim)``."""
         return self.posterior_sample(x)[1] if self.hparams.posterior == "gaussian" else self.code_norm(self.encoder(x))
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: :meth:`encode`'s code (the posterior mean for a Gaussian posterior),
+        ``(B, latent_dim)``; label-free (a supervised AAE's code is the style, the label is not in it)."""
+        return self.encode(x)
+
     def decode(self, z: Tensor) -> Tensor:
         """The decoder's expected image in [0, 1]."""
         return self.likelihood.mean(self.decoder(z))

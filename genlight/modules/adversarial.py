@@ -122,6 +122,15 @@ class AdversarialModule(GenerativeModule):
         """``D(x[, y])``, one logit per example."""
         return self.discriminator(x, y) if self.num_classes else self.discriminator(x)
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation of images ``x`` in [0, 1]: the discriminator's penultimate features (the
+        input of its final linear map), flattened, ``(B, F)``. Label-free: a class-conditional
+        (projection) discriminator's label term comes after them."""
+        if not callable(getattr(self.discriminator, "features", None)):
+            raise NotImplementedError(f"{type(self).__name__}'s discriminator has no features(x): give it one to use features")
+        return self.discriminator.features(self.to_model_range(x)).flatten(1)
+
     def fake_labels(self, n: int) -> Tensor | None:
         """Labels for generated examples: drawn from the uniform class prior (``None`` if unconditional)."""
         return torch.randint(self.num_classes, (n,), device=self.device) if self.num_classes else None

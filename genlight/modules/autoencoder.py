@@ -55,6 +55,11 @@ class AE(GenerativeModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: the code ``z = enc(x)``, ``(B, latent_dim)``."""
+        return self.encode(x)
+
     def reconstruction_loss(self, x: Tensor) -> Tensor:
         """Mean over the batch of the summed per-pixel loss."""
         logits = self.decoder(self.encoder(x)).float()

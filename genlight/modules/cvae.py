@@ -128,6 +128,14 @@ class CVAE(VAE):
         y = self.classify(x) if y is None else self._labels(y, len(x))
         return self.posterior(x, y)[0]
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        """A frozen, label-free representation: the posterior means of ``q(z|x,y)`` for every class ``y``,
+        concatenated in class order, ``(B, num_classes * latent_dim)``. No label is needed nor guessed
+        (how the code moves with the assumed class is part of the representation)."""
+        means = [self.posterior(x, torch.full((len(x),), k, device=x.device, dtype=torch.long))[0] for k in range(self.num_classes)]
+        return torch.cat(means, 1)  # (B, K * latent_dim)
+
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
         """``E[x | z, y]``; without ``y`` the mean under the uniform class prior."""
         if y is not None:

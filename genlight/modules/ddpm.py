@@ -335,6 +335,19 @@ class DDPM(GenerativeModule):
         self.check_log_prob_input(x)
         return -self.bound_terms(x, num_terms)["total"].float()
 
+    @torch.no_grad()
+    def features(self, x: Tensor, t: int | None = None) -> Tensor:
+        """A frozen representation: the U-Net's middle feature map (after its middle blocks) at a small
+        timestep ``t`` (default ``T // 20``), averaged over positions, ``(B, ch)``. The input is the mean
+        of ``q(x_t | x_0)``, ``sqrt(ᾱ_t) x_0`` (no noise drawn: deterministic, independent of the batch);
+        a conditional model reads the null label (label-free)."""
+        t = max(0, self.timesteps // 20) if t is None else int(t)
+        x0 = x * 2.0 - 1.0
+        steps = torch.full((len(x),), t, device=x.device, dtype=torch.long)
+        xt = self.alphas_cumprod[t].sqrt().to(x0.dtype) * x0
+        h = self.net.down_path(xt, steps, None)[0]  # (B, ch, h, w)
+        return h.mean(dim=(2, 3))  # (B, ch)
+
     # ------------------------------------------------------------------ training
     def forward(self, xt: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         return self.net(xt, t, y)

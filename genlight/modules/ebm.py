@@ -190,6 +190,12 @@ class EBM(GenerativeModule):
         return self.langevin(start, steps) if steps > 0 else start
 
     # ------------------------------------------------------------------ training
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: the energy network's penultimate activations (the input of its final
+        linear map), ``(B, F)``."""
+        return self.energy.net[:-1](x).float()
+
     def forward(self, x: Tensor) -> Tensor:
         """Energies ``E(x)``, ``(B,)``, float32."""
         return self.energy(x).float()

@@ -139,6 +139,12 @@ class NormalizingFlow(GenerativeModule):
             x = (to_levels(x, self.num_levels).float() + 0.5) / self.num_levels
         return self.flow(x.float())[0]
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: the flow's latent :meth:`encode` ``(B, D)``, every scale's ``z``
+        flattened and concatenated (images at the centre of their dequantisation cell: deterministic)."""
+        return self.encode(x)
+
     def decode(self, z: Tensor) -> Tensor:
         """``eps (B, D) -> x``: images in [0, 1] on the level grid (the cell ``y`` falls in), or points."""
         y = self.flow.inverse(z.float())

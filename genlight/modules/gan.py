@@ -52,6 +52,10 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         self.net = nn.Sequential(nn.Flatten(), *_mlp([math.prod(shape), *[hidden] * layers, 1], nn.LeakyReLU(0.2)))
 
+    def features(self, x: Tensor) -> Tensor:
+        """The last hidden layer's activations, ``(B, hidden)``: everything but the final linear map."""
+        return self.net[:-1](x)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)
 

@@ -129,3 +129,13 @@ class GatedPixelCNN(AutoregressiveImageModel):
         for layer in self.layers:
             v, h = layer(v, h, y)
         return self.head(h)  # (B, C*P, H, W)
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen, label-free representation: the horizontal stack after the middle gated layer
+        (``ceil(num_layers / 2)`` layers), averaged over positions, ``(B, hidden_channels)`` (middle
+        layers, mean-pooled, as in Chen et al. 2020); a class-conditional model runs without its label bias."""
+        v = h = 2.0 * x - 1.0  # (B, C, H, W)
+        for layer in self.layers[: (len(self.layers) + 1) // 2]:
+            v, h = layer(v, h, None)
+        return h.mean(dim=(2, 3))  # (B, F)

@@ -131,6 +131,15 @@ class NADE(AutoregressiveImageModel):
         a = torch.empty_like(before).scatter_(1, index, before)  # back to data layout
         return self.dropout(self.act(a + self.c))
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: the hidden units after reading every dimension, ``act(c + sum_d W_d
+        e(x_d))``, ``(B, hidden_units)`` -- the state a (D+1)-th conditional would read; the same for
+        every ordering (the sum runs over all dimensions), no dropout."""
+        if not self.continuous:
+            x = self.quantize(x)
+        return self.act(self.input_contributions(x).sum(1) + self.c)  # (B, D, H) -> (B, H)
+
     def params(self, x: Tensor, order: Tensor) -> Tensor:
         """``(B, D, P)``: output parameters of every conditional."""
         return torch.einsum("bdh,dhp->bdp", self.hidden(x, order), self.V) + self.b

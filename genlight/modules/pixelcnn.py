@@ -102,3 +102,12 @@ class PixelCNN(AutoregressiveImageModel):
     def conditional_logits(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.input(2.0 * x - 1.0)  # (B, F, H, W)
         return self.head(self.blocks(h))  # (B, C*P, H, W)
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: the hidden maps after the middle residual block (``ceil(num_blocks / 2)``
+        blocks), averaged over positions, ``(B, hidden_channels)`` (middle layers, mean-pooled, as
+        in Chen et al. 2020, "Generative Pretraining from Pixels")."""
+        h = self.input(2.0 * x - 1.0)  # (B, F, H, W)
+        h = self.blocks[: (len(self.blocks) + 1) // 2](h)
+        return h.mean(dim=(2, 3))  # (B, F)

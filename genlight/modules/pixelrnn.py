@@ -95,6 +95,17 @@ class PixelRNN(GenerativeModule):
             h = self.apply_layer(layer, h, inputs)
         return self.head[1](torch.relu(self.head[0](torch.relu(h))))
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: the hidden maps after the middle recurrent layer (``ceil(num_layers /
+        2)`` layers), averaged over positions, ``(B, hidden_channels)`` (middle layers, mean-pooled, as in
+        Chen et al. 2020, "Generative Pretraining from Pixels")."""
+        inputs = self.scale(to_levels(x, self.hparams.num_levels))
+        h = self.first(inputs)  # (B, F, H, W)
+        for layer in self.layers[: (len(self.layers) + 1) // 2]:
+            h = self.apply_layer(layer, h, inputs)
+        return h.mean(dim=(2, 3))  # (B, F)
+
     def head_at(self, h: Tensor) -> Tensor:
         """The head at one position: ``(B, F)`` -> ``(B, C, L)`` logits."""
         out = self.head[0].at(torch.relu(h)[..., None, None])

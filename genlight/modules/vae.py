@@ -91,6 +91,11 @@ class VAE(GenerativeModule):
     def decode(self, z: Tensor) -> Tensor:
         return self.likelihood.mean(self.decoder(z))
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation: the encoder's posterior mean ``E_q[z|x]``, ``(B, latent_dim)``."""
+        return self.encode(x)
+
     def sample_latent(self, n: int) -> Tensor:
         """``n`` draws ``z ~ p(z)`` of the chosen prior, ``(n, latent_dim)``."""
         return self.prior_distribution().sample(n)

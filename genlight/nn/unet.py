@@ -150,6 +150,17 @@ class UNet(nn.Module):
             self.head[-1].bias.zero_()
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        h, skips, emb = self.down_path(x, t, y)
+        for blocks in self.up:
+            if isinstance(blocks[0], ResBlock):
+                h = torch.cat([h, skips.pop()], dim=1)
+            for block in blocks:
+                h = block(h, emb) if isinstance(block, (ResBlock, Attention)) else block(h)
+        return self.head(h)
+
+    def down_path(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> tuple[Tensor, list[Tensor], Tensor]:
+        """The contracting half and the middle blocks: ``(h, skips, emb)``, ``h`` the middle feature map
+        ``(B, ch, H / 2^k, W / 2^k)``; ``y=None`` in a conditional net is the null label."""
         emb = self.time_mlp(timestep_embedding(t, self.channels))  # (B, 4ch)
         if self.label_emb is not None:
             if y is None:
@@ -163,9 +174,4 @@ class UNet(nn.Module):
             skips.append(h)
         for block in self.mid:
             h = block(h, emb)
-        for blocks in self.up:
-            if isinstance(blocks[0], ResBlock):
-                h = torch.cat([h, skips.pop()], dim=1)
-            for block in blocks:
-                h = block(h, emb) if isinstance(block, (ResBlock, Attention)) else block(h)
-        return self.head(h)
+        return h, skips, emb
