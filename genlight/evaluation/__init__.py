@@ -1,0 +1,43 @@
+"""Scores of trained models: outlier detection (AUROC/AUPRC/FPR@95 of likelihood, likelihood-ratio,
+typicality, complexity, energy, discriminator and reconstruction scores), classification with
+rejection by a class-conditional density, and linear probes of frozen features. Used by
+``genlight score`` (:mod:`genlight.cli.score`) and the benchmarks; see docs/evaluation.md."""
+
+from genlight.evaluation.background import PerturbedImages, perturb_training_split, train_background
+from genlight.evaluation.detection import detection_metrics, roc_curve
+from genlight.evaluation.probes import C_GRID, features_of, few_labels, linear_probe
+from genlight.evaluation.rejection import (
+    accuracy_at_coverage,
+    accuracy_coverage,
+    bayes_decision,
+    class_log_likelihoods,
+    is_class_conditional_density,
+    predict_with_rejection,
+    softmax_predictions,
+)
+from genlight.evaluation.scores import SCORES, compressed_bits, outlier_scores, perturb, reference_nll, score_label
+
+__all__ = [
+    "C_GRID",
+    "PerturbedImages",
+    "SCORES",
+    "accuracy_at_coverage",
+    "accuracy_coverage",
+    "bayes_decision",
+    "class_log_likelihoods",
+    "compressed_bits",
+    "detection_metrics",
+    "features_of",
+    "few_labels",
+    "is_class_conditional_density",
+    "linear_probe",
+    "outlier_scores",
+    "perturb",
+    "perturb_training_split",
+    "predict_with_rejection",
+    "reference_nll",
+    "roc_curve",
+    "score_label",
+    "softmax_predictions",
+    "train_background",
+]
