@@ -97,3 +97,12 @@ class CodeTraversable(Protocol):
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
     return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0
+
+
+@runtime_checkable
+class Featurizer(Protocol):
+    """Gives a frozen representation of images: ``features(x)`` -> ``(B, F)`` float tensor, computed
+    without updating the model (e.g. a VAE's posterior mean, a discriminator's penultimate layer), for
+    linear probes (:func:`genlight.evaluation.linear_probe`)."""
+
+    def features(self, x: Tensor) -> Tensor: ...
