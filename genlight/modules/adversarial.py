@@ -124,9 +124,9 @@ class AdversarialModule(GenerativeModule):
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
-        """A frozen representation of images ``x`` in [0, 1]: the discriminator's penultimate features (the
-        input of its final linear map), flattened, ``(B, F)``. Label-free: a class-conditional
-        (projection) discriminator's label term comes after them."""
+        """A frozen representation: the discriminator's penultimate features (the input of its final linear
+        map) of images ``x`` in [0, 1], flattened, ``(B, F)``. Label-free: a class-conditional (projection)
+        discriminator's label term comes after them."""
         if not callable(getattr(self.discriminator, "features", None)):
             raise NotImplementedError(f"{type(self).__name__}'s discriminator has no features(x): give it one to use features")
         return self.discriminator.features(self.to_model_range(x)).flatten(1)

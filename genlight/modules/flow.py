@@ -141,8 +141,8 @@ class NormalizingFlow(GenerativeModule):
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
-        """A frozen representation: the flow's latent :meth:`encode` ``(B, D)``, every scale's ``z``
-        flattened and concatenated (images at the centre of their dequantisation cell: deterministic)."""
+        """A frozen representation: the flow's latent (:meth:`encode`), every scale's ``z`` flattened and
+        concatenated, ``(B, D)``; images at the centre of their dequantisation cell (deterministic)."""
         return self.encode(x)
 
     def decode(self, z: Tensor) -> Tensor:
