@@ -39,6 +39,7 @@ demo: $(STAMP)
 #   cyclegan_digits     4 epochs                                     ~2 min
 #   overhead            15 rounds x 4 sides x 3 epochs               ~5 min
 #   fid_cost, pixelrnn_sampling, ebm_landscape (1500 steps)          ~5 min
+#   uses_digits         ~33 trainings x 150 s, 2 at a time, then scores ~50 min (cached: reruns train what is missing)
 # About 3 hours on 2 CPU cores; checkpoints shared between scripts go to runs/bench/.
 # Never run by `make test` or CI. Each script takes a tiny budget for a smoke run (see its docstring).
 BENCH := PYTHONPATH=. $(BIN)/python
@@ -59,6 +60,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/pixelrnn_sampling.py --n 1000 --threads 1
 	$(BENCH) benchmarks/ebm_landscape.py --steps 1500
 	$(BENCH) benchmarks/gpu_check.py
+	$(BENCH) benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2
 
 clean:
 	rm -rf runs wandb .pytest_cache site

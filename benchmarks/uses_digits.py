@@ -409,10 +409,10 @@ def score_family(family: str, data: Data, cache: Path) -> dict[str, Any]:
     return result
 
 
-def score_baselines(data: Data) -> dict[str, Any]:
+def score_baselines(data: Data, mixture_ks: tuple[int, ...]) -> dict[str, Any]:
     out = {}
     train, val = data.split["train"][0], data.split["val"][0]
-    for key, ks in (("per_pixel", (1,)), ("mixture", (5, 10, 20, 40))):
+    for key, ks in (("per_pixel", (1,)), ("mixture", mixture_ks)):
         model = ProductCategoricalMixture.chosen_on_val(train, val, data.levels, ks)
         bg = ProductCategoricalMixture(perturbed_copies(train), data.levels, model.k, model.alpha)
         held_model = ProductCategoricalMixture(data.held_train, data.levels, model.k, model.alpha)
@@ -628,6 +628,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--only", default="", help="comma-separated families (default: every registered one)")
     parser.add_argument("--no_train", action="store_true", help="score what is cached, train nothing")
+    parser.add_argument("--mixture_ks", default="5,10,20,40", help="mixture sizes tried on validation (baseline)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -651,7 +652,9 @@ def main() -> None:
     stored = args.cache / "scores.json"
     cached = json.loads(stored.read_text()) if stored.is_file() else {}
     results: dict[str, dict] = {}
-    base = cached.get("_baselines") or score_baselines(data)
+    ks = tuple(int(k) for k in args.mixture_ks.split(","))
+    base = cached.get("_baselines") if cached.get("_baselines", {}).get("mixture_ks") == list(ks) else None
+    base = base or {**score_baselines(data, ks), "mixture_ks": list(ks)}
     cached["_baselines"] = base
     results.update({k: base[k] for k in ("per_pixel", "mixture", "pixels")})
     for family in list_models():

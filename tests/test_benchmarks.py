@@ -99,6 +99,26 @@ def test_gan_digits_smoke(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_uses_digits_smoke(tmp_path) -> None:
+    run("benchmarks/uses_digits.py", "--only", "nade,ae", "--budget", "4", "--threads", "1", "--jobs", "2",
+        "--mixture_ks", "3", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path))  # fmt: skip
+    results = json.loads((tmp_path / "uses_digits.json").read_text())
+    nade, ae = results["nade"], results["ae"]
+    assert {"nll", "likelihood_ratio", "typicality", "complexity"} <= set(nade["ood"]) and set(ae["ood"]) == {"reconstruction"}
+    assert set(nade["ood"]["nll"]) == {"inverted", "uniform_noise", "constant", "blurred", "pixel_shuffled", "held_out_class"}
+    assert all(0.0 <= m["auroc"] <= 1.0 for r in (nade, ae) for sets in r["ood"].values() for m in sets.values())
+    assert set(nade["records"]) == {"main", "background", "holdout"} and nade["classify"] is None
+    assert 0.1 < ae["probe"]["all"]["test"] <= 1.0 and results["pixels"]["probe"]["all"]["test"] > 0.8
+    md = (tmp_path / "uses_digits.md").read_text()
+    assert "| nade | nll (exact) |" in md and "| ae | reconstruction |" in md and "Command (`make bench`)" in md
+    assert Image.open(tmp_path / "uses_digits.png").width > 300
+    mtime = (tmp_path / "cache" / "nade" / "main.ckpt").stat().st_mtime
+    run("benchmarks/uses_digits.py", "--only", "nade", "--budget", "4", "--mixture_ks", "3", "--cache", str(tmp_path / "cache"),
+        "--out", str(tmp_path))  # fmt: skip
+    assert (tmp_path / "cache" / "nade" / "main.ckpt").stat().st_mtime == mtime  # cached: not trained again
+
+
+@pytest.mark.slow
 def test_cyclegan_digits_smoke(tmp_path) -> None:
     result = run("benchmarks/cyclegan_digits.py", "--epochs", "1", "--budget", "5", "--test", "--out", str(tmp_path))
     row = json.loads(result.stdout.strip().splitlines()[-1])
