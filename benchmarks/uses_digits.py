@@ -509,8 +509,8 @@ def findings(results: dict[str, dict]) -> list[str]:
             pairs = [(a, results[f]["ood"][fix][n]["auroc"]) for f, n, a in weak if n in results[f]["ood"].get(fix, {})]
             if pairs:
                 better = sum(b > a for a, b in pairs)
-                lines.append(f"  - {fix}: scores {len(pairs)} of them; raises the AUROC on {better} (mean nll "
-                             f"{sum(a for a, _ in pairs) / len(pairs):.3f} -> {sum(b for _, b in pairs) / len(pairs):.3f}).")  # fmt: skip
+                lines.append(f"  - {fix}: scores {len(pairs)} of them and raises the AUROC on {better}; mean AUROC "
+                             f"{sum(a for a, _ in pairs) / len(pairs):.3f} (nll) -> {sum(b for _, b in pairs) / len(pairs):.3f} ({fix}).")  # fmt: skip
     cls = {f: r["classify"] for f, r in results.items() if r.get("classify")}
     if cls:
         f = max(cls, key=lambda k: cls[k]["acc_90"])
