@@ -54,6 +54,15 @@ def test_ood_writes_the_table_and_picture(checkpoints, tmp_path, capsys):
     assert (tmp_path / "ood.csv").read_text().startswith("score,outlier_set,auroc,auprc,fpr_at_95_tpr")
 
 
+def test_a_background_equal_to_the_model_cancels_the_likelihood(checkpoints, tmp_path, capsys):
+    ckpt = checkpoints["density"]
+    code, _, err = run(capsys, "score", "--ckpt_path", ckpt, "--task", "ood", "--background", ckpt, "--out", str(tmp_path))
+    assert code == 0, err
+    rows = json.loads((tmp_path / "ood.json").read_text())["rows"]
+    ratio = [r for r in rows if r["score"] == "likelihood_ratio"]
+    assert len(ratio) == 6 and all(r["auroc"] == 0.5 for r in ratio)  # every ratio is 0: all tied
+
+
 def test_classify_with_a_density_and_with_a_classifier(checkpoints, tmp_path, capsys):
     code, out, err = run(capsys, "score", "--ckpt_path", checkpoints["density"], "--task", "classify", "--out", str(tmp_path))
     assert code == 0, err

@@ -114,6 +114,13 @@ def test_scores_follow_capabilities(model):
     assert torch.allclose(rec, (ae.decode(ae.encode(x)) - x).pow(2).flatten(1).sum(1).double(), atol=1e-5)
 
 
+def test_energy_score_of_an_energy_model():
+    ebm = create_model("ebm", image_shape=(1, 8, 8), channels=8, hidden=16).eval()
+    x = torch.rand(4, 1, 8, 8)
+    scores = outlier_scores(ebm, x)
+    assert set(scores) == {"energy"} and torch.allclose(scores["energy"], ebm.energy(x).detach().double())
+
+
 def test_likelihood_ratio_is_a_difference_of_exact_log_likelihoods(data, model):
     x, y = stack_images(data.reference_dataset("train"))
     noisy = perturb(x, 0.3, 17, torch.Generator().manual_seed(0))
@@ -219,6 +226,29 @@ def test_conditional_density_predicts_the_bayes_class(data, model):
     assert (out["prediction"] == y).double().mean() > 0.85
     with pytest.raises(TypeError, match="class-conditional"):
         class_log_likelihoods(create_model("nade", image_shape=(1, 8, 8), hidden_units=8), x[:2])
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("cvae", {"hidden_channels": 8, "latent_dim": 4}),
+     ("gated_pixelcnn", {"conditional": True, "hidden_channels": 8, "num_layers": 2})],
+)
+def test_conditional_families_give_log_p_x_given_y(name, kwargs):
+    model = create_model(name, image_shape=(1, 8, 8), num_levels=17, num_classes=10, **kwargs).eval()
+    x = torch.randint(0, 17, (3, 1, 8, 8)).float() / 16
+    log_lik = class_log_likelihoods(model, x)
+    assert log_lik.shape == (3, 10) and torch.isfinite(log_lik).all()
+    y = torch.tensor([4, 0, 9])
+    if model.log_prob_is_exact:  # the cvae's bound draws z at random
+        with torch.no_grad():
+            assert torch.allclose(log_lik[torch.arange(3), y], model.log_prob(x, y=y).double(), atol=1e-4)
+
+
+def test_unconditional_models_are_not_classifiers():
+    from genlight.evaluation import is_class_conditional_density
+
+    assert not is_class_conditional_density(create_model("gated_pixelcnn", image_shape=(1, 8, 8), num_levels=17,
+                                                         num_classes=10, hidden_channels=8))  # fmt: skip
 
 
 def test_conditional_ddpm_bounds_every_class():
