@@ -9,9 +9,10 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+import genlight
 from genlight import create_model
 from genlight.datamodules import DigitOutliersDataModule
-from genlight.datamodules.digit_outliers import stack_images
+from genlight.datamodules.outliers import stack_images
 from genlight.evaluation import (
     accuracy_at_coverage,
     accuracy_coverage,
@@ -193,6 +194,19 @@ def test_held_out_class_leaves_every_split():
     assert total == 1797 and len(held) == 179
     batch = next(iter(dm.train_dataloader()))
     assert batch[0].shape[1:] == (1, 8, 8)
+
+
+def test_fashion_outliers_offers_the_mnist_test_images(tmp_path):
+    from tests.fakedata import write_mnist
+
+    mnist = write_mnist(tmp_path, "MNIST", n_train=30, n_test=12, seed=1)
+    write_mnist(tmp_path, "FashionMNIST", n_train=40, n_test=10, gz=True)
+    dm = genlight.create_datamodule("fashion_outliers", data_dir=str(tmp_path), batch_size=8)
+    dm.setup("fit")
+    assert dm.outlier_set_names[-1] == "mnist" and dm.inliers()[0].shape == (10, 1, 28, 28)
+    assert torch.equal((dm.outlier_set("mnist") * 255).round().to(torch.uint8)[:, 0], mnist["test_x"])
+    blurred = dm.outlier_set("blurred")
+    assert blurred.shape == (10, 1, 28, 28) and torch.equal((blurred * 255).round() / 255, blurred)
 
 
 # ------------------------------------------------------------------ classification with rejection
