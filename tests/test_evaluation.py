@@ -122,6 +122,15 @@ def test_energy_score_of_an_energy_model():
     assert set(scores) == {"energy"} and torch.allclose(scores["energy"], ebm.energy(x).detach().double())
 
 
+def test_reconstruction_of_a_conditional_autoencoder_takes_the_best_class():
+    cvae = create_model("cvae", image_shape=(1, 8, 8), num_classes=10, hidden_channels=8, latent_dim=4).eval()
+    x = torch.randint(0, 17, (3, 1, 8, 8)).float() / 16
+    with torch.no_grad():
+        per_class = torch.stack([(cvae.decode(cvae.encode(x, y=torch.full((3,), c)), y=torch.full((3,), c)) - x)
+                                 .pow(2).flatten(1).sum(1) for c in range(10)], 1)  # fmt: skip
+    assert torch.allclose(outlier_scores(cvae, x)["reconstruction"], per_class.amin(1).double(), atol=1e-5)
+
+
 def test_likelihood_ratio_is_a_difference_of_exact_log_likelihoods(data, model):
     x, y = stack_images(data.reference_dataset("train"))
     noisy = perturb(x, 0.3, 17, torch.Generator().manual_seed(0))

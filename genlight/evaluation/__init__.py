@@ -15,7 +15,15 @@ from genlight.evaluation.rejection import (
     predict_with_rejection,
     softmax_predictions,
 )
-from genlight.evaluation.scores import SCORES, compressed_bits, outlier_scores, perturb, reference_nll, score_label
+from genlight.evaluation.scores import (
+    SCORES,
+    compressed_bits,
+    outlier_scores,
+    perturb,
+    reconstruction_error,
+    reference_nll,
+    score_label,
+)
 from genlight.evaluation.tasks import (
     TASKS,
     TaskResult,
@@ -52,6 +60,7 @@ __all__ = [
     "outlier_scores",
     "perturb",
     "perturb_training_split",
+    "reconstruction_error",
     "predict_with_rejection",
     "probe_task",
     "reference_nll",
