@@ -80,6 +80,17 @@ def test_detection_metrics_with_ties_are_exact():
     assert m["auprc"] == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
 
 
+def test_roc_curve_area_is_the_auroc():
+    from genlight.evaluation import roc_curve
+
+    g = torch.Generator().manual_seed(2)
+    inl, out = torch.randint(0, 5, (80,), generator=g).float(), torch.randint(1, 7, (60,), generator=g).float()
+    fpr, tpr, thresholds = roc_curve(inl, out)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and len(thresholds) == len(torch.cat([inl, out]).unique()) + 1
+    area = float(((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2).sum())
+    assert area == pytest.approx(detection_metrics(inl, out)["auroc"], abs=1e-12)
+
+
 def test_fpr_at_95_tpr():
     inliers, outliers = torch.arange(100.0), torch.arange(100.0) + 90  # 95 outliers are >= 95, so are 5 inliers
     assert detection_metrics(inliers, outliers)["fpr_at_95_tpr"] == pytest.approx(0.05)
