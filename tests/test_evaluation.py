@@ -4,6 +4,7 @@ models, the digit_outliers sets, classification with rejection, linear probes.""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -184,6 +185,16 @@ def test_train_background_fits_on_perturbed_digits():
     assert torch.isfinite(bg.log_prob(dm.inliers()[0][:8])).all()
     with pytest.raises(ValueError, match="weight_decay"):
         train_background("ae", {}, dm)
+
+
+def test_background_from_an_example_config():
+    from genlight.evaluation import background_from_config
+
+    dm = DigitOutliersDataModule(batch_size=64, subset=128)
+    bg = background_from_config(Path(__file__).parents[1] / "examples/digits/pixelcnn.yaml", mu=0.1, weight_decay=1e-3, datamodule=dm,
+                                trainer_kwargs={"max_steps": 2, "max_epochs": 1})  # fmt: skip
+    assert type(bg).__name__ == "PixelCNN" and bg.hparams.weight_decay == 1e-3 and bg.hparams.hidden_channels == 64
+    assert torch.isfinite(bg.log_prob(dm.inliers()[0][:4])).all()
 
 
 # ------------------------------------------------------------------ digit_outliers
