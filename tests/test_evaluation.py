@@ -187,14 +187,18 @@ def test_train_background_fits_on_perturbed_digits():
         train_background("ae", {}, dm)
 
 
-def test_background_from_an_example_config():
+def test_background_from_an_example_config(tmp_path):
+    from genlight import load_model
     from genlight.evaluation import background_from_config
 
     dm = DigitOutliersDataModule(batch_size=64, subset=128)
-    bg = background_from_config(Path(__file__).parents[1] / "examples/digits/pixelcnn.yaml", mu=0.1, weight_decay=1e-3, datamodule=dm,
+    config = Path(__file__).parents[1] / "examples/digits/pixelcnn.yaml"
+    bg = background_from_config(config, mu=0.1, weight_decay=1e-3, datamodule=dm, save_path=tmp_path / "bg.ckpt",
                                 trainer_kwargs={"max_steps": 2, "max_epochs": 1})  # fmt: skip
     assert type(bg).__name__ == "PixelCNN" and bg.hparams.weight_decay == 1e-3 and bg.hparams.hidden_channels == 64
-    assert torch.isfinite(bg.log_prob(dm.inliers()[0][:4])).all()
+    x = dm.inliers()[0][:4]
+    assert torch.isfinite(bg.log_prob(x)).all()
+    assert torch.allclose(load_model(tmp_path / "bg.ckpt").log_prob(x), bg.log_prob(x))
 
 
 # ------------------------------------------------------------------ digit_outliers

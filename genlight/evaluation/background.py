@@ -45,12 +45,14 @@ def train_background(
     weight_decay: float = 1e-4,
     trainer_kwargs: dict[str, Any] | None = None,
     seed: int = 0,
+    save_path: str | Path | None = None,
 ) -> torch.nn.Module:
     """Train the background model: ``create_model(model_name, datamodule, **model_kwargs,
     weight_decay=...)`` (shapes linked from ``datamodule``) fit on ``datamodule`` with its training split
     perturbed by ``mu`` (Ren et al. use 0.1-0.3), with Lightning ``Trainer`` arguments ``trainer_kwargs``
     (e.g. ``max_epochs``, ``max_time``; no logger or checkpoints by default). The family must take a
-    ``weight_decay`` argument (the L2 of the recipe). Returns the model in eval mode."""
+    ``weight_decay`` argument (the L2 of the recipe). ``save_path``: also write a checkpoint there (for
+    ``genlight score --background``). Returns the model in eval mode."""
     import inspect
 
     import lightning.pytorch as pl
@@ -67,6 +69,8 @@ def train_background(
     trainer = pl.Trainer(**{"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
                             "enable_model_summary": False, "accelerator": "cpu", **(trainer_kwargs or {})})  # fmt: skip
     trainer.fit(model, datamodule=perturb_training_split(datamodule, mu))
+    if save_path is not None:
+        trainer.save_checkpoint(save_path)
     return model.eval()
 
 
@@ -81,6 +85,7 @@ def background_from_config(
     trainer_kwargs: dict[str, Any] | None = None,
     datamodule: GenerativeDataModule | None = None,
     seed: int | None = None,
+    save_path: str | Path | None = None,
 ) -> torch.nn.Module:
     """:func:`train_background` from a ``genlight fit`` YAML config (e.g. ``examples/digits/pixelcnn.yaml``):
     its ``model`` (registry name or ``class_path`` + ``init_args``), its ``data`` unless ``datamodule``
@@ -108,4 +113,5 @@ def background_from_config(
         datamodule = DATAMODULES.create(data_name, **data_kwargs)
     trainer = {k: v for k, v in (cfg.get("trainer") or {}).items() if k in TRAINER_KEYS}
     seed = int(cfg.get("seed_everything") or 0) if seed is None else seed
-    return train_background(model_name, model_kwargs, datamodule, mu, weight_decay, {**trainer, **(trainer_kwargs or {})}, seed)
+    trainer_kwargs = {**trainer, **(trainer_kwargs or {})}
+    return train_background(model_name, model_kwargs, datamodule, mu, weight_decay, trainer_kwargs, seed, save_path)
