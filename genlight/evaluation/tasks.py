@@ -162,7 +162,8 @@ def probe_task(
     for k in labels_per_class:
         result = linear_probe(*feats["train"], *feats["val"], *feats["test"], labels_per_class=k, seed=seed)
         rows.append({"labels_per_class": "all" if k is None else k, **{n: round(v, 4) for n, v in result.items()}})
-    bars = {f"{r['labels_per_class']}/class": r["test_accuracy"] for r in rows}
+    names = [f"{r['labels_per_class']}/class" if r["labels_per_class"] != "all" else "all labels" for r in rows]
+    bars = {name: r["test_accuracy"] for name, r in zip(names, rows)}
     return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))
 
 
