@@ -8,7 +8,8 @@
 each score the model allows), ``classify`` measures classification with rejection (accuracy at
 coverages), ``probe`` fits linear probes of the model's features. Each writes ``TASK.md``,
 ``TASK.json``, ``TASK.csv`` and ``TASK.png`` to ``--out`` and prints the table. The data splits follow
-the checkpoint's datamodule arguments (``seed``, ``val_fraction``, ``held_out_class``) unless given.
+the checkpoint's datamodule arguments (``data_dir``, ``seed``, ``val_fraction``, ``held_out_class``)
+unless given.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from genlight.registry import DATAMODULES
 __all__ = ["score_command"]
 
 TASK_CHOICES = ("ood", "classify", "probe")
-#: datamodule arguments that fix the splits, taken from the checkpoint when not given
-SPLIT_ARGUMENTS = ("seed", "val_fraction", "held_out_class")
+#: datamodule arguments that fix the data and its splits, taken from the checkpoint when not given
+DATA_ARGUMENTS = ("data_dir", "seed", "val_fraction", "held_out_class")
 
 
 def _parser() -> ShortArgumentParser:
@@ -39,6 +40,7 @@ def _parser() -> ShortArgumentParser:
     parser.add_argument("--out", default="scores", help="folder for TASK.md/.json/.csv/.png (default scores)")
     parser.add_argument("--held_out_class", type=int, help="digit_outliers: the class left out (default: the checkpoint's)")
     parser.add_argument("--seed", type=int, help="data split seed (default: the checkpoint's datamodule seed, else 0)")
+    parser.add_argument("--data_dir", help="folder of the data files (default: the checkpoint's datamodule data_dir)")
     parser.add_argument("--background", help="ood: checkpoint of a background model for the likelihood ratio")
     parser.add_argument("--max_examples", type=int, help="score at most this many examples per set (quick runs)")
     parser.add_argument("--device", default="cpu")
@@ -53,8 +55,8 @@ def _datamodule_arguments(ckpt_path: str, cls: type, ns: Any) -> dict[str, Any]:
         if "__init__" in vars(klass):
             accepted |= set(inspect.signature(klass.__init__).parameters)
     saved = dict(read_checkpoint(ckpt_path).get("datamodule_hyper_parameters") or {})
-    kwargs = {k: saved[k] for k in SPLIT_ARGUMENTS if k in saved and k in accepted}
-    for k in ("seed", "held_out_class"):
+    kwargs = {k: saved[k] for k in DATA_ARGUMENTS if k in saved and k in accepted}
+    for k in ("seed", "held_out_class", "data_dir"):
         if getattr(ns, k) is not None:
             if k not in accepted:
                 raise ConfigError(f"--{k}: --data {ns.data} takes no {k}; drop it or use --data digit_outliers")
@@ -69,7 +71,8 @@ def score_command(argv: list[str]) -> int:
         raise ConfigError(DATAMODULES.unknown_message(ns.data))
     data_cls = DATAMODULES.get(name)
     if ns.task == "ood" and not hasattr(data_cls, "outlier_sets"):
-        raise ConfigError(f"--task ood needs data with outlier sets; --data {name} has none: use --data digit_outliers")
+        raise ConfigError(f"--task ood needs data with outlier sets; --data {name} has none: use --data digit_outliers "
+                          "(or fashion_outliers)")  # fmt: skip
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
     if ns.max_examples is not None and ns.max_examples < 10:
@@ -118,5 +121,5 @@ def _flat(value: Any) -> list[Any]:
 
 
 def _describe(datamodule: Any) -> str:
-    args = {k: getattr(datamodule, k) for k in SPLIT_ARGUMENTS if hasattr(datamodule, k)}
+    args = {k: getattr(datamodule, k) for k in DATA_ARGUMENTS[1:] if hasattr(datamodule, k)}
     return "(" + ", ".join(f"{k}={v}" for k, v in args.items()) + ")"

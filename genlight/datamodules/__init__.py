@@ -6,6 +6,7 @@ from genlight.datamodules.cifar10 import CIFAR10DataModule
 from genlight.datamodules.common import DataFilesError
 from genlight.datamodules.digit_outliers import DigitOutliersDataModule
 from genlight.datamodules.digits import DigitsDataModule
+from genlight.datamodules.fashion_outliers import FashionOutliersDataModule
 from genlight.datamodules.image_folder import ImageFolderDataModule
 from genlight.datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
 from genlight.datamodules.toy2d import Toy2DDataModule
@@ -19,6 +20,7 @@ __all__ = [
     "DigitOutliersDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "FashionOutliersDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
     "Toy2DDataModule",

@@ -3,7 +3,7 @@ typicality, complexity, energy, discriminator and reconstruction scores), classi
 rejection by a class-conditional density, and linear probes of frozen features. Used by
 ``genlight score`` (:mod:`genlight.cli.score`) and the benchmarks; see docs/evaluation.md."""
 
-from genlight.evaluation.background import PerturbedImages, perturb_training_split, train_background
+from genlight.evaluation.background import PerturbedImages, background_from_config, perturb_training_split, train_background
 from genlight.evaluation.detection import detection_metrics, roc_curve
 from genlight.evaluation.probes import C_GRID, features_of, few_labels, linear_probe
 from genlight.evaluation.rejection import (
@@ -15,7 +15,15 @@ from genlight.evaluation.rejection import (
     predict_with_rejection,
     softmax_predictions,
 )
-from genlight.evaluation.scores import SCORES, compressed_bits, outlier_scores, perturb, reference_nll, score_label
+from genlight.evaluation.scores import (
+    SCORES,
+    compressed_bits,
+    outlier_scores,
+    perturb,
+    reconstruction_error,
+    reference_nll,
+    score_label,
+)
 from genlight.evaluation.tasks import (
     TASKS,
     TaskResult,
@@ -36,6 +44,7 @@ __all__ = [
     "TaskResult",
     "accuracy_at_coverage",
     "accuracy_coverage",
+    "background_from_config",
     "bayes_decision",
     "can_classify",
     "can_score_outliers",
@@ -52,6 +61,7 @@ __all__ = [
     "outlier_scores",
     "perturb",
     "perturb_training_split",
+    "reconstruction_error",
     "predict_with_rejection",
     "probe_task",
     "reference_nll",

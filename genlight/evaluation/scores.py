@@ -11,12 +11,15 @@ Higher means more unusual for every score:
   ``x`` in bits (:func:`compressed_bits`).
 - ``energy``: ``E(x)`` of an energy model (``p(x) ∝ exp(-E(x))``).
 - ``discriminator``: minus the discriminator's realness logit of a GAN.
-- ``reconstruction``: the squared error of ``decode(encode(x))`` summed over pixels (autoencoders).
+- ``reconstruction``: the squared error of ``decode(encode(x))`` summed over pixels (autoencoders;
+  the best class for a class-conditional one, :func:`reconstruction_error`).
 """
 
 from __future__ import annotations
 
+import inspect
 import io
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -28,6 +31,7 @@ __all__ = [
     "compressed_bits",
     "outlier_scores",
     "perturb",
+    "reconstruction_error",
     "reference_nll",
     "score_label",
 ]
@@ -92,7 +96,7 @@ def reference_nll(model: DensityModel, x: Tensor, batch_size: int = 256) -> floa
     return float(_nll(model, x, batch_size).mean())
 
 
-def _batched(fn, x: Tensor, batch_size: int) -> Tensor:  # noqa: ANN001
+def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> Tensor:
     return torch.cat([fn(x[i : i + batch_size]).double().cpu() for i in range(0, len(x), batch_size)])
 
 
@@ -153,12 +157,26 @@ def _scores(
     if hasattr(model, "discriminator_score"):
         scores["discriminator"] = _batched(lambda b: model.discriminator_score(b.to(device)), x, batch_size)
     if isinstance(model, Autoencoder):
-        def error(b: Tensor) -> Tensor:
-            b = b.to(device)
-            return (model.decode(model.encode(b)) - b).pow(2).flatten(1).sum(1)
-
-        scores["reconstruction"] = _batched(error, x, batch_size)
+        scores["reconstruction"] = _batched(lambda b: reconstruction_error(model, b.to(device)), x, batch_size)
     return scores
+
+
+def _takes_labels(method: Callable[..., object]) -> bool:
+    return "y" in inspect.signature(method).parameters
+
+
+def reconstruction_error(model: Autoencoder, x: Tensor) -> Tensor:
+    """``(B,)`` squared error of ``decode(encode(x))`` summed over pixels. A class-conditional
+    autoencoder (``num_classes > 0``, ``encode``/``decode`` taking ``y``) needs no labels: the error is
+    the smallest over the classes, ``min_y |decode(encode(x, y), y) - x|²``."""
+    k = int(getattr(model, "num_classes", 0) or 0)
+    if k > 0 and _takes_labels(model.encode) and _takes_labels(model.decode):
+        errors = []
+        for c in range(k):
+            y = torch.full((len(x),), c, dtype=torch.long, device=x.device)
+            errors.append((model.decode(model.encode(x, y=y), y=y) - x).pow(2).flatten(1).sum(1))  # type: ignore[call-arg]
+        return torch.stack(errors, 1).amin(1)
+    return (model.decode(model.encode(x)) - x).pow(2).flatten(1).sum(1)
 
 
 def _hparam(model: object, name: str) -> int | None:

@@ -14,7 +14,7 @@ from PIL import Image
 from torch import Tensor
 
 from genlight.datamodules.base import GenerativeDataModule
-from genlight.datamodules.digit_outliers import stack_images
+from genlight.datamodules.outliers import stack_images
 from genlight.evaluation.detection import detection_metrics, roc_curve
 from genlight.evaluation.pictures import bar_chart, line_chart, panels
 from genlight.evaluation.probes import features_of, linear_probe
@@ -83,17 +83,20 @@ def ood_task(
     *,
     background: DensityModel | None = None,
     max_examples: int | None = None,
+    reference_examples: int = 2000,
 ) -> TaskResult:
     """Every score of :func:`outlier_scores` of the inliers (the test split) against every outlier set
-    of ``datamodule`` (``outlier_sets()``, e.g. ``digit_outliers``); typicality's reference is the
-    mean training ``-log p``. Rows: ``score``, ``outlier_set``, ``auroc``, ``auprc``, ``fpr_at_95_tpr``."""
+    of ``datamodule`` (``outlier_sets()``: ``digit_outliers``, ``fashion_outliers``); typicality's
+    reference is the mean ``-log p`` of the first ``reference_examples`` training examples (the
+    training split is in a seeded random order). Rows: ``score``, ``outlier_set``, ``auroc``,
+    ``auprc``, ``fpr_at_95_tpr``, ``n_inliers``, ``n_outliers``."""
     if not hasattr(datamodule, "outlier_sets"):
-        raise ValueError(f"{type(datamodule).__name__} has no outlier sets: use --data digit_outliers")
+        raise ValueError(f"{type(datamodule).__name__} has no outlier sets: use digit_outliers or fashion_outliers")
     datamodule.setup("fit")
     inliers, _ = _split(datamodule, "test", max_examples)
     reference = None
     if isinstance(model, DensityModel):
-        reference = reference_nll(model, _split(datamodule, "train", max_examples)[0])
+        reference = reference_nll(model, _split(datamodule, "train", min(max_examples or reference_examples, reference_examples))[0])
     kwargs = {"reference": reference, "background": background, "num_levels": datamodule.num_levels}
     inlier_scores = outlier_scores(model, inliers, **kwargs)
     rows, curves = [], {name: {} for name in inlier_scores}
@@ -159,7 +162,8 @@ def probe_task(
     for k in labels_per_class:
         result = linear_probe(*feats["train"], *feats["val"], *feats["test"], labels_per_class=k, seed=seed)
         rows.append({"labels_per_class": "all" if k is None else k, **{n: round(v, 4) for n, v in result.items()}})
-    bars = {f"{r['labels_per_class']}/class": r["test_accuracy"] for r in rows}
+    names = [f"{r['labels_per_class']}/class" if r["labels_per_class"] != "all" else "all labels" for r in rows]
+    bars = {name: r["test_accuracy"] for name, r in zip(names, rows)}
     return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))
 
 
@@ -168,8 +172,12 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)\n"
     cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
