@@ -20,8 +20,9 @@ a time, one torch thread each. Variants:
   class-conditional density for classification with rejection.
 
 The checkpoint is chosen on validation (``model.checkpoint_monitor()``); families without a validation
-figure (GANs, EBM), or stopped by the budget before their first validation, keep their final weights; DDPM gets twice the budget (``BUDGET_SCALE``). The recipes' FID / reconstruction / traversal callbacks are
-dropped (they spend budget, change no weight). Checkpoints go to ``<cache>/<family>/<variant>.ckpt`` with
+figure (GANs, EBM), or stopped by the budget before their first validation, keep their final weights;
+DDPM gets twice the budget (``BUDGET_SCALE``). The recipes' FID / reconstruction / traversal callbacks
+are dropped (they spend budget, change no weight). Checkpoints go to ``<cache>/<family>/<variant>.ckpt`` with
 a ``.json`` record; an existing pair is never retrained, so a rerun trains only what is missing
 (families registered later get their rows by a rerun) and rescores only families whose checkpoints changed.
 
