@@ -550,7 +550,9 @@ def report(results: dict[str, dict], args: argparse.Namespace, data: Data, out: 
         f"(`--trainer.max_time`), {args.jobs} trainings at a time, torch.set_num_threads({args.threads}), on top of the "
         "recipe's max_epochs / early stopping; checkpoint with the best validation figure (`val/bpd`, "
         "`val/bpd_bound`, `val/loss`), never test; GANs and the EBM have no validation figure and keep their "
-        "final (EMA) weights. Load average (1 min) at the end of the trainings: "
+        "final (EMA) weights, as does a run stopped by the budget before its first validation; "
+        f"{', '.join(f'{k} gets {v:g} x the budget' for k, v in BUDGET_SCALE.items())} (one epoch with its validation "
+        "bound took longer than the budget). Load average (1 min) at the end of the trainings: "
         f"{min(loads, default=float('nan')):.1f}-{max(loads, default=float('nan')):.1f} on {os.cpu_count()} cores shared with other jobs.",
         f"- scores (higher = more unusual, `genlight.evaluation.outlier_scores`): nll = -log p(x) (exact, or from a "
         "lower bound on log p: ELBO, dequantised flow, DDPM's stratified bound estimate, all seeded); likelihood ratio = "
