@@ -332,6 +332,21 @@ def ood(model: Any, data: Data, background: Any, held_model: Any, held_backgroun
     return out
 
 
+def constant_images(model: Any, data: Data) -> dict[str, Any]:
+    """Where raw likelihood fails in the small: each constant image (one per level) against the test digits,
+    ``more_likely_than[v]`` the share of test digits with a higher ``-log p`` than the image filled with level ``v``."""
+    x = data.split["test"][0]
+    levels = torch.arange(data.levels, dtype=torch.float32) / (data.levels - 1)
+    flat = levels[:, None, None, None].expand(-1, *x.shape[1:]).contiguous()  # (L, 1, 8, 8)
+    torch.manual_seed(0)
+    nll = -torch.cat([model.log_prob(b).double() for b in x.split(256)])
+    torch.manual_seed(0)
+    with torch.no_grad():
+        flat_nll = -model.log_prob(flat).double()
+    return {"more_likely_than": [float((nll > v).double().mean()) for v in flat_nll], "median_test_nll": float(nll.median()),
+            "constant_nll": flat_nll.tolist()}  # fmt: skip
+
+
 def classification(model: Any, data: Data) -> dict[str, Any] | None:
     """Accuracy at 100% / 90% coverage on test and the rejection AUROC of each outlier set, for a
     class-conditional density (Bayes rule, reject low ``log p(x)``) or a classifier (softmax)."""
@@ -506,6 +521,13 @@ def findings(results: dict[str, dict]) -> list[str]:
         if cells:
             lines.append(f"- {SHORT[name]}: part of the set gets a HIGHER likelihood than the median test digit under "
                          + ", ".join(f"{f} ({share:.0%})" for f, share in cells) + ".")  # fmt: skip
+    blank = {f: r["constant_images"]["more_likely_than"][0] for f, r in results.items() if r.get("constant_images")}
+    if blank:
+        worst = sorted(blank.items(), key=lambda kv: -kv[1])
+        lines.append("- The blank image (every pixel 0) is more likely than this share of the test digits: "
+                     + ", ".join(f"{f} {share:.0%}" for f, share in worst) + ". Constant images of the other levels: "
+                     + "; ".join(f"{f}: levels {', '.join(str(v) for v, s in enumerate(results[f]['constant_images']['more_likely_than']) if s > 0.5) or 'none'} above the median digit"
+                                 for f, _ in worst[:5]) + ".")  # fmt: skip
     weak = [(f, n, m["auroc"]) for f, n, m in nll if m["auroc"] < 0.5 or m["more_typical"] >= 0.05]
     if weak:
         lines.append(f"- Corrections on those {len(weak)} (family, set) cells where raw likelihood is weak "
@@ -700,6 +722,18 @@ def main() -> None:
         print(f"[uses] scored {family} in {time.perf_counter() - start:.0f} s: {results[family].get('status')}", flush=True)
         cached[family] = {"fingerprint": key, "result": results[family]}
         write_json(stored, cached)
+    for family, r in results.items():  # the constant-image check, also for rows scored before it existed
+        if r.get("status") == "ok" and r.get("kind") and "constant_images" not in r:
+            if family in ("per_pixel", "mixture"):  # refit the choice made on validation ("K=10, a=0.1")
+                k, alpha = (float(part.split("=")[1]) for part in r["choice"].split(", "))
+                model = ProductCategoricalMixture(data.split["train"][0], data.levels, int(k), alpha)
+            else:
+                model = load(family, "main", args.cache)[0]
+            with torch.no_grad():
+                r["constant_images"] = constant_images(model, data)
+            if family in cached:
+                cached[family]["result"] = r
+            write_json(stored, cached)
     report(results, args, data, args.out)
     print(f"wrote {args.out / 'uses_digits.md'}", flush=True)
 
