@@ -461,6 +461,11 @@ def auroc_rows(results: dict[str, dict]) -> list[tuple[str, str, dict[str, float
     return rows
 
 
+def cell(text: object) -> str:
+    """``text`` for a markdown table cell (its pipes escaped)."""
+    return str(text).replace("|", "\\|")
+
+
 def score_name(score: str, kind: str) -> str:
     return f"{score} ({kind})" if kind and score in ("nll", "likelihood_ratio", "typicality", "complexity") else score
 
@@ -625,7 +630,7 @@ def report(results: dict[str, dict], args: argparse.Namespace, data: Data, out: 
             continue
         if r.get("status") != "ok" or not r.get("ood"):
             why = r.get("status") if r.get("status") != "ok" else "no outlier score: no log p(x), energy, discriminator, reconstruction or classifier head"
-            lines.append(f"| {f} | {why} |" + " |" * (len(SETS) + 1))
+            lines.append(f"| {f} | {cell(why)} |" + " |" * (len(SETS) + 1))
             continue
         for score, sets in r["ood"].items():
             vals = [sets[s]["auroc"] for s in SETS if s in sets]
@@ -646,12 +651,12 @@ def report(results: dict[str, dict], args: argparse.Namespace, data: Data, out: 
             continue
         c = r.get("classify")
         if r.get("status") != "ok":
-            lines.append(f"| {f} | {r.get('status')} |" + " |" * (len(SETS) + 2))
+            lines.append(f"| {f} | {cell(r.get('status'))} |" + " |" * (len(SETS) + 2))
         elif c is None:
-            lines.append(f"| {f} | {r.get('classify_why')} |" + " |" * (len(SETS) + 2))
+            lines.append(f"| {f} | {cell(r.get('classify_why'))} |" + " |" * (len(SETS) + 2))
         else:
             name = f"{f} (trained with --model.conditional=true)" if c.get("variant") else f
-            lines.append(f"| {name} | {c['how']} | {c['acc_100']:.3f} | {c['acc_90']:.3f} | {c['acc_90_posterior']:.3f} | "
+            lines.append(f"| {name} | {cell(c['how'])} | {c['acc_100']:.3f} | {c['acc_90']:.3f} | {c['acc_90_posterior']:.3f} | "
                          + " | ".join(f"{c['reject_auroc'][s]:.3f}" for s in SETS[:-1]) + " |")  # fmt: skip
     lines += ["", "## Linear probes of frozen features: test accuracy", "",
               "| representation | features | F | 10 labels/class | 100 labels/class | all labels |", "|---|---|---|---|---|---|"]  # fmt: skip
@@ -661,9 +666,9 @@ def report(results: dict[str, dict], args: argparse.Namespace, data: Data, out: 
             continue
         p = r.get("probe")
         if p is None:
-            lines.append(f"| {f} | {r.get('status') if r.get('status') != 'ok' else r.get('probe_why')} | | | | |")
+            lines.append(f"| {f} | {cell(r.get('status') if r.get('status') != 'ok' else r.get('probe_why'))} | | | | |")
             continue
-        what = "raw pixels" if f == "pixels" else r.get("features", "")
+        what = "raw pixels" if f == "pixels" else cell(r.get("features", ""))
         lines.append(f"| {f} | {what} | {p['num_features']} | " + " | ".join(f"{p[k]['test']:.3f}" for k in ("10", "100", "all")) + " |")
     lines += ["", "## Trainings", "", "| family | variant | epochs (best / run) | selection | train s | budget s | load avg at end |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
