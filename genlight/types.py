@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from torch import Tensor
+from torch import Generator, Tensor
 
 
 @runtime_checkable
@@ -97,3 +97,17 @@ class CodeTraversable(Protocol):
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
     return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0
+
+
+@runtime_checkable
+class PatchCompleter(Protocol):
+    """Completes whole images from a few unplaced square patches (Puzzle-GAN):
+    ``cut_patches(x, generator=None)`` -> ``(patches, masks)``, ``(n, k, C, p, p)`` crops of images ``x``
+    in [0, 1] at random positions (seeded by ``generator``) and ``(n, 1, H, W)`` the 0/1 mask of where
+    they were cut; ``complete(patches)`` -> ``(images, masks)``, images ``(n, C, H, W)`` in [0, 1] and
+    the predicted mask of where the patches belong, ``(n, 1, H, W)`` in [0, 1]. ``complete`` never
+    sees the positions."""
+
+    def cut_patches(self, x: Tensor, generator: Generator | None = None) -> tuple[Tensor, Tensor]: ...
+
+    def complete(self, patches: Tensor) -> tuple[Tensor, Tensor]: ...

@@ -2,6 +2,7 @@
 translation grids, code traversals, energy landscapes, FID/KID/IS, the shared image logger."""
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
+from genlight.callbacks.completion import PatchCompletions
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.energy import EnergyLandscape
 from genlight.callbacks.fid import FIDCallback
@@ -18,6 +19,7 @@ __all__ = [
     "EnergyLandscape",
     "FIDCallback",
     "LatentInterpolation",
+    "PatchCompletions",
     "PeriodicCallback",
     "Reconstructions",
     "SampleGrid",
