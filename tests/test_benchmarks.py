@@ -107,6 +107,15 @@ def test_cyclegan_digits_smoke(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_puzzlegan_digits_smoke(tmp_path) -> None:
+    run("benchmarks/puzzlegan_digits.py", "--budget", "5", "--epochs", "2", "--every", "1", "--out", str(tmp_path))
+    text = (tmp_path / "puzzlegan_digits.md").read_text()
+    assert "| puzzlegan |" in text and "| mean image, random mask |" in text and "Command (`make bench`)" in text
+    assert "| true images | 1.000 | 0.0000 | 0.0000 |" in text  # the truth scores itself exactly
+    assert Image.open(tmp_path / "puzzlegan_digits.png").width > 100
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "out"),
     [

@@ -10,10 +10,16 @@ which the generator never sees.
 
 The generator (:class:`~genlight.nn.puzzle.PuzzleGenerator`) encodes each patch alone, pools the
 encodings with a mean (the output does not depend on the patches' order; the paper concatenates them)
-and decodes an image ``G`` in [-1, 1] and one mask logit map per patch ``M_k``; noise ``z`` of
-``latent_dim`` (0: deterministic) joins the pooled code. The losses (paper §3.2):
+and decodes an image ``G`` in [-1, 1] and, per patch, a distribution ``π_k`` over the positions of its
+top-left corner; noise ``z`` of ``latent_dim`` (0: deterministic) joins the pooled code. The soft mask
+of patch ``k`` is the probability that it covers a pixel (``π_k`` convolved with a ``p x p`` box,
+:func:`~genlight.nn.puzzle.coverage`); the paper decodes a pixel mask instead, whose per-pixel
+probabilities stay under 0.5 wherever a patch could sit in several places (a blank patch), so that the
+thresholded mask is empty; a position distribution always gives boxes of the patches' shape. The
+losses (paper §3.2):
 
-* spatial: ``λ_spatial · BCE(M_k, true mask of patch k)`` on logits, mean over patches and pixels;
+* spatial: ``λ_spatial · CE(π_k, true corner of patch k)``, mean over patches: the mask loss of a mask
+  restricted to a ``p x p`` box;
 * appearance: ``λ_appearance · Σ m |G - x| / Σ m`` with ``m`` the union of the true masks: the
   patches must reappear, unchanged, where they were cut; ``λ_reconstruction · mean |G - x|`` adds the
   L1 over the whole image (0 turns it off);
@@ -23,7 +29,8 @@ and decodes an image ``G`` in [-1, 1] and one mask logit map per patch ``M_k``; 
 
 One ``training_step`` = one batch: a discriminator step on the real pairs and the detached generated
 pairs, then a generator step on the same generated pairs (so ``trainer.global_step`` moves twice per
-batch). The generator is averaged by the shared :class:`~genlight.callbacks.EMA`
+batch). The generated pair's mask is the union of the soft masks (differentiable); ``complete`` returns
+the union of the boxes at the most likely positions (``argmax π_k``). The generator is averaged by the shared :class:`~genlight.callbacks.EMA`
 (``ema_target = "generator"``). Validation and test log ``{stage}/mask_iou`` (IoU of the predicted
 union mask thresholded at 0.5 with the true one), ``{stage}/l1`` (mean |completion - x|, which selects
 checkpoints) and ``{stage}/patch_l1`` (the same inside the true patches).
@@ -45,7 +52,9 @@ from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.dcgan import DCGANDiscriminator
-from genlight.nn.puzzle import PuzzleGenerator, cut_patches, mask_iou, patch_masks, random_positions, union_mask
+from genlight.nn.puzzle import (
+    PuzzleGenerator, corner_index, coverage, cut_patches, mask_iou, patch_masks, random_positions, union_mask,
+)  # fmt: skip
 from genlight.ranges import (
     Fraction, KernelSize, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, Size, SizeOrZero, check_arguments,
 )  # fmt: skip
@@ -133,16 +142,16 @@ class PuzzleGAN(GenerativeModule):
     def cut_patches(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``(patches (n, K, C, p, p), true union mask (n, 1, H, W))`` of images ``x`` in [0, 1], cut at
         random positions (``generator``, else the global RNG)."""
-        patches, masks = self._cut(x, generator)
-        return patches, union_mask(masks)
+        patches, positions = self._cut(x, generator)
+        return patches, union_mask(patch_masks(positions, self.patch_size, self.image_shape[1:]))
 
     def _cut(self, x: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """Patches and the per-patch true masks ``(n, K, H, W)``."""
+        """Patches ``(n, K, C, p, p)`` and their top-left corners ``(n, K, 2)``."""
         if tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"{type(self).__name__}: images of shape {tuple(x.shape[1:])}, built for {self.image_shape}")
         hw = self.image_shape[1:]
         positions = random_positions(len(x), self.num_patches, hw, self.patch_size, generator=generator, device=x.device)
-        return cut_patches(x, positions, self.patch_size), patch_masks(positions, self.patch_size, hw)
+        return cut_patches(x, positions, self.patch_size), positions
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``z ~ N(0, I)``, ``(n, latent_dim)`` (``generator``, else the global RNG)."""
@@ -150,7 +159,8 @@ class PuzzleGAN(GenerativeModule):
         return torch.randn(n, self.latent_dim, generator=generator, device=on).to(self.device)
 
     def generate(self, patches: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        """``G`` in [-1, 1] ``(n, C, H, W)`` and per-patch mask logits ``(n, K, H, W)`` from patches in [0, 1]."""
+        """``G`` in [-1, 1] ``(n, C, H, W)`` and per-patch corner logits ``(n, K, H-p+1, W-p+1)`` from
+        patches in [0, 1]."""
         if patches.dim() != 5 or tuple(patches.shape[2:]) != (self.image_shape[0], self.patch_size, self.patch_size):
             raise ValueError(
                 f"{type(self).__name__}.complete: patches of shape (n, k, {self.image_shape[0]}, {self.patch_size}, "
@@ -160,10 +170,17 @@ class PuzzleGAN(GenerativeModule):
 
     def complete(self, patches: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``(images (n, C, H, W) in [0, 1], masks (n, 1, H, W) in [0, 1])`` from unplaced patches
-        ``(n, k, C, p, p)`` in [0, 1]; the noise from ``generator`` (else the global RNG). Runs with
-        gradients if they are on."""
+        ``(n, k, C, p, p)`` in [0, 1]; the noise from ``generator`` (else the global RNG). The mask is
+        the union of the patches' boxes at their most likely positions. Runs with gradients if they are on."""
         image, logits = self.generate(patches, self.noise(len(patches), generator))
-        return (image + 1.0) / 2.0, union_mask(torch.sigmoid(logits.float()))
+        flat = logits.float().flatten(2)  # (n, K, corners)
+        best = torch.zeros_like(flat).scatter_(2, flat.argmax(2, keepdim=True), 1.0).view_as(logits)
+        return (image + 1.0) / 2.0, union_mask(coverage(best, self.patch_size)).clamp(0, 1)
+
+    def soft_masks(self, logits: Tensor) -> Tensor:
+        """Per-patch coverage probabilities ``(n, K, H, W)`` from corner logits."""
+        probabilities = torch.softmax(logits.float().flatten(2), dim=2).view_as(logits)
+        return coverage(probabilities, self.patch_size)
 
     # ------------------------------------------------------------------ losses
     def _pair(self, image: Tensor, mask: Tensor) -> Tensor:
@@ -177,10 +194,10 @@ class PuzzleGAN(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         x = batch[0]
         n = len(x)
-        patches, true_masks = self._cut(x, None)  # (n, K, C, p, p), (n, K, H, W)
+        patches, positions = self._cut(x, None)  # (n, K, C, p, p), (n, K, 2)
         fake, logits = self.generate(patches, self.noise(n))
-        real_pair = self._pair(x * 2.0 - 1.0, union_mask(true_masks))
-        fake_pair = self._pair(fake, union_mask(torch.sigmoid(logits.float())))
+        real_pair = self._pair(x * 2.0 - 1.0, union_mask(patch_masks(positions, self.patch_size, self.image_shape[1:])))
+        fake_pair = self._pair(fake, union_mask(self.soft_masks(logits)).clamp(0, 1))
         d_real, d_fake = self.discriminator(real_pair), self.discriminator(fake_pair.detach())
         d_terms = {"d_adv": discriminator_loss(hp.loss, d_real, d_fake)}
         if hp.gp_weight > 0:
@@ -188,22 +205,24 @@ class PuzzleGAN(GenerativeModule):
         d_loss = sum(d_terms.values())
         self.manual_step(opt_d, d_loss)
         with self.toggled_optimizer(opt_g):
-            g_terms = self.generator_terms(x, fake, logits, true_masks, fake_pair)
+            g_terms = self.generator_terms(x, fake, logits, positions, fake_pair)
             g_loss = sum(g_terms.values())
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
         self.log_train(d_loss=d_loss, g_loss=g_loss, **d_terms, **g_terms, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
-    def generator_terms(self, x: Tensor, fake: Tensor, logits: Tensor, true_masks: Tensor, fake_pair: Tensor) -> dict[str, Tensor]:
-        """The generator's named loss terms (their sum is minimised); ``fake`` in [-1, 1]."""
+    def generator_terms(self, x: Tensor, fake: Tensor, logits: Tensor, positions: Tensor, fake_pair: Tensor) -> dict[str, Tensor]:
+        """The generator's named loss terms (their sum is minimised); ``fake`` in [-1, 1], ``logits`` the
+        corner logits ``(n, K, H-p+1, W-p+1)``, ``positions`` the true corners ``(n, K, 2)``."""
         hp = self.hparams
         image = (fake.float() + 1.0) / 2.0
         error = (image - x).abs()  # (n, C, H, W)
-        region = union_mask(true_masks)  # (n, 1, H, W)
+        region = union_mask(patch_masks(positions, self.patch_size, self.image_shape[1:]))  # (n, 1, H, W)
+        target = corner_index(positions, self.image_shape[2], self.patch_size).flatten()  # (n*K,)
         terms = {
             "g_adv": hp.lambda_adversarial * generator_loss(hp.loss, self.discriminator(fake_pair)),
-            "spatial": hp.lambda_spatial * F.binary_cross_entropy_with_logits(logits.float(), true_masks),
+            "spatial": hp.lambda_spatial * F.cross_entropy(logits.float().flatten(2).flatten(0, 1), target),
             "appearance": hp.lambda_appearance * (error * region).sum() / (region.sum() * x.shape[1]).clamp(min=1),
         }  # fmt: skip
         if hp.lambda_reconstruction > 0:

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from genlight.nn.conv import ConvDecoder, ConvEncoder
 
 __all__ = [
-    "PuzzleGenerator", "cut_patches", "mask_iou", "paste_patches", "patch_masks", "random_positions", "union_mask",
+    "PuzzleGenerator", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks",
+    "random_positions", "union_mask",
 ]  # fmt: skip
 
 
@@ -73,6 +74,21 @@ def patch_masks(positions: Tensor, patch_size: int, image_hw: Sequence[int]) -> 
     return (in_rows[..., :, None] & in_cols[..., None, :]).float()  # (n, k, H, W)
 
 
+def corner_index(positions: Tensor, image_w: int, patch_size: int) -> Tensor:
+    """Top-left corners ``(n, k, 2)`` as flat indices ``row * (W - p + 1) + col`` into the grid of corners, ``(n, k)``."""
+    return positions[..., 0] * (image_w - patch_size + 1) + positions[..., 1]
+
+
+def coverage(corner_probabilities: Tensor, patch_size: int) -> Tensor:
+    """Per-pixel probability of being covered by each patch, ``(n, k, H, W)``, from the probabilities
+    of its top-left corner ``(n, k, H - p + 1, W - p + 1)``: the corner map convolved (transposed) with a
+    ``p x p`` box. A one-hot corner map gives the patch's 0/1 mask (:func:`patch_masks`)."""
+    n, k, h, w = corner_probabilities.shape
+    box = corner_probabilities.new_ones(1, 1, patch_size, patch_size)
+    covered = torch.nn.functional.conv_transpose2d(corner_probabilities.reshape(n * k, 1, h, w), box)
+    return covered.view(n, k, h + patch_size - 1, w + patch_size - 1)  # (n, k, H, W)
+
+
 def union_mask(probabilities: Tensor) -> Tensor:
     """Per-patch mask probabilities ``(n, k, H, W)`` -> the probability that a pixel belongs to any
     patch, ``1 - Π_k (1 - m_k)``, ``(n, 1, H, W)`` (for hard 0/1 masks: their union)."""
@@ -90,15 +106,17 @@ def mask_iou(predicted: Tensor, target: Tensor, threshold: float = 0.5) -> Tenso
 
 
 class PuzzleGenerator(nn.Module):
-    """``G(patches, z) -> (image, mask_logits)``: ``(B, K, C, p, p)`` patches in [-1, 1] and noise
-    ``(B, latent_dim)`` -> an image ``(B, C, H, W)`` in [-1, 1] and one mask logit map per patch
-    ``(B, K, H, W)``.
+    """``G(patches, z) -> (image, corner_logits)``: ``(B, K, C, p, p)`` patches in [-1, 1] and noise
+    ``(B, latent_dim)`` -> an image ``(B, C, H, W)`` in [-1, 1] and, per patch, logits of where its
+    top-left corner is, ``(B, K, H - p + 1, W - p + 1)`` (a softmax over the map gives the position's
+    distribution, :func:`coverage` the soft mask).
 
     Each patch is encoded alone by one shared :class:`~genlight.nn.conv.ConvEncoder` (``e_k``); the
     patches meet only through the mean ``c = mean_k φ(e_k)`` (a deep-sets pooling), so the output does
-    not depend on the order of the patches: the image is decoded from ``[c, z]`` and the mask of patch
-    ``k`` from ``[e_k, c, z]`` (:class:`~genlight.nn.conv.ConvDecoder`, logits). The paper concatenates
-    the encodings in a fixed order instead.
+    not depend on the order of the patches: the image is decoded from ``[c, z]`` and the position map
+    of patch ``k`` from ``[e_k, c, z]`` (:class:`~genlight.nn.conv.ConvDecoder`, an image-sized map
+    cropped to the corners that fit). The paper concatenates the encodings in a fixed order and decodes
+    a pixel mask; a distribution over positions gives masks of exactly the patches' shape.
     """
 
     def __init__(
@@ -107,10 +125,11 @@ class PuzzleGenerator(nn.Module):
         super().__init__()
         c = int(image_shape[0])
         self.latent_dim = latent_dim
+        self.corners = (int(image_shape[1]) - patch_size + 1, int(image_shape[2]) - patch_size + 1)
         self.encoder = ConvEncoder((c, patch_size, patch_size), width, embed_dim)
         self.pool = nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         self.image_decoder = ConvDecoder(embed_dim + latent_dim, image_shape, width, c)
-        self.mask_decoder = ConvDecoder(2 * embed_dim + latent_dim, image_shape, width, 1)
+        self.position_decoder = ConvDecoder(2 * embed_dim + latent_dim, image_shape, width, 1)
 
     def forward(self, patches: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
         b, k = patches.shape[:2]
@@ -118,5 +137,6 @@ class PuzzleGenerator(nn.Module):
         context = self.pool(e).mean(dim=1)  # (B, E): order-invariant
         image = torch.tanh(self.image_decoder(torch.cat([context, z], dim=1)))  # (B, C, H, W)
         per_patch = torch.cat([e, context[:, None].expand(b, k, -1), z[:, None].expand(b, k, -1)], dim=2)
-        logits = self.mask_decoder(per_patch.flatten(0, 1))  # (B*K, 2E+Z) -> (B*K, 1, H, W)
-        return image, logits.view(b, k, *logits.shape[-2:])  # (B, K, H, W)
+        logits = self.position_decoder(per_patch.flatten(0, 1))  # (B*K, 2E+Z) -> (B*K, 1, H, W)
+        hc, wc = self.corners
+        return image, logits[:, 0, :hc, :wc].reshape(b, k, hc, wc)  # (B, K, H-p+1, W-p+1)
