@@ -165,6 +165,7 @@ def test_masks_cover_the_true_positions_better_than_chance_after_a_short_trainin
     chance = float(mask_iou(guess, true).mean())
     model.eval()
     before = iou()
+    model.train()
     trainer = cpu_trainer(max_epochs=12, check_val_every_n_epoch=12, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
     model.eval()

@@ -110,7 +110,7 @@ class PuzzleGAN(GenerativeModule):
         loss: AdversarialLoss = "hinge",
         gp_weight: NonNegativeFloat = 0.0,
         lambda_adversarial: NonNegativeFloat = 1.0,
-        lambda_spatial: NonNegativeFloat = 1.0,
+        lambda_spatial: NonNegativeFloat = 10.0,
         lambda_appearance: NonNegativeFloat = 10.0,
         lambda_reconstruction: NonNegativeFloat = 1.0,
         discriminator_sees_mask: bool = True,
