@@ -144,6 +144,7 @@ def _held_out(dm, n: int = 300) -> torch.Tensor:
     return torch.cat([val, test])[:n]
 
 
+@pytest.mark.slow  # ~15 s on an idle core (12 epochs)
 def test_masks_cover_the_true_positions_better_than_chance_after_a_short_training(tmp_path):
     """12 epochs of a small model on digits: on held-out digits the predicted masks' IoU with the true
     patch positions beats the IoU of a random mask of the same area (K squares at random positions), which
