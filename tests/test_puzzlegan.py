@@ -16,7 +16,7 @@ from genlight import create_datamodule, create_model
 from genlight.callbacks import PatchCompletions, SampleGrid
 from genlight.callbacks.completion import completion_rows, patch_strip
 from genlight.nn.puzzle import (
-    corner_index, coverage, cut_patches, mask_iou, paste_patches, patch_masks, random_positions, union_mask,
+    composite, corner_index, coverage, cut_patches, mask_iou, paste_patches, patch_masks, random_positions, union_mask,
 )  # fmt: skip
 from genlight.types import PatchCompleter, Sampler
 from tests.helpers import cpu_trainer
@@ -57,6 +57,22 @@ def test_a_certain_corner_covers_its_patch_and_an_uncertain_one_spreads_the_box(
     covered = coverage(spread, 3)
     assert torch.allclose(covered.sum((2, 3)), torch.full((2, 3), 9.0))  # each corner's box has 9 pixels
     assert covered.min() >= 0 and covered.max() <= 1 + 1e-6
+
+
+def test_composite_pastes_patches_at_certain_corners_and_blends_uncertain_ones():
+    x = torch.rand(2, 1, 8, 8)
+    positions = random_positions(2, 3, (8, 8), 3, generator=torch.Generator().manual_seed(0))
+    patches, mask = cut_patches(x, positions, 3), union_mask(patch_masks(positions, 3, (8, 8)))
+    one_hot = torch.zeros(2, 3, 36).scatter_(2, corner_index(positions, 8, 3)[..., None], 1.0).view(2, 3, 6, 6)
+    background = torch.full_like(x, -1.0)
+    out = composite(background, patches, one_hot)
+    assert torch.allclose(out * mask, x * mask) and torch.equal(out * (1 - mask), background * (1 - mask))
+    split = torch.zeros(2, 1, 6, 6)
+    split[:, 0, 0, 0] = split[:, 0, 5, 5] = 0.5  # one patch, half at the top-left corner, half at the bottom-right
+    out = composite(background, patches[:, :1], split)
+    expected = 0.5 * background + 0.5 * paste_patches(background, patches[:, :1], torch.tensor([[[0, 0]], [[0, 0]]]))
+    assert torch.allclose(out[:, :, :3, :3], expected[:, :, :3, :3])  # a half-certain box: half patch, half background
+    assert torch.equal(out[:, :, 3:5], background[:, :, 3:5])  # rows no box reaches
 
 
 def test_positions_are_uniform_over_the_corners_that_fit_and_seeded():
@@ -127,6 +143,27 @@ def test_complete_gives_images_and_masks_in_range():
     assert images.min() >= 0 and images.max() <= 1 and masks.min() >= 0 and masks.max() <= 1
     with pytest.raises(ValueError, match=r"patches of shape \(n, k, 3, 5, 5\)"):
         model.complete(torch.rand(4, 2, 3, 4, 4))
+
+
+def test_composite_completions_show_the_patches_at_the_predicted_positions():
+    torch.manual_seed(0)
+    model = create_model("puzzlegan", image_shape=(1, 8, 8), composite_patches=True, **SMALL).eval()
+    x = torch.rand(4, 1, 8, 8)
+    patches, _ = model.cut_patches(x, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        images, masks = model.complete(patches, torch.Generator().manual_seed(9))
+        logits = model.generate(patches, model.noise(4, torch.Generator().manual_seed(9)))[1]  # the same noise
+    corners = logits.flatten(2).argmax(2)  # (4, K) flat indices on the 6x6 grid of corners
+    predicted = torch.stack([corners // 6, corners % 6], dim=-1)
+    assert torch.equal(masks, union_mask(patch_masks(predicted, 3, (8, 8))))
+    for b in range(4):
+        for k in range(3):
+            r, c = predicted[b, k].tolist()
+            alone = patch_masks(predicted[b : b + 1, k : k + 1], 3, (8, 8))[0, 0].bool()
+            others = patch_masks(predicted[b : b + 1, [i for i in range(3) if i != k]], 3, (8, 8))[0].amax(0).bool()
+            only = alone & ~others  # pixels of patch k alone: its content, exactly
+            assert torch.allclose(images[b, 0][only], paste_patches(torch.zeros(1, 1, 8, 8), patches[b : b + 1, k : k + 1],
+                                                                   predicted[b : b + 1, k : k + 1])[0, 0][only], atol=1e-6)
 
 
 def test_bad_arguments_are_refused_before_anything_is_built():

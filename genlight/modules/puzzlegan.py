@@ -53,7 +53,7 @@ from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.dcgan import DCGANDiscriminator
 from genlight.nn.puzzle import (
-    PuzzleGenerator, corner_index, coverage, cut_patches, mask_iou, patch_masks, random_positions, union_mask,
+    PuzzleGenerator, composite, corner_index, coverage, cut_patches, mask_iou, patch_masks, random_positions, union_mask,
 )  # fmt: skip
 from genlight.ranges import (
     Fraction, KernelSize, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, Size, SizeOrZero, check_arguments,
@@ -83,6 +83,8 @@ class PuzzleGAN(GenerativeModule):
         lambda_appearance: weight of the L1 inside the true patch positions.
         lambda_reconstruction: weight of the L1 over the whole image.
         discriminator_sees_mask: show the discriminator (image, mask) pairs, as the paper does.
+        composite_patches: paste the patches into the generated image at their predicted positions
+            (expected positions in training, the most likely ones in ``complete``); the paper does not.
         lr_g: Adam learning rate of the generator.
         lr_d: Adam learning rate of the discriminator.
         betas: Adam's ``(beta1, beta2)`` of both, each in [0, 1).
@@ -114,6 +116,7 @@ class PuzzleGAN(GenerativeModule):
         lambda_appearance: NonNegativeFloat = 10.0,
         lambda_reconstruction: NonNegativeFloat = 1.0,
         discriminator_sees_mask: bool = True,
+        composite_patches: bool = False,
         lr_g: PositiveFloat = 1e-3,
         lr_d: PositiveFloat = 1e-3,
         betas: tuple[Fraction, Fraction] = (0.0, 0.9),
@@ -175,7 +178,9 @@ class PuzzleGAN(GenerativeModule):
         image, logits = self.generate(patches, self.noise(len(patches), generator))
         flat = logits.float().flatten(2)  # (n, K, corners)
         best = torch.zeros_like(flat).scatter_(2, flat.argmax(2, keepdim=True), 1.0).view_as(logits)
-        return (image + 1.0) / 2.0, union_mask(coverage(best, self.patch_size)).clamp(0, 1)
+        if self.hparams.composite_patches:
+            image = composite(image.float(), patches.float() * 2.0 - 1.0, best)
+        return ((image + 1.0) / 2.0).clamp(0, 1), union_mask(coverage(best, self.patch_size)).clamp(0, 1)
 
     def soft_masks(self, logits: Tensor) -> Tensor:
         """Per-patch coverage probabilities ``(n, K, H, W)`` from corner logits."""
@@ -196,6 +201,9 @@ class PuzzleGAN(GenerativeModule):
         n = len(x)
         patches, positions = self._cut(x, None)  # (n, K, C, p, p), (n, K, 2)
         fake, logits = self.generate(patches, self.noise(n))
+        if self.hparams.composite_patches:
+            probabilities = torch.softmax(logits.float().flatten(2), dim=2).view_as(logits)
+            fake = composite(fake.float(), patches.float() * 2.0 - 1.0, probabilities)
         real_pair = self._pair(x * 2.0 - 1.0, union_mask(patch_masks(positions, self.patch_size, self.image_shape[1:])))
         fake_pair = self._pair(fake, union_mask(self.soft_masks(logits)).clamp(0, 1))
         d_real, d_fake = self.discriminator(real_pair), self.discriminator(fake_pair.detach())

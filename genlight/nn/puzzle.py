@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from genlight.nn.conv import ConvDecoder, ConvEncoder
 
 __all__ = [
-    "PuzzleGenerator", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks",
+    "PuzzleGenerator", "composite", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks",
     "random_positions", "union_mask",
 ]  # fmt: skip
 
@@ -87,6 +87,21 @@ def coverage(corner_probabilities: Tensor, patch_size: int) -> Tensor:
     box = corner_probabilities.new_ones(1, 1, patch_size, patch_size)
     covered = torch.nn.functional.conv_transpose2d(corner_probabilities.reshape(n * k, 1, h, w), box)
     return covered.view(n, k, h + patch_size - 1, w + patch_size - 1)  # (n, k, H, W)
+
+
+def composite(background: Tensor, patches: Tensor, corner_probabilities: Tensor) -> Tensor:
+    """Patches pasted on ``background`` ``(n, C, H, W)`` at their expected positions: each patch
+    ``(n, k, C, p, p)`` spread over the corners by its probabilities ``(n, k, H-p+1, W-p+1)`` (a
+    transposed convolution with the patch as kernel, one group per patch), the patches averaged where they
+    overlap, the background kept where the total coverage is below 1 in proportion. One-hot corners
+    paste the patches exactly (:func:`paste_patches`, overlaps averaged)."""
+    n, k, c, p, _ = patches.shape
+    hc, wc = corner_probabilities.shape[-2:]
+    probs = corner_probabilities.reshape(1, n * k, hc, wc).to(patches.dtype)
+    spread = torch.nn.functional.conv_transpose2d(probs, patches.reshape(n * k, c, p, p), groups=n * k)
+    spread = spread.view(n, k, c, hc + p - 1, wc + p - 1).sum(1)  # (n, C, H, W): Σ_k E[patch k's pixels]
+    covered = coverage(corner_probabilities, p).sum(1, keepdim=True).to(patches.dtype)  # (n, 1, H, W)
+    return background * (1 - covered.clamp(max=1)) + spread / covered.clamp(min=1)
 
 
 def union_mask(probabilities: Tensor) -> Tensor:
