@@ -23,6 +23,10 @@ losses (paper §3.2):
 * appearance: ``λ_appearance · Σ m |G - x| / Σ m`` with ``m`` the union of the true masks: the
   patches must reappear, unchanged, where they were cut; ``λ_reconstruction · mean |G - x|`` adds the
   L1 over the whole image (0 turns it off);
+* with ``composite_patches`` (not in the paper) the patches are pasted into ``G`` where the model puts
+  them before any loss sees it: spread over their position distributions in training
+  (:func:`~genlight.nn.puzzle.composite`, differentiable, so the appearance and reconstruction losses
+  also train the positions), at their most likely positions in ``complete``;
 * adversarial: the discriminator (:class:`~genlight.nn.dcgan.DCGANDiscriminator`) sees real pairs
   ``(x, true union mask)`` and generated pairs ``(G, predicted union mask)`` stacked as channels, as
   the paper's; ``discriminator_sees_mask=False`` shows it the images only.
