@@ -97,3 +97,14 @@ class CodeTraversable(Protocol):
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
     return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0
+
+
+@runtime_checkable
+class TextConditionalSampler(Protocol):
+    """Draws images for captions (``text2image``): ``sample(n, text=["a thick seven", ...])`` -> ``(n,
+    *image_shape)`` in [0, 1], the captions repeated to ``n``; ``vocabulary`` holds the words it knows
+    (an unknown word raises one ``ValueError`` line listing them)."""
+
+    vocabulary: tuple[str, ...]
+
+    def sample(self, n: int, *, text: str | list[str] | None = None) -> Tensor: ...

@@ -81,7 +81,6 @@ class Text2Image(AdversarialModule):
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 4, "embed_dim": 4, "text_dim": 4, "proj_dim": 4}
     smoke_data: ClassVar[str] = "digit_captions"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("captioned",)
-    needs_labels: ClassVar[bool] = True
 
     def __init__(
         self,
