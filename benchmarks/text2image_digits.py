@@ -225,6 +225,7 @@ def fit(config: dict[str, Any], args: argparse.Namespace, root: str) -> tuple[Te
         "params_generator": num_params(model.generator), "checkpoint": how, "val_history": selector.history,
         "load_avg_start": round(load, 2), "load_avg_end": round(os.getloadavg()[0], 2),
         "batch_size": dm.batch_size, "init_args": config["model"]["init_args"], "held_out": dm.held_out,
+        "seed": int(config.get("seed_everything", 0) or 0),
     }  # fmt: skip
     return load_model(chosen).eval(), dm, judge, info
 
@@ -302,7 +303,7 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
         f"Produced by `benchmarks/text2image_digits.py` at commit {results['commit']}. Command (`make bench`):", "",
         f"    {results['command']}", "",
         "## Protocol", "",
-        f"* Data: `digit_captions` (8x8 digits, seed 0 split; held out of train and val: {', '.join(info['held_out'])}), "
+        f"* Data: `digit_captions` (8x8 digits, seed 0 split, training seed {info['seed']}; held out of train and val: {', '.join(info['held_out'])}), "
         f"batch {info['batch_size']}.",
         f"* Model: `examples/digits/text2image.yaml` ({json.dumps(info['init_args'])}); {info['params']} parameters "
         f"({info['params_generator']} in G).",
@@ -347,6 +348,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--set", default="{}", help="JSON of model arguments overriding the config (tuning)")
+    parser.add_argument("--seed", type=int, default=None, help="seed_everything (default: the config's)")
     parser.add_argument("--budget", type=float, default=300.0, help="training wall-clock seconds")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps instead of a budget (quick runs)")
     parser.add_argument("--evals", type=int, default=6, help="validation evaluations, the final one included")
@@ -357,6 +359,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = read_config(args.config, json.loads(args.set))
+    if args.seed is not None:
+        config["seed_everything"] = args.seed
     with tempfile.TemporaryDirectory(prefix="t2i-bench-") as root:
         model, dm, judge, info = fit(config, args, root)
         results = {"run": info, "rows": evaluate(model, dm, judge, args.n), "commit": commit(dirty=True),
