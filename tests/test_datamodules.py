@@ -514,6 +514,7 @@ def _image_datamodules(root: Path) -> dict[str, object]:
     d, common = str(root), {"batch_size": 4}
     return {
         "digits": lambda: genlight.create_datamodule("digits", **common),
+        "digit_captions": lambda: genlight.create_datamodule("digit_captions", **common),
         "mnist": lambda: MNISTDataModule(data_dir=d, **common),
         "fashion_mnist": lambda: FashionMNISTDataModule(data_dir=d, **common),
         "binarized_mnist": lambda: BinarizedMNISTDataModule(data_dir=d, **common),
@@ -527,7 +528,7 @@ def _image_datamodules(root: Path) -> dict[str, object]:
     }
 
 
-DATA_NAMES = ["digits", "mnist", "fashion_mnist", "binarized_mnist", "cifar10", "celeba", "image_folder",
+DATA_NAMES = ["digits", "digit_captions", "mnist", "fashion_mnist", "binarized_mnist", "cifar10", "celeba", "image_folder",
               "unpaired_folders", "toy2d"]
 
 

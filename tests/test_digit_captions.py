@@ -16,6 +16,7 @@ from genlight.datamodules.digit_captions import (
 )  # fmt: skip
 from genlight.modules.dcgan import DCGAN
 from genlight.modules.text2image import Text2Image
+from genlight.modules.vae import VAE
 
 
 def _image(pixels: list[tuple[int, int]], value: float = 1.0) -> torch.Tensor:
@@ -137,3 +138,6 @@ def test_batch_kind_fits_text2image_only():
     message = data_mismatch(Text2Image, create_datamodule("digits"))
     assert "captioned images" in message and "digit_captions" in message
     assert "needs images" in data_mismatch(DCGAN, DigitCaptionsDataModule)
+    # a family that reads any (x, y) batch does not read (x, y, tokens, attributes): captioned is opt-in
+    assert "needs (x, y) batches" in data_mismatch(VAE, DigitCaptionsDataModule)
+    assert data_mismatch(VAE, create_datamodule("digits")) is None

@@ -34,6 +34,10 @@ def test_wrong_caption_never_matches_the_right_one():
         assert not (tokens[j] == tokens).all(1).any()  # another caption, never the same one
     seen = {int(j) for _ in range(200) for j in wrong_indices(tokens, generator=gen)[0][[0]]}
     assert seen == {1, 3}  # drawn among all the differing captions
+    y = torch.tensor([7, 7, 7, 2, 7, 7])  # the GAN-INT partner of a seven: the other seven caption, where there is one
+    for _ in range(50):
+        j, found = wrong_indices(tokens, generator=gen, prefer=y[:, None] == y[None, :])
+        assert found.all() and j[0] == 1 and j[3] in (0, 1, 2, 4, 5)
     same = tokenize(["a seven"] * 4)
     j, found = wrong_indices(same)
     assert not found.any()  # a batch of one caption has no wrong caption: those rows are dropped

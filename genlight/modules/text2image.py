@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import chain
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -71,6 +71,9 @@ class Text2Image(AdversarialModule):
         temperature: temperature of the contrastive logits.
         int_beta: GAN-INT's ``β``: ``t_int = β t + (1 - β) t_wrong``.
         int_weight: weight of the GAN-INT term in G's loss (0: GAN-CLS alone).
+        int_partner: whom a caption is interpolated with: ``any`` other caption of the batch (Reed et al.)
+            or, where the batch has one, another caption of the ``same_class`` (attributes interpolated,
+            not classes).
         loss: ``non_saturating`` | ``hinge`` | ``lsgan``.
         n_critic: discriminator steps per generator step.
         lr_g: Adam learning rate of the generator.
@@ -99,6 +102,7 @@ class Text2Image(AdversarialModule):
         temperature: Decay = 0.1,
         int_beta: Fraction = 0.5,
         int_weight: NonNegativeFloat = 1.0,
+        int_partner: Literal["any", "same_class"] = "any",
         loss: AdversarialLoss = "non_saturating",
         n_critic: PositiveInt = 1,
         lr_g: PositiveFloat = 2e-4,
@@ -108,9 +112,11 @@ class Text2Image(AdversarialModule):
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         if loss not in _LOSSES:
             raise ConfigError(f"text2image: loss {loss!r} is not supported; choose one of {', '.join(_LOSSES)}")
-        if len(class_captions) != int(num_classes):
-            raise ConfigError(f"text2image: class_captions has {len(class_captions)} captions for num_classes="
-                              f"{num_classes}; give one caption per class")  # fmt: skip
+        if int(num_classes) < 1:
+            raise IncompatibleDataError(
+                f"text2image needs captioned, labelled data (num_classes > 0), got num_classes={num_classes}; "
+                "use --data digit_captions"
+            )
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic,
                          lr_g=lr_g, lr_d=lr_d, betas=betas)  # fmt: skip
         self.num_classes = int(num_classes)
@@ -118,6 +124,9 @@ class Text2Image(AdversarialModule):
         self.caption_length = int(caption_length)
         self.contrastive_weight, self.temperature = float(contrastive_weight), float(temperature)
         self.int_beta, self.int_weight = float(int_beta), float(int_weight)
+        if int_partner not in ("any", "same_class"):
+            raise ConfigError(f"text2image: int_partner must be 'any' or 'same_class', got {int_partner!r}")
+        self.int_partner = int_partner
         self.register_buffer("class_tokens", self.tokenize(list(class_captions)), persistent=False)
         self.text_encoder = TextEncoder(len(self.vocabulary), embed_dim, 2 * text_dim, text_dim)
         self.image_encoder = ImageEncoder(shape, width, text_dim)
@@ -149,8 +158,9 @@ class Text2Image(AdversarialModule):
             y = torch.randint(self.num_classes, (n,), device=self.device)
         y = torch.as_tensor(y, device=self.device).long()
         y = y.expand(n) if y.dim() == 0 else y.view(-1)
-        if len(y) != n or (n and (y.min() < 0 or y.max() >= self.num_classes)):
-            raise ValueError(f"labels y must be {n} class ids in [0, {self.num_classes}), got {y.tolist()}")
+        high = min(self.num_classes, len(self.class_tokens))  # one class caption per class
+        if len(y) != n or (n and (y.min() < 0 or y.max() >= high)):
+            raise ValueError(f"labels y must be {n} class ids in [0, {high}), got {y.tolist()}")
         return self.class_tokens[y]
 
     # ------------------------------------------------------------------ sampling
@@ -175,6 +185,11 @@ class Text2Image(AdversarialModule):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         self.check_num_classes("use a captioned datamodule (digit_captions)")
+        if len(self.class_tokens) != self.num_classes:
+            raise IncompatibleDataError(
+                f"text2image has {len(self.class_tokens)} class_captions for num_classes={self.num_classes}; set "
+                "--model.class_captions to one caption per class"
+            )
         dm = getattr(attached_trainer(self), "datamodule", None)
         vocab = getattr(dm, "vocabulary", None)
         if vocab is not None and tuple(vocab) != self.vocabulary:
@@ -210,7 +225,12 @@ class Text2Image(AdversarialModule):
                                    "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach()}  # fmt: skip
         if (batch_idx + 1) % self.n_critic == 0:
             with self.toggled_optimizer(opt_g):
-                t_int = self.int_beta * ts + (1.0 - self.int_beta) * tw  # GAN-INT: no image for these
+                partner = tw
+                if self.int_partner == "same_class":
+                    y = batch[1].long()
+                    k, _ = wrong_indices(tokens, prefer=y[:, None] == y[None, :])
+                    partner = ts[k]
+                t_int = self.int_beta * ts + (1.0 - self.int_beta) * partner  # GAN-INT: no image for these
                 fake_int = self.generate(self.sample_latent(n), t_int)
                 g_scores = self.discriminator(torch.cat([fake, fake_int]), torch.cat([ts, t_int]))
                 g_adv = generator_loss(self.adversarial_loss, g_scores[:n])

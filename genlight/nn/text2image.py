@@ -115,11 +115,17 @@ def same_caption(tokens: Tensor) -> Tensor:
     return (tokens[:, None, :] == tokens[None, :, :]).all(-1)
 
 
-def wrong_indices(tokens: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def wrong_indices(
+    tokens: Tensor, generator: torch.Generator | None = None, prefer: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """For every caption ``i`` of the batch, a uniformly drawn ``j`` whose caption differs from ``i``'s
     (another class or other attributes: never a random index that may hold the same caption), and
-    ``(B,)`` bool of the rows that have one (all captions of a batch equal: none)."""
+    ``(B,)`` bool of the rows that have one (all captions of a batch equal: none). With ``prefer``
+    (``(B, B)`` bool), ``j`` is drawn among the differing captions it marks where row ``i`` has any."""
     other = ~same_caption(tokens)  # (B, B)
+    if prefer is not None:
+        preferred = other & prefer
+        other = torch.where(preferred.any(1, keepdim=True), preferred, other)
     found = other.any(1)
     weights = other.float() + (~found).float().unsqueeze(1) * torch.eye(len(tokens), device=tokens.device)
     j = torch.multinomial(weights, 1, generator=generator).squeeze(1)
