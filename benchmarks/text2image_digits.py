@@ -68,8 +68,8 @@ PNG_CAPTIONS = [
 ]
 #: what was tried while tuning (val figures; see the results file)
 TUNING = """\
-Tried, judged on validation figures only (val FID of caption-conditioned samples, val class and attribute
-accuracy); the held-out and test columns below were read only after the choice.
+Tried; every choice made on the validation figures (val FID of caption-conditioned samples, val class and
+attribute accuracy). The held-out columns below were computed in the same runs and are shown, not used.
 
 Short probes (90-150 s at load average 7-12, fewer epochs than the final run):
 

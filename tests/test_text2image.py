@@ -12,7 +12,7 @@ from genlight import create_datamodule, create_model, load_model
 from genlight.callbacks import CaptionGrid, EMA
 from genlight.cli import main
 from genlight.datamodules.digit_captions import VOCABULARY, detokenize, tokenize
-from genlight.errors import IncompatibleDataError
+from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.nn.text2image import contrastive_loss, gan_cls_discriminator_loss, wrong_indices
 from genlight.types import TextConditionalSampler
 from tests.helpers import cpu_trainer
@@ -197,3 +197,14 @@ def test_cli_sample_refuses_text_for_a_model_without_it(tmp_path, monkeypatch, c
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 1 and "DCGAN does not take text" in err and "text2image" in err
     assert len(err.splitlines()) == 1
+
+
+def test_bad_arguments_are_refused_before_anything_is_built():
+    with pytest.raises(ConfigError, match="loss 'wasserstein_gp' is not supported"):
+        create_model("text2image", loss="wasserstein_gp")
+    with pytest.raises(ConfigError, match="int_partner must be 'any' or 'same_class'"):
+        create_model("text2image", int_partner="nearest")
+    with pytest.raises(IncompatibleDataError, match="labelled data"):
+        create_model("text2image", num_classes=0)
+    with pytest.raises(ValueError, match="unknown word 'purple'"):
+        create_model("text2image", class_captions=("a purple zero",) * 10)

@@ -16,7 +16,10 @@ Synthesis"): GAN-CLS (the matching-aware discriminator) with GAN-INT (interpolat
   never a random index that may hold the same caption.
 * G loss: the adversarial loss on ``(G(z, t), t)`` plus ``int_weight`` times the loss on
   ``(G(z', t_int), t_int)``, ``t_int = β t + (1 - β) t_wrong`` (GAN-INT, ``β = int_beta`` = 0.5 as in
-  the paper); no image exists for ``t_int``, only D's judgement.
+  the paper); no image exists for ``t_int``, only D's judgement. ``t_wrong`` is any other caption of the
+  batch (``int_partner="any"``, the paper's), or another caption of the same class where the batch has
+  one (``"same_class"``: attributes are interpolated, not classes; the tuned digits config, see
+  ``benchmarks/results/text2image_digits.md``).
 
 One ``training_step`` = one batch: a D step (with the contrastive term), then a G step every
 ``n_critic``-th batch (see :mod:`genlight.modules.adversarial`). Samples: ``sample(n, text=[...])``
@@ -112,6 +115,8 @@ class Text2Image(AdversarialModule):
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         if loss not in _LOSSES:
             raise ConfigError(f"text2image: loss {loss!r} is not supported; choose one of {', '.join(_LOSSES)}")
+        if int_partner not in ("any", "same_class"):
+            raise ConfigError(f"text2image: int_partner must be 'any' or 'same_class', got {int_partner!r}")
         if int(num_classes) < 1:
             raise IncompatibleDataError(
                 f"text2image needs captioned, labelled data (num_classes > 0), got num_classes={num_classes}; "
@@ -124,8 +129,6 @@ class Text2Image(AdversarialModule):
         self.caption_length = int(caption_length)
         self.contrastive_weight, self.temperature = float(contrastive_weight), float(temperature)
         self.int_beta, self.int_weight = float(int_beta), float(int_weight)
-        if int_partner not in ("any", "same_class"):
-            raise ConfigError(f"text2image: int_partner must be 'any' or 'same_class', got {int_partner!r}")
         self.int_partner = int_partner
         self.register_buffer("class_tokens", self.tokenize(list(class_captions)), persistent=False)
         self.text_encoder = TextEncoder(len(self.vocabulary), embed_dim, 2 * text_dim, text_dim)
