@@ -1,5 +1,5 @@
-"""The commands that are not Lightning's: ``genlight list``, ``genlight sample`` and the refusal of
-``genlight predict``."""
+"""The commands that are not Lightning's: ``genlight list``, ``genlight sample``, ``genlight score``
+(:mod:`genlight.cli.score`) and the refusal of ``genlight predict``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
-from genlight.cli.checkpoints import class_name
+from genlight.cli.checkpoints import load_checked_model
+from genlight.cli.score import score_command
 from genlight.cli.errors import ShortArgumentParser
-from genlight.errors import CheckpointError, ConfigError
-from genlight.registry import DATAMODULES, MODELS, import_class
+from genlight.errors import ConfigError
+from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["COMMANDS", "capabilities", "describe", "list_command", "predict_command", "sample_command"]
+__all__ = ["COMMANDS", "capabilities", "describe", "list_command", "predict_command", "sample_command", "score_command"]
 
 #: what ``genlight sample --out`` writes: an image grid, or the raw tensor (``.pt``)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -115,28 +115,9 @@ def sample_command(argv: list[str]) -> int:
     from PIL import Image
 
     from genlight.callbacks import image_grid
-    from genlight.checkpoint import load_model
     from genlight.types import ConditionalSampler, Sampler, TextConditionalSampler
 
-    want = None
-    if ns.model is not None:
-        want = MODELS.resolve(ns.model)
-        if want is None:
-            raise ConfigError(MODELS.unknown_message(ns.model))
-    path = ns.ckpt_path
-    if path == "last":
-        path = str(find_last_checkpoint(Path("runs"), want))
-        sys.stderr.write(f"genlight: --ckpt_path last: using {path}\n")
-    ckpt_class = checkpoint_class_path(read_checkpoint(path), path)
-    if want is not None and import_class(ckpt_class) is not MODELS.get(want):
-        have = class_name(ckpt_class)
-        raise CheckpointError(
-            f"{path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
-            f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
-        )
-    if ns.device != "cpu" and ns.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {ns.device}: no CUDA device is available here; use --device cpu")
-    model = load_model(path, map_location=ns.device)
+    model = load_checked_model(ns.ckpt_path, ns.model, ns.device)
     if not isinstance(model, Sampler):
         raise ConfigError(
             f"{type(model).__name__} cannot sample (it has no sample(n) method); samplers: "
@@ -177,4 +158,5 @@ def predict_command(argv: list[str]) -> int:
 
 
 #: the commands ``genlight`` runs itself, before LightningCLI sees the arguments
-COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "predict": predict_command}
+COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "score": score_command,
+                            "predict": predict_command}  # fmt: skip
