@@ -100,6 +100,26 @@ def is_conditional(model: object) -> bool:
 
 
 @runtime_checkable
+class Featurizer(Protocol):
+    """Gives a frozen representation of images: ``features(x)`` -> ``(B, F)`` float tensor, computed
+    without updating the model (e.g. a VAE's posterior mean, a discriminator's penultimate layer), for
+    linear probes (:func:`genlight.evaluation.linear_probe`)."""
+
+    def features(self, x: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class TextConditionalSampler(Protocol):
+    """Draws images for captions (``text2image``): ``sample(n, text=["a thick seven", ...])`` -> ``(n,
+    *image_shape)`` in [0, 1], the captions repeated to ``n``; ``vocabulary`` holds the words it knows
+    (an unknown word raises one ``ValueError`` line listing them)."""
+
+    vocabulary: tuple[str, ...]
+
+    def sample(self, n: int, *, text: str | list[str] | None = None) -> Tensor: ...
+
+
+@runtime_checkable
 class PatchCompleter(Protocol):
     """Completes whole images from a few unplaced square patches (Puzzle-GAN):
     ``cut_patches(x, generator=None)`` -> ``(patches, masks)``, ``(n, k, C, p, p)`` crops of images ``x``

@@ -107,6 +107,21 @@ def test_cyclegan_digits_smoke(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_text2image_digits_smoke(tmp_path) -> None:
+    run("benchmarks/text2image_digits.py", "--steps", "6", "--evals", "2", "--n", "10", "--captions", "a thick seven",
+        "--out", str(tmp_path))  # fmt: skip
+    results = json.loads((tmp_path / "text2image_digits.json").read_text())
+    rows = results["rows"]
+    assert results["run"]["steps"] == 6 and results["run"]["checkpoint"].startswith(("final by val FID", "best periodic"))
+    assert {"val", "test", "held_out", "val_class_caption", "held_out_combos", "per_class"} <= set(rows)
+    assert all(0.0 <= rows["val"][k] <= 1.0 for k in ("class_acc", "stroke_acc", "width_acc", "slant_acc", "all3_acc"))
+    assert len(rows["per_class"]) == 10 and set(rows["held_out_combos"]) == {"thick seven", "right-slanted two"}
+    md = (tmp_path / "text2image_digits.md").read_text()
+    assert "| held-out combinations (never trained on) |" in md and "Command (`make bench`)" in md
+    assert Image.open(tmp_path / "text2image_digits.png").width > 100
+
+
+@pytest.mark.slow
 def test_puzzlegan_digits_smoke(tmp_path) -> None:
     run("benchmarks/puzzlegan_digits.py", "--budget", "5", "--epochs", "2", "--every", "1", "--out", str(tmp_path))
     text = (tmp_path / "puzzlegan_digits.md").read_text()

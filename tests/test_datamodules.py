@@ -514,8 +514,11 @@ def _image_datamodules(root: Path) -> dict[str, object]:
     d, common = str(root), {"batch_size": 4}
     return {
         "digits": lambda: genlight.create_datamodule("digits", **common),
+        "digit_captions": lambda: genlight.create_datamodule("digit_captions", **common),
+        "digit_outliers": lambda: genlight.create_datamodule("digit_outliers", held_out_class=3, **common),
         "mnist": lambda: MNISTDataModule(data_dir=d, **common),
         "fashion_mnist": lambda: FashionMNISTDataModule(data_dir=d, **common),
+        "fashion_outliers": lambda: genlight.create_datamodule("fashion_outliers", data_dir=d, **common),
         "binarized_mnist": lambda: BinarizedMNISTDataModule(data_dir=d, **common),
         "cifar10": lambda: CIFAR10DataModule(data_dir=d, check_md5=False, random_flip=True, **common),
         "celeba": lambda: CelebADataModule(data_dir=d, image_size=16, crop_size=16, **common),
@@ -527,7 +530,7 @@ def _image_datamodules(root: Path) -> dict[str, object]:
     }
 
 
-DATA_NAMES = ["digits", "mnist", "fashion_mnist", "binarized_mnist", "cifar10", "celeba", "image_folder",
+DATA_NAMES = ["digits", "digit_captions", "digit_outliers", "mnist", "fashion_mnist", "fashion_outliers", "binarized_mnist", "cifar10", "celeba", "image_folder",
               "unpaired_folders", "toy2d"]
 
 

@@ -2,6 +2,7 @@
 translation grids, code traversals, energy landscapes, FID/KID/IS, the shared image logger."""
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
+from genlight.callbacks.captions import CaptionGrid
 from genlight.callbacks.completion import PatchCompletions
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.energy import EnergyLandscape
@@ -14,6 +15,7 @@ from genlight.callbacks.translation import TranslationGrid
 from genlight.callbacks.traversal import CodeTraversal
 
 __all__ = [
+    "CaptionGrid",
     "CodeTraversal",
     "EMA",
     "EnergyLandscape",

@@ -19,6 +19,7 @@ from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from genlight.modules.puzzlegan import PuzzleGAN
 from genlight.modules.realnvp import RealNVP
+from genlight.modules.text2image import Text2Image
 from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
@@ -45,6 +46,7 @@ __all__ = [
     "PuzzleGAN",
     "RealNVP",
     "RowLSTMPixelRNN",
+    "Text2Image",
     "VAE",
     "WGANGP",
 ]
