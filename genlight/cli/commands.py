@@ -41,7 +41,7 @@ def capabilities(cls: type) -> str:
 
     protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
                  types.LatentGenerator, types.Translator, types.EnergyModel, types.CodeTraversable,
-                 types.TextConditionalSampler)  # fmt: skip
+                 types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
     names = []
     for protocol in protocols:
         if MODELS.name_of(cls) in _implementers(protocol):
