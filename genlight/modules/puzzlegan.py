@@ -34,8 +34,8 @@ losses (paper §3.2):
 One ``training_step`` = one batch: a discriminator step on the real pairs and the detached generated
 pairs, then a generator step on the same generated pairs (so ``trainer.global_step`` moves twice per
 batch). The generated pair's mask is the union of the soft masks (differentiable); ``complete`` returns
-the union of the boxes at the most likely positions (``argmax π_k``). The generator is averaged by the shared :class:`~genlight.callbacks.EMA`
-(``ema_target = "generator"``). Validation and test log ``{stage}/mask_iou`` (IoU of the predicted
+the union of the boxes at the most likely positions (``argmax π_k``). The generator is averaged by
+the shared :class:`~genlight.callbacks.EMA` (``ema_target = "generator"``). Validation and test log ``{stage}/mask_iou`` (IoU of the predicted
 union mask thresholded at 0.5 with the true one), ``{stage}/l1`` (mean |completion - x|, which selects
 checkpoints) and ``{stage}/patch_l1`` (the same inside the true patches).
 
