@@ -10,7 +10,7 @@ epochs (the budget, about 3 minutes at most), validation every epoch; the checkp
 ``val/bpd_bound`` (the beta=1 ELBO, even for beta_vae) is the one evaluated, never chosen on test.
 Test figures, in bits/dim (all upper bounds on -log2 p(x) / D): -ELBO (one z per image) and -IWAE with
 k=100 (``log_prob(x, num_samples=100)``), seeded. cvae: with labels (a bound on -log p(x|y)) and
-marginal (a bound on -log p(x), uniform class prior, logsumexp over the 10 classes). FID (VAE, CVAE):
+marginal (a bound on -log p(x), uniform class prior, importance weights pooled over the 10 classes). FID (VAE, CVAE):
 :class:`genlight.callbacks.FIDCallback` with the digits extractor, 1000 seeded samples vs the train and
 the test split. Each row is saved in ``results/vae_rows.json``; the table ``results/vae_rows.md`` is
 rebuilt from it. The arguments were tuned on the validation bound (``results/tuning.md``).
@@ -117,7 +117,7 @@ def write_table(rows: dict[str, dict[str, Any]], path: Path) -> None:
         "Digits seeded split (1294 train / 144 val / 359 test, 1x8x8, 17 levels), batch 64, seed 0, Adam; the "
         "checkpoint with the best `val/bpd_bound` (beta=1 ELBO) is evaluated; test figures are bounds on "
         f"-log2 p(x)/D: -ELBO (1 sample) and -IWAE (k={IWAE_K}), seeded. cvae 'marginal' bounds -log p(x) with a "
-        "uniform class prior (logsumexp over classes - log 10, still a bound); 'with labels' bounds -log p(x|y).",
+        "uniform class prior (importance weights pooled over classes and draws); 'with labels' bounds -log p(x|y).",
         "FID: digits CNN extractor, 1000 seeded samples (FIDCallback) vs the train (1294) / test (359) split; "
         "real-vs-real floor train vs test 1.236 (benchmarks/results/fid_cost.md).",
         "",
