@@ -15,7 +15,9 @@ Rows are kept in ``benchmarks/results/fid_digits.json`` (one entry per row name,
 and rendered to ``benchmarks/results/fid_digits.md`` with the protocol. Protocol: digits datamodule
 (seed 0 split: 1294 train / 144 val / 359 test), the checkpoint chosen on validation (the family's
 ``checkpoint_monitor()``, else the last one), EMA weights where the family trains with EMA, 1000
-samples drawn with seed 0, KID with 100 subsets of 1000 (capped at the sample count).
+samples drawn with seed 0, KID with 100 subsets of 1000 (capped at the sample count); FID also at the
+real-vs-real floor's sample size (359, the test split), as the mean and standard deviation over random
+subsets of the samples (``benchmarks.common.Scorer.matched_fid``), since FID depends on n.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from benchmarks.common import (
-    NUM_SAMPLES, RESULTS, Scorer, commit, draw, linked_arguments, num_params, quiet_trainer, read_json, timed_fit,
-    write_json, write_lines,
+    MATCHED_DRAWS, NUM_SAMPLES, RESULTS, Scorer, commit, draw, linked_arguments, num_params, quiet_trainer, read_json,
+    timed_fit, write_json, write_lines,
 )  # fmt: skip
 from genlight import create_datamodule, create_model, get_model_class, load_model
 from genlight.callbacks.ema import EMA
@@ -110,6 +112,13 @@ def train(
     return load_model(chosen), info
 
 
+def matched(row: dict[str, Any], split: str) -> str:
+    """``mean ± std`` of a row's FID at the floor's sample size, or ``-`` for rows scored before it existed."""
+    if f"fid_{split}_matched" not in row:
+        return "-"
+    return f"{row[f'fid_{split}_matched']:.3f} ± {row[f'fid_{split}_matched_std']:.3f}"
+
+
 def render(rows: dict[str, dict], path: Path) -> None:
     floor = rows.get("_floor", {})
     lines = [
@@ -127,20 +136,28 @@ def render(rows: dict[str, dict], path: Path) -> None:
         "",
         *(f"    {c}" for c in COMMANDS),
         "",
-        f"Real-vs-real floor (all 359 test images vs train / vs test itself): FID vs train **{floor.get('fid_train', float('nan')):.3f}**, "
+        f"Real-vs-real floor (all {floor.get('matched_n', 359)} test images vs train / vs test itself): FID vs train "
+        f"**{floor.get('fid_train', float('nan')):.3f}** at n = {floor.get('matched_n', 359)}, "
         f"KID vs train {floor.get('kid_train', float('nan')):.5f}; memorisation q=0.1 of the test images "
         f"{floor.get('mem_q10', float('nan')):.3f} (`genlight.metrics.memorisation`: share of samples nearer to a train "
         "image, in extractor features, than the 10% quantile of train-to-train leave-one-out distances; fresh data "
         "score about 0.1, copies 1; rows scored before this column show -).",
         "",
-        "| model | FID train | FID test | KID train | KID test | mem q=0.1 | s / 1000 samples | train s (steps) | params | EMA | checkpoint | threads | commit | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"FID falls as the number of samples grows, so a row's FID at n = 1000 is not comparable with the floor's at "
+        f"n = {floor.get('matched_n', 359)}: the `n={floor.get('matched_n', 359)}` columns score random subsets of "
+        f"{floor.get('matched_n', 359)} of the row's 1000 samples ({MATCHED_DRAWS} subsets, without replacement, "
+        "seed 0) and give the mean ± standard deviation; compare those with the floor. KID is unbiased at any n.",
+        "",
+        f"| model | FID train | FID test | FID train n={floor.get('matched_n', 359)} | FID test n={floor.get('matched_n', 359)} | "
+        "KID train | KID test | mem q=0.1 | s / 1000 samples | train s (steps) | params | EMA | checkpoint | threads | commit | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for name, r in rows.items():
         if name.startswith("_"):
             continue
         lines.append(
-            f"| {name} | {r['fid_train']:.3f} | {r['fid_test']:.3f} | {r['kid_train']:.5f} | {r['kid_test']:.5f} | "
+            f"| {name} | {r['fid_train']:.3f} | {r['fid_test']:.3f} | {matched(r, 'train')} | {matched(r, 'test')} | "
+            f"{r['kid_train']:.5f} | {r['kid_test']:.5f} | "
             f"{format(r['mem_q10'], '.3f') if 'mem_q10' in r else '-'} | "
             f"{r.get('sample_s_per_1000', float('nan')):.1f} | {r.get('train_seconds', '-')} ({r.get('steps', '-')}) | "
             f"{r.get('params', '-')} | {r.get('ema', '-')} | {r.get('checkpoint', '-')} | {r.get('threads', '-')} | "
