@@ -242,18 +242,19 @@ def fmt_row(label: str, key: str, r: dict) -> str:
     )
 
 
-def kept_preamble(old: list[str], only: set[str], args: argparse.Namespace) -> list[str]:
+def kept_preamble(old: list[str], only: set[str], args: argparse.Namespace, start: tuple[str, str, float]) -> list[str]:
     """The old file's text above the table, with a line recording this partial rerun (rows, commit, time,
-    options, load) after the list of earlier runs above its ``Command`` line; empty when there is no old table to keep."""
+    options, load) after the list of earlier runs above its ``Command`` line; empty when there is no old table to keep.
+    ``start``: the commit, UTC time and load average when the run started."""
     if not any(line.startswith("| model |") for line in old):
         return []
     preamble = old[: next(i for i, line in enumerate(old) if line.startswith("| model |"))]
+    code, when, load = start
     note = (
-        f"- re-run of {', '.join(f'`{k}`' for k in sorted(only))} at commit {commit(dirty=True)} "
-        f"({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; `--only {args.only} --budget_minutes "
-        f"{args.budget_minutes:g} --threads {args.threads}`): {args.budget_minutes:g}-minute budget, "
-        f"torch.set_num_threads({args.threads}), load average {os.getloadavg()[0]:.1f} at the start; "
-        "the other rows are kept from the runs above."
+        f"- re-run of {', '.join(f'`{k}`' for k in sorted(only))} at commit {code} (started {when} UTC; `--only "
+        f"{args.only} --budget_minutes {args.budget_minutes:g} --threads {args.threads}`): {args.budget_minutes:g}-minute "
+        f"budget, torch.set_num_threads({args.threads}), load average {load:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end; the other rows are kept from the runs above."
     )
     end = next((i for i, line in enumerate(preamble) if line.startswith("Command (")), len(preamble))
     runs = [i for i, line in enumerate(preamble[:end]) if line.startswith("- ")]  # the list of earlier runs
@@ -272,6 +273,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     torch.set_num_threads(args.threads)
+    start = (commit(dirty=True), f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}", os.getloadavg()[0])
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     dm = create_datamodule("digits", seed=0)
     dm.setup("fit")
@@ -332,7 +334,7 @@ def main() -> None:
         *(lines[k] for k in order if k in lines),
     ]
     notes = [line for line in old if line.startswith("> ")]
-    preamble = kept_preamble(old, only, args) if only else []
+    preamble = kept_preamble(old, only, args, start) if only else []
     header = preamble or [
         "# Likelihood on digits (8x8, 17 levels): test bits/dim",
         "",
