@@ -29,7 +29,8 @@ memorisation figure (:func:`genlight.metrics.memorisation`, in the extractor's f
 0.5) with the same figure for the real test images as the floor; class accuracy of conditional samplers
 (the extractor's classifier logits) and, for every family, ``exp(H)`` of the predicted-class histogram
 (10 = all digits equally often; mode collapse lowers it). VAE / CVAE reference rows come from
-``results/vae_rows.json``. ``--out DIR`` writes the JSON, Markdown and PNG there instead (smoke runs).
+``results/vae_rows.json``. ``--out DIR`` writes the JSON, Markdown and PNG there instead (smoke runs);
+``--render`` only re-renders the Markdown from the JSON.
 """
 
 from __future__ import annotations
@@ -463,9 +464,15 @@ def main() -> None:
                         help="keep the rows and panels of families not run now from the existing results "
                              "(to run families in several processes side by side); the arithmetic demo is "
                              "kept unless re-run")  # fmt: skip
+    parser.add_argument("--render", action="store_true",
+                        help="only re-render gan_digits.md from gan_digits.json (after a change of the table's layout)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out_dir = Path(args.out) if args.out else RESULTS
+    if args.render:
+        render(read_json(out_dir / "gan_digits.json"), out_dir / "gan_digits.md", "gan_digits.png")
+        print(f"wrote {out_dir / 'gan_digits.md'}", flush=True)
+        return
     code = commit()
 
     scorer = Scorer()
