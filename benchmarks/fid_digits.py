@@ -12,7 +12,8 @@ Add a row for any trained checkpoint (one line; e.g. the VAE / CVAE rows of the 
     PYTHONPATH=. python benchmarks/fid_digits.py add vae runs/vae/version_0/checkpoints/best.ckpt --note "40 epochs"
 
 Rows are kept in ``benchmarks/results/fid_digits.json`` (one entry per row name, replaced when re-run)
-and rendered to ``benchmarks/results/fid_digits.md`` with the protocol. Protocol: digits datamodule
+and rendered to ``benchmarks/results/fid_digits.md`` with the protocol (``fid_digits.py render`` only
+re-renders). Protocol: digits datamodule
 (seed 0 split: 1294 train / 144 val / 359 test), the checkpoint chosen on validation (the family's
 ``checkpoint_monitor()``, else the last one), EMA weights where the family trains with EMA, 1000
 samples drawn with seed 0, KID with 100 subsets of 1000 (capped at the sample count); FID also at the
@@ -174,13 +175,17 @@ def render(rows: dict[str, dict], path: Path) -> None:
     lines += [
         "",
         "Notes: the budget is wall-clock seconds of `Trainer.fit` (validation included) on the 2-core machine shared "
-        "by ~6 engineers (load average about 20 during these runs), so the number of optimizer steps a budget buys "
-        "varies several-fold from run to run; `steps` is what this run got. Runs use 1 intra-op thread: measured on "
-        "this machine under that load, a small U-Net forward pass was 10-100x slower with 2 threads than with 1 "
-        "(thread oversubscription), so 2 threads would have bought far fewer steps. The first DDPM run (commit 79a2dd2, "
-        "762 steps) and the EBM run trained side by side at load ~20; the DDPM "
-        "DDIM-50 row of commit d85a4f4 (4872 steps) ran alone at load 1.5-4.5 (`benchmarks/results/tuning.md`); "
-        "both DDPM rows sample that checkpoint (the ancestral row re-scored at load 0.2-1). "
+        "by several engineers, so the number of optimizer steps a budget buys varies several-fold from run to run; "
+        "`steps` is what this run got. Runs use 1 intra-op thread: measured on this machine under load, a small U-Net "
+        "forward pass was 10-100x slower with 2 threads than with 1 (thread oversubscription). "
+        "The DDPM and EBM rows of commit 49f8764 were trained with a 300-s budget, half the documented 600 s, side by "
+        "side at load average 15-22 from other jobs (both DDPM rows sample one checkpoint): DDPM got 227 optimizer "
+        "steps and the EBM 195, against 4872 and 607 in the rows they replace (DDPM: 600 s alone at load 1.5-4.5, "
+        "commit d85a4f4, FID vs train at n = 1000 1.010 with DDIM-50 and 0.408 ancestral; EBM: 14.469), whose "
+        "checkpoints had not been kept, so their FID at n = 359 could not be computed. The VAE and CVAE rows sample "
+        "the checkpoints `likelihood_digits.py --keep` chose (VAE: the same checkpoint and figures as before; CVAE: "
+        "the checkpoint chosen on the corrected label-free bound, epoch 78 instead of 77: FID vs train 1.230 at "
+        "n = 1000, 1.127 before). "
         "`checkpoint`: the periodic checkpoints (every 15 epochs) and the final weights are validated "
         "on the validation split (val/bpd_bound on 144 images, EMA weights) and the best is kept.",
         "",
@@ -243,6 +248,8 @@ def main() -> None:
     p_train.add_argument("--dry", action="store_true", help="print, do not write the results")
     p_train.add_argument("--rows", default=None, help="comma list of row names to evaluate (default all)")
     p_train.add_argument("--keep", default=None, help="copy the chosen checkpoint here (to score more rows with `add`)")
+    sub.add_parser("render", help="only re-render fid_digits.md from fid_digits.json").add_argument(
+        "--out", default=str(RESULTS), help="folder of fid_digits.{json,md}")
     p_add = sub.add_parser("add", help="add a row for a trained checkpoint")
     p_add.add_argument("name")
     p_add.add_argument("ckpt")
@@ -253,6 +260,9 @@ def main() -> None:
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--out", default=str(RESULTS), help="folder of fid_digits.{json,md}")
     args = parser.parse_args()
+    if args.cmd == "render":
+        save_rows({}, Path(args.out))
+        return
     torch.set_num_threads(args.threads)
     code = commit()  # the code the run starts from
 
