@@ -78,6 +78,10 @@ def test_fid_digits_and_ddpm_bound_smoke(tmp_path) -> None:
     rows = json.loads((tmp_path / "fid_digits.json").read_text())
     assert rows["ddpm (DDIM-50, EMA)"]["steps"] == 2 and "_floor" in rows
     assert "| ddpm (DDIM-50, EMA) |" in (tmp_path / "fid_digits.md").read_text()
+    row, floor = rows["ddpm (DDIM-50, EMA)"], rows["_floor"]  # FID at the floor's n as well: 20 subsets of 359
+    assert row["matched_n"] == floor["matched_n"] == 359 and row["matched_draws"] == 20 and floor["matched_draws"] == 1
+    assert floor["fid_train_matched"] == floor["fid_train"] and row["fid_train_matched_std"] > 0
+    assert "FID train n=359" in (tmp_path / "fid_digits.md").read_text()
     run("benchmarks/ddpm_bound_digits.py", str(ckpt), "--terms", "2", "--out", str(tmp_path / "bound.md"))
     assert "| ddpm.ckpt |" in (tmp_path / "bound.md").read_text()
 
@@ -89,6 +93,7 @@ def test_gan_digits_smoke(tmp_path) -> None:
     results = json.loads((tmp_path / "gan_digits.json").read_text())
     row = results["rows"]["dcgan"]
     assert row["steps"] == 6 and row["fid_train"] > results["_floor"]["fid_train"]
+    assert row["matched_n"] == results["_floor"]["matched_n"] == 359 and row["fid_train_matched_std"] > 0
     assert 0.0 <= row["mem_q10"] <= 1.0 and 1.0 <= row["class_entropy_exp"] <= 10.0
     assert row["checkpoint"].startswith(("final by val FID", "best periodic by val FID"))
     assert results["skipped"] == {"no_such_family": "not registered"}
