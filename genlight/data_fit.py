@@ -9,7 +9,8 @@ from genlight.registry import DATAMODULES, MODELS
 
 __all__ = ["data_mismatch"]
 
-_KIND_TEXT = {"images": "images", "points": "2-D points", "unpaired": "unpaired image pairs (x_a, x_b)"}
+_KIND_TEXT = {"images": "images", "points": "2-D points", "unpaired": "unpaired image pairs (x_a, x_b)",
+              "domains": "images in named domains (x, domain, y)"}
 
 
 def data_mismatch(model: Any, datamodule: Any) -> str | None:

@@ -97,3 +97,15 @@ class CodeTraversable(Protocol):
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
     return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0
+
+
+@runtime_checkable
+class MultiDomainTranslator(Protocol):
+    """Maps images into any of ``num_domains`` named domains with one model (StarGAN):
+    ``translate(x, target_domain)``, the target an ``int`` for the whole batch or a ``(n,)`` tensor of
+    domain indices, -> images in [0, 1] of ``x``'s shape; ``domain_names[i]`` names domain ``i``."""
+
+    num_domains: int
+    domain_names: tuple[str, ...]
+
+    def translate(self, x: Tensor, target_domain: int | Tensor) -> Tensor: ...

@@ -4,6 +4,7 @@ from genlight.datamodules.binarized_mnist import BinarizedMNISTDataModule
 from genlight.datamodules.celeba import CelebADataModule
 from genlight.datamodules.cifar10 import CIFAR10DataModule
 from genlight.datamodules.common import DataFilesError
+from genlight.datamodules.digit_domains import DigitDomainsDataModule
 from genlight.datamodules.digits import DigitsDataModule
 from genlight.datamodules.image_folder import ImageFolderDataModule
 from genlight.datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
@@ -15,6 +16,7 @@ __all__ = [
     "CIFAR10DataModule",
     "CelebADataModule",
     "DataFilesError",
+    "DigitDomainsDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
     "ImageFolderDataModule",

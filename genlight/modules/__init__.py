@@ -18,6 +18,7 @@ from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from genlight.modules.realnvp import RealNVP
+from genlight.modules.stargan import StarGAN
 from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
@@ -43,6 +44,7 @@ __all__ = [
     "PixelRNN",
     "RealNVP",
     "RowLSTMPixelRNN",
+    "StarGAN",
     "VAE",
     "WGANGP",
 ]
