@@ -2,7 +2,11 @@
 
 * :class:`DomainGenerator`: ``G(x, c)``, the target domain's one-hot ``c`` tiled to ``H x W`` and
   concatenated to the image as ``K`` extra channels, then CycleGAN's ResNet generator
-  (:class:`~genlight.nn.image_to_image.ResnetGenerator`) back to the image's channels, ``tanh``.
+  (:class:`~genlight.nn.image_to_image.ResnetGenerator`) back to the image's channels, ``tanh``. Its
+  stem pads with ZEROS, as the reference's (``Conv2d(..., padding=3)``): the tiled channels are
+  constant, so with reflection padding the stem's output from them would be constant too and the
+  instance norm after it would subtract all of it, leaving G blind to the target; with zero padding
+  the label reaches the network through the border, where the constant channels meet the padding.
 * :class:`DomainDiscriminator`: a PatchGAN trunk of stride-2 4x4 convolutions (LeakyReLU 0.01, no
   normalisation: the gradient penalty is per example) and two heads: ``src``, a 3x3 convolution to one
   critic value per patch, and ``cls``, a convolution over the whole remaining map to ``K`` domain logits.
@@ -43,6 +47,9 @@ class DomainGenerator(nn.Module):
             (c + self.num_domains, h, w), width, n_blocks, max_downsamplings=max_downsamplings,
             stem_kernel=stem_kernel, norm=norm, out_channels=c,
         )  # fmt: skip
+        stem_pad = self.net.net[0]
+        assert isinstance(stem_pad, nn.ReflectionPad2d)
+        self.net.net[0] = nn.ZeroPad2d(stem_pad.padding)  # see the module docstring
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         onehot = F.one_hot(c.long(), self.num_domains).to(x.dtype)  # (B, K)

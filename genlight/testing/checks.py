@@ -97,7 +97,8 @@ def check_multi_domain_translation(name: str, model: MultiDomainTranslator, x: T
         outs = [model.translate(x, t) for t in range(model.num_domains)]
     for t, out in enumerate(outs):
         assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1, f"{name}: translate(x, {t})"
-    assert not torch.equal(outs[0], outs[1]), f"{name}: the target domain does not change the translation"
+    change = float((outs[0] - outs[1]).abs().max())
+    assert change > 1e-3, f"{name}: the target domain does not change the translation (max change {change:.2g})"
     try:
         model.translate(x, model.num_domains)
     except ValueError:
