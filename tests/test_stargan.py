@@ -147,8 +147,20 @@ def test_short_training_learns_the_translations():
         return float(other.mean()), float(own.mean()), float(change_other)
 
     before, _, _ = errors()
+    model.train()
     cpu_trainer(max_epochs=6, limit_val_batches=0).fit(model, datamodule=dm)
     after, own, change_other = errors()
     identity = float((every[:, 0] - every[:, 1]).abs().mean())
     assert after < before / 3 and after < identity / 3, (before, after, identity)
     assert own < change_other / 4, (own, change_other)
+
+
+def test_identity_term_reads_only_the_examples_whose_target_is_their_source():
+    model = _model(lambda_id=2.0)
+    real, source, _ = _batch()
+    target = source.clone()
+    target[:4] = (source[:4] + 1) % 4  # the first four translate, the last four stay
+    fake = model.generator(real, target)
+    terms = model.generator_terms(real, source, target, fake)
+    assert torch.allclose(terms["id"], 2.0 * (fake[4:] - real[4:]).abs().mean())
+    assert "id" not in _model().generator_terms(real, source, target, fake)  # 0 by default: the paper's loss

@@ -16,8 +16,11 @@ the model. Losses (paper eqs. 1-7, WGAN-GP form of §4 / solver.py):
 
 ``D_src`` is averaged over its patches. The target ``c'`` is drawn uniformly from all ``N`` domains for
 every example, so it equals the source with probability ``1/N`` (the reference permutes the batch's
-labels: the same chance in expectation); on those draws the reconstruction term is a two-step identity
-loss, which keeps ``G(x, c) ≈ x``. ``λ_gp = 10``, ``λ_cls = 1``, ``λ_rec = 10``, ``n_critic = 5``, Adam
+labels: the same chance in expectation). On those draws the reconstruction term is only a two-step
+identity, ``G(G(x, c), c) ≈ x``, which an involution satisfies as well as the identity: on
+(plain, inverted) a short run maps a plain digit "into plain" half-way to its inversion
+(``tests/test_stargan.py``). ``lambda_id > 0`` (not in the paper; 0 by default) adds the one-step
+identity ``λ_id |G(x, c) - x|_1`` on the examples whose target is their source. ``λ_gp = 10``, ``λ_cls = 1``, ``λ_rec = 10``, ``n_critic = 5``, Adam
 (1e-4, β 0.5/0.999) are the paper's; the learning rate is held for ``lr_constant_epochs`` epochs, then
 falls linearly (:func:`~genlight.modules.cyclegan.linear_decay`, stepped once per epoch).
 
@@ -79,6 +82,7 @@ class StarGAN(GenerativeModule):
         lambda_cls: weight of both domain-classification losses.
         lambda_rec: weight of the reconstruction loss.
         lambda_gp: weight of the gradient penalty.
+        lambda_id: weight of ``|G(x, c) - x|`` on examples drawn with target = source (0: the paper's).
         n_critic: discriminator steps per generator step.
         lr_g: Adam learning rate of the generator.
         lr_d: Adam learning rate of the discriminator.
@@ -114,6 +118,7 @@ class StarGAN(GenerativeModule):
         lambda_cls: NonNegativeFloat = 1.0,
         lambda_rec: NonNegativeFloat = 10.0,
         lambda_gp: NonNegativeFloat = 10.0,
+        lambda_id: NonNegativeFloat = 0.0,
         n_critic: PositiveInt = 5,
         lr_g: PositiveFloat = 1e-4,
         lr_d: PositiveFloat = 1e-4,
@@ -192,11 +197,16 @@ class StarGAN(GenerativeModule):
         hp = self.hparams
         src_fake, cls_fake = self.discriminator(fake)
         back = self.generator(fake, source)  # G(G(x, c'), c): the ORIGINAL domain
-        return {
+        terms = {
             "g_adv": generator_loss("wasserstein_gp", src_fake.flatten(1).mean(1)),
             "g_cls": hp.lambda_cls * F.cross_entropy(cls_fake.float(), target),
             "rec": hp.lambda_rec * (back - real).abs().mean(),
         }
+        if hp.lambda_id > 0:
+            same = (target == source).to(real.dtype)  # (B,)
+            change = (fake - real).abs().flatten(1).mean(1)
+            terms["id"] = hp.lambda_id * (change * same).sum() / same.sum().clamp(min=1.0)
+        return terms
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
