@@ -10,7 +10,7 @@ from genlight.registry import DATAMODULES, MODELS
 __all__ = ["data_mismatch"]
 
 _KIND_TEXT = {"images": "images", "points": "2-D points", "unpaired": "unpaired image pairs (x_a, x_b)",
-              "domains": "images in named domains (x, domain, y)"}
+              "domains": "images in named domains (x, y, domain)"}
 
 
 def data_mismatch(model: Any, datamodule: Any) -> str | None:

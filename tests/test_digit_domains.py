@@ -28,8 +28,8 @@ def test_each_training_digit_is_in_exactly_one_domain():
     counts = torch.zeros(dm.num_domains, dtype=torch.long)
     for i in range(len(dm.train_set)):
         item = dm.train_set[i]
-        assert len(item) == 3  # (x, domain, y): no copy in the other domains
-        x, d, y = item
+        assert len(item) == 3  # (x, y, domain): no copy in the other domains
+        x, y, d = item
         x0, y0 = plain.train_set[i]
         assert int(y) == int(y0)
         assert torch.equal(x, DOMAIN_OPS[dm.domain_names[int(d)]](x0[None])[0])
@@ -37,7 +37,7 @@ def test_each_training_digit_is_in_exactly_one_domain():
     assert counts.sum() == len(dm.train_set) and counts.max() - counts.min() <= 1, counts
     # the four domains' training digits are disjoint sets of digit indices (one domain per index) and
     # the deal is not the round robin of the order of the split
-    assign = torch.stack([dm.train_set[i][1] for i in range(len(dm.train_set))])
+    assign = torch.stack([dm.train_set[i][2] for i in range(len(dm.train_set))])
     assert not torch.equal(assign, torch.arange(len(assign)) % dm.num_domains)
 
 
@@ -46,7 +46,7 @@ def test_paired_copies_are_the_operations_applied_to_the_plain_digit(split):
     dm = _dm(domains=["plain", "thick", "thin", "inverted", "rotated", "shifted", "flipped"])
     dataset = dm.reference_dataset(split)
     for i in range(0, len(dataset), 7):
-        x, d, y, every = dataset[i]
+        x, y, d, every = dataset[i]
         assert int(d) == i % dm.num_domains and torch.equal(x, every[d])
         for t, name in enumerate(dm.domain_names):
             assert torch.equal(every[t], DOMAIN_OPS[name](every[0][None])[0]), (i, name)
@@ -70,9 +70,9 @@ def test_every_operation_keeps_the_17_levels_and_known_values():
 
 def test_batch_layout_and_batch_kind():
     dm = _dm()
-    x, d, y = next(iter(dm.train_dataloader()))
+    x, y, d = next(iter(dm.train_dataloader()))
     assert x.shape == (32, 1, 8, 8) and d.shape == y.shape == (32,) and d.dtype == torch.long
-    x, d, y, every = next(iter(dm.val_dataloader()))
+    x, y, d, every = next(iter(dm.val_dataloader()))
     assert every.shape == (32, 4, 1, 8, 8) and torch.equal(every[torch.arange(32), d], x)
     assert dm.batch_kind == "domains" and dm.domain_names == DEFAULT_DOMAINS and dm.num_domains == 4
     message = data_mismatch(type("ImagesOnly", (), {"batch_kinds": ("images",)}), dm)

@@ -113,7 +113,7 @@ def test_translation_grid_draws_every_domain_beside_the_truth():
     model = _model().eval()
     dm = create_datamodule("digit_domains", batch_size=16)
     dm.setup("fit")
-    x, d, y, every = next(iter(dm.val_dataloader()))
+    x, y, d, every = next(iter(dm.val_dataloader()))
     with torch.no_grad():
         grid = domain_rows(model, x[:5], every[:5])
     assert grid.shape == (5 * 9, 1, 8, 8)
@@ -140,7 +140,7 @@ def test_short_training_learns_the_translations():
     dm.setup("fit")
     model = create_model("stargan", domains=["plain", "inverted"], width_g=16, n_blocks=2, g_downsamplings=0,
                          g_stem_kernel=3, width_d=16, n_critic=1, lr_g=5e-4, lr_d=5e-4, lambda_id=lambda_id)  # fmt: skip
-    x, d, y, every = next(iter(torch.utils.data.DataLoader(dm.val_set, batch_size=len(dm.val_set))))
+    x, y, d, every = next(iter(torch.utils.data.DataLoader(dm.val_set, batch_size=len(dm.val_set))))
 
     @torch.no_grad()
     def errors() -> tuple[float, float, float]:

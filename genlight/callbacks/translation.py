@@ -42,7 +42,7 @@ class TranslationGrid(EpochImageCallback):
 
     A :class:`~genlight.types.MultiDomainTranslator` gets :func:`domain_rows` instead: ``x``, then
     each domain's translation with, when the split's batches carry every domain's copy
-    (``(x, domain, y, every)``: ``digit_domains``), the true image below it.
+    (``(x, y, domain, every)``: ``digit_domains``), the true image below it.
 
     Models without ``translate`` are skipped with one log line. ``every_n_epochs=0`` turns it off.
     """

@@ -20,11 +20,12 @@ no quantisation back to the grid is needed.
 
 Batches (``batch_kind = "domains"``):
 
-* training: ``(x, d, y)``: ``x`` ``(B, C, H, W)`` in [0, 1], ``d`` ``(B,)`` the domain index of ``x``,
-  ``y`` ``(B,)`` the digit class. Each training digit appears in exactly ONE domain: the training
+* training: ``(x, y, d)``: ``x`` ``(B, C, H, W)`` in [0, 1], ``y`` ``(B,)`` the digit class, ``d``
+  ``(B,)`` the domain index of ``x`` (``(x, y)`` first, so a family that reads ``(x, y)`` batches
+  trains on these as on ``digits``). Each training digit appears in exactly ONE domain: the training
   digits are dealt to the domains by a permutation seeded with ``seed + 2`` (disjoint, balanced), so a
   model never sees the same digit in two domains (no pairs);
-* validation and test: ``(x, d, y, every)``: as above plus ``every`` ``(B, N, C, H, W)``, the same digit
+* validation and test: ``(x, y, d, every)``: as above plus ``every`` ``(B, N, C, H, W)``, the same digit
   in all ``N`` domains (``every[:, d] == x``), the true answer of every translation. Item ``i`` of
   these splits is in domain ``i mod N``, so each source domain has the same share (up to one).
 
@@ -44,6 +45,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.digits import load_digits_tensors
+from genlight.ranges import PositiveInt
 from genlight.registry import register_datamodule
 
 __all__ = ["DEFAULT_DOMAINS", "DOMAIN_OPS", "DigitDomainsDataModule", "DomainDataset", "check_domains", "render"]
@@ -90,8 +92,8 @@ def render(x: Tensor, domains: Sequence[str]) -> Tensor:
 
 
 class DomainDataset(Dataset):
-    """Digits ``(x, y)`` of ``base`` in the domain ``assign[i]`` each: items ``(x_d, d, y)``, or
-    ``(x_d, d, y, every)`` with ``paired`` (``every``: ``(N, C, H, W)``, the digit in all domains).
+    """Digits ``(x, y)`` of ``base`` in the domain ``assign[i]`` each: items ``(x_d, y, d)``, or
+    ``(x_d, y, d, every)`` with ``paired`` (``every``: ``(N, C, H, W)``, the digit in all domains).
     The images of every domain are rendered once, here."""
 
     def __init__(self, base: Dataset, domains: Sequence[str], assign: Tensor, paired: bool) -> None:
@@ -107,7 +109,7 @@ class DomainDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         d = self.assign[index]
-        item = (self.every[index, d], d, self.y[index])
+        item = (self.every[index, d], self.y[index], d)
         return (*item, self.every[index]) if self.paired else item
 
 
@@ -127,7 +129,7 @@ class DigitDomainsDataModule(GenerativeDataModule):
     test_fraction = 0.2
     batch_kind = "domains"
 
-    def __init__(self, domains: Sequence[str] = DEFAULT_DOMAINS, batch_size: int = 64, **kwargs: Any) -> None:
+    def __init__(self, domains: Sequence[str] = DEFAULT_DOMAINS, batch_size: PositiveInt = 64, **kwargs: Any) -> None:
         names = check_domains(domains)  # before anything is built
         super().__init__(batch_size=batch_size, **kwargs)
         self.domain_names: tuple[str, ...] = names

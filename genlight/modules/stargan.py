@@ -24,7 +24,7 @@ identity ``λ_id |G(x, c) - x|_1`` on the examples whose target is their source.
 (1e-4, β 0.5/0.999) are the paper's; the learning rate is held for ``lr_constant_epochs`` epochs, then
 falls linearly (:func:`~genlight.modules.cyclegan.linear_decay`, stepped once per epoch).
 
-One ``training_step`` = one batch ``(x, domain, y)`` of the ``domains`` batch kind (``digit_domains``):
+One ``training_step`` = one batch ``(x, y, domain)`` of the ``domains`` batch kind (``digit_domains``):
 one discriminator step, then a generator step every ``n_critic``-th batch (``(batch_idx + 1) % n_critic
 == 0``), so each critic step sees a fresh batch; ``trainer.global_step`` moves ``1 + 1/n_critic`` times
 per batch. The generator is averaged by the shared :class:`~genlight.callbacks.EMA`
@@ -210,7 +210,7 @@ class StarGAN(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
-        x, source = batch[0], batch[1].long()
+        x, source = batch[0], batch[2].long()  # (x, y, domain): the digit class y is not used
         real = x * 2.0 - 1.0
         n = len(real)
         target = torch.randint(self.num_domains, (n,), device=real.device)  # may equal the source (p = 1/N)
@@ -237,10 +237,10 @@ class StarGAN(GenerativeModule):
         )
 
     def _score(self, stage: str, batch: tuple[Tensor, ...]) -> None:
-        x, source = batch[0], batch[1].long()
+        x, source = batch[0], batch[2].long()
         if len(batch) < 4:
             raise IncompatibleDataError(
-                f"stargan scores {stage} translations against every domain's copy (x, domain, y, every); "
+                f"stargan scores {stage} translations against every domain's copy (x, y, domain, every); "
                 "use the digit_domains datamodule"
             )
         errors = self.true_errors(x, batch[3])  # (n, N)
