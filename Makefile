@@ -39,6 +39,7 @@ demo: $(STAMP)
 #   cyclegan_digits     4 epochs                                     ~2 min
 #   text2image_digits   300 s + evaluations                          ~7 min
 #   puzzlegan_digits    300 s                                        ~6 min
+#   stargan_digits      StarGAN 360 s + 6 CycleGANs x 60 s           ~13 min
 #   overhead            15 rounds x 4 sides x 3 epochs               ~5 min
 #   fid_cost, pixelrnn_sampling, ebm_landscape (1500 steps)          ~5 min
 # About 3 hours on 2 CPU cores; checkpoints shared between scripts go to runs/bench/.
@@ -58,6 +59,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
 	$(BENCH) benchmarks/puzzlegan_digits.py --budget 300 --threads 1
+	$(BENCH) benchmarks/stargan_digits.py --budget 360 --threads 1
 	$(BENCH) benchmarks/overhead.py --rounds 15 --epochs 3 --threads 1 --profile
 	$(BENCH) benchmarks/fid_cost.py
 	$(BENCH) benchmarks/pixelrnn_sampling.py --n 1000 --threads 1

@@ -10,7 +10,8 @@ from genlight.registry import DATAMODULES, MODELS
 __all__ = ["data_mismatch"]
 
 _KIND_TEXT = {"images": "images", "points": "2-D points", "unpaired": "unpaired image pairs (x_a, x_b)",
-              "captioned": "captioned images (x, y, tokens, attributes)"}
+              "captioned": "captioned images (x, y, tokens, attributes)",
+              "domains": "images in named domains (x, y, domain)"}
 #: batch kinds that are not ``(x, y)`` pairs: only families that name them in ``batch_kinds`` read them
 OPT_IN_KINDS = ("captioned",)
 

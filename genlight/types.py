@@ -131,3 +131,15 @@ class PatchCompleter(Protocol):
     def cut_patches(self, x: Tensor, generator: Generator | None = None) -> tuple[Tensor, Tensor]: ...
 
     def complete(self, patches: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+@runtime_checkable
+class MultiDomainTranslator(Protocol):
+    """Maps images into any of ``num_domains`` named domains with one model (StarGAN):
+    ``translate(x, target_domain)``, the target an ``int`` for the whole batch or a ``(n,)`` tensor of
+    domain indices, -> images in [0, 1] of ``x``'s shape; ``domain_names[i]`` names domain ``i``."""
+
+    num_domains: int
+    domain_names: tuple[str, ...]
+
+    def translate(self, x: Tensor, target_domain: int | Tensor) -> Tensor: ...

@@ -136,6 +136,14 @@ def test_puzzlegan_digits_smoke(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_stargan_digits_smoke(tmp_path) -> None:
+    run("benchmarks/stargan_digits.py", "--budget", "6", "--judge_epochs", "1", "--out", str(tmp_path))
+    table = (tmp_path / "stargan_digits.md").read_text()
+    assert "| stargan |" in table and "| cyclegan |" in table and "plain->inverted" in table
+    assert Image.open(tmp_path / "stargan_digits.png").width > 100
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "out"),
     [

@@ -527,11 +527,12 @@ def _image_datamodules(root: Path) -> dict[str, object]:
             dir_a=f"{d}/A", dir_b=f"{d}/B", image_size=8, val_fraction=0.25, test_fraction=0.25, **common
         ),
         "toy2d": lambda: Toy2DDataModule(num_samples=200, **common),
+        "digit_domains": lambda: genlight.create_datamodule("digit_domains", **common),
     }
 
 
-DATA_NAMES = ["digits", "digit_captions", "digit_outliers", "mnist", "fashion_mnist", "fashion_outliers", "binarized_mnist", "cifar10", "celeba", "image_folder",
-              "unpaired_folders", "toy2d"]
+DATA_NAMES = ["digits", "digit_captions", "digit_domains", "digit_outliers", "mnist", "fashion_mnist", "fashion_outliers",
+              "binarized_mnist", "cifar10", "celeba", "image_folder", "unpaired_folders", "toy2d"]
 
 
 def test_every_registered_datamodule_is_covered() -> None:

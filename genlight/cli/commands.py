@@ -40,11 +40,13 @@ def capabilities(cls: type) -> str:
     from genlight import types
 
     protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
-                 types.LatentGenerator, types.Translator, types.EnergyModel, types.CodeTraversable,
-                 types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
+                 types.LatentGenerator, types.Translator, types.MultiDomainTranslator, types.EnergyModel,
+                 types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
     names = []
     for protocol in protocols:
         if MODELS.name_of(cls) in _implementers(protocol):
+            if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
+                continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
             label = protocol.__name__
             if protocol is types.DensityModel:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"

@@ -20,6 +20,7 @@ from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMP
 from genlight.modules.puzzlegan import PuzzleGAN
 from genlight.modules.realnvp import RealNVP
 from genlight.modules.text2image import Text2Image
+from genlight.modules.stargan import StarGAN
 from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
@@ -47,6 +48,7 @@ __all__ = [
     "RealNVP",
     "RowLSTMPixelRNN",
     "Text2Image",
+    "StarGAN",
     "VAE",
     "WGANGP",
 ]

@@ -186,14 +186,14 @@ class CVAE(VAE):
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
+        x, y = batch[0], batch[1]  # (x, y), and any further items (digit_domains: the domain) ignored
         nll, kl = self.elbo_terms(x, y)
         loss = (nll + self.hparams.beta * kl).mean()
         self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x, y = batch
+        x, y = batch[0], batch[1]
         nll, kl = self.elbo_terms(x, y)
         marginal = self.log_prob(x)  # the label-free bound on log p(x): comparable with other families
         self.log(f"{stage}/nelbo", -marginal.mean(), prog_bar=stage == "val", sync_dist=True)
