@@ -55,7 +55,7 @@ def test_unknown_model_exits_with_close_match(in_tmp, capsys):
     assert "unknown model 'vea'" in err and "Did you mean: vae" in err  # cvae may follow: "vae, cvae?"
     with pytest.raises(SystemExit):
         main(["fit", "--model", "vae", "--data=digts"])
-    assert "Did you mean: digits" in capsys.readouterr().err  # digit_outliers may follow
+    assert "Did you mean: digits" in capsys.readouterr().err  # digit_outliers, digit_domains may follow
 
 
 @pytest.mark.parametrize("spelling", [["--model", "vae"], ["--model=vae"], ["--model", "VAE"],
@@ -96,9 +96,8 @@ def test_list_command(capsys):
     assert exit_info.value.code == 0
     assert "vae" in out and "genlight.modules.vae.VAE" in out and "genlight.modules.autoencoder.AE" in out
     with pytest.raises(SystemExit):
-        main(["list", "datamodules", "dig*"])
-    lines = capsys.readouterr().out.splitlines()  # digits, digit_outliers
-    assert all(line.startswith("dig") for line in lines) and any(line.startswith("digits ") for line in lines)
+        main(["list", "datamodules", "digits*"])  # "dig*" matches digit_domains too
+    assert capsys.readouterr().out.startswith("digits")
 
 
 def test_ae_trains_from_its_example(in_tmp):

@@ -2,6 +2,8 @@
 translation grids, code traversals, energy landscapes, FID/KID/IS, the shared image logger."""
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
+from genlight.callbacks.captions import CaptionGrid
+from genlight.callbacks.completion import PatchCompletions
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.energy import EnergyLandscape
 from genlight.callbacks.fid import FIDCallback
@@ -13,11 +15,13 @@ from genlight.callbacks.translation import TranslationGrid
 from genlight.callbacks.traversal import CodeTraversal
 
 __all__ = [
+    "CaptionGrid",
     "CodeTraversal",
     "EMA",
     "EnergyLandscape",
     "FIDCallback",
     "LatentInterpolation",
+    "PatchCompletions",
     "PeriodicCallback",
     "Reconstructions",
     "SampleGrid",

@@ -40,10 +40,13 @@ def capabilities(cls: type) -> str:
     from genlight import types
 
     protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
-                 types.LatentGenerator, types.Translator, types.EnergyModel, types.CodeTraversable)  # fmt: skip
+                 types.LatentGenerator, types.Translator, types.MultiDomainTranslator, types.EnergyModel,
+                 types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
     names = []
     for protocol in protocols:
         if MODELS.name_of(cls) in _implementers(protocol):
+            if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
+                continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
             label = protocol.__name__
             if protocol is types.DensityModel:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
@@ -103,6 +106,8 @@ def sample_command(argv: list[str]) -> int:
     parser.add_argument("--out", default="samples.png", help="image grid to write (.png/.jpg; .pt saves the raw tensor)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--labels", type=int, nargs="*", help="class labels for conditional models")
+    parser.add_argument("--text", nargs="+", help='captions for text-conditional models (text2image), repeated to '
+                        '-n, e.g. --text "a thick seven" "a thin two"')
     parser.add_argument("--device", default="cpu")
     ns = parser.parse_args(argv)
     out = Path(ns.out)
@@ -112,7 +117,7 @@ def sample_command(argv: list[str]) -> int:
     from PIL import Image
 
     from genlight.callbacks import image_grid
-    from genlight.types import ConditionalSampler, Sampler
+    from genlight.types import ConditionalSampler, Sampler, TextConditionalSampler
 
     model = load_checked_model(ns.ckpt_path, ns.model, ns.device)
     if not isinstance(model, Sampler):
@@ -122,9 +127,20 @@ def sample_command(argv: list[str]) -> int:
         )
     if ns.labels and not isinstance(model, ConditionalSampler):
         raise ConfigError(f"{type(model).__name__} is unconditional: drop --labels")
+    if ns.text and not isinstance(model, TextConditionalSampler):
+        raise ConfigError(f"{type(model).__name__} does not take text: drop --text (text-conditional models: "
+                          f"{', '.join(MODELS.list(capability=TextConditionalSampler))})")  # fmt: skip
+    if ns.text and ns.labels:
+        raise ConfigError("pass --text or --labels, not both")
     torch.manual_seed(ns.seed)
     y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
-    images = model.sample(ns.num_samples, y=y)
+    if ns.text:
+        try:
+            images = model.sample(ns.num_samples, text=ns.text)
+        except ValueError as err:  # an unknown word: the message lists the vocabulary
+            raise ConfigError(f"--text: {err}") from err
+    else:
+        images = model.sample(ns.num_samples, y=y)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":
         torch.save(images.cpu(), out)
