@@ -14,6 +14,10 @@ from genlight import testing as kit
 NO_FEATURES = {
     "cyclegan": "a translator: its two PatchGAN critics judge translations into each domain, and neither "
     "they nor the generators give one representation of the training images; use translate()",
+    "stargan": "a multi-domain translator: its critic (real/fake + domain head) judges translations, like cyclegan's",
+    "puzzlegan": "a patch completer: its discriminator judges (image, patch-mask) pairs, so a plain image has no "
+    "representation without inventing a mask",
+    "text2image": "its discriminator scores (image, caption) pairs: no representation of an image alone",
 }
 FAMILIES = [name for name in list_models() if name not in list_models(tag="test")]
 
