@@ -2,6 +2,7 @@
 translation grids, code traversals, energy landscapes, FID/KID/IS, the shared image logger."""
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
+from genlight.callbacks.compile import Compile
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.energy import EnergyLandscape
 from genlight.callbacks.fid import FIDCallback
@@ -14,6 +15,7 @@ from genlight.callbacks.traversal import CodeTraversal
 
 __all__ = [
     "CodeTraversal",
+    "Compile",
     "EMA",
     "EnergyLandscape",
     "FIDCallback",
