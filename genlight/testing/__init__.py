@@ -33,7 +33,7 @@ from genlight.testing.checks import (
     check_signature,
     check_training,
 )
-from genlight.testing.ddp import RecordRank, check_two_process_ddp
+from genlight.testing.ddp import DDPComparison, RecordRank, check_ddp_matches_one_process, check_two_process_ddp
 from genlight.testing.harness import (
     Family,
     SmokeFit,
@@ -47,12 +47,14 @@ from genlight.testing.harness import (
 )
 
 __all__ = [
+    "DDPComparison",
     "RecordRank",
     "SmokeFit",
     "check_bf16",
     "check_capabilities",
     "check_checkpoint_round_trip",
     "check_cli_instantiation",
+    "check_ddp_matches_one_process",
     "check_family",
     "check_fit_and_capabilities",
     "check_fp16_manual_optimisation",

@@ -89,14 +89,15 @@ def has_batch_norm(model: nn.Module) -> bool:
 
 
 def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored: bool = False,
-         sync_batchnorm: bool = False, draw_seed: int = 1) -> list[dict[str, Any]]:  # fmt: skip
+         sync_batchnorm: bool = False, draw_seed: int = 1, overrides: dict[str, Any] | None = None,
+         ) -> list[dict[str, Any]]:  # fmt: skip
     """Fit ``family`` for :data:`STEPS` steps on ``devices`` CPU processes (``ddp_spawn`` for 2) from
     the same initial weights (seed 0), each process reading ``batch_size`` images per step in order
     (``mirrored``: every process reads the same images); random draws start from ``draw_seed`` in
     every process. Returns what :class:`RecordRank` saved, one dict per rank."""
     root.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(0, verbose=False)
-    model, dm, trainer_kwargs = smoke_setup(family, root.parent / "data")
+    model, dm, trainer_kwargs = smoke_setup(family, root.parent / "data", **(overrides or {}))
     dm.batch_size = batch_size
     dm.train_dataloader = functools.partial(_in_order, dm)  # picklable, for ddp_spawn
     trainer = cpu_trainer(
@@ -143,7 +144,9 @@ class DDPComparison:
                 f"{self.weight_gap:.1e}, {len(self.metric_gaps)} figures within {worst:.1e} (relative); {self.reason}")
 
 
-def check_ddp_matches_one_process(family: Family, root: str | Path, batch_size: int = 8) -> DDPComparison:
+def check_ddp_matches_one_process(
+    family: Family, root: str | Path, batch_size: int = 8, *, sync_batchnorm: bool | None = None, **overrides: Any
+) -> DDPComparison:
     """A 2-process ``ddp_spawn`` fit (gloo, CPU) of ``family`` logs the same figures (every value in
     ``callback_metrics``: ``val/...`` and the ``train/..._epoch`` means) and ends with the same weights
     and buffers as one process, within :data:`METRIC_RTOL` / :data:`WEIGHT_ATOL` (slow: ~1 minute).
@@ -162,21 +165,25 @@ def check_ddp_matches_one_process(family: Family, root: str | Path, batch_size: 
       in distribution, never in value. Then **mirrored**: both processes read the same batches of
       ``batch_size`` (no distributed sampler) and must reproduce the one-process fit with that batch,
       which checks everything DDP adds (gradient averaging, buffer broadcast, reduced figures).
+
+    ``sync_batchnorm``: ``None`` = on for a split comparison of a family with batch norm; ``False``
+    shows what it fixes (the running statistics then differ). ``overrides``: ``__init__`` arguments.
     """
     root = Path(root)
     name = family_name(family)
-    probe = _fit(family, root / "probe1", devices=1, batch_size=2 * batch_size, draw_seed=1)[0]
-    other = _fit(family, root / "probe2", devices=1, batch_size=2 * batch_size, draw_seed=2)[0]
+    fit = functools.partial(_fit, family, overrides=overrides)
+    probe = fit(root / "probe1", devices=1, batch_size=2 * batch_size, draw_seed=1)[0]
+    other = fit(root / "probe2", devices=1, batch_size=2 * batch_size, draw_seed=2)[0]
     draws = _weight_gap(probe, other)[0] > 0.0
-    model = smoke_setup(family, root / "data")[0]
+    model = smoke_setup(family, root / "data", **overrides)[0]
     if not draws:
-        sync = has_batch_norm(model)
+        sync = has_batch_norm(model) if sync_batchnorm is None else sync_batchnorm
         reference = probe
-        ranks = _fit(family, root / "ddp", devices=2, batch_size=batch_size, sync_batchnorm=sync, draw_seed=1)
+        ranks = fit(root / "ddp", devices=2, batch_size=batch_size, sync_batchnorm=sync, draw_seed=1)
         result = DDPComparison(name, "split", "training draws no random numbers", sync)
     else:
-        reference = _fit(family, root / "one", devices=1, batch_size=batch_size, draw_seed=1)[0]
-        ranks = _fit(family, root / "ddp", devices=2, batch_size=batch_size, mirrored=True, draw_seed=1)
+        reference = fit(root / "one", devices=1, batch_size=batch_size, draw_seed=1)[0]
+        ranks = fit(root / "ddp", devices=2, batch_size=batch_size, mirrored=True, draw_seed=1)
         result = DDPComparison(name, "mirrored", "training draws random numbers (one stream per process)", False)
     assert ranks[0]["world_size"] == 2 and ranks[0]["steps"] == reference["steps"], f"{name}: steps differ"
     for k in ranks[0]["params"]:
