@@ -31,12 +31,15 @@ def test_two_processes_log_the_figures_and_weights_of_one(name: str, tmp_path: P
         assert result.mode == ("split" if name in SPLIT else "mirrored"), result.summary()
 
 
-def test_batch_norm_statistics_equal_one_process_only_with_sync_batchnorm(tmp_path: Path) -> None:
-    """The CNN classifier without dropout draws nothing in training and has batch norm: split between two
-    processes its running statistics (and so its weights and figures) equal one process's only with
-    ``sync_batchnorm`` (Lightning's ``--trainer.sync_batchnorm true``); without it each process
-    normalises by, and averages the statistics of, its own half of the batch."""
-    synced = check_ddp_matches_one_process("cnn_classifier", tmp_path / "sync", dropout=0.0)
-    assert (synced.mode, synced.sync_batchnorm) == ("split", True)
-    with pytest.raises(AssertionError, match="differ"):
+def test_batch_norm_statistics_differ_between_processes_without_sync_batchnorm(tmp_path: Path) -> None:
+    """The CNN classifier without dropout draws nothing in training but has batch norm. Split between two
+    processes each normalises by, and averages into its running statistics, its own half of the batch,
+    so weights and statistics differ from one process's; ``sync_batchnorm`` (Lightning's
+    ``--trainer.sync_batchnorm true``) would synchronise them, but torch's SyncBatchNorm runs on CUDA
+    only. Compared mirrored, it matches."""
+    mirrored = check_ddp_matches_one_process("cnn_classifier", tmp_path / "auto", dropout=0.0)
+    assert (mirrored.mode, mirrored.sync_batchnorm) == ("mirrored", False) and "SyncBatchNorm" in mirrored.reason
+    with pytest.raises(AssertionError, match=r"cnn_classifier \(split\): weights differ"):
         check_ddp_matches_one_process("cnn_classifier", tmp_path / "plain", dropout=0.0, sync_batchnorm=False)
+    with pytest.raises(Exception, match="SyncBatchNorm layers only work with GPU modules"):
+        check_ddp_matches_one_process("cnn_classifier", tmp_path / "sync", dropout=0.0, sync_batchnorm=True)

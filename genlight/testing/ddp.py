@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from genlight.testing.harness import Family, cpu_trainer, family_name, smoke_setup
 
@@ -75,11 +76,18 @@ STEPS, VAL_BATCHES = 3, 2
 WEIGHT_ATOL, METRIC_RTOL = 1e-5, 1e-5
 
 
-def _in_order(dm: Any) -> DataLoader:
-    """``dm``'s training loader without shuffling (the same images in the same order for one process
-    and for the distributed sampler, which then deals them out alternately)."""
+def _train_loader(dm: Any, as_ddp: bool) -> DataLoader:
+    """``dm``'s training set in the order a 2-process fit reads it. Lightning gives a distributed fit a
+    shuffled ``DistributedSampler`` seeded with the global seed, whatever the loader's own sampler;
+    ``as_ddp`` gives one process the same permutation (``num_replicas=1``), whose batches of ``2B`` are
+    then the unions of the two processes' batches of ``B``. Otherwise the images come in order (a
+    distributed fit replaces that sampler; a mirrored one, without distributed sampler, keeps it)."""
     loader = type(dm).train_dataloader(dm)
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False, drop_last=False,
+    sampler = None
+    if as_ddp:
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        sampler = DistributedSampler(loader.dataset, num_replicas=1, rank=0, shuffle=True, seed=seed)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False, sampler=sampler, drop_last=False,
                       collate_fn=loader.collate_fn)  # fmt: skip
 
 
@@ -99,7 +107,7 @@ def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored:
     pl.seed_everything(0, verbose=False)
     model, dm, trainer_kwargs = smoke_setup(family, root.parent / "data", **(overrides or {}))
     dm.batch_size = batch_size
-    dm.train_dataloader = functools.partial(_in_order, dm)  # picklable, for ddp_spawn
+    dm.train_dataloader = functools.partial(_train_loader, dm, devices == 1 and not mirrored)  # picklable (ddp_spawn)
     trainer = cpu_trainer(
         str(root), devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=1,
         limit_train_batches=STEPS, limit_val_batches=VAL_BATCHES, num_sanity_val_steps=0,
@@ -154,37 +162,43 @@ def check_ddp_matches_one_process(
     Which comparison is exact depends on the family, found by two one-process fits that differ only in
     the seed of their random draws:
 
-    * training draws nothing (autoregressive models, classifiers, the autoencoder): **split**, the real
-      thing: one process with batches of ``2 * batch_size`` against 2 processes with ``batch_size``
-      each (the distributed sampler deals the same images out). Batch norm computes its statistics over
-      each process's half unless synchronised, so a family with batch norm runs with
-      ``sync_batchnorm=True`` (Lightning's ``--trainer.sync_batchnorm true``).
-    * training draws noise, latents, timesteps or dequantisation (VAEs, GANs, flows, DDPM, EBM): each
-      process draws from its own generator, started from the same seed, so 2 processes draw two copies
-      of ``batch_size`` values where one process draws ``2 * batch_size`` different ones: the runs agree
-      in distribution, never in value. Then **mirrored**: both processes read the same batches of
-      ``batch_size`` (no distributed sampler) and must reproduce the one-process fit with that batch,
-      which checks everything DDP adds (gradient averaging, buffer broadcast, reduced figures).
+    * training draws nothing (autoregressive models, the autoencoder, the MLP classifier): **split**,
+      the real thing: one process with batches of ``2 * batch_size`` against 2 processes with
+      ``batch_size`` each, the distributed sampler dealing out the same images (Lightning shuffles a
+      distributed training set with the global seed; the one process reads that permutation).
+    * training draws noise, latents, timesteps, dequantisation or dropout (VAEs, GANs, flows, DDPM,
+      EBM, NADE's orderings): each process draws from its own generator, started from the same seed,
+      so 2 processes draw two copies of ``batch_size`` values where one process draws ``2 * batch_size``
+      different ones: the runs agree in distribution, never in value. Then **mirrored**: both processes
+      read the same batches of ``batch_size`` (no distributed sampler) and must reproduce the
+      one-process fit with that batch, which checks everything DDP adds (gradient averaging, buffer
+      broadcast, reduced figures).
+    * batch norm without random draws (the CNN classifier without dropout): batch statistics over each
+      process's half differ from those over the whole batch unless synchronised
+      (``sync_batchnorm=True``, Lightning's ``--trainer.sync_batchnorm true``), which torch runs on CUDA
+      only; on the CPU such a family is compared **mirrored** (``sync_batchnorm=False`` forces the split
+      comparison: its weights and statistics then differ).
 
-    ``sync_batchnorm``: ``None`` = on for a split comparison of a family with batch norm; ``False``
-    shows what it fixes (the running statistics then differ). ``overrides``: ``__init__`` arguments.
+    ``overrides``: ``__init__`` arguments.
     """
     root = Path(root)
     name = family_name(family)
     fit = functools.partial(_fit, family, overrides=overrides)
-    probe = fit(root / "probe1", devices=1, batch_size=2 * batch_size, draw_seed=1)[0]
-    other = fit(root / "probe2", devices=1, batch_size=2 * batch_size, draw_seed=2)[0]
+    probe = fit(root / "probe1", devices=1, batch_size=2 * batch_size, mirrored=True, draw_seed=1)[0]
+    other = fit(root / "probe2", devices=1, batch_size=2 * batch_size, mirrored=True, draw_seed=2)[0]
     draws = _weight_gap(probe, other)[0] > 0.0
-    model = smoke_setup(family, root / "data", **overrides)[0]
-    if not draws:
-        sync = has_batch_norm(model) if sync_batchnorm is None else sync_batchnorm
-        reference = probe
+    batch_norm = has_batch_norm(smoke_setup(family, root / "data", **overrides)[0])
+    sync = batch_norm if sync_batchnorm is None else sync_batchnorm
+    if not draws and (not batch_norm or sync_batchnorm is not None):
+        reference = fit(root / "one", devices=1, batch_size=2 * batch_size, draw_seed=1)[0]
         ranks = fit(root / "ddp", devices=2, batch_size=batch_size, sync_batchnorm=sync, draw_seed=1)
         result = DDPComparison(name, "split", "training draws no random numbers", sync)
     else:
-        reference = fit(root / "one", devices=1, batch_size=batch_size, draw_seed=1)[0]
+        reference = fit(root / "one", devices=1, batch_size=batch_size, mirrored=True, draw_seed=1)[0]
         ranks = fit(root / "ddp", devices=2, batch_size=batch_size, mirrored=True, draw_seed=1)
-        result = DDPComparison(name, "mirrored", "training draws random numbers (one stream per process)", False)
+        why = ("training draws random numbers (one stream per process)" if draws else
+               "batch norm: SyncBatchNorm, which would make a split comparison exact, runs on CUDA only")  # fmt: skip
+        result = DDPComparison(name, "mirrored", why, False)
     assert ranks[0]["world_size"] == 2 and ranks[0]["steps"] == reference["steps"], f"{name}: steps differ"
     for k in ranks[0]["params"]:
         assert torch.equal(ranks[0]["params"][k], ranks[1]["params"][k]), f"{name}: ranks disagree on {k}"
