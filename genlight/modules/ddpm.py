@@ -394,7 +394,7 @@ class DDPM(GenerativeModule):
             self._bound_seen += len(x)
             # each image's timesteps and noise from a generator seeded by the image: the same every epoch,
             # whichever process and batch it is in
-            levels = to_levels(x, int(self.hparams.num_levels or 256))
+            levels = to_levels(x, int(self.hparams.num_levels or 256)).cpu()  # one copy, not one per image
             generators = [torch.Generator().manual_seed(image_seed(img)) for img in levels]
             self.log_density(stage, -self.bound_terms(x, generator=generators)["total"].float())
 
