@@ -162,7 +162,7 @@ def check_ddp_matches_one_process(
     Which comparison is exact depends on the family, found by two one-process fits that differ only in
     the seed of their random draws:
 
-    * training draws nothing (autoregressive models, the autoencoder, the MLP classifier): **split**,
+    * training draws nothing (the PixelCNNs, the autoencoder, the MLP classifier): **split**,
       the real thing: one process with batches of ``2 * batch_size`` against 2 processes with
       ``batch_size`` each, the distributed sampler dealing out the same images (Lightning shuffles a
       distributed training set with the global seed; the one process reads that permutation).
