@@ -84,7 +84,8 @@ def check_family(family: Family, tmp_path: str | Path | None = None, *, ddp: boo
     """Run every check of the family contract on ``family`` (a class, registered or not, or a registry
     name): :func:`check_signature`, :func:`check_fit_and_capabilities` (fit, capabilities, checkpoint
     round trip), :func:`check_cli_instantiation`, :func:`check_bf16`, and for manual-optimisation
-    families :func:`check_fp16_manual_optimisation` (and :func:`check_two_process_ddp` with ``ddp=True``).
+    families :func:`check_fp16_manual_optimisation` (and :func:`check_two_process_ddp` with ``ddp=True``);
+    with ``ddp=True`` every family also :func:`check_ddp_matches_one_process` (slow: about a minute).
     Files go under ``tmp_path`` (a temporary folder if ``None``).
 
     Raises:
@@ -99,6 +100,8 @@ def check_family(family: Family, tmp_path: str | Path | None = None, *, ddp: boo
             checks.append(check_fp16_manual_optimisation)
             if ddp:
                 checks.append(check_two_process_ddp)
+        if ddp:
+            checks.append(check_ddp_matches_one_process)
         for check in checks:
             folder = root / check.__name__
             folder.mkdir(exist_ok=True)
