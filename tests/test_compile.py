@@ -9,6 +9,7 @@ here), so its tests are slow."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def fit(family: str, root: Path, compile_backend: str | None, steps: int = 3) ->
     return model, trainer
 
 
-def assert_same_training(family: str, root: Path, backend: str, atol: float) -> list[str]:
+def assert_same_training(family: str, root: Path, backend: str, atol: float, noise: str = "$^") -> list[str]:
+    """3 steps compiled = 3 steps uncompiled: every logged figure and every weight to ``atol``; weights
+    whose names match ``noise`` only to 1e-3 (see the inductor test)."""
     plain, t0 = fit(family, root / "plain", None)
     compiled, t1 = fit(family, root / "compiled", backend)
     names = next(c for c in t1.callbacks if isinstance(c, Compile)).compiled
@@ -43,7 +46,8 @@ def assert_same_training(family: str, root: Path, backend: str, atol: float) -> 
     assert list(a) == list(b), "compiling changed the state_dict keys"
     for k in a:
         if a[k].is_floating_point():
-            assert torch.allclose(a[k], b[k], atol=atol, rtol=0), f"{family}: {k} differs by {(a[k] - b[k]).abs().max()}"
+            tol = 1e-3 if re.fullmatch(noise, k) else atol
+            assert torch.allclose(a[k], b[k], atol=tol, rtol=0), f"{family}: {k} differs by {(a[k] - b[k]).abs().max()}"
     for k, v in t0.callback_metrics.items():
         assert float(t1.callback_metrics[k]) == pytest.approx(float(v), abs=atol, rel=atol), k
     return names
@@ -102,5 +106,14 @@ def test_every_family_trains_compiled_like_uncompiled(name: str, tmp_path: Path)
 @pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="inductor needs a C compiler")
 @pytest.mark.parametrize("name", ["vae", "dcgan"])
 def test_inductor_on_the_cpu_trains_like_uncompiled(name: str, tmp_path: Path) -> None:
-    names = assert_same_training(name, tmp_path, "inductor", atol=1e-5)  # generated kernels reorder float sums
+    """Generated kernels reorder float sums: figures and weights agree to 1e-5, except DCGAN's biases of
+    layers followed by batch norm, which removes them: their gradient is 0 in exact arithmetic and float
+    noise in practice, and Adam turns noise into steps of about ``lr`` whatever its size (measured up to
+    5e-4 apart after 3 steps, lr 2e-4); they change no output."""
+    # the layers whose output goes into a batch norm: G's projection and the block convs (the next block
+    # starts with its norm), D's second conv (trunk.2, then trunk.3 = BatchNorm2d); and the running means of
+    # those norms, which hold those biases
+    noise = r"generator\.(project|blocks\.\d+\.conv)\.bias|discriminator\.trunk\.2\.bias|.*running_mean"
+    noise = noise if name == "dcgan" else "$^"
+    names = assert_same_training(name, tmp_path, "inductor", atol=1e-5, noise=noise)
     assert names
