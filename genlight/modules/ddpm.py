@@ -16,13 +16,15 @@ is an upper bound on ``-log P(x_0)`` of the discrete image. Validation evaluates
 indices 2..T are cut into at most ``bound_timesteps`` contiguous strata with quadratically growing
 edges ``2 + (T-1)(i/k)²`` (rounded, duplicates merged: the first strata, where the KL terms are
 largest, are single timesteps computed exactly), one t is drawn uniformly in each and its KL, at one
-draw of ``x_t ~ q(x_t | x_0)``, is weighted by the stratum's size. Each image's draws come from a
-generator seeded by the image itself, so every epoch uses the same draws and the figure does not
-depend on the batch size or on the number of processes: under DDP each of ``W`` processes evaluates
-``ceil(bound_examples / W)`` of its images, which are the first ``bound_examples`` of the split when
-the distributed sampler deals them out in order and ``W`` divides ``bound_examples``. That is an unbiased estimate of the sum, so the logged
-``val/bpd_bound`` is a true bound in expectation; with ``bound_timesteps >= T - 1`` every term is
-computed. ``L_T`` and ``L_0`` are always computed.
+draw of ``x_t ~ q(x_t | x_0)``, is weighted by the stratum's size. That is an unbiased estimate of
+the sum, so the logged ``val/bpd_bound`` is a true bound in expectation; with
+``bound_timesteps >= T - 1`` every term is computed. ``L_T`` and ``L_0`` are always computed.
+
+Each image's draws come from a generator seeded by the image itself, so every epoch uses the same
+draws and the figure does not depend on the batch size or on the number of processes: under DDP each
+of ``W`` processes evaluates ``ceil(bound_examples / W)`` of its images, which are the first
+``bound_examples`` of the split when the distributed sampler deals them out in order and ``W``
+divides ``bound_examples``.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class DDPM(GenerativeModule):
         sample_steps: default DDIM steps, at most ``timesteps`` (``None``: ``min(50, timesteps)``).
         eta: default DDIM ``η`` (0 deterministic, 1 DDPM-like noise).
         clip_x0: clip the predicted ``x_0`` to [-1, 1] while sampling (DDIM re-derives ``ε`` from it).
-        bound_examples: validation images the bound is computed on (the first ones).
+        bound_examples: validation images the bound is computed on (the first ones; DDP processes share them out).
         bound_timesteps: strata of KL terms per bound evaluation (see the module docstring).
         lr: AdamW learning rate.
         warmup_steps: linear warm-up of the learning rate, in optimizer steps.
