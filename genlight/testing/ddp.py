@@ -93,7 +93,8 @@ def _train_loader(dm: Any, as_ddp: bool) -> DataLoader:
 
 def has_batch_norm(model: nn.Module) -> bool:
     """Whether ``model`` holds a batch-norm layer (whose statistics DDP keeps per process)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+    return any(isinstance(m, norms) for m in model.modules())
 
 
 def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored: bool = False,
