@@ -37,6 +37,9 @@ demo: $(STAMP)
 #   ddpm_bound_digits   all 249 KL terms on the 359 test images      ~1-15 min
 #   gan_digits          7 adversarial families x 300 s               ~40 min
 #   cyclegan_digits     4 epochs                                     ~2 min
+#   text2image_digits   300 s + evaluations                          ~7 min
+#   puzzlegan_digits    300 s                                        ~6 min
+#   stargan_digits      StarGAN 360 s + 6 CycleGANs x 60 s           ~13 min
 #   overhead            15 rounds x 4 sides x 3 epochs               ~5 min
 #   fid_cost, pixelrnn_sampling, ebm_landscape (1500 steps)          ~5 min
 # About 3 hours on 2 CPU cores; checkpoints shared between scripts go to runs/bench/.
@@ -53,7 +56,10 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform random labels)' runs/bench/likelihood/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
 	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
+	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
+	$(BENCH) benchmarks/puzzlegan_digits.py --budget 300 --threads 1
+	$(BENCH) benchmarks/stargan_digits.py --budget 360 --threads 1
 	$(BENCH) benchmarks/overhead.py --rounds 15 --epochs 3 --threads 1 --profile
 	$(BENCH) benchmarks/fid_cost.py
 	$(BENCH) benchmarks/pixelrnn_sampling.py --n 1000 --threads 1

@@ -12,10 +12,13 @@ Add a row for any trained checkpoint (one line; e.g. the VAE / CVAE rows of the 
     PYTHONPATH=. python benchmarks/fid_digits.py add vae runs/vae/version_0/checkpoints/best.ckpt --note "40 epochs"
 
 Rows are kept in ``benchmarks/results/fid_digits.json`` (one entry per row name, replaced when re-run)
-and rendered to ``benchmarks/results/fid_digits.md`` with the protocol. Protocol: digits datamodule
+and rendered to ``benchmarks/results/fid_digits.md`` with the protocol (``fid_digits.py render`` only
+re-renders). Protocol: digits datamodule
 (seed 0 split: 1294 train / 144 val / 359 test), the checkpoint chosen on validation (the family's
 ``checkpoint_monitor()``, else the last one), EMA weights where the family trains with EMA, 1000
-samples drawn with seed 0, KID with 100 subsets of 1000 (capped at the sample count).
+samples drawn with seed 0, KID with 100 subsets of 1000 (capped at the sample count); FID also at the
+real-vs-real floor's sample size (359, the test split), as the mean and standard deviation over random
+subsets of the samples (``benchmarks.common.Scorer.matched_fid``), since FID depends on n.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from benchmarks.common import (
-    NUM_SAMPLES, RESULTS, Scorer, commit, draw, linked_arguments, num_params, quiet_trainer, read_json, timed_fit,
-    write_json, write_lines,
+    MATCHED_DRAWS, NUM_SAMPLES, RESULTS, Scorer, commit, draw, linked_arguments, num_params, quiet_trainer, read_json,
+    timed_fit, write_json, write_lines,
 )  # fmt: skip
 from genlight import create_datamodule, create_model, get_model_class, load_model
 from genlight.callbacks.ema import EMA
@@ -110,6 +113,13 @@ def train(
     return load_model(chosen), info
 
 
+def matched(row: dict[str, Any], split: str) -> str:
+    """``mean ± std`` of a row's FID at the floor's sample size, or ``-`` for rows scored before it existed."""
+    if f"fid_{split}_matched" not in row:
+        return "-"
+    return f"{row[f'fid_{split}_matched']:.3f} ± {row[f'fid_{split}_matched_std']:.3f}"
+
+
 def render(rows: dict[str, dict], path: Path) -> None:
     floor = rows.get("_floor", {})
     lines = [
@@ -127,20 +137,28 @@ def render(rows: dict[str, dict], path: Path) -> None:
         "",
         *(f"    {c}" for c in COMMANDS),
         "",
-        f"Real-vs-real floor (all 359 test images vs train / vs test itself): FID vs train **{floor.get('fid_train', float('nan')):.3f}**, "
+        f"Real-vs-real floor (all {floor.get('matched_n', 359)} test images vs train / vs test itself): FID vs train "
+        f"**{floor.get('fid_train', float('nan')):.3f}** at n = {floor.get('matched_n', 359)}, "
         f"KID vs train {floor.get('kid_train', float('nan')):.5f}; memorisation q=0.1 of the test images "
         f"{floor.get('mem_q10', float('nan')):.3f} (`genlight.metrics.memorisation`: share of samples nearer to a train "
         "image, in extractor features, than the 10% quantile of train-to-train leave-one-out distances; fresh data "
         "score about 0.1, copies 1; rows scored before this column show -).",
         "",
-        "| model | FID train | FID test | KID train | KID test | mem q=0.1 | s / 1000 samples | train s (steps) | params | EMA | checkpoint | threads | commit | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"FID falls as the number of samples grows, so a row's FID at n = 1000 is not comparable with the floor's at "
+        f"n = {floor.get('matched_n', 359)}: the `n={floor.get('matched_n', 359)}` columns score random subsets of "
+        f"{floor.get('matched_n', 359)} of the row's 1000 samples ({MATCHED_DRAWS} subsets, without replacement, "
+        "seed 0) and give the mean ± standard deviation; compare those with the floor. KID is unbiased at any n.",
+        "",
+        f"| model | FID train | FID test | FID train n={floor.get('matched_n', 359)} | FID test n={floor.get('matched_n', 359)} | "
+        "KID train | KID test | mem q=0.1 | s / 1000 samples | train s (steps) | params | EMA | checkpoint | threads | commit | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for name, r in rows.items():
         if name.startswith("_"):
             continue
         lines.append(
-            f"| {name} | {r['fid_train']:.3f} | {r['fid_test']:.3f} | {r['kid_train']:.5f} | {r['kid_test']:.5f} | "
+            f"| {name} | {r['fid_train']:.3f} | {r['fid_test']:.3f} | {matched(r, 'train')} | {matched(r, 'test')} | "
+            f"{r['kid_train']:.5f} | {r['kid_test']:.5f} | "
             f"{format(r['mem_q10'], '.3f') if 'mem_q10' in r else '-'} | "
             f"{r.get('sample_s_per_1000', float('nan')):.1f} | {r.get('train_seconds', '-')} ({r.get('steps', '-')}) | "
             f"{r.get('params', '-')} | {r.get('ema', '-')} | {r.get('checkpoint', '-')} | {r.get('threads', '-')} | "
@@ -157,13 +175,17 @@ def render(rows: dict[str, dict], path: Path) -> None:
     lines += [
         "",
         "Notes: the budget is wall-clock seconds of `Trainer.fit` (validation included) on the 2-core machine shared "
-        "by ~6 engineers (load average about 20 during these runs), so the number of optimizer steps a budget buys "
-        "varies several-fold from run to run; `steps` is what this run got. Runs use 1 intra-op thread: measured on "
-        "this machine under that load, a small U-Net forward pass was 10-100x slower with 2 threads than with 1 "
-        "(thread oversubscription), so 2 threads would have bought far fewer steps. The first DDPM run (commit 79a2dd2, "
-        "762 steps) and the EBM run trained side by side at load ~20; the DDPM "
-        "DDIM-50 row of commit d85a4f4 (4872 steps) ran alone at load 1.5-4.5 (`benchmarks/results/tuning.md`); "
-        "both DDPM rows sample that checkpoint (the ancestral row re-scored at load 0.2-1). "
+        "by several engineers, so the number of optimizer steps a budget buys varies several-fold from run to run; "
+        "`steps` is what this run got. Runs use 1 intra-op thread: measured on this machine under load, a small U-Net "
+        "forward pass was 10-100x slower with 2 threads than with 1 (thread oversubscription). "
+        "The DDPM and EBM rows of commit 49f8764 were trained with a 300-s budget, half the documented 600 s, side by "
+        "side at load average 15-22 from other jobs (both DDPM rows sample one checkpoint): DDPM got 227 optimizer "
+        "steps and the EBM 195, against 4872 and 607 in the rows they replace (DDPM: 600 s alone at load 1.5-4.5, "
+        "commit d85a4f4, FID vs train at n = 1000 1.010 with DDIM-50 and 0.408 ancestral; EBM: 14.469), whose "
+        "checkpoints had not been kept, so their FID at n = 359 could not be computed. The VAE and CVAE rows sample "
+        "the checkpoints `likelihood_digits.py --keep` chose (VAE: the same checkpoint and figures as before; CVAE: "
+        "the checkpoint chosen on the corrected label-free bound, epoch 78 instead of 77: FID vs train 1.230 at "
+        "n = 1000, 1.127 before). "
         "`checkpoint`: the periodic checkpoints (every 15 epochs) and the final weights are validated "
         "on the validation split (val/bpd_bound on 144 images, EMA weights) and the best is kept.",
         "",
@@ -226,6 +248,8 @@ def main() -> None:
     p_train.add_argument("--dry", action="store_true", help="print, do not write the results")
     p_train.add_argument("--rows", default=None, help="comma list of row names to evaluate (default all)")
     p_train.add_argument("--keep", default=None, help="copy the chosen checkpoint here (to score more rows with `add`)")
+    sub.add_parser("render", help="only re-render fid_digits.md from fid_digits.json").add_argument(
+        "--out", default=str(RESULTS), help="folder of fid_digits.{json,md}")
     p_add = sub.add_parser("add", help="add a row for a trained checkpoint")
     p_add.add_argument("name")
     p_add.add_argument("ckpt")
@@ -236,6 +260,9 @@ def main() -> None:
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--out", default=str(RESULTS), help="folder of fid_digits.{json,md}")
     args = parser.parse_args()
+    if args.cmd == "render":
+        save_rows({}, Path(args.out))
+        return
     torch.set_num_threads(args.threads)
     code = commit()  # the code the run starts from
 

@@ -10,7 +10,7 @@ epochs (the budget, about 3 minutes at most), validation every epoch; the checkp
 ``val/bpd_bound`` (the beta=1 ELBO, even for beta_vae) is the one evaluated, never chosen on test.
 Test figures, in bits/dim (all upper bounds on -log2 p(x) / D): -ELBO (one z per image) and -IWAE with
 k=100 (``log_prob(x, num_samples=100)``), seeded. cvae: with labels (a bound on -log p(x|y)) and
-marginal (a bound on -log p(x), uniform class prior, logsumexp over the 10 classes). FID (VAE, CVAE):
+marginal (a bound on -log p(x), uniform class prior, importance weights pooled over the 10 classes). FID (VAE, CVAE):
 :class:`genlight.callbacks.FIDCallback` with the digits extractor, 1000 seeded samples vs the train and
 the test split. Each row is saved in ``results/vae_rows.json``; the table ``results/vae_rows.md`` is
 rebuilt from it. The arguments were tuned on the validation bound (``results/tuning.md``).
@@ -88,6 +88,7 @@ def run_row(name: str, epochs: int | None) -> dict[str, Any]:
     model = type(model).load_from_checkpoint(best.best_model_path).eval()
     row: dict[str, Any] = {
         "row": name, "family": family, "kwargs": kwargs, "epochs": epochs, "train_s": round(train_s, 1), "cpu_s": round(cpu_s, 1),
+        "commit": commit(),
         "best_epoch": int(torch.load(best.best_model_path, weights_only=False)["epoch"]),
         "val_bpd_bound": float(best.best_model_score), "params": num_params(model),
     }  # fmt: skip
@@ -107,19 +108,30 @@ def _fmt(row: dict[str, Any], key: str) -> str:
     return f"{row[key]:.3f}" if key in row and row[key] is not None and math.isfinite(row[key]) else "-"
 
 
+def commits(rows: dict[str, dict[str, Any]]) -> str:
+    """``commit X`` when every row ran at one commit, else ``commits X (rows a, b), Y (row c)``."""
+    by_commit: dict[str, list[str]] = {}
+    for name, r in rows.items():
+        by_commit.setdefault(r.get("commit", "?"), []).append(name)
+    if len(by_commit) == 1:
+        return f"commit {next(iter(by_commit))}"
+    return "commits " + ", ".join(f"{c} ({'rows' if len(v) > 1 else 'row'} {', '.join(v)})" for c, v in by_commit.items())
+
+
 def write_table(rows: dict[str, dict[str, Any]], path: Path) -> None:
     lines = [
         "# VAE family on digits: test bounds in bits/dim (lower is better) and FID",
         "",
-        f"`{COMMAND}` at commit {commit()} on {platform.machine()}, one CPU thread "
+        f"`{COMMAND}` at {commits(rows)} on {platform.machine()}, one CPU thread "
         f"per row (rows ran side by side on 2 cores shared with other jobs: CPU seconds are the comparable time, "
         f"wall seconds depend on the load), torch {torch.__version__}.",
         "Digits seeded split (1294 train / 144 val / 359 test, 1x8x8, 17 levels), batch 64, seed 0, Adam; the "
         "checkpoint with the best `val/bpd_bound` (beta=1 ELBO) is evaluated; test figures are bounds on "
         f"-log2 p(x)/D: -ELBO (1 sample) and -IWAE (k={IWAE_K}), seeded. cvae 'marginal' bounds -log p(x) with a "
-        "uniform class prior (logsumexp over classes - log 10, still a bound); 'with labels' bounds -log p(x|y).",
+        "uniform class prior (importance weights pooled over classes and draws); 'with labels' bounds -log p(x|y).",
         "FID: digits CNN extractor, 1000 seeded samples (FIDCallback) vs the train (1294) / test (359) split; "
-        "real-vs-real floor train vs test 1.236 (benchmarks/results/fid_cost.md).",
+        "real-vs-real floor train vs test 1.236 (benchmarks/results/fid_cost.md) at n = 359: FID falls as n grows, so "
+        "these n = 1000 figures are not comparable with it (benchmarks/results/fid_digits.md scores its rows at n = 359 too).",
         "",
         f"| row | family and arguments | epochs (best) | train CPU s (wall s) | params | val bpd_bound | test -ELBO | test -IWAE{IWAE_K} | FID train | FID test |",
         "|---|---|---|---|---|---|---|---|---|---|",

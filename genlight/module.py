@@ -89,7 +89,8 @@ class GenerativeModule(pl.LightningModule):
     monitor: ClassVar[str | None] = None
     #: ``min`` or ``max``: the direction in which ``monitor`` improves
     monitor_mode: ClassVar[str] = "min"
-    #: the datamodule ``batch_kind`` s the family trains on (``None`` = any), checked before the first step
+    #: the datamodule ``batch_kind`` s the family trains on, checked before the first step (``None`` = any
+    #: ``(x, y)`` kind; the kinds of :data:`genlight.data_fit.OPT_IN_KINDS`, e.g. ``captioned``, must be named)
     batch_kinds: ClassVar[tuple[str, ...] | None] = None
     #: whether the family needs class labels (a conditional family: ``cgan``); named in data errors
     needs_labels: ClassVar[bool] = False

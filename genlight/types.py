@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from torch import Tensor
+from torch import Generator, Tensor
 
 
 @runtime_checkable
@@ -97,3 +97,49 @@ class CodeTraversable(Protocol):
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
     return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0
+
+
+@runtime_checkable
+class Featurizer(Protocol):
+    """Gives a frozen representation of images: ``features(x)`` -> ``(B, F)`` float tensor, computed
+    without updating the model (e.g. a VAE's posterior mean, a discriminator's penultimate layer), for
+    linear probes (:func:`genlight.evaluation.linear_probe`)."""
+
+    def features(self, x: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class TextConditionalSampler(Protocol):
+    """Draws images for captions (``text2image``): ``sample(n, text=["a thick seven", ...])`` -> ``(n,
+    *image_shape)`` in [0, 1], the captions repeated to ``n``; ``vocabulary`` holds the words it knows
+    (an unknown word raises one ``ValueError`` line listing them)."""
+
+    vocabulary: tuple[str, ...]
+
+    def sample(self, n: int, *, text: str | list[str] | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class PatchCompleter(Protocol):
+    """Completes whole images from a few unplaced square patches (Puzzle-GAN):
+    ``cut_patches(x, generator=None)`` -> ``(patches, masks)``, ``(n, k, C, p, p)`` crops of images ``x``
+    in [0, 1] at random positions (seeded by ``generator``) and ``(n, 1, H, W)`` the 0/1 mask of where
+    they were cut; ``complete(patches)`` -> ``(images, masks)``, images ``(n, C, H, W)`` in [0, 1] and
+    the predicted mask of where the patches belong, ``(n, 1, H, W)`` in [0, 1]. ``complete`` never
+    sees the positions."""
+
+    def cut_patches(self, x: Tensor, generator: Generator | None = None) -> tuple[Tensor, Tensor]: ...
+
+    def complete(self, patches: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+@runtime_checkable
+class MultiDomainTranslator(Protocol):
+    """Maps images into any of ``num_domains`` named domains with one model (StarGAN):
+    ``translate(x, target_domain)``, the target an ``int`` for the whole batch or a ``(n,)`` tensor of
+    domain indices, -> images in [0, 1] of ``x``'s shape; ``domain_names[i]`` names domain ``i``."""
+
+    num_domains: int
+    domain_names: tuple[str, ...]
+
+    def translate(self, x: Tensor, target_domain: int | Tensor) -> Tensor: ...

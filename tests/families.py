@@ -203,7 +203,7 @@ class TestConditionalCategorical(GenerativeModule):
         return levels.float() / (self.hparams.num_levels - 1)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = -self.log_prob(*batch).mean()
+        loss = -self.log_prob(batch[0], batch[1]).mean()  # (x, y), and any further items ignored
         self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 

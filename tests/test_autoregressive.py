@@ -96,6 +96,23 @@ def test_probabilities_sum_to_one(name, shape, levels, output):
     assert lp.exp().std() > 1e-3, "the randomised model should not be uniform"
 
 
+@pytest.mark.parametrize("shape,levels", [((1, 2, 2), 3), ((3, 1, 1), 4)])
+@pytest.mark.parametrize("log_scale_bias", [-12.0, 7.0, 12.0])
+def test_mixture_head_sums_to_one_at_extreme_scales(shape, levels, log_scale_bias):
+    """A PixelCNN whose mixture head puts every log-scale at (or past) the ends of its clamp: still
+    normalised over all images (the outer bins used to end at +-1000, and summed to 0.033 here)."""
+    model = build("pixelcnn", shape, levels, **output_kwargs("pixelcnn", "logistic_mixture"))
+    last = model.head[-1]
+    p, m = model.params_per_channel, model.likelihood.components
+    with torch.no_grad():
+        for c in range(shape[0]):
+            last.bias[c * p + 2 * m : (c + 1) * p] += log_scale_bias  # the log-scale features of channel c
+    x = all_images(shape, levels)
+    with torch.no_grad():
+        total = model.log_prob(x).exp().sum().item()
+    assert abs(total - 1.0) < 1e-9
+
+
 def test_logistic_mixture_levels():
     """Normalised over the levels, equal to plain sigmoid differences where those are accurate, finite far out."""
     from genlight.nn import logistic_mixture_log_probs

@@ -78,6 +78,10 @@ def test_fid_digits_and_ddpm_bound_smoke(tmp_path) -> None:
     rows = json.loads((tmp_path / "fid_digits.json").read_text())
     assert rows["ddpm (DDIM-50, EMA)"]["steps"] == 2 and "_floor" in rows
     assert "| ddpm (DDIM-50, EMA) |" in (tmp_path / "fid_digits.md").read_text()
+    row, floor = rows["ddpm (DDIM-50, EMA)"], rows["_floor"]  # FID at the floor's n as well: 20 subsets of 359
+    assert row["matched_n"] == floor["matched_n"] == 359 and row["matched_draws"] == 20 and floor["matched_draws"] == 1
+    assert floor["fid_train_matched"] == floor["fid_train"] and row["fid_train_matched_std"] > 0
+    assert "FID train n=359" in (tmp_path / "fid_digits.md").read_text()
     run("benchmarks/ddpm_bound_digits.py", str(ckpt), "--terms", "2", "--out", str(tmp_path / "bound.md"))
     assert "| ddpm.ckpt |" in (tmp_path / "bound.md").read_text()
 
@@ -89,6 +93,7 @@ def test_gan_digits_smoke(tmp_path) -> None:
     results = json.loads((tmp_path / "gan_digits.json").read_text())
     row = results["rows"]["dcgan"]
     assert row["steps"] == 6 and row["fid_train"] > results["_floor"]["fid_train"]
+    assert row["matched_n"] == results["_floor"]["matched_n"] == 359 and row["fid_train_matched_std"] > 0
     assert 0.0 <= row["mem_q10"] <= 1.0 and 1.0 <= row["class_entropy_exp"] <= 10.0
     assert row["checkpoint"].startswith(("final by val FID", "best periodic by val FID"))
     assert results["skipped"] == {"no_such_family": "not registered"}
@@ -104,6 +109,38 @@ def test_cyclegan_digits_smoke(tmp_path) -> None:
     row = json.loads(result.stdout.strip().splitlines()[-1])
     assert row["test"]["n"] > 0 and 0.0 <= row["test"]["mae_a2b"] <= 1.0
     assert Image.open(tmp_path / "cyclegan_digits.png").width > 100
+
+
+@pytest.mark.slow
+def test_text2image_digits_smoke(tmp_path) -> None:
+    run("benchmarks/text2image_digits.py", "--steps", "6", "--evals", "2", "--n", "10", "--captions", "a thick seven",
+        "--out", str(tmp_path))  # fmt: skip
+    results = json.loads((tmp_path / "text2image_digits.json").read_text())
+    rows = results["rows"]
+    assert results["run"]["steps"] == 6 and results["run"]["checkpoint"].startswith(("final by val FID", "best periodic"))
+    assert {"val", "test", "held_out", "val_class_caption", "held_out_combos", "per_class"} <= set(rows)
+    assert all(0.0 <= rows["val"][k] <= 1.0 for k in ("class_acc", "stroke_acc", "width_acc", "slant_acc", "all3_acc"))
+    assert len(rows["per_class"]) == 10 and set(rows["held_out_combos"]) == {"thick seven", "right-slanted two"}
+    md = (tmp_path / "text2image_digits.md").read_text()
+    assert "| held-out combinations (never trained on) |" in md and "Command (`make bench`)" in md
+    assert Image.open(tmp_path / "text2image_digits.png").width > 100
+
+
+@pytest.mark.slow
+def test_puzzlegan_digits_smoke(tmp_path) -> None:
+    run("benchmarks/puzzlegan_digits.py", "--budget", "5", "--epochs", "2", "--every", "1", "--out", str(tmp_path))
+    text = (tmp_path / "puzzlegan_digits.md").read_text()
+    assert "| puzzlegan |" in text and "| mean image, random mask |" in text and "Command (`make bench`)" in text
+    assert "| true images | 1.000 | 0.0000 | 0.0000 |" in text  # the truth scores itself exactly
+    assert Image.open(tmp_path / "puzzlegan_digits.png").width > 100
+
+
+@pytest.mark.slow
+def test_stargan_digits_smoke(tmp_path) -> None:
+    run("benchmarks/stargan_digits.py", "--budget", "6", "--judge_epochs", "1", "--out", str(tmp_path))
+    table = (tmp_path / "stargan_digits.md").read_text()
+    assert "| stargan |" in table and "| cyclegan |" in table and "plain->inverted" in table
+    assert Image.open(tmp_path / "stargan_digits.png").width > 100
 
 
 @pytest.mark.slow

@@ -514,8 +514,11 @@ def _image_datamodules(root: Path) -> dict[str, object]:
     d, common = str(root), {"batch_size": 4}
     return {
         "digits": lambda: genlight.create_datamodule("digits", **common),
+        "digit_captions": lambda: genlight.create_datamodule("digit_captions", **common),
+        "digit_outliers": lambda: genlight.create_datamodule("digit_outliers", held_out_class=3, **common),
         "mnist": lambda: MNISTDataModule(data_dir=d, **common),
         "fashion_mnist": lambda: FashionMNISTDataModule(data_dir=d, **common),
+        "fashion_outliers": lambda: genlight.create_datamodule("fashion_outliers", data_dir=d, **common),
         "binarized_mnist": lambda: BinarizedMNISTDataModule(data_dir=d, **common),
         "cifar10": lambda: CIFAR10DataModule(data_dir=d, check_md5=False, random_flip=True, **common),
         "celeba": lambda: CelebADataModule(data_dir=d, image_size=16, crop_size=16, **common),
@@ -524,11 +527,12 @@ def _image_datamodules(root: Path) -> dict[str, object]:
             dir_a=f"{d}/A", dir_b=f"{d}/B", image_size=8, val_fraction=0.25, test_fraction=0.25, **common
         ),
         "toy2d": lambda: Toy2DDataModule(num_samples=200, **common),
+        "digit_domains": lambda: genlight.create_datamodule("digit_domains", **common),
     }
 
 
-DATA_NAMES = ["digits", "mnist", "fashion_mnist", "binarized_mnist", "cifar10", "celeba", "image_folder",
-              "unpaired_folders", "toy2d"]
+DATA_NAMES = ["digits", "digit_captions", "digit_domains", "digit_outliers", "mnist", "fashion_mnist", "fashion_outliers",
+              "binarized_mnist", "cifar10", "celeba", "image_folder", "unpaired_folders", "toy2d"]
 
 
 def test_every_registered_datamodule_is_covered() -> None:

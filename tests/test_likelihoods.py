@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genlight.functional import bits_per_dim, to_levels
-from genlight.nn import Bernoulli, Categorical, DiscretizedLogistic, make_likelihood
+from genlight.nn import Bernoulli, Categorical, DiscretizedLogistic, LogisticMixture, logistic_mixture_log_probs, make_likelihood
 
 
 def _all_levels(num_levels: int) -> torch.Tensor:
@@ -31,6 +31,53 @@ def test_probabilities_sum_to_one(likelihood, scale):
     assert torch.logsumexp(log_p, 0).exp().item() == pytest.approx(1.0, abs=1e-5)
 
 
+EXTREME_LOG_SCALES = [-30.0, -7.0, 0.0, 6.0, 7.0, 30.0]  # at, inside and past the ends of LOG_SCALE_RANGE
+EXTREME_MEANS = [-1e4, -3.0, 0.0, 0.37, 1.0, 4.0, 1e4]
+
+
+@pytest.mark.parametrize("num_levels", [2, 17, 256])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_discretized_logistic_sums_to_one_at_the_extremes(num_levels, dtype):
+    """Every (location, log-scale) of the grid: the L probabilities sum to one, and each matches a
+    float64 sigmoid difference (open outer bins) wherever that reference is accurate."""
+    lik = DiscretizedLogistic(num_levels)
+    mu, log_s = torch.meshgrid(torch.tensor(EXTREME_MEANS), torch.tensor(EXTREME_LOG_SCALES), indexing="ij")
+    params = torch.stack([mu.flatten(), log_s.flatten()], 1).to(dtype).view(-1, 2, 1, 1)  # (N, 2, 1, 1)
+    n = len(params)
+    log_p = lik.log_prob(params.repeat_interleave(num_levels, 0), _all_levels(num_levels).to(dtype).repeat(n, 1, 1, 1))
+    probs = log_p.view(n, num_levels).double().exp()
+    assert torch.allclose(probs.sum(1), torch.ones(n, dtype=torch.float64), atol=1e-5 if dtype == torch.float32 else 1e-12)
+    assert torch.allclose(lik.log_probs(params).double().exp().view(n, num_levels), probs, atol=1e-4)
+    inner = (torch.arange(1, num_levels, dtype=torch.float64) - 0.5) / (num_levels - 1)
+    edges = torch.cat([torch.tensor([-math.inf], dtype=torch.float64), inner, torch.tensor([math.inf], dtype=torch.float64)])
+    inv_s = torch.exp(-log_s.flatten().double().clamp(-7.0, 7.0))[:, None]
+    cdf = torch.sigmoid((edges - mu.flatten().double()[:, None]) * inv_s)  # (N, L+1)
+    reference = cdf[:, 1:] - cdf[:, :-1]
+    accurate = reference > 1e-6
+    rel = (probs[accurate] / reference[accurate] - 1).abs().max().item()
+    assert rel < (1e-3 if dtype == torch.float32 else 1e-9), rel
+
+
+@pytest.mark.parametrize("num_levels", [2, 17, 256])
+def test_logistic_mixture_sums_to_one_at_the_extremes(num_levels):
+    """Mixture weights, means and log-scales at the extremes, float32 and float64: normalised (the outer
+    bins used to end at +-1000, so the sum fell to 0.845 at log-scale 6 and 0.427 at 7)."""
+    cases = [(w, m, s) for w in (-20.0, 0.0, 20.0) for m in EXTREME_MEANS for s in EXTREME_LOG_SCALES]
+    logits = torch.tensor([[w, 0.0] for w, _, _ in cases])
+    means = torch.tensor([[m, 0.5] for _, m, _ in cases])
+    log_scales = torch.tensor([[s, s / 2] for _, _, s in cases])
+    params = torch.cat([logits, means, log_scales], 1)  # (N, 3M), M = 2
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        total = logistic_mixture_log_probs(params.to(dtype), num_levels).double().exp().sum(-1)
+        assert torch.allclose(total, torch.ones(len(cases), dtype=torch.float64), atol=tol), total.min()
+
+
+def test_logistic_gradients_are_finite_at_the_extremes():
+    params = torch.tensor([[0.0, -1e4, -7.0], [0.0, 1e4, 7.0], [0.0, 0.5, 30.0], [0.0, 0.5, -30.0]], requires_grad=True)
+    logistic_mixture_log_probs(params, 17).sum().backward()
+    assert torch.isfinite(params.grad).all()
+
+
 @pytest.mark.parametrize("likelihood", [Categorical(5), DiscretizedLogistic(5), Bernoulli(2)], ids=repr)
 def test_samples_follow_the_probabilities(likelihood):
     levels = likelihood.num_levels
@@ -48,6 +95,27 @@ def test_mean_is_the_expected_value():
     probs = torch.softmax(params.view(3, 1, 4, 2, 2), dim=2)
     expected = (probs * torch.tensor([0, 1 / 3, 2 / 3, 1.0]).view(1, 1, 4, 1, 1)).sum(2)
     assert torch.allclose(lik.mean(params), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("num_levels", [2, 17, 256])
+def test_discretized_logistic_mean_is_the_expected_value(num_levels):
+    """``mean`` is ``sum_k P(k) k/(L-1)`` by brute force over the levels, not the location (at L=17,
+    mu=0, log s=0 the expected image is 0.380 where the clamped location is 0)."""
+    lik = DiscretizedLogistic(num_levels)
+    centred = lik.log_prob(torch.zeros(num_levels, 2, 1, 1), _all_levels(num_levels)).exp()  # mu = 0, log s = 0
+    assert lik.mean(torch.zeros(1, 2, 1, 1)).item() == pytest.approx((centred * _all_levels(num_levels).flatten()).sum().item(), abs=1e-6)
+    mu, log_s = torch.meshgrid(torch.tensor(EXTREME_MEANS), torch.tensor(EXTREME_LOG_SCALES), indexing="ij")
+    params = torch.stack([mu.flatten(), log_s.flatten()], 1).double().view(-1, 2, 1, 1)  # (N, 2, 1, 1)
+    n = len(params)
+    grid = _all_levels(num_levels).double()  # (L, 1, 1, 1)
+    probs = lik.log_prob(params.repeat_interleave(num_levels, 0), grid.repeat(n, 1, 1, 1)).exp().view(n, num_levels)
+    brute = (probs * grid.view(1, -1)).sum(1)
+    assert torch.allclose(lik.mean(params).view(n), brute, atol=1e-12)
+    if num_levels == 17:
+        assert lik.mean(torch.zeros(1, 2, 1, 1)).item() == pytest.approx(0.380, abs=5e-4)
+    mixture = LogisticMixture(num_levels, components=1)  # the same distribution, the other class
+    one = torch.stack([torch.zeros(n, dtype=torch.float64), mu.flatten().double(), log_s.flatten().double()], 1)
+    assert torch.allclose(mixture.mean(one.view(n, 3, 1, 1)).view(n), brute, atol=1e-12)
 
 
 def test_auto_choice_and_errors():

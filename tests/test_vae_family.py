@@ -201,7 +201,7 @@ def test_bound_stays_below_exact_log_likelihood(prior):
 
 @torch.no_grad()
 def test_cvae_label_free_bound_stays_below_exact_log_likelihood():
-    """``log p(x) = log 1/K sum_y int p(x|z,y) p(z) dz`` by quadrature, against the logsumexp of the bounds."""
+    """``log p(x) = log 1/K sum_y int p(x|z,y) p(z) dz`` by quadrature, against the label-free bound."""
     model = _tiny("cvae", "gaussian", num_classes=3)
     torch.manual_seed(1)
     x = torch.randint(0, 3, (4, 1, 4, 4)).float() / 2
@@ -224,7 +224,7 @@ def test_cvae_label_free_bound_stays_below_exact_log_likelihood():
         model.log_prob(x.repeat(2000, 1, 1, 1), torch.ones(8000, dtype=torch.long)).view(2000, 4).mean(0),
         elbo_y[:, 1], atol=0.1 + 0.02 * (exact_y[:, 1] - elbo_y[:, 1]).max(), rtol=0,
     )  # fmt: skip
-    draws = torch.stack([model.log_prob(x, num_samples=2000) for _ in range(4)])  # IWAE per class, logsumexp
+    draws = torch.stack([model.log_prob(x, num_samples=2000) for _ in range(4)])  # 2000 draws per class, pooled
     iwae, sem = draws.mean(0), draws.std(0) / 2
     assert ((iwae - exact).abs() < 0.05 + 3 * sem).all() and (iwae < exact + 3 * sem + 0.01).all(), (iwae, exact)
     marginal_elbo = model.log_prob(x.repeat(500, 1, 1, 1), num_samples=1).view(500, 4).mean(0)  # E <= log p(x)
@@ -297,15 +297,19 @@ def test_cvae_samples_and_decodes_differ_by_class():
 
 
 @torch.no_grad()
-def test_cvae_label_free_bound_is_logsumexp_over_classes():
+def test_cvae_label_free_bound_pools_the_importance_weights_of_all_classes():
+    """``log_prob(x)`` is ``logsumexp`` over classes and draws of the log-weights, ``- log(kK)``
+    (tests/test_cvae_bound.py: why not a logsumexp over per-class bounds)."""
     model = _model("cvae", "gaussian")
     x, y = _batch(8)
-    torch.manual_seed(8)
-    per_class = model.class_bounds(x)
-    torch.manual_seed(8)
-    marginal = model.log_prob(x)
-    torch.testing.assert_close(marginal, torch.logsumexp(per_class, 1) - math.log(10))
-    assert (marginal >= per_class.gather(1, y[:, None]).squeeze(1) - math.log(10) - 1e-4).all()
+    for k in (1, 3):
+        torch.manual_seed(8)
+        log_w = torch.cat([model.log_weights(x, k, y=torch.full((8,), c)) for c in range(10)])  # (10k, 8)
+        torch.manual_seed(8)
+        marginal = model.log_prob(x, num_samples=k)
+        torch.testing.assert_close(marginal, torch.logsumexp(log_w, 0) - math.log(10 * k))
+        own_class = log_w.view(10, k, 8)[y, :, torch.arange(8)]  # (8, k): the draws of each image's own label
+        assert (marginal >= torch.logsumexp(own_class, 1) - math.log(10 * k) - 1e-4).all()
 
 
 class _UnlabelledDigits(type(create_datamodule("digits"))):

@@ -2,7 +2,9 @@
 translation grids, code traversals, energy landscapes, FID/KID/IS, the shared image logger."""
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
+from genlight.callbacks.captions import CaptionGrid
 from genlight.callbacks.compile import Compile
+from genlight.callbacks.completion import PatchCompletions
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.energy import EnergyLandscape
 from genlight.callbacks.fid import FIDCallback
@@ -14,12 +16,14 @@ from genlight.callbacks.translation import TranslationGrid
 from genlight.callbacks.traversal import CodeTraversal
 
 __all__ = [
+    "CaptionGrid",
     "CodeTraversal",
     "Compile",
     "EMA",
     "EnergyLandscape",
     "FIDCallback",
     "LatentInterpolation",
+    "PatchCompletions",
     "PeriodicCallback",
     "Reconstructions",
     "SampleGrid",

@@ -1,4 +1,5 @@
-"""Translation grids for any :class:`~genlight.types.Translator` (CycleGAN-style domain transfer)."""
+"""Translation grids for any :class:`~genlight.types.Translator` (CycleGAN-style domain transfer) and
+any :class:`~genlight.types.MultiDomainTranslator` (StarGAN: every domain, beside the true answer)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback, first_batch
 from genlight.callbacks.image_logging import log_images
-from genlight.types import Translator
+from genlight.types import MultiDomainTranslator, Translator
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, check_arguments
 
-__all__ = ["TranslationGrid", "translation_rows"]
+__all__ = ["TranslationGrid", "domain_rows", "translation_rows"]
 
 
 def translation_rows(pl_module: Translator, x: Tensor, direction: str = "a2b") -> Tensor:
@@ -22,10 +23,26 @@ def translation_rows(pl_module: Translator, x: Tensor, direction: str = "a2b") -
     return torch.cat([x, fake, cycle])
 
 
+def domain_rows(pl_module: MultiDomainTranslator, x: Tensor, every: Tensor | None = None) -> Tensor:
+    """``x`` then, for every domain ``t``, ``translate(x, t)`` and (given ``every``, ``(n, N, C, H, W)``,
+    the same images in every domain) the true ``every[:, t]`` below it: ``((1 + 2N) * n, C, H, W)``
+    (``(1 + N) * n`` without ``every``)."""
+    rows = [x]
+    for t in range(pl_module.num_domains):
+        rows.append(pl_module.translate(x, t).to(x.dtype))
+        if every is not None:
+            rows.append(every[:, t].to(x))
+    return torch.cat(rows)
+
+
 class TranslationGrid(EpochImageCallback):
     """Every ``every_n_epochs`` epochs, log the first ``num_images`` domain-A images of ``split`` as
     three rows (as ``translations``): ``x``, ``a2b(x)``, ``b2a(a2b(x))``; when the batches are unpaired
     ``(x_a, x_b)`` pairs, three more rows follow for domain B: ``x_b``, ``b2a(x_b)``, ``a2b(b2a(x_b))``.
+
+    A :class:`~genlight.types.MultiDomainTranslator` gets :func:`domain_rows` instead: ``x``, then
+    each domain's translation with, when the split's batches carry every domain's copy
+    (``(x, y, domain, every)``: ``digit_domains``), the true image below it.
 
     Models without ``translate`` are skipped with one log line. ``every_n_epochs=0`` turns it off.
     """
@@ -47,6 +64,9 @@ class TranslationGrid(EpochImageCallback):
         self.last_path = None
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if isinstance(pl_module, MultiDomainTranslator):
+            self.log_domains(trainer, pl_module)
+            return
         x_a, x_b = first_batch(trainer, self.num_images, self.split)
         grid = self.draw(pl_module, x_a.to(pl_module.device), x_b)
         rows = "x_a, a2b, b2a(a2b)" + (", x_b, b2a, a2b(b2a)" if len(grid) > 3 * len(x_a) else "")
@@ -60,3 +80,18 @@ class TranslationGrid(EpochImageCallback):
         if isinstance(x_b, Tensor) and x_b.is_floating_point() and x_b.shape == x_a.shape:
             rows.append(translation_rows(pl_module, x_b.to(x_a.device), "b2a"))
         return torch.cat(rows)
+
+    def log_domains(self, trainer: pl.Trainer, pl_module: MultiDomainTranslator) -> None:
+        """The grid of :func:`domain_rows` for the first ``num_images`` images of ``split``."""
+        from genlight.callbacks.data import ordered_loader, split_dataset_of
+
+        dataset = split_dataset_of(trainer, self.split)
+        batch = next(iter(ordered_loader(dataset, min(self.num_images, len(dataset)))))  # type: ignore[arg-type]
+        x = batch[0].to(pl_module.device)  # type: ignore[attr-defined]
+        every = batch[3] if len(batch) > 3 else None
+        grid = domain_rows(pl_module, x, every.to(x.device) if every is not None else None)
+        names = pl_module.domain_names
+        rows = ", ".join(f"to {d}" + (", true" if every is not None else "") for d in names)
+        self.last_path = log_images(
+            trainer, "translations", grid, nrow=len(x), caption=f"rows: x, {rows}; epoch {trainer.current_epoch}"
+        )

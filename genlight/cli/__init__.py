@@ -5,6 +5,7 @@
     genlight list models|datamodules|extractors
     genlight test --model vae --ckpt_path last
     genlight sample --ckpt_path runs/vae/version_0/checkpoints/last.ckpt -n 64 --out samples.png
+    genlight score --ckpt_path runs/vae/version_0/checkpoints/last.ckpt --task ood --out scores/
 
 Every ``fit`` writes ``checkpoints/last.ckpt`` (the end of the last completed epoch) and the best
 checkpoint on the family's validation metric, stops at the first NaN/Inf loss, and stores the RNG
@@ -17,7 +18,7 @@ One job a file: :mod:`~genlight.cli.names` (registry names on the command line a
 :mod:`~genlight.cli.checkpoints` (``--ckpt_path``), :mod:`~genlight.cli.runs` (run folders),
 :mod:`~genlight.cli.checks` (settings no type can check), :mod:`~genlight.cli.callbacks` (what a fit
 adds), :mod:`~genlight.cli.quiet` (upstream noise), :mod:`~genlight.cli.commands` (``list``,
-``sample``), :mod:`~genlight.cli.app` (``GenlightCLI``).
+``sample``), :mod:`~genlight.cli.score` (``score``), :mod:`~genlight.cli.app` (``GenlightCLI``).
 """
 
 from __future__ import annotations

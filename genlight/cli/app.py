@@ -72,7 +72,7 @@ class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
             "parser_kwargs",
             {
                 "description": "Train genlight models by name. Also: `genlight list models|datamodules|extractors`, "
-                "`genlight sample --ckpt_path PATH -n 64`.",
+                "`genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH --task ood|classify|probe`.",
             },
         )
         # hyper-parameters are the __init__ arguments (Lightning's own record), not the CLI's config

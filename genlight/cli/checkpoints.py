@@ -16,12 +16,12 @@ from jsonargparse import Namespace
 
 from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
 from genlight.cli.errors import init_names
-from genlight.errors import CheckpointError
+from genlight.errors import CheckpointError, ConfigError
 from genlight.ranges import plain as plain_number
 from genlight.registry import MODELS, import_class
 
-__all__ = ["LINKED_ATTRIBUTES", "check_trained_on", "checkpoint_model", "class_name", "model_from_checkpoint",
-           "plain", "same"]  # fmt: skip
+__all__ = ["LINKED_ATTRIBUTES", "check_trained_on", "checkpoint_model", "class_name", "load_checked_model",
+           "model_from_checkpoint", "plain", "same"]  # fmt: skip
 
 #: attributes of the datamodule that are passed into the model's ``__init__``
 LINKED_ATTRIBUTES = ("image_shape", "num_classes", "num_levels")
@@ -61,6 +61,34 @@ def _given_model_keys(args: Sequence[str]) -> set[str]:
         if m and m.group(1) != "help":
             keys.add(m.group(1))
     return keys
+
+
+def load_checked_model(ckpt_path: str, model: str | None = None, device: str = "cpu") -> Any:
+    """The model of ``--ckpt_path`` (``last``: the newest under ``runs/``) for ``genlight sample`` and
+    ``genlight score``, in eval mode on ``device``; with ``--model``, checked to be that family."""
+    import torch
+
+    from genlight.checkpoint import load_model
+
+    want = None
+    if model is not None:
+        want = MODELS.resolve(model)
+        if want is None:
+            raise ConfigError(MODELS.unknown_message(model))
+    path = ckpt_path
+    if path == "last":
+        path = str(find_last_checkpoint(Path("runs"), want))
+        sys.stderr.write(f"genlight: --ckpt_path last: using {path}\n")
+    ckpt_class = checkpoint_class_path(read_checkpoint(path), path)
+    if want is not None and import_class(ckpt_class) is not MODELS.get(want):
+        have = class_name(ckpt_class)
+        raise CheckpointError(
+            f"{path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
+            f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
+        )
+    if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    return load_model(path, map_location=device)
 
 
 def model_from_checkpoint(args: list[str], runs_root: Path) -> list[str]:

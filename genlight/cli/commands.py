@@ -1,5 +1,5 @@
-"""The commands that are not Lightning's: ``genlight list``, ``genlight sample`` and the refusal of
-``genlight predict``."""
+"""The commands that are not Lightning's: ``genlight list``, ``genlight sample``, ``genlight score``
+(:mod:`genlight.cli.score`) and the refusal of ``genlight predict``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
-from genlight.cli.checkpoints import class_name
+from genlight.cli.checkpoints import load_checked_model
+from genlight.cli.score import score_command
 from genlight.cli.errors import ShortArgumentParser
-from genlight.errors import CheckpointError, ConfigError
-from genlight.registry import DATAMODULES, MODELS, import_class
+from genlight.errors import ConfigError
+from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["COMMANDS", "capabilities", "describe", "list_command", "predict_command", "sample_command"]
+__all__ = ["COMMANDS", "capabilities", "describe", "list_command", "predict_command", "sample_command", "score_command"]
 
 #: what ``genlight sample --out`` writes: an image grid, or the raw tensor (``.pt``)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -40,10 +40,13 @@ def capabilities(cls: type) -> str:
     from genlight import types
 
     protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
-                 types.LatentGenerator, types.Translator, types.EnergyModel, types.CodeTraversable)  # fmt: skip
+                 types.LatentGenerator, types.Translator, types.MultiDomainTranslator, types.EnergyModel,
+                 types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
     names = []
     for protocol in protocols:
         if MODELS.name_of(cls) in _implementers(protocol):
+            if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
+                continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
             label = protocol.__name__
             if protocol is types.DensityModel:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
@@ -103,6 +106,8 @@ def sample_command(argv: list[str]) -> int:
     parser.add_argument("--out", default="samples.png", help="image grid to write (.png/.jpg; .pt saves the raw tensor)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--labels", type=int, nargs="*", help="class labels for conditional models")
+    parser.add_argument("--text", nargs="+", help='captions for text-conditional models (text2image), repeated to '
+                        '-n, e.g. --text "a thick seven" "a thin two"')
     parser.add_argument("--device", default="cpu")
     ns = parser.parse_args(argv)
     out = Path(ns.out)
@@ -112,28 +117,9 @@ def sample_command(argv: list[str]) -> int:
     from PIL import Image
 
     from genlight.callbacks import image_grid
-    from genlight.checkpoint import load_model
-    from genlight.types import ConditionalSampler, Sampler
+    from genlight.types import ConditionalSampler, Sampler, TextConditionalSampler
 
-    want = None
-    if ns.model is not None:
-        want = MODELS.resolve(ns.model)
-        if want is None:
-            raise ConfigError(MODELS.unknown_message(ns.model))
-    path = ns.ckpt_path
-    if path == "last":
-        path = str(find_last_checkpoint(Path("runs"), want))
-        sys.stderr.write(f"genlight: --ckpt_path last: using {path}\n")
-    ckpt_class = checkpoint_class_path(read_checkpoint(path), path)
-    if want is not None and import_class(ckpt_class) is not MODELS.get(want):
-        have = class_name(ckpt_class)
-        raise CheckpointError(
-            f"{path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
-            f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
-        )
-    if ns.device != "cpu" and ns.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {ns.device}: no CUDA device is available here; use --device cpu")
-    model = load_model(path, map_location=ns.device)
+    model = load_checked_model(ns.ckpt_path, ns.model, ns.device)
     if not isinstance(model, Sampler):
         raise ConfigError(
             f"{type(model).__name__} cannot sample (it has no sample(n) method); samplers: "
@@ -141,9 +127,20 @@ def sample_command(argv: list[str]) -> int:
         )
     if ns.labels and not isinstance(model, ConditionalSampler):
         raise ConfigError(f"{type(model).__name__} is unconditional: drop --labels")
+    if ns.text and not isinstance(model, TextConditionalSampler):
+        raise ConfigError(f"{type(model).__name__} does not take text: drop --text (text-conditional models: "
+                          f"{', '.join(MODELS.list(capability=TextConditionalSampler))})")  # fmt: skip
+    if ns.text and ns.labels:
+        raise ConfigError("pass --text or --labels, not both")
     torch.manual_seed(ns.seed)
     y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
-    images = model.sample(ns.num_samples, y=y)
+    if ns.text:
+        try:
+            images = model.sample(ns.num_samples, text=ns.text)
+        except ValueError as err:  # an unknown word: the message lists the vocabulary
+            raise ConfigError(f"--text: {err}") from err
+    else:
+        images = model.sample(ns.num_samples, y=y)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":
         torch.save(images.cpu(), out)
@@ -163,4 +160,5 @@ def predict_command(argv: list[str]) -> int:
 
 
 #: the commands ``genlight`` runs itself, before LightningCLI sees the arguments
-COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "predict": predict_command}
+COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "score": score_command,
+                            "predict": predict_command}  # fmt: skip

@@ -4,7 +4,11 @@ from genlight.datamodules.binarized_mnist import BinarizedMNISTDataModule
 from genlight.datamodules.celeba import CelebADataModule
 from genlight.datamodules.cifar10 import CIFAR10DataModule
 from genlight.datamodules.common import DataFilesError
+from genlight.datamodules.digit_captions import DigitCaptionsDataModule
+from genlight.datamodules.digit_outliers import DigitOutliersDataModule
+from genlight.datamodules.digit_domains import DigitDomainsDataModule
 from genlight.datamodules.digits import DigitsDataModule
+from genlight.datamodules.fashion_outliers import FashionOutliersDataModule
 from genlight.datamodules.image_folder import ImageFolderDataModule
 from genlight.datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
 from genlight.datamodules.toy2d import Toy2DDataModule
@@ -15,8 +19,12 @@ __all__ = [
     "CIFAR10DataModule",
     "CelebADataModule",
     "DataFilesError",
+    "DigitCaptionsDataModule",
+    "DigitOutliersDataModule",
+    "DigitDomainsDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "FashionOutliersDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
     "Toy2DDataModule",

@@ -74,6 +74,7 @@ class GenerativeDataModule(pl.LightningDataModule):
     num_classes: int = 0
     num_levels: int = 256
     #: what a batch holds: ``images`` (``(x, y)``), ``points`` (``(x, -1)``, 2-D), ``unpaired`` (``(x_a, x_b)``)
+    #: ``domains`` (``(x, y, domain)``; validation/test add every domain's copy: ``digit_domains``)
     batch_kind: ClassVar[str] = "images"
     #: fraction held out as test data when the source has no official test split
     test_fraction: ClassVar[float] = 0.0

@@ -17,7 +17,10 @@ from genlight.modules.infogan import InfoGAN
 from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
+from genlight.modules.puzzlegan import PuzzleGAN
 from genlight.modules.realnvp import RealNVP
+from genlight.modules.text2image import Text2Image
+from genlight.modules.stargan import StarGAN
 from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 
@@ -41,8 +44,11 @@ __all__ = [
     "NADE",
     "PixelCNN",
     "PixelRNN",
+    "PuzzleGAN",
     "RealNVP",
     "RowLSTMPixelRNN",
+    "Text2Image",
+    "StarGAN",
     "VAE",
     "WGANGP",
 ]

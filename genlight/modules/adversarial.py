@@ -122,6 +122,19 @@ class AdversarialModule(GenerativeModule):
         """``D(x[, y])``, one logit per example."""
         return self.discriminator(x, y) if self.num_classes else self.discriminator(x)
 
+    @torch.no_grad()
+    def discriminator_score(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """``(B,)`` outlier score of data ``x`` in [0, 1]: minus the discriminator's realness logit
+        ``-D(x)`` (higher = less like the training data). A conditional critic is scored at the most
+        real-looking class, ``-max_y D(x, y)``, unless labels ``y`` are given."""
+        real = self.to_model_range(x)
+        if not self.num_classes:
+            return -self.critic(real).flatten()
+        if y is not None:
+            return -self.critic(real, y).flatten()
+        labels = [torch.full((len(x),), k, dtype=torch.long, device=x.device) for k in range(self.num_classes)]
+        return -torch.stack([self.critic(real, k).flatten() for k in labels], 1).amax(1)
+
     def fake_labels(self, n: int) -> Tensor | None:
         """Labels for generated examples: drawn from the uniform class prior (``None`` if unconditional)."""
         return torch.randint(self.num_classes, (n,), device=self.device) if self.num_classes else None

@@ -52,7 +52,7 @@ class ClassifierModule(GenerativeModule):
         return int(self.net.num_features)
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        x, y = batch
+        x, y = batch[0], batch[1]  # (x, y), and any further items (digit_domains: the domain) ignored
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(1) == y).float().mean()

@@ -2,10 +2,12 @@
 
 Both the posterior and the decoder see the label: ``q(z|x,y)`` (one-hot channels appended to the
 image) and ``p(x|z,y)`` (one-hot appended to ``z``), with a label-free prior ``p(z)``. With labels,
-``-ELBO(x, y) = -E_q[log p(x|z,y)] + KL(q(z|x,y) || p(z)) >= -log p(x|y)``. Without labels,
-``log p(x) = log sum_y p(y) p(x|y) >= logsumexp_y [L(x, y)] - log K`` for a uniform class prior
-``p(y) = 1/K`` and any lower bounds ``L(x, y) <= log p(x|y)`` (ELBO or IWAE): logsumexp is increasing
-in each argument, so the marginal figure is still a true lower bound.
+``-ELBO(x, y) = -E_q[log p(x|z,y)] + KL(q(z|x,y) || p(z)) >= -log p(x|y)``. Without labels, a uniform
+class prior ``p(y) = 1/K`` and ``k`` draws ``z_{y,i} ~ q(z|x,y)`` per class give the importance estimate
+``(1/(kK)) sum_y sum_i w_{y,i}``, ``w = p(x|z,y) p(z) / q(z|x,y)``, whose expectation is ``p(x)``; by
+Jensen ``log p(x) >= E[logsumexp_{y,i} log w_{y,i} - log(kK)]`` (Burda et al. 2016, IWAE, with the
+class summed exactly). A logsumexp over classes of per-class *estimates* (one-sample ELBOs) is not a
+bound: logsumexp is convex, so their noise raises its expectation above ``log p(x)``.
 """
 
 from __future__ import annotations
@@ -151,12 +153,16 @@ class CVAE(VAE):
     def log_prob(  # type: ignore[override]
         self, x: Tensor, y: Tensor | None = None, num_samples: int | None = None, chunk_size: int = 4096
     ) -> Tensor:
-        """A lower bound in nats: on ``log p(x|y)`` given labels, else on ``log p(x)`` (uniform class
-        prior, ``logsumexp_y L(x, y) - log K``). ELBO for 1 sample, IWAE for ``num_samples > 1``."""
+        """A lower bound in nats (in expectation): given labels on ``log p(x|y)``, the ELBO for 1 sample,
+        IWAE for ``num_samples > 1``; without labels on ``log p(x)`` under a uniform class prior, the
+        importance estimate over ``num_samples`` draws per class, ``logsumexp_{y,i} log w_{y,i} -
+        log(kK)`` (module docstring)."""
         self.check_log_prob_input(x)
-        if y is None:
-            return torch.logsumexp(self.class_bounds(x, num_samples, chunk_size), 1) - math.log(self.num_classes)
         k = num_samples or self.hparams.eval_samples
+        if y is None:
+            ids = torch.arange(self.num_classes, device=x.device)
+            log_w = torch.cat([self.log_weights(x, k, chunk_size, y=c.expand(len(x))) for c in ids])  # (K*k, B)
+            return torch.logsumexp(log_w, 0) - math.log(k * self.num_classes)
         y = self._labels(y, len(x))
         if k == 1:
             nll, kl = self.elbo_terms(x, y)
@@ -173,20 +179,21 @@ class CVAE(VAE):
         return self._log_weights(x, *self.posterior(x, y), self.decoder_given(y), num_samples, chunk_size)
 
     def class_bounds(self, x: Tensor, num_samples: int | None = None, chunk_size: int = 4096) -> Tensor:
-        """``(B, K)``: the bound on ``log p(x | y=k)`` for every class ``k``."""
+        """``(B, K)``: the bound on ``log p(x | y=k)`` for every class ``k`` (each a bound in expectation;
+        their logsumexp is not a bound on ``log p(x)``: :meth:`log_prob` without labels is)."""
         ids = torch.arange(self.num_classes, device=x.device)
         return torch.stack([self.log_prob(x, ids[k].expand(len(x)), num_samples, chunk_size) for k in ids], 1)
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
+        x, y = batch[0], batch[1]  # (x, y), and any further items (digit_domains: the domain) ignored
         nll, kl = self.elbo_terms(x, y)
         loss = (nll + self.hparams.beta * kl).mean()
         self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x, y = batch
+        x, y = batch[0], batch[1]
         nll, kl = self.elbo_terms(x, y)
         marginal = self.log_prob(x)  # the label-free bound on log p(x): comparable with other families
         self.log(f"{stage}/nelbo", -marginal.mean(), prog_bar=stage == "val", sync_dist=True)

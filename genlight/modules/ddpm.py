@@ -297,13 +297,16 @@ class DDPM(GenerativeModule):
     # ------------------------------------------------------------------ the bound
     def bound_terms(
         self, x: Tensor, num_terms: int | None = None,
-        generator: torch.Generator | Sequence[torch.Generator] | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None, y: Tensor | None = None,
     ) -> dict[str, Tensor]:  # fmt: skip
         """Per-example terms of the negative variational bound, in nats (float64): ``prior`` (L_T),
         ``kl`` (the estimate of Σ_{t=2..T} L_{t-1}, see the module docstring; ``num_terms`` strata,
         default ``bound_timesteps``), ``decoder`` (L_0) and their sum ``total``. Unconditional
-        (the "no label" token for a conditional model). ``generator``: one for the batch (the strata's
+        (the "no label" token for a conditional model) unless labels ``y`` are given: then the bound on
+        ``log p(x | y)`` of a conditional model. ``generator``: one for the batch (the strata's
         timesteps shared by its images), or one per image (each image's draws its own)."""
+        if y is not None and not self.num_classes:
+            raise ValueError("labels y need a conditional ddpm (--model.conditional true); this one is unconditional")
         x0 = x.float() * 2.0 - 1.0
         n, T = len(x0), self.timesteps
         k = self.hparams.bound_timesteps if num_terms is None else num_terms
@@ -344,21 +347,22 @@ class DDPM(GenerativeModule):
                 t = step.to(x0.device)
                 xt = self.q_sample(x0, t, randn())
                 q_mean, q_logvar = self.q_posterior(x0.double(), xt.double(), t)
-                p_mean, p_logvar = self.p_mean_logvar(xt, t)
+                p_mean, p_logvar = self.p_mean_logvar(xt, t, y)
                 kl = kl + weight * dims(normal_kl(q_mean, q_logvar.double(), p_mean.double(), p_logvar.double()))
 
         t0 = torch.zeros(n, device=x0.device, dtype=torch.long)
         x1 = self.q_sample(x0, t0, randn())
-        mean, logvar = self.p_mean_logvar(x1, t0)
+        mean, logvar = self.p_mean_logvar(x1, t0, y)
         log_px = discretized_gaussian_log_prob(x0.double(), mean.double(), 0.5 * logvar.double(), self.hparams.num_levels)
         decoder = -dims(log_px)
         return {"prior": prior, "kl": kl, "decoder": decoder, "total": prior + kl + decoder}
 
-    def log_prob(self, x: Tensor, num_terms: int | None = None) -> Tensor:
+    def log_prob(self, x: Tensor, num_terms: int | None = None, y: Tensor | None = None) -> Tensor:
         """The variational lower bound on ``log P(x)`` in nats (an unbiased one-sample estimate of it,
-        with ``num_terms`` strata of timesteps; ``num_terms >= T - 1`` computes every term)."""
+        with ``num_terms`` strata of timesteps; ``num_terms >= T - 1`` computes every term); with
+        labels ``y`` (a conditional model) the bound on ``log P(x | y)``."""
         self.check_log_prob_input(x)
-        return -self.bound_terms(x, num_terms)["total"].float()
+        return -self.bound_terms(x, num_terms, y=y)["total"].float()
 
     # ------------------------------------------------------------------ training
     def forward(self, xt: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:

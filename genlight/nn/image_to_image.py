@@ -71,6 +71,8 @@ class ResnetGenerator(nn.Module):
         stem_kernel: size of the first and last convolutions (7 in the paper); with fewer halvings and
             blocks, a smaller one keeps the receptive field local on small images.
         norm: ``instance`` | ``batch`` | ``none``.
+        out_channels: channels of the output (``None``: those of the input; StarGAN's generator takes
+            the image plus the target-domain channels and returns the image's).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class ResnetGenerator(nn.Module):
         max_downsamplings: int = 2,
         stem_kernel: int = 7,
         norm: str = "instance",
+        out_channels: int | None = None,
     ) -> None:
         super().__init__()
         c, h, w = image_shape
@@ -108,7 +111,7 @@ class ResnetGenerator(nn.Module):
                 nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=bias),
                 image_norm(norm, c_out), nn.ReLU(True),
             ]  # fmt: skip
-        layers += [nn.ReflectionPad2d(pad), nn.Conv2d(width, c, 2 * pad + 1), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(pad), nn.Conv2d(width, out_channels or c, 2 * pad + 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -7,13 +7,12 @@ negative ELBO or an autoregressive NLL is a true code length.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from genlight.functional import to_levels
+from genlight.nn.logistic import LOG_SCALE_RANGE, log_sigmoid_difference, logistic_mixture_log_probs
 
 __all__ = ["Bernoulli", "Categorical", "DiscretizedLogistic", "PixelLikelihood", "make_likelihood"]
 
@@ -45,9 +44,10 @@ class PixelLikelihood:
         raise NotImplementedError
 
     def split(self, params: Tensor) -> Tensor:
-        """``(B, C*P, *S)`` -> ``(B, C, P, *S)``."""
+        """``(B, C*P, *S)`` -> ``(B, C, P, *S)``, in float32 (float64 kept)."""
         b, cp, *spatial = params.shape
-        return params.float().view(b, cp // self.params_per_channel, self.params_per_channel, *spatial)
+        params = params if params.dtype == torch.float64 else params.float()
+        return params.view(b, cp // self.params_per_channel, self.params_per_channel, *spatial)
 
 
 class Bernoulli(PixelLikelihood):
@@ -91,37 +91,41 @@ class Categorical(PixelLikelihood):
 
     def mean(self, params: Tensor) -> Tensor:
         probs = self.log_probs(params).exp()
-        grid = torch.linspace(0, 1, self.num_levels, device=params.device)
+        grid = torch.linspace(0, 1, self.num_levels, device=params.device, dtype=probs.dtype)
         return torch.einsum("bcl...,l->bc...", probs, grid)
 
 
 class DiscretizedLogistic(PixelLikelihood):
-    """A logistic density integrated over each level's bin, edges extended to infinity.
+    """A logistic density integrated over each level's bin, the outer bins open to +-infinity.
 
     Salimans et al. 2017 (PixelCNN++), one component: ``P(k) = sigma((c_k + h - mu)/s) -
-    sigma((c_k - h - mu)/s)`` with bin centres ``c_k = k/(L-1)`` and half width ``h = 1/(2(L-1))``.
+    sigma((c_k - h - mu)/s)`` with bin centres ``c_k = k/(L-1)`` and half width ``h = 1/(2(L-1))``;
+    ``P(0) = sigma((h - mu)/s)`` and ``P(L-1) = 1 - sigma((1 - h - mu)/s)``, so the ``L``
+    probabilities sum to one for every ``mu``. The log-scale is clamped to
+    :data:`~genlight.nn.logistic.LOG_SCALE_RANGE`.
     """
 
     params_per_channel = 2
 
     def _loc_scale(self, params: Tensor) -> tuple[Tensor, Tensor]:
         p = self.split(params)
-        return p[:, :, 0], p[:, :, 1].clamp(min=-7.0)
+        return p[:, :, 0], p[:, :, 1].clamp(*LOG_SCALE_RANGE)
+
+    def log_probs(self, params: Tensor) -> Tensor:
+        """Per-level log-probabilities, ``(B, C, L, *S)``."""
+        mu, log_s = self._loc_scale(params)  # (B, C, *S)
+        stacked = torch.stack([torch.zeros_like(mu), mu, log_s], dim=-1)  # one component: (B, C, *S, 3)
+        return logistic_mixture_log_probs(stacked, self.num_levels).movedim(-1, 2)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         mu, log_s = self._loc_scale(params)
         k = to_levels(x, self.num_levels)
-        centre = k.float() / (self.num_levels - 1)
+        centre = k.to(mu.dtype) / (self.num_levels - 1)
         half = 0.5 / (self.num_levels - 1)
         inv_s = torch.exp(-log_s)
         plus, minus = inv_s * (centre + half - mu), inv_s * (centre - half - mu)
-        log_cdf_plus = plus - F.softplus(plus)  # log sigma(plus), for k = 0
-        log_sf_minus = -F.softplus(minus)  # log (1 - sigma(minus)), for k = L-1
-        delta = torch.sigmoid(plus) - torch.sigmoid(minus)
-        mid = inv_s * (centre - mu)
-        log_pdf_mid = mid - log_s - 2.0 * F.softplus(mid) + math.log(2 * half)  # tiny-bin fallback
-        log_mid = torch.where(delta > 1e-5, torch.log(delta.clamp(min=1e-12)), log_pdf_mid)
-        out = torch.where(k == 0, log_cdf_plus, torch.where(k == self.num_levels - 1, log_sf_minus, log_mid))
+        log_mid = log_sigmoid_difference(minus, plus, 2 * half * inv_s)
+        out = torch.where(k == 0, F.logsigmoid(plus), torch.where(k == self.num_levels - 1, F.logsigmoid(-minus), log_mid))
         return _sum_dims(out)
 
     def sample(self, params: Tensor) -> Tensor:
@@ -131,7 +135,11 @@ class DiscretizedLogistic(PixelLikelihood):
         return to_levels(x.clamp(0, 1), self.num_levels).float() / (self.num_levels - 1)
 
     def mean(self, params: Tensor) -> Tensor:
-        return self._loc_scale(params)[0].clamp(0, 1)
+        """The expected image ``sum_k P(k) k/(L-1)`` (not the location ``mu``, which the open outer
+        bins and the clamp to [0, 1] make differ from it)."""
+        probs = self.log_probs(params).exp()  # (B, C, L, *S)
+        grid = torch.linspace(0, 1, self.num_levels, device=params.device, dtype=probs.dtype)
+        return torch.einsum("bcl...,l->bc...", probs, grid)
 
 
 _LIKELIHOODS = {"bernoulli": Bernoulli, "categorical": Categorical, "logistic": DiscretizedLogistic}

@@ -10,37 +10,13 @@ generalises better than a free softmax over the levels. Parameters per dimension
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from genlight.functional import to_levels
 from genlight.nn.likelihoods import PixelLikelihood
+from genlight.nn.logistic import LOG_SCALE_RANGE, log_sigmoid_difference, logistic_mixture_log_probs
 
-__all__ = ["LogisticMixture", "log_sigmoid_difference", "logistic_mixture_log_probs"]
-
-_FAR = 1e3  # the outer edges: far enough that sigma() is 0 or 1 in float64, finite for gradients
-
-
-def log_sigmoid_difference(a: Tensor, b: Tensor) -> Tensor:
-    """``log(sigma(b) - sigma(a))`` for ``b > a``, stable in both tails (``sigma(b) - sigma(a) =
-    sigma(-a) - sigma(-b)`` is used where ``a > 0``)."""
-    lo = torch.where(a > 0, -b, a)
-    hi = torch.where(a > 0, -a, b)
-    l_hi, l_lo = F.logsigmoid(hi), F.logsigmoid(lo)
-    return l_hi + torch.log(-torch.expm1((l_lo - l_hi).clamp(max=-1e-12)))
-
-
-def logistic_mixture_log_probs(params: Tensor, num_levels: int) -> Tensor:
-    """``(..., 3M)`` parameters -> ``(..., L)`` log-probabilities of the levels (normalised)."""
-    params = params if params.dtype == torch.float64 else params.float()
-    logits, mean, log_scale = params.chunk(3, dim=-1)  # (..., M)
-    inv_s = torch.exp(-log_scale.clamp(min=-7.0, max=7.0)).unsqueeze(-1)  # (..., M, 1)
-    k = torch.arange(num_levels + 1, device=params.device, dtype=params.dtype)
-    edges = (k - 0.5) / (num_levels - 1)
-    edges[0], edges[-1] = -_FAR, _FAR
-    z = (edges - mean.unsqueeze(-1)) * inv_s  # (..., M, L+1)
-    per_component = log_sigmoid_difference(z[..., :-1], z[..., 1:])  # (..., M, L)
-    return torch.logsumexp(F.log_softmax(logits, -1).unsqueeze(-1) + per_component, dim=-2)
+__all__ = ["LOG_SCALE_RANGE", "LogisticMixture", "log_sigmoid_difference", "logistic_mixture_log_probs"]
 
 
 class LogisticMixture(PixelLikelihood):
@@ -67,5 +43,5 @@ class LogisticMixture(PixelLikelihood):
 
     def mean(self, params: Tensor) -> Tensor:
         probs = self.log_probs(params).exp()
-        grid = torch.linspace(0, 1, self.num_levels, device=params.device)
+        grid = torch.linspace(0, 1, self.num_levels, device=params.device, dtype=probs.dtype)
         return torch.einsum("bcl...,l->bc...", probs, grid)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from genlight.callbacks.ema import find_ema
 from genlight.checkpoint import load_model
@@ -19,7 +20,9 @@ from genlight.registry import MODELS
 from genlight.testing.harness import (
     Family, SmokeFit, assert_finite_metrics, assert_images, family_class, family_name, seeded, smoke_fit, smoke_setup,
 )  # fmt: skip
-from genlight.types import Autoencoder, DensityModel, LatentGenerator, Sampler, Translator, is_conditional
+from genlight.types import (
+    Autoencoder, DensityModel, LatentGenerator, MultiDomainTranslator, Sampler, Translator, is_conditional,
+)  # fmt: skip
 
 __all__ = [
     "check_bf16", "check_capabilities", "check_checkpoint_round_trip", "check_cli_instantiation",
@@ -55,7 +58,9 @@ def check_capabilities(fit: SmokeFit) -> None:
         zeros = seeded(lambda: model.sample(6, y=torch.zeros(6, dtype=torch.long)))
         ones = seeded(lambda: model.sample(6, y=torch.ones(6, dtype=torch.long)))
         assert not torch.equal(zeros, ones), f"{name}: labels y do not change the samples"
-    if isinstance(model, Translator):
+    if isinstance(model, MultiDomainTranslator):
+        check_multi_domain_translation(name, model, x)
+    elif isinstance(model, Translator):
         for direction, source in (("a2b", inputs[0]), ("b2a", inputs[1])):
             with torch.no_grad():
                 out = model.translate(source, direction)
@@ -82,6 +87,24 @@ def check_capabilities(fit: SmokeFit) -> None:
     if isinstance(model, LatentGenerator):
         with torch.no_grad():
             assert_images(name, model.decode(model.sample_latent(3)), dm, 3)
+
+
+def check_multi_domain_translation(name: str, model: MultiDomainTranslator, x: Tensor) -> None:
+    """``translate(x, t)`` into every domain ``t`` keeps the shape and [0, 1], the target changes the
+    output, ``domain_names`` names every domain, and an index out of range is refused (``ValueError``)."""
+    assert len(model.domain_names) == model.num_domains >= 2, f"{name}: domain_names {model.domain_names}"
+    with torch.no_grad():
+        outs = [model.translate(x, t) for t in range(model.num_domains)]
+    for t, out in enumerate(outs):
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1, f"{name}: translate(x, {t})"
+    change = float((outs[0] - outs[1]).abs().max())
+    assert change > 1e-3, f"{name}: the target domain does not change the translation (max change {change:.2g})"
+    try:
+        model.translate(x, model.num_domains)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"{name}: translate(x, num_domains) must raise ValueError")
 
 
 def _ema_swapped(fit: SmokeFit) -> Any:

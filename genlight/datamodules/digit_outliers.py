@@ -1,0 +1,72 @@
+"""The 8x8 digits against outlier sets on their 17-level grid (:mod:`genlight.datamodules.outliers`),
+and optionally one digit class held out of training as a semantic outlier set."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import Tensor
+from torch.utils.data import Dataset, Subset
+
+from genlight.datamodules.digits import DigitsDataModule
+from genlight.datamodules.outliers import SYNTHETIC_SETS, OutlierSets, stack_images
+from genlight.registry import register_datamodule
+
+__all__ = ["OUTLIER_SETS", "DigitOutliersDataModule", "stack_images"]
+
+#: the outlier sets of ``digit_outliers``, in the order they are reported
+OUTLIER_SETS = (*SYNTHETIC_SETS, "held_out_class")
+
+
+def _indices_in(part: Dataset, pool: Dataset) -> list[int]:
+    """The indices into ``pool`` of ``part``, a (possibly nested) :class:`Subset` of it."""
+    if part is pool:
+        return list(range(len(pool)))  # type: ignore[arg-type]
+    if not isinstance(part, Subset):
+        raise TypeError(f"expected a Subset of the digits, got {type(part).__name__}")
+    outer = _indices_in(part.dataset, pool)
+    return [outer[i] for i in part.indices]
+
+
+@register_datamodule("digit_outliers")
+class DigitOutliersDataModule(OutlierSets, DigitsDataModule):
+    """The digits (train, val and test splits as ``digits`` with the same ``seed``) against outlier
+    sets on the same 17-level grid: ``inverted``, ``uniform_noise``, ``constant``, ``blurred``,
+    ``pixel_shuffled`` (see :mod:`genlight.datamodules.outliers`) and ``held_out_class``. Batches are
+    the digits' ``(x, y)``, so every family trains on it.
+
+    Args:
+        held_out_class: a digit (0-9) removed from train, val and test and offered as the outlier set
+            ``held_out_class`` (all its images); ``None`` keeps all ten classes.
+    """
+
+    def __init__(self, held_out_class: Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9] | None = None, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self.held_out_class = held_out_class
+        self.held_out: Subset | None = None
+
+    def extra_outlier_sets(self) -> tuple[str, ...]:
+        return () if self.held_out_class is None else ("held_out_class",)
+
+    def unknown_set_hint(self, name: str) -> str:
+        return " (set held_out_class to a digit for it)" if name == "held_out_class" else ""
+
+    def extra_outlier_set(self, name: str) -> Tensor:
+        if self.train_set is None:
+            self.setup("fit")
+        assert self.held_out is not None
+        return stack_images(self.held_out)[0]
+
+    def split_pool(self, pool: Dataset, test: Dataset | None = None) -> tuple[Dataset, Dataset, Dataset]:
+        """The digits' splits; with ``held_out_class`` its images leave all three (kept as ``held_out``)."""
+        train, val, test_set = super().split_pool(pool, test)
+        if self.held_out_class is None:
+            return train, val, test_set
+        labels = pool.tensors[1] if hasattr(pool, "tensors") else stack_images(pool)[1]  # type: ignore[attr-defined]
+        held, kept = [], []
+        for part in (train, val, test_set):
+            indices = _indices_in(part, pool)
+            held += [i for i in indices if int(labels[i]) == self.held_out_class]
+            kept.append(Subset(pool, [i for i in indices if int(labels[i]) != self.held_out_class]))
+        self.held_out = Subset(pool, sorted(held))
+        return kept[0], kept[1], kept[2]

@@ -1,0 +1,73 @@
+"""Scores of trained models: outlier detection (AUROC/AUPRC/FPR@95 of likelihood, likelihood-ratio,
+typicality, complexity, energy, discriminator and reconstruction scores), classification with
+rejection by a class-conditional density, and linear probes of frozen features. Used by
+``genlight score`` (:mod:`genlight.cli.score`) and the benchmarks; see docs/evaluation.md."""
+
+from genlight.evaluation.background import PerturbedImages, background_from_config, perturb_training_split, train_background
+from genlight.evaluation.detection import detection_metrics, roc_curve
+from genlight.evaluation.probes import C_GRID, features_of, few_labels, linear_probe
+from genlight.evaluation.rejection import (
+    accuracy_at_coverage,
+    accuracy_coverage,
+    bayes_decision,
+    class_log_likelihoods,
+    is_class_conditional_density,
+    predict_with_rejection,
+    softmax_predictions,
+)
+from genlight.evaluation.scores import (
+    SCORES,
+    compressed_bits,
+    outlier_scores,
+    perturb,
+    reconstruction_error,
+    reference_nll,
+    score_label,
+)
+from genlight.evaluation.tasks import (
+    TASKS,
+    TaskResult,
+    can_classify,
+    can_score_outliers,
+    classify_task,
+    markdown_table,
+    ood_task,
+    probe_task,
+    write_result,
+)
+
+__all__ = [
+    "C_GRID",
+    "PerturbedImages",
+    "SCORES",
+    "TASKS",
+    "TaskResult",
+    "accuracy_at_coverage",
+    "accuracy_coverage",
+    "background_from_config",
+    "bayes_decision",
+    "can_classify",
+    "can_score_outliers",
+    "class_log_likelihoods",
+    "classify_task",
+    "compressed_bits",
+    "detection_metrics",
+    "features_of",
+    "few_labels",
+    "is_class_conditional_density",
+    "linear_probe",
+    "markdown_table",
+    "ood_task",
+    "outlier_scores",
+    "perturb",
+    "perturb_training_split",
+    "reconstruction_error",
+    "predict_with_rejection",
+    "probe_task",
+    "reference_nll",
+    "roc_curve",
+    "score_label",
+    "softmax_predictions",
+    "train_background",
+    "write_result",
+]

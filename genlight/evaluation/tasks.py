@@ -1,0 +1,195 @@
+"""The three tasks of ``genlight score``, on a datamodule: outlier detection (``ood``), classification
+with rejection (``classify``) and linear probes (``probe``). Each returns a :class:`TaskResult`
+(table rows and a picture); :func:`write_result` saves it as markdown, JSON, CSV and PNG."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from torch import Tensor
+
+from genlight.datamodules.base import GenerativeDataModule
+from genlight.datamodules.outliers import stack_images
+from genlight.evaluation.detection import detection_metrics, roc_curve
+from genlight.evaluation.pictures import bar_chart, line_chart, panels
+from genlight.evaluation.probes import features_of, linear_probe
+from genlight.evaluation.rejection import (
+    accuracy_at_coverage,
+    accuracy_coverage,
+    is_class_conditional_density,
+    predict_with_rejection,
+    softmax_predictions,
+)
+from genlight.evaluation.scores import outlier_scores, reference_nll
+from genlight.modules.classifier import ClassifierModule
+from genlight.types import Autoencoder, DensityModel, EnergyModel, Featurizer
+
+__all__ = [
+    "TASKS",
+    "TaskResult",
+    "can_classify",
+    "can_score_outliers",
+    "classify_task",
+    "markdown_table",
+    "ood_task",
+    "probe_task",
+    "write_result",
+]
+
+#: what each task needs of a model, in words (for one-line refusals)
+TASKS = {
+    "ood": "a DensityModel (log_prob), an EnergyModel (energy), a GAN discriminator (discriminator_score) "
+    "or an Autoencoder (encode/decode)",
+    "classify": "a class-conditional DensityModel (log_prob(x, y=...) with num_classes >= 2: cvae, "
+    "gated_pixelcnn or ddpm with conditional true) or a classifier (mlp_classifier, cnn_classifier)",
+    "probe": "a Featurizer (a features(x) method giving a frozen representation)",
+}
+
+#: coverages reported by the classify task
+COVERAGES = (0.5, 0.8, 0.9)
+
+
+@dataclass
+class TaskResult:
+    """The rows of a task's table (dicts with the same keys) and its picture."""
+
+    task: str
+    rows: list[dict[str, Any]]
+    picture: Image.Image
+    notes: list[str] = field(default_factory=list)
+
+
+def can_score_outliers(model: object) -> bool:
+    return isinstance(model, (DensityModel, EnergyModel, Autoencoder)) or hasattr(model, "discriminator_score")
+
+
+def can_classify(model: object) -> bool:
+    return is_class_conditional_density(model) or isinstance(model, ClassifierModule)
+
+
+def _split(datamodule: GenerativeDataModule, split: str, max_examples: int | None) -> tuple[Tensor, Tensor]:
+    x, y = stack_images(datamodule.reference_dataset(split))
+    return (x[:max_examples], y[:max_examples]) if max_examples else (x, y)
+
+
+def ood_task(
+    model: object,
+    datamodule: GenerativeDataModule,
+    *,
+    background: DensityModel | None = None,
+    max_examples: int | None = None,
+    reference_examples: int = 2000,
+) -> TaskResult:
+    """Every score of :func:`outlier_scores` of the inliers (the test split) against every outlier set
+    of ``datamodule`` (``outlier_sets()``: ``digit_outliers``, ``fashion_outliers``); typicality's
+    reference is the mean ``-log p`` of the first ``reference_examples`` training examples (the
+    training split is in a seeded random order). Rows: ``score``, ``outlier_set``, ``auroc``,
+    ``auprc``, ``fpr_at_95_tpr``, ``n_inliers``, ``n_outliers``."""
+    if not hasattr(datamodule, "outlier_sets"):
+        raise ValueError(f"{type(datamodule).__name__} has no outlier sets: use digit_outliers or fashion_outliers")
+    datamodule.setup("fit")
+    inliers, _ = _split(datamodule, "test", max_examples)
+    reference = None
+    if isinstance(model, DensityModel):
+        reference = reference_nll(model, _split(datamodule, "train", min(max_examples or reference_examples, reference_examples))[0])
+    kwargs = {"reference": reference, "background": background, "num_levels": datamodule.num_levels}
+    inlier_scores = outlier_scores(model, inliers, **kwargs)
+    rows, curves = [], {name: {} for name in inlier_scores}
+    for set_name, outliers in datamodule.outlier_sets().items():  # type: ignore[attr-defined]
+        outliers = outliers[:max_examples] if max_examples else outliers
+        for score, values in outlier_scores(model, outliers, **kwargs).items():
+            metrics = detection_metrics(inlier_scores[score], values)
+            rows.append({"score": score, "outlier_set": set_name, **{k: round(v, 4) for k, v in metrics.items()},
+                         "n_inliers": len(inliers), "n_outliers": len(outliers)})  # fmt: skip
+            fpr, tpr, _ = roc_curve(inlier_scores[score], values)
+            curves[score][set_name] = (fpr.tolist(), tpr.tolist())
+    charts = [line_chart(c, f"ROC: {score}", "false-positive rate", "TPR", diagonal=True) for score, c in curves.items()]
+    return TaskResult("ood", rows, panels(charts))
+
+
+def classify_task(model: object, datamodule: GenerativeDataModule, *, max_examples: int | None = None) -> TaskResult:
+    """Accuracy of the test split at full coverage and at :data:`COVERAGES`, keeping the most confident
+    inputs. Methods (rows): a class-conditional density model predicts ``argmax_y log p(x|y) + log p(y)``
+    (uniform prior) with confidence ``log p(x)`` (``bayes, log p(x)``) or its posterior ``max_y p(y|x)``
+    (``bayes, max p(y|x)``); a classifier by its maximum softmax probability (``softmax, max p(y|x)``)."""
+    datamodule.setup("fit")
+    x, y = _split(datamodule, "test", max_examples)
+    methods: dict[str, tuple[Tensor, Tensor]] = {}
+    if is_class_conditional_density(model):
+        out = predict_with_rejection(model, x)  # type: ignore[arg-type]
+        correct = out["prediction"] == y
+        methods["bayes, log p(x)"] = (correct, out["log_px"])
+        methods["bayes, max p(y|x)"] = (correct, out["posterior"].max(1).values)
+    elif isinstance(model, ClassifierModule):
+        out = softmax_predictions(model, x)
+        methods["softmax, max p(y|x)"] = (out["prediction"] == y, out["confidence"])
+    else:
+        raise TypeError(f"{type(model).__name__} cannot classify: --task classify needs {TASKS['classify']}")
+    rows, curves = [], {}
+    for name, (correct, confidence) in methods.items():
+        row: dict[str, Any] = {"method": name, "accuracy": round(float(correct.double().mean()), 4)}
+        for c in COVERAGES:
+            row[f"accuracy_at_{int(c * 100)}"] = round(accuracy_at_coverage(correct, confidence, c), 4)
+        rows.append({**row, "n": len(x)})
+        cov, acc = accuracy_coverage(correct, confidence)
+        curves[name] = (cov.tolist(), acc.tolist())
+    low = min(min(a) for _, a in curves.values())
+    picture = line_chart(curves, "accuracy-coverage", "coverage", "accuracy", ylim=(min(low, 0.9) - 0.02, 1.0))
+    return TaskResult("classify", rows, picture)
+
+
+def probe_task(
+    model: object,
+    datamodule: GenerativeDataModule,
+    *,
+    labels_per_class: tuple[int | None, ...] = (None, 10, 1),
+    seed: int = 0,
+    max_examples: int | None = None,
+) -> TaskResult:
+    """Linear probes of ``model.features`` (train/val/test splits of ``datamodule``), with all training
+    labels and with ``labels_per_class`` labels of each class (seeded picks)."""
+    if not isinstance(model, Featurizer):
+        raise TypeError(f"{type(model).__name__} has no features: --task probe needs {TASKS['probe']}")
+    datamodule.setup("fit")
+    splits = {s: _split(datamodule, s, max_examples) for s in ("train", "val", "test")}
+    feats = {s: (features_of(model, x), y) for s, (x, y) in splits.items()}
+    rows = []
+    for k in labels_per_class:
+        result = linear_probe(*feats["train"], *feats["val"], *feats["test"], labels_per_class=k, seed=seed)
+        rows.append({"labels_per_class": "all" if k is None else k, **{n: round(v, 4) for n, v in result.items()}})
+    names = [f"{r['labels_per_class']}/class" if r["labels_per_class"] != "all" else "all labels" for r in rows]
+    bars = {name: r["test_accuracy"] for name, r in zip(names, rows)}
+    return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a GitHub markdown table (columns of the first row)."""
+    if not rows:
+        return "(no rows)\n"
+    cols = list(rows[0])
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_result(result: TaskResult, out_dir: Path, header: str = "") -> dict[str, Path]:
+    """``{task}.md``, ``{task}.json``, ``{task}.csv`` and ``{task}.png`` in ``out_dir``; their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {ext: out_dir / f"{result.task}.{ext}" for ext in ("md", "json", "csv", "png")}
+    paths["md"].write_text((header + "\n\n" if header else "") + markdown_table(result.rows))
+    paths["json"].write_text(json.dumps({"task": result.task, "header": header, "rows": result.rows}, indent=1) + "\n")
+    with paths["csv"].open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(result.rows[0]) if result.rows else [])
+        writer.writeheader()
+        writer.writerows(result.rows)
+    result.picture.save(paths["png"])
+    return paths
