@@ -12,26 +12,41 @@ from genlight.errors import CheckpointError, CheckpointNotFoundError
 from genlight.identity import CHECKPOINT_KEY
 from genlight.registry import import_class
 
-__all__ = ["EMA_KEY", "checkpoint_class_path", "find_last_checkpoint", "load_model", "read_checkpoint"]
+__all__ = ["EMA_KEY", "checkpoint_class_path", "find_last_checkpoint", "is_url", "load_model", "read_checkpoint"]
 
 
 
 _WHERE = "`genlight fit` writes runs/<model>/version_N/checkpoints/last.ckpt"
 
 
+def is_url(path: str | Path) -> bool:
+    """Whether ``path`` is an fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file://``...), which a
+    ``Path`` would mangle (``s3:/bucket``)."""
+    return "://" in str(path)
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict at ``path``; a missing, unreadable (truncated, corrupted) or non-Lightning
-    file raises :class:`~genlight.errors.CheckpointError` naming the file and what is wrong."""
-    path = Path(path)
-    if not path.is_file():
-        what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
+    """The checkpoint dict at ``path`` (a local path or an fsspec URL such as ``s3://bucket/last.ckpt``);
+    a missing, unreadable (truncated, corrupted) or non-Lightning file raises
+    :class:`~genlight.errors.CheckpointError` naming the file and what is wrong."""
+    if is_url(path):
+        from lightning.fabric.utilities.cloud_io import get_filesystem
+
+        fs, path = get_filesystem(str(path)), str(path)
+        is_file, is_dir, size, opener = fs.isfile(path), fs.isdir(path), lambda: fs.size(path), lambda: fs.open(path, "rb")
+    else:
+        path = Path(path)
+        is_file, is_dir, size, opener = path.is_file(), path.is_dir(), lambda: path.stat().st_size, lambda: path.open("rb")
+    if not is_file:
+        what = "is a folder, not a checkpoint file" if is_dir else "does not exist"
         raise CheckpointNotFoundError(f"checkpoint {path} {what}; {_WHERE} (or pass --ckpt_path last)")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        with opener() as f:
+            checkpoint = torch.load(f, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any failure to unpickle means a broken file
         reason = " ".join(str(err).split()).split(". ")[0][:100] or type(err).__name__
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({path.stat().st_size} bytes; truncated or corrupted: {reason}); "
+            f"checkpoint {path} cannot be read ({size()} bytes; truncated or corrupted: {reason}); "
             f"use another checkpoint of that run (its checkpoints/ folder) or train again"
         ) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
@@ -93,7 +108,7 @@ def load_model(
     >>> model = load_model("runs/vae/version_0/checkpoints/last.ckpt")  # doctest: +SKIP
     >>> images = model.sample(64)                                          # doctest: +SKIP
     """
-    path = Path(ckpt_path)
+    path = str(ckpt_path) if is_url(ckpt_path) else Path(ckpt_path)  # fsspec URLs (s3://...) stay strings
     checkpoint = read_checkpoint(path)
     cls = import_class(checkpoint_class_path(checkpoint, path))
     model = cls.load_from_checkpoint(path, map_location=map_location, **overrides)

@@ -96,6 +96,9 @@ class GenerativeModule(pl.LightningModule):
     needs_labels: ClassVar[bool] = False
     #: whether DDP must expect parameters without gradients (``None`` = under manual optimisation)
     ddp_find_unused_parameters: ClassVar[bool | None] = None
+    #: the sub-modules :class:`~genlight.callbacks.Compile` compiles (``None`` = every direct child module
+    #: with parameters; ``()`` = none: the family cannot be compiled, and says why beside it)
+    compile_modules: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self) -> None:
         super().__init__()

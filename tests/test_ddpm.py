@@ -297,3 +297,23 @@ def test_cli_builds_a_class_conditional_ddpm():
     assert is_conditional(model) and model.num_classes == 10 and model.hparams.num_levels == 17
     plain = GenlightCLI(args=["--model", "ddpm", "--data", "digits", "--trainer.logger", "false"], run=False).model
     assert not is_conditional(plain)  # num_classes is linked, but labels are used only when asked
+
+
+def test_validation_bound_does_not_depend_on_the_batch_size():
+    """Each image's timesteps and noise come from a generator seeded by the image, so the bound over the
+    first ``bound_examples`` validation images is the same in batches of 8 and of 48 (and so on any number
+    of processes, each taking its share: tests/test_multinode.py)."""
+    from genlight.datamodules.digits import DigitsDataModule
+
+    torch.manual_seed(0)
+    model = create_model("ddpm", num_levels=17, timesteps=20, channels=8, bound_examples=40, bound_timesteps=4)
+    figures = []
+    for batch_size in (8, 48):
+        dm = DigitsDataModule(batch_size=batch_size)
+        trainer = cpu_trainer(limit_val_batches=6)
+        figures.append(float(trainer.validate(model, datamodule=dm, verbose=False)[0]["val/bpd_bound"]))
+    assert figures[0] == pytest.approx(figures[1], rel=1e-6)
+    # and the draws are those of the images: other images, another figure
+    model.hparams.bound_examples = 24
+    trainer = cpu_trainer(limit_val_batches=6)
+    assert float(trainer.validate(model, datamodule=DigitsDataModule(batch_size=8), verbose=False)[0]["val/bpd_bound"]) != figures[0]

@@ -182,9 +182,8 @@ DDPM = ["--model", "ddpm", "--model.timesteps", "20", "--model.channels", "8", "
 
 def test_ddpm_two_nodes_one_run_same_fid_and_resume(tmp_path: Path) -> None:
     """DDPM's samples (DDIM, eta 0, chunk ``i`` seeded with ``(seed, i)``) are the same on any number of
-    processes, so the FID of one checkpoint is too. Its ``val/bpd_bound`` is not compared: each process
-    starts the bound's timestep/noise generator from the same seed, so the draws per image depend on
-    the number of processes."""
+    processes, so the FID of one checkpoint is too; so is its ``val/bpd_bound``: each process bounds its
+    share of the first ``bound_examples`` images (here all 144), each image with draws seeded by itself."""
     work = tmp_path / "work"
     work.mkdir()
     cache = {"GENLIGHT_FID_CACHE": str(tmp_path / "fid")}
@@ -202,6 +201,7 @@ def test_ddpm_two_nodes_one_run_same_fid_and_resume(tmp_path: Path) -> None:
               (cache, cache))  # fmt: skip
     single, nodes = validated(tmp_path / "v1"), validated(tmp_path / "v2")
     assert nodes["val/fid_digits"] == pytest.approx(single["val/fid_digits"], abs=1e-5)
+    assert nodes["val/bpd_bound"] == pytest.approx(single["val/bpd_bound"], abs=1e-5)
 
     two_nodes(work, ["fit", *DDPM, *FID, "--trainer.max_epochs", "3", "--ckpt_path", "last"], (cache, cache))
     assert run_folders(work / "runs") == ["ddpm/version_0", "ddpm/version_1"]

@@ -3,6 +3,7 @@ translation grids, code traversals, energy landscapes, FID/KID/IS, the shared im
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
 from genlight.callbacks.captions import CaptionGrid
+from genlight.callbacks.compile import Compile
 from genlight.callbacks.completion import PatchCompletions
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.energy import EnergyLandscape
@@ -17,6 +18,7 @@ from genlight.callbacks.traversal import CodeTraversal
 __all__ = [
     "CaptionGrid",
     "CodeTraversal",
+    "Compile",
     "EMA",
     "EnergyLandscape",
     "FIDCallback",

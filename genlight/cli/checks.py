@@ -42,6 +42,13 @@ def check_settings(config: Namespace, subcommand: str | None) -> None:
         if epochs < -1:
             raise ConfigError(f"--trainer.max_epochs must be >= 1 (or -1: no limit), got {epochs}: "
                               f"e.g. --trainer.max_epochs 10")  # fmt: skip
+    root = str(config.trainer.get("default_root_dir") or "")
+    if subcommand in (None, "fit") and "://" in root:
+        raise ConfigError(
+            f"--trainer.default_root_dir {root} is a URL, but genlight fit writes its run folder (config.yaml, "
+            f"sample grids) with local file I/O: pass a local or mounted folder, and checkpoints can still go to "
+            f"the URL with --trainer.callbacks+=ModelCheckpoint --trainer.callbacks.dirpath {root.rstrip('/')}/ckpts"
+        )
     for logger in loggers_of(config):
         if not isinstance(logger, Namespace):
             continue

@@ -15,22 +15,30 @@ is an upper bound on ``-log P(x_0)`` of the discrete image. Validation evaluates
 ``bound_examples`` validation images with the T-1 KL terms estimated by stratified sampling: the
 indices 2..T are cut into at most ``bound_timesteps`` contiguous strata with quadratically growing
 edges ``2 + (T-1)(i/k)²`` (rounded, duplicates merged: the first strata, where the KL terms are
-largest, are single timesteps computed exactly), one t is drawn uniformly in each (seeded, so every
-epoch uses the same draw) and its KL, at one draw of ``x_t ~ q(x_t | x_0)``, is weighted by the
-stratum's size. That is an unbiased estimate of the sum, so the logged
-``val/bpd_bound`` is a true bound in expectation; with ``bound_timesteps >= T - 1`` every term is
-computed. ``L_T`` and ``L_0`` are always computed.
+largest, are single timesteps computed exactly), one t is drawn uniformly in each and its KL, at one
+draw of ``x_t ~ q(x_t | x_0)``, is weighted by the stratum's size. That is an unbiased estimate of
+the sum, so the logged ``val/bpd_bound`` is a true bound in expectation; with
+``bound_timesteps >= T - 1`` every term is computed. ``L_T`` and ``L_0`` are always computed.
+
+Each image's draws come from a generator seeded by the image itself, so every epoch uses the same
+draws and the figure does not depend on the batch size or on the number of processes: under DDP each
+of ``W`` processes evaluates ``ceil(bound_examples / W)`` of its images, which are the first
+``bound_examples`` of the split when the distributed sampler deals them out in order and ``W``
+divides ``bound_examples``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlight._compat import attached_trainer
 from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
@@ -44,6 +52,12 @@ from genlight.ranges import (
 )  # fmt: skip
 
 __all__ = ["DDPM"]
+
+
+def image_seed(levels: Tensor) -> int:
+    """A seed from an image's integer levels (blake2b of their bytes): the same image, the same seed."""
+    data = levels.detach().to("cpu", torch.int64).contiguous().numpy().tobytes()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") & (2**63 - 1)
 
 
 @register_model("ddpm")
@@ -71,7 +85,7 @@ class DDPM(GenerativeModule):
         sample_steps: default DDIM steps, at most ``timesteps`` (``None``: ``min(50, timesteps)``).
         eta: default DDIM ``η`` (0 deterministic, 1 DDPM-like noise).
         clip_x0: clip the predicted ``x_0`` to [-1, 1] while sampling (DDIM re-derives ``ε`` from it).
-        bound_examples: validation images the bound is computed on (the first ones).
+        bound_examples: validation images the bound is computed on (the first ones; DDP processes share them out).
         bound_timesteps: strata of KL terms per bound evaluation (see the module docstring).
         lr: AdamW learning rate.
         warmup_steps: linear warm-up of the learning rate, in optimizer steps.
@@ -81,7 +95,7 @@ class DDPM(GenerativeModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
-        "channels": 8, "timesteps": 10, "sample_steps": 5, "bound_timesteps": 3, "bound_examples": 8,
+        "channels": 8, "timesteps": 10, "sample_steps": 5, "bound_timesteps": 3, "bound_examples": 32,
     }  # fmt: skip
     ema_decay: ClassVar[float] = 0.999
     log_prob_is_exact = False
@@ -282,20 +296,25 @@ class DDPM(GenerativeModule):
 
     # ------------------------------------------------------------------ the bound
     def bound_terms(
-        self, x: Tensor, num_terms: int | None = None, generator: torch.Generator | None = None, y: Tensor | None = None
-    ) -> dict[str, Tensor]:
+        self, x: Tensor, num_terms: int | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None, y: Tensor | None = None,
+    ) -> dict[str, Tensor]:  # fmt: skip
         """Per-example terms of the negative variational bound, in nats (float64): ``prior`` (L_T),
         ``kl`` (the estimate of Σ_{t=2..T} L_{t-1}, see the module docstring; ``num_terms`` strata,
         default ``bound_timesteps``), ``decoder`` (L_0) and their sum ``total``. Unconditional
         (the "no label" token for a conditional model) unless labels ``y`` are given: then the bound on
-        ``log p(x | y)`` of a conditional model."""
+        ``log p(x | y)`` of a conditional model. ``generator``: one for the batch (the strata's
+        timesteps shared by its images), or one per image (each image's draws its own)."""
         if y is not None and not self.num_classes:
             raise ValueError("labels y need a conditional ddpm (--model.conditional true); this one is unconditional")
         x0 = x.float() * 2.0 - 1.0
         n, T = len(x0), self.timesteps
         k = self.hparams.bound_timesteps if num_terms is None else num_terms
+        each = isinstance(generator, Sequence)
 
         def randn() -> Tensor:
+            if each:
+                return torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generator]).to(x0.device)
             return torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
 
         def dims(t: Tensor) -> Tensor:
@@ -309,17 +328,23 @@ class DDPM(GenerativeModule):
         kl = torch.zeros(n, dtype=torch.float64, device=x0.device)
         if T > 1:
             if k >= T - 1:
-                picks, weights = list(range(1, T)), [1.0] * (T - 1)
+                picks = torch.arange(1, T)[:, None].expand(-1, n)  # (T-1, n)
+                weights = [1.0] * (T - 1)
             else:
                 # quadratic spacing: the first strata (small t, where the KL terms are largest) hold single
                 # timesteps, so they are computed exactly; later strata grow
                 grid = 1 + (T - 1) * torch.linspace(0, 1, k + 1, dtype=torch.float64) ** 2
                 edges = sorted(set(grid.round().long().tolist()))
-                u = torch.rand(len(edges) - 1, generator=generator, dtype=torch.float64).tolist()
-                picks = [lo + min(int(ui * (hi - lo)), hi - lo - 1) for lo, hi, ui in zip(edges[:-1], edges[1:], u)]
+                strata = len(edges) - 1
+                if each:  # (strata, n): a timestep per stratum and image
+                    u = torch.stack([torch.rand(strata, generator=g, dtype=torch.float64) for g in generator], 1)
+                else:
+                    u = torch.rand(strata, generator=generator, dtype=torch.float64)[:, None].expand(-1, n)
+                lo, size = torch.tensor(edges[:-1])[:, None], torch.tensor(edges[1:])[:, None] - torch.tensor(edges[:-1])[:, None]
+                picks = lo + torch.minimum((u * size).long(), size - 1)  # (strata, n)
                 weights = [float(hi - lo) for lo, hi in zip(edges[:-1], edges[1:])]
             for step, weight in zip(picks, weights):
-                t = torch.full((n,), step, device=x0.device, dtype=torch.long)
+                t = step.to(x0.device)
                 xt = self.q_sample(x0, t, randn())
                 q_mean, q_logvar = self.q_posterior(x0.double(), xt.double(), t)
                 p_mean, p_logvar = self.p_mean_logvar(xt, t, y)
@@ -374,18 +399,23 @@ class DDPM(GenerativeModule):
 
     def on_validation_epoch_start(self) -> None:
         self._bound_seen = 0
-        self._bound_generator = torch.Generator().manual_seed(0)  # the same timesteps and noise every epoch
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x, y = batch[0], batch[1].long()
         self.log(f"{stage}/loss", self.diffusion_loss(x, y if self.num_classes else None), sync_dist=True)
         if not hasattr(self, "_bound_seen"):
             self.on_validation_epoch_start()
-        room = self.hparams.bound_examples - self._bound_seen
+        trainer = attached_trainer(self)
+        processes = trainer.world_size if trainer is not None else 1
+        room = math.ceil(self.hparams.bound_examples / processes) - self._bound_seen  # this process's share
         if room > 0:
             x = x[:room]
             self._bound_seen += len(x)
-            self.log_density(stage, -self.bound_terms(x, generator=self._bound_generator)["total"].float())
+            # each image's timesteps and noise from a generator seeded by the image: the same every epoch,
+            # whichever process and batch it is in
+            levels = to_levels(x, int(self.hparams.num_levels or 256)).cpu()  # one copy, not one per image
+            generators = [torch.Generator().manual_seed(image_seed(img)) for img in levels]
+            self.log_density(stage, -self.bound_terms(x, generator=generators)["total"].float())
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

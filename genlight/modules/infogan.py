@@ -135,6 +135,9 @@ class InfoGAN(AdversarialModule):
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"noise_dim": 4, "width": 4, "q_hidden": 8, "categories": [3]}
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images",)
+    # torch.compile (genlight.callbacks.Compile): not the discriminator, which Q also runs through its eager
+    # ``features`` method; compiled, its first backward fails under AOT autograd (a tensor modified in place)
+    compile_modules: ClassVar[tuple[str, ...] | None] = ("generator", "q_head")
 
     def __init__(
         self,

@@ -98,6 +98,9 @@ class StarGAN(GenerativeModule):
     ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other net without gradients
     ema_decay: ClassVar[float] = 0.999
     ema_target: ClassVar[str | None] = "generator"
+    # torch.compile (genlight.callbacks.Compile): the generator only; the gradient penalty differentiates the
+    # discriminator twice, and AOT autograd (inductor, aot_eager) does not support double backward
+    compile_modules: ClassVar[tuple[str, ...] | None] = ("generator",)
     monitor: ClassVar[str | None] = "val/l1_true"
     monitor_mode: ClassVar[str] = "min"
     num_domains: int

@@ -22,6 +22,9 @@ class WGANGP(DCGAN):
     """DCGAN networks trained as a WGAN-GP; the arguments are DCGAN's with the paper's defaults."""
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {**DCGAN.smoke_kwargs, "n_critic": 1}  # a one-step smoke test trains G too
+    # torch.compile (genlight.callbacks.Compile): the generator only; the gradient penalty differentiates the
+    # critic twice, and AOT autograd (inductor, aot_eager) does not support double backward
+    compile_modules: ClassVar[tuple[str, ...] | None] = ("generator",)
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ from genlight.testing.checks import (
     check_signature,
     check_training,
 )
-from genlight.testing.ddp import RecordRank, check_two_process_ddp
+from genlight.testing.ddp import DDPComparison, RecordRank, check_ddp_matches_one_process, check_two_process_ddp
 from genlight.testing.harness import (
     Family,
     SmokeFit,
@@ -47,12 +47,14 @@ from genlight.testing.harness import (
 )
 
 __all__ = [
+    "DDPComparison",
     "RecordRank",
     "SmokeFit",
     "check_bf16",
     "check_capabilities",
     "check_checkpoint_round_trip",
     "check_cli_instantiation",
+    "check_ddp_matches_one_process",
     "check_family",
     "check_fit_and_capabilities",
     "check_fp16_manual_optimisation",
@@ -82,7 +84,8 @@ def check_family(family: Family, tmp_path: str | Path | None = None, *, ddp: boo
     """Run every check of the family contract on ``family`` (a class, registered or not, or a registry
     name): :func:`check_signature`, :func:`check_fit_and_capabilities` (fit, capabilities, checkpoint
     round trip), :func:`check_cli_instantiation`, :func:`check_bf16`, and for manual-optimisation
-    families :func:`check_fp16_manual_optimisation` (and :func:`check_two_process_ddp` with ``ddp=True``).
+    families :func:`check_fp16_manual_optimisation` (and :func:`check_two_process_ddp` with ``ddp=True``);
+    with ``ddp=True`` every family also :func:`check_ddp_matches_one_process` (slow: about a minute).
     Files go under ``tmp_path`` (a temporary folder if ``None``).
 
     Raises:
@@ -97,6 +100,8 @@ def check_family(family: Family, tmp_path: str | Path | None = None, *, ddp: boo
             checks.append(check_fp16_manual_optimisation)
             if ddp:
                 checks.append(check_two_process_ddp)
+        if ddp:
+            checks.append(check_ddp_matches_one_process)
         for check in checks:
             folder = root / check.__name__
             folder.mkdir(exist_ok=True)
