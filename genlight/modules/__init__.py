@@ -17,6 +17,7 @@ from genlight.modules.infogan import InfoGAN
 from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
+from genlight.modules.progan import ProGAN
 from genlight.modules.realnvp import RealNVP
 from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
@@ -41,6 +42,7 @@ __all__ = [
     "NADE",
     "PixelCNN",
     "PixelRNN",
+    "ProGAN",
     "RealNVP",
     "RowLSTMPixelRNN",
     "VAE",
