@@ -36,6 +36,7 @@ demo: $(STAMP)
 #   fid_digits          DDPM 600 s, EBM 600 s, then 3 more rows      ~25 min
 #   ddpm_bound_digits   all 249 KL terms on the 359 test images      ~1-15 min
 #   gan_digits          7 adversarial families x 300 s               ~40 min
+#   progan_digits       progan and dcgan x 300 s                     ~12 min
 #   cyclegan_digits     4 epochs                                     ~2 min
 #   text2image_digits   300 s + evaluations                          ~7 min
 #   puzzlegan_digits    300 s                                        ~6 min
@@ -58,6 +59,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
 	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
+	$(BENCH) benchmarks/progan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
 	$(BENCH) benchmarks/puzzlegan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/stargan_digits.py --budget 360 --threads 1

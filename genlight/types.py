@@ -94,6 +94,20 @@ class CodeTraversable(Protocol):
     ) -> Tensor: ...
 
 
+@runtime_checkable
+class GrowingSampler(Protocol):
+    """A sampler trained through resolution stages (progressive growing): ``num_stages`` stages;
+    ``growth(step)`` is ``(stage, alpha)`` of the schedule at training step ``step`` (``None``: of the
+    last step taken, where ``sample`` draws); ``steps_taken`` training steps so far."""
+
+    num_stages: int
+    steps_taken: int
+
+    def growth(self, step: int | None = None) -> tuple[int, float]: ...
+
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor: ...
+
+
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
     return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0

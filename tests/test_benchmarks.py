@@ -124,6 +124,21 @@ def test_uses_digits_smoke(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_progan_digits_smoke(tmp_path) -> None:
+    run("benchmarks/progan_digits.py", "--budget", "6", "--evals", "2", "--threads", "1", "--out", str(tmp_path),
+        "--progan_args", '{"width": 8, "steps_per_stage": 2, "fade_steps": 2}')  # fmt: skip
+    results = json.loads((tmp_path / "progan_digits.json").read_text())
+    rows, runs = results["rows"], results["runs"]
+    stage0 = [label for label in rows if label.startswith("progan: end of stage 0 (4x4, step 2")]
+    assert stage0 and runs["progan"]["stage_ends"]["0"]["batches"] == 2
+    assert {"progan: chosen on val FID", "dcgan: end of training", "dcgan: chosen on val FID"} <= set(rows)
+    for row in rows.values():
+        assert row["fid_train"] > results["_floor"]["fid_train"] and 0.0 <= row["mem_q10"] <= 1.0
+    md = (tmp_path / "progan_digits.md").read_text()
+    assert "<!-- progan_digits table -->" in md and "| progan: end of stage 0 (4x4" in md
+    assert Image.open(tmp_path / "progan_digits.png").width > 100
+
+@pytest.mark.slow
 def test_cyclegan_digits_smoke(tmp_path) -> None:
     result = run("benchmarks/cyclegan_digits.py", "--epochs", "1", "--budget", "5", "--test", "--out", str(tmp_path))
     row = json.loads(result.stdout.strip().splitlines()[-1])

@@ -12,6 +12,7 @@ from genlight.callbacks.image_logging import image_grid, log_images, render, run
 from genlight.callbacks.interpolation import LatentInterpolation
 from genlight.callbacks.reconstructions import Reconstructions
 from genlight.callbacks.samples import SampleGrid
+from genlight.callbacks.stages import StageSamples
 from genlight.callbacks.translation import TranslationGrid
 from genlight.callbacks.traversal import CodeTraversal
 
@@ -27,6 +28,7 @@ __all__ = [
     "PeriodicCallback",
     "Reconstructions",
     "SampleGrid",
+    "StageSamples",
     "TranslationGrid",
     "evaluating",
     "image_grid",

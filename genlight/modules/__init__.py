@@ -18,6 +18,7 @@ from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from genlight.modules.puzzlegan import PuzzleGAN
+from genlight.modules.progan import ProGAN
 from genlight.modules.realnvp import RealNVP
 from genlight.modules.text2image import Text2Image
 from genlight.modules.stargan import StarGAN
@@ -45,6 +46,7 @@ __all__ = [
     "PixelCNN",
     "PixelRNN",
     "PuzzleGAN",
+    "ProGAN",
     "RealNVP",
     "RowLSTMPixelRNN",
     "Text2Image",
