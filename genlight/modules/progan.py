@@ -137,6 +137,13 @@ class ProGAN(AdversarialModule):
         """``D(x)`` at the current stage and alpha."""
         return self.discriminator(x, *self._current())
 
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """A frozen representation of images ``x`` in [0, 1]: the discriminator's ``(C_0, 4, 4)`` map before
+        its last block, at the current stage and alpha, flattened to ``(B, 16 C_0)``. The last block's
+        minibatch standard deviation is left out, so an image's features do not depend on its batch."""
+        return self.discriminator.trunk(self.to_model_range(x), *self._current()).flatten(1)
+
     def to_model_range(self, x: Tensor) -> Tensor:
         """Data in [0, 1] to [-1, 1], at the current stage's size and blended as during a fade."""
         return real_at_stage(x * 2.0 - 1.0, *self._current())

@@ -179,6 +179,10 @@ class ProgressiveDiscriminator(nn.Module):
         )
 
     def forward(self, x: Tensor, stage: int, alpha: float = 1.0) -> Tensor:
+        return self.blocks[0](self.trunk(x, stage, alpha))
+
+    def trunk(self, x: Tensor, stage: int, alpha: float = 1.0) -> Tensor:
+        """Every block but the last: ``(B, C, R, R)`` -> the ``(B, C_0, 4, 4)`` map the last block reads."""
         h = _lrelu(self.from_rgb[stage](x))
         if stage > 0:
             h = self.blocks[stage](h)
@@ -187,7 +191,7 @@ class ProgressiveDiscriminator(nn.Module):
                 h = torch.lerp(old, h, alpha)
             for s in range(stage - 1, 0, -1):
                 h = self.blocks[s](h)
-        return self.blocks[0](h)
+        return h
 
 
 class StepCounter(nn.Module):
