@@ -51,7 +51,7 @@ BENCHMARKED = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "aae", "cyclegan", 
 #: wall-clock training budget in seconds; slower learners get more (about 18 min of budgets in all)
 BUDGETS = {
     "ae": 30, "vae": 60, "beta_vae": 60, "cvae": 60, "nade": 60, "pixelcnn": 90, "gated_pixelcnn": 90,
-    "pixelrnn_row": 120, "pixelrnn_diag": 120, "realnvp": 120, "glow": 120, "ddpm": 150,
+    "pixelrnn_row": 120, "pixelrnn_diag": 120, "realnvp": 120, "glow": 120, "ddpm": 150, "progan": 300,
 }  # fmt: skip
 DEFAULT_BUDGET = 60
 COMMAND = "PYTHONPATH=. python scripts/family_samples.py"

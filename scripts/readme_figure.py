@@ -3,7 +3,7 @@ name and its training budget. No training here: the panels are the sample grids 
 (``benchmarks/results/gan_digits.json``: one per adversarial family, with the budget of its row;
 the EBM's samples on toy2d from ``benchmarks/ebm_landscape.py``) and the short-budget grids of every
 other family that ``scripts/family_samples.py`` trains and draws (``docs/images/families/``;
-short-budget samples, not benchmark results). Families that cannot draw images (classifiers) are
+short-budget samples, not benchmark results). Families that draw no samples (classifiers, the completer and the multi-domain translator) are
 named under the panels. Run from the repository root: ``python scripts/readme_figure.py``.
 """
 
@@ -67,7 +67,7 @@ def family_panels() -> tuple[list[tuple[str, Path]], list[str]]:
 def main() -> None:
     panels, left_out = family_panels()
     items = [(title, Image.open(path).convert("RGB")) for title, path in benchmark_panels() + panels]
-    footer = f"left out (cannot draw images): {', '.join(left_out)}" if left_out else ""
+    footer = f"left out (draw no samples): {', '.join(left_out)}" if left_out else ""
     canvas = lay_out(items, per_row=PER_ROW, pad=PAD, title_h=TITLE_H, font=ImageFont.load_default(size=FONT_SIZE),
                      footer=footer)  # fmt: skip
     OUT.parent.mkdir(parents=True, exist_ok=True)

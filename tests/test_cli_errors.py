@@ -468,3 +468,9 @@ def test_readme_cli_block_runs_in_order(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "samples.png").stat().st_size > 100
     model = load_model("runs/vae/version_0/checkpoints/last.ckpt")  # the README's "From Python" line
     assert model.sample(64).shape == (64, 1, 8, 8)
+
+
+def test_model_compile_points_to_the_compile_callback(capsys) -> None:
+    """``torch.compile`` is a callback for every family, not a model option: ``--model.compile`` says so."""
+    code, _, err = run(capsys, "fit", "--model", "vae", "--data", "digits", "--model.compile", "true")
+    assert_user_error(code, err, "VAE has no option --model.compile", "--trainer.callbacks+=Compile")

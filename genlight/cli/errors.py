@@ -99,6 +99,8 @@ def _unknown_init_arg(key: str, option: str, class_path: str, prog: str) -> str:
     registry = MODELS if key == "model" else DATAMODULES
     name = registry.name_of(import_class(class_path)) if names else None
     hint = did_you_mean(option, names).replace(": ", f": --{key}.", 1).replace(", ", f", --{key}.")
+    if key == "model" and option == "compile" and "compile" not in names:
+        hint = " torch.compile is a callback that serves every family: --trainer.callbacks+=Compile"
     return (
         f"genlight: error: {cls} has no option --{key}.{option}.{hint}\n"
         f"`{prog} --{key}.help {name or class_path}` lists its options"
