@@ -43,7 +43,7 @@ from genlight.functional import check_image_shape
 
 from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, ImagePool, check_loss, dcgan_init_, discriminator_loss, generator_loss
-from genlight.nn.image_to_image import NORMS, PatchDiscriminator, ResnetGenerator
+from genlight.nn.image_to_image import ImageNorm, PatchDiscriminator, ResnetGenerator
 from genlight.registry import register_model
 from genlight.ranges import Buffer, Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
@@ -102,7 +102,7 @@ class CycleGAN(GenerativeModule):
         g_stem_kernel: KernelSize = 7,
         width_d: Size = 64,
         n_layers_d: Depth = 3,
-        norm: str = "instance",
+        norm: ImageNorm = "instance",
         loss: AdversarialLoss = "lsgan",
         lambda_cycle: NonNegativeFloat = 10.0,
         lambda_identity: NonNegativeFloat = 0.5,
@@ -118,8 +118,6 @@ class CycleGAN(GenerativeModule):
         self.automatic_optimization = False
         name = type(self).__name__
         shape = check_image_shape(image_shape, name, multiple_of=4, min_size=8)
-        if norm not in NORMS:
-            raise ValueError(f"{name}: unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
         if check_loss(loss) == "wasserstein_gp":
             raise ValueError(f"{name}: loss 'wasserstein_gp' needs a gradient penalty; use lsgan, non_saturating or hinge")
         if lambda_cycle < 0 or lambda_identity < 0 or pool_size < 0:

@@ -52,7 +52,7 @@ from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
 from genlight.modules.cyclegan import linear_decay
 from genlight.nn.adversarial import discriminator_loss, generator_loss, gradient_penalty
-from genlight.nn.image_to_image import NORMS
+from genlight.nn.image_to_image import ImageNorm
 from genlight.nn.stargan import DomainDiscriminator, DomainGenerator
 from genlight.ranges import (
     Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size,
@@ -117,7 +117,7 @@ class StarGAN(GenerativeModule):
         width_d: Size = 64,
         n_layers_d: Depth = 6,
         n_extra_d: DepthOrZero = 1,
-        norm: str = "instance",
+        norm: ImageNorm = "instance",
         lambda_cls: NonNegativeFloat = 1.0,
         lambda_rec: NonNegativeFloat = 10.0,
         lambda_gp: NonNegativeFloat = 10.0,
@@ -135,8 +135,6 @@ class StarGAN(GenerativeModule):
         self.automatic_optimization = False
         name = type(self).__name__
         shape = check_image_shape(image_shape, name, multiple_of=4, min_size=8)
-        if norm not in NORMS:
-            raise ValueError(f"{name}: unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
         self.domain_names = tuple(str(d) for d in domains)
         if len(self.domain_names) < 2 or len(set(self.domain_names)) != len(self.domain_names):
             raise ValueError(f"{name}: domains must be at least two distinct names, got {list(self.domain_names)}")

@@ -18,14 +18,17 @@ Initialise with :func:`~genlight.nn.adversarial.dcgan_init_` (``N(0, 0.02)``, as
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 from torch import Tensor, nn
 
 from genlight.nn.conv import downsample_plan
 
-__all__ = ["PatchDiscriminator", "ResnetBlock", "ResnetGenerator", "image_norm", "num_halvings"]
+__all__ = ["ImageNorm", "PatchDiscriminator", "ResnetBlock", "ResnetGenerator", "image_norm", "num_halvings"]
 
-NORMS = ("instance", "batch", "none")
+#: the normalisation layer of the image-to-image networks (see :func:`image_norm`)
+ImageNorm = Literal["instance", "batch", "none"]
+NORMS: tuple[str, ...] = get_args(ImageNorm)
 
 
 def image_norm(kind: str, channels: int) -> nn.Module:
