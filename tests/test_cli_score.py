@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from genlight.cli import main
+from tests.test_cli_errors import run
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.logger", "false"]
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_info:
-        code = exit_info.code if isinstance(exit_info.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def fit(root: Path, *args: str) -> str:
