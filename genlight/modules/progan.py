@@ -67,6 +67,9 @@ class ProGAN(AdversarialModule):
     # trains every layer; 8 steps of the resume test cross the fade (steps 0-4) into the 8x8 stage
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 8, "steps_per_stage": 0, "fade_steps": 5}
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images",)
+    # torch.compile (genlight.callbacks.Compile): the generator only; the default WGAN-GP penalty differentiates
+    # the discriminator twice, and AOT autograd (inductor, aot_eager) does not support double backward
+    compile_modules: ClassVar[tuple[str, ...] | None] = ("generator",)
 
     def __init__(
         self,
