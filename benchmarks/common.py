@@ -183,6 +183,33 @@ def num_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+class BudgetMarks:
+    """``evals - 1`` evaluation marks evenly spread over a training budget: wall-clock seconds from
+    :meth:`start` (``budget``) or optimizer steps (``max_steps``, when given). :meth:`due` is true once
+    for each mark reached (marks passed in the meantime are skipped) and never at the end of the budget,
+    whose final weights the scripts score after fit."""
+
+    def __init__(self, evals: int, budget: float | None, max_steps: int | None) -> None:
+        self.evals, self.budget, self.max_steps = evals, budget, max_steps
+        self.done, self.started = 0, 0.0
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def progress(self, trainer: pl.Trainer) -> float:
+        """The share of the budget spent."""
+        if self.max_steps:
+            return trainer.global_step / self.max_steps
+        return (time.perf_counter() - self.started) / float(self.budget or 1.0)
+
+    def due(self, trainer: pl.Trainer) -> bool:
+        progress = self.progress(trainer)
+        if self.done + 1 >= self.evals or progress < (self.done + 1) / self.evals or progress >= 1.0:
+            return False
+        self.done = int(progress * self.evals)
+        return True
+
+
 # ---------------------------------------------------------------------------------------- results
 def commit(dirty: bool = False) -> str:
     """The short hash of HEAD (``?`` outside git); with ``dirty``, says so when tracked files changed."""

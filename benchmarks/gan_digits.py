@@ -50,7 +50,7 @@ import torch
 import yaml
 
 from benchmarks.common import (
-    MATCHED_DRAWS, NUM_SAMPLES, RESULTS, ROOT, Scorer, all_images, all_labels, commit, compose, draw, fmt, linked_arguments,
+    MATCHED_DRAWS, NUM_SAMPLES, BudgetMarks, RESULTS, ROOT, Scorer, all_images, all_labels, commit, compose, draw, fmt, linked_arguments,
     num_params, quiet_trainer, read_json, read_png, save_png, timed_fit, write_json, write_lines,
 )  # fmt: skip
 from genlight import get_model_class, list_models, load_model
@@ -102,31 +102,21 @@ class ValSelection(FIDCallback):
     def __init__(self, path: str, evals: int, budget: float | None, max_steps: int | None) -> None:
         super().__init__(metrics=("fid",), reference_split="val", num_samples=NUM_SAMPLES, every_n_epochs=1,
                          max_time_fraction=None)  # fmt: skip
-        self.path, self.evals, self.budget, self.max_steps = path, evals, budget, max_steps
+        self.path, self.marks = path, BudgetMarks(evals, budget, max_steps)
         self.history: list[dict[str, float]] = []
         self.best = math.inf
         self.eval_seconds = 0.0
-        self._start = 0.0
-        self._done = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
-        self._start = time.perf_counter()
+        self.marks.start()
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pass  # evaluated at train-epoch end (below), whether or not the family has a validation loop
 
-    def progress(self, trainer: pl.Trainer) -> float:
-        if self.max_steps:
-            return trainer.global_step / self.max_steps
-        return (time.perf_counter() - self._start) / float(self.budget or 1.0)
-
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        due, progress = self._done + 1, self.progress(trainer)
-        if due >= self.evals or progress < due / self.evals or progress >= 1.0:  # the final weights: after fit
-            return
-        self._done = int(self.progress(trainer) * self.evals)  # skip marks passed meanwhile
-        self.record(trainer, pl_module, save=True)
+        if self.marks.due(trainer):  # the final weights are scored after fit
+            self.record(trainer, pl_module, save=True)
 
     def record(self, trainer: pl.Trainer, pl_module: pl.LightningModule, save: bool) -> float:
         began = time.perf_counter()

@@ -50,13 +50,13 @@ import torch
 import yaml
 
 from benchmarks.common import (
-    RESULTS, ROOT, all_images, commit, command, fmt, lay_out, num_params, quiet_trainer, timed_fit, to_image,
+    RESULTS, ROOT, BudgetMarks, commit, command, fmt, lay_out, num_params, quiet_trainer, timed_fit, to_image,
     write_json, write_lines,
 )  # fmt: skip
 from genlight import load_model
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.image_logging import image_grid
-from genlight.datamodules.digit_captions import ATTRIBUTES, DIGIT_WORDS, DigitCaptionsDataModule, detokenize
+from genlight.datamodules.digit_captions import ATTRIBUTES, DIGIT_WORDS, DigitCaptionsDataModule
 from genlight.metrics import FrechetDistance, create_extractor
 from genlight.metrics.functional import frechet_distance
 from genlight.modules.text2image import Text2Image
@@ -183,24 +183,16 @@ class ValSelection(pl.Callback):
     def __init__(self, judge: Judge, val: dict[str, torch.Tensor], path: str, evals: int, budget: float | None,
                  max_steps: int | None) -> None:  # fmt: skip
         self.judge, self.val, self.path = judge, val, path
-        self.evals, self.budget, self.max_steps = evals, budget, max_steps
+        self.marks = BudgetMarks(evals, budget, max_steps)
         self.history: list[dict[str, Any]] = []
-        self.best, self.eval_seconds, self._start, self._done = math.inf, 0.0, 0.0, 0
+        self.best, self.eval_seconds = math.inf, 0.0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = time.perf_counter()
-
-    def progress(self, trainer: pl.Trainer) -> float:
-        if self.max_steps:
-            return trainer.global_step / self.max_steps
-        return (time.perf_counter() - self._start) / float(self.budget or 1.0)
+        self.marks.start()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        due, progress = self._done + 1, self.progress(trainer)
-        if due >= self.evals or progress < due / self.evals or progress >= 1.0:
-            return
-        self._done = int(progress * self.evals)
-        self.record(trainer, pl_module, save=True)
+        if self.marks.due(trainer):
+            self.record(trainer, pl_module, save=True)
 
     def record(self, trainer: pl.Trainer, pl_module: Text2Image, save: bool) -> float:
         began = time.perf_counter()
