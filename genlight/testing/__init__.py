@@ -1,27 +1,28 @@
 """The family contract as a kit: check a family, registered or not, in one line.
 
 ```python
-from genlight.testing import check_family
+from genlight.testing import check_family, parametrize_with_checks
 
 def test_my_family(tmp_path):
-    check_family(MyFamily, tmp_path)
+    check_family(MyFamily, tmp_path)        # every check; all failures reported together
+
+@parametrize_with_checks([MyFamily])        # or: one pytest item per check, "n/a" where it does not apply
+def test_contract(family, check, tmp_path):
+    check(family, tmp_path)
 ```
 
-:func:`check_family` runs every check below on one class and raises an ``AssertionError`` that names
-the family and the check that failed. Each check also works alone (``tests/test_all_models.py``
-parametrises them over ``list_models()``). A check builds the family from its own class attributes:
-``smoke_kwargs`` (tiny widths), ``smoke_data`` / ``smoke_data_kwargs`` (the registered datamodule it
-runs on, made small by its ``smoke()``) and ``smoke_trainer`` (Trainer settings it needs). Everything
-runs on the CPU in seconds.
+The checks (:data:`CHECKS`) are picked by capability (:mod:`genlight.types`) and check meaning: the
+signature; samples' shape, range and level grid; an exact likelihood sums to 1 over all 81 images of
+1x2x2 with 3 levels; sampler frequencies agree with ``exp(log_prob)`` (chi-square, false-alarm rate
+1e-3); a bound lies below the importance-sampled ``log p(x)``; autoregressive causality by autograd;
+autoencoder round trips; translators; then one short fit (training, capabilities, EMA, checkpoint round
+trip), the CLI, bf16, fp16 with a grad scaler (manual optimisation), and, slow, 2-process DDP. A check
+builds the family from its own class attributes: ``smoke_kwargs`` (tiny widths), ``smoke_data`` /
+``smoke_data_kwargs`` (the registered datamodule it runs on, made small by its ``smoke()``) and
+``smoke_trainer`` (Trainer settings it needs). Everything runs on the CPU in seconds.
 """
 
 from __future__ import annotations
-
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from genlight.testing.checks import (
     check_bf16,
@@ -34,6 +35,12 @@ from genlight.testing.checks import (
     check_training,
 )
 from genlight.testing.ddp import DDPComparison, RecordRank, check_ddp_matches_one_process, check_two_process_ddp
+from genlight.testing.kit import CHECKS, Check, check_family, parametrize_with_checks
+from genlight.testing.meaning import (
+    ALPHA, check_autoencoder_round_trip, check_bound_below_exact, check_causal, check_normalised,
+    check_sampler_matches_log_prob, check_samples, check_translation,
+)  # fmt: skip
+from genlight.testing.spaces import NotApplicable, all_images, chi_square, tiny_model
 from genlight.testing.harness import (
     Family,
     SmokeFit,
@@ -47,7 +54,22 @@ from genlight.testing.harness import (
 )
 
 __all__ = [
+    "ALPHA",
+    "CHECKS",
+    "Check",
     "DDPComparison",
+    "NotApplicable",
+    "all_images",
+    "check_autoencoder_round_trip",
+    "check_bound_below_exact",
+    "check_causal",
+    "check_normalised",
+    "check_sampler_matches_log_prob",
+    "check_samples",
+    "check_translation",
+    "chi_square",
+    "parametrize_with_checks",
+    "tiny_model",
     "RecordRank",
     "SmokeFit",
     "check_bf16",
@@ -69,43 +91,3 @@ __all__ = [
     "uses_manual_optimisation",
 ]
 
-
-@contextmanager
-def _folder(tmp_path: str | Path | None) -> Iterator[Path]:
-    if tmp_path is not None:
-        Path(tmp_path).mkdir(parents=True, exist_ok=True)
-        yield Path(tmp_path)
-    else:
-        with tempfile.TemporaryDirectory(prefix="genlight-check-") as folder:
-            yield Path(folder)
-
-
-def check_family(family: Family, tmp_path: str | Path | None = None, *, ddp: bool = False) -> None:
-    """Run every check of the family contract on ``family`` (a class, registered or not, or a registry
-    name): :func:`check_signature`, :func:`check_fit_and_capabilities` (fit, capabilities, checkpoint
-    round trip), :func:`check_cli_instantiation`, :func:`check_bf16`, and for manual-optimisation
-    families :func:`check_fp16_manual_optimisation` (and :func:`check_two_process_ddp` with ``ddp=True``);
-    with ``ddp=True`` every family also :func:`check_ddp_matches_one_process` (slow: about a minute).
-    Files go under ``tmp_path`` (a temporary folder if ``None``).
-
-    Raises:
-        AssertionError: ``"<family>: <check> failed: <why>"``, the original error chained.
-    """
-    name = family_name(family)
-    with _folder(tmp_path) as root:
-        checks: list[Callable[[Family, Path], Any]] = [
-            check_signature, check_fit_and_capabilities, check_cli_instantiation, check_bf16
-        ]  # fmt: skip
-        if uses_manual_optimisation(family, root):
-            checks.append(check_fp16_manual_optimisation)
-            if ddp:
-                checks.append(check_two_process_ddp)
-        if ddp:
-            checks.append(check_ddp_matches_one_process)
-        for check in checks:
-            folder = root / check.__name__
-            folder.mkdir(exist_ok=True)
-            try:
-                check(family, folder)
-            except Exception as error:  # noqa: BLE001 - any failure is reported as the family's
-                raise AssertionError(f"{name}: {check.__name__} failed: {type(error).__name__}: {error}") from error
