@@ -19,7 +19,7 @@ from genlight.datamodules.digits import DigitsDataModule  # noqa: E402
 
 # DDP tests that only validate start their ranks from one fork server (tests.helpers.validation_ddp) that
 # has imported these once, instead of two fresh interpreters per test
-multiprocessing.set_forkserver_preload(["torch", "lightning.pytorch", "genlight", "tests.families", "tests.helpers"])
+multiprocessing.set_forkserver_preload(["torch", "lightning.pytorch", "genlight", "tests.families", "tests.made", "tests.helpers"])
 
 _PORTS = itertools.count()
 
@@ -61,3 +61,4 @@ def digits() -> DigitsDataModule:
 
 
 import tests.families  # noqa: E402,F401  - test-only families (tag "test") join the registry-wide tests
+import tests.made  # noqa: E402,F401  - so does the MADE whose planted bugs test the kit
