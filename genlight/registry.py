@@ -97,7 +97,9 @@ class Registry(Generic[T]):
     def load_plugins(self) -> None:
         """Import the built-ins and every entry point of ``self.group``, once.
 
-        A plug-in that fails to import gives a warning naming it, never a crash.
+        A plug-in that fails to import, or whose name is taken by another class, gives a one-line
+        warning naming it, never a crash. A class registered by its decorator under one name and by an
+        entry point under another answers to both (the entry-point name becomes an alias).
         """
         if self._loaded or self._loading:
             return
@@ -106,9 +108,7 @@ class Registry(Generic[T]):
             importlib.import_module(self._builtins)
             for ep in _entry_points(self.group):
                 try:
-                    obj = ep.load()
-                    if obj not in self._entries.values():
-                        self.add(obj, ep.name)
+                    self._add_entry_point(ep.name, ep.load())
                 except Exception as err:  # noqa: BLE001 - a broken plug-in must not break genlight
                     warnings.warn(
                         f"genlight: skipped {self.kind} plug-in {ep.name!r} ({ep.value}) from entry-point "
@@ -118,6 +118,21 @@ class Registry(Generic[T]):
             self._loaded = True
         finally:
             self._loading = False
+
+    def _add_entry_point(self, name: str, obj: Any) -> None:
+        """Register an entry point's class under its name; a class its decorator registered already (as
+        the entry point's import ran it) under another name gets the entry point's name as an alias, so
+        both names work and the class is listed once."""
+        known = next((key for key, cls in self._entries.items() if cls is obj), None)
+        if known is None:
+            self.add(obj, name)
+        elif name != known:
+            self.add(obj, known, aliases=(name,), tags=self._tags[known])  # refuses a name another class holds
+
+    def aliases(self, name: str) -> list[str]:
+        """The other names of the entry ``name`` (aliases, entry-point names), sorted."""
+        key = self.resolve(name)
+        return sorted(alias for alias, target in self._aliases.items() if target == key)
 
     # ------------------------------------------------------------------ lookup
     def resolve(self, name: str) -> str | None:

@@ -240,3 +240,39 @@ def test_create_model_links_shapes_from_a_datamodule(tmp_path):
 
     cgan = genlight.create_model("cgan", datamodule=Shapes(), latent_dim=4, width=4)
     assert cgan.num_classes == 10 and tuple(cgan.image_shape) == (1, 16, 16)
+
+
+def _fake_entry_points(monkeypatch, *specs: tuple[str, str]) -> None:
+    from importlib import metadata
+
+    import genlight.registry as registry
+
+    points = [metadata.EntryPoint(name, value, "genlight.models") for name, value in specs]
+    monkeypatch.setattr(registry, "_entry_points", lambda group: points if group == "genlight.models" else [])
+
+
+def test_decorator_and_entry_point_names_both_answer(monkeypatch):
+    """A class its decorator registered as ``vae`` and an entry point names ``my_vae``: both names
+    resolve to it (the entry-point name an alias), it is listed once, and nothing is dropped."""
+    reg = fresh_registry()
+    reg.add(VAE, "vae", tags=("latent",))  # what the decorator did when the entry point's import ran it
+    _fake_entry_points(monkeypatch, ("my_vae", "genlight.modules.vae:VAE"), ("vae", "genlight.modules.vae:VAE"))
+    assert reg.list() == ["vae"]
+    assert reg.get("my_vae") is VAE and reg.resolve("my_vae") == "vae" and "my_vae" in reg
+    assert reg.aliases("vae") == ["my_vae"] and reg.list(tag="latent") == ["vae"]
+    assert reg.class_path("my_vae") == "genlight.modules.vae.VAE"
+
+
+def test_an_entry_point_name_held_by_another_class_is_refused_in_one_line(monkeypatch):
+    from genlight.modules.autoencoder import AE
+
+    reg = fresh_registry()
+    reg.add(VAE, "vae")
+    reg.add(AE, "ae")
+    _fake_entry_points(monkeypatch, ("ae", "genlight.modules.vae:VAE"))
+    with pytest.warns(UserWarning) as record:
+        reg.list()
+    (message,) = [str(w.message) for w in record]
+    assert "\n" not in message
+    assert "skipped model plug-in 'ae'" in message and "already taken by genlight.modules.autoencoder.AE" in message
+    assert reg.get("ae") is AE and reg.aliases("vae") == []
