@@ -43,6 +43,7 @@ class MADE(GenerativeModule):
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
         c, h, w = self.shape = check_image_shape(image_shape, type(self).__name__)
+        self.num_levels, self.lr = num_levels, lr
         d = c * h * w
         rank = torch.arange(d).view(h, w, c).permute(2, 0, 1).flatten()  # raster position of each (c, i, j)
         degree = torch.arange(hidden) % max(1, d - 1)  # hidden unit k sees inputs of rank <= degree[k]
@@ -57,16 +58,16 @@ class MADE(GenerativeModule):
         c, h, w = self.shape
         hid = F.relu(F.linear(x.flatten(1) * 2 - 1, self.inner.weight * self.mask_in, self.inner.bias))
         out = F.linear(hid, self.outer.weight * self.mask_out, self.outer.bias)  # (B, D*L), D in (C, H, W) order
-        return out.view(-1, c, h, w, self.hparams.num_levels).permute(0, 1, 4, 2, 3).flatten(1, 2)
+        return out.view(-1, c, h, w, self.num_levels).permute(0, 1, 4, 2, 3).flatten(1, 2)
 
     def level_log_probs(self, x: Tensor) -> Tensor:
         """``(B, C, L, H, W)``: log-probabilities of every level of every sub-pixel."""
         c, h, w = self.shape
-        return self.conditional_logits(x).view(-1, c, self.hparams.num_levels, h, w).log_softmax(2)
+        return self.conditional_logits(x).view(-1, c, self.num_levels, h, w).log_softmax(2)
 
     def log_prob(self, x: Tensor) -> Tensor:
         self.check_log_prob_input(x)
-        levels = to_levels(x, self.hparams.num_levels)  # (B, C, H, W) ints
+        levels = to_levels(x, self.num_levels)  # (B, C, H, W) ints
         return self.level_log_probs(x).gather(2, levels.unsqueeze(2)).flatten(1).sum(1)
 
     def draw(self, x: Tensor, c: int, i: int, j: int) -> Tensor:
@@ -80,7 +81,7 @@ class MADE(GenerativeModule):
         for i in range(h):
             for j in range(w):
                 for k in range(c):
-                    x[:, k, i, j] = self.draw(x, k, i, j) / (self.hparams.num_levels - 1)
+                    x[:, k, i, j] = self.draw(x, k, i, j) / (self.num_levels - 1)
         return x
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -92,7 +93,7 @@ class MADE(GenerativeModule):
         self.log_density("val", self.log_prob(batch[0]))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
 class MADEUnnormalised(MADE):
@@ -100,7 +101,7 @@ class MADEUnnormalised(MADE):
 
     def level_log_probs(self, x: Tensor) -> Tensor:
         c, h, w = self.shape
-        return F.logsigmoid(self.conditional_logits(x).view(-1, c, self.hparams.num_levels, h, w))
+        return F.logsigmoid(self.conditional_logits(x).view(-1, c, self.num_levels, h, w))
 
 
 class MADELeaky(MADE):
@@ -115,8 +116,8 @@ class MADEOnePass(MADE):
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         probs = self.level_log_probs(torch.zeros(n, *self.shape, device=self.device)).exp()  # (n, C, L, H, W)
-        levels = torch.multinomial(probs.movedim(2, -1).reshape(-1, self.hparams.num_levels), 1)
-        return levels.view(n, *self.shape).float() / (self.hparams.num_levels - 1)
+        levels = torch.multinomial(probs.movedim(2, -1).reshape(-1, self.num_levels), 1)
+        return levels.view(n, *self.shape).float() / (self.num_levels - 1)
 
 
 class MADEWrongLevels(MADE):
@@ -124,7 +125,7 @@ class MADEWrongLevels(MADE):
 
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
-        return super().sample(n) * (self.hparams.num_levels - 1)
+        return super().sample(n) * (self.num_levels - 1)
 
 
 class MADEWrongShape(MADE):

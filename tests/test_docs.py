@@ -24,6 +24,57 @@ def test_mkdocs_build_strict(tmp_path):
     page = (site / "write-a-family" / "index.html").read_text()
     assert "PixelMixture" in page and "log_softmax" in page  # the checked example file, included
     assert (site / "benchmarks" / "results").is_dir()  # the results files, as pages
+    check_generated_pages(site)
+
+
+def _text(page: Path) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+
+
+def check_generated_pages(site: Path) -> None:
+    """What docs/hooks.py generates from the code is on the built pages: every range type of
+    genlight.ranges and every protocol of genlight.types on "Write a family", and an API entry for every
+    module of genlight.modules and genlight.nn."""
+    import inspect
+
+    import genlight.ranges as ranges
+    import genlight.types as types
+
+    family = _text(site / "write-a-family" / "index.html")
+    range_types = [n for n in ranges.__all__ if ranges.describe(getattr(ranges, n))]
+    assert len(range_types) >= 20 and all(f"{n}" in family and ranges.describe(getattr(ranges, n)) in family for n in range_types)
+    protocols = [n for n, c in vars(types).items() if inspect.isclass(c) and getattr(c, "_is_runtime_protocol", False)]
+    assert len(protocols) >= 13 and all(n in family for n in protocols), protocols
+    for base in ("GenerativeModule", "AutoregressiveImageModel", "AdversarialModule", "NormalizingFlow"):
+        assert base in family
+    for package in ("modules", "nn"):
+        api = (site / "api" / package / "index.html").read_text()
+        modules = [p.stem for p in (ROOT / "genlight" / package).glob("*.py") if not p.stem.startswith("_")]
+        missing = [m for m in modules if f'id="genlight.{package}.{m}"' not in api]
+        assert not missing, f"api/{package}.md lacks {missing}"
+    datamodule = _text(site / "write-a-datamodule" / "index.html")
+    assert "StripesDataModule" in datamodule and "load_datasets" in datamodule
+
+
+def test_layout_lists_the_layers_of_the_import_contract():
+    """The Layout section of docs/index.md names the layers of the import-linter contract in
+    pyproject.toml, top to bottom, each on its own line, with the same members."""
+    import re
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in config if c["type"] == "layers"]
+    text = (ROOT / "docs" / "index.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    documented = []
+    for line in block.splitlines():
+        if line.startswith("genlight/"):
+            head = re.split(r"\s{2,}", line)[0]
+            documented.append([re.sub(r"^genlight/|/$|\.py$", "", m.strip()) for m in head.split(" : ")])
+    assert documented == [[m.strip() for m in layer.split(":")] for layer in layers]
 
 
 def test_scaling_page_quotes_the_two_node_test():

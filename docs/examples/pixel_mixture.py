@@ -44,15 +44,16 @@ class PixelMixture(GenerativeModule):
         super().__init__()
         self.save_hyperparameters()  # every argument above, in the checkpoint and on the CLI
         check_arguments(self, self.hparams)  # each value in its type's range, one line if not
-        shape = check_image_shape(image_shape, type(self).__name__)  # one clear error for 2-D points
+        self.shape = check_image_shape(image_shape, type(self).__name__)  # one clear error for 2-D points
+        self.num_levels, self.lr = num_levels, lr  # compute with attributes; hparams are the record
         self.mix_logits = nn.Parameter(torch.zeros(num_components))  # log pi_k (unnormalised)
-        self.pixel_logits = nn.Parameter(0.01 * torch.randn(num_components, math.prod(shape), num_levels))
+        self.pixel_logits = nn.Parameter(0.01 * torch.randn(num_components, math.prod(self.shape), num_levels))
 
     # ------------------------------------------------------------------ capabilities (genlight.types)
     def log_prob(self, x: Tensor) -> Tensor:
         """``log p(x)`` in nats, shape ``(n,)``: a :class:`~genlight.types.DensityModel`."""
         self.check_log_prob_input(x)  # outside training: shape, [0, 1] and the level grid
-        levels = to_levels(x, self.hparams.num_levels).flatten(1)  # (n, D) integer levels
+        levels = to_levels(x, self.num_levels).flatten(1)  # (n, D) integer levels
         log_theta = self.pixel_logits.float().log_softmax(-1)  # (K, D, L), float32 under autocast too
         index = levels.T.unsqueeze(0).expand(len(log_theta), -1, -1)  # (K, D, n)
         log_px_k = log_theta.gather(2, index).sum(1).T  # (n, K): log p(x | k)
@@ -64,7 +65,7 @@ class PixelMixture(GenerativeModule):
         k = torch.multinomial(self.mix_logits.softmax(0), n, replacement=True)  # (n,) components
         probs = self.pixel_logits[k].softmax(-1)  # (n, D, L)
         levels = torch.multinomial(probs.flatten(0, 1), 1).view(n, -1)  # (n, D)
-        return (levels.float() / (self.hparams.num_levels - 1)).view(n, *self.hparams.image_shape)
+        return (levels.float() / (self.num_levels - 1)).view(n, *self.shape)
 
     # ------------------------------------------------------------------ Lightning
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -80,4 +81,4 @@ class PixelMixture(GenerativeModule):
         self.log_density("test", self.log_prob(batch[0]))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
