@@ -127,7 +127,7 @@ class Registry(Generic[T]):
         if known is None:
             self.add(obj, name)
         elif name != known:
-            self.add(obj, known, aliases=(name,), tags=self._tags[known])  # refuses a name another class holds
+            self.add(obj, known, aliases=(name,), tags=tuple(self._tags[known]))  # refuses a name another class holds
 
     def aliases(self, name: str) -> list[str]:
         """The other names of the entry ``name`` (aliases, entry-point names), sorted."""

@@ -35,12 +35,6 @@ from genlight.testing.checks import (
     check_training,
 )
 from genlight.testing.ddp import DDPComparison, RecordRank, check_ddp_matches_one_process, check_two_process_ddp
-from genlight.testing.kit import CHECKS, Check, check_family, parametrize_with_checks
-from genlight.testing.meaning import (
-    ALPHA, check_autoencoder_round_trip, check_bound_below_exact, check_causal, check_normalised,
-    check_sampler_matches_log_prob, check_samples, check_translation,
-)  # fmt: skip
-from genlight.testing.spaces import NotApplicable, all_images, chi_square, tiny_model
 from genlight.testing.harness import (
     Family,
     SmokeFit,
@@ -52,12 +46,25 @@ from genlight.testing.harness import (
     tiny_trainer,
     uses_manual_optimisation,
 )
+from genlight.testing.kit import CHECKS, Check, check_family, parametrize_with_checks
+from genlight.testing.meaning import (
+    ALPHA,
+    check_autoencoder_round_trip,
+    check_bound_below_exact,
+    check_causal,
+    check_normalised,
+    check_sampler_matches_log_prob,
+    check_samples,
+    check_translation,
+)  # fmt: skip
+from genlight.testing.spaces import NotApplicable, all_images, chi_square, tiny_model
 
 __all__ = [
     "ALPHA",
     "CHECKS",
     "Check",
     "DDPComparison",
+    "Family",
     "NotApplicable",
     "all_images",
     "check_autoencoder_round_trip",
@@ -84,10 +91,10 @@ __all__ = [
     "check_training",
     "check_two_process_ddp",
     "cpu_trainer",
+    "family_name",
     "linked_kwargs",
     "smoke_fit",
     "smoke_setup",
     "tiny_trainer",
     "uses_manual_optimisation",
 ]
-

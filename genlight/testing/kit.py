@@ -12,13 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from genlight.testing.checks import (
-    check_bf16, check_cli_instantiation, check_fit_and_capabilities, check_fp16_manual_optimisation, check_signature,
+    check_bf16,
+    check_cli_instantiation,
+    check_fit_and_capabilities,
+    check_fp16_manual_optimisation,
+    check_signature,
 )  # fmt: skip
 from genlight.testing.ddp import check_ddp_matches_one_process, check_two_process_ddp
 from genlight.testing.harness import Family, family_name, uses_manual_optimisation
 from genlight.testing.meaning import (
-    check_autoencoder_round_trip, check_bound_below_exact, check_causal, check_normalised,
-    check_sampler_matches_log_prob, check_samples, check_translation,
+    check_autoencoder_round_trip,
+    check_bound_below_exact,
+    check_causal,
+    check_normalised,
+    check_sampler_matches_log_prob,
+    check_samples,
+    check_translation,
 )  # fmt: skip
 from genlight.testing.spaces import NotApplicable
 
@@ -132,7 +141,9 @@ def parametrize_with_checks(families: Iterable[Family], *, checks: Iterable[Chec
 
     checks = tuple(checks)
     params = [
-        pytest.param(family, check, id=f"{family_name(family)}-{check.name}", marks=[pytest.mark.slow] if check.slow else [])
+        pytest.param(
+            family, check, id=f"{family_name(family)}-{check.name}", marks=[pytest.mark.slow] if check.slow else []
+        )
         for family in families
         for check in checks
     ]

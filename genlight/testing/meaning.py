@@ -21,15 +21,23 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from genlight.testing.harness import Family, family_name, seeded, smoke_setup
-from genlight.testing.spaces import NotApplicable, TINY_LEVELS, TINY_SHAPE, all_images, chi_square, image_index, tiny_model
+from genlight.testing.spaces import (
+    TINY_LEVELS,
+    TINY_SHAPE,
+    NotApplicable,
+    all_images,
+    chi_square,
+    image_index,
+    tiny_model,
+)
 from genlight.types import Autoencoder, DensityModel, MultiDomainTranslator, Sampler, Translator, is_conditional
 
 __all__ = [
@@ -50,7 +58,9 @@ def _require(model: Any, name: str, what: str, condition: bool) -> None:
         raise NotApplicable(f"{name} is not {what}")
 
 
-def _tiny(family: Family, root: str | Path, capable: Callable[[Any], bool], what: str, *args: Any, **kwargs: Any) -> Any:
+def _tiny(
+    family: Family, root: str | Path, capable: Callable[[Any], bool], what: str, *args: Any, **kwargs: Any
+) -> Any:
     """:func:`tiny_model` of a family that is ``capable``; where the tiny build does not apply, the reason
     is the missing capability (judged on the smoke model) if it lacks one, else the tiny build's."""
     try:
@@ -127,7 +137,7 @@ def check_normalised(family: Family, root: str | Path) -> None:
         return
     total = float(_log_probs(model, all_images()).exp().sum())
     assert abs(total - 1) < SUM_TOL, (
-        f"normalised: exp(log_prob) sums to {total:.6f}, not 1, over all {TINY_LEVELS ** 4} images of "
+        f"normalised: exp(log_prob) sums to {total:.6f}, not 1, over all {TINY_LEVELS**4} images of "
         f"1x2x2 with {TINY_LEVELS} levels"
     )
 
@@ -247,7 +257,6 @@ def check_causal(family: Family, root: str | Path) -> None:
     :class:`~genlight.modules.autoregressive.AutoregressiveImageModel`) is causal, by autograd: the
     parameters of sub-pixel ``(c, i, j)``'s conditional have zero gradient with respect to every
     sub-pixel at or after it in raster order (rows, columns, then channels), on 1x3x3 and 3x2x2 images."""
-    name = family_name(family)
     tried = []
     for shape in CAUSAL_SHAPES:
         try:
@@ -287,9 +296,13 @@ def check_autoencoder_round_trip(family: Family, root: str | Path) -> None:
         back = model.decode(z)
         first = seeded(lambda: model.encode(x[:1]))
     assert len(z) == len(x), f"autoencoder round trip: encode of {len(x)} images gave {len(z)} codes"
-    assert back.shape == x.shape, f"autoencoder round trip: decode(encode(x)) has shape {tuple(back.shape)}, not {tuple(x.shape)}"
+    assert back.shape == x.shape, (
+        f"autoencoder round trip: decode(encode(x)) has shape {tuple(back.shape)}, not {tuple(x.shape)}"
+    )
     assert torch.isfinite(back).all(), "autoencoder round trip: decode(encode(x)) is not finite"
-    assert torch.allclose(z[:1], first, atol=1e-5), "autoencoder round trip: an image's code depends on the rest of its batch"
+    assert torch.allclose(z[:1], first, atol=1e-5), (
+        "autoencoder round trip: an image's code depends on the rest of its batch"
+    )
 
 
 def check_translation(family: Family, root: str | Path) -> None:
@@ -308,16 +321,24 @@ def check_translation(family: Family, root: str | Path) -> None:
     with torch.no_grad():
         for t in targets:
             out = model.translate(x, t)
-            assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1, f"translation: translate(x, {t!r}) shape/range"
-            assert torch.allclose(out, model.translate(x, t), atol=1e-6), f"translation: translate(x, {t!r}) changes between calls"
+            assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1, (
+                f"translation: translate(x, {t!r}) shape/range"
+            )
+            assert torch.allclose(out, model.translate(x, t), atol=1e-6), (
+                f"translation: translate(x, {t!r}) changes between calls"
+            )
             alone = model.translate(x[:1], t)
-            assert torch.allclose(out[:1], alone, atol=1e-4), f"translation: translate(x, {t!r}) of an image depends on its batch"
+            assert torch.allclose(out[:1], alone, atol=1e-4), (
+                f"translation: translate(x, {t!r}) of an image depends on its batch"
+            )
             outs[t] = out
         if multi:
             per_example = torch.arange(len(x)) % model.num_domains
             mixed = model.translate(x, per_example)
             expected = torch.stack([outs[int(t)][i] for i, t in enumerate(per_example)])
-            assert torch.allclose(mixed, expected, atol=1e-4), "translation: a tensor of target domains is not applied per example"
+            assert torch.allclose(mixed, expected, atol=1e-4), (
+                "translation: a tensor of target domains is not applied per example"
+            )
     bad = model.num_domains if multi else "sideways"
     try:
         model.translate(x, bad)

@@ -25,10 +25,14 @@ class NotApplicable(Exception):
     """A check that does not apply to a family (its reason is the message): reported as "n/a", never a pass."""
 
 
-def all_images(shape: tuple[int, ...] = TINY_SHAPE, levels: int = TINY_LEVELS, dtype: torch.dtype | None = None) -> Tensor:
+def all_images(
+    shape: tuple[int, ...] = TINY_SHAPE, levels: int = TINY_LEVELS, dtype: torch.dtype | None = None
+) -> Tensor:
     """``(L^D, *shape)``: every image of ``shape`` with ``levels`` levels in [0, 1], in the order of
     :func:`image_index` (the first sub-pixel, in ``(C, H, W)`` order, varies slowest)."""
-    grid = torch.tensor(list(itertools.product(range(levels), repeat=math.prod(shape))), dtype=dtype or torch.get_default_dtype())
+    grid = torch.tensor(
+        list(itertools.product(range(levels), repeat=math.prod(shape))), dtype=dtype or torch.get_default_dtype()
+    )
     return (grid / (levels - 1)).view(-1, *shape)
 
 
@@ -47,12 +51,14 @@ def tiny_model(
     classes where it takes ``num_classes``), every weight perturbed by ``N(0, noise^2)`` so that nothing
     is trivially uniform, in eval mode. A family that takes no ``num_levels`` (when one is
     asked for), or refuses the shape in one line (``ValueError``), raises :class:`NotApplicable`."""
-    cls = family_class(family)
+    cls: Any = family_class(family)
     params = inspect.signature(cls.__init__).parameters
     kwargs: dict[str, Any] = {**cls.smoke_kwargs, "image_shape": image_shape}
     if num_levels is not None:
         if "num_levels" not in params:
-            raise NotApplicable(f"takes no num_levels: not a model of discrete images of {_space(image_shape, num_levels)}")
+            raise NotApplicable(
+                f"takes no num_levels: not a model of discrete images of {_space(image_shape, num_levels)}"
+            )
         kwargs["num_levels"] = num_levels
     if "num_classes" in params:
         kwargs["num_classes"] = 2
@@ -95,5 +101,7 @@ def chi_square(counts: Tensor, probs: Tensor, min_expected: float = 5.0) -> tupl
     e, o = torch.tensor(cells_e, dtype=torch.float64), torch.tensor(cells_o, dtype=torch.float64)
     stat = float(((o - e) ** 2 / e.clamp_min(1e-12)).sum())
     dof = max(1, len(cells_e) - 1)
-    p = float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64), torch.tensor(stat / 2, dtype=torch.float64)))
+    p = float(
+        torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64), torch.tensor(stat / 2, dtype=torch.float64))
+    )
     return stat, dof, p
