@@ -18,9 +18,11 @@ A check that does not apply raises :class:`~genlight.testing.spaces.NotApplicabl
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from genlight.testing.harness import Family, family_name, seeded, smoke_setup
+from genlight.testing.harness import Family, family_class, family_name, seeded, smoke_setup
 from genlight.testing.spaces import (
     TINY_LEVELS,
     TINY_SHAPE,
@@ -58,16 +60,25 @@ def _require(model: Any, name: str, what: str, condition: bool) -> None:
         raise NotApplicable(f"{name} is not {what}")
 
 
+@functools.cache
+def _probe_class(cls: type) -> Any:
+    with tempfile.TemporaryDirectory(prefix="genlight-probe-") as root:
+        return smoke_setup(cls, root)[0]
+
+
+def _probe(family: Family) -> Any:
+    """The family built once per process from its smoke settings: what capability it has, asked before
+    anything else is built (a check that does not apply costs nothing more)."""
+    return _probe_class(family_class(family))
+
+
 def _tiny(
     family: Family, root: str | Path, capable: Callable[[Any], bool], what: str, *args: Any, **kwargs: Any
 ) -> Any:
-    """:func:`tiny_model` of a family that is ``capable``; where the tiny build does not apply, the reason
-    is the missing capability (judged on the smoke model) if it lacks one, else the tiny build's."""
-    try:
-        model = tiny_model(family, *args, **kwargs)
-    except NotApplicable:
-        _require(None, family_name(family), what, capable(smoke_setup(family, Path(root) / "probe")[0]))
-        raise
+    """:func:`tiny_model` of a family that is ``capable`` (judged on its smoke model first, then on the
+    tiny one): :class:`NotApplicable` naming what it is not, or why the tiny build does not apply."""
+    _require(None, family_name(family), what, capable(_probe(family)))
+    model = tiny_model(family, *args, **kwargs)
     _require(model, family_name(family), what, capable(model))
     return model
 
@@ -95,9 +106,10 @@ def check_samples(family: Family, root: str | Path) -> None:
     """``sample(6)`` (and ``sample(6, y=)`` for a conditional sampler) on the smoke data's shape: shape
     ``(6, *image_shape)``, finite, in [0, 1] for images, and on the level grid ``k / (L-1)`` when the
     family claims an exact likelihood of discrete images."""
+    name = family_name(family)
+    _require(None, name, "a Sampler", isinstance(_probe(family), Sampler))
     model, dm, _ = smoke_setup(family, root)
     model.eval()
-    name = family_name(family)
     _require(model, name, "a Sampler", isinstance(model, Sampler))
     draws = [("sample(6)", seeded(lambda: model.sample(6)))]
     if is_conditional(model):
@@ -287,6 +299,7 @@ def check_autoencoder_round_trip(family: Family, root: str | Path) -> None:
     """An :class:`~genlight.types.Autoencoder`: ``encode`` of a batch gives one code per image,
     ``decode(encode(x))`` has the shape of ``x`` and is finite, and a code is per image (encoding the
     batch or its first image alone gives that image the same code, in eval mode)."""
+    _require(None, family_name(family), "an Autoencoder", isinstance(_probe(family), Autoencoder))
     model, dm, _ = smoke_setup(family, root)
     model.eval()
     _require(model, family_name(family), "an Autoencoder", isinstance(model, Autoencoder))
@@ -311,6 +324,8 @@ def check_translation(family: Family, root: str | Path) -> None:
     (the same call twice gives the same output, and an image translated alone or in a batch gives the
     same output); a per-example tensor of target domains gives each image the translation its own
     domain index gives; an unknown direction or domain is refused with ``ValueError``."""
+    probe = _probe(family)
+    _require(None, family_name(family), "a Translator", isinstance(probe, (Translator, MultiDomainTranslator)))
     model, dm, _ = smoke_setup(family, root)
     model.eval()
     multi = isinstance(model, MultiDomainTranslator)
