@@ -59,6 +59,24 @@ def check_generated_pages(site: Path) -> None:
     assert "StripesDataModule" in datamodule and "load_datasets" in datamodule
 
 
+def test_the_plugin_pyproject_on_the_page_is_complete():
+    """The plug-in pyproject.toml of "Write a family" parses, builds with setuptools, and declares both
+    entry-point groups that genlight's registries read."""
+    import tomllib
+
+    from genlight.registry import DATAMODULES, MODELS
+
+    page = (ROOT / "docs" / "write-a-family.md").read_text()
+    block = page.split("## In your own package", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tomllib.loads(block)
+    assert config["build-system"]["build-backend"] == "setuptools.build_meta"
+    assert config["project"]["dependencies"] == ["genlight"]
+    groups = config["project"]["entry-points"]
+    assert set(groups) == {MODELS.group, DATAMODULES.group}
+    assert all(":" in target for group in groups.values() for target in group.values())
+    assert "pip install -e ." in page
+
+
 def test_layout_lists_the_layers_of_the_import_contract():
     """The Layout section of docs/index.md names the layers of the import-linter contract in
     pyproject.toml, top to bottom, each on its own line, with the same members."""
