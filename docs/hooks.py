@@ -32,7 +32,7 @@ def _results() -> list[Path]:
     return sorted(RESULTS.glob("*.md")) if RESULTS.is_dir() else []
 
 
-def on_files(files: Files, config) -> Files:  # noqa: ANN001 - mkdocs hook signature
+def on_files(files: Files, config) -> Files:
     for path in _results() + sorted(RESULTS.rglob("*.png")):
         files.append(File.generated(config, PREFIX + path.relative_to(RESULTS).as_posix(), abs_src_path=str(path)))
     return files
@@ -122,7 +122,7 @@ GENERATED = {
 }
 
 
-def on_page_markdown(markdown: str, page, config, files: Files) -> str:  # noqa: ANN001
+def on_page_markdown(markdown: str, page, config, files: Files) -> str:
     for marker, make in GENERATED.items():
         if marker in markdown:
             markdown = markdown.replace(marker, make())

@@ -91,7 +91,7 @@ class KwargsFlow(TestAffineFlow2D):
 
     __test__ = False
 
-    def __init__(self, image_shape: tuple[int, ...] = (2,), **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, image_shape: tuple[int, ...] = (2,), **kwargs) -> None:
         super().__init__(image_shape, **kwargs)
 
 

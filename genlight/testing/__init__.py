@@ -56,7 +56,7 @@ from genlight.testing.meaning import (
     check_sampler_matches_log_prob,
     check_samples,
     check_translation,
-)  # fmt: skip
+)
 from genlight.testing.spaces import NotApplicable, all_images, chi_square, tiny_model
 
 __all__ = [

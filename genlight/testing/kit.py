@@ -17,7 +17,7 @@ from genlight.testing.checks import (
     check_fit_and_capabilities,
     check_fp16_manual_optimisation,
     check_signature,
-)  # fmt: skip
+)
 from genlight.testing.ddp import check_ddp_matches_one_process, check_two_process_ddp
 from genlight.testing.harness import Family, family_name, uses_manual_optimisation
 from genlight.testing.meaning import (
@@ -28,7 +28,7 @@ from genlight.testing.meaning import (
     check_sampler_matches_log_prob,
     check_samples,
     check_translation,
-)  # fmt: skip
+)
 from genlight.testing.spaces import NotApplicable
 
 __all__ = ["CHECKS", "Check", "check_family", "parametrize_with_checks"]

@@ -43,9 +43,15 @@ from genlight.testing.spaces import (
 from genlight.types import Autoencoder, DensityModel, MultiDomainTranslator, Sampler, Translator, is_conditional
 
 __all__ = [
-    "ALPHA", "check_autoencoder_round_trip", "check_bound_below_exact", "check_causal", "check_normalised",
-    "check_sampler_matches_log_prob", "check_samples", "check_translation",
-]  # fmt: skip
+    "ALPHA",
+    "check_autoencoder_round_trip",
+    "check_bound_below_exact",
+    "check_causal",
+    "check_normalised",
+    "check_sampler_matches_log_prob",
+    "check_samples",
+    "check_translation",
+]
 
 #: false-alarm rate of the chi-square test of :func:`check_sampler_matches_log_prob` (per family and seed)
 ALPHA = 1e-3
@@ -55,7 +61,7 @@ NUM_SAMPLES = 10_000
 SUM_TOL = 1e-4
 
 
-def _require(model: Any, name: str, what: str, condition: bool) -> None:
+def _require(name: str, what: str, condition: bool) -> None:
     if not condition:
         raise NotApplicable(f"{name} is not {what}")
 
@@ -72,14 +78,12 @@ def _probe(family: Family) -> Any:
     return _probe_class(family_class(family))
 
 
-def _tiny(
-    family: Family, root: str | Path, capable: Callable[[Any], bool], what: str, *args: Any, **kwargs: Any
-) -> Any:
+def _tiny(family: Family, capable: Callable[[Any], bool], what: str, *args: Any, **kwargs: Any) -> Any:
     """:func:`tiny_model` of a family that is ``capable`` (judged on its smoke model first, then on the
     tiny one): :class:`NotApplicable` naming what it is not, or why the tiny build does not apply."""
-    _require(None, family_name(family), what, capable(_probe(family)))
+    _require(family_name(family), what, capable(_probe(family)))
     model = tiny_model(family, *args, **kwargs)
-    _require(model, family_name(family), what, capable(model))
+    _require(family_name(family), what, capable(model))
     return model
 
 
@@ -87,10 +91,10 @@ def _is_density(model: Any) -> bool:
     return isinstance(model, DensityModel)
 
 
-def _exact_discrete(family: Family, root: str | Path) -> Any:
+def _exact_discrete(family: Family) -> Any:
     """The family on the tiny space, if it is an exact density model of discrete images."""
-    model = _tiny(family, root, _is_density, "a DensityModel")
-    _require(model, family_name(family), "exact (log_prob_is_exact is False: a bound)", bool(model.log_prob_is_exact))
+    model = _tiny(family, _is_density, "a DensityModel")
+    _require(family_name(family), "exact (log_prob_is_exact is False: a bound)", bool(model.log_prob_is_exact))
     return model
 
 
@@ -107,10 +111,10 @@ def check_samples(family: Family, root: str | Path) -> None:
     ``(6, *image_shape)``, finite, in [0, 1] for images, and on the level grid ``k / (L-1)`` when the
     family claims an exact likelihood of discrete images."""
     name = family_name(family)
-    _require(None, name, "a Sampler", isinstance(_probe(family), Sampler))
+    _require(name, "a Sampler", isinstance(_probe(family), Sampler))
     model, dm, _ = smoke_setup(family, root)
     model.eval()
-    _require(model, name, "a Sampler", isinstance(model, Sampler))
+    _require(name, "a Sampler", isinstance(model, Sampler))
     draws = [("sample(6)", seeded(lambda: model.sample(6)))]
     if is_conditional(model):
         y = torch.arange(6) % model.num_classes
@@ -135,12 +139,12 @@ def check_normalised(family: Family, root: str | Path) -> None:
     ``[-12, 12]^2`` by the midpoint rule on a 480x480 grid is 1 (within 1e-3)."""
     name = family_name(family)
     try:
-        model = _exact_discrete(family, root)
+        model = _exact_discrete(family)
     except NotApplicable as discrete:
         if "takes no num_levels" not in str(discrete):
             raise
-        model = _tiny(family, root, _is_density, "a DensityModel", (2,), None)
-        _require(model, name, "exact on 2-D points", bool(model.log_prob_is_exact))
+        model = _tiny(family, _is_density, "a DensityModel", (2,), None)
+        _require(name, "exact on 2-D points", bool(model.log_prob_is_exact))
         edges = torch.linspace(-12, 12, 481)
         mid = (edges[1:] + edges[:-1]) / 2
         grid = torch.cartesian_prod(mid, mid)  # (480^2, 2)
@@ -159,8 +163,8 @@ def check_sampler_matches_log_prob(family: Family, root: str | Path) -> None:
     with 3 levels, Pearson's chi-square against ``NUM_SAMPLES * exp(log_prob(x))`` (cells expected
     under 5 pooled, the mass missing from the 81 a cell of its own) is below its ``1 - ALPHA``
     quantile: a correct family fails with probability ``ALPHA`` = 1e-3 (seeded, so never twice)."""
-    model = _exact_discrete(family, root)
-    _require(model, family_name(family), "a Sampler", isinstance(model, Sampler))
+    model = _exact_discrete(family)
+    _require(family_name(family), "a Sampler", isinstance(model, Sampler))
     probs = _log_probs(model, all_images()).exp()
     x = seeded(lambda: model.sample(NUM_SAMPLES), seed=3)
     assert tuple(x.shape) == (NUM_SAMPLES, *TINY_SHAPE), f"sample shape: {tuple(x.shape)} on 1x2x2 images"
@@ -205,8 +209,8 @@ def check_bound_below_exact(family: Family, root: str | Path) -> None:
     estimate must sum to 1 over the 81 images (within 0.03: it is one of a normalised ``p``), and
     ``sum_x exp(B(x)) <= 1`` (a bound on a normalised ``log p``)."""
     name = family_name(family)
-    model = _tiny(family, root, _is_density, "a DensityModel", noise=0.1)
-    _require(model, name, "a bound (log_prob_is_exact is True: check_normalised applies)", not model.log_prob_is_exact)
+    model = _tiny(family, _is_density, "a DensityModel", noise=0.1)
+    _require(name, "a bound (log_prob_is_exact is True: check_normalised applies)", not model.log_prob_is_exact)
     x = all_images()
     torch.manual_seed(5)
     bound, bound_error = _mean_and_error(_draws(model, x, BOUND_DRAWS))  # (81,)
@@ -272,7 +276,7 @@ def check_causal(family: Family, root: str | Path) -> None:
     tried = []
     for shape in CAUSAL_SHAPES:
         try:
-            model = _tiny(family, root, _has_conditionals, AUTOREGRESSIVE, shape, 4)
+            model = _tiny(family, _has_conditionals, AUTOREGRESSIVE, shape, 4)
         except NotApplicable as error:
             if "autoregressive" in str(error):
                 raise
@@ -299,10 +303,10 @@ def check_autoencoder_round_trip(family: Family, root: str | Path) -> None:
     """An :class:`~genlight.types.Autoencoder`: ``encode`` of a batch gives one code per image,
     ``decode(encode(x))`` has the shape of ``x`` and is finite, and a code is per image (encoding the
     batch or its first image alone gives that image the same code, in eval mode)."""
-    _require(None, family_name(family), "an Autoencoder", isinstance(_probe(family), Autoencoder))
+    _require(family_name(family), "an Autoencoder", isinstance(_probe(family), Autoencoder))
     model, dm, _ = smoke_setup(family, root)
     model.eval()
-    _require(model, family_name(family), "an Autoencoder", isinstance(model, Autoencoder))
+    _require(family_name(family), "an Autoencoder", isinstance(model, Autoencoder))
     x = next(iter(dm.val_dataloader()))[0][:4]
     with torch.no_grad():
         z = seeded(lambda: model.encode(x))
@@ -325,11 +329,11 @@ def check_translation(family: Family, root: str | Path) -> None:
     same output); a per-example tensor of target domains gives each image the translation its own
     domain index gives; an unknown direction or domain is refused with ``ValueError``."""
     probe = _probe(family)
-    _require(None, family_name(family), "a Translator", isinstance(probe, (Translator, MultiDomainTranslator)))
+    _require(family_name(family), "a Translator", isinstance(probe, (Translator, MultiDomainTranslator)))
     model, dm, _ = smoke_setup(family, root)
     model.eval()
     multi = isinstance(model, MultiDomainTranslator)
-    _require(model, family_name(family), "a Translator", multi or isinstance(model, Translator))
+    _require(family_name(family), "a Translator", multi or isinstance(model, Translator))
     x = next(iter(dm.val_dataloader()))[0][:4]
     targets: list[Any] = list(range(model.num_domains)) if multi else ["a2b", "b2a"]
     outs = {}

@@ -44,9 +44,13 @@ def image_index(x: Tensor, levels: int) -> Tensor:
 
 
 def tiny_model(
-    family: Family, image_shape: tuple[int, ...] = TINY_SHAPE, num_levels: int | None = TINY_LEVELS,
-    *, seed: int = 0, noise: float = 0.3,
-) -> Any:  # fmt: skip
+    family: Family,
+    image_shape: tuple[int, ...] = TINY_SHAPE,
+    num_levels: int | None = TINY_LEVELS,
+    *,
+    seed: int = 0,
+    noise: float = 0.3,
+) -> Any:
     """The family built from its ``smoke_kwargs`` on ``image_shape`` (with ``num_levels`` levels, and 2
     classes where it takes ``num_classes``), every weight perturbed by ``N(0, noise^2)`` so that nothing
     is trivially uniform, in eval mode. A family that takes no ``num_levels`` (when one is
