@@ -43,7 +43,7 @@ class MADE(GenerativeModule):
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
         c, h, w = self.shape = check_image_shape(image_shape, type(self).__name__)
-        self.num_levels, self.lr = num_levels, lr
+        self.num_levels, self.lr = int(num_levels), float(lr)
         d = c * h * w
         rank = torch.arange(d).view(h, w, c).permute(2, 0, 1).flatten()  # raster position of each (c, i, j)
         degree = torch.arange(hidden) % max(1, d - 1)  # hidden unit k sees inputs of rank <= degree[k]

@@ -45,7 +45,7 @@ class PixelMixture(GenerativeModule):
         self.save_hyperparameters()  # every argument above, in the checkpoint and on the CLI
         check_arguments(self, self.hparams)  # each value in its type's range, one line if not
         self.shape = check_image_shape(image_shape, type(self).__name__)  # one clear error for 2-D points
-        self.num_levels, self.lr = num_levels, lr  # compute with attributes; hparams are the record
+        self.num_levels, self.lr = int(num_levels), float(lr)  # compute with plain numbers (attributes)
         self.mix_logits = nn.Parameter(torch.zeros(num_components))  # log pi_k (unnormalised)
         self.pixel_logits = nn.Parameter(0.01 * torch.randn(num_components, math.prod(self.shape), num_levels))
 
