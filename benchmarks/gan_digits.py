@@ -2,9 +2,9 @@
 training time, parameters; one PNG of sample grids (plus CycleGAN translations, InfoGAN traversals and
 a latent-arithmetic grid).
 
-    PYTHONPATH=. python benchmarks/gan_digits.py --budget 300 --threads 1         # every family, 300 s each
-    PYTHONPATH=. python benchmarks/gan_digits.py --families dcgan wgan_gp --budget 300 --threads 2 --merge
-    PYTHONPATH=. python benchmarks/gan_digits.py --families dcgan --budget 5 --evals 2 --out /tmp/gan_smoke   # smoke run
+    python benchmarks/gan_digits.py --budget 300 --threads 1         # every family, 300 s each
+    python benchmarks/gan_digits.py --families dcgan wgan_gp --budget 300 --threads 2 --merge
+    python benchmarks/gan_digits.py --families dcgan --budget 5 --evals 2 --out /tmp/gan_smoke   # smoke run
 
 Each family of ``FAMILIES`` that is registered and has ``examples/digits/<family>.yaml`` is trained with
 that config (model ``init_args``, the data class and its ``init_args``, an ``ema:`` section if any: the
@@ -40,6 +40,7 @@ import importlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import (
     MATCHED_DRAWS, NUM_SAMPLES, BudgetMarks, RESULTS, ROOT, Scorer, all_images, all_labels, commit, compose, draw, fmt, linked_arguments,
@@ -67,7 +70,7 @@ FAMILIES = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "aae", "cyclegan")
 TRAVERSAL_METHODS = ("code_traversal", "traversals", "traverse", "code_traversals", "traversal_grid")
 QUANTILES = (0.1, 0.5)
 #: what `make bench` runs (after vae_rows.py, whose VAE / CVAE rows are the reference rows here)
-COMMAND = "PYTHONPATH=. python benchmarks/gan_digits.py --budget 300 --threads 1"
+COMMAND = "python benchmarks/gan_digits.py --budget 300 --threads 1"
 
 
 # ---------------------------------------------------------------------------------------- config

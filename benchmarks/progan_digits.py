@@ -2,8 +2,8 @@
 memorisation figure at the end of every ProGAN stage, at the end of training and for the checkpoint
 chosen on validation FID; one PNG of sample grids.
 
-    PYTHONPATH=. python benchmarks/progan_digits.py --budget 300 --threads 1
-    PYTHONPATH=. python benchmarks/progan_digits.py --budget 5 --evals 2 --out /tmp/progan_smoke \
+    python benchmarks/progan_digits.py --budget 300 --threads 1
+    python benchmarks/progan_digits.py --budget 5 --evals 2 --out /tmp/progan_smoke \
         --progan_args '{"steps_per_stage": 3, "fade_steps": 3}'                                        # smoke run
 
 Each model is trained with its ``examples/digits/<name>.yaml`` (model and data arguments, EMA as the
@@ -27,12 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import (
     NUM_SAMPLES, RESULTS, Scorer, all_images, all_labels, commit, compose, draw, fmt, quiet_trainer, timed_fit,
@@ -45,7 +48,7 @@ from genlight.callbacks.stages import StageSamples
 from genlight.nn.progan import resize_to
 
 MODELS = ("progan", "dcgan")
-COMMAND = "PYTHONPATH=. python benchmarks/progan_digits.py --budget 300 --threads 1"
+COMMAND = "python benchmarks/progan_digits.py --budget 300 --threads 1"
 
 
 class StageCheckpoints(StageSamples):

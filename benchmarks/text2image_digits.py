@@ -1,9 +1,9 @@
 """text2image on captioned 8x8 digits: do samples show the class and the attributes their caption asks
 for, also for attribute-class combinations never seen in training? One results table and one PNG.
 
-    PYTHONPATH=. python benchmarks/text2image_digits.py --budget 300 --threads 1
-    PYTHONPATH=. python benchmarks/text2image_digits.py --budget 5 --evals 2 --n 20 --out /tmp/t2i_smoke   # smoke run
-    PYTHONPATH=. python benchmarks/text2image_digits.py --set '{"lr_g": 1e-3}' --out /tmp/t2i_try        # a tuning try
+    python benchmarks/text2image_digits.py --budget 300 --threads 1
+    python benchmarks/text2image_digits.py --budget 5 --evals 2 --n 20 --out /tmp/t2i_smoke   # smoke run
+    python benchmarks/text2image_digits.py --set '{"lr_g": 1e-3}' --out /tmp/t2i_try        # a tuning try
 
 Training: ``examples/digits/text2image.yaml`` (model and data ``init_args``, ``seed_everything``;
 ``--set`` overrides model arguments) for ``--budget`` seconds of wall clock (``Trainer(max_time=...)``,
@@ -40,6 +40,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import (
     RESULTS, ROOT, BudgetMarks, commit, command, fmt, lay_out, num_params, quiet_trainer, timed_fit, to_image,
