@@ -11,6 +11,10 @@ a plain ``Trainer(...).fit(model)`` gets it as well as ``genlight fit``:
 * at every checkpoint: record the family's class (``checkpoint["genlight"]``), so
   :func:`genlight.load_model` rebuilds the right class;
 * at the end of every training epoch: log the epoch means of :meth:`GenerativeModule.log_train`.
+
+A family's ``ema_decay`` is applied by the :class:`~genlight.callbacks.EMA` callback, which ``genlight
+fit`` adds; a plain ``Trainer(...).fit(model)`` needs ``callbacks=[EMA()]``, and without it the hooks
+warn once that the weights are not averaged.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
@@ -35,7 +40,22 @@ from genlight.identity import record_identity
 from genlight.registry import MODELS
 from genlight.types import DensityModel
 
-__all__ = ["GenerativeModule", "GenerativeModuleHooks"]
+__all__ = ["GenerativeModule", "GenerativeModuleHooks", "WeightAverager"]
+
+
+@runtime_checkable
+class WeightAverager(Protocol):
+    """A callback that keeps an average of a model's weights and swaps it in where the model is used
+    (:class:`~genlight.callbacks.EMA`): ``averaged(pl_module)`` is that context."""
+
+    def averaged(self, pl_module: pl.LightningModule) -> AbstractContextManager[None]: ...
+
+
+def averages_weights(callback: pl.Callback) -> bool:
+    """Whether ``callback`` averages the weights: genlight's :class:`~genlight.callbacks.EMA` (a
+    :class:`WeightAverager`) or Lightning's ``WeightAveraging`` (Lightning >= 2.5)."""
+    lightning_averaging = getattr(pl.callbacks, "WeightAveraging", None)
+    return isinstance(callback, WeightAverager) or (lightning_averaging is not None and isinstance(callback, lightning_averaging))
 
 class GenerativeModuleHooks(pl.Callback):
     """What genlight does in every run of a :class:`GenerativeModule` (see the module docstring);
@@ -50,6 +70,14 @@ class GenerativeModuleHooks(pl.Callback):
             wanted = not pl_module.automatic_optimization
         if wanted:
             enable_find_unused_parameters(trainer.strategy)
+        decay = float(getattr(pl_module, "ema_decay", 0.0) or 0.0)
+        if stage == "fit" and decay > 0 and not any(averages_weights(c) for c in trainer.callbacks):
+            name = MODELS.name_of(type(pl_module)) or type(pl_module).__name__
+            rank_zero_warn(
+                f"{name} sets ema_decay={decay} but no EMA callback is attached, so its weights are not averaged: "
+                f"pass callbacks=[genlight.callbacks.EMA()] to the Trainer (genlight fit adds it), or set "
+                f"model.ema_decay = 0 to train without the average"
+            )
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         record_identity(pl_module, checkpoint)
@@ -81,7 +109,8 @@ class GenerativeModule(pl.LightningModule):
     smoke_data_kwargs: ClassVar[dict[str, Any]] = {}
     #: Trainer settings the smoke test needs
     smoke_trainer: ClassVar[dict[str, Any]] = {}
-    #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off)
+    #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off); the callback applies
+    #: it (``genlight fit`` adds one; from Python: ``Trainer(callbacks=[EMA()])``)
     ema_decay: ClassVar[float] = 0.0
     #: the sub-module the EMA averages (``None`` = the whole model; GANs name their ``generator``)
     ema_target: ClassVar[str | None] = None
@@ -246,9 +275,9 @@ class GenerativeModule(pl.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         """``genlight test`` for a family without a test figure of its own: samples against the test
         images (``test/fid``, ``test/kid``, ``test/precision``, ``test/recall``) for a sampler, round-trip,
-        identity and distribution errors for a translator (:mod:`genlight.metrics.test_scores`). Density
+        identity and distribution errors for a translator (:mod:`genlight.test_scores`). Density
         models and autoencoders override it with their own figures."""
-        from genlight.metrics.test_scores import TestScores
+        from genlight.test_scores import TestScores
 
         scores = self._test_scores.get("test")
         if scores is None:
