@@ -38,7 +38,7 @@ from genlight.errors import IncompatibleDataError
 from genlight.functional import check_discrete_images, density_label
 from genlight.identity import record_identity
 from genlight.registry import MODELS
-from genlight.types import DensityModel
+from genlight.types import DensityModel, class_count
 
 __all__ = ["GenerativeModule", "GenerativeModuleHooks", "WeightAverager"]
 
@@ -123,6 +123,11 @@ class GenerativeModule(pl.LightningModule):
     batch_kinds: ClassVar[tuple[str, ...] | None] = None
     #: whether the family needs class labels (a conditional family: ``cgan``); named in data errors
     needs_labels: ClassVar[bool] = False
+    #: for a family whose instances take class labels only when built so: the arguments that make one
+    #: conditional, as the command line gives them (``"--model.conditional true"``), named by ``genlight
+    #: list models``; such an instance sets ``num_classes``, another has none
+    #: (:class:`~genlight.types.ConditionalSampler`). ``None``: every instance is conditional, or none is
+    conditional_with: ClassVar[str | None] = None
     #: whether DDP must expect parameters without gradients (``None`` = under manual optimisation)
     ddp_find_unused_parameters: ClassVar[bool | None] = None
     #: the sub-modules :class:`~genlight.callbacks.Compile` compiles (``None`` = every direct child module
@@ -154,7 +159,7 @@ class GenerativeModule(pl.LightningModule):
         another number of classes, naming the fix (``unlabelled_fix`` when it has fewer than ``min_classes``)."""
         dm = getattr(attached_trainer(self), "datamodule", None)
         classes = getattr(dm, "num_classes", None)
-        mine = int(getattr(self, "num_classes", 0) or 0)
+        mine = class_count(self)
         if mine and classes is not None and classes != mine:
             name = MODELS.name_of(type(self)) or type(self).__name__
             raise IncompatibleDataError(
