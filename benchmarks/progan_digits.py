@@ -45,7 +45,7 @@ from benchmarks.gan_digits import Judge, ValSelection, build, read_config, sampl
 from genlight import load_model
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.stages import StageSamples
-from genlight.nn.progan import resize_to
+from genlight.modules.progan import resize_to
 
 MODELS = ("progan", "dcgan")
 COMMAND = "python benchmarks/progan_digits.py --budget 300 --threads 1"

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import lightning.pytorch as pl
 import torch
@@ -41,6 +41,9 @@ from genlight.registry import MODELS
 from genlight.types import DensityModel, class_count
 
 __all__ = ["GenerativeModule", "GenerativeModuleHooks", "WeightAverager"]
+
+#: what :meth:`GenerativeModule.manual_step` minimises: a loss, or named terms whose sum is the loss
+Loss = TypeVar("Loss", Tensor, dict[str, Tensor])
 
 
 @runtime_checkable
@@ -176,14 +179,23 @@ class GenerativeModule(pl.LightningModule):
             check_discrete_images(x, levels, self.hparams["image_shape"], f"{type(self).__name__}.log_prob")
 
     # ------------------------------------------------------------------ optimisation
-    def manual_step(self, optimizer: Any, loss: Tensor) -> None:
+    def manual_step(self, optimizer: Any, loss: Loss | Callable[[], Loss]) -> Loss:
         """One step of manual optimisation: with only ``optimizer``'s parameters trainable
-        (``toggled_optimizer``), zero its gradients, ``manual_backward(loss)`` (scaled under ``16-mixed``)
-        and step it."""
+        (``toggled_optimizer``), zero its gradients, ``manual_backward`` the loss (scaled under
+        ``16-mixed``) and step it. Returns the loss.
+
+        ``loss`` is the loss, named loss terms (their sum is the loss), or a function that builds either:
+        called inside the toggle, so that its graph leaves the other optimizers' parameters out. A
+        generator step through a frozen discriminator passes a function (no gradient reaches the
+        discriminator), ``terms = self.manual_step(opt_g, lambda: self.generator_terms(fake))``; a
+        discriminator step on detached fakes passes its loss, ``self.manual_step(opt_d, d_loss)``."""
         with self.toggled_optimizer(optimizer):
+            built = loss() if callable(loss) else loss
+            total = built if isinstance(built, Tensor) else sum(built.values())
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            self.manual_backward(total)
             optimizer.step()
+        return built
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """Pickle a model holding parametrized layers (spectral norm) by rebuilding it from its

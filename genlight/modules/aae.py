@@ -49,9 +49,9 @@ from genlight.functional import check_image_shape
 
 from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
-from genlight.modules.gan import MLPDiscriminator
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
+from genlight.nn.mlp import MLPDiscriminator
 from genlight.nn.priors import LOGVAR_RANGE, check_prior, gaussian_mmd, make_prior
 from genlight.types import class_count
 from genlight.registry import register_model

@@ -179,14 +179,9 @@ class AdversarialModule(GenerativeModule):
         d_loss = sum(d_terms.values())
         self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
-        if (batch_idx + 1) % self.n_critic == 0:
-            with self.toggled_optimizer(opt_g):
-                g_terms = self.generator_terms(fake, fake_y, z)
-                g_loss = sum(g_terms.values())
-                opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(g_loss)
-                opt_g.step()
-            logs.update({"g_loss": g_loss, **g_terms})
+        if (batch_idx + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
+            g_terms = self.manual_step(opt_g, lambda: self.generator_terms(fake, fake_y, z))
+            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
     def generator_parameters(self) -> Iterable[nn.Parameter]:
