@@ -58,7 +58,10 @@ def averages_weights(callback: pl.Callback) -> bool:
     """Whether ``callback`` averages the weights: genlight's :class:`~genlight.callbacks.EMA` (a
     :class:`WeightAverager`) or Lightning's ``WeightAveraging`` (Lightning >= 2.5)."""
     lightning_averaging = getattr(pl.callbacks, "WeightAveraging", None)
-    return isinstance(callback, WeightAverager) or (lightning_averaging is not None and isinstance(callback, lightning_averaging))
+    if lightning_averaging is not None and isinstance(callback, lightning_averaging):
+        return True
+    return isinstance(callback, WeightAverager)
+
 
 class GenerativeModuleHooks(pl.Callback):
     """What genlight does in every run of a :class:`GenerativeModule` (see the module docstring);
