@@ -46,7 +46,7 @@ demo: $(STAMP)
 #   uses_digits         ~33 trainings x 150 s, 2 at a time, then scores ~50 min (cached: reruns train what is missing)
 # About 3 hours on 2 CPU cores; checkpoints shared between scripts go to runs/bench/.
 # Never run by `make test` or CI. Each script takes a tiny budget for a smoke run (see its docstring).
-BENCH := PYTHONPATH=. $(BIN)/python
+BENCH := $(BIN)/python
 
 bench: $(STAMP)
 	$(BENCH) benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood

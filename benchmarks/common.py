@@ -1,7 +1,9 @@
 """What the benchmark scripts share: the digits scorer, a quiet CPU training loop, result files and pictures.
 
-Run the scripts from the repository root with ``PYTHONPATH=.`` (``make bench`` does); they import
-this module as ``benchmarks.common``. Nothing in ``tests/`` or ``genlight/`` imports it.
+Run a script from the repository root as a file, ``python benchmarks/NAME.py`` (``make bench`` does),
+or as a module, ``python -m benchmarks.NAME``; no ``PYTHONPATH`` is needed (each script puts the
+repository root on ``sys.path``). They import this module as ``benchmarks.common``. Nothing in
+``tests/`` or ``genlight/`` imports it.
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ def command() -> str:
     """This process's command line, as run from the repository root (for the results files)."""
     script = Path(sys.argv[0]).resolve()
     name = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
-    return "PYTHONPATH=. python " + shlex.join([str(name), *sys.argv[1:]])
+    return "python " + shlex.join([str(name), *sys.argv[1:]])
 
 
 def fmt(value: Any, spec: str = "") -> str:

@@ -11,8 +11,8 @@ Every run scores the validation split (10% of each train folder); ``--test`` als
 folders (digits test split) once, for the final row, and writes the translation grid
 ``results/cyclegan_digits.png``. The row is printed as JSON; ``results/cyclegan_digits.md`` holds it.
 
-    PYTHONPATH=. python benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
-    PYTHONPATH=. python benchmarks/cyclegan_digits.py --epochs 1 --budget 5 --test --out /tmp/cyclegan   # smoke run
+    python benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
+    python benchmarks/cyclegan_digits.py --epochs 1 --budget 5 --test --out /tmp/cyclegan   # smoke run
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, quiet_trainer, save_png, timed_fit
 from genlight import create_datamodule, create_model

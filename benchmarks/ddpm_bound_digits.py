@@ -1,7 +1,7 @@
 """DDPM's variational bound on the digits test split, in bits/dim (an upper bound on the exact NLL).
 
-    PYTHONPATH=. python benchmarks/ddpm_bound_digits.py CKPT [--terms 250] [--threads 1]
-    PYTHONPATH=. python benchmarks/ddpm_bound_digits.py CKPT --terms 2 --out /tmp/bound.md   # smoke run
+    python benchmarks/ddpm_bound_digits.py CKPT [--terms 250] [--threads 1]
+    python benchmarks/ddpm_bound_digits.py CKPT --terms 2 --out /tmp/bound.md   # smoke run
 
 Evaluates ``L_T + Σ_{t=2..T} L_{t-1} + L_0`` (Ho et al. eq. 5, discretised Gaussian decoder over the
 17 levels) of every test image, with all ``T - 1`` KL terms (``--terms >= T - 1``) or that many
@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS
 from genlight import create_datamodule, load_model
@@ -26,7 +29,7 @@ from genlight.callbacks.data import ordered_loader
 
 OUT = RESULTS / "ddpm_bound_digits.md"
 #: what `make bench` runs (the checkpoint: `fid_digits.py train ddpm --keep runs/bench/ddpm_fid.ckpt`)
-COMMAND = "PYTHONPATH=. python benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'"
+COMMAND = "python benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'"
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Energy landscape of a 2-D EBM: the energy over a grid (min-max scaled, bright = low energy) with the data points in red.
 
-    PYTHONPATH=. python benchmarks/ebm_landscape.py --ckpt runs/.../last.ckpt --out energy.png
-    PYTHONPATH=. python benchmarks/ebm_landscape.py --steps 1500        # train with examples/toy2d/ebm.yaml's model
-    PYTHONPATH=. python benchmarks/ebm_landscape.py --steps 5 --out /tmp/energy.png   # smoke run
+    python benchmarks/ebm_landscape.py --ckpt runs/.../last.ckpt --out energy.png
+    python benchmarks/ebm_landscape.py --steps 1500        # train with examples/toy2d/ebm.yaml's model
+    python benchmarks/ebm_landscape.py --steps 5 --out /tmp/energy.png   # smoke run
 
 Without ``--ckpt`` it fits an EBM with the model settings of ``examples/toy2d/ebm.yaml`` for
 ``--steps`` steps (1 thread, seed 0) and writes ``benchmarks/results/ebm_toy2d_energy.png`` and a
@@ -12,12 +12,15 @@ second PNG of Langevin samples drawn from noise over the same grid.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, ROOT, quiet_trainer
 from genlight import create_datamodule, create_model, load_model

@@ -1,7 +1,7 @@
 """Cost of one FID evaluation: genlight's FIDCallback (reference cache warm) vs torch-fidelity afresh.
 
-    PYTHONPATH=. python benchmarks/fid_cost.py [--ckpt runs/vae/version_0/checkpoints/last.ckpt]
-    PYTHONPATH=. python benchmarks/fid_cost.py --repeats 1 --num_samples 100 --out /tmp/fid_cost.md   # smoke run
+    python benchmarks/fid_cost.py [--ckpt runs/vae/version_0/checkpoints/last.ckpt]
+    python benchmarks/fid_cost.py --repeats 1 --num_samples 100 --out /tmp/fid_cost.md   # smoke run
 
 Both sides use the same digits CNN extractor (torch-fidelity gets it wrapped as a
 ``FeatureExtractorBase``) and the same 1000 seeded VAE samples vs the digits train split. The
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ import torch
 import torch_fidelity
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, all_images, command, write_lines
 from genlight import create_datamodule, create_model, load_model

@@ -3,13 +3,13 @@ samples against the train split and against the held-out test split, with the re
 
 Train a family within a wall-clock budget and add its rows (DDPM: DDIM-50 and ancestral; EBM):
 
-    PYTHONPATH=. python benchmarks/fid_digits.py train ddpm --budget 600 --threads 1 --keep runs/bench/ddpm_fid.ckpt
-    PYTHONPATH=. python benchmarks/fid_digits.py train ebm --budget 600 --threads 1
-    PYTHONPATH=. python benchmarks/fid_digits.py train ddpm --budget 5 --dry      # smoke run: prints, writes nothing
+    python benchmarks/fid_digits.py train ddpm --budget 600 --threads 1 --keep runs/bench/ddpm_fid.ckpt
+    python benchmarks/fid_digits.py train ebm --budget 600 --threads 1
+    python benchmarks/fid_digits.py train ddpm --budget 5 --dry      # smoke run: prints, writes nothing
 
 Add a row for any trained checkpoint (one line; e.g. the VAE / CVAE rows of the other families):
 
-    PYTHONPATH=. python benchmarks/fid_digits.py add vae runs/vae/version_0/checkpoints/best.ckpt --note "40 epochs"
+    python benchmarks/fid_digits.py add vae runs/vae/version_0/checkpoints/best.ckpt --note "40 epochs"
 
 Rows are kept in ``benchmarks/results/fid_digits.json`` (one entry per row name, replaced when re-run)
 and rendered to ``benchmarks/results/fid_digits.md`` with the protocol (``fid_digits.py render`` only
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import (
     MATCHED_DRAWS, NUM_SAMPLES, RESULTS, Scorer, commit, draw, linked_arguments, num_params, quiet_trainer, read_json,
@@ -63,13 +66,13 @@ RECIPES: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 #: what `make bench` runs to produce the table (the VAE / CVAE checkpoints are likelihood_digits.py's `--keep`)
 COMMANDS = (
-    "PYTHONPATH=. python benchmarks/fid_digits.py train ddpm --budget 600 --threads 1 --keep runs/bench/ddpm_fid.ckpt",
-    "PYTHONPATH=. python benchmarks/fid_digits.py train ebm --budget 600 --threads 1",
-    "PYTHONPATH=. python benchmarks/fid_digits.py add 'ddpm (ancestral, all 250 steps, EMA)' runs/bench/ddpm_fid.ckpt "
+    "python benchmarks/fid_digits.py train ddpm --budget 600 --threads 1 --keep runs/bench/ddpm_fid.ckpt",
+    "python benchmarks/fid_digits.py train ebm --budget 600 --threads 1",
+    "python benchmarks/fid_digits.py add 'ddpm (ancestral, all 250 steps, EMA)' runs/bench/ddpm_fid.ckpt "
     "--threads 1 --like 'ddpm (DDIM-50, EMA)' --sample_kwargs '{\"sampler\": \"ancestral\"}' "
     "--note 'same checkpoint as the DDIM-50 row'",
-    "PYTHONPATH=. python benchmarks/fid_digits.py add 'vae (examples/digits/vae.yaml)' runs/bench/likelihood/vae.ckpt --threads 1",
-    "PYTHONPATH=. python benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform "
+    "python benchmarks/fid_digits.py add 'vae (examples/digits/vae.yaml)' runs/bench/likelihood/vae.ckpt --threads 1",
+    "python benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform "
     "random labels)' runs/bench/likelihood/cvae.ckpt --threads 1",
 )
 
@@ -191,7 +194,7 @@ def render(rows: dict[str, dict], path: Path) -> None:
         "on the validation split (val/bpd_bound on 144 images, EMA weights) and the best is kept.",
         "",
         "Add a row for any checkpoint with one line: "
-        "`PYTHONPATH=. python benchmarks/fid_digits.py add NAME path/to.ckpt --note '...'` "
+        "`python benchmarks/fid_digits.py add NAME path/to.ckpt --note '...'` "
         "(`--sample_kwargs '{\"steps\": 50}'` passes arguments to `sample`).",
     ]  # fmt: skip
     write_lines(path, lines)

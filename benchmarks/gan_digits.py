@@ -2,9 +2,9 @@
 training time, parameters; one PNG of sample grids (plus CycleGAN translations, InfoGAN traversals and
 a latent-arithmetic grid).
 
-    PYTHONPATH=. python benchmarks/gan_digits.py --budget 300 --threads 1         # every family, 300 s each
-    PYTHONPATH=. python benchmarks/gan_digits.py --families dcgan wgan_gp --budget 300 --threads 2 --merge
-    PYTHONPATH=. python benchmarks/gan_digits.py --families dcgan --budget 5 --evals 2 --out /tmp/gan_smoke   # smoke run
+    python benchmarks/gan_digits.py --budget 300 --threads 1         # every family, 300 s each
+    python benchmarks/gan_digits.py --families dcgan wgan_gp --budget 300 --threads 2 --merge
+    python benchmarks/gan_digits.py --families dcgan --budget 5 --evals 2 --out /tmp/gan_smoke   # smoke run
 
 Each family of ``FAMILIES`` that is registered and has ``examples/digits/<family>.yaml`` is trained with
 that config (model ``init_args``, the data class and its ``init_args``, an ``ema:`` section if any: the
@@ -40,6 +40,7 @@ import importlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import (
     MATCHED_DRAWS, NUM_SAMPLES, BudgetMarks, RESULTS, ROOT, Scorer, all_images, all_labels, commit, compose, draw, fmt, linked_arguments,
@@ -67,7 +70,7 @@ FAMILIES = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "aae", "cyclegan")
 TRAVERSAL_METHODS = ("code_traversal", "traversals", "traverse", "code_traversals", "traversal_grid")
 QUANTILES = (0.1, 0.5)
 #: what `make bench` runs (after vae_rows.py, whose VAE / CVAE rows are the reference rows here)
-COMMAND = "PYTHONPATH=. python benchmarks/gan_digits.py --budget 300 --threads 1"
+COMMAND = "python benchmarks/gan_digits.py --budget 300 --threads 1"
 
 
 # ---------------------------------------------------------------------------------------- config
@@ -328,6 +331,11 @@ def reference_rows() -> dict[str, dict[str, Any]]:
     return out
 
 
+def _names(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def matched(row: dict[str, Any], split: str) -> str:
     """``mean ± std`` of a row's FID at the floor's sample size, or ``-`` where it was not scored."""
     if row.get(f"fid_{split}_matched") is None:
@@ -347,6 +355,8 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
     main_budget = max(budgets, key=lambda b: len(budgets[b])) if budgets else p["budget"]
     others = "; ".join(f"{', '.join(v)}: {b:g} s" for b, v in budgets.items() if b != main_budget)
     budget_text = f"{main_budget:g} s" + (f" ({others})" if others else "")
+    unmatched = [k for k, r in rows.items() if r.get("fid_train") is not None and r.get("fid_train_matched") is None
+                 and not r.get("reference")]  # fmt: skip
     lines = [
         "# Adversarial families on digits (FID / KID, memorisation, class accuracy)",
         "",
@@ -377,16 +387,21 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
         f"classifier accuracy on test images {floor['class_accuracy']:.3f}, classes exp(H) {floor['class_entropy_exp']:.2f}.",
         "",
         f"FID falls as the number of samples grows, so the rows' FID at n = {NUM_SAMPLES} is not comparable with the "
-        f"floor's at n = {n}: the `n={n}` columns score random subsets of {n} of a row's samples ({MATCHED_DRAWS} "
-        "subsets without replacement, seed 0; mean ± standard deviation); compare those with the floor. Rows scored "
-        "before these columns existed show -. KID is unbiased at any n.",
+        f"floor's at n = {n}: the floor has figures in the `n={n}` columns only (there are {n} test images, not "
+        f"{NUM_SAMPLES}), and those columns score random subsets of {n} of a row's samples ({MATCHED_DRAWS} subsets "
+        "without replacement, seed 0; mean ± standard deviation); compare only those with the floor. The FID "
+        f"columns at n = {NUM_SAMPLES} compare the rows with each other. KID is unbiased at any n."
+        + (f" {_names(unmatched)} {'was' if len(unmatched) == 1 else 'were'} scored before the `n={n}` columns existed "
+           f"and {'its checkpoint was' if len(unmatched) == 1 else 'their checkpoints were'} not kept: this file has no "
+           f"FID of {'it' if len(unmatched) == 1 else 'them'} comparable with the floor (the next run of the script "
+           "scores every row at both n)." if unmatched else ""),
         "",
         "<!-- gan_digits table -->",
         f"| model | FID train | FID test | FID train n={n} | FID test n={n} | KID train | KID test | mem q=0.1 | mem q=0.5 | "
         "class acc | classes exp(H) | train s (steps, epochs) | params (G) | s / 1000 samples | EMA | checkpoint | threads | "
         "load avg | commit |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| real test images (floor) | {floor['fid_train']:.3f} | 0 | {floor['fid_train']:.3f} | 0 | {floor['kid_train']:.5f} | - | "
+        f"| real test images (floor, n = {n}) | - | - | {floor['fid_train']:.3f} | 0 | {floor['kid_train']:.5f} | - | "
         f"{floor['mem_q10']:.3f} | "
         f"{floor['mem_q50']:.3f} | {floor['class_accuracy']:.3f} | {floor['class_entropy_exp']:.2f} | - | - | - | - | - | - | - | - |",
     ]

@@ -1,8 +1,8 @@
 """One-command GPU check: every family in every precision, genlight's speed against a plain loop, torch.compile,
 FID on the GPU against the CPU.
 
-    PYTHONPATH=. python benchmarks/gpu_check.py                       # on a GPU (one H100: about 6-8 minutes)
-    PYTHONPATH=. python benchmarks/gpu_check.py --device cpu --tiny --out /tmp/gpu.md   # the CPU path (tests)
+    python benchmarks/gpu_check.py                       # on a GPU (one H100: about 6-8 minutes)
+    python benchmarks/gpu_check.py --device cpu --tiny --out /tmp/gpu.md   # the CPU path (tests)
 
 No download: the bundled digits, small synthetic files, and random 3x32x32 / 3x64x64 images.
 
@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, command, commit, write_lines
 from genlight import create_model
@@ -302,7 +305,7 @@ def main() -> None:
     head += [f"\n{args.note}"] if args.note else []
     if args.device == "cuda" and not torch.cuda.is_available():
         write_lines(args.out, [*head, "", "**No figures: no CUDA device was available where this ran.** On a machine "
-                               "with a GPU, run `PYTHONPATH=. python benchmarks/gpu_check.py` (`make bench` does) to "
+                               "with a GPU, run `python benchmarks/gpu_check.py` (`make bench` does) to "
                                "fill this file. The CPU path of the same check (`--device cpu --tiny`) runs in the "
                                "test suite (`tests/test_gpu_check.py`)."])  # fmt: skip
         print(f"no CUDA device: wrote {args.out} without figures")

@@ -1,8 +1,8 @@
 """Test bits/dim of the likelihood families on the bundled 8x8 digits, beside two classical baselines.
 
-    PYTHONPATH=. python benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood
-    PYTHONPATH=. python benchmarks/likelihood_digits.py --only nade,vae --budget_minutes 2
-    PYTHONPATH=. python benchmarks/likelihood_digits.py --only vae --budget_minutes 0.05 --out /tmp/l.md   # smoke run
+    python benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood
+    python benchmarks/likelihood_digits.py --only nade,vae --budget_minutes 2
+    python benchmarks/likelihood_digits.py --only vae --budget_minutes 0.05 --out /tmp/l.md   # smoke run
 
 Each row trains one family with its example config (``examples/digits/<family>.yaml``) plus the row's
 overrides, under a wall-clock budget (``trainer.max_time``) on top of the config's own ``max_epochs``
@@ -40,13 +40,15 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no OpenMP spin-waiting on a shared machine (set before torch loads)
 import torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
+
 from benchmarks.common import RESULTS, ROOT, commit, num_params, to_levels  # noqa: E402
 from genlight import create_datamodule, list_models, load_model  # noqa: E402
 from genlight.cli import GenlightCLI  # noqa: E402
 
 OUT = RESULTS / "likelihood_digits.md"
 #: what `make bench` runs (the kept VAE / CVAE checkpoints are fid_digits.py's `add` rows)
-COMMAND = "PYTHONPATH=. python benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood"
+COMMAND = "python benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood"
 
 
 @dataclass

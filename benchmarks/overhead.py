@@ -1,7 +1,7 @@
 """Per-step overhead of genlight + Lightning vs a hand-written loop: the VAE on the bundled digits.
 
-    PYTHONPATH=. python benchmarks/overhead.py --rounds 15 --epochs 3 --threads 1 --profile
-    PYTHONPATH=. python benchmarks/overhead.py --rounds 1 --epochs 1 --out /tmp/overhead.md   # smoke run
+    python benchmarks/overhead.py --rounds 15 --epochs 3 --threads 1 --profile
+    python benchmarks/overhead.py --rounds 1 --epochs 1 --out /tmp/overhead.md   # smoke run
 
 Both sides train the same network (``create_model("vae")``, the digits config of
 ``examples/digits/vae.yaml``: latent 16, 32 channels, lr 2e-3, batch 64) from the same initial
@@ -28,6 +28,7 @@ import os
 import platform
 import pstats
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,8 @@ import lightning
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, command, write_lines
 from genlight import create_datamodule, create_model, get_model_class

@@ -1,7 +1,7 @@
 """Sampling speed of the PixelRNNs on digits (1x8x8, 17 levels) with their example configs.
 
-    PYTHONPATH=. python benchmarks/pixelrnn_sampling.py --n 1000 --threads 1
-    PYTHONPATH=. python benchmarks/pixelrnn_sampling.py --n 5 --out /tmp/pixelrnn_sampling.md   # smoke run
+    python benchmarks/pixelrnn_sampling.py --n 1000 --threads 1
+    python benchmarks/pixelrnn_sampling.py --n 5 --out /tmp/pixelrnn_sampling.md   # smoke run
 
 Speed does not depend on the weights, so the models are untrained. Each draw is the whole batch at
 once under ``inference_mode`` with the incremental samplers (one pixel column per sub-pixel step);
@@ -13,11 +13,14 @@ Writes ``benchmarks/results/pixelrnn_sampling.md``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, ROOT, command, write_lines
 from genlight import create_model

@@ -2,8 +2,8 @@
 memorisation figure at the end of every ProGAN stage, at the end of training and for the checkpoint
 chosen on validation FID; one PNG of sample grids.
 
-    PYTHONPATH=. python benchmarks/progan_digits.py --budget 300 --threads 1
-    PYTHONPATH=. python benchmarks/progan_digits.py --budget 5 --evals 2 --out /tmp/progan_smoke \
+    python benchmarks/progan_digits.py --budget 300 --threads 1
+    python benchmarks/progan_digits.py --budget 5 --evals 2 --out /tmp/progan_smoke \
         --progan_args '{"steps_per_stage": 3, "fade_steps": 3}'                                        # smoke run
 
 Each model is trained with its ``examples/digits/<name>.yaml`` (model and data arguments, EMA as the
@@ -17,7 +17,8 @@ A low stage samples at its own size and is upsampled (nearest neighbour) to 8x8 
 measures those blocky images against the 8x8 data.
 
 Scoring (``benchmarks.common.Scorer``, the digits CNN extractor): 1000 samples drawn with seed 0 against
-all train and all test images; memorisation (``genlight.metrics.memorisation``, q = 0.1 and 0.5) with the
+all train and all test images, and on subsets of 359 of them, the floors' n (the 359 test images, and the
+same at 4x4 for a stage-0 row); memorisation (``genlight.metrics.memorisation``, q = 0.1 and 0.5) with the
 real test images as the floor. 28x28 MNIST is not run: its IDX files are not on this machine (the
 script only runs the bundled digits).
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,18 +36,20 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
+
 from benchmarks.common import (
-    NUM_SAMPLES, RESULTS, Scorer, all_images, all_labels, commit, compose, draw, fmt, quiet_trainer, timed_fit,
-    num_params, write_json, write_lines,
+    MATCHED_DRAWS, NUM_SAMPLES, RESULTS, Scorer, all_images, all_labels, commit, compose, draw, fmt, quiet_trainer, timed_fit,
+    num_params, read_json, write_json, write_lines,
 )  # fmt: skip
 from benchmarks.gan_digits import Judge, ValSelection, build, read_config, sample_panel
 from genlight import load_model
 from genlight.callbacks.ema import EMA
 from genlight.callbacks.stages import StageSamples
-from genlight.nn.progan import resize_to
+from genlight.modules.progan import resize_to
 
 MODELS = ("progan", "dcgan")
-COMMAND = "PYTHONPATH=. python benchmarks/progan_digits.py --budget 300 --threads 1"
+COMMAND = "python benchmarks/progan_digits.py --budget 300 --threads 1"
 
 
 class StageCheckpoints(StageSamples):
@@ -113,8 +117,17 @@ def fit(name: str, args: argparse.Namespace, root: str) -> tuple[dict[str, Any],
     return info, checkpoints
 
 
+def matched(row: dict[str, Any], split: str) -> str:
+    """``mean ± std`` of a row's FID at the floor's sample size, or ``-`` where it was not scored."""
+    if row.get(f"fid_{split}_matched") is None:
+        return "-"
+    return f"{row[f'fid_{split}_matched']:.3f} ± {row[f'fid_{split}_matched_std']:.3f}"
+
+
 def render(results: dict[str, Any], path: Path, png: str) -> None:
     floor, p = results["_floor"], results["_protocol"]
+    n = int(floor.get("matched_n", 359))
+    unmatched = [k for k, r in results["rows"].items() if r.get("fid_train_matched") is None]
     lines = [
         "# ProGAN vs DCGAN on digits at the same wall-clock budget",
         "",
@@ -135,19 +148,33 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
         "(load average at the start of each run in the table): indicative only. 28x28 MNIST: not run, its files "
         "are not on this machine.",
         "",
-        f"Real-vs-real floor (the 359 test images): FID vs train **{floor['fid_train']:.3f}**, memorisation q=0.1 "
-        f"**{floor['mem_q10']:.3f}**, q=0.5 {floor['mem_q50']:.3f}. The floor of a 4x4 stage (the test images average-pooled to "
-        f"4x4 and upsampled to 8x8, as a stage-0 sample is): FID vs train **{floor['fid_train_4x4']:.3f}**, vs test "
-        f"{floor['fid_test_4x4']:.3f}.",
+        f"Real-vs-real floor (the {n} test images): FID vs train **{floor['fid_train']:.3f}** (at n = {n}), "
+        f"memorisation q=0.1 **{floor['mem_q10']:.3f}**, q=0.5 {floor['mem_q50']:.3f}. The floor of a 4x4 stage (the test "
+        f"images average-pooled to 4x4 and upsampled to 8x8, as a stage-0 sample is): FID vs train "
+        f"**{floor['fid_train_4x4']:.3f}**, vs test {floor['fid_test_4x4']:.3f} (at n = {n}).",
+        "",
+        f"FID falls as the number of samples grows, so a row's FID at n = {NUM_SAMPLES} is not comparable with a "
+        f"floor's at n = {n}: the floors have figures in the `n={n}` columns only, which score random subsets of "
+        f"{n} of a row's samples ({MATCHED_DRAWS} subsets without replacement, seed 0; mean ± standard deviation); "
+        f"compare only those with a floor. The FID columns at n = {NUM_SAMPLES} compare the rows with each other."
+        + (" The rows of this file were scored before the `n=" + str(n) + "` columns existed and their checkpoints "
+           "were not kept: it has no FID of a row comparable with a floor (the next run of the script scores every "
+           "row at both n)." if unmatched else ""),
         "",
         "<!-- progan_digits table -->",
-        "| model / checkpoint | FID train | FID test | mem q=0.1 | mem q=0.5 | classes exp(H) | train s | batches (steps, epochs) | params (G) | load avg | commit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| model / checkpoint | FID train | FID test | FID train n={n} | FID test n={n} | mem q=0.1 | mem q=0.5 | "
+        "classes exp(H) | train s | batches (steps, epochs) | params (G) | load avg | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| real test images (floor, n = {n}) | - | - | {floor['fid_train']:.3f} | 0 | {floor['mem_q10']:.3f} | "
+        f"{floor['mem_q50']:.3f} | {fmt(floor.get('class_entropy_exp'), '.2f')} | - | - | - | - | - |",
+        f"| real test images at 4x4, upsampled (floor of a 4x4 stage, n = {n}) | - | - | {floor['fid_train_4x4']:.3f} | "
+        f"{floor['fid_test_4x4']:.3f} | - | - | - | - | - | - | - | - |",
     ]
     for label, r in results["rows"].items():
         run = results["runs"][r["model"]]
         lines.append(
-            f"| {label} | {fmt(r['fid_train'], '.3f')} | {fmt(r['fid_test'], '.3f')} | {fmt(r['mem_q10'], '.3f')} | "
+            f"| {label} | {fmt(r['fid_train'], '.3f')} | {fmt(r['fid_test'], '.3f')} | {matched(r, 'train')} | "
+            f"{matched(r, 'test')} | {fmt(r['mem_q10'], '.3f')} | "
             f"{fmt(r['mem_q50'], '.3f')} | {fmt(r['class_entropy_exp'], '.2f')} | {run['train_seconds']} | "
             f"{fmt(run.get('batches'), '')} ({run['steps']}, {run['epochs']}) | {run['params']} ({run['params_generator']}) | "
             f"{run['load_avg_start']} | {p['commit']} |"
@@ -171,15 +198,21 @@ def main() -> None:
     parser.add_argument("--evals", type=int, default=6, help="val FID evaluations per run, the final weights included")
     parser.add_argument("--progan_args", default=None, help="JSON overriding ProGAN's init_args (tuning, smoke runs)")
     parser.add_argument("--out", default=None, help="write progan_digits.{json,md,png} here (default benchmarks/results)")
+    parser.add_argument("--render", action="store_true",
+                        help="only re-render progan_digits.md from progan_digits.json (after a change of the table's layout)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out_dir = Path(args.out) if args.out else RESULTS
+    if args.render:
+        render(read_json(out_dir / "progan_digits.json"), out_dir / "progan_digits.md", "progan_digits.png")
+        print(f"wrote {out_dir / 'progan_digits.md'}", flush=True)
+        return
     scorer = Scorer()
     judge = Judge(scorer)
     test = all_images(scorer.dm.reference_dataset("test"))
     floor = {**scorer.floor(), **judge.figures(test, all_labels(scorer.dm.reference_dataset("test")))}
     low = resize_to(resize_to(test, 4), 8)  # what a perfect 4x4 stage could reach: the test images at 4x4, upsampled
-    floor["fid_train_4x4"], floor["fid_test_4x4"] = (scorer.score(low)[k] for k in ("fid_train", "fid_test"))
+    floor["fid_train_4x4"], floor["fid_test_4x4"] = (scorer.score(low)[k] for k in ("fid_train", "fid_test"))  # n = 359
     rows: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[str, Any]] = {}
     panels: list[tuple[str, torch.Tensor]] = []

@@ -17,8 +17,8 @@ positions, the area of the true mask up to overlaps); the patches pasted at rand
 canvas and on the mean image (mask = where they were pasted); the patches at their true positions on
 the mean image (an oracle that knows the positions); the true images (the classifier's ceiling).
 
-    PYTHONPATH=. python benchmarks/puzzlegan_digits.py --budget 300 --threads 1
-    PYTHONPATH=. python benchmarks/puzzlegan_digits.py --budget 10 --every 1 --out /tmp/puzzle   # smoke run
+    python benchmarks/puzzlegan_digits.py --budget 300 --threads 1
+    python benchmarks/puzzlegan_digits.py --budget 10 --every 1 --out /tmp/puzzle   # smoke run
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, ROOT, Scorer, command, commit, quiet_trainer, save_png, timed_fit, write_lines
 from genlight import create_datamodule, create_model, load_model

@@ -24,8 +24,8 @@ family default); validation is not used. One seed. Budgets are wall clock on a s
 the load average is recorded. The row is printed as JSON and ``results/stargan_digits.md`` and
 ``results/stargan_digits.png`` are written.
 
-    PYTHONPATH=. python benchmarks/stargan_digits.py --budget 360 --threads 1
-    PYTHONPATH=. python benchmarks/stargan_digits.py --budget 6 --out /tmp/stargan   # smoke run
+    python benchmarks/stargan_digits.py --budget 360 --threads 1
+    python benchmarks/stargan_digits.py --budget 6 --out /tmp/stargan   # smoke run
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import argparse
 import itertools
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, command, commit, num_params, quiet_trainer, save_png, write_lines
 from genlight import create_datamodule, create_model

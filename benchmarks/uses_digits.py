@@ -1,9 +1,9 @@
 """What a generative model is for, on the 8x8 digits: outlier detection, classification with rejection and
 linear probes of frozen features, for every registered image family, beside exact classical baselines.
 
-    PYTHONPATH=. python benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2
-    PYTHONPATH=. python benchmarks/uses_digits.py --only nade,ae --budget 3 --cache /tmp/u --out /tmp/u   # smoke run
-    PYTHONPATH=. python benchmarks/uses_digits.py one nade main --budget 150            # one training, here
+    python benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2
+    python benchmarks/uses_digits.py --only nade,ae --budget 3 --cache /tmp/u --out /tmp/u   # smoke run
+    python benchmarks/uses_digits.py one nade main --budget 150            # one training, here
 
 Training (cached): every registered family whose ``examples/digits/<family>.yaml`` trains on ``digits`` is
 fitted with that recipe under a wall-clock budget (``--trainer.max_time``), ``--jobs`` child processes at
@@ -51,6 +51,8 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 from torch.utils.data import Subset  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
+
 from benchmarks.common import RESULTS, ROOT, commit, fmt, write_json, write_lines  # noqa: E402
 from genlight import list_models, load_model  # noqa: E402
 from genlight.registry import MODELS  # noqa: E402
@@ -64,7 +66,7 @@ from genlight.modules.flow import NormalizingFlow  # noqa: E402
 from genlight.types import DensityModel, Featurizer  # noqa: E402
 
 CACHE = ROOT / "runs" / "bench" / "uses"
-COMMAND = "PYTHONPATH=. python benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2"
+COMMAND = "python benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2"
 VARIANTS = ("main", "background", "holdout", "conditional")
 #: the class left out of the ``holdout`` trainings (the held-out-class outlier set)
 HELD_OUT_CLASS = 9

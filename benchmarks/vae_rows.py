@@ -1,8 +1,8 @@
 """Likelihood-bound and FID rows of the VAE family on digits: VAE, beta_vae, cvae, VampPrior, MoG prior.
 
-    PYTHONPATH=. python benchmarks/vae_rows.py                      # every row, then the table
-    PYTHONPATH=. python benchmarks/vae_rows.py --rows vae cvae      # some rows (run them side by side)
-    PYTHONPATH=. python benchmarks/vae_rows.py --rows vae --epochs 1 --out /tmp/vae_rows   # smoke run
+    python benchmarks/vae_rows.py                      # every row, then the table
+    python benchmarks/vae_rows.py --rows vae cvae      # some rows (run them side by side)
+    python benchmarks/vae_rows.py --rows vae --epochs 1 --out /tmp/vae_rows   # smoke run
 
 Protocol, the same for every row: the digits datamodule (seeded split: 1294 train / 144 val / 359
 test images of 1x8x8, 17 levels), batch 64, ``seed_everything(0)``, one CPU thread, a fixed number of
@@ -23,6 +23,7 @@ import fcntl
 import json
 import math
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
+
 from benchmarks.common import (
     RESULTS, bits_per_dim, commit, linked_arguments, num_params, quiet_trainer, read_json, write_json, write_lines,
 )  # fmt: skip
@@ -39,7 +42,7 @@ from genlight import create_datamodule, create_model, get_model_class
 from genlight.callbacks import FIDCallback
 
 #: what `make bench` runs
-COMMAND = "PYTHONPATH=. python benchmarks/vae_rows.py"
+COMMAND = "python benchmarks/vae_rows.py"
 #: row name -> (registered family, model arguments, epochs). Tuned on validation (see results/tuning.md).
 ROWS: dict[str, tuple[str, dict[str, Any], int]] = {
     "vae": ("vae", {"latent_dim": 16, "hidden_channels": 16, "lr": 3e-3}, 60),

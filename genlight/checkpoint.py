@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from genlight.callbacks.ema import EMA_KEY
+from genlight.identity import EMA_KEY
 from genlight.errors import CheckpointError, CheckpointNotFoundError
 from genlight.identity import CHECKPOINT_KEY
 from genlight.registry import import_class

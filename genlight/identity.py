@@ -8,10 +8,14 @@ from typing import Any
 from genlight.registry import MODELS
 from genlight.version import __version__
 
-__all__ = ["CHECKPOINT_KEY", "record_identity"]
+__all__ = ["CHECKPOINT_KEY", "EMA_KEY", "record_identity"]
 
 #: checkpoint key of genlight's metadata: ``{"model": name, "class_path": ..., "version": ...}``
 CHECKPOINT_KEY = "genlight"
+#: checkpoint key under which the :class:`~genlight.callbacks.EMA` callback keeps the live (non-averaged)
+#: weights (``state_dict`` holds the averaged ones); here, below the callbacks, so that loading a
+#: checkpoint never imports a callback module
+EMA_KEY = "genlight_ema"
 
 
 def record_identity(model: Any, checkpoint: dict[str, Any]) -> None:

@@ -11,18 +11,23 @@ a plain ``Trainer(...).fit(model)`` gets it as well as ``genlight fit``:
 * at every checkpoint: record the family's class (``checkpoint["genlight"]``), so
   :func:`genlight.load_model` rebuilds the right class;
 * at the end of every training epoch: log the epoch means of :meth:`GenerativeModule.log_train`.
+
+A family's ``ema_decay`` is applied by the :class:`~genlight.callbacks.EMA` callback, which ``genlight
+fit`` adds; a plain ``Trainer(...).fit(model)`` needs ``callbacks=[EMA()]``, and without it the hooks
+warn once that the weights are not averaged.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
@@ -33,9 +38,30 @@ from genlight.errors import IncompatibleDataError
 from genlight.functional import check_discrete_images, density_label
 from genlight.identity import record_identity
 from genlight.registry import MODELS
-from genlight.types import DensityModel
+from genlight.types import DensityModel, class_count
 
-__all__ = ["GenerativeModule", "GenerativeModuleHooks"]
+__all__ = ["GenerativeModule", "GenerativeModuleHooks", "WeightAverager"]
+
+#: what :meth:`GenerativeModule.manual_step` minimises: a loss, or named terms whose sum is the loss
+Loss = TypeVar("Loss", Tensor, dict[str, Tensor])
+
+
+@runtime_checkable
+class WeightAverager(Protocol):
+    """A callback that keeps an average of a model's weights and swaps it in where the model is used
+    (:class:`~genlight.callbacks.EMA`): ``averaged(pl_module)`` is that context."""
+
+    def averaged(self, pl_module: pl.LightningModule) -> AbstractContextManager[None]: ...
+
+
+def averages_weights(callback: pl.Callback) -> bool:
+    """Whether ``callback`` averages the weights: genlight's :class:`~genlight.callbacks.EMA` (a
+    :class:`WeightAverager`) or Lightning's ``WeightAveraging`` (Lightning >= 2.5)."""
+    lightning_averaging = getattr(pl.callbacks, "WeightAveraging", None)
+    if lightning_averaging is not None and isinstance(callback, lightning_averaging):
+        return True
+    return isinstance(callback, WeightAverager)
+
 
 class GenerativeModuleHooks(pl.Callback):
     """What genlight does in every run of a :class:`GenerativeModule` (see the module docstring);
@@ -50,6 +76,14 @@ class GenerativeModuleHooks(pl.Callback):
             wanted = not pl_module.automatic_optimization
         if wanted:
             enable_find_unused_parameters(trainer.strategy)
+        decay = float(getattr(pl_module, "ema_decay", 0.0) or 0.0)
+        if stage == "fit" and decay > 0 and not any(averages_weights(c) for c in trainer.callbacks):
+            name = MODELS.name_of(type(pl_module)) or type(pl_module).__name__
+            rank_zero_warn(
+                f"{name} sets ema_decay={decay} but no EMA callback is attached, so its weights are not averaged: "
+                f"pass callbacks=[genlight.callbacks.EMA()] to the Trainer (genlight fit adds it), or set "
+                f"model.ema_decay = 0 to train without the average"
+            )
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         record_identity(pl_module, checkpoint)
@@ -81,7 +115,8 @@ class GenerativeModule(pl.LightningModule):
     smoke_data_kwargs: ClassVar[dict[str, Any]] = {}
     #: Trainer settings the smoke test needs
     smoke_trainer: ClassVar[dict[str, Any]] = {}
-    #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off)
+    #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off); the callback applies
+    #: it (``genlight fit`` adds one; from Python: ``Trainer(callbacks=[EMA()])``)
     ema_decay: ClassVar[float] = 0.0
     #: the sub-module the EMA averages (``None`` = the whole model; GANs name their ``generator``)
     ema_target: ClassVar[str | None] = None
@@ -94,6 +129,11 @@ class GenerativeModule(pl.LightningModule):
     batch_kinds: ClassVar[tuple[str, ...] | None] = None
     #: whether the family needs class labels (a conditional family: ``cgan``); named in data errors
     needs_labels: ClassVar[bool] = False
+    #: for a family whose instances take class labels only when built so: the arguments that make one
+    #: conditional, as the command line gives them (``"--model.conditional true"``), named by ``genlight
+    #: list models``; such an instance sets ``num_classes``, another has none
+    #: (:class:`~genlight.types.ConditionalSampler`). ``None``: every instance is conditional, or none is
+    conditional_with: ClassVar[str | None] = None
     #: whether DDP must expect parameters without gradients (``None`` = under manual optimisation)
     ddp_find_unused_parameters: ClassVar[bool | None] = None
     #: the sub-modules :class:`~genlight.callbacks.Compile` compiles (``None`` = every direct child module
@@ -125,7 +165,7 @@ class GenerativeModule(pl.LightningModule):
         another number of classes, naming the fix (``unlabelled_fix`` when it has fewer than ``min_classes``)."""
         dm = getattr(attached_trainer(self), "datamodule", None)
         classes = getattr(dm, "num_classes", None)
-        mine = int(getattr(self, "num_classes", 0) or 0)
+        mine = class_count(self)
         if mine and classes is not None and classes != mine:
             name = MODELS.name_of(type(self)) or type(self).__name__
             raise IncompatibleDataError(
@@ -142,14 +182,23 @@ class GenerativeModule(pl.LightningModule):
             check_discrete_images(x, levels, self.hparams["image_shape"], f"{type(self).__name__}.log_prob")
 
     # ------------------------------------------------------------------ optimisation
-    def manual_step(self, optimizer: Any, loss: Tensor) -> None:
+    def manual_step(self, optimizer: Any, loss: Loss | Callable[[], Loss]) -> Loss:
         """One step of manual optimisation: with only ``optimizer``'s parameters trainable
-        (``toggled_optimizer``), zero its gradients, ``manual_backward(loss)`` (scaled under ``16-mixed``)
-        and step it."""
+        (``toggled_optimizer``), zero its gradients, ``manual_backward`` the loss (scaled under
+        ``16-mixed``) and step it. Returns the loss.
+
+        ``loss`` is the loss, named loss terms (their sum is the loss), or a function that builds either:
+        called inside the toggle, so that its graph leaves the other optimizers' parameters out. A
+        generator step through a frozen discriminator passes a function (no gradient reaches the
+        discriminator), ``terms = self.manual_step(opt_g, lambda: self.generator_terms(fake))``; a
+        discriminator step on detached fakes passes its loss, ``self.manual_step(opt_d, d_loss)``."""
         with self.toggled_optimizer(optimizer):
+            built = loss() if callable(loss) else loss
+            total = built if isinstance(built, Tensor) else sum(built.values())
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            self.manual_backward(total)
             optimizer.step()
+        return built
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """Pickle a model holding parametrized layers (spectral norm) by rebuilding it from its
@@ -246,9 +295,9 @@ class GenerativeModule(pl.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         """``genlight test`` for a family without a test figure of its own: samples against the test
         images (``test/fid``, ``test/kid``, ``test/precision``, ``test/recall``) for a sampler, round-trip,
-        identity and distribution errors for a translator (:mod:`genlight.metrics.test_scores`). Density
+        identity and distribution errors for a translator (:mod:`genlight.test_scores`). Density
         models and autoencoders override it with their own figures."""
-        from genlight.metrics.test_scores import TestScores
+        from genlight.test_scores import TestScores
 
         scores = self._test_scores.get("test")
         if scores is None:

@@ -288,6 +288,11 @@ def create_model(name: str, datamodule: Any = None, **kwargs: Any) -> Any:
     model's ``__init__`` takes are linked from it, as ``genlight fit`` links them; explicit ``kwargs``
     win. ``create_model("vae", datamodule=create_datamodule("mnist"))`` builds a VAE for 1x28x28 images
     with 256 levels.
+
+    A family whose ``ema_decay`` is above 0 (the GANs, DDPM, ...) averages its weights only under the
+    :class:`~genlight.callbacks.EMA` callback, which ``genlight fit`` adds and a plain ``Trainer`` needs
+    passed: ``Trainer(callbacks=[genlight.callbacks.EMA()]).fit(model, ...)`` (the fit warns once
+    without it); the callback reads the family's decay and target.
     """
     if datamodule is not None:
         import inspect

@@ -1,6 +1,9 @@
 """Capability protocols: callbacks and tests ask a model what it can do, not what it is.
 
-Check them with ``isinstance(model, Sampler)``; each is ``runtime_checkable``.
+Check them with ``isinstance(model, Sampler)``; each is ``runtime_checkable``, and the answer is the
+object's: a protocol's attribute exists on an instance only when the instance has the capability
+(a ``dcgan`` has no ``num_classes``; a ``ddpm`` has one only when built with ``conditional=True``).
+:func:`capabilities` lists what an instance can do.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ class Sampler(Protocol):
 
 @runtime_checkable
 class ConditionalSampler(Protocol):
-    """A sampler conditioned on class labels: ``sample(n, y=labels)`` with ``0 <= y < num_classes``."""
+    """A sampler conditioned on class labels: ``sample(n, y=labels)`` with ``0 <= y < num_classes``.
+
+    Only an instance that takes labels has ``num_classes`` (an attribute set in ``__init__``, never a
+    class attribute): a family whose conditioning is optional sets it only when built conditional, and
+    declares how in :attr:`~genlight.module.GenerativeModule.conditional_with`. Read it through
+    :func:`class_count` where a model may have none."""
 
     num_classes: int
 
@@ -110,7 +118,13 @@ class GrowingSampler(Protocol):
 
 def is_conditional(model: object) -> bool:
     """Whether ``model`` samples given class labels: a :class:`ConditionalSampler` with ``num_classes > 0``."""
-    return isinstance(model, ConditionalSampler) and int(getattr(model, "num_classes", 0) or 0) > 0
+    return isinstance(model, ConditionalSampler) and class_count(model) > 0
+
+
+def class_count(model: object) -> int:
+    """The number of classes ``model`` takes labels of: its ``num_classes``, 0 when it has none (an
+    unconditional instance, which is no :class:`ConditionalSampler`)."""
+    return int(getattr(model, "num_classes", 0) or 0)
 
 
 @runtime_checkable
@@ -157,3 +171,19 @@ class MultiDomainTranslator(Protocol):
     domain_names: tuple[str, ...]
 
     def translate(self, x: Tensor, target_domain: int | Tensor) -> Tensor: ...
+
+
+#: every capability protocol, in the order :func:`capabilities` and ``genlight list models`` name them
+CAPABILITIES: tuple[type, ...] = (
+    Sampler, ConditionalSampler, DensityModel, Autoencoder, LatentGenerator, Translator, MultiDomainTranslator,
+    EnergyModel, CodeTraversable, GrowingSampler, Featurizer, TextConditionalSampler, PatchCompleter,
+)  # fmt: skip
+
+
+def capabilities(model: object) -> tuple[str, ...]:
+    """The names of the protocols of :data:`CAPABILITIES` that the instance ``model`` implements, e.g.
+    ``("Sampler", "LatentGenerator", "Featurizer")`` for a ``dcgan`` and ``("Sampler",
+    "ConditionalSampler", ...)`` for a ``cgan``. A :class:`MultiDomainTranslator` is not also named a
+    :class:`Translator` (its ``translate`` takes a domain, not ``"a2b"``)."""
+    names = tuple(p.__name__ for p in CAPABILITIES if isinstance(model, p))
+    return tuple(n for n in names if not (n == "Translator" and "MultiDomainTranslator" in names))

@@ -15,7 +15,7 @@ from genlight import create_model, load_model
 from genlight.callbacks import EMA, StageSamples
 from genlight.cli import default_fit_callbacks
 from genlight.errors import ConfigError, ImageShapeError
-from genlight.nn.progan import (
+from genlight.modules.progan import (
     ProgressiveDiscriminator, ProgressiveGenerator, growth_schedule, real_at_stage, resize_to,
 )  # fmt: skip
 from genlight.nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, group_size_for

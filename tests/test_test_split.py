@@ -12,7 +12,7 @@ import torch
 from genlight import list_models
 from genlight.cli import main
 from genlight.metrics.sample_quality import SampleQuality
-from genlight.metrics.test_scores import TestScores
+from genlight.test_scores import TestScores
 from tests.helpers import cpu_trainer, gaussian_features, smoke_setup
 
 FAST = {"gan": "sampler", "cyclegan": "translator", "ebm": "energy model"}

@@ -13,7 +13,7 @@ from genlight.callbacks import CaptionGrid, EMA
 from genlight.cli import main
 from genlight.datamodules.digit_captions import VOCABULARY, detokenize, tokenize
 from genlight.errors import ConfigError, IncompatibleDataError
-from genlight.nn.text2image import contrastive_loss, gan_cls_discriminator_loss, wrong_indices
+from genlight.modules.text2image import contrastive_loss, gan_cls_discriminator_loss, wrong_indices
 from genlight.types import TextConditionalSampler
 from tests.helpers import cpu_trainer
 

@@ -48,6 +48,8 @@ def capabilities(cls: type) -> str:
             if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
                 continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
             label = protocol.__name__
+            if protocol is types.ConditionalSampler and getattr(cls, "conditional_with", None):
+                label += f" (with {cls.conditional_with})"  # only instances built so take labels
             if protocol is types.DensityModel:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
             names.append(label)

@@ -1,4 +1,12 @@
-"""Model families; importing this package registers every built-in one."""
+"""Model families; importing this package registers every built-in one.
+
+One file per family: ``<family>.py`` holds the family's own networks, then its module. The bases
+:mod:`~genlight.modules.adversarial`, :mod:`~genlight.modules.autoregressive` and
+:mod:`~genlight.modules.flow` hold what several families' training steps share, :mod:`genlight.nn` the
+shared building blocks; no family imports another, except a variant that subclasses its family
+(``beta_vae`` and ``cvae`` of ``vae``, ``wgan_gp`` of ``dcgan``), the import-linter contract
+"families are independent" of ``pyproject.toml``.
+"""
 
 from genlight.modules.aae import AAE
 from genlight.modules.autoencoder import AE

@@ -49,10 +49,11 @@ from genlight.functional import check_image_shape
 
 from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
-from genlight.modules.gan import MLPDiscriminator
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
+from genlight.nn.mlp import MLPDiscriminator
 from genlight.nn.priors import LOGVAR_RANGE, check_prior, gaussian_mmd, make_prior
+from genlight.types import class_count
 from genlight.registry import register_model
 from genlight.ranges import ClassCount, Depth, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, check_arguments
 
@@ -95,6 +96,7 @@ class AAE(GenerativeModule):
     #: each phase's backward reaches part of the model only (the D step leaves encoder and decoder without
     #: gradients): DDP must expect unused parameters (set by GenerativeModule before it wraps the model)
     ddp_find_unused_parameters: ClassVar[bool] = True
+    conditional_with: ClassVar[str | None] = "--model.supervised true"
 
     def __init__(
         self,
@@ -143,8 +145,9 @@ class AAE(GenerativeModule):
         if gp_weight < 0:
             raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
         #: classes ``sample(n, y=)`` takes: ``num_classes`` when supervised, else 0 (unconditional)
-        self.num_classes = int(num_classes) if supervised else 0
-        self.prior = make_prior(prior, latent_dim, self.num_classes or prior_components, kind="sampler")
+        if supervised:  # a class-conditional instance (a ConditionalSampler); an unsupervised one has no num_classes
+            self.num_classes = int(num_classes)
+        self.prior = make_prior(prior, latent_dim, class_count(self) or prior_components, kind="sampler")
         self.likelihood = make_likelihood(likelihood, num_levels)
         code = latent_dim * (2 if posterior == "gaussian" else 1)
         self.encoder = ConvEncoder(shape, hidden_channels, code)
@@ -158,7 +161,7 @@ class AAE(GenerativeModule):
                 draws = self.prior.sample(10000, generator=torch.Generator().manual_seed(0))
                 self.code_norm.weight.copy_(draws.std(0))
                 self.code_norm.bias.copy_(draws.mean(0))
-        self.discriminator = MLPDiscriminator((latent_dim + self.num_classes,), disc_hidden, disc_layers)
+        self.discriminator = MLPDiscriminator((latent_dim + class_count(self),), disc_hidden, disc_layers)
         self.example_input_array = torch.zeros(2, *shape)
 
     # ------------------------------------------------------------------ model
@@ -197,7 +200,7 @@ class AAE(GenerativeModule):
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | int | None = None) -> Tensor:
         """Images ``decode(z)``, ``z ~ p(z)`` (class ``y``'s component when supervised)."""
-        if y is not None and not self.num_classes:
+        if y is not None and not class_count(self):
             raise ValueError("this aae is unsupervised: sample(n) takes no labels y (train with supervised=True)")
         params = self.decoder(self.sample_latent(n, y))
         return self.likelihood.sample(params) if self.hparams.sample_mode == "draw" else self.likelihood.mean(params)
@@ -205,14 +208,14 @@ class AAE(GenerativeModule):
     def _labels(self, y: Tensor | int, n: int) -> Tensor:
         y = torch.as_tensor(y, device=self.device).long()
         y = y.expand(n) if y.dim() == 0 else y.view(-1)
-        if len(y) != n or y.min() < 0 or y.max() >= self.num_classes:
-            raise ValueError(f"labels y must be {n} class ids in [0, {self.num_classes}), got {y.tolist()}")
+        if len(y) != n or y.min() < 0 or y.max() >= class_count(self):
+            raise ValueError(f"labels y must be {n} class ids in [0, {class_count(self)}), got {y.tolist()}")
         return y
 
     def critic(self, z: Tensor, y: Tensor | None) -> Tensor:
         """``D(z[, one-hot y])``, one logit per code."""
-        if self.num_classes:
-            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
+        if class_count(self):
+            z = torch.cat([z, F.one_hot(y, class_count(self)).to(z.dtype)], 1)
         return self.discriminator(z)
 
     def reconstruction_nll(self, x: Tensor, z: Tensor) -> Tensor:
@@ -227,7 +230,7 @@ class AAE(GenerativeModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_ae, opt_d, opt_g = self.optimizers()
         x = batch[0]
-        y = batch[1].long() if self.num_classes else None
+        y = batch[1].long() if class_count(self) else None
         # 1. reconstruction phase
         z, _ = self.posterior_sample(x)
         recon = self.reconstruction_nll(x, z).mean()
@@ -254,7 +257,7 @@ class AAE(GenerativeModule):
         self.log(f"{stage}/loss", recon, prog_bar=stage == "val", sync_dist=True)
         metrics = {f"{stage}/recon": recon}
         if len(x) >= 2:
-            y = batch[1].long() if self.num_classes else None
+            y = batch[1].long() if class_count(self) else None
             metrics[f"{stage}/mmd"] = gaussian_mmd(z, self.prior.sample(len(x), y)).float()
         self.log_dict(metrics, sync_dist=True)
 

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.ranges import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
+from genlight.types import class_count
 
 __all__ = ["AdversarialModule"]
 
@@ -67,7 +68,6 @@ class AdversarialModule(GenerativeModule):
     monitor: ClassVar[str | None] = ""  # no validation figure of its own; FID callbacks may be monitored
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")
     ddp_find_unused_parameters: ClassVar[bool] = True
-    num_classes: int = 0
 
     generator: nn.Module
     discriminator: nn.Module
@@ -100,7 +100,7 @@ class AdversarialModule(GenerativeModule):
 
     def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """``G(z[, y])`` in the generator's range [-1, 1]."""
-        return self.generator(z, y) if self.num_classes else self.generator(z)
+        return self.generator(z, y) if class_count(self) else self.generator(z)
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Images in [0, 1] from latent codes (points are returned as they are)."""
@@ -109,8 +109,8 @@ class AdversarialModule(GenerativeModule):
 
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
-        if self.num_classes and y is None:
-            y = torch.randint(self.num_classes, (n,), device=self.device)
+        if class_count(self) and y is None:
+            y = torch.randint(class_count(self), (n,), device=self.device)
         return self.decode(self.sample_latent(n), y.to(self.device) if y is not None else None)
 
     # ------------------------------------------------------------------ losses
@@ -120,7 +120,7 @@ class AdversarialModule(GenerativeModule):
 
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """``D(x[, y])``, one logit per example."""
-        return self.discriminator(x, y) if self.num_classes else self.discriminator(x)
+        return self.discriminator(x, y) if class_count(self) else self.discriminator(x)
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
@@ -137,22 +137,22 @@ class AdversarialModule(GenerativeModule):
         ``-D(x)`` (higher = less like the training data). A conditional critic is scored at the most
         real-looking class, ``-max_y D(x, y)``, unless labels ``y`` are given."""
         real = self.to_model_range(x)
-        if not self.num_classes:
+        if not class_count(self):
             return -self.critic(real).flatten()
         if y is not None:
             return -self.critic(real, y).flatten()
-        labels = [torch.full((len(x),), k, dtype=torch.long, device=x.device) for k in range(self.num_classes)]
+        labels = [torch.full((len(x),), k, dtype=torch.long, device=x.device) for k in range(class_count(self))]
         return -torch.stack([self.critic(real, k).flatten() for k in labels], 1).amax(1)
 
     def fake_labels(self, n: int) -> Tensor | None:
         """Labels for generated examples: drawn from the uniform class prior (``None`` if unconditional)."""
-        return torch.randint(self.num_classes, (n,), device=self.device) if self.num_classes else None
+        return torch.randint(class_count(self), (n,), device=self.device) if class_count(self) else None
 
     def discriminator_terms(self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
         """Named terms of the discriminator's loss (``fake`` is detached)."""
         terms = {"d_adv": discriminator_loss(self.adversarial_loss, self.critic(real, y), self.critic(fake, fake_y))}
         if self.gp_weight > 0:
-            args = (y,) if self.num_classes else ()
+            args = (y,) if class_count(self) else ()
             terms["gp"] = self.gp_weight * gradient_penalty(self.critic, real, fake, *args)
         return terms
 
@@ -170,7 +170,7 @@ class AdversarialModule(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         x, y = batch[0], batch[1]
         real = self.to_model_range(x)
-        y = y if self.num_classes else None
+        y = y if class_count(self) else None
         n = real.shape[0]
         z = self.sample_latent(n)
         fake_y = self.fake_labels(n)
@@ -179,14 +179,9 @@ class AdversarialModule(GenerativeModule):
         d_loss = sum(d_terms.values())
         self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
-        if (batch_idx + 1) % self.n_critic == 0:
-            with self.toggled_optimizer(opt_g):
-                g_terms = self.generator_terms(fake, fake_y, z)
-                g_loss = sum(g_terms.values())
-                opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(g_loss)
-                opt_g.step()
-            logs.update({"g_loss": g_loss, **g_terms})
+        if (batch_idx + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
+            g_terms = self.manual_step(opt_g, lambda: self.generator_terms(fake, fake_y, z))
+            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
     def generator_parameters(self) -> Iterable[nn.Parameter]:

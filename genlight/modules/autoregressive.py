@@ -22,6 +22,7 @@ from genlight.ranges import Decay, NonNegativeFloat, PositiveFloat, check_argume
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.likelihoods import PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture
+from genlight.types import class_count
 
 __all__ = ["AutoregressiveImageModel"]
 
@@ -62,7 +63,8 @@ class AutoregressiveImageModel(GenerativeModule):
                 f"discrete images (digits, mnist, binarized_mnist, cifar10)"
             )
         self.num_levels = num_levels
-        self.num_classes = num_classes
+        if num_classes > 0:  # a class-conditional instance (a ConditionalSampler); others have no num_classes
+            self.num_classes = num_classes
         if output not in ("softmax", "logistic_mixture"):
             raise ValueError(f"output must be softmax or logistic_mixture, got {output!r}")
         if num_levels == 2:
@@ -92,13 +94,13 @@ class AutoregressiveImageModel(GenerativeModule):
     def check_labels(self, y: Tensor | None, n: int) -> Tensor | None:
         if y is None:
             return None
-        if self.num_classes <= 0:
+        if class_count(self) <= 0:
             raise ValueError(
                 f"{type(self).__name__} is unconditional; train it with conditional=True on labelled data to pass y"
             )
         y = torch.as_tensor(y, device=self.device).long().view(-1)
-        if y.numel() != n or y.min() < 0 or y.max() >= self.num_classes:
-            raise ValueError(f"y must hold {n} class ids in [0, {self.num_classes}), got {y.tolist()}")
+        if y.numel() != n or y.min() < 0 or y.max() >= class_count(self):
+            raise ValueError(f"y must hold {n} class ids in [0, {class_count(self)}), got {y.tolist()}")
         return y
 
     def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -106,12 +108,12 @@ class AutoregressiveImageModel(GenerativeModule):
         ``y``, ``log (1/K) sum_k p(x | k)`` (uniform class prior, exact)."""
         self.check_log_prob_input(x)
         xq = self.quantize(x)
-        if self.num_classes > 0 and y is None:
+        if class_count(self) > 0 and y is None:
             per_class = [
                 self.log_prob(xq, torch.full((len(x),), k, device=x.device, dtype=torch.long))
-                for k in range(self.num_classes)
+                for k in range(class_count(self))
             ]
-            return torch.logsumexp(torch.stack(per_class, 1), 1) - math.log(self.num_classes)
+            return torch.logsumexp(torch.stack(per_class, 1), 1) - math.log(class_count(self))
         y = self.check_labels(y, len(x))
         return self.likelihood.log_prob(self.conditional_logits(xq, y), xq)
 
@@ -126,8 +128,8 @@ class AutoregressiveImageModel(GenerativeModule):
         """Exact ancestral sampling, the whole batch at once: one pass per sub-pixel over the rows the
         current row can see (:attr:`receptive_rows`). Images in [0, 1] on the level grid."""
         y = self.check_labels(y, n)
-        if y is None and self.num_classes > 0:
-            y = torch.randint(self.num_classes, (n,), device=self.device)
+        if y is None and class_count(self) > 0:
+            y = torch.randint(class_count(self), (n,), device=self.device)
         c, h, w = self.shape
         p = self.params_per_channel
         x = torch.zeros(n, c, h, w, device=self.device, dtype=self.dtype)
@@ -140,7 +142,7 @@ class AutoregressiveImageModel(GenerativeModule):
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch[0], batch[1] if self.num_classes > 0 else None
+        x, y = batch[0], batch[1] if class_count(self) > 0 else None
         loss = -self.log_prob(x, y).mean() / (self.num_dims * math.log(2.0))  # bits/dim of the batch
         self.log_train(loss=loss, batch_size=len(x))
         return loss

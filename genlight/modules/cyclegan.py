@@ -44,20 +44,13 @@ from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, ImagePool, check_loss, dcgan_init_, discriminator_loss, generator_loss
 from genlight.nn.image_to_image import ImageNorm, PatchDiscriminator, ResnetGenerator
+from genlight.nn.schedules import linear_decay
 from genlight.registry import register_model
 from genlight.ranges import Buffer, Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
 __all__ = ["CycleGAN", "DIRECTIONS", "linear_decay"]
 
 DIRECTIONS = ("a2b", "b2a")
-
-
-def linear_decay(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
-    """The reference's ``linear`` LR factor after ``epoch`` finished epochs: 1 for ``constant_epochs``
-    epochs, then down by ``1 / (decay_epochs + 1)`` per epoch (``networks.get_scheduler``, epoch_count 1)."""
-    if decay_epochs <= 0:
-        return 1.0
-    return max(0.0, 1.0 - max(0, epoch + 1 - constant_epochs) / float(decay_epochs + 1))
 
 
 @register_model("cyclegan", tags=("adversarial", "translator"))
@@ -149,11 +142,11 @@ class CycleGAN(GenerativeModule):
         return (self.generators[direction](x * 2.0 - 1.0) + 1.0) / 2.0
 
     # ------------------------------------------------------------------ losses
-    def _terms(self, real_a: Tensor, real_b: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
-        """The generators' loss terms on ``[-1, 1]`` images, and the fakes ``(fake_a, fake_b)``."""
+    def generator_terms(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> dict[str, Tensor]:
+        """The generators' named loss terms on ``[-1, 1]`` images (their sum is minimised), given the
+        fakes ``fake_a = b2a(real_b)`` and ``fake_b = a2b(real_a)``."""
         hp = self.hparams
         g_a2b, g_b2a = self.generators["a2b"], self.generators["b2a"]
-        fake_b, fake_a = g_a2b(real_a), g_b2a(real_b)
         terms = {
             "g_adv": self.g_adv_scale * (
                 generator_loss(hp.loss, self.discriminators["b"](fake_b)) + generator_loss(hp.loss, self.discriminators["a"](fake_a))
@@ -163,17 +156,14 @@ class CycleGAN(GenerativeModule):
         if hp.lambda_identity > 0:
             weight = hp.lambda_identity * hp.lambda_cycle
             terms["identity"] = weight * ((g_a2b(real_b) - real_b).abs().mean() + (g_b2a(real_a) - real_a).abs().mean())
-        return terms, fake_a, fake_b
+        return terms
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         real_a, real_b = batch[0] * 2.0 - 1.0, batch[1] * 2.0 - 1.0
-        with self.toggled_optimizer(opt_g):  # discriminators frozen
-            g_terms, fake_a, fake_b = self._terms(real_a, real_b)
-            g_loss = sum(g_terms.values())
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
+        fake_b, fake_a = self.generators["a2b"](real_a), self.generators["b2a"](real_b)  # serve both steps
+        g_terms = self.manual_step(opt_g, lambda: self.generator_terms(real_a, real_b, fake_a, fake_b))  # D frozen
+        g_loss = sum(g_terms.values())
         d_a = discriminator_loss(
             self.hparams.loss, self.discriminators["a"](real_a), self.discriminators["a"](self.pools["a"].query(fake_a.detach()))
         )

@@ -45,6 +45,7 @@ from genlight.module import GenerativeModule
 from genlight.nn.diffusion import beta_schedule, ddim_timesteps, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.schedules import warmup_cosine_scheduler
 from genlight.nn.unet import UNet
+from genlight.types import class_count
 from genlight.registry import register_model
 from genlight.ranges import (
     ClassCount, ClosedUnitInterval, Depth, DepthOrZero, Fraction, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat,
@@ -98,6 +99,7 @@ class DDPM(GenerativeModule):
         "channels": 8, "timesteps": 10, "sample_steps": 5, "bound_timesteps": 3, "bound_examples": 32,
     }  # fmt: skip
     ema_decay: ClassVar[float] = 0.999
+    conditional_with: ClassVar[str | None] = "--model.conditional true"
     log_prob_is_exact = False
 
     def __init__(
@@ -144,9 +146,10 @@ class DDPM(GenerativeModule):
             )
         #: the default number of DDIM steps of :meth:`sample`
         self.sample_steps = min(50, timesteps) if sample_steps is None else int(sample_steps)
-        self.num_classes = num_classes if conditional else 0
+        if conditional:  # a class-conditional instance (a ConditionalSampler); another has no num_classes
+            self.num_classes = num_classes
         self.net = UNet(
-            shape, channels, channel_mults, num_res_blocks, attention_levels, dropout, num_classes=self.num_classes
+            shape, channels, channel_mults, num_res_blocks, attention_levels, dropout, num_classes=class_count(self)
         )
         self._register_schedule(beta_schedule(schedule, timesteps), variance)
         self.example_input_array = (torch.zeros(2, *shape), torch.zeros(2, dtype=torch.long))
@@ -196,7 +199,7 @@ class DDPM(GenerativeModule):
         combination ``(1 + w) ε(x_t, y) - w ε(x_t, ∅)`` (one batched call)."""
         if y is None or guidance == 0.0:
             return self.net(xt, t, y).float()
-        null = torch.full_like(y, self.num_classes)
+        null = torch.full_like(y, class_count(self))
         eps_c, eps_u = self.net(torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([y, null])).float().chunk(2)
         return (1.0 + guidance) * eps_c - guidance * eps_u
 
@@ -278,7 +281,7 @@ class DDPM(GenerativeModule):
         """``n`` images in [0, 1]: DDIM with ``steps`` steps and noise ``eta`` (defaults from the
         hyper-parameters), or ``sampler="ancestral"`` (all T steps). ``y``: labels of a conditional
         model (``None``: unconditional draws through the "no label" token)."""
-        if y is not None and self.num_classes == 0:
+        if y is not None and class_count(self) == 0:
             raise ValueError("this DDPM is unconditional; train it with conditional: true to pass labels y")
         if y is not None:
             y = y.to(self.device).long()
@@ -305,7 +308,7 @@ class DDPM(GenerativeModule):
         (the "no label" token for a conditional model) unless labels ``y`` are given: then the bound on
         ``log p(x | y)`` of a conditional model. ``generator``: one for the batch (the strata's
         timesteps shared by its images), or one per image (each image's draws its own)."""
-        if y is not None and not self.num_classes:
+        if y is not None and not class_count(self):
             raise ValueError("labels y need a conditional ddpm (--model.conditional true); this one is unconditional")
         x0 = x.float() * 2.0 - 1.0
         n, T = len(x0), self.timesteps
@@ -386,14 +389,14 @@ class DDPM(GenerativeModule):
         x0 = x * 2.0 - 1.0
         t = torch.randint(0, self.timesteps, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
-        if self.num_classes and y is not None and self.training and self.hparams.label_dropout > 0:
+        if class_count(self) and y is not None and self.training and self.hparams.label_dropout > 0:
             drop = torch.rand(len(y), device=y.device) < self.hparams.label_dropout
-            y = torch.where(drop, torch.full_like(y, self.num_classes), y)
-        eps = self.net(self.q_sample(x0, t, noise), t, y if self.num_classes else None)
+            y = torch.where(drop, torch.full_like(y, class_count(self)), y)
+        eps = self.net(self.q_sample(x0, t, noise), t, y if class_count(self) else None)
         return F.mse_loss(eps.float(), noise)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self.diffusion_loss(batch[0], batch[1].long() if self.num_classes else None)
+        loss = self.diffusion_loss(batch[0], batch[1].long() if class_count(self) else None)
         self.log_train(loss=loss, batch_size=len(batch[0]))
         return loss
 
@@ -402,7 +405,7 @@ class DDPM(GenerativeModule):
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x, y = batch[0], batch[1].long()
-        self.log(f"{stage}/loss", self.diffusion_loss(x, y if self.num_classes else None), sync_dist=True)
+        self.log(f"{stage}/loss", self.diffusion_loss(x, y if class_count(self) else None), sync_dist=True)
         if not hasattr(self, "_bound_seen"):
             self.on_validation_epoch_start()
         trainer = attached_trainer(self)

@@ -18,17 +18,11 @@ from torch import Tensor, nn
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss
+from genlight.nn.mlp import MLPDiscriminator, mlp_layers
 from genlight.registry import register_model
 from genlight.ranges import Depth, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 
 __all__ = ["GAN", "MLPDiscriminator", "MLPGenerator"]
-
-
-def _mlp(sizes: Sequence[int], activation: nn.Module) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-2], sizes[1:-1]):
-        layers += [nn.Linear(a, b), activation]
-    return [*layers, nn.Linear(sizes[-2], sizes[-1])]
 
 
 class MLPGenerator(nn.Module):
@@ -38,26 +32,11 @@ class MLPGenerator(nn.Module):
         super().__init__()
         self.shape = tuple(shape)
         self.images = len(self.shape) == 3
-        self.net = nn.Sequential(*_mlp([latent_dim, *[hidden] * layers, math.prod(self.shape)], nn.ReLU()))
+        self.net = nn.Sequential(*mlp_layers([latent_dim, *[hidden] * layers, math.prod(self.shape)], nn.ReLU()))
 
     def forward(self, z: Tensor) -> Tensor:
-        out = self.net(z).view(-1, *self.shape)
+        out = self.net(z).view(-1, *self.shape)  # (B, latent_dim) -> (B, *shape)
         return out.tanh() if self.images else out
-
-
-class MLPDiscriminator(nn.Module):
-    """``x -> logit``: LeakyReLU(0.2) MLP on the flattened input."""
-
-    def __init__(self, shape: Sequence[int], hidden: int, layers: int) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), *_mlp([math.prod(shape), *[hidden] * layers, 1], nn.LeakyReLU(0.2)))
-
-    def features(self, x: Tensor) -> Tensor:
-        """The last hidden layer's activations, ``(B, hidden)``: everything but the final linear map."""
-        return self.net[:-1](x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(1)
 
 
 @register_model("gan", tags=("adversarial", "sampler"))

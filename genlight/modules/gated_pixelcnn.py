@@ -18,6 +18,7 @@ from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
+from genlight.types import class_count
 from genlight.registry import register_model
 from genlight.ranges import ClassCount, Decay, Depth, Fraction, KernelSize, Levels, NonNegativeFloat, PositiveFloat, Size
 
@@ -78,6 +79,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
     smoke_kwargs: ClassVar[dict[str, Any]] = {
         "hidden_channels": 8, "num_layers": 2, "head_channels": 8, "conditional": True,
     }  # fmt: skip
+    conditional_with: ClassVar[str | None] = "--model.conditional true"
 
     def __init__(
         self,
@@ -109,7 +111,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
             if width < c:
                 raise ValueError(f"{name} must be at least the {c} image channels (one feature group each), got {width}")
         self.layers = nn.ModuleList(
-            GatedLayer(c if i == 0 else hidden_channels, hidden_channels, c, kernel_size, i == 0, self.num_classes, dropout)
+            GatedLayer(c if i == 0 else hidden_channels, hidden_channels, c, kernel_size, i == 0, class_count(self), dropout)
             for i in range(num_layers)
         )
         self.head = nn.Sequential(

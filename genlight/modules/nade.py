@@ -82,7 +82,7 @@ class NADE(AutoregressiveImageModel):
         self.continuous = len(tuple(image_shape)) != 3 or num_levels == 0
         if self.continuous:
             self.shape = check_image_shape(image_shape, type(self).__name__, ndim=len(tuple(image_shape)))
-            self.num_levels, self.num_classes = 0, 0
+            self.num_levels = 0
             in_features, self.params_per_channel = 1, 3 * components  # RNADE: logits, means, log-scales
         else:
             self.setup_autoregressive(image_shape, num_levels, output=output, components=components)

@@ -8,7 +8,7 @@ which the seed and an exact resume fix; validation and test from a generator see
 ``eval_seed + batch_idx``, so every epoch scores the same patches). The positions give the true masks,
 which the generator never sees.
 
-The generator (:class:`~genlight.nn.puzzle.PuzzleGenerator`) encodes each patch alone, pools the
+The generator (:class:`PuzzleGenerator`, below) encodes each patch alone, pools the
 encodings with a mean (the output does not depend on the patches' order; the paper concatenates them)
 and decodes an image ``G`` in [-1, 1] and, per patch, a distribution ``π_k`` over the positions of its
 top-left corner; noise ``z`` of ``latent_dim`` (0: deterministic) joins the pooled code. The soft mask
@@ -46,25 +46,65 @@ ones of :mod:`genlight.nn.adversarial`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
+from genlight.nn.conv import ConvDecoder, ConvEncoder
 from genlight.nn.dcgan import DCGANDiscriminator
 from genlight.nn.puzzle import (
-    PuzzleGenerator, composite, corner_index, coverage, cut_patches, mask_iou, patch_masks, random_positions, union_mask,
+    composite, corner_index, coverage, cut_patches, mask_iou, patch_masks, random_positions, union_mask,
 )  # fmt: skip
 from genlight.ranges import (
     Fraction, KernelSize, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, Size, SizeOrZero, check_arguments,
 )  # fmt: skip
 from genlight.registry import register_model
 
-__all__ = ["PuzzleGAN"]
+__all__ = ["PuzzleGAN", "PuzzleGenerator"]
+
+
+
+class PuzzleGenerator(nn.Module):
+    """``G(patches, z) -> (image, corner_logits)``: ``(B, K, C, p, p)`` patches in [-1, 1] and noise
+    ``(B, latent_dim)`` -> an image ``(B, C, H, W)`` in [-1, 1] and, per patch, logits of where its
+    top-left corner is, ``(B, K, H - p + 1, W - p + 1)`` (a softmax over the map gives the position's
+    distribution, :func:`~genlight.nn.puzzle.coverage` the soft mask).
+
+    Each patch is encoded alone by one shared :class:`~genlight.nn.conv.ConvEncoder` (``e_k``); the
+    patches meet only through the mean ``c = mean_k φ(e_k)`` (a deep-sets pooling), so the output does
+    not depend on the order of the patches: the image is decoded from ``[c, z]`` and the position map
+    of patch ``k`` from ``[e_k, c, z]`` (:class:`~genlight.nn.conv.ConvDecoder`, an image-sized map
+    cropped to the corners that fit). The paper concatenates the encodings in a fixed order and decodes
+    a pixel mask; a distribution over positions gives masks of exactly the patches' shape.
+    """
+
+    def __init__(
+        self, image_shape: Sequence[int], patch_size: int, latent_dim: int, embed_dim: int = 64, width: int = 32
+    ) -> None:
+        super().__init__()
+        c = int(image_shape[0])
+        self.latent_dim = latent_dim
+        self.corners = (int(image_shape[1]) - patch_size + 1, int(image_shape[2]) - patch_size + 1)
+        self.encoder = ConvEncoder((c, patch_size, patch_size), width, embed_dim)
+        self.pool = nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
+        self.image_decoder = ConvDecoder(embed_dim + latent_dim, image_shape, width, c)
+        self.position_decoder = ConvDecoder(2 * embed_dim + latent_dim, image_shape, width, 1)
+
+    def forward(self, patches: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        b, k = patches.shape[:2]
+        e = self.encoder(patches.flatten(0, 1)).view(b, k, -1)  # (B*K, C, p, p) -> (B, K, E)
+        context = self.pool(e).mean(dim=1)  # (B, E): order-invariant
+        image = torch.tanh(self.image_decoder(torch.cat([context, z], dim=1)))  # (B, C, H, W)
+        per_patch = torch.cat([e, context[:, None].expand(b, k, -1), z[:, None].expand(b, k, -1)], dim=2)
+        logits = self.position_decoder(per_patch.flatten(0, 1))  # (B*K, 2E+Z) -> (B*K, 1, H, W)
+        hc, wc = self.corners
+        return image, logits[:, 0, :hc, :wc].reshape(b, k, hc, wc)  # (B, K, H-p+1, W-p+1)
 
 
 @register_model("puzzlegan", tags=("adversarial", "completer"))
@@ -216,12 +256,8 @@ class PuzzleGAN(GenerativeModule):
             d_terms["gp"] = hp.gp_weight * gradient_penalty(self.discriminator, real_pair, fake_pair.detach())
         d_loss = sum(d_terms.values())
         self.manual_step(opt_d, d_loss)
-        with self.toggled_optimizer(opt_g):
-            g_terms = self.generator_terms(x, fake, logits, positions, fake_pair)
-            g_loss = sum(g_terms.values())
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
+        g_terms = self.manual_step(opt_g, lambda: self.generator_terms(x, fake, logits, positions, fake_pair))  # D frozen
+        g_loss = sum(g_terms.values())
         self.log_train(d_loss=d_loss, g_loss=g_loss, **d_terms, **g_terms, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
     def generator_terms(self, x: Tensor, fake: Tensor, logits: Tensor, positions: Tensor, fake_pair: Tensor) -> dict[str, Tensor]:

@@ -3,9 +3,9 @@ Generative Adversarial Networks for Multi-Domain Image-to-Image Translation"), a
 (``model.py``, ``solver.py``).
 
 ``G(x, c)`` takes the target domain's one-hot tiled as extra channels
-(:class:`~genlight.nn.stargan.DomainGenerator`, CycleGAN's ResNet generator inside); ``D(x)`` is a
+(:class:`~genlight.modules.stargan.DomainGenerator`, CycleGAN's ResNet generator inside); ``D(x)`` is a
 PatchGAN trunk with a critic head ``D_src`` and a domain-classification head ``D_cls``
-(:class:`~genlight.nn.stargan.DomainDiscriminator`). Images are mapped from [0, 1] to [-1, 1] inside
+(:class:`~genlight.modules.stargan.DomainDiscriminator`). Images are mapped from [0, 1] to [-1, 1] inside
 the model. Losses (paper eqs. 1-7, WGAN-GP form of §4 / solver.py):
 
 * discriminator: ``L_D = -E[D_src(x)] + E[D_src(G(x, c'))] + λ_gp GP + λ_cls CE(D_cls(x), c)``: the
@@ -22,7 +22,7 @@ identity, ``G(G(x, c), c) ≈ x``, which an involution satisfies as well as the 
 (``tests/test_stargan.py``). ``lambda_id > 0`` (not in the paper; 0 by default) adds the one-step
 identity ``λ_id |G(x, c) - x|_1`` on the examples whose target is their source. ``λ_gp = 10``, ``λ_cls = 1``, ``λ_rec = 10``, ``n_critic = 5``, Adam
 (1e-4, β 0.5/0.999) are the paper's; the learning rate is held for ``lr_constant_epochs`` epochs, then
-falls linearly (:func:`~genlight.modules.cyclegan.linear_decay`, stepped once per epoch).
+falls linearly (:func:`~genlight.nn.schedules.linear_decay`, stepped once per epoch).
 
 One ``training_step`` = one batch ``(x, y, domain)`` of the ``domains`` batch kind (``digit_domains``):
 one discriminator step, then a generator step every ``n_critic``-th batch (``(batch_idx + 1) % n_critic
@@ -34,6 +34,19 @@ Validation and test batches carry the same digit in every domain, so translation
 the true answer: ``val/l1_true`` = mean over examples of ``|G(x, t) - x_t|`` averaged over the ``N - 1``
 other domains ``t`` ([0, 1] units; each source domain has the same share of the split), ``val/l1_self``
 = ``|G(x, c) - x|`` (translation into its own domain). ``val/l1_true`` selects checkpoints.
+
+Networks (below, sized from an image shape):
+
+* :class:`DomainGenerator`: ``G(x, c)``, the target domain's one-hot ``c`` tiled to ``H x W`` and
+  concatenated to the image as ``K`` extra channels, then CycleGAN's ResNet generator
+  (:class:`~genlight.nn.image_to_image.ResnetGenerator`) back to the image's channels, ``tanh``. Its
+  stem pads with ZEROS, as the reference's (``Conv2d(..., padding=3)``): the tiled channels are
+  constant, so with reflection padding the stem's output from them would be constant too and the
+  instance norm after it would subtract all of it, leaving G blind to the target; with zero padding
+  the label reaches the network through the border, where the constant channels meet the padding.
+* :class:`DomainDiscriminator`: a PatchGAN trunk of stride-2 4x4 convolutions (LeakyReLU 0.01, no
+  normalisation: the gradient penalty is per example) and two heads: ``src``, a 3x3 convolution to one
+  critic value per patch, and ``cls``, a convolution over the whole remaining map to ``K`` domain logits.
 """
 
 from __future__ import annotations
@@ -44,23 +57,93 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from genlight._compat import attached_trainer
 from genlight.errors import IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
-from genlight.modules.cyclegan import linear_decay
 from genlight.nn.adversarial import discriminator_loss, generator_loss, gradient_penalty
-from genlight.nn.image_to_image import ImageNorm
-from genlight.nn.stargan import DomainDiscriminator, DomainGenerator
+from genlight.nn.image_to_image import ImageNorm, ResnetGenerator, num_halvings
+from genlight.nn.schedules import linear_decay
 from genlight.ranges import (
     Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size,
     check_arguments,
 )  # fmt: skip
 from genlight.registry import register_model
 
-__all__ = ["StarGAN"]
+__all__ = ["DomainDiscriminator", "DomainGenerator", "StarGAN"]
+
+
+# ------------------------------------------------------------------ networks (see the module docstring)
+
+class DomainGenerator(nn.Module):
+    """``G(x, c)``: ``x`` ``(B, C, H, W)`` in [-1, 1], ``c`` ``(B,)`` target-domain indices -> ``(B, C, H, W)``
+    in [-1, 1]. The arguments after ``num_domains`` are :class:`ResnetGenerator`'s."""
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        num_domains: int,
+        width: int = 64,
+        n_blocks: int = 6,
+        *,
+        max_downsamplings: int = 2,
+        stem_kernel: int = 7,
+        norm: str = "instance",
+    ) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        self.num_domains = int(num_domains)
+        self.net = ResnetGenerator(
+            (c + self.num_domains, h, w), width, n_blocks, max_downsamplings=max_downsamplings,
+            stem_kernel=stem_kernel, norm=norm, out_channels=c,
+        )  # fmt: skip
+        stem_pad = self.net.net[0]
+        assert isinstance(stem_pad, nn.ReflectionPad2d)
+        self.net.net[0] = nn.ZeroPad2d(stem_pad.padding)  # see the module docstring
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        onehot = F.one_hot(c.long(), self.num_domains).to(x.dtype)  # (B, K)
+        tiled = onehot[:, :, None, None].expand(-1, -1, *x.shape[-2:])  # (B, K, H, W)
+        return self.net(torch.cat([x, tiled], dim=1))  # (B, C + K, H, W) -> (B, C, H, W)
+
+
+class DomainDiscriminator(nn.Module):
+    """``D(x)`` -> ``(src, cls)``: ``src`` ``(B, 1, h, w)`` critic values per patch, ``cls`` ``(B, K)``
+    domain logits.
+
+    Args:
+        image_shape: ``(C, H, W)``.
+        num_domains: ``K``.
+        width: channels of the first layer, doubled per stride-2 layer.
+        n_layers: stride-2 layers at most (6 at 128x128 in the paper); fewer for small images, the map
+            never below 4x4 (8x8: one).
+        n_extra: stride-1 3x3 convolutions after the last stride-2 one (capacity for small images).
+    """
+
+    def __init__(
+        self, image_shape: Sequence[int], num_domains: int, width: int = 64, n_layers: int = 6, n_extra: int = 1
+    ) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        n = max(1, num_halvings(image_shape, n_layers))
+        layers: list[nn.Module] = []
+        c_in, c_out = c, width
+        for i in range(n):
+            c_out = width * 2**i
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+            c_in = c_out
+        for _ in range(n_extra):
+            layers += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.LeakyReLU(0.01)]
+        self.trunk = nn.Sequential(*layers)
+        size = (h // 2**n, w // 2**n)
+        self.src = nn.Conv2d(c_in, 1, 3, padding=1, bias=False)
+        self.cls = nn.Conv2d(c_in, num_domains, size, bias=False)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.trunk(x)  # (B, width * 2^(n-1), H / 2^n, W / 2^n)
+        return self.src(h), self.cls(h).flatten(1)  # (B, 1, h, w), (B, K)
 
 
 @register_model("stargan", tags=("adversarial", "translator"))
@@ -220,14 +303,9 @@ class StarGAN(GenerativeModule):
         d_loss = sum(d_terms.values())
         self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
-        if (batch_idx + 1) % self.hparams.n_critic == 0:
-            with self.toggled_optimizer(opt_g):  # the discriminator frozen
-                g_terms = self.generator_terms(real, source, target, fake)
-                g_loss = sum(g_terms.values())
-                opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(g_loss)
-                opt_g.step()
-            logs.update({"g_loss": g_loss, **g_terms})
+        if (batch_idx + 1) % self.hparams.n_critic == 0:  # built with the discriminator frozen
+            g_terms = self.manual_step(opt_g, lambda: self.generator_terms(real, source, target, fake))
+            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
     # ------------------------------------------------------------------ scores against the true translation

@@ -1,7 +1,7 @@
 """``text2image``: text-conditional GAN of Reed et al. (2016, "Generative Adversarial Text to Image
 Synthesis"): GAN-CLS (the matching-aware discriminator) with GAN-INT (interpolated captions).
 
-* Text encoder (:class:`~genlight.nn.text2image.TextEncoder`, embeddings + GRU) trained **in the same
+* Text encoder (:class:`~genlight.modules.text2image.TextEncoder`, embeddings + GRU) trained **in the same
   module, jointly, by a contrastive term only**: symmetric InfoNCE between its caption embeddings and a
   small image encoder's embeddings of the batch's real images (weight ``contrastive_weight``, in the
   discriminator's step and optimizer). G and D see the embeddings detached, so no adversarial gradient
@@ -12,7 +12,7 @@ Synthesis"): GAN-CLS (the matching-aware discriminator) with GAN-INT (interpolat
   and concatenated before a 1x1 conv and the logit.
 * D loss (GAN-CLS, Algorithm 1): ``(real, right) -> 1``, ``(real, wrong) -> 0``, ``(fake, right) -> 0``,
   the last two weighted 1/2. The wrong caption of image ``i`` is drawn among the batch's captions that
-  differ from ``i``'s (another class or other attributes; :func:`~genlight.nn.text2image.wrong_indices`),
+  differ from ``i``'s (another class or other attributes; :func:`~genlight.modules.text2image.wrong_indices`),
   never a random index that may hold the same caption.
 * G loss: the adversarial loss on ``(G(z, t), t)`` plus ``int_weight`` times the loss on
   ``(G(z', t_int), t_int)``, ``t_int = β t + (1 - β) t_wrong`` (GAN-INT, ``β = int_beta`` = 0.5 as in
@@ -25,6 +25,21 @@ One ``training_step`` = one batch: a D step (with the contrastive term), then a 
 ``n_critic``-th batch (see :mod:`genlight.modules.adversarial`). Samples: ``sample(n, text=[...])``
 (captions tokenised with the model's own vocabulary, stored in its hyper-parameters, so a checkpoint
 knows it), ``sample(n, y=labels)`` (the class captions, every attribute at its middle level: "a seven").
+
+Networks and losses (below, sized for small images):
+
+* :class:`TextEncoder`: word embeddings and a GRU; the last hidden state of each caption, mapped to a
+  unit-norm embedding (Reed et al. pretrain a char-CNN-RNN; here the encoder learns jointly, see
+  :func:`contrastive_loss`).
+* :class:`ImageEncoder`: a small CNN to the same unit sphere; it exists only for the contrastive term.
+* :class:`TextConditionalGenerator`: ``G(z, t)``: ``t`` projected (Linear -> LeakyReLU) and concatenated
+  to ``z``, then the DCGAN generator of :mod:`genlight.nn.dcgan`.
+* :class:`MatchingDiscriminator`: ``D(x, t)``: a spectrally normalised conv trunk to the smallest map
+  (4x4 for 8x8 to 64x64 images), the projected text tiled over that map and concatenated, then a 1x1
+  conv and a linear layer to one logit.
+* :func:`gan_cls_discriminator_loss`: ``(real, right) -> 1``, ``(real, wrong) -> 0`` and
+  ``(fake, right) -> 0``, the last two weighted 1/2 (Reed et al. 2016, Algorithm 1).
+* :func:`wrong_indices`: for every caption of a batch, another caption of the batch that differs from it.
 """
 
 from __future__ import annotations
@@ -34,24 +49,136 @@ from itertools import chain
 from typing import Any, ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from genlight._compat import attached_trainer
 from genlight.datamodules.digit_captions import CAPTION_LENGTH, VOCABULARY, class_captions, tokenize
 from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
-from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, generator_loss
-from genlight.nn.text2image import (
-    ImageEncoder, MatchingDiscriminator, TextConditionalGenerator, TextEncoder, contrastive_loss,
-    gan_cls_discriminator_loss, wrong_indices,
-)  # fmt: skip
+from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss
+from genlight.nn.dcgan import DCGANGenerator, dcgan_plan
 from genlight.ranges import ClassCount, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, Decay
 from genlight.registry import register_model
 
-__all__ = ["Text2Image"]
+__all__ = [
+    "ImageEncoder", "MatchingDiscriminator", "Text2Image", "TextConditionalGenerator", "TextEncoder", "contrastive_loss",
+    "gan_cls_discriminator_loss", "wrong_indices",
+]  # fmt: skip
 
 _LOSSES = ("non_saturating", "hinge", "lsgan")
+
+
+# ------------------------------------------------------------------ networks and losses (see the module docstring)
+
+class TextEncoder(nn.Module):
+    """``(B, L)`` word ids (0 = padding, at the end) -> ``(B, text_dim)`` unit-norm embeddings."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, text_dim: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.gru = nn.GRU(embed_dim, hidden_dim, batch_first=True)
+        self.out = nn.Linear(hidden_dim, text_dim)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        with torch.autocast(device_type=tokens.device.type, enabled=False):  # tiny; the GRU stays float32
+            h, _ = self.gru(self.embed(tokens))  # (B, L, hidden)
+            last = (tokens != 0).sum(1).clamp(min=1) - 1  # index of each caption's last word
+            h = h[torch.arange(len(tokens), device=tokens.device), last]  # (B, hidden)
+            return F.normalize(self.out(h), dim=1)
+
+
+class ImageEncoder(nn.Module):
+    """``(B, C, H, W)`` in [-1, 1] -> ``(B, text_dim)`` unit-norm embeddings (for the contrastive term)."""
+
+    def __init__(self, image_shape: Sequence[int], width: int, text_dim: int) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        self.net = nn.Sequential(
+            nn.Conv2d(c, width, 3, 1, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(2 * width * (h // 2) * (w // 2), text_dim),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(self.net(x).float(), dim=1)
+
+
+class TextConditionalGenerator(nn.Module):
+    """``G(z, t)``: ``(B, latent_dim)``, ``(B, text_dim)`` -> ``(B, C, H, W)`` in [-1, 1]."""
+
+    def __init__(self, latent_dim: int, text_dim: int, proj_dim: int, image_shape: Sequence[int], width: int,
+                 extra_layers: int = 0) -> None:  # fmt: skip
+        super().__init__()
+        self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
+        self.net = DCGANGenerator(latent_dim + proj_dim, image_shape, width, extra_layers=extra_layers)
+
+    def forward(self, z: Tensor, t: Tensor) -> Tensor:
+        return self.net(torch.cat([z, self.project(t.to(z.dtype))], dim=1))  # (B, latent + proj) -> image
+
+
+class MatchingDiscriminator(nn.Module):
+    """``D(x, t)``: ``(B, C, H, W)`` in [-1, 1] and ``(B, text_dim)`` -> ``(B,)`` logits of "real and
+    matching the text"."""
+
+    def __init__(self, image_shape: Sequence[int], width: int, text_dim: int, proj_dim: int) -> None:
+        super().__init__()
+        c = image_shape[0]
+        (bh, bw), widths = dcgan_plan(image_shape, width)
+        widths = widths[::-1]
+        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(c, widths[0], 3, 1, 1)), nn.LeakyReLU(0.2)]
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2)]
+        self.trunk = nn.Sequential(*layers)  # (B, widths[-1], bh, bw)
+        self.map_size = (bh, bw)
+        self.project = nn.Sequential(spectral_norm(nn.Linear(text_dim, proj_dim)), nn.LeakyReLU(0.2))
+        self.joint = nn.Sequential(spectral_norm(nn.Conv2d(widths[-1] + proj_dim, widths[-1], 1)), nn.LeakyReLU(0.2))
+        self.head = spectral_norm(nn.Linear(widths[-1] * bh * bw, 1))
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        h = self.trunk(x)  # (B, W, bh, bw)
+        p = self.project(t.to(h.dtype))[:, :, None, None].expand(-1, -1, *self.map_size)  # (B, P, bh, bw)
+        h = self.joint(torch.cat([h, p], dim=1))  # (B, W, bh, bw)
+        return self.head(h.flatten(1)).squeeze(1)
+
+
+def gan_cls_discriminator_loss(loss: str, real_right: Tensor, real_wrong: Tensor, fake_right: Tensor) -> Tensor:
+    """GAN-CLS: ``l_real(real_right) + ½ l_fake(real_wrong) + ½ l_fake(fake_right)`` with the real/fake
+    terms of ``loss`` (:func:`~genlight.nn.adversarial.discriminator_loss`)."""
+    return 0.5 * (discriminator_loss(loss, real_right, real_wrong) + discriminator_loss(loss, real_right, fake_right))
+
+
+def same_caption(tokens: Tensor) -> Tensor:
+    """``(B, B)`` bool: whether captions ``i`` and ``j`` are the same word sequence."""
+    return (tokens[:, None, :] == tokens[None, :, :]).all(-1)
+
+
+def wrong_indices(
+    tokens: Tensor, generator: torch.Generator | None = None, prefer: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """For every caption ``i`` of the batch, a uniformly drawn ``j`` whose caption differs from ``i``'s
+    (another class or other attributes: never a random index that may hold the same caption), and
+    ``(B,)`` bool of the rows that have one (all captions of a batch equal: none). With ``prefer``
+    (``(B, B)`` bool), ``j`` is drawn among the differing captions it marks where row ``i`` has any."""
+    other = ~same_caption(tokens)  # (B, B)
+    if prefer is not None:
+        preferred = other & prefer
+        other = torch.where(preferred.any(1, keepdim=True), preferred, other)
+    found = other.any(1)
+    weights = other.float() + (~found).float().unsqueeze(1) * torch.eye(len(tokens), device=tokens.device)
+    j = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    return j, found
+
+
+def contrastive_loss(image_emb: Tensor, text_emb: Tensor, tokens: Tensor, temperature: float) -> Tensor:
+    """Symmetric InfoNCE between unit-norm image and caption embeddings of a batch (CLIP-style), with
+    every caption equal to the image's own counted as a positive (targets spread evenly over them)."""
+    logits = image_emb.float() @ text_emb.float().T / temperature  # (B, B)
+    targets = same_caption(tokens).float()
+    targets = targets / targets.sum(1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
 
 
 @register_model("text2image", tags=("adversarial", "sampler", "conditional", "text"))
@@ -226,24 +353,25 @@ class Text2Image(AdversarialModule):
         self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, "d_cls": d_cls, "contrastive": contrast,
                                    "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach()}  # fmt: skip
-        if (batch_idx + 1) % self.n_critic == 0:
-            with self.toggled_optimizer(opt_g):
-                partner = tw
-                if self.int_partner == "same_class":
-                    y = batch[1].long()
-                    k, _ = wrong_indices(tokens, prefer=y[:, None] == y[None, :])
-                    partner = ts[k]
-                t_int = self.int_beta * ts + (1.0 - self.int_beta) * partner  # GAN-INT: no image for these
-                fake_int = self.generate(self.sample_latent(n), t_int)
-                g_scores = self.discriminator(torch.cat([fake, fake_int]), torch.cat([ts, t_int]))
-                g_adv = generator_loss(self.adversarial_loss, g_scores[:n])
-                g_int = generator_loss(self.adversarial_loss, g_scores[n:])
-                g_loss = g_adv + self.int_weight * g_int
-                opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(g_loss)
-                opt_g.step()
-            logs.update({"g_loss": g_loss, "g_adv": g_adv, "g_int": g_int})
+        if (batch_idx + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
+            g_terms = self.manual_step(opt_g, lambda: self.caption_generator_terms(batch, tokens, ts, tw, fake))
+            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
+
+    def caption_generator_terms(self, batch: Sequence[Tensor], tokens: Tensor, ts: Tensor, tw: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """G's named loss terms (their sum is minimised): ``g_adv`` on ``(fake, right caption)`` and
+        ``g_int``, ``int_weight`` times the loss on fakes for interpolated captions (GAN-INT)."""
+        n = len(fake)
+        partner = tw
+        if self.int_partner == "same_class":
+            y = batch[1].long()
+            k, _ = wrong_indices(tokens, prefer=y[:, None] == y[None, :])
+            partner = ts[k]
+        t_int = self.int_beta * ts + (1.0 - self.int_beta) * partner  # GAN-INT: no image for these
+        fake_int = self.generate(self.sample_latent(n), t_int)
+        g_scores = self.discriminator(torch.cat([fake, fake_int]), torch.cat([ts, t_int]))
+        return {"g_adv": generator_loss(self.adversarial_loss, g_scores[:n]),
+                "g_int": self.int_weight * generator_loss(self.adversarial_loss, g_scores[n:])}  # fmt: skip
 
     def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:  # type: ignore[override]
         """``val/d_right`` and ``val/d_wrong``: D's mean logit on held-out real images with their own and

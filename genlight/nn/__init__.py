@@ -1,4 +1,12 @@
-"""Building blocks shared by the families (each lives here once)."""
+"""Building blocks shared by the families (each lives here once).
+
+Where a part lives: a network, loss or schedule that one family alone uses is in that family's file
+(``genlight/modules/<family>.py``, read top to bottom: its networks, then the module); what several
+families share, or what stands on its own as a published layer (the U-Net, the Row / Diagonal LSTM, the
+progressive-growing layers, the masked convolution), is here and exported below. No family imports
+another (an import-linter contract in ``pyproject.toml``); the bases ``genlight.modules.adversarial``,
+``autoregressive`` and ``flow`` hold the training steps families share.
+"""
 
 from genlight.nn.adversarial import (
     ConditionalBatchNorm2d, ImagePool, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty,
@@ -12,9 +20,11 @@ from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlo
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
+from genlight.nn.mlp import MLPDiscriminator, mlp_layers
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
+from genlight.nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell, skew, unskew
-from genlight.nn.schedules import warmup_cosine, warmup_cosine_scheduler
+from genlight.nn.schedules import linear_decay, warmup_cosine, warmup_cosine_scheduler
 from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 
 __all__ = [
@@ -31,15 +41,20 @@ __all__ = [
     "DiagonalBiLSTM",
     "DiagonalGaussianMixture",
     "DiscretizedLogistic",
+    "EqualizedConv2d",
+    "EqualizedLinear",
     "GaussianPrior",
     "ImagePool",
     "InvConv1x1",
     "LogisticMixture",
+    "MLPDiscriminator",
     "MLPNet",
     "MaskedConv2d",
+    "MinibatchStdDev",
     "MixturePrior",
     "MultiScaleFlow",
     "PixelLikelihood",
+    "PixelNorm",
     "RowLSTM",
     "Split",
     "Squeeze",
@@ -55,10 +70,12 @@ __all__ = [
     "draw_levels",
     "generator_loss",
     "gradient_penalty",
+    "linear_decay",
     "logistic_mixture_log_probs",
     "lstm_cell",
     "make_likelihood",
     "make_prior",
+    "mlp_layers",
     "normal_kl",
     "shift_down",
     "skew",

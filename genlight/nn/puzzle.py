@@ -1,6 +1,7 @@
-"""Pieces of Puzzle-GAN (Lee et al. 2017, "Unsupervised Holistic Image Generation from Key Local
-Patches", arXiv 1703.10730): cutting square patches at random positions, their masks, mask IoU, and
-the generator that reads unplaced patches and returns an image and one mask per patch.
+"""Patch pieces of Puzzle-GAN (Lee et al. 2017, "Unsupervised Holistic Image Generation from Key Local
+Patches", arXiv 1703.10730), shared by the family, the completion callback and the benchmark: cutting
+square patches at random positions, pasting them, their masks and mask IoU. The family's generator is
+in :mod:`genlight.modules.puzzlegan`.
 
 Positions are the top-left corners ``(row, col)`` of ``p x p`` patches, drawn uniformly over the
 ``(H - p + 1) x (W - p + 1)`` corners, independently per patch (patches may overlap).
@@ -11,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
-
-from genlight.nn.conv import ConvDecoder, ConvEncoder
+from torch import Tensor
 
 __all__ = [
-    "PuzzleGenerator", "composite", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks",
-    "random_positions", "union_mask",
+    "composite", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks", "random_positions",
+    "union_mask",
 ]  # fmt: skip
 
 
@@ -118,40 +117,3 @@ def mask_iou(predicted: Tensor, target: Tensor, threshold: float = 0.5) -> Tenso
     inter = (p & t).sum(1).float()
     union = (p | t).sum(1).float()
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
-
-
-class PuzzleGenerator(nn.Module):
-    """``G(patches, z) -> (image, corner_logits)``: ``(B, K, C, p, p)`` patches in [-1, 1] and noise
-    ``(B, latent_dim)`` -> an image ``(B, C, H, W)`` in [-1, 1] and, per patch, logits of where its
-    top-left corner is, ``(B, K, H - p + 1, W - p + 1)`` (a softmax over the map gives the position's
-    distribution, :func:`coverage` the soft mask).
-
-    Each patch is encoded alone by one shared :class:`~genlight.nn.conv.ConvEncoder` (``e_k``); the
-    patches meet only through the mean ``c = mean_k φ(e_k)`` (a deep-sets pooling), so the output does
-    not depend on the order of the patches: the image is decoded from ``[c, z]`` and the position map
-    of patch ``k`` from ``[e_k, c, z]`` (:class:`~genlight.nn.conv.ConvDecoder`, an image-sized map
-    cropped to the corners that fit). The paper concatenates the encodings in a fixed order and decodes
-    a pixel mask; a distribution over positions gives masks of exactly the patches' shape.
-    """
-
-    def __init__(
-        self, image_shape: Sequence[int], patch_size: int, latent_dim: int, embed_dim: int = 64, width: int = 32
-    ) -> None:
-        super().__init__()
-        c = int(image_shape[0])
-        self.latent_dim = latent_dim
-        self.corners = (int(image_shape[1]) - patch_size + 1, int(image_shape[2]) - patch_size + 1)
-        self.encoder = ConvEncoder((c, patch_size, patch_size), width, embed_dim)
-        self.pool = nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
-        self.image_decoder = ConvDecoder(embed_dim + latent_dim, image_shape, width, c)
-        self.position_decoder = ConvDecoder(2 * embed_dim + latent_dim, image_shape, width, 1)
-
-    def forward(self, patches: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        b, k = patches.shape[:2]
-        e = self.encoder(patches.flatten(0, 1)).view(b, k, -1)  # (B*K, C, p, p) -> (B, K, E)
-        context = self.pool(e).mean(dim=1)  # (B, E): order-invariant
-        image = torch.tanh(self.image_decoder(torch.cat([context, z], dim=1)))  # (B, C, H, W)
-        per_patch = torch.cat([e, context[:, None].expand(b, k, -1), z[:, None].expand(b, k, -1)], dim=2)
-        logits = self.position_decoder(per_patch.flatten(0, 1))  # (B*K, 2E+Z) -> (B*K, 1, H, W)
-        hc, wc = self.corners
-        return image, logits[:, 0, :hc, :wc].reshape(b, k, hc, wc)  # (B, K, H-p+1, W-p+1)

@@ -1,4 +1,6 @@
-"""The learning-rate schedule the families share: linear warm-up, then constant or a cosine decay.
+"""The learning-rate schedules the families share: linear warm-up, then constant or a cosine decay
+(flows, PixelRNN, DDPM); and the linear decay per epoch of the image-to-image GANs (:func:`linear_decay`:
+CycleGAN, StarGAN).
 
 The factor multiplies the optimiser's base rate at optimiser step ``s`` (0-based), for ``W`` warm-up
 steps, decay from step ``s0`` to the last step ``T``::
@@ -18,7 +20,7 @@ import math
 
 import torch
 
-__all__ = ["warmup_cosine", "warmup_cosine_scheduler"]
+__all__ = ["linear_decay", "warmup_cosine", "warmup_cosine_scheduler"]
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int | None, decay_start: int | None = None) -> float:
@@ -40,3 +42,12 @@ def warmup_cosine_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps, decay_start)
     )
+
+
+def linear_decay(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
+    """The CycleGAN reference's ``linear`` LR factor after ``epoch`` finished epochs: 1 for
+    ``constant_epochs`` epochs, then down by ``1 / (decay_epochs + 1)`` per epoch
+    (``networks.get_scheduler``, epoch_count 1)."""
+    if decay_epochs <= 0:
+        return 1.0
+    return max(0.0, 1.0 - max(0, epoch + 1 - constant_epochs) / float(decay_epochs + 1))
