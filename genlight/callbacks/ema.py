@@ -27,14 +27,13 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from genlight._compat import attached_trainer
+from genlight.identity import EMA_KEY  # where EMA keeps the live (non-averaged) weights
 from genlight.ranges import Fraction, NonNegativeInt, PositiveInt, check_arguments
 
 
 __all__ = ["EMA", "find_ema"]
 
 
-#: checkpoint key under which :class:`EMA` keeps the live (non-averaged) weights
-EMA_KEY = "genlight_ema"
 
 class EMA(pl.Callback):
     """Keeps an exponential moving average of a model's weights (see the module docstring).

@@ -15,7 +15,10 @@ from genlight.cli.errors import short_parse_error
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["GenlightArgumentParser", "join_negative_numbers"]
+__all__ = ["GenlightArgumentParser", "NO_MODEL", "join_negative_numbers"]
+
+#: the ``--model`` default, which stands for "none given" (``test --ckpt_path`` takes the checkpoint's class)
+NO_MODEL = "genlight.module.GenerativeModule"
 
 _SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
 _NEGATIVE = re.compile(r"^-(\d|\.\d|inf$|nan$)")
@@ -44,6 +47,7 @@ def _is_number(text: str) -> bool:
 def _help_text(action: Any, text: str) -> str:
     """``--model`` / ``--data``: the registry names (not every imported subclass, abstract bases included);
     any other class-typed option: class names instead of full class paths."""
+    text = text.replace(f"default: {{'class_path': '{NO_MODEL}'}}", "default: the class in --ckpt_path")
     found = _SUBCLASSES.search(text)
     if not found:
         return text

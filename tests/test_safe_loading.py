@@ -1,0 +1,166 @@
+"""A loaded checkpoint cannot run code (issue 23), and the CLI resolves a checkpoint once (issue 24).
+
+A checkpoint whose pickle would write a marker file is refused by ``load_model`` and by every command's
+``--ckpt_path`` in one line naming ``--trust_checkpoint`` / ``trust=True``, and the marker is never written;
+with trust it loads. Every checkpoint genlight writes still loads with ``weights_only=True``.
+``genlight test`` reads its checkpoint once, refuses to run without one, and tests on the checkpoint's data.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import genlight.checkpoint
+from genlight import list_models, load_model
+from genlight.callbacks import EMA
+from genlight.cli import GenlightCLI, main
+from genlight.cli.callbacks import default_fit_callbacks
+from genlight.datamodules.digit_outliers import DigitOutliersDataModule
+from genlight.errors import CheckpointError
+from genlight.modules.vae import VAE
+from genlight.testing import cpu_trainer, smoke_setup
+from tests.test_cli_errors import QUICK, TINY_VAE, assert_user_error, run
+
+VAE_LAST = "runs/vae/version_0/checkpoints/last.ckpt"
+
+
+class WritesMarker:
+    """Unpickling this calls ``Path(marker).write_text("ran")``: stands for any code a file could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.write_text, (self.marker, "ran")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A folder after a one-epoch `genlight fit --model vae` on `digit_outliers --data.held_out_class 3`."""
+    root = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        main(["fit", *TINY_VAE, "--data", "digit_outliers", "--data.held_out_class", "3", "--trainer.max_epochs", "1",
+              *QUICK])  # fmt: skip
+    return root
+
+
+@pytest.fixture
+def workdir(trained, tmp_path, monkeypatch) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(trained, work)
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def evil(workdir) -> tuple[Path, Path]:
+    """``(checkpoint, marker)``: genlight's VAE checkpoint with a payload that writes ``marker`` when unpickled."""
+    checkpoint = torch.load(VAE_LAST, weights_only=True)
+    marker = workdir / "marker.txt"
+    checkpoint["payload"] = WritesMarker(marker)
+    path = workdir / "evil.ckpt"
+    torch.save(checkpoint, path)
+    return path, marker
+
+
+# ---------------------------------------------------------------------------- a checkpoint that runs code
+def test_load_model_refuses_a_checkpoint_that_would_run_code(evil):
+    path, marker = evil
+    with pytest.raises(CheckpointError) as info:
+        load_model(path)
+    text = str(info.value)
+    assert "\n" not in text and "pathlib.Path.write_text" in text and "trust=True" in text, text
+    assert not marker.exists()
+    model = load_model(path, trust=True)  # the user vouches for it: it loads (and its code runs)
+    assert type(model) is VAE and marker.read_text() == "ran"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["fit", *TINY_VAE, "--trainer.max_epochs", "2"], ["test"], ["validate"], ["sample", "-n", "4"],
+     ["score", "--task", "ood", "--max_examples", "10"]],
+    ids=["fit", "test", "validate", "sample", "score"],
+)  # fmt: skip
+def test_every_command_refuses_it_and_runs_nothing(evil, capsys, command):
+    path, marker = evil
+    extra = QUICK if command[0] in ("fit", "test", "validate") else []
+    code, _, err = run(capsys, command[0], "--ckpt_path", str(path), *command[1:], *extra)
+    assert_user_error(code, err, "evil.ckpt was refused", "pathlib.Path.write_text", "--trust_checkpoint", exit_code=1)
+    assert not marker.exists()
+
+
+def test_trusted_it_is_tested_and_sampled(evil, capsys):
+    path, marker = evil
+    code, out, _ = run(capsys, "test", "--ckpt_path", str(path), "--trust_checkpoint", *QUICK)
+    assert code == 0 and "test/nelbo" in out and marker.exists()
+    marker.unlink()
+    code, out, _ = run(capsys, "sample", "--ckpt_path", str(path), "--trust_checkpoint", "-n", "4", "--out", "s.png")
+    assert code == 0 and Path("s.png").is_file() and marker.exists()
+
+
+# ---------------------------------------------------------------------------- what genlight writes loads safely
+@pytest.mark.parametrize("name", list_models())
+def test_every_family_checkpoint_loads_weights_only(name, tmp_path):
+    """A short fit with everything `genlight fit` adds (last/best checkpoints, NaN guard, RNG state) and
+    EMA: the checkpoint names no class outside torch's weights-only set, and ``load_model`` loads it."""
+    model, dm, kwargs = smoke_setup(name, tmp_path)
+    callbacks = [*default_fit_callbacks(model, ema=False), EMA(), *kwargs.pop("callbacks", [])]
+    trainer = cpu_trainer(str(tmp_path), max_steps=2, limit_train_batches=2, limit_val_batches=1, max_epochs=1,
+                          enable_checkpointing=True, callbacks=callbacks, **kwargs)  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+    assert type(load_model(path)) is type(model)
+
+
+def test_a_path_in_the_hyper_parameters_is_allowed(tmp_path):
+    """``data_dir=Path(...)`` pickles a ``PosixPath``: one of the few classes genlight allows."""
+    checkpoint = {"state_dict": {}, "datamodule_hyper_parameters": {"data_dir": Path("data")}}
+    torch.save(checkpoint, tmp_path / "p.ckpt")
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(tmp_path / "p.ckpt") == []  # allow-listed
+    assert genlight.checkpoint.read_checkpoint(tmp_path / "p.ckpt")["datamodule_hyper_parameters"]["data_dir"] == Path("data")
+
+
+# ---------------------------------------------------------------------------- the CLI resolves a checkpoint once
+def test_test_ckpt_path_last_reads_the_file_once(workdir, monkeypatch, capsys):
+    """genlight reads the checkpoint once (``read_checkpoint``); the only other ``torch.load`` is Lightning's
+    own, when ``Trainer.test(ckpt_path=...)`` restores the weights (LightningCLI's hyper-parameter merge,
+    which would read it a third time, never sees the path)."""
+    loads: list[object] = []
+    reads: list[object] = []
+    real_load, real_read = torch.load, genlight.checkpoint.read_checkpoint
+
+    def counting_load(f, *args, **kwargs):
+        loads.append(kwargs.get("weights_only"))
+        return real_load(f, *args, **kwargs)
+
+    def counting_read(path, **kwargs):
+        reads.append(path)
+        return real_read(path, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    monkeypatch.setattr("genlight.cli.checkpoints.read_checkpoint", counting_read)
+    code, out, err = run(capsys, "test", "--ckpt_path", "last", *QUICK)
+    assert code == 0 and "test/nelbo" in out and f"using {VAE_LAST}" in err
+    assert reads == [VAE_LAST]
+    assert loads == [True, True]  # genlight's read, then Lightning's restore: both weights_only
+
+
+def test_test_without_a_checkpoint_refuses(workdir, capsys):
+    code, out, err = run(capsys, "test", "--model", "vae", *QUICK)
+    assert_user_error(code, err, "genlight test needs --ckpt_path", "untrained", "--ckpt_path last", exit_code=1)
+    assert "test/" not in out
+
+
+def test_test_uses_the_checkpoints_datamodule_unless_data_names_another(workdir, capsys):
+    cli = GenlightCLI(args=["test", "--ckpt_path", VAE_LAST, *QUICK])
+    assert type(cli.datamodule) is DigitOutliersDataModule and cli.datamodule.hparams.held_out_class == 3
+    assert cli.datamodule.hparams.subset == 64
+    cli = GenlightCLI(args=["test", "--ckpt_path", VAE_LAST, "--data", "digit_captions", *QUICK])
+    assert type(cli.datamodule).__name__ != "DigitOutliersDataModule"
