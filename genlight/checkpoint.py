@@ -66,10 +66,10 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> dict[str, Any]:
         if "Weights only load failed" not in str(err):
             raise _unreadable(path, size(), err) from err
         found = re.search(r"GLOBAL (\S+)", str(err))
-        what = f"an object of {found.group(1)}" if found else "objects beyond tensors and numbers"
+        what = found.group(1) if found else "objects beyond tensors and numbers"
         raise CheckpointError(
-            f"checkpoint {path} was refused: it asks to build {what}, which genlight never writes and which could "
-            f"run code when loaded; if you trust where the file came from, load it with {TRUST}"
+            f"checkpoint {path} was refused: it asks to call or build {what}, which genlight never writes and which "
+            f"could run code when loaded; if you trust where the file came from, load it with {TRUST}"
         ) from None
     except Exception as err:  # noqa: BLE001 - any failure to unpickle means a broken file
         raise _unreadable(path, size(), err) from err

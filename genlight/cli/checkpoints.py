@@ -128,11 +128,11 @@ class CheckpointChoice:
         """The datamodule the checkpoint was trained on, with its arguments and those ``given`` away from
         their defaults; ``None`` when ``--data`` names another datamodule or the checkpoint names none."""
         trained = (self.checkpoint.get(CHECKPOINT_KEY) or {}).get("datamodule")
-        if not trained or given.class_path not in (trained, DATAMODULES.class_path(DEFAULT_DATAMODULE)):
-            return None
         try:
-            data_class = import_class(trained)
+            data_class = import_class(trained) if trained else None
         except Exception:  # noqa: BLE001 - a datamodule no longer installed: --data decides
+            data_class = None
+        if data_class is None or import_class(given.class_path) not in (data_class, DATAMODULES.get(DEFAULT_DATAMODULE)):
             return None
         typed = {k: v for k, v in given_arguments(given, True).items() if k in init_defaults(data_class, True)}
         return {"class_path": trained, "init_args": {**self.data_arguments(data_class), **typed}}
