@@ -50,37 +50,23 @@ class GenlightCLI(LightningCLI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         MODELS.load_plugins()
         DATAMODULES.load_plugins()
-        kwargs.setdefault("model_class", GenerativeModule)
-        kwargs.setdefault("datamodule_class", GenerativeDataModule)
-        kwargs.setdefault("subclass_mode_model", True)
-        kwargs.setdefault("subclass_mode_data", True)
-        kwargs.setdefault("save_config_callback", GenlightSaveConfig)
-        kwargs.setdefault("auto_configure_optimizers", False)
-        kwargs.setdefault("parser_class", GenlightArgumentParser)
-        kwargs.setdefault(
-            "trainer_defaults",
-            {
-                "default_root_dir": RUNS,
-                "logger": DEFAULT_LOGGER,
-                # a progress bar redrawn into a log file floods it: only on a terminal by default
-                "enable_progress_bar": sys.stderr.isatty(),
-            },
-        )
-        kwargs.setdefault(
-            "parser_kwargs",
-            {
-                "description": "Train genlight models by name. Also: `genlight list models|datamodules|extractors`, "
-                "`genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH --task ood|classify|probe`.",
-            },
-        )
-        # hyper-parameters are the __init__ arguments (Lightning's own record), not the CLI's config
-        kwargs.setdefault("load_from_checkpoint_support", False)
+        defaults = dict(
+            model_class=GenerativeModule, datamodule_class=GenerativeDataModule, subclass_mode_model=True,
+            subclass_mode_data=True, save_config_callback=GenlightSaveConfig, auto_configure_optimizers=False,
+            parser_class=GenlightArgumentParser,
+            # a progress bar redrawn into a log file floods it: only on a terminal by default
+            trainer_defaults={"default_root_dir": RUNS, "logger": DEFAULT_LOGGER, "enable_progress_bar": sys.stderr.isatty()},
+            parser_kwargs={"description": "Train genlight models by name. Also: `genlight list models|datamodules|"
+                           "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
+                           "--task ood|classify|probe`."},
+            load_from_checkpoint_support=False,  # hyper-parameters are the __init__ arguments, not the CLI's config
+        )  # fmt: skip
         self.checkpoint: CheckpointChoice | None = None
         self._folders_before: set[Path] = set()
         self.trainer: Trainer | None = None
         with quiet_run():
             try:
-                super().__init__(*args, **kwargs)
+                super().__init__(*args, **{**defaults, **kwargs})
             except BaseException:
                 if getattr(self, "subcommand", None) == "fit":
                     remove_empty_run(self.trainer, self._folders_before)
@@ -114,29 +100,25 @@ class GenlightCLI(LightningCLI):
         self.resolve_checkpoint(parser)
 
     def resolve_checkpoint(self, parser: LightningArgumentParser) -> None:
-        """Read ``--ckpt_path`` once (``last``: the newest run under the parsed runs folder), check it against
-        ``--model`` and the model arguments given, and take its class, its hyper-parameters as the model's
-        arguments and its datamodule. ``ckpt_path`` is held back until :meth:`before_instantiate_classes`,
-        so that LightningCLI does not read the file again for its own hyper-parameter merge."""
+        """Read ``--ckpt_path`` once (``last``: the newest run in the parsed runs folder), check it against
+        ``--model`` and its arguments, and take its class, hyper-parameters and datamodule. The path is held
+        back until :meth:`before_instantiate_classes`: LightningCLI would read the file again otherwise."""
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else self.config
-        ckpt_path, model = config.get("ckpt_path"), config.model.class_path
-        if subcommand == "test" and not ckpt_path:
+        path, given = config.get("ckpt_path"), None if config.model.class_path == NO_MODEL else config.model
+        if subcommand == "test" and not path:
             raise ConfigError("genlight test needs --ckpt_path: without one it would score an untrained model; pass "
                               "--ckpt_path last (the newest run) or a checkpoint file")  # fmt: skip
-        if not ckpt_path or ckpt_path in LIGHTNING_CKPT_WORDS:
-            if model == NO_MODEL:
+        if not path or path in LIGHTNING_CKPT_WORDS:
+            if given is None:
                 raise ConfigError("missing --model (e.g. --model vae; `genlight list models`)")
             return
-        trust = bool(config.get("trust_checkpoint")) or config.get("weights_only") is False
         self.checkpoint = CheckpointChoice.resolve(
-            ckpt_path, None if model == NO_MODEL else model, runs_root=runs_root(config), run_name=run_name(config),
-            trust=trust, verb="resuming from" if subcommand == "fit" else "using",
+            path, given.class_path if given is not None else None, runs_root=runs_root(config), run_name=run_name(config),
+            trust=_trusted(config), verb="resuming from" if subcommand == "fit" else "using",
         )
-        update = {"model": self.checkpoint.model_config(None if model == NO_MODEL else config.model)}
-        data = self.checkpoint.data_config(config.data)
-        if data is not None:
-            update["data"] = data
+        update = {"model": self.checkpoint.model_config(given), "data": self.checkpoint.data_config(config.data)}
+        update = {k: v for k, v in update.items() if v is not None}
         self.config = parser.parse_object({subcommand: update} if subcommand else update, self.config)
         (self.config[subcommand] if subcommand else self.config).ckpt_path = None
 
@@ -149,7 +131,7 @@ class GenlightCLI(LightningCLI):
         if self.checkpoint is not None:
             config.ckpt_path = self.checkpoint.path
         if "weights_only" in config:
-            config.weights_only = not (config.get("trust_checkpoint") or config.weights_only is False)
+            config.weights_only = not _trusted(config)
         prepare_run_folders(config, self.subcommand)
         check_settings(config, self.subcommand)
         self._folders_before = existing_folders(config)
@@ -183,6 +165,11 @@ class GenlightCLI(LightningCLI):
             if isinstance(err, GenlightError):
                 raise
             raise ConfigError(_trainer_message(err)) from err
+
+
+def _trusted(config: Namespace) -> bool:
+    """``--trust_checkpoint`` (or Lightning's own ``--weights_only false``): the user vouches for the file."""
+    return bool(config.get("trust_checkpoint")) or config.get("weights_only") is False
 
 
 def _trainer_message(err: BaseException) -> str:

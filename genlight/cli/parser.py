@@ -47,11 +47,12 @@ def _is_number(text: str) -> bool:
 def _help_text(action: Any, text: str) -> str:
     """``--model`` / ``--data``: the registry names (not every imported subclass, abstract bases included);
     any other class-typed option: class names instead of full class paths."""
-    text = text.replace(f"default: {{'class_path': '{NO_MODEL}'}}", "default: the class in --ckpt_path")
+    registry = {"model": MODELS, "data": DATAMODULES}.get(str(action.dest).split(".")[-1])
+    if registry is MODELS:  # its default NO_MODEL means "none given"
+        text = text.replace("%(default)s", "none, or the class held by --ckpt_path")
     found = _SUBCLASSES.search(text)
     if not found:
         return text
-    registry = {"model": MODELS, "data": DATAMODULES}.get(str(action.dest).split(".")[-1])
     if registry is not None:
         names = ", ".join(registry.list())
         tail = f", registered names: {names}; `genlight list {registry.kind}s` describes them)"

@@ -14,11 +14,10 @@ unless given.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
-from genlight.cli.checkpoints import CheckpointChoice, open_checkpoint, trust_argument
+from genlight.cli.checkpoints import CheckpointChoice, init_defaults, open_checkpoint, trust_argument
 from genlight.cli.errors import ShortArgumentParser
 from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES
@@ -49,10 +48,7 @@ def _parser() -> ShortArgumentParser:
 
 
 def _datamodule_arguments(checkpoint: CheckpointChoice, cls: type, ns: Any) -> dict[str, Any]:
-    accepted = set()
-    for klass in cls.__mro__:
-        if "__init__" in vars(klass):
-            accepted |= set(inspect.signature(klass.__init__).parameters)
+    accepted = init_defaults(cls, inherited=True)
     kwargs = checkpoint.data_arguments(cls, DATA_ARGUMENTS)
     for k in ("seed", "held_out_class", "data_dir"):
         if getattr(ns, k) is not None:
