@@ -109,18 +109,26 @@ def test_trusted_it_is_tested_and_sampled(evil, capsys):
 
 # ---------------------------------------------------------------------------- what genlight writes loads safely
 @pytest.mark.parametrize("name", list_models())
-def test_every_family_checkpoint_loads_weights_only(name, tmp_path):
+def test_every_family_checkpoint_loads_weights_only_and_resumes(name, tmp_path):
     """A short fit with everything `genlight fit` adds (last/best checkpoints, NaN guard, RNG state) and
-    EMA: the checkpoint names no class outside torch's weights-only set, and ``load_model`` loads it."""
-    model, dm, kwargs = smoke_setup(name, tmp_path)
-    callbacks = [*default_fit_callbacks(model, ema=False), EMA(), *kwargs.pop("callbacks", [])]
-    trainer = cpu_trainer(str(tmp_path), max_steps=2, limit_train_batches=2, limit_val_batches=1, max_epochs=1,
-                          enable_checkpointing=True, callbacks=callbacks, **kwargs)  # fmt: skip
-    trainer.fit(model, datamodule=dm)
+    EMA: the checkpoint names no class outside torch's weights-only set, ``load_model`` loads it, and a
+    fit resumes from it with ``weights_only=True`` (as ``genlight fit --ckpt_path`` does)."""
+
+    def fit(steps: int, ckpt_path: Path | None = None):
+        model, dm, kwargs = smoke_setup(name, tmp_path)
+        callbacks = [*default_fit_callbacks(model, ema=False), EMA(), *kwargs.pop("callbacks", [])]
+        trainer = cpu_trainer(str(tmp_path), max_steps=steps, limit_train_batches=2, limit_val_batches=1,
+                              enable_checkpointing=True, callbacks=callbacks, **kwargs)  # fmt: skip
+        trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+        return model, trainer
+
+    model, trainer = fit(2)
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
     assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
     assert type(load_model(path)) is type(model)
+    _, resumed = fit(2 * trainer.global_step, path)
+    assert resumed.global_step == 2 * trainer.global_step > 0
 
 
 def test_a_path_in_the_hyper_parameters_is_allowed(tmp_path):

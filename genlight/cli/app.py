@@ -50,17 +50,17 @@ class GenlightCLI(LightningCLI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         MODELS.load_plugins()
         DATAMODULES.load_plugins()
-        defaults = dict(
-            model_class=GenerativeModule, datamodule_class=GenerativeDataModule, subclass_mode_model=True,
-            subclass_mode_data=True, save_config_callback=GenlightSaveConfig, auto_configure_optimizers=False,
-            parser_class=GenlightArgumentParser,
+        defaults = {
+            "model_class": GenerativeModule, "datamodule_class": GenerativeDataModule, "subclass_mode_model": True,
+            "subclass_mode_data": True, "save_config_callback": GenlightSaveConfig, "auto_configure_optimizers": False,
+            "parser_class": GenlightArgumentParser,
             # a progress bar redrawn into a log file floods it: only on a terminal by default
-            trainer_defaults={"default_root_dir": RUNS, "logger": DEFAULT_LOGGER, "enable_progress_bar": sys.stderr.isatty()},
-            parser_kwargs={"description": "Train genlight models by name. Also: `genlight list models|datamodules|"
+            "trainer_defaults": {"default_root_dir": RUNS, "logger": DEFAULT_LOGGER, "enable_progress_bar": sys.stderr.isatty()},
+            "parser_kwargs": {"description": "Train genlight models by name. Also: `genlight list models|datamodules|"
                            "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
                            "--task ood|classify|probe`."},
-            load_from_checkpoint_support=False,  # hyper-parameters are the __init__ arguments, not the CLI's config
-        )  # fmt: skip
+            "load_from_checkpoint_support": False,  # hyper-parameters are the __init__ arguments, not the CLI's config
+        }  # fmt: skip
         self.checkpoint: CheckpointChoice | None = None
         self._folders_before: set[Path] = set()
         self.trainer: Trainer | None = None

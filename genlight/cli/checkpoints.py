@@ -20,8 +20,8 @@ from genlight.identity import CHECKPOINT_KEY
 from genlight.ranges import plain as plain_number
 from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS, import_class
 
-__all__ = ["DEFAULT_DATAMODULE", "CheckpointChoice", "LINKED_ATTRIBUTES", "class_name", "open_checkpoint", "plain",
-           "same"]  # fmt: skip
+__all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class_name", "init_defaults",
+           "open_checkpoint", "plain", "same", "trust_argument"]  # fmt: skip
 
 #: the datamodule used when no ``--data`` is given (and the checkpoint names none): bundled, no download
 DEFAULT_DATAMODULE = "digits"

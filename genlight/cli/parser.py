@@ -15,7 +15,7 @@ from genlight.cli.errors import short_parse_error
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["GenlightArgumentParser", "NO_MODEL", "join_negative_numbers"]
+__all__ = ["NO_MODEL", "GenlightArgumentParser", "join_negative_numbers"]
 
 #: the ``--model`` default, which stands for "none given" (``test --ckpt_path`` takes the checkpoint's class)
 NO_MODEL = "genlight.module.GenerativeModule"
