@@ -176,3 +176,28 @@ def test_test_uses_the_checkpoints_datamodule_unless_data_names_another(workdir,
     assert cli.datamodule.hparams.subset == 64
     cli = GenlightCLI(args=["test", "--ckpt_path", VAE_LAST, "--data", "digit_domains", *QUICK])
     assert type(cli.datamodule).__name__ == "DigitDomainsDataModule"
+
+
+def test_a_planted_fid_reference_cache_runs_nothing(tmp_path):
+    """The FID reference cache is read ``weights_only``: a cache file replaced by one that would run code is
+    refused in one line naming the file and the fix (delete it), and the marker is not written."""
+    from genlight import create_model
+    from genlight.datamodules.cifar10 import CIFAR10DataModule
+    from genlight.errors import DataFilesError
+    from tests.fakedata import write_cifar10
+    from tests.test_fid_reference import _callback
+
+    write_cifar10(tmp_path, n_per_batch=8)
+    dm = CIFAR10DataModule(data_dir=str(tmp_path), check_md5=False, batch_size=8)
+    model = create_model("vae", image_shape=(3, 32, 32), num_levels=256, latent_dim=4, hidden_channels=8)
+    trainer = cpu_trainer(str(tmp_path), max_epochs=1, limit_train_batches=1, limit_val_batches=1,
+                          callbacks=[_callback(tmp_path / "cache")])  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    (cache,) = (tmp_path / "cache").glob("*.pt")
+    marker = tmp_path / "marker.txt"
+    torch.save({"mu": torch.zeros(2), "payload": WritesMarker(marker)}, cache)
+    again = _callback(tmp_path / "cache")
+    with pytest.raises(DataFilesError, match="refused.*delete it") as info:
+        again.reference(trainer, again.extractor(torch.device("cpu")))
+    assert str(cache) in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()

@@ -57,8 +57,8 @@ class GenlightCLI(LightningCLI):
             # a progress bar redrawn into a log file floods it: only on a terminal by default
             "trainer_defaults": {"default_root_dir": RUNS, "logger": DEFAULT_LOGGER, "enable_progress_bar": sys.stderr.isatty()},
             "parser_kwargs": {"description": "Train genlight models by name. Also: `genlight list models|datamodules|"
-                           "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
-                           "--task ood|classify|probe`."},
+                              "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
+                              "--task ood|classify|probe`."},
             "load_from_checkpoint_support": False,  # hyper-parameters are the __init__ arguments, not the CLI's config
         }  # fmt: skip
         self.checkpoint: CheckpointChoice | None = None
@@ -109,7 +109,7 @@ class GenlightCLI(LightningCLI):
         if subcommand == "test" and not path:
             raise ConfigError("genlight test needs --ckpt_path: without one it would score an untrained model; pass "
                               "--ckpt_path last (the newest run) or a checkpoint file")  # fmt: skip
-        if not path or path in LIGHTNING_CKPT_WORDS:
+        if not path or path in LIGHTNING_CKPT_WORDS or str(path).startswith("registry:"):
             if given is None:
                 raise ConfigError("missing --model (e.g. --model vae; `genlight list models`)")
             return

@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class
 
 #: the datamodule used when no ``--data`` is given (and the checkpoint names none): bundled, no download
 DEFAULT_DATAMODULE = "digits"
-#: what ``--ckpt_path`` values Lightning resolves itself (beside a file)
+#: ``--ckpt_path`` values Lightning resolves itself (beside a file; also ``registry:...``)
 LIGHTNING_CKPT_WORDS = ("best", "hpc", "registry")
 
 
@@ -128,10 +128,8 @@ class CheckpointChoice:
         """The datamodule the checkpoint was trained on, with its arguments and those ``given`` away from
         their defaults; ``None`` when ``--data`` names another datamodule or the checkpoint names none."""
         trained = (self.checkpoint.get(CHECKPOINT_KEY) or {}).get("datamodule")
-        try:
-            data_class = import_class(trained) if trained else None
-        except Exception:  # noqa: BLE001 - a datamodule no longer installed: --data decides
-            data_class = None
+        registered = {DATAMODULES.class_path(name): DATAMODULES.get(name) for name in DATAMODULES.list()}
+        data_class = registered.get(trained)  # only a registered one: nothing the file names is imported
         if data_class is None or import_class(given.class_path) not in (data_class, DATAMODULES.get(DEFAULT_DATAMODULE)):
             return None
         typed = {k: v for k, v in given_arguments(given, True).items() if k in init_defaults(data_class, True)}
