@@ -156,7 +156,7 @@ def build_model(
 ) -> Any:
     """:func:`load_model` for a checkpoint already read by :func:`read_checkpoint` from ``path``: the class it
     names, built by Lightning's ``load_from_checkpoint`` (which reads the file once more, as safely)."""
-    cls = import_class(checkpoint_class_path(checkpoint, path))
+    cls: Any = import_class(checkpoint_class_path(checkpoint, path))  # a LightningModule subclass
     model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=not trust, **overrides)
     live = (checkpoint.get(EMA_KEY) or {}).get("live_state_dict")
     if not ema and live:

@@ -56,9 +56,9 @@ def init_defaults(cls: type, inherited: bool = False) -> dict[str, Any]:
     """The ``__init__`` arguments of ``cls`` (``inherited``: and of its bases, which a datamodule's
     ``**kwargs`` pass on) with their defaults (``empty`` when none)."""
     found: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__ if inherited else (cls,)):
-        if "__init__" in vars(klass) or not inherited:
-            found.update({n: p.default for n, p in inspect.signature(klass.__init__).parameters.items()})
+    inits = [vars(k)["__init__"] for k in reversed(cls.__mro__) if "__init__" in vars(k)] if inherited else [cls]
+    for init in inits:
+        found.update({n: p.default for n, p in inspect.signature(init).parameters.items()})
     return {n: d for n, d in found.items() if n not in ("self", "args", "kwargs")}
 
 
@@ -129,7 +129,7 @@ class CheckpointChoice:
         their defaults; ``None`` when ``--data`` names another datamodule or the checkpoint names none."""
         trained = (self.checkpoint.get(CHECKPOINT_KEY) or {}).get("datamodule")
         registered = {DATAMODULES.class_path(name): DATAMODULES.get(name) for name in DATAMODULES.list()}
-        data_class = registered.get(trained)  # only a registered one: nothing the file names is imported
+        data_class = registered.get(str(trained))  # only a registered one: nothing the file names is imported
         if data_class is None or import_class(given.class_path) not in (data_class, DATAMODULES.get(DEFAULT_DATAMODULE)):
             return None
         typed = {k: v for k, v in given_arguments(given, True).items() if k in init_defaults(data_class, True)}
