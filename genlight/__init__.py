@@ -26,11 +26,11 @@ from genlight.registry import (  # noqa: E402
 _SUBMODULES = ("callbacks", "checkpoint", "cli", "datamodules", "errors", "functional", "metrics", "module", "modules", "nn", "testing", "types")
 
 
-def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, **overrides):  # noqa: ANN001, ANN201
+def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, trust: bool = False, **overrides):  # noqa: ANN001, ANN201
     """:func:`genlight.checkpoint.load_model` (imported on first use)."""
     from genlight.checkpoint import load_model as load
 
-    return load(ckpt_path, map_location, ema=ema, **overrides)
+    return load(ckpt_path, map_location, ema=ema, trust=trust, **overrides)
 
 
 def __getattr__(name: str):  # PEP 562: lazy sub-packages (importing them all would slow `import genlight`)

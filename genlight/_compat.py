@@ -13,7 +13,6 @@ from typing import Any
 __all__ = [
     "attached_trainer",
     "enable_find_unused_parameters",
-    "LightningCLICheckpointHook",
     "help_formatter",
     "jsonargparse_debug_mode",
     "logged_step_values",
@@ -79,19 +78,6 @@ def help_formatter(rewrite: Callable[[Any, str], str]) -> type:
             return rewrite(action, super()._get_help_string(action))
 
     return HelpFormatter
-
-
-class LightningCLICheckpointHook:
-    """Mixin for a ``LightningCLI`` subclass: LightningCLI reads ``--ckpt_path``'s hyper-parameters into
-    the config in its private ``_parse_ckpt_path`` (between parsing and instantiation), with a
-    ``torch.load(weights_only=True)`` and a merge that would override linked arguments. Nothing public
-    replaces that step, so this routes it to the subclass's :meth:`reconcile_checkpoint`."""
-
-    def reconcile_checkpoint(self) -> None:
-        raise NotImplementedError
-
-    def _parse_ckpt_path(self) -> None:
-        self.reconcile_checkpoint()
 
 
 def set_initial_hparams(obj: Any, values: dict[str, Any]) -> bool:

@@ -121,30 +121,6 @@ def test_help_formatter_rewrites_one_options_help_text():
     assert "registered names: " in text and "known subclasses" not in text
 
 
-def test_lightning_cli_checkpoint_hook_runs_between_parsing_and_instantiation(tmp_path):
-    """LightningCLI calls its private ``_parse_ckpt_path`` after ``parse_arguments`` and before
-    ``before_instantiate_classes``; the mixin routes it to ``reconcile_checkpoint``."""
-    from lightning.pytorch.cli import LightningCLI
-
-    calls: list[str] = []
-
-    class Probe(_compat.LightningCLICheckpointHook, LightningCLI):
-        def parse_arguments(self, parser, args):
-            calls.append("parse")
-            super().parse_arguments(parser, args)
-
-        def reconcile_checkpoint(self):
-            calls.append("reconcile")
-
-        def before_instantiate_classes(self):
-            calls.append("instantiate")
-
-    from lightning.pytorch.demos.boring_classes import BoringModel
-
-    Probe(BoringModel, args=["--trainer.default_root_dir", str(tmp_path)], run=False)
-    assert calls == ["parse", "reconcile", "instantiate"]
-
-
 def test_attached_trainer_is_none_until_a_trainer_runs_the_module():
     seen: list[object] = []
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from torch.utils.data import Dataset
 from genlight.callbacks.base import PeriodicCallback, evaluating
 from genlight.callbacks.data import images_of, ordered_loader, split_dataset_of
 from genlight.callbacks.image_logging import run_dir
+from genlight.errors import DataFilesError
 from genlight.metrics.extractors import FeatureExtractor, cache_root, create_extractor
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
@@ -308,7 +310,11 @@ class FIDCallback(PeriodicCallback):
             if trainer.local_rank == 0 and not path.is_file():
                 self.write_reference(path, dataset, extractor)
             trainer.strategy.barrier("genlight_fid_reference_node")
-        self._reference, self._reference_key = torch.load(path, map_location="cpu", weights_only=True), key
+        try:  # weights_only: a cache file planted by someone else cannot run code
+            self._reference, self._reference_key = torch.load(path, map_location="cpu", weights_only=True), key
+        except pickle.UnpicklingError as err:
+            raise DataFilesError(f"FID reference cache {path} holds more than tensors (refused: loading it could run "
+                                 f"code); delete it and it is computed again") from err  # fmt: skip
         self._announce(trainer, dataset, extractor, path)
         return self._reference
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from genlight.cli.app import DEFAULT_DATAMODULE, GenlightCLI
 from genlight.cli.callbacks import LastCheckpoint, default_fit_callbacks
-from genlight.cli.checkpoints import LINKED_ATTRIBUTES
+from genlight.cli.checkpoints import LINKED_ATTRIBUTES, CheckpointChoice
 from genlight.cli.commands import COMMANDS
 from genlight.cli.errors import one_line, user_error
 from genlight.cli.names import UnknownNameError, rewrite_config, rewrite_registry_names
@@ -37,6 +37,7 @@ from genlight.cli.quiet import quiet_run
 from genlight.cli.runs import GenlightSaveConfig
 
 __all__ = [
+    "CheckpointChoice",
     "DEFAULT_DATAMODULE",
     "GenlightArgumentParser",
     "GenlightCLI",

@@ -15,75 +15,58 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from genlight._compat import LightningCLICheckpointHook
 from genlight.callbacks import EMA, SampleGrid
 from genlight.cli.callbacks import fit_callbacks
-from genlight.cli.checkpoints import LINKED_ATTRIBUTES, check_trained_on, checkpoint_model, model_from_checkpoint
+from genlight.cli.checkpoints import DEFAULT_DATAMODULE, LIGHTNING_CKPT_WORDS, CheckpointChoice, trust_argument
 from genlight.cli.checks import check_settings
 from genlight.cli.errors import one_line, root_cause, user_error
 from genlight.cli.names import check_config_files, rewrite_registry_names
-from genlight.cli.parser import GenlightArgumentParser, join_negative_numbers
+from genlight.cli.parser import NO_MODEL, GenlightArgumentParser, join_negative_numbers
 from genlight.cli.quiet import quiet_run
 from genlight.cli.runs import (DEFAULT_LOGGER, RUNS, GenlightSaveConfig, existing_folders, prepare_run_folders,
-                               remove_empty_run, run_name, runs_root, runs_root_of_args)  # fmt: skip
+                               remove_empty_run, run_name, runs_root)  # fmt: skip
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.errors import ConfigError, GenlightError
 from genlight.module import GenerativeModule
-from genlight.registry import DATAMODULES, MODELS
+from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS
 
 __all__ = ["DEFAULT_DATAMODULE", "GenlightCLI"]
 
-#: the datamodule used when no ``--data`` is given: bundled, no download
-DEFAULT_DATAMODULE = "digits"
-
-
-class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
+class GenlightCLI(LightningCLI):
     """LightningCLI over every registered family and datamodule.
 
     Registry names work wherever a class does (``--model vae``, ``model: vae`` in YAML), the
     datamodule's ``image_shape``, ``num_classes`` and ``num_levels`` are linked into the model, runs go
     to ``runs/<model>/version_N`` with a CSV logger unless another logger is given, the
     ``--samples.*`` flags configure the sample-grid callback, and every ``fit`` gets
-    :func:`~genlight.cli.callbacks.default_fit_callbacks`. ``--ckpt_path last`` is the newest
-    ``runs/<model>/version_N``'s ``last.ckpt``; a checkpoint is checked against ``--model`` and its
-    arguments before anything runs. A fit that fails before writing anything removes its run folder.
+    :func:`~genlight.cli.callbacks.default_fit_callbacks`. ``--ckpt_path`` is resolved once, when the
+    command line is parsed (:class:`~genlight.cli.checkpoints.CheckpointChoice`: ``last`` is the newest
+    ``runs/<model>/version_N``'s ``last.ckpt``), checked against ``--model`` and its arguments, and gives
+    the model's arguments and, unless ``--data`` names another, the datamodule it was trained on; every
+    load is ``weights_only`` unless ``--trust_checkpoint``. A fit that fails before writing anything
+    removes its run folder.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         MODELS.load_plugins()
         DATAMODULES.load_plugins()
-        kwargs.setdefault("model_class", GenerativeModule)
-        kwargs.setdefault("datamodule_class", GenerativeDataModule)
-        kwargs.setdefault("subclass_mode_model", True)
-        kwargs.setdefault("subclass_mode_data", True)
-        kwargs.setdefault("save_config_callback", GenlightSaveConfig)
-        kwargs.setdefault("auto_configure_optimizers", False)
-        kwargs.setdefault("parser_class", GenlightArgumentParser)
-        kwargs.setdefault(
-            "trainer_defaults",
-            {
-                "default_root_dir": RUNS,
-                "logger": DEFAULT_LOGGER,
-                # a progress bar redrawn into a log file floods it: only on a terminal by default
-                "enable_progress_bar": sys.stderr.isatty(),
-            },
-        )
-        kwargs.setdefault(
-            "parser_kwargs",
-            {
-                "description": "Train genlight models by name. Also: `genlight list models|datamodules|extractors`, "
-                "`genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH --task ood|classify|probe`.",
-            },
-        )
-        # hyper-parameters are the __init__ arguments (Lightning's own record), not the CLI's config
-        kwargs.setdefault("load_from_checkpoint_support", False)
-        self._ckpt_hparams: dict[str, Any] | None = None
-        self._raw_args: list[str] = []
+        defaults = {
+            "model_class": GenerativeModule, "datamodule_class": GenerativeDataModule, "subclass_mode_model": True,
+            "subclass_mode_data": True, "save_config_callback": GenlightSaveConfig, "auto_configure_optimizers": False,
+            "parser_class": GenlightArgumentParser,
+            # a progress bar redrawn into a log file floods it: only on a terminal by default
+            "trainer_defaults": {"default_root_dir": RUNS, "logger": DEFAULT_LOGGER, "enable_progress_bar": sys.stderr.isatty()},
+            "parser_kwargs": {"description": "Train genlight models by name. Also: `genlight list models|datamodules|"
+                              "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
+                              "--task ood|classify|probe`."},
+            "load_from_checkpoint_support": False,  # hyper-parameters are the __init__ arguments, not the CLI's config
+        }  # fmt: skip
+        self.checkpoint: CheckpointChoice | None = None
         self._folders_before: set[Path] = set()
         self.trainer: Trainer | None = None
         with quiet_run():
             try:
-                super().__init__(*args, **kwargs)
+                super().__init__(*args, **{**defaults, **kwargs})
             except BaseException:
                 if getattr(self, "subcommand", None) == "fit":
                     remove_empty_run(self.trainer, self._folders_before)
@@ -99,38 +82,57 @@ class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
             parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(EMA, "ema")  # --ema.decay: the family's ema_decay by default, 0 = off
-        parser.set_defaults({"data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}})
+        trust_argument(parser)
+        # no --model parses (NO_MODEL): `test --ckpt_path X` takes the checkpoint's class, others are refused
+        parser.set_defaults({"model": {"class_path": NO_MODEL},
+                             "data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}})  # fmt: skip
 
     # ------------------------------------------------------------------ parsing
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        if args is None:
-            args = sys.argv[1:]
+        """Lightning's, with registry names, negative numbers and config files checked first; then
+        ``--ckpt_path`` resolved (:meth:`resolve_checkpoint`)."""
         if isinstance(args, (dict, Namespace)):
             self.config = parser.parse_object(args)
-            return
-        args = join_negative_numbers(rewrite_registry_names(args))
-        check_config_files(args)
-        self._raw_args = list(args)
-        self.config = parser.parse_args(model_from_checkpoint(args, runs_root_of_args(args)))
+        else:
+            args = join_negative_numbers(rewrite_registry_names(sys.argv[1:] if args is None else args))
+            check_config_files(args)
+            self.config = parser.parse_args(args)
+        self.resolve_checkpoint(parser)
 
-    def reconcile_checkpoint(self) -> None:
-        """Resolve ``--ckpt_path last``, check the file, its family and the given model arguments, then
-        take the checkpoint's hyper-parameters as the model's arguments (as LightningCLI does)."""
+    def resolve_checkpoint(self, parser: LightningArgumentParser) -> None:
+        """Read ``--ckpt_path`` once (``last``: the newest run in the parsed runs folder), check it against
+        ``--model`` and its arguments, and take its class, hyper-parameters and datamodule. The path is held
+        back until :meth:`before_instantiate_classes`: LightningCLI would read the file again otherwise."""
         subcommand = self.config.get("subcommand")
-        if not subcommand:
+        config = self.config[subcommand] if subcommand else self.config
+        path, given = config.get("ckpt_path"), None if config.model.class_path == NO_MODEL else config.model
+        if subcommand == "test" and not path:
+            raise ConfigError("genlight test needs --ckpt_path: without one it would score an untrained model; pass "
+                              "--ckpt_path last (the newest run) or a checkpoint file")  # fmt: skip
+        if not path or path in LIGHTNING_CKPT_WORDS or str(path).startswith("registry:"):
+            if given is None:
+                raise ConfigError("missing --model (e.g. --model vae; `genlight list models`)")
             return
-        config = self.config[subcommand]
-        update, self._ckpt_hparams = checkpoint_model(config, subcommand, self._raw_args, runs_root(config),
-                                                      run_name(config))  # fmt: skip
-        if update is not None:
-            self.config = self.parser.parse_object({subcommand: update}, self.config)
+        self.checkpoint = CheckpointChoice.resolve(
+            path, given.class_path if given is not None else None, runs_root=runs_root(config), run_name=run_name(config),
+            trust=_trusted(config), verb="resuming from" if subcommand == "fit" else "using",
+        )
+        update = {"model": self.checkpoint.model_config(given), "data": self.checkpoint.data_config(config.data)}
+        update = {k: v for k, v in update.items() if v is not None}
+        self.config = parser.parse_object({subcommand: update} if subcommand else update, self.config)
+        (self.config[subcommand] if subcommand else self.config).ckpt_path = None
 
     # ------------------------------------------------------------------ instantiation
     def before_instantiate_classes(self) -> None:
-        """Run folders named after the model under ``--trainer.default_root_dir`` (none for ``test``
-        unless a logger is asked for), then the settings no type can check (:mod:`genlight.cli.checks`)."""
+        """``--ckpt_path`` back in place (resolved) with ``weights_only`` unless trusted, run folders named
+        after the model under ``--trainer.default_root_dir`` (none for ``test`` unless a logger is asked
+        for), then the settings no type can check (:mod:`genlight.cli.checks`)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        prepare_run_folders(config, self.subcommand, self._raw_args)
+        if self.checkpoint is not None:
+            config.ckpt_path = self.checkpoint.path
+        if "weights_only" in config:
+            config.weights_only = not _trusted(config)
+        prepare_run_folders(config, self.subcommand)
         check_settings(config, self.subcommand)
         self._folders_before = existing_folders(config)
 
@@ -146,7 +148,8 @@ class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
-        check_trained_on(self._ckpt_hparams, self.model, self.datamodule)
+        if self.checkpoint is not None:
+            self.checkpoint.check_trained_on(self.model, self.datamodule)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Lightning's, plus :func:`~genlight.cli.callbacks.fit_callbacks` for a fit, with Trainer setting
@@ -162,6 +165,11 @@ class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
             if isinstance(err, GenlightError):
                 raise
             raise ConfigError(_trainer_message(err)) from err
+
+
+def _trusted(config: Namespace) -> bool:
+    """``--trust_checkpoint`` (or Lightning's own ``--weights_only false``): the user vouches for the file."""
+    return bool(config.get("trust_checkpoint")) or config.get("weights_only") is False
 
 
 def _trainer_message(err: BaseException) -> str:

@@ -1,33 +1,32 @@
-"""``--ckpt_path``: ``last`` resolved to a file, the checkpoint checked against ``--model`` and the model
-arguments given, the checkpoint's hyper-parameters taken as the model's arguments, and its data shapes
-checked against ``--data``."""
+"""``--ckpt_path`` resolved once for every command (``fit``, ``validate``, ``test``, ``sample``, ``score``):
+``last`` found in the runs folder, the file read once, safely (:func:`genlight.checkpoint.read_checkpoint`),
+checked against ``--model`` and the model arguments given; it then gives the model's and the datamodule's
+arguments, checks the data shapes and builds the model."""
 
 from __future__ import annotations
 
 import inspect
 import json
-import re
 import sys
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
 
-from genlight.checkpoint import checkpoint_class_path, find_last_checkpoint, read_checkpoint
-from genlight.cli.errors import init_names
+from genlight.checkpoint import build_model, checkpoint_class_path, find_last_checkpoint, read_checkpoint
 from genlight.errors import CheckpointError, ConfigError
+from genlight.identity import CHECKPOINT_KEY
 from genlight.ranges import plain as plain_number
-from genlight.registry import MODELS, import_class
+from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS, import_class
 
-__all__ = ["LINKED_ATTRIBUTES", "check_trained_on", "checkpoint_model", "class_name", "load_checked_model",
-           "model_from_checkpoint", "plain", "same"]  # fmt: skip
+__all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class_name", "init_defaults",
+           "open_checkpoint", "plain", "same", "trust_argument"]  # fmt: skip
 
-#: attributes of the datamodule that are passed into the model's ``__init__``
-LINKED_ATTRIBUTES = ("image_shape", "num_classes", "num_levels")
-#: what ``--ckpt_path`` values Lightning resolves itself (beside a file)
-LIGHTNING_CKPT_WORDS = ("best", "hpc")
-SUBCOMMANDS = ("fit", "validate", "test")
+#: the datamodule used when no ``--data`` is given (and the checkpoint names none): bundled, no download
+DEFAULT_DATAMODULE = "digits"
+#: ``--ckpt_path`` values Lightning resolves itself (beside a file; also ``registry:...``)
+LIGHTNING_CKPT_WORDS = ("best", "hpc", "registry")
 
 
 def plain(value: Any) -> Any:
@@ -53,119 +52,123 @@ def class_name(path: str) -> str:
         return path.rsplit(".", 1)[-1]
 
 
-def _given_model_keys(args: Sequence[str]) -> set[str]:
-    """Model arguments typed on the command line (``--model.latent_dim``, ``--model.init_args.lr``)."""
-    keys = set()
-    for token in args:
-        m = re.match(r"--model\.(?:init_args\.)?(\w+)", token)
-        if m and m.group(1) != "help":
-            keys.add(m.group(1))
-    return keys
+def init_defaults(cls: type, inherited: bool = False) -> dict[str, Any]:
+    """The ``__init__`` arguments of ``cls`` (``inherited``: and of its bases, which a datamodule's
+    ``**kwargs`` pass on) with their defaults (``empty`` when none)."""
+    found: dict[str, Any] = {}
+    inits = [vars(k)["__init__"] for k in reversed(cls.__mro__) if "__init__" in vars(k)] if inherited else [cls]
+    for init in inits:
+        found.update({n: p.default for n, p in inspect.signature(init).parameters.items()})
+    return {n: d for n, d in found.items() if n not in ("self", "args", "kwargs")}
 
 
-def load_checked_model(ckpt_path: str, model: str | None = None, device: str = "cpu") -> Any:
-    """The model of ``--ckpt_path`` (``last``: the newest under ``runs/``) for ``genlight sample`` and
-    ``genlight score``, in eval mode on ``device``; with ``--model``, checked to be that family."""
-    import torch
+def given_arguments(config: Namespace, inherited: bool = False) -> dict[str, Any]:
+    """The ``init_args`` of a class config that differ from the class's defaults: what the user set."""
+    defaults = init_defaults(import_class(config.class_path), inherited)
+    init = dict(config.get("init_args") or {})
+    return {k: v for k, v in init.items() if k in defaults and not same(v, defaults[k])}
 
-    from genlight.checkpoint import load_model
 
-    want = None
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """A checkpoint file chosen with ``--ckpt_path``, read once: ``checkpoint`` is its dict, ``class_path``
+    the model class it holds, ``trust`` whether the user vouched for it (``--trust_checkpoint``)."""
+
+    path: str
+    checkpoint: dict[str, Any]
+    class_path: str
+    trust: bool = False
+
+    @classmethod
+    def resolve(cls, value: str, model: str | None = None, *, runs_root: Path = Path("runs"), run_name: str | None = None,
+                trust: bool = False, verb: str = "using") -> CheckpointChoice:  # fmt: skip
+        """``value`` (a file, a URL, or ``last``: the newest ``runs_root/<run_name or model>/version_N``),
+        read and checked to hold the class ``model`` (a class path) when given."""
+        path = value
+        if value == "last":
+            path = str(find_last_checkpoint(runs_root, run_name or (class_name(model) if model else None)))
+            sys.stderr.write(f"genlight: --ckpt_path last: {verb} {path}\n")
+        checkpoint = read_checkpoint(path, trust=trust)
+        class_path = checkpoint_class_path(checkpoint, path)
+        if model and import_class(model) is not import_class(class_path):
+            have, want = class_name(class_path), class_name(model)
+            raise CheckpointError(
+                f"{path} holds model '{have}' ({class_path}), not '{want}': pass --model {have}, or a checkpoint of "
+                f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
+            )
+        return cls(path, checkpoint, class_path, trust)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return dict(self.checkpoint.get("hyper_parameters") or {})
+
+    def model_config(self, given: Namespace | None = None) -> dict[str, Any]:
+        """The model's class and ``__init__`` arguments: the checkpoint's hyper-parameters (as LightningCLI
+        takes them) but the data attributes linked from ``--data``. Model arguments ``given`` away from
+        their defaults must equal the checkpoint's."""
+        params = init_defaults(import_class(self.class_path))
+        init = {k: v for k, v in self.hparams.items() if k in params and k not in LINKED_ATTRIBUTES}
+        typed = given_arguments(given) if given is not None else {}
+        clash = [f"{k}={plain(typed[k])!r} (checkpoint: {plain(v)!r})" for k, v in init.items()
+                 if k in typed and not same(typed[k], v)]  # fmt: skip
+        if clash:
+            raise CheckpointError(
+                f"model arguments contradict the checkpoint {self.path}: {', '.join(clash)}; drop them "
+                f"(the checkpoint's values are used) or train a new model with `genlight fit`"
+            )
+        return {"class_path": self.class_path, "init_args": init}
+
+    def data_arguments(self, data_class: type, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The checkpoint's datamodule arguments that ``data_class`` takes (of ``names`` only, when given)."""
+        saved = self.checkpoint.get("datamodule_hyper_parameters") or {}
+        accepted = init_defaults(data_class, inherited=True)
+        return {k: v for k, v in saved.items() if k in accepted and (names is None or k in names)}
+
+    def data_config(self, given: Namespace) -> dict[str, Any] | None:
+        """The datamodule the checkpoint was trained on, with its arguments and those ``given`` away from
+        their defaults; ``None`` when ``--data`` names another datamodule or the checkpoint names none."""
+        trained = (self.checkpoint.get(CHECKPOINT_KEY) or {}).get("datamodule")
+        registered = {DATAMODULES.class_path(name): DATAMODULES.get(name) for name in DATAMODULES.list()}
+        data_class = registered.get(str(trained))  # only a registered one: nothing the file names is imported
+        if data_class is None or import_class(given.class_path) not in (data_class, DATAMODULES.get(DEFAULT_DATAMODULE)):
+            return None
+        typed = {k: v for k, v in given_arguments(given, True).items() if k in init_defaults(data_class, True)}
+        return {"class_path": trained, "init_args": {**self.data_arguments(data_class), **typed}}
+
+    def check_trained_on(self, model: Any, datamodule: Any) -> None:
+        """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
+        hparams = self.hparams
+        for attr in LINKED_ATTRIBUTES:
+            if attr in hparams and model is not None and attr in model.hparams:
+                ckpt, data = hparams[attr], model.hparams[attr]
+                if not same(ckpt, data):
+                    raise CheckpointError(
+                        f"the checkpoint was trained on data with {attr}={plain(ckpt)!r}, --data "
+                        f"{type(datamodule).__name__} has {plain(data)!r}: pass the --data it was trained on"
+                    )
+
+    def load(self, device: str = "cpu") -> Any:
+        """The model, in eval mode on ``device`` (Lightning's ``load_from_checkpoint`` reads the weights)."""
+        import torch
+
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        return build_model(self.checkpoint, self.path, map_location=device, trust=self.trust)
+
+
+def open_checkpoint(value: str, model: str | None = None, *, trust: bool = False) -> CheckpointChoice:
+    """``genlight sample`` / ``score``: ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to
+    hold ``--model`` (a registry name) when given."""
+    model_path = None
     if model is not None:
-        want = MODELS.resolve(model)
-        if want is None:
+        name = MODELS.resolve(model)
+        if name is None:
             raise ConfigError(MODELS.unknown_message(model))
-    path = ckpt_path
-    if path == "last":
-        path = str(find_last_checkpoint(Path("runs"), want))
-        sys.stderr.write(f"genlight: --ckpt_path last: using {path}\n")
-    ckpt_class = checkpoint_class_path(read_checkpoint(path), path)
-    if want is not None and import_class(ckpt_class) is not MODELS.get(want):
-        have = class_name(ckpt_class)
-        raise CheckpointError(
-            f"{path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
-            f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
-        )
-    if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    return load_model(path, map_location=device)
+        model_path = MODELS.class_path(name)
+    return CheckpointChoice.resolve(value, model_path, trust=trust)
 
 
-def model_from_checkpoint(args: list[str], runs_root: Path) -> list[str]:
-    """``test --ckpt_path X`` with no ``--model`` (nor config file) takes the checkpoint's class."""
-    if any(t.split("=")[0] in ("--model", "-c", "--config") for t in args):
-        return args
-    path = next((args[i + 1] for i, t in enumerate(args[:-1]) if t == "--ckpt_path"), None)
-    path = path or next((t.split("=", 1)[1] for t in args if t.startswith("--ckpt_path=")), None)
-    if not path or path in LIGHTNING_CKPT_WORDS:
-        return args
-    if path == "last":
-        path = str(find_last_checkpoint(runs_root))
-    class_path = checkpoint_class_path(read_checkpoint(path), path)
-    at = next((i + 1 for i, t in enumerate(args) if t in SUBCOMMANDS), 0)
-    return [*args[:at], "--model", class_path, *args[at:]]
-
-
-def checkpoint_model(
-    config: Namespace, subcommand: str, raw_args: Sequence[str], runs_root: Path, run_name: str | None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Resolve ``--ckpt_path last`` (in ``config``), check the file, its family and the model arguments
-    typed in ``raw_args``. Returns the model config to merge (the checkpoint's class and ``__init__``
-    arguments, as LightningCLI does) and the checkpoint's hyper-parameters; ``(None, None)`` when no
-    checkpoint file is given."""
-    ckpt_path = config.get("ckpt_path")
-    if not ckpt_path or ckpt_path in LIGHTNING_CKPT_WORDS or str(ckpt_path).startswith("registry"):
-        return None, None
-    model = config.get("model")
-    model_path = model.class_path if isinstance(model, Namespace) else None
-    if ckpt_path == "last":
-        name = run_name or (class_name(model_path) if model_path else None)
-        ckpt_path = str(find_last_checkpoint(runs_root, name))
-        config.ckpt_path = ckpt_path
-        verb = "resuming from" if subcommand == "fit" else "using"
-        sys.stderr.write(f"genlight: --ckpt_path last: {verb} {ckpt_path}\n")
-    checkpoint = read_checkpoint(ckpt_path)
-    ckpt_class = checkpoint_class_path(checkpoint, ckpt_path)
-    if model_path and import_class(model_path) is not import_class(ckpt_class):
-        have, want = class_name(ckpt_class), class_name(model_path)
-        raise CheckpointError(
-            f"{ckpt_path} holds model '{have}' ({ckpt_class}), not '{want}': pass --model {have}, or a checkpoint of "
-            f"{want} (runs/{want}/version_N/checkpoints/last.ckpt)"
-        )
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    params = set(init_names(ckpt_class))
-    init = {k: v for k, v in hparams.items() if k in params and k not in LINKED_ATTRIBUTES}
-    if isinstance(model, Namespace):
-        _check_agreement(dict(model.get("init_args") or {}), init, _given_model_keys(raw_args), ckpt_class, ckpt_path)
-    return {"model": {"class_path": ckpt_class, "init_args": init}}, hparams
-
-
-def _check_agreement(given: dict[str, Any], init: dict[str, Any], explicit: set[str], ckpt_class: str, path: str) -> None:
-    """Model arguments typed (or set away from the default) must equal the checkpoint's."""
-    defaults = {
-        n: p.default for n, p in inspect.signature(import_class(ckpt_class).__init__).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }  # fmt: skip
-    clash = [
-        f"{k}={plain(given[k])!r} (checkpoint: {plain(v)!r})" for k, v in init.items()
-        if k in given and not same(given[k], v) and (k in explicit or not same(given[k], defaults.get(k)))
-    ]  # fmt: skip
-    if clash:
-        raise CheckpointError(
-            f"model arguments contradict the checkpoint {path}: {', '.join(clash)}; drop them "
-            f"(the checkpoint's values are used) or train a new model with `genlight fit`"
-        )
-
-
-def check_trained_on(ckpt_hparams: dict[str, Any] | None, model: Any, datamodule: Any) -> None:
-    """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
-    if not ckpt_hparams or model is None:
-        return
-    for attr in LINKED_ATTRIBUTES:
-        if attr in ckpt_hparams and attr in model.hparams:
-            ckpt, data = ckpt_hparams[attr], model.hparams[attr]
-            if not same(ckpt, data):
-                raise CheckpointError(
-                    f"the checkpoint was trained on data with {attr}={plain(ckpt)!r}, --data "
-                    f"{type(datamodule).__name__} has {plain(data)!r}: pass the --data it was trained on"
-                )
+def trust_argument(parser: Any) -> None:
+    """``--trust_checkpoint``: load a checkpoint that needs arbitrary unpickling (only one you vouch for)."""
+    parser.add_argument("--trust_checkpoint", action="store_true", help="load a --ckpt_path that needs arbitrary "
+                        "unpickling (it could run code): only for a file you trust; off by default")  # fmt: skip

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genlight.cli.checkpoints import load_checked_model
+from genlight.cli.checkpoints import open_checkpoint, trust_argument
 from genlight.cli.score import score_command
 from genlight.cli.errors import ShortArgumentParser
 from genlight.errors import ConfigError
@@ -111,6 +111,7 @@ def sample_command(argv: list[str]) -> int:
     parser.add_argument("--text", nargs="+", help='captions for text-conditional models (text2image), repeated to '
                         '-n, e.g. --text "a thick seven" "a thin two"')
     parser.add_argument("--device", default="cpu")
+    trust_argument(parser)
     ns = parser.parse_args(argv)
     out = Path(ns.out)
     check_out(out)
@@ -121,7 +122,7 @@ def sample_command(argv: list[str]) -> int:
     from genlight.callbacks import image_grid
     from genlight.types import ConditionalSampler, Sampler, TextConditionalSampler
 
-    model = load_checked_model(ns.ckpt_path, ns.model, ns.device)
+    model = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint).load(ns.device)
     if not isinstance(model, Sampler):
         raise ConfigError(
             f"{type(model).__name__} cannot sample (it has no sample(n) method); samplers: "

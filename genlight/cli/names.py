@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +43,20 @@ def rewrite_registry_names(args: Sequence[str]) -> list[str]:
     neither registered nor a class name prints the close matches and exits with code 2.
     """
     out = list(args)
-    for i, token in enumerate(out):
-        flag, eq, value = token.partition("=")
+    for i, flag, value, joined in _options(args):
         key = flag[: -len(".help")] if flag.endswith(".help") else flag
-        if key not in _FLAGS:
-            continue
-        if not eq:
-            if i + 1 >= len(out):
-                continue
-            value = out[i + 1]
-        new = _resolve(_FLAGS[key], value)
-        if eq:
-            out[i] = f"{flag}={new}"
-        else:
-            out[i + 1] = new
+        if key in _FLAGS:
+            new = _resolve(_FLAGS[key], value)
+            out[i if joined else i + 1] = f"{flag}={new}" if joined else new
     return out
+
+
+def _options(args: Sequence[str]) -> Iterator[tuple[int, str, str, bool]]:
+    """``(index, flag, value, joined)`` of each ``--flag value`` or ``--flag=value`` (``joined``) in ``args``."""
+    for i, token in enumerate(args):
+        flag, eq, value = token.partition("=")
+        if eq or i + 1 < len(args):
+            yield i, flag, value if eq else args[i + 1], bool(eq)
 
 
 def rewrite_config(data: Any) -> Any:
@@ -107,14 +106,9 @@ def check_config_files(args: Sequence[str]) -> None:
     """Before parsing: every ``-c FILE`` / ``--config FILE`` / ``--model FILE`` / ``--data FILE`` that is
     YAML must load, and its registry names must exist. A broken file is one line naming the file, the
     line and the column (jsonargparse's own message names neither); nothing is written."""
-    for i, token in enumerate(args):
-        flag, eq, value = token.partition("=")
+    for _, flag, value, _ in _options(args):
         if flag not in ("-c", "--config", *_FLAGS):
             continue
-        if not eq:
-            if i + 1 >= len(args):
-                continue
-            value = args[i + 1]
         path = Path(value)
         yaml_file = flag in ("-c", "--config") or path.suffix.lower() in (".yaml", ".yml", ".json")
         if not yaml_file or not path.is_file():

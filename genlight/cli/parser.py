@@ -15,7 +15,10 @@ from genlight.cli.errors import short_parse_error
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["GenlightArgumentParser", "join_negative_numbers"]
+__all__ = ["NO_MODEL", "GenlightArgumentParser", "join_negative_numbers"]
+
+#: the ``--model`` default, which stands for "none given" (``test --ckpt_path`` takes the checkpoint's class)
+NO_MODEL = "genlight.module.GenerativeModule"
 
 _SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
 _NEGATIVE = re.compile(r"^-(\d|\.\d|inf$|nan$)")
@@ -44,10 +47,12 @@ def _is_number(text: str) -> bool:
 def _help_text(action: Any, text: str) -> str:
     """``--model`` / ``--data``: the registry names (not every imported subclass, abstract bases included);
     any other class-typed option: class names instead of full class paths."""
+    registry = {"model": MODELS, "data": DATAMODULES}.get(str(action.dest).split(".")[-1])
+    if registry is MODELS:  # its default NO_MODEL means "none given"
+        text = text.replace("%(default)s", "none, or the class held by --ckpt_path")
     found = _SUBCLASSES.search(text)
     if not found:
         return text
-    registry = {"model": MODELS, "data": DATAMODULES}.get(str(action.dest).split(".")[-1])
     if registry is not None:
         names = ", ".join(registry.list())
         tail = f", registered names: {names}; `genlight list {registry.kind}s` describes them)"

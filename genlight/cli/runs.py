@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +86,6 @@ def runs_root(config: Namespace) -> Path:
     return Path(root)
 
 
-def runs_root_of_args(args: Sequence[str]) -> Path:
-    """``--trainer.default_root_dir X`` from the command line (before parsing), else ``runs``."""
-    for i, token in enumerate(args):
-        flag, eq, value = token.partition("=")
-        if flag == "--trainer.default_root_dir":
-            return Path(value if eq else (args[i + 1] if i + 1 < len(args) else RUNS))
-    return Path(RUNS)
-
-
 def _is_default_logger(logger: Any) -> bool:
     if not isinstance(logger, Namespace) or logger.class_path != CSV_LOGGER:
         return False
@@ -103,7 +93,7 @@ def _is_default_logger(logger: Any) -> bool:
     return init.get("save_dir") == RUNS and init.get("name") in (None, DEFAULT_LOGGER_NAME) and not init.get("version")
 
 
-def prepare_run_folders(config: Namespace, subcommand: str | None, raw_args: Sequence[str]) -> None:
+def prepare_run_folders(config: Namespace, subcommand: str | None) -> None:
     """Before the Trainer is built: runs under ``--trainer.default_root_dir``, ``test``/``validate``
     without the default CSV logger (no run folder unless asked), run folders named after the model,
     and a ``fast_dev_run``'s images kept in a run folder (Lightning drops its loggers)."""
@@ -112,8 +102,7 @@ def prepare_run_folders(config: Namespace, subcommand: str | None, raw_args: Seq
         for logger in loggers_of(config):
             if _kind(logger) in FOLDER_LOGGERS and logger.init_args.get("save_dir") == RUNS:
                 logger.init_args.save_dir = str(root)
-    asked = any(t.split("=")[0].startswith("--trainer.logger") for t in raw_args)
-    if subcommand in ("test", "validate") and not asked and all(_is_default_logger(lg) for lg in loggers_of(config)):
+    if subcommand in ("test", "validate") and all(_is_default_logger(lg) for lg in loggers_of(config)):
         config.trainer.logger = False
     model_path = config.model.class_path if isinstance(config.model, Namespace) else None
     if model_path is None:

@@ -14,11 +14,10 @@ unless given.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
-from genlight.cli.checkpoints import load_checked_model
+from genlight.cli.checkpoints import CheckpointChoice, init_defaults, open_checkpoint, trust_argument
 from genlight.cli.errors import ShortArgumentParser
 from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES
@@ -44,18 +43,13 @@ def _parser() -> ShortArgumentParser:
     parser.add_argument("--background", help="ood: checkpoint of a background model for the likelihood ratio")
     parser.add_argument("--max_examples", type=int, help="score at most this many examples per set (quick runs)")
     parser.add_argument("--device", default="cpu")
+    trust_argument(parser)
     return parser
 
 
-def _datamodule_arguments(ckpt_path: str, cls: type, ns: Any) -> dict[str, Any]:
-    from genlight.checkpoint import read_checkpoint
-
-    accepted = set()
-    for klass in cls.__mro__:
-        if "__init__" in vars(klass):
-            accepted |= set(inspect.signature(klass.__init__).parameters)
-    saved = dict(read_checkpoint(ckpt_path).get("datamodule_hyper_parameters") or {})
-    kwargs = {k: saved[k] for k in DATA_ARGUMENTS if k in saved and k in accepted}
+def _datamodule_arguments(checkpoint: CheckpointChoice, cls: type, ns: Any) -> dict[str, Any]:
+    accepted = init_defaults(cls, inherited=True)
+    kwargs = checkpoint.data_arguments(cls, DATA_ARGUMENTS)
     for k in ("seed", "held_out_class", "data_dir"):
         if getattr(ns, k) is not None:
             if k not in accepted:
@@ -81,23 +75,19 @@ def score_command(argv: list[str]) -> int:
     from genlight.evaluation import TASKS, can_classify, can_score_outliers, classify_task, ood_task, probe_task, write_result
     from genlight.types import DensityModel, Featurizer
 
-    if ns.ckpt_path == "last":
-        from genlight.checkpoint import find_last_checkpoint
-        from genlight.registry import MODELS
-
-        ns.ckpt_path = str(find_last_checkpoint(Path("runs"), MODELS.resolve(ns.model) if ns.model else None))
-    model = load_checked_model(ns.ckpt_path, ns.model, ns.device)
+    checkpoint = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint)
+    ns.ckpt_path, model = checkpoint.path, checkpoint.load(ns.device)
     family = type(model).__name__
     able = {"ood": can_score_outliers, "classify": can_classify, "probe": lambda m: isinstance(m, Featurizer)}[ns.task]
     if not able(model):
         raise ConfigError(f"{family} cannot be scored by --task {ns.task}: it needs {TASKS[ns.task]}")
     background = None
     if ns.background:
-        background = load_checked_model(ns.background, None, ns.device)
+        background = open_checkpoint(ns.background, trust=ns.trust_checkpoint).load(ns.device)
         if not isinstance(model, DensityModel) or not isinstance(background, DensityModel):
             raise ConfigError("--background: the likelihood ratio needs density models (log_prob) for both the model and "
                               "the background; drop --background")  # fmt: skip
-    datamodule = data_cls(**_datamodule_arguments(ns.ckpt_path, data_cls, ns))
+    datamodule = data_cls(**_datamodule_arguments(checkpoint, data_cls, ns))
     hparams = getattr(model, "hparams", {}) or {}
     for attr in ("image_shape", "num_levels"):
         if attr in hparams and hparams[attr] and tuple(_flat(hparams[attr])) != tuple(_flat(getattr(datamodule, attr))):
