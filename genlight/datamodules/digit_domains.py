@@ -23,8 +23,9 @@ At 28x28 (``MNIST5K_DOMAIN_OPS``) ``thick`` and ``thin`` are grey dilation and e
 3%). The other domains are those of the 8x8 digits.
 
 Every operation is a maximum, a minimum, ``1 - x`` or a permutation of grid values (plus zeros), so the
-17 grey levels ``{0, 1/16, ..., 1}`` of the digits (256 of mnist5k) are kept exactly: ``num_levels`` is
-the source's in every domain, no quantisation back to the grid is needed.
+17 grey levels ``{0, 1/16, ..., 1}`` of the digits are kept exactly: ``num_levels = 17`` in every domain,
+no quantisation back to the grid is needed. The 256 levels of mnist5k are kept too, exactly but for
+``inverted``, whose ``1 - k/255`` is ``(255 - k)/255`` up to float rounding (< 1e-6).
 
 Batches (``batch_kind = "domains"``):
 
@@ -72,17 +73,22 @@ def _shift_right(x: Tensor, pixels: int = 1) -> Tensor:
     return F.pad(x, (pixels, 0, 0, 0))[..., :-pixels]
 
 
+def _cross(x: Tensor, outside: float) -> Tensor:
+    """``(n, C, H, W)`` -> ``(5, n, C, H, W)``: each pixel and its 4 neighbours, ``outside`` beyond the border."""
+    p = F.pad(x, (1, 1, 1, 1), value=outside)  # (n, C, H+2, W+2)
+    return torch.stack([p[..., 1:-1, 1:-1], p[..., :-2, 1:-1], p[..., 2:, 1:-1], p[..., 1:-1, :-2], p[..., 1:-1, 2:]])
+
+
 def cross_dilation(x: Tensor) -> Tensor:
     """Grey dilation of ``(n, C, H, W)`` by the 3x3 cross: the maximum of each pixel and its 4 neighbours
-    (values outside the image count as 0, which never wins on images in [0, 1])."""
-    p = F.pad(x, (1, 1, 1, 1))  # (n, C, H+2, W+2)
-    return torch.stack([p[..., 1:-1, 1:-1], p[..., :-2, 1:-1], p[..., 2:, 1:-1], p[..., 1:-1, :-2], p[..., 1:-1, 2:]]).amax(0)
+    (the outside of the image ignored)."""
+    return _cross(x, float("-inf")).amax(0)
 
 
 def cross_erosion(x: Tensor) -> Tensor:
-    """Grey erosion of images in [0, 1] by the 3x3 cross: the minimum of each pixel and its 4 neighbours
-    (outside the image ignored): ``1 - dilation(1 - x)``."""
-    return 1.0 - cross_dilation(1.0 - x)
+    """Grey erosion by the 3x3 cross: the minimum of each pixel and its 4 neighbours (the outside of the
+    image ignored)."""
+    return _cross(x, float("inf")).amin(0)
 
 
 DOMAIN_OPS: dict[str, Callable[[Tensor], Tensor]] = {

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset, Subset
 
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.binarized_mnist import StochasticBinaryDataset, binarize_once
@@ -46,7 +46,7 @@ from genlight.errors import ConfigError
 from genlight.ranges import GreyLevels, Padding
 from genlight.registry import register_datamodule
 
-__all__ = ["MNIST5kDataModule", "TEST_PER_CLASS", "mnist5k_splits", "mnist5k_tensors", "requantize", "stratified_split"]
+__all__ = ["TEST_PER_CLASS", "MNIST5kDataModule", "mnist5k_splits", "mnist5k_tensors", "requantize", "stratified_split"]
 
 #: test images per class (10% of the file)
 TEST_PER_CLASS = 50
@@ -71,7 +71,7 @@ def stratified_split(labels: Tensor, counts: Sequence[int], seed: int) -> list[T
 
 def split_counts(val_fraction: float, per_class: int = 500) -> tuple[int, int, int]:
     """``(test, val, train)`` images per class: 50 test, ``round(per_class val_fraction)`` validation."""
-    val = int(round(per_class * val_fraction))
+    val = round(per_class * val_fraction)
     if TEST_PER_CLASS + val >= per_class:
         raise ConfigError(f"mnist5k: val_fraction {val_fraction} leaves no training images (the test split takes "
                           f"{TEST_PER_CLASS} of every class's {per_class}); use val_fraction < 0.9")  # fmt: skip
@@ -163,8 +163,3 @@ class MNIST5kDataModule(GenerativeDataModule):
             return dataset
         assert self._fixed_train is not None
         return Subset(self._fixed_train, dataset.indices) if isinstance(dataset, Subset) else self._fixed_train
-
-    @classmethod
-    def pool(cls) -> TensorDataset:
-        """All 5,000 images as one ``TensorDataset(x, y)`` (float ``x``), the pool the split indexes."""
-        return TensorDataset(*mnist5k_tensors())
