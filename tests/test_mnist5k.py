@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -18,7 +19,13 @@ from genlight.datamodules.mnist5k import (
     mnist5k_splits,
     stratified_split,
 )
-from genlight.datamodules.mnist5k_file import load_mnist5k, parse_csv_bytes
+from genlight.datamodules.mnist5k_file import (
+    _cached_table,
+    cache_path,
+    load_mnist5k,
+    mnist5k_file,
+    parse_csv_bytes,
+)
 from genlight.errors import ConfigError, DataFilesError
 from genlight.metrics.extractors import (
     ASSETS,
@@ -46,6 +53,21 @@ def test_parser_reads_fields_and_refuses_malformed_rows():
         parse_csv_bytes(b"1,2,3\n4,5\n")
     with pytest.raises(DataFilesError, match="not an integer"):
         parse_csv_bytes(b"1,2.5,3\n")
+
+
+def test_parsed_table_is_cached_by_the_files_sha(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLIGHT_CACHE_DIR", str(tmp_path))
+    data = mnist5k_file().read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    table = _cached_table(data, sha)
+    path = cache_path(sha)
+    assert path.parent == tmp_path / "mnist5k" and sha[:16] in path.name
+    assert table.shape == (5000, 785) and np.array_equal(np.load(path), table)
+    images, labels, _ = load_mnist5k()
+    assert np.array_equal(table[:, :784].reshape(-1, 1, 28, 28), images.numpy())
+    assert np.array_equal(table[:, 784], labels.numpy())
+    path.write_bytes(b"not an array")  # a damaged cache file is parsed again and replaced
+    assert np.array_equal(_cached_table(data, sha), table) and np.array_equal(np.load(path), table)
 
 
 def test_the_file_is_500_images_per_class_of_grey_values():
