@@ -138,6 +138,11 @@ class MNIST5kDataModule(GenerativeDataModule):
         self.image_shape = (1, side, side)
         self._fixed_train: Dataset | None = None
 
+    @property
+    def file_sha256(self) -> str:
+        """SHA-256 of the bundled file read (for protocols: the split is of this file)."""
+        return load_mnist5k()[2]
+
     def _padded(self, images: Tensor) -> Tensor:
         """``(N, 1, 28, 28)`` -> ``(N, 1, 28 + 2 pad, 28 + 2 pad)``, background 0."""
         return F.pad(images, (self.pad,) * 4) if self.pad else images
