@@ -34,9 +34,9 @@ def _indices_in(part: Dataset, pool: Dataset) -> list[int]:
 @register_datamodule("digit_outliers")
 class DigitOutliersDataModule(OutlierSets, DigitSource, DigitsDataModule):
     """The digits (train, val and test splits as ``digits``, or ``mnist5k``, with the same ``seed``)
-    against outlier sets on the same grid (17 or 256 levels): ``inverted``, ``uniform_noise``, ``constant``, ``blurred``,
-    ``pixel_shuffled`` (see :mod:`genlight.datamodules.outliers`) and ``held_out_class``. Batches are
-    the digits' ``(x, y)``, so every family trains on it.
+    against outlier sets on the same grid (17 or 256 levels): ``inverted``, ``uniform_noise``,
+    ``constant``, ``blurred``, ``pixel_shuffled`` (see :mod:`genlight.datamodules.outliers`) and
+    ``held_out_class``. Batches are the digits' ``(x, y)``, so every family trains on it.
 
     Args:
         held_out_class: a digit (0-9) removed from train, val and test and offered as the outlier set
