@@ -34,9 +34,9 @@ from genlight.errors import ConfigError
 
 __all__ = [
     "Buffer", "Choices", "ClassCount", "ClosedUnitInterval", "DataSize", "Decay", "Depth", "DepthOrZero",
-    "Fraction", "KernelSize", "Levels", "LogitAlpha", "NonNegativeFloat", "NonNegativeInt", "OpenUnitInterval",
-    "PositiveFloat", "PositiveInt", "Seed", "Size", "SizeOrZero", "Steps", "check_arguments", "describe",
-    "explain_parse_error", "fits", "is_numeric", "plain",
+    "Fraction", "GreyLevels", "KernelSize", "Levels", "LogitAlpha", "NonNegativeFloat", "NonNegativeInt",
+    "OpenUnitInterval", "Padding", "PositiveFloat", "PositiveInt", "Seed", "Size", "SizeOrZero", "Steps",
+    "check_arguments", "describe", "explain_parse_error", "fits", "is_numeric", "plain",
 ]
 
 #: type -> the range in words, as messages print it
@@ -94,6 +94,10 @@ KernelSize = _bounded("KernelSize", int, 1, 31)
 #: grey levels per pixel (2 = binary, 256 = 8-bit; 0 = continuous data such as 2-D points, which
 #: image families then refuse by its shape)
 Levels = _bounded("Levels", int, 0, 65536)
+#: grey levels an 8-bit image is requantised to (2 = binary, 256 = as stored)
+GreyLevels = _bounded("GreyLevels", int, 2, 256)
+#: pixels of background added on each side of an image
+Padding = _bounded("Padding", int, 0, 64)
 #: a number of classes, 0 = unlabelled
 ClassCount = _bounded("ClassCount", int, 0, 100_000)
 #: a number of values of a categorical code or classes of a classifier

@@ -5,7 +5,7 @@
   conditional samplers get the batch's labels, so the classes match the test split's. Samples and test
   images go through the feature extractor that fits the image size
   (:func:`~genlight.metrics.extractors.extractor_for`: ``digits`` for 8x8, ``mnist`` for 28x28 when its
-  weights are in place, else ``inception``; 2-D points are compared as they are) and
+  weights are in place, else ``mnist5k``, otherwise ``inception``; 2-D points are compared as they are) and
   :class:`~genlight.metrics.sample_quality.SampleQuality` gives ``test/fid``, ``test/kid``,
   ``test/kid_std``, ``test/precision`` and ``test/recall``.
 * A :class:`~genlight.types.Translator` (CycleGAN) on unpaired ``(x_a, x_b)`` batches has no paired

@@ -535,8 +535,19 @@ DATA_NAMES = ["digits", "digit_captions", "digit_domains", "digit_outliers", "mn
               "binarized_mnist", "cifar10", "celeba", "image_folder", "unpaired_folders", "toy2d"]
 
 
+#: datamodules whose batches have the form of one in DATA_NAMES (shape, levels, classes, kind), so the
+#: every-model test on that one covers them; their own tests are named
+SAME_BATCHES = {"mnist5k": ("mnist", "tests/test_mnist5k.py")}
+
+
 def test_every_registered_datamodule_is_covered() -> None:
-    assert set(genlight.list_datamodules()) <= set(DATA_NAMES), "add the new datamodule to DATA_NAMES"
+    covered = set(DATA_NAMES) | set(SAME_BATCHES)
+    assert set(genlight.list_datamodules()) <= covered, "add the new datamodule to DATA_NAMES"
+    for name, (like, _) in SAME_BATCHES.items():
+        ours, theirs = genlight.DATAMODULES.get(name), genlight.DATAMODULES.get(like)
+        assert (ours.image_shape, ours.num_levels, ours.num_classes, ours.batch_kind) == (
+            theirs.image_shape, theirs.num_levels, theirs.num_classes, theirs.batch_kind
+        ), name
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from genlight.datamodules.digits import DigitsDataModule
 from genlight.datamodules.fashion_outliers import FashionOutliersDataModule
 from genlight.datamodules.image_folder import ImageFolderDataModule
 from genlight.datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
+from genlight.datamodules.mnist5k import MNIST5kDataModule
 from genlight.datamodules.toy2d import Toy2DDataModule
 from genlight.datamodules.unpaired_folders import UnpairedFoldersDataModule
 
@@ -26,6 +27,7 @@ __all__ = [
     "FashionMNISTDataModule",
     "FashionOutliersDataModule",
     "ImageFolderDataModule",
+    "MNIST5kDataModule",
     "MNISTDataModule",
     "Toy2DDataModule",
     "UnpairedFoldersDataModule",

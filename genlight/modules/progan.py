@@ -295,7 +295,7 @@ class ProGAN(AdversarialModule):
         except ValueError:
             raise ImageShapeError(
                 f"{type(self).__name__} needs square images of side 4 * 2^k (4, 8, 16, 32, 64, ...), got "
-                f"{shape[1]}x{shape[2]}; resize the data (e.g. --data.image_size 32)"
+                f"{shape[1]}x{shape[2]}; resize or pad the data (e.g. --data.image_size 32; mnist5k: --data.pad 2)"
             ) from None
         self.steps_per_stage, self.fade_steps = int(steps_per_stage), int(fade_steps)
         self.eps_drift = float(eps_drift)
