@@ -59,6 +59,7 @@ class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
         kwargs.setdefault("save_config_callback", GenlightSaveConfig)
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("parser_class", GenlightArgumentParser)
+        kwargs.setdefault("seed_everything_default", 0)  # a fixed seed: the same command gives the same numbers
         kwargs.setdefault(
             "trainer_defaults",
             {
