@@ -15,7 +15,9 @@ from genlight.cli.errors import short_parse_error
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["GenlightArgumentParser", "join_negative_numbers"]
+__all__ = ["GenlightArgumentParser", "GenlightHelpFormatter", "join_negative_numbers"]
+
+register_loader()  # also in a process that only unpickles the parser (ddp_spawn's ranks)
 
 _SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
 _NEGATIVE = re.compile(r"^-(\d|\.\d|inf$|nan$)")
@@ -57,6 +59,11 @@ def _help_text(action: Any, text: str) -> str:
     return text[: found.start()] + tail
 
 
+class GenlightHelpFormatter(help_formatter(_help_text)):  # type: ignore[misc]
+    """The help formatter, at module level so that the parser pickles (``--trainer.strategy ddp_spawn``
+    pickles the CLI's config callback, which holds the parser)."""
+
+
 class GenlightArgumentParser(LightningArgumentParser):
     """LightningCLI's parser whose errors are ``genlight: error: ...`` in at most three lines, with
     "did you mean" for a misspelt option, instead of a usage dump; configs are loaded by
@@ -65,7 +72,7 @@ class GenlightArgumentParser(LightningArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         register_loader()
         kwargs.setdefault("parser_mode", PARSER_MODE)
-        kwargs.setdefault("formatter_class", help_formatter(_help_text))
+        kwargs.setdefault("formatter_class", GenlightHelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> Any:
