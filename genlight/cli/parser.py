@@ -12,6 +12,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from genlight._compat import help_formatter, jsonargparse_debug_mode
 from genlight.cli.errors import short_parse_error
+from genlight.cli.help import full_heading, plain
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
@@ -59,9 +60,12 @@ def _help_text(action: Any, text: str) -> str:
     return text[: found.start()] + tail
 
 
-class GenlightHelpFormatter(help_formatter(_help_text)):  # type: ignore[misc]
-    """The help formatter, at module level so that the parser pickles (``--trainer.strategy ddp_spawn``
-    pickles the CLI's config callback, which holds the parser)."""
+class GenlightHelpFormatter(help_formatter(lambda action, text: plain(_help_text(action, text)))):  # type: ignore[misc]
+    """The help formatter (no reST markup, whole headings: :mod:`genlight.cli.help`), at module level so
+    that the parser pickles (``--trainer.strategy ddp_spawn`` pickles the CLI's config callback)."""
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(full_heading(heading))
 
 
 class GenlightArgumentParser(LightningArgumentParser):

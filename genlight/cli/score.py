@@ -26,8 +26,8 @@ import argparse
 import hashlib
 
 from genlight.cli.checkpoints import load_checked_model
-from genlight.cli.errors import ShortArgumentParser, one_line
-from genlight.errors import ConfigError
+from genlight.cli.errors import ShortArgumentParser, device_type, one_line
+from genlight.errors import ConfigError, GenlightError
 from genlight.registry import DATAMODULES
 
 __all__ = ["score_command"]
@@ -59,7 +59,7 @@ def _parser() -> ShortArgumentParser:
     parser.add_argument("--background", help="ood: checkpoint of a background model of the same family for the "
                         "likelihood ratio (e.g. from genlight.evaluation.train_background)")  # fmt: skip
     parser.add_argument("--max_examples", type=_at_least(10), help="score at most this many examples per set (quick runs)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     return parser
 
 
@@ -97,7 +97,8 @@ def _datamodule_arguments(ckpt_path: str, cls: type, ns: Any) -> dict[str, Any]:
     for k in ("seed", "held_out_class", "data_dir"):
         if getattr(ns, k) is not None:
             if k not in accepted:
-                raise ConfigError(f"--{k}: --data {ns.data} takes no {k}; drop it or use --data digit_outliers")
+                other = " or use --data digit_outliers" if ns.data != "digit_outliers" else ""
+                raise ConfigError(f"--{k}: --data {ns.data} takes no {k}; drop --{k}{other}")
             kwargs[k] = getattr(ns, k)
     return kwargs
 
@@ -111,6 +112,9 @@ def score_command(argv: list[str]) -> int:
     if ns.task == "ood" and not hasattr(data_cls, "outlier_sets"):
         raise ConfigError(f"--task ood needs data with outlier sets; --data {name} has none: use --data digit_outliers "
                           "(or fashion_outliers)")  # fmt: skip
+    if ns.out is not None and Path(ns.out).exists() and not Path(ns.out).is_dir():
+        raise ConfigError(f"--out {ns.out} is a file: --out names a folder for {ns.task}.md/.json/.csv/.png, e.g. "
+                          f"--out scores")  # fmt: skip
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
 
@@ -130,7 +134,10 @@ def score_command(argv: list[str]) -> int:
         raise ConfigError(f"{family} cannot be scored by --task {ns.task}: it needs {TASKS[ns.task]}")
     background, notes = None, []
     if ns.background:
-        background = load_checked_model(ns.background, None, ns.device)
+        try:
+            background = load_checked_model(ns.background, None, ns.device)
+        except GenlightError as err:
+            raise ConfigError(f"--background: {one_line(err)}") from err
         if not isinstance(model, DensityModel) or not isinstance(background, DensityModel):
             raise ConfigError("--background: the likelihood ratio needs density models (log_prob) for both the model and "
                               "the background; drop --background")  # fmt: skip
@@ -139,8 +146,9 @@ def score_command(argv: list[str]) -> int:
                               f"the likelihood ratio cancels background statistics only between models of the same "
                               f"family; pass a {family} background (genlight.evaluation.train_background)")  # fmt: skip
         notes.append(f"background: {ns.background} (sha256 {sha256_of(ns.background)})")
+    arguments = _datamodule_arguments(ns.ckpt_path, data_cls, ns)
     try:
-        datamodule = data_cls(**_datamodule_arguments(ns.ckpt_path, data_cls, ns))
+        datamodule = data_cls(**arguments)
     except ValueError as err:  # a datamodule argument out of range (--held_out_class 12)
         raise ConfigError(f"--data {name}: {one_line(err)} (check --held_out_class / --seed / --data_dir)") from err
     hparams = getattr(model, "hparams", {}) or {}
