@@ -76,6 +76,10 @@ def short_parse_error(parser: Any, message: str) -> str:
         missing = ", ".join("--" + a.strip().split(".", 1)[-1] for a in required.group(1).split(","))
         extra = " (e.g. --model vae; `genlight list models`)" if "model" in missing else ""
         return f"genlight: error: missing {missing}{extra}\n{help_hint}"
+    if re.search(r'Parser key "seed_everything"', message):
+        given = re.search(r"Given value: (.*)", message)
+        return (f"genlight: error: --seed_everything must be a whole number (the seed of every random draw), got "
+                f"{given.group(1).strip() if given else 'another value'}: e.g. --seed_everything 0")  # fmt: skip
     keys = re.findall(r'Parser key "([\w.]+)":[ \t]*(.*)', message)
     if keys:
         option = "--" + ".".join(k for k, _ in keys)
