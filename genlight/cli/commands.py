@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from genlight.cli.checkpoints import load_checked_model
+from genlight.cli.edit import complete_command, translate_command
 from genlight.cli.score import score_command
 from genlight.cli.errors import ShortArgumentParser, device_type, one_line
 from genlight.errors import ConfigError
@@ -193,4 +194,5 @@ def predict_command(argv: list[str]) -> int:
 
 #: the commands ``genlight`` runs itself, before LightningCLI sees the arguments
 COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "score": score_command,
+                            "translate": translate_command, "complete": complete_command,
                             "predict": predict_command}  # fmt: skip

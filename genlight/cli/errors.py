@@ -18,7 +18,7 @@ from genlight.registry import DATAMODULES, MODELS, import_class
 __all__ = ["ShortArgumentParser", "device_type", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
            "short_parse_error", "user_error"]  # fmt: skip
 
-COMMANDS = ["fit", "validate", "test", "sample", "list"]
+COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list"]
 _SKIP = ("Subtypes", "Errors", "- Expected a <class 'NoneType'>", "Does not validate", "Given value type")
 
 
