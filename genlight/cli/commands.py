@@ -45,7 +45,7 @@ def capabilities(cls: type) -> str:
                  types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
     names = []
     for protocol in protocols:
-        if MODELS.name_of(cls) in _implementers(protocol):
+        if MODELS.name_of(cls) in _implementers(protocol) or _instance_is(cls, protocol):
             if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
                 continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
             label = protocol.__name__
@@ -53,6 +53,22 @@ def capabilities(cls: type) -> str:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
             names.append(label)
     return ", ".join(names) or "-"
+
+
+@functools.lru_cache(maxsize=None)
+def _instance_is(cls: type, protocol: type) -> bool:
+    """An :class:`~genlight.types.EnergyModel` whose ``energy`` is a network set in ``__init__`` (ebm) is
+    one only as an instance: asked of a tiny one (``smoke_kwargs``) when its ``__init__`` sets an
+    ``energy``. Other protocols are judged on the class."""
+    from genlight import types
+
+    init = getattr(cls, "__init__", None)
+    if protocol is not types.EnergyModel or "energy" not in getattr(getattr(init, "__code__", None), "co_names", ()):
+        return False
+    try:
+        return isinstance(cls(**getattr(cls, "smoke_kwargs", {})), protocol)
+    except Exception:  # noqa: BLE001 - only a listing
+        return False
 
 
 @functools.lru_cache(maxsize=None)
