@@ -24,7 +24,7 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 FAMILIES = {
     "vae": ["--model", "vae", "--model.hidden_channels", "8", "--model.latent_dim", "4"],
     "ddpm": ["--model", "ddpm", "--model.channels", "8", "--model.timesteps", "10", "--model.sample_steps", "5",
-             "--model.bound_timesteps", "3", "--model.bound_examples", "32"],  # fmt: skip
+             "--model.bound_timesteps", "3", "--model.bound_examples", "32"],
 }
 
 
@@ -56,7 +56,7 @@ def ckpt(family: str) -> str:
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_the_same_score_command_gives_the_same_table(workdir, capsys, family):
     args = ["score", "--ckpt_path", ckpt(family), "--task", "ood", "--max_examples", "20"]
-    code, first, err = run(capsys, *args)
+    code, _, err = run(capsys, *args)
     assert code == 0, err
     code, second, err = run(capsys, *args)
     assert code == 0, err

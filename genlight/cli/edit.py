@@ -11,7 +11,6 @@ writes one grid PNG whose rows are labelled in the picture (``translations.png``
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from genlight.cli.checkpoints import load_checked_model

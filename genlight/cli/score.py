@@ -18,12 +18,11 @@ recorded.
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import inspect
 from pathlib import Path
 from typing import Any
-
-import argparse
-import hashlib
 
 from genlight.cli.checkpoints import load_checked_model
 from genlight.cli.errors import ShortArgumentParser, device_type, one_line
@@ -118,8 +117,16 @@ def score_command(argv: list[str]) -> int:
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
 
-    from genlight.evaluation import (TASKS, can_classify, can_score_outliers, classify_task, ood_task, probe_task,
-                                     result_paths, write_result)  # fmt: skip
+    from genlight.evaluation import (
+        TASKS,
+        can_classify,
+        can_score_outliers,
+        classify_task,
+        ood_task,
+        probe_task,
+        result_paths,  # fmt: skip
+        write_result,
+    )
     from genlight.types import DensityModel, Featurizer
 
     if ns.ckpt_path == "last":

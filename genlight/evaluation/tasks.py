@@ -183,8 +183,7 @@ def classify_task(
     se: dict[str, float] = {}
     notes = [f"seed {seed}: every random draw (the same command gives the same table)"]
     if is_class_conditional_density(model):
-        likelihoods = lambda: {"ll": class_log_likelihoods(model, x[:8])}  # noqa: E731
-        r = draws if varying(likelihoods, seed) else 1
+        r = draws if varying(lambda: {"ll": class_log_likelihoods(model, x[:8])}, seed) else 1  # type: ignore[arg-type]
         with seeded(seed):
             each = [class_log_likelihoods(model, x) for _ in range(r)]  # type: ignore[arg-type]
         out = bayes_decision(torch.stack(each).mean(0))
