@@ -107,3 +107,20 @@ def test_translate_and_complete_bad_values(workdir, capsys, args, needles):
     code, _, err = run(capsys, *args)
     assert_user_error(code, err, *needles)
     assert_kept(before, workdir)
+
+
+def test_progan_stage_grid_and_sample_grid_of_one_step_carry_one_epoch(tmp_path):
+    import lightning.pytorch as pl
+
+    from genlight.callbacks import EMA, SampleGrid, StageSamples
+    from genlight.testing import cpu_trainer, smoke_setup
+
+    pl.seed_everything(0)
+    model, dm, _ = smoke_setup("progan", tmp_path / "data", steps_per_stage=2, fade_steps=2)
+    trainer = cpu_trainer(str(tmp_path / "run"), callbacks=[EMA(), StageSamples(num_samples=4), SampleGrid(num_samples=4)],
+                          max_steps=-1, max_epochs=2, limit_train_batches=4, limit_val_batches=0)  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    names = sorted(p.name for p in (tmp_path / "run" / "images").iterdir())
+    last_step = f"step{trainer.global_step:06d}.png"
+    final = [n for n in names if n.endswith(last_step)]  # the stage grid drawn at the end, the last sample grid
+    assert len(final) == 2 and {n.split("_epoch")[1] for n in final} == {f"001_{last_step}"}, names
