@@ -134,3 +134,13 @@ def test_varying_finds_the_random_scores_and_seeded_restores_the_stream():
     with seeded(7):
         assert torch.equal(torch.rand(2), a)
     assert mc_standard_error([1.0]) == 0.0 and abs(mc_standard_error([1.0, 3.0]) - 1.0) < 1e-12  # sd √2 / √2
+
+
+def test_sample_numbers_its_default_output_and_gives_the_same_grid(workdir, capsys):
+    code, out, err = run(capsys, "sample", "--ckpt_path", ckpt("vae"), "-n", "16")
+    assert code == 0 and "(--seed 0)" in out, err
+    code, out, err = run(capsys, "sample", "--ckpt_path", ckpt("vae"), "-n", "16")
+    assert code == 0 and "note: kept the earlier samples.png; this one is samples_2.png" in out, err
+    assert (workdir / "samples.png").read_bytes() == (workdir / "samples_2.png").read_bytes()
+    code, out, _ = run(capsys, "sample", "--ckpt_path", ckpt("vae"), "-n", "16", "--out", "samples.png")
+    assert code == 0 and "note: replaced the earlier samples.png" in out
