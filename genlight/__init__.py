@@ -22,6 +22,27 @@ from genlight.registry import (  # noqa: E402
     register_model,
 )
 
+
+
+class _NoTips:  # a logging filter: Lightning's advertising tips ("💡 Tip: ... install litlogger") are not about the run
+    @staticmethod
+    def filter(record: object) -> bool:
+        return "💡 Tip:" not in str(getattr(record, "msg", ""))
+
+
+def _quiet_upstream() -> None:
+    """No advertising tips from Lightning, and no deprecation warning that Lightning's own code raises
+    on torch >= 2.10 (``LeafSpec``): neither is about the user's code, both appeared in the README's recipe."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_NoTips)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+_quiet_upstream()
+
 #: sub-packages loaded on first use, so ``import genlight`` is enough for ``genlight.metrics.list_extractors()``
 _SUBMODULES = ("callbacks", "checkpoint", "cli", "datamodules", "errors", "functional", "metrics", "module", "modules", "nn", "testing", "types")
 

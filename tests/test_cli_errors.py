@@ -276,7 +276,7 @@ def test_predict_points_at_sample(workdir, capsys):
         (["--model", "vae", "--data.batch_sise", "3"], ["no option --data.batch_sise", "--data.batch_size"]),
         (["--model", "vae", "--trainer.max_epohcs", "3"], ["unknown option --trainer.max_epohcs", "--trainer.max_epochs"]),
         (["--modle", "vae"], ["unknown option --modle", "--model"]),
-        (["--model", "vae", "--data.batch_size", "abc"], ["--data.batch_size must be an integer >= 1, got abc", "--help"]),
+        (["--model", "vae", "--data.batch_size", "abc"], ["--data.batch_size must be an integer >= 1, got abc", "`genlight fit --data.help digits` lists its options"]),
         (["--model", "vae", "--model.likelihood", "foo"], ["--model.likelihood: Expected a typing.Literal['auto'"]),
         (["-c", "nonexist.yaml"], ["--config: File does not exist", "nonexist.yaml"]),
     ],
@@ -291,7 +291,7 @@ def test_misspelt_option_did_you_mean(tmp_path, monkeypatch, capsys, args, needl
 def test_unknown_or_missing_command(tmp_path, monkeypatch, capsys, args, needle):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, *args)
-    assert_user_error(code, err, needle, "fit, validate, test, sample, list", exit_code=2)
+    assert_user_error(code, err, needle, "fit, validate, test, sample, score, translate, complete, list", exit_code=2)
 
 
 def test_missing_model_says_how_to_name_one(tmp_path, monkeypatch, capsys):

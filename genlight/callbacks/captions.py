@@ -63,5 +63,5 @@ class CaptionGrid(EpochImageCallback):
         captions = self.chosen_captions(trainer)
         images = self.draw(pl_module, captions)  # type: ignore[arg-type]
         rows = "; ".join(f"{i}: {c}" for i, c in enumerate(captions))
-        self.last_path = log_images(trainer, "caption_samples", images, nrow=self.per_caption,
+        self.last_path = log_images(trainer, "caption_samples", images, nrow=self.per_caption, row_labels=captions,
                                     caption=f"rows: {rows}; epoch {trainer.current_epoch}")  # fmt: skip

@@ -74,5 +74,6 @@ class PatchCompletions(EpochImageCallback):
         x, _ = first_batch(trainer, self.num_images, self.split)
         grid = completion_rows(pl_module, x.to(pl_module.device), self.seed)  # type: ignore[arg-type]
         self.last_path = log_images(
-            trainer, "completions", grid, nrow=len(x), caption=f"rows: {ROWS}; epoch {trainer.current_epoch}"
+            trainer, "completions", grid, nrow=len(x), caption=f"rows: {ROWS}; epoch {trainer.current_epoch}",
+            row_labels=ROWS.split(", "),
         )

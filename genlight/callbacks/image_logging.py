@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -22,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.utils import make_grid
 
-__all__ = ["MIN_CELL", "image_grid", "log_images", "reference_points", "render", "run_dir", "scatter_plot"]
+__all__ = ["MIN_CELL", "image_grid", "label_rows", "log_images", "reference_points", "render", "run_dir", "scatter_plot"]
 
 #: the smallest cell (image) side in pixels in a logged grid: an 8x8 digit is drawn 4x
 MIN_CELL = 32
@@ -129,6 +130,22 @@ def scatter_plot(
     return torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
 
 
+def label_rows(grid: Tensor, labels: Sequence[str]) -> Tensor:
+    """A ``(3, h, w)`` grid of ``len(labels)`` equal rows with each row's label written to its left
+    (PIL's default font, black on white): ``(3, h, w + margin)``."""
+    array = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+    font = ImageFont.load_default(size=11)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    margin = 8 + max(int(probe.textlength(text, font=font)) for text in labels) if labels else 0
+    picture = Image.new("RGB", (array.shape[1] + margin, array.shape[0]), "white")
+    picture.paste(Image.fromarray(array), (margin, 0))
+    draw = ImageDraw.Draw(picture)
+    row_h = array.shape[0] / max(len(labels), 1)
+    for i, text in enumerate(labels):
+        draw.text((margin - 4, (i + 0.5) * row_h), text, fill="black", font=font, anchor="rm")
+    return torch.from_numpy(np.array(picture)).permute(2, 0, 1).float() / 255
+
+
 def render(
     images: Tensor, nrow: int | None = None, *, reference: Tensor | None = None, title: str | None = None
 ) -> Tensor:
@@ -159,9 +176,14 @@ def log_images(
     nrow: int | None = None,
     caption: str | None = None,
     reference: Tensor | None = None,
+    row_labels: Sequence[str] | None = None,
+    epoch: int | None = None,
 ) -> Path | None:
     """Save ``images`` as a grid PNG (points ``(N, D)``: a scatter plot over ``reference``, by default
     the real data points of the train split) in the run folder and hand it to every attached logger.
+    ``row_labels``: one per row of the grid (``nrow`` images a row), written into the picture to the
+    left of its row. ``epoch``: the epoch in the file name (default ``trainer.current_epoch``; a
+    callback that draws at the end of training names the epoch of the last step).
 
     Returns the PNG's path on rank 0 and ``None`` elsewhere (only rank 0 writes and logs).
     """
@@ -170,11 +192,14 @@ def log_images(
     if images.dim() == 2 and reference is None:
         reference = reference_points(trainer)
     grid = render(images, nrow, reference=reference, title=caption if images.dim() == 2 else None)
+    if row_labels and images.dim() == 4:
+        grid = label_rows(grid, row_labels)
     array = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     folder = run_dir(trainer) / "images"
     os.makedirs(folder, exist_ok=True)
     stem = key.replace("/", "_")
-    path = folder / f"{stem}_epoch{trainer.current_epoch:03d}_step{trainer.global_step:06d}.png"
+    epoch = trainer.current_epoch if epoch is None else epoch
+    path = folder / f"{stem}_epoch{epoch:03d}_step{trainer.global_step:06d}.png"
     Image.fromarray(array).save(path)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):

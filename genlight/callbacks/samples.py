@@ -7,7 +7,7 @@ import torch
 
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import log_images
-from genlight.types import Sampler, is_conditional
+from genlight.types import MultiDomainTranslator, PatchCompleter, Sampler, Translator, is_conditional
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Seed, check_arguments
 
 __all__ = ["SampleGrid"]
@@ -21,12 +21,15 @@ class SampleGrid(EpochImageCallback):
     Samples that are points, not images (toy2d: shape ``(n, 2)``), are drawn ``num_points`` at a time
     and logged as a scatter plot over the real data points. Slow samplers are held to
     ``max_time_fraction`` of the training time (see :class:`~genlight.callbacks.base.PeriodicCallback`);
-    the last epoch always draws. Models that cannot sample are skipped with one log line.
+    the last epoch always draws. A model that cannot sample but translates (StarGAN, CycleGAN) or
+    completes (Puzzle-GAN) gets the grid of :class:`~genlight.callbacks.translation.TranslationGrid` or
+    :class:`~genlight.callbacks.completion.PatchCompletions` instead (unless one of those is configured),
+    so that every ``genlight fit`` writes an image; other models are skipped with one log line.
     ``every_n_epochs=0`` turns it off.
     """
 
-    capability = Sampler
-    needs = "sample(n)"
+    capability = (Sampler, Translator, MultiDomainTranslator, PatchCompleter)
+    needs = "sample(n), translate(x, ...) or complete(patches)"
 
     def __init__(
         self,
@@ -46,10 +49,25 @@ class SampleGrid(EpochImageCallback):
         self.last_path = None
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not isinstance(pl_module, Sampler):
+            self.log_stand_in(trainer, pl_module)
+            return
         shape = getattr(trainer.datamodule, "image_shape", None)
         points = shape is not None and len(tuple(shape)) == 1  # toy2d-style data: a scatter plot
         images, nrow = self.draw(pl_module, self.num_points if points else self.num_samples)
         self.last_path = log_images(trainer, "samples", images, nrow=nrow, caption=f"epoch {trainer.current_epoch}")
+
+    def log_stand_in(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The translation or completion grid of a model that does not sample (none when configured)."""
+        from genlight.callbacks.completion import PatchCompletions
+        from genlight.callbacks.translation import TranslationGrid
+
+        kind = PatchCompletions if isinstance(pl_module, PatchCompleter) else TranslationGrid
+        if any(isinstance(c, kind) for c in trainer.callbacks):  # type: ignore[attr-defined]
+            return
+        stand_in = kind(max_time_fraction=None)
+        stand_in.log_epoch(trainer, pl_module)
+        self.last_path = stand_in.last_path
 
     def draw(self, pl_module: pl.LightningModule, n: int | None = None) -> tuple[torch.Tensor, int | None]:
         """``n`` (default ``num_samples``) seeded samples (the global RNG state is restored afterwards)

@@ -29,6 +29,7 @@ class StageSamples(pl.Callback):
         self.num_samples, self.nrow, self.seed = num_samples, nrow, seed
         #: the keys logged so far, in order
         self.logged: list[str] = []
+        self._last_epoch = 0  # the epoch of the last training step: a grid drawn after it carries its number
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, GrowingSampler):
@@ -41,6 +42,9 @@ class StageSamples(pl.Callback):
         if upcoming != done:
             self.draw(trainer, pl_module)
 
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._last_epoch = trainer.current_epoch
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if isinstance(pl_module, GrowingSampler) and pl_module.steps_taken > 0:
             self.draw(trainer, pl_module)
@@ -52,5 +56,6 @@ class StageSamples(pl.Callback):
         key = f"samples_stage{stage}_{size}x{size}" + (f"_alpha{alpha:.2f}" if alpha < 1.0 else "")
         with evaluating(pl_module, seed=self.seed):
             images = pl_module.sample(self.num_samples)
-        log_images(trainer, key, images, nrow=self.nrow, caption=f"stage {stage} ({size}x{size}), alpha {alpha:.2f}")
+        log_images(trainer, key, images, nrow=self.nrow, caption=f"stage {stage} ({size}x{size}), alpha {alpha:.2f}",
+                   epoch=self._last_epoch)  # the same number as the sample grid of the same step
         self.logged.append(key)

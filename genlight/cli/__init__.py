@@ -60,7 +60,9 @@ def main(args: Sequence[str] | None = None) -> None:
         with quiet_run():
             if argv and argv[0] in COMMANDS:
                 raise SystemExit(COMMANDS[argv[0]](argv[1:]))
-            GenlightCLI(args=None if args is None else argv)
+            cli = GenlightCLI(args=None if args is None else argv)
+            if cli.subcommand in ("test", "validate"):  # its figures are random draws: say which
+                print(f"seed_everything: {cli.config[cli.subcommand].get('seed_everything')} (--seed_everything N)")
         _close_process_group()
     except Exception as err:
         found = user_error(err)

@@ -54,11 +54,12 @@ class GenlightCLI(LightningCLI):
             "model_class": GenerativeModule, "datamodule_class": GenerativeDataModule, "subclass_mode_model": True,
             "subclass_mode_data": True, "save_config_callback": GenlightSaveConfig, "auto_configure_optimizers": False,
             "parser_class": GenlightArgumentParser,
+            "seed_everything_default": 0,  # a fixed seed: the same command gives the same numbers
             # a progress bar redrawn into a log file floods it: only on a terminal by default
             "trainer_defaults": {"default_root_dir": RUNS, "logger": DEFAULT_LOGGER, "enable_progress_bar": sys.stderr.isatty()},
             "parser_kwargs": {"description": "Train genlight models by name. Also: `genlight list models|datamodules|"
                               "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
-                              "--task ood|classify|probe`."},
+                              "--task ood|classify|probe`, `genlight translate|complete --ckpt_path PATH --image a.png`."},
             "load_from_checkpoint_support": False,  # hyper-parameters are the __init__ arguments, not the CLI's config
         }  # fmt: skip
         self.checkpoint: CheckpointChoice | None = None

@@ -60,12 +60,16 @@ def check_settings(config: Namespace, subcommand: str | None) -> None:
             )
         save_dir = (logger.get("init_args") or {}).get("save_dir")
         if save_dir and (subcommand in (None, "fit") or config.trainer.get("logger") is not False):
-            _check_writable(Path(str(save_dir)), kind)
+            root = config.trainer.get("default_root_dir")
+            option = "--trainer.default_root_dir" if root and str(save_dir) == str(root) else None
+            _check_writable(Path(str(save_dir)), kind, option)
 
 
-def _check_writable(folder: Path, kind: str) -> None:
-    """``folder`` exists as a folder or can be created (it is created now: the logger would at its start)."""
-    option = "--trainer.logger.init_args.save_dir"
+def _check_writable(folder: Path, kind: str, option: str | None = None) -> None:
+    """``folder`` exists as a folder or can be created (it is created now: the logger would at its start);
+    ``option``: the option the user gave it with (the logger's ``save_dir`` unless it came from
+    ``--trainer.default_root_dir``)."""
+    option = option or "--trainer.logger.init_args.save_dir"
     blocker = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise ConfigError(f"{option} {folder}: {blocker} is a file, not a folder; pass a folder for the "

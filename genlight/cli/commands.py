@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from genlight.cli.checkpoints import open_checkpoint, trust_argument
+from genlight.cli.edit import complete_command, translate_command
 from genlight.cli.score import score_command
-from genlight.cli.errors import ShortArgumentParser
+from genlight.cli.errors import ShortArgumentParser, device_type, one_line
 from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES, MODELS
 
@@ -44,7 +45,7 @@ def capabilities(cls: type) -> str:
                  types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
     names = []
     for protocol in protocols:
-        if MODELS.name_of(cls) in _implementers(protocol):
+        if MODELS.name_of(cls) in _implementers(protocol) or _instance_is(cls, protocol):
             if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
                 continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
             label = protocol.__name__
@@ -54,6 +55,22 @@ def capabilities(cls: type) -> str:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
             names.append(label)
     return ", ".join(names) or "-"
+
+
+@functools.lru_cache(maxsize=None)
+def _instance_is(cls: type, protocol: type) -> bool:
+    """An :class:`~genlight.types.EnergyModel` whose ``energy`` is a network set in ``__init__`` (ebm) is
+    one only as an instance: asked of a tiny one (``smoke_kwargs``) when its ``__init__`` sets an
+    ``energy``. Other protocols are judged on the class."""
+    from genlight import types
+
+    init = getattr(cls, "__init__", None)
+    if protocol is not types.EnergyModel or "energy" not in getattr(getattr(init, "__code__", None), "co_names", ()):
+        return False
+    try:
+        return isinstance(cls(**getattr(cls, "smoke_kwargs", {})), protocol)
+    except Exception:  # noqa: BLE001 - only a listing
+        return False
 
 
 @functools.lru_cache(maxsize=None)
@@ -100,20 +117,50 @@ def check_out(out: Path) -> None:
                           f"e.g. --out {out.name}")  # fmt: skip
 
 
+def free_path(path: Path) -> Path:
+    """``path`` if no file is there, else the first free numbered name beside it (``samples_2.png``, ...)."""
+    n = 1
+    found = path
+    while found.exists():
+        n += 1
+        found = path.with_name(f"{path.stem}_{n}{path.suffix}")
+    return found
+
+
+def output_path(given: str | None, default: str) -> tuple[Path, str]:
+    """Where a command writes and the notice to print: a given ``--out`` is replaced with a notice;
+    the default name is numbered beside an earlier file (never overwritten)."""
+    if given is not None:
+        out = Path(given)
+        return out, (f"note: replaced the earlier {out}" if out.is_file() else "")
+    out = free_path(Path(default))
+    return out, (f"note: kept the earlier {default}; this one is {out} (--out FILE to choose)" if out.name != default else "")
+
+
+def check_labels(model: Any, labels: list[int]) -> None:
+    """``--labels`` within the model's classes, refused in one line naming the range."""
+    k = int(getattr(model, "num_classes", 0) or 0)
+    bad = [v for v in labels if not 0 <= v < k] if k else []
+    if bad:
+        raise ConfigError(f"--labels {bad[0]}: {type(model).__name__} has classes 0..{k - 1}; pass labels in that range, "
+                          f"e.g. --labels 0 1 {min(2, k - 1)}")  # fmt: skip
+
+
 def sample_command(argv: list[str]) -> int:
     parser = ShortArgumentParser(prog="genlight sample", description="Draw samples from a trained checkpoint.")
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
     parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
     parser.add_argument("-n", "--num_samples", type=_positive, default=64)
-    parser.add_argument("--out", default="samples.png", help="image grid to write (.png/.jpg; .pt saves the raw tensor)")
+    parser.add_argument("--out", help="image grid to write (.png/.jpg; .pt saves the raw tensor); default samples.png, "
+                        "numbered (samples_2.png, ...) beside an earlier one; a given --out is replaced with a notice")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--labels", type=int, nargs="*", help="class labels for conditional models")
     parser.add_argument("--text", nargs="+", help='captions for text-conditional models (text2image), repeated to '
                         '-n, e.g. --text "a thick seven" "a thin two"')
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     trust_argument(parser)
     ns = parser.parse_args(argv)
-    out = Path(ns.out)
+    out, notice = output_path(ns.out, "samples.png")
     check_out(out)
 
     import torch
@@ -135,22 +182,24 @@ def sample_command(argv: list[str]) -> int:
                           f"{', '.join(MODELS.list(capability=TextConditionalSampler))})")  # fmt: skip
     if ns.text and ns.labels:
         raise ConfigError("pass --text or --labels, not both")
+    if ns.labels:
+        check_labels(model, ns.labels)
     torch.manual_seed(ns.seed)
     y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
-    if ns.text:
-        try:
-            images = model.sample(ns.num_samples, text=ns.text)
-        except ValueError as err:  # an unknown word: the message lists the vocabulary
-            raise ConfigError(f"--text: {err}") from err
-    else:
-        images = model.sample(ns.num_samples, y=y)
+    option = "--text" if ns.text else "--labels" if ns.labels else "-n"
+    try:
+        images = model.sample(ns.num_samples, text=ns.text) if ns.text else model.sample(ns.num_samples, y=y)
+    except ValueError as err:  # the family's own check (an unknown word lists the vocabulary)
+        raise ConfigError(f"{option}: {one_line(err)[:300]} (`genlight sample --help`)") from err
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":
         torch.save(images.cpu(), out)
     else:
         grid = image_grid(images)
         Image.fromarray((grid.permute(1, 2, 0) * 255).round().byte().numpy()).save(out)
-    print(f"wrote {ns.num_samples} samples of {type(model).__name__} to {out}")
+    print(f"wrote {ns.num_samples} samples of {type(model).__name__} to {out} (--seed {ns.seed})")
+    if notice:
+        print(notice)
     return 0
 
 
@@ -164,4 +213,5 @@ def predict_command(argv: list[str]) -> int:
 
 #: the commands ``genlight`` runs itself, before LightningCLI sees the arguments
 COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "score": score_command,
+                            "translate": translate_command, "complete": complete_command,
                             "predict": predict_command}  # fmt: skip

@@ -15,10 +15,10 @@ from genlight.errors import GenlightError
 from genlight.ranges import explain_parse_error
 from genlight.registry import DATAMODULES, MODELS, import_class
 
-__all__ = ["ShortArgumentParser", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
+__all__ = ["ShortArgumentParser", "device_type", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
            "short_parse_error", "user_error"]  # fmt: skip
 
-COMMANDS = ["fit", "validate", "test", "sample", "list"]
+COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list"]
 _SKIP = ("Subtypes", "Errors", "- Expected a <class 'NoneType'>", "Does not validate", "Given value type")
 
 
@@ -53,7 +53,7 @@ def short_parse_error(parser: Any, message: str) -> str:
         return f"genlight: error: {what} Commands: {', '.join(COMMANDS)} (`genlight --help`)"
     out_of_range = explain_parse_error(message)  # a value outside its type's range (genlight.ranges)
     if out_of_range:
-        return f"genlight: error: {out_of_range}\n{help_hint}"
+        return f"genlight: error: {out_of_range}\n{_class_help(out_of_range, message, prog) or help_hint}"
     unknown = re.search(r"Option '([\w.]+)' is not accepted", message)
     group = re.search(r'Parser key "(\w+)"', message)
     class_path = re.search(r"class_path '([\w.]+)'", message)
@@ -76,6 +76,10 @@ def short_parse_error(parser: Any, message: str) -> str:
         missing = ", ".join("--" + a.strip().split(".", 1)[-1] for a in required.group(1).split(","))
         extra = " (e.g. --model vae; `genlight list models`)" if "model" in missing else ""
         return f"genlight: error: missing {missing}{extra}\n{help_hint}"
+    if re.search(r'Parser key "seed_everything"', message):
+        given = re.search(r"Given value: (.*)", message)
+        return (f"genlight: error: --seed_everything must be a whole number (the seed of every random draw), got "
+                f"{given.group(1).strip() if given else 'another value'}: e.g. --seed_everything 0")  # fmt: skip
     keys = re.findall(r'Parser key "([\w.]+)":[ \t]*(.*)', message)
     if keys:
         option = "--" + ".".join(k for k, _ in keys)
@@ -93,6 +97,21 @@ def short_parse_error(parser: Any, message: str) -> str:
     return f"genlight: error: {text}\n{help_hint}"
 
 
+def _class_help(option_text: str, message: str, prog: str) -> str | None:
+    """```genlight fit --model.help vae` lists its options and their ranges`` for an error about a
+    ``--model.*`` / ``--data.*`` value (the class named in jsonargparse's message); ``None`` otherwise."""
+    key = re.match(r"--(model|data)\.", option_text)
+    class_path = re.search(r"class_path '([\w.]+)'", message)
+    if not key or not class_path:
+        return None
+    registry = MODELS if key.group(1) == "model" else DATAMODULES
+    try:
+        name = registry.name_of(import_class(class_path.group(1))) or class_path.group(1)
+    except Exception:  # noqa: BLE001 - only a hint
+        return None
+    return f"`{prog} --{key.group(1)}.help {name}` lists its options and their ranges"
+
+
 def _unknown_init_arg(key: str, option: str, class_path: str, prog: str) -> str:
     names = init_names(class_path)
     cls = class_path.rsplit(".", 1)[-1]
@@ -105,6 +124,24 @@ def _unknown_init_arg(key: str, option: str, class_path: str, prog: str) -> str:
         f"genlight: error: {cls} has no option --{key}.{option}.{hint}\n"
         f"`{prog} --{key}.help {name or class_path}` lists its options"
     )
+
+
+def device_type(text: str) -> str:
+    """An argparse type for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` that exists here."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device: use cpu, cuda or cuda:0") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: no CUDA device is available here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                                         "use --device cuda:0")  # fmt: skip
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text}: genlight runs on cpu, cuda or mps; use --device cpu")
+    return text
 
 
 class ShortArgumentParser(argparse.ArgumentParser):

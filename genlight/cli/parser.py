@@ -12,13 +12,16 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from genlight._compat import help_formatter, jsonargparse_debug_mode
 from genlight.cli.errors import short_parse_error
+from genlight.cli.help import full_heading, plain
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["NO_MODEL", "GenlightArgumentParser", "join_negative_numbers"]
+__all__ = ["NO_MODEL", "GenlightArgumentParser", "GenlightHelpFormatter", "join_negative_numbers"]
 
 #: the ``--model`` default, which stands for "none given" (``test --ckpt_path`` takes the checkpoint's class)
 NO_MODEL = "genlight.module.GenerativeModule"
+
+register_loader()  # also in a process that only unpickles the parser (ddp_spawn's ranks)
 
 _SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
 _NEGATIVE = re.compile(r"^-(\d|\.\d|inf$|nan$)")
@@ -62,6 +65,14 @@ def _help_text(action: Any, text: str) -> str:
     return text[: found.start()] + tail
 
 
+class GenlightHelpFormatter(help_formatter(lambda action, text: plain(_help_text(action, text)))):  # type: ignore[misc]
+    """The help formatter (no reST markup, whole headings: :mod:`genlight.cli.help`), at module level so
+    that the parser pickles (``--trainer.strategy ddp_spawn`` pickles the CLI's config callback)."""
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(full_heading(heading))
+
+
 class GenlightArgumentParser(LightningArgumentParser):
     """LightningCLI's parser whose errors are ``genlight: error: ...`` in at most three lines, with
     "did you mean" for a misspelt option, instead of a usage dump; configs are loaded by
@@ -70,7 +81,7 @@ class GenlightArgumentParser(LightningArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         register_loader()
         kwargs.setdefault("parser_mode", PARSER_MODE)
-        kwargs.setdefault("formatter_class", help_formatter(_help_text))
+        kwargs.setdefault("formatter_class", GenlightHelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> Any:

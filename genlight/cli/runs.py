@@ -98,6 +98,9 @@ def prepare_run_folders(config: Namespace, subcommand: str | None) -> None:
     without the default CSV logger (no run folder unless asked), run folders named after the model,
     and a ``fast_dev_run``'s images kept in a run folder (Lightning drops its loggers)."""
     root = config.trainer.get("default_root_dir")
+    for logger in loggers_of(config):  # W&B's files beside the runs (as examples/loggers/wandb_offline.yaml), not ./wandb
+        if _kind(logger) == "WandbLogger" and (logger.get("init_args") or {}).get("save_dir") in (None, "."):
+            logger.init_args.save_dir = str(root or RUNS)
     if root and root != RUNS:  # the default CSV logger follows --trainer.default_root_dir
         for logger in loggers_of(config):
             if _kind(logger) in FOLDER_LOGGERS and logger.init_args.get("save_dir") == RUNS:

@@ -7,19 +7,25 @@
 ``ood`` scores the test split against every outlier set of the data (AUROC, AUPRC, FPR at 95% TPR of
 each score the model allows), ``classify`` measures classification with rejection (accuracy at
 coverages), ``probe`` fits linear probes of the model's features. Each writes ``TASK.md``,
-``TASK.json``, ``TASK.csv`` and ``TASK.png`` to ``--out`` and prints the table. The data splits follow
-the checkpoint's datamodule arguments (``data_dir``, ``seed``, ``val_fraction``, ``held_out_class``)
-unless given.
+``TASK.json``, ``TASK.csv`` and ``TASK.png`` to ``--out`` (numbered ``TASK_2.*`` beside earlier ones
+unless ``--out`` is given) and prints the table. The data splits follow the checkpoint's datamodule
+arguments (``data_dir``, ``seed``, ``val_fraction``, ``held_out_class``) unless given. Every random
+draw comes from ``--score_seed`` (default 0, recorded in the output): the same command gives the same
+table; a score that is a Monte Carlo estimate is averaged over ``--draws`` draws and reported with
+its standard error. ``--background`` must hold the same family as the model; its path and sha256 are
+recorded.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from genlight.cli.checkpoints import CheckpointChoice, init_defaults, open_checkpoint, trust_argument
-from genlight.cli.errors import ShortArgumentParser
-from genlight.errors import ConfigError
+from genlight.cli.errors import ShortArgumentParser, device_type, one_line
+from genlight.errors import ConfigError, GenlightError
 from genlight.registry import DATAMODULES
 
 __all__ = ["score_command"]
@@ -30,21 +36,52 @@ DATA_ARGUMENTS = ("data_dir", "seed", "val_fraction", "held_out_class")
 
 
 def _parser() -> ShortArgumentParser:
+    from genlight.evaluation.draws import DEFAULT_DRAWS
+
     parser = ShortArgumentParser(prog="genlight score", description="Score a trained checkpoint: outlier detection "
                                  "(ood), classification with rejection (classify) or linear probes (probe).")  # fmt: skip
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
     parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
     parser.add_argument("--data", default="digit_outliers", help="a registered datamodule (default digit_outliers)")
     parser.add_argument("--task", required=True, choices=TASK_CHOICES)
-    parser.add_argument("--out", default="scores", help="folder for TASK.md/.json/.csv/.png (default scores)")
+    parser.add_argument("--out", help="folder for TASK.md/.json/.csv/.png (default scores, where earlier results are "
+                        "kept: TASK_2.* ...; a given --out replaces its TASK.* with a notice)")  # fmt: skip
     parser.add_argument("--held_out_class", type=int, help="digit_outliers: the class left out (default: the checkpoint's)")
     parser.add_argument("--seed", type=int, help="data split seed (default: the checkpoint's datamodule seed, else 0)")
+    parser.add_argument("--score_seed", "--seed_everything", dest="score_seed", type=int, default=0,
+                        help="seed of every random draw of the scoring (default 0; recorded in the output)")  # fmt: skip
+    parser.add_argument("--draws", type=_at_least(1), default=DEFAULT_DRAWS,
+                        help=f"draws of a score that is a Monte Carlo estimate (a VAE's or DDPM's bound), averaged; "
+                        f"its standard error is reported (default {DEFAULT_DRAWS})")  # fmt: skip
     parser.add_argument("--data_dir", help="folder of the data files (default: the checkpoint's datamodule data_dir)")
-    parser.add_argument("--background", help="ood: checkpoint of a background model for the likelihood ratio")
-    parser.add_argument("--max_examples", type=int, help="score at most this many examples per set (quick runs)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--background", help="ood: checkpoint of a background model of the same family for the "
+                        "likelihood ratio (e.g. from genlight.evaluation.train_background)")  # fmt: skip
+    parser.add_argument("--max_examples", type=_at_least(10), help="score at most this many examples per set (quick runs)")
+    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     trust_argument(parser)
     return parser
+
+
+def _at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def sha256_of(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _datamodule_arguments(checkpoint: CheckpointChoice, cls: type, ns: Any) -> dict[str, Any]:
@@ -53,7 +90,8 @@ def _datamodule_arguments(checkpoint: CheckpointChoice, cls: type, ns: Any) -> d
     for k in ("seed", "held_out_class", "data_dir"):
         if getattr(ns, k) is not None:
             if k not in accepted:
-                raise ConfigError(f"--{k}: --data {ns.data} takes no {k}; drop it or use --data digit_outliers")
+                other = " or use --data digit_outliers" if ns.data != "digit_outliers" else ""
+                raise ConfigError(f"--{k}: --data {ns.data} takes no {k}; drop --{k}{other}")
             kwargs[k] = getattr(ns, k)
     return kwargs
 
@@ -67,12 +105,22 @@ def score_command(argv: list[str]) -> int:
     if ns.task == "ood" and not hasattr(data_cls, "outlier_sets"):
         raise ConfigError(f"--task ood needs data with outlier sets; --data {name} has none: use --data digit_outliers "
                           "(or fashion_outliers)")  # fmt: skip
+    if ns.out is not None and Path(ns.out).exists() and not Path(ns.out).is_dir():
+        raise ConfigError(f"--out {ns.out} is a file: --out names a folder for {ns.task}.md/.json/.csv/.png, e.g. "
+                          f"--out scores")  # fmt: skip
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
-    if ns.max_examples is not None and ns.max_examples < 10:
-        raise ConfigError(f"--max_examples must be >= 10, got {ns.max_examples}")
 
-    from genlight.evaluation import TASKS, can_classify, can_score_outliers, classify_task, ood_task, probe_task, write_result
+    from genlight.evaluation import (
+        TASKS,
+        can_classify,
+        can_score_outliers,
+        classify_task,
+        ood_task,
+        probe_task,
+        result_paths,  # fmt: skip
+        write_result,
+    )
     from genlight.types import DensityModel, Featurizer
 
     checkpoint = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint)
@@ -81,28 +129,55 @@ def score_command(argv: list[str]) -> int:
     able = {"ood": can_score_outliers, "classify": can_classify, "probe": lambda m: isinstance(m, Featurizer)}[ns.task]
     if not able(model):
         raise ConfigError(f"{family} cannot be scored by --task {ns.task}: it needs {TASKS[ns.task]}")
-    background = None
+    background, notes = None, []
     if ns.background:
-        background = open_checkpoint(ns.background, trust=ns.trust_checkpoint).load(ns.device)
+        try:
+            background_checkpoint = open_checkpoint(ns.background, trust=ns.trust_checkpoint)
+            background = background_checkpoint.load(ns.device)
+        except GenlightError as err:
+            raise ConfigError(f"--background: {one_line(err)}") from err
         if not isinstance(model, DensityModel) or not isinstance(background, DensityModel):
             raise ConfigError("--background: the likelihood ratio needs density models (log_prob) for both the model and "
                               "the background; drop --background")  # fmt: skip
-    datamodule = data_cls(**_datamodule_arguments(checkpoint, data_cls, ns))
+        if type(background) is not type(model):
+            raise ConfigError(f"--background {ns.background} holds {type(background).__name__}, the model is {family}: "
+                              f"the likelihood ratio cancels background statistics only between models of the same "
+                              f"family; pass a {family} background (genlight.evaluation.train_background)")  # fmt: skip
+        notes.append(f"background: {background_checkpoint.path} (sha256 {sha256_of(background_checkpoint.path)})")
+    arguments = _datamodule_arguments(checkpoint, data_cls, ns)
+    try:
+        datamodule = data_cls(**arguments)
+    except ValueError as err:  # a datamodule argument out of range (--held_out_class 12)
+        raise ConfigError(f"--data {name}: {one_line(err)} (check --held_out_class / --seed / --data_dir)") from err
     hparams = getattr(model, "hparams", {}) or {}
     for attr in ("image_shape", "num_levels"):
         if attr in hparams and hparams[attr] and tuple(_flat(hparams[attr])) != tuple(_flat(getattr(datamodule, attr))):
             raise ConfigError(f"{family} was trained on data with {attr}={hparams[attr]!r}, --data {name} has "
                               f"{getattr(datamodule, attr)!r}: pass the --data it was trained on")  # fmt: skip
+    draws = {"seed": ns.score_seed, "draws": ns.draws}
     if ns.task == "ood":
-        result = ood_task(model, datamodule, background=background, max_examples=ns.max_examples)
+        result = ood_task(model, datamodule, background=background, max_examples=ns.max_examples, **draws)
     elif ns.task == "classify":
-        result = classify_task(model, datamodule, max_examples=ns.max_examples)
+        result = classify_task(model, datamodule, max_examples=ns.max_examples, **draws)
     else:
         result = probe_task(model, datamodule, seed=datamodule.seed, max_examples=ns.max_examples)
-    header = f"genlight score --task {ns.task}: {family} ({ns.ckpt_path}) on {name} {_describe(datamodule)}"
-    paths = write_result(result, Path(ns.out), header)
+        result.notes.append(f"seed {datamodule.seed} (the data seed): the label picks and any random draw of the "
+                            "features")  # fmt: skip
+    result.notes.extend(notes)
+    header = (f"genlight score --task {ns.task}: {family} ({ns.ckpt_path}) on {name} {_describe(datamodule)}, "
+              f"--score_seed {ns.score_seed}")  # fmt: skip
+    out = Path(ns.out or "scores")
+    plain = result_paths(out, ns.task, replace=True)
+    existed = [p for p in plain.values() if p.exists()]
+    paths = write_result(result, out, header, replace=ns.out is not None)
     print(paths["md"].read_text(), end="")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if existed and ns.out is not None:
+        print(f"note: replaced {out / ns.task}.* of an earlier run (without --out, earlier results are kept and "
+              f"new ones numbered)")  # fmt: skip
+    elif existed:
+        print(f"note: kept the earlier {plain['md']} and the rest; this run is {paths['md'].stem}.* (--out DIR to "
+              f"choose the folder)")  # fmt: skip
     return 0
 
 

@@ -21,6 +21,7 @@ from genlight.evaluation.scores import (
     outlier_scores,
     perturb,
     reconstruction_error,
+    reconstructs_exactly,
     reference_nll,
     score_label,
 )
@@ -33,11 +34,14 @@ from genlight.evaluation.tasks import (
     markdown_table,
     ood_task,
     probe_task,
+    result_paths,
     write_result,
 )
+from genlight.evaluation.draws import DEFAULT_DRAWS, mc_standard_error, seeded, varying
 
 __all__ = [
     "C_GRID",
+    "DEFAULT_DRAWS",
     "PerturbedImages",
     "SCORES",
     "TASKS",
@@ -56,18 +60,23 @@ __all__ = [
     "few_labels",
     "is_class_conditional_density",
     "linear_probe",
+    "mc_standard_error",
     "markdown_table",
     "ood_task",
     "outlier_scores",
     "perturb",
     "perturb_training_split",
     "reconstruction_error",
+    "reconstructs_exactly",
     "predict_with_rejection",
     "probe_task",
+    "result_paths",
     "reference_nll",
     "roc_curve",
     "score_label",
+    "seeded",
     "softmax_predictions",
     "train_background",
+    "varying",
     "write_result",
 ]

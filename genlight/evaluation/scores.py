@@ -12,7 +12,9 @@ Higher means more unusual for every score:
 - ``energy``: ``E(x)`` of an energy model (``p(x) ∝ exp(-E(x))``).
 - ``discriminator``: minus the discriminator's realness logit of a GAN.
 - ``reconstruction``: the squared error of ``decode(encode(x))`` summed over pixels (autoencoders;
-  the best class for a class-conditional one, :func:`reconstruction_error`).
+  the best class for a class-conditional one, :func:`reconstruction_error`). Not given for an
+  invertible model (a normalizing flow, ``is_normalizing_flow``): it reconstructs every input
+  exactly, so the score is 0 everywhere and ranks nothing (:func:`reconstructs_exactly`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "outlier_scores",
     "perturb",
     "reconstruction_error",
+    "reconstructs_exactly",
     "reference_nll",
     "score_label",
 ]
@@ -156,9 +159,14 @@ def _scores(
         scores["energy"] = _batched(lambda b: model.energy(b.to(device)), x, batch_size)
     if hasattr(model, "discriminator_score"):
         scores["discriminator"] = _batched(lambda b: model.discriminator_score(b.to(device)), x, batch_size)
-    if isinstance(model, Autoencoder):
+    if isinstance(model, Autoencoder) and not reconstructs_exactly(model):
         scores["reconstruction"] = _batched(lambda b: reconstruction_error(model, b.to(device)), x, batch_size)
     return scores
+
+
+def reconstructs_exactly(model: object) -> bool:
+    """An invertible model (a normalizing flow): ``decode(encode(x)) == x`` up to float error."""
+    return bool(getattr(model, "is_normalizing_flow", False))
 
 
 def _takes_labels(method: Callable[..., object]) -> bool:

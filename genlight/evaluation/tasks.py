@@ -10,19 +10,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 from torch import Tensor
 
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.outliers import stack_images
 from genlight.evaluation.detection import detection_metrics, roc_curve
+from genlight.evaluation.draws import DEFAULT_DRAWS, mc_standard_error, seeded, varying
 from genlight.evaluation.pictures import bar_chart, line_chart, panels
 from genlight.evaluation.probes import features_of, linear_probe
 from genlight.evaluation.rejection import (
     accuracy_at_coverage,
     accuracy_coverage,
+    bayes_decision,
+    class_log_likelihoods,
     is_class_conditional_density,
-    predict_with_rejection,
     softmax_predictions,
 )
 from genlight.evaluation.scores import outlier_scores, reference_nll
@@ -38,6 +41,7 @@ __all__ = [
     "markdown_table",
     "ood_task",
     "probe_task",
+    "result_paths",
     "write_result",
 ]
 
@@ -84,47 +88,113 @@ def ood_task(
     background: DensityModel | None = None,
     max_examples: int | None = None,
     reference_examples: int = 2000,
+    seed: int = 0,
+    draws: int = DEFAULT_DRAWS,
 ) -> TaskResult:
     """Every score of :func:`outlier_scores` of the inliers (the test split) against every outlier set
     of ``datamodule`` (``outlier_sets()``: ``digit_outliers``, ``fashion_outliers``); typicality's
     reference is the mean ``-log p`` of the first ``reference_examples`` training examples (the
     training split is in a seeded random order). Rows: ``score``, ``outlier_set``, ``auroc``,
-    ``auprc``, ``fpr_at_95_tpr``, ``n_inliers``, ``n_outliers``."""
+    ``auprc``, ``fpr_at_95_tpr``, ``n_inliers``, ``n_outliers``.
+
+    Every random draw comes from ``seed`` (the same call gives the same rows). A score that is a Monte
+    Carlo estimate (it differs between two seeds: a VAE's or a DDPM's bound) is the mean of ``draws``
+    draws per example, and its rows gain ``auroc_mc_se``, the standard error of one draw's AUROC over
+    the draws divided by ``sqrt(draws)`` (:mod:`genlight.evaluation.draws`)."""
     if not hasattr(datamodule, "outlier_sets"):
         raise ValueError(f"{type(datamodule).__name__} has no outlier sets: use digit_outliers or fashion_outliers")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
     datamodule.setup("fit")
     inliers, _ = _split(datamodule, "test", max_examples)
-    reference = None
-    if isinstance(model, DensityModel):
-        reference = reference_nll(model, _split(datamodule, "train", min(max_examples or reference_examples, reference_examples))[0])
+    with seeded(seed):
+        reference = None
+        if isinstance(model, DensityModel):
+            train = _split(datamodule, "train", min(max_examples or reference_examples, reference_examples))[0]
+            reference = reference_nll(model, train)
     kwargs = {"reference": reference, "background": background, "num_levels": datamodule.num_levels}
-    inlier_scores = outlier_scores(model, inliers, **kwargs)
+    random = varying(lambda: outlier_scores(model, inliers[:8], **kwargs), seed)
+    r = draws if random else 1
+
+    def scored(x: Tensor, offset: int) -> list[dict[str, Tensor]]:
+        with seeded(seed + offset):  # each set from its own seed: the sets' order changes no value
+            return [outlier_scores(model, x, **kwargs) for _ in range(r)]
+
+    inlier_draws = scored(inliers, 0)
+    inlier_scores = _mean(inlier_draws)
     rows, curves = [], {name: {} for name in inlier_scores}
-    for set_name, outliers in datamodule.outlier_sets().items():  # type: ignore[attr-defined]
+    for i, (set_name, outliers) in enumerate(datamodule.outlier_sets().items(), start=1):  # type: ignore[attr-defined]
         outliers = outliers[:max_examples] if max_examples else outliers
-        for score, values in outlier_scores(model, outliers, **kwargs).items():
+        outlier_draws = scored(outliers, 1000 * i)
+        for score, values in _mean(outlier_draws).items():
             metrics = detection_metrics(inlier_scores[score], values)
-            rows.append({"score": score, "outlier_set": set_name, **{k: round(v, 4) for k, v in metrics.items()},
-                         "n_inliers": len(inliers), "n_outliers": len(outliers)})  # fmt: skip
+            row = {"score": score, "outlier_set": set_name, **{k: round(v, 4) for k, v in metrics.items()},
+                   "n_inliers": len(inliers), "n_outliers": len(outliers)}  # fmt: skip
+            if r > 1:
+                each = [detection_metrics(a[score], b[score])["auroc"] for a, b in zip(inlier_draws, outlier_draws)]
+                row["auroc_mc_se"] = round(mc_standard_error(each), 4)
+            rows.append(row)
             fpr, tpr, _ = roc_curve(inlier_scores[score], values)
             curves[score][set_name] = (fpr.tolist(), tpr.tolist())
     charts = [line_chart(c, f"ROC: {score}", "false-positive rate", "TPR", diagonal=True) for score, c in curves.items()]
-    return TaskResult("ood", rows, panels(charts))
+    notes = [f"seed {seed}: every random draw (the same command gives the same table)"]
+    if r > 1:
+        per_image = _per_image_se(inlier_draws, sorted(random))
+        notes.append(f"Monte Carlo estimates: {', '.join(sorted(random))}, each the mean of {r} draws per image; "
+                     f"auroc_mc_se: the standard error of a one-draw AUROC over the draws / sqrt({r}); "
+                     f"per-image standard error of the mean, averaged over the inliers: {per_image}")  # fmt: skip
+    return TaskResult("ood", rows, panels(charts), notes)
 
 
-def classify_task(model: object, datamodule: GenerativeDataModule, *, max_examples: int | None = None) -> TaskResult:
+def _mean(draws: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Per-example mean over draws of every score."""
+    return {k: torch.stack([d[k] for d in draws]).mean(0) for k in draws[0]}
+
+
+def _per_image_se(draws: list[dict[str, Tensor]], names: list[str]) -> str:
+    """``nll ±0.42`` for each random score: ``sd over draws / sqrt(R)`` per example, averaged."""
+    r = len(draws)
+    parts = []
+    for name in names:
+        stack = torch.stack([d[name] for d in draws])  # (R, B)
+        parts.append(f"{name} ±{float((stack.std(0) / r**0.5).mean()):.3g}")
+    return ", ".join(parts)
+
+
+def classify_task(
+    model: object,
+    datamodule: GenerativeDataModule,
+    *,
+    max_examples: int | None = None,
+    seed: int = 0,
+    draws: int = DEFAULT_DRAWS,
+) -> TaskResult:
     """Accuracy of the test split at full coverage and at :data:`COVERAGES`, keeping the most confident
     inputs. Methods (rows): a class-conditional density model predicts ``argmax_y log p(x|y) + log p(y)``
     (uniform prior) with confidence ``log p(x)`` (``bayes, log p(x)``) or its posterior ``max_y p(y|x)``
-    (``bayes, max p(y|x)``); a classifier by its maximum softmax probability (``softmax, max p(y|x)``)."""
+    (``bayes, max p(y|x)``); a classifier by its maximum softmax probability (``softmax, max p(y|x)``).
+    Random draws come from ``seed``; a density whose ``log p(x|y)`` is a Monte Carlo estimate is
+    averaged over ``draws`` draws and its rows gain ``accuracy_mc_se`` (one draw's accuracy)."""
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
     datamodule.setup("fit")
     x, y = _split(datamodule, "test", max_examples)
     methods: dict[str, tuple[Tensor, Tensor]] = {}
+    se: dict[str, float] = {}
+    notes = [f"seed {seed}: every random draw (the same command gives the same table)"]
     if is_class_conditional_density(model):
-        out = predict_with_rejection(model, x)  # type: ignore[arg-type]
+        r = draws if varying(lambda: {"ll": class_log_likelihoods(model, x[:8])}, seed) else 1  # type: ignore[arg-type]
+        with seeded(seed):
+            each = [class_log_likelihoods(model, x) for _ in range(r)]  # type: ignore[arg-type]
+        out = bayes_decision(torch.stack(each).mean(0))
         correct = out["prediction"] == y
         methods["bayes, log p(x)"] = (correct, out["log_px"])
         methods["bayes, max p(y|x)"] = (correct, out["posterior"].max(1).values)
+        if r > 1:
+            accuracies = [float((bayes_decision(e)["prediction"] == y).double().mean()) for e in each]
+            se = dict.fromkeys(methods, mc_standard_error(accuracies))
+            notes.append(f"Monte Carlo estimate: log p(x|y), the mean of {r} draws per image; accuracy_mc_se: "
+                         f"the standard error of a one-draw accuracy over the draws / sqrt({r})")  # fmt: skip
     elif isinstance(model, ClassifierModule):
         out = softmax_predictions(model, x)
         methods["softmax, max p(y|x)"] = (out["prediction"] == y, out["confidence"])
@@ -135,12 +205,15 @@ def classify_task(model: object, datamodule: GenerativeDataModule, *, max_exampl
         row: dict[str, Any] = {"method": name, "accuracy": round(float(correct.double().mean()), 4)}
         for c in COVERAGES:
             row[f"accuracy_at_{int(c * 100)}"] = round(accuracy_at_coverage(correct, confidence, c), 4)
-        rows.append({**row, "n": len(x)})
+        row["n"] = len(x)
+        if name in se:
+            row["accuracy_mc_se"] = round(se[name], 4)
+        rows.append(row)
         cov, acc = accuracy_coverage(correct, confidence)
         curves[name] = (cov.tolist(), acc.tolist())
     low = min(min(a) for _, a in curves.values())
     picture = line_chart(curves, "accuracy-coverage", "coverage", "accuracy", ylim=(min(low, 0.9) - 0.02, 1.0))
-    return TaskResult("classify", rows, picture)
+    return TaskResult("classify", rows, picture, notes)
 
 
 def probe_task(
@@ -157,7 +230,8 @@ def probe_task(
         raise TypeError(f"{type(model).__name__} has no features: --task probe needs {TASKS['probe']}")
     datamodule.setup("fit")
     splits = {s: _split(datamodule, s, max_examples) for s in ("train", "val", "test")}
-    feats = {s: (features_of(model, x), y) for s, (x, y) in splits.items()}
+    with seeded(seed):
+        feats = {s: (features_of(model, x), y) for s, (x, y) in splits.items()}
     rows = []
     for k in labels_per_class:
         result = linear_probe(*feats["train"], *feats["val"], *feats["test"], labels_per_class=k, seed=seed)
@@ -181,12 +255,27 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_result(result: TaskResult, out_dir: Path, header: str = "") -> dict[str, Path]:
-    """``{task}.md``, ``{task}.json``, ``{task}.csv`` and ``{task}.png`` in ``out_dir``; their paths."""
+def result_paths(out_dir: Path, task: str, *, replace: bool = False) -> dict[str, Path]:
+    """``{ext: out_dir/TASK.ext}`` for md, json, csv and png; unless ``replace``, the first free
+    numbered set (``TASK_2.*``, ``TASK_3.*``, ...) when any of them exists: an earlier run is kept."""
+    exts = ("md", "json", "csv", "png")
+    stem, n = task, 1
+    while not replace and any((out_dir / f"{stem}.{ext}").exists() for ext in exts):
+        n += 1
+        stem = f"{task}_{n}"
+    return {ext: out_dir / f"{stem}.{ext}" for ext in exts}
+
+
+def write_result(result: TaskResult, out_dir: Path, header: str = "", *, replace: bool = True) -> dict[str, Path]:
+    """``{task}.md``, ``{task}.json``, ``{task}.csv`` and ``{task}.png`` in ``out_dir`` (numbered names
+    instead of replacing earlier ones unless ``replace``, :func:`result_paths`); their paths. The
+    notes (seed, Monte Carlo standard errors) follow the table in the markdown and are in the JSON."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {ext: out_dir / f"{result.task}.{ext}" for ext in ("md", "json", "csv", "png")}
-    paths["md"].write_text((header + "\n\n" if header else "") + markdown_table(result.rows))
-    paths["json"].write_text(json.dumps({"task": result.task, "header": header, "rows": result.rows}, indent=1) + "\n")
+    paths = result_paths(out_dir, result.task, replace=replace)
+    notes = "".join(f"- {note}\n" for note in result.notes)
+    paths["md"].write_text((header + "\n\n" if header else "") + markdown_table(result.rows) + ("\n" + notes if notes else ""))
+    record = {"task": result.task, "header": header, "notes": result.notes, "rows": result.rows}
+    paths["json"].write_text(json.dumps(record, indent=1) + "\n")
     with paths["csv"].open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(result.rows[0]) if result.rows else [])
         writer.writeheader()
