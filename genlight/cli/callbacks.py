@@ -29,7 +29,7 @@ class LastCheckpoint(ModelCheckpoint):
     validation; never on an exception (a NaN or Ctrl+C stops the fit with the last completed epoch
     kept), never in a ``fast_dev_run`` (so ``--ckpt_path last`` cannot pick up a smoke test)."""
 
-    def __init__(self, dirpath: str | None = None) -> None:
+    def __init__(self, dirpath: str | Path | None = None) -> None:
         super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
                          enable_version_counter=False, save_on_train_epoch_end=True)  # fmt: skip
 
@@ -41,7 +41,7 @@ class BestCheckpoint(ModelCheckpoint):
     score and path are restored too, so a new ``best-...ckpt`` is written only when it beats them (the
     earlier run's file stays where it is: Lightning removes only files in this run's folder)."""
 
-    def __init__(self, monitor: str, mode: str = "min", dirpath: str | None = None) -> None:
+    def __init__(self, monitor: str, mode: str = "min", dirpath: str | Path | None = None) -> None:
         super().__init__(dirpath=dirpath, filename="best-{epoch}-{step}", monitor=monitor, mode=mode)
 
     @property
