@@ -56,23 +56,21 @@ def smoke_setup(family: Family, root: str | Path, **overrides: Any) -> tuple[pl.
 
 
 class LeaveProcessGroup(pl.Callback):
-    """Each process of a distributed run leaves the process group when the run ends: after a barrier
-    (no rank closes its connections while another still talks), or at once on an exception.
+    """Each process of a distributed run leaves the process group when the run ends, after a barrier
+    (no rank closes its connections while another still talks).
 
     Lightning destroys only NCCL groups at exit, so a ``ddp_spawn`` process on the CPU exits with its
     gloo group alive, and Python's interpreter finalization then tears it down: gloo's worker threads
     can still hold work objects whose tensors reference Python objects, and freeing those while the
     interpreter is being finalized aborts the process (SIGABRT, "terminate called without an active
-    exception"), after a fit that passed. Module level: ``ddp_spawn`` pickles it."""
+    exception"), after a fit that passed; torch then reports the exit signal, not the fit's result. (A
+    run that raises ends through torch's error file, which names the error whatever the exit.) Module
+    level: ``ddp_spawn`` pickles it."""
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
-
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()  # no barrier: the other ranks may never get there
 
 
 def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
