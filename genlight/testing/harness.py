@@ -20,8 +20,8 @@ from genlight.cli import LINKED_ATTRIBUTES
 from genlight.registry import DATAMODULES, MODELS
 
 __all__ = [
-    "Family", "LeaveProcessGroup", "SmokeFit", "cpu_trainer", "family_class", "family_name", "linked_kwargs", "smoke_fit", "smoke_setup",
-    "tiny_trainer", "uses_manual_optimisation",
+    "Family", "LeaveProcessGroup", "SmokeFit", "cpu_trainer", "family_class", "family_name", "linked_kwargs",
+    "smoke_fit", "smoke_setup", "tiny_trainer", "uses_manual_optimisation",
 ]  # fmt: skip
 
 Family = type | str  # a GenerativeModule subclass, or a registry name
