@@ -66,8 +66,9 @@ class NaNGuard(pl.Callback):
     @staticmethod
     def message(trainer: pl.Trainer, name: str, value: Tensor, batch_idx: int) -> str:
         kind = "NaN" if bool(torch.isnan(value.detach()).any()) else "Inf"
-        ckpt = trainer.checkpoint_callback
-        last = getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "") if ckpt else ""
+        ckpts = trainer.checkpoint_callbacks
+        paths = [getattr(c, "last_model_path", "") or getattr(c, "best_model_path", "") for c in ckpts]
+        last = next((p for p in paths if str(p).endswith("last.ckpt")), next((p for p in paths if p), ""))
         kept = f"the last good checkpoint is kept: {last}" if last else "no checkpoint had been written yet"
         return (
             f"training stopped: {name} is {kind} at step {trainer.global_step} "

@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from genlight.callbacks.ema import EMA
@@ -19,8 +20,8 @@ from genlight.cli import LINKED_ATTRIBUTES
 from genlight.registry import DATAMODULES, MODELS
 
 __all__ = [
-    "Family", "SmokeFit", "cpu_trainer", "family_class", "family_name", "linked_kwargs", "smoke_fit", "smoke_setup",
-    "tiny_trainer", "uses_manual_optimisation",
+    "Family", "LeaveProcessGroup", "SmokeFit", "cpu_trainer", "family_class", "family_name", "linked_kwargs",
+    "smoke_fit", "smoke_setup", "tiny_trainer", "uses_manual_optimisation",
 ]  # fmt: skip
 
 Family = type | str  # a GenerativeModule subclass, or a registry name
@@ -54,8 +55,28 @@ def smoke_setup(family: Family, root: str | Path, **overrides: Any) -> tuple[pl.
     return model, dm, dict(cls.smoke_trainer)
 
 
+class LeaveProcessGroup(pl.Callback):
+    """Each process of a distributed run leaves the process group when the run ends, after a barrier
+    (no rank closes its connections while another still talks).
+
+    Lightning destroys only NCCL groups at exit, so a ``ddp_spawn`` process on the CPU exits with its
+    gloo group alive, and Python's interpreter finalization then tears it down: gloo's worker threads
+    can still hold work objects whose tensors reference Python objects, and freeing those while the
+    interpreter is being finalized aborts the process (SIGABRT, "terminate called without an active
+    exception"), after a fit that passed; torch then reports the exit signal, not the fit's result. (A
+    run that raises ends through torch's error file, which names the error whatever the exit.) Module
+    level: ``ddp_spawn`` pickles it."""
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
 def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
-    """A quiet single-process CPU Trainer: no logger, no checkpoints, no progress bar."""
+    """A quiet single-process CPU Trainer: no logger, no checkpoints, no progress bar. With
+    ``strategy="ddp_spawn"``, every spawned process leaves its process group when the run ends
+    (:class:`LeaveProcessGroup`), so that it exits cleanly."""
     kwargs: dict[str, Any] = dict(
         accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
@@ -63,6 +84,8 @@ def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
     if root is not None:
         kwargs["default_root_dir"] = root
     kwargs.update(overrides)
+    if kwargs.get("strategy") == "ddp_spawn":
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), LeaveProcessGroup()]
     return pl.Trainer(**kwargs)
 
 
