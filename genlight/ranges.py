@@ -17,7 +17,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from jsonargparse.typing import (
     ClosedUnitInterval,
@@ -81,37 +81,54 @@ def _bounded(name: str, base: type, low: float, high: float, *, open_low: bool =
 for _builtin, _words in list(RANGES.items()):
     _register(_builtin, _words)
 
-#: a layer size: channels, hidden units, latent dimensions, mixture components (memory grows with it)
-Size = _bounded("Size", int, 1, MAX_SIZE)
-#: a layer size where 0 means "none" (no hidden layer, no noise dimensions)
-SizeOrZero = _bounded("SizeOrZero", int, 0, MAX_SIZE)
-#: a number of layers, blocks, scales or couplings
-Depth = _bounded("Depth", int, 1, 256)
-#: a number of extra layers or codes, 0 = none
-DepthOrZero = _bounded("DepthOrZero", int, 0, 256)
-#: a convolution kernel size
-KernelSize = _bounded("KernelSize", int, 1, 31)
-#: grey levels per pixel (2 = binary, 256 = 8-bit; 0 = continuous data such as 2-D points, which
-#: image families then refuse by its shape)
-Levels = _bounded("Levels", int, 0, 65536)
-#: a number of classes, 0 = unlabelled
-ClassCount = _bounded("ClassCount", int, 0, 100_000)
-#: a number of values of a categorical code or classes of a classifier
-Choices = _bounded("Choices", int, 2, MAX_SIZE)
-#: a number of diffusion / sampling steps
-Steps = _bounded("Steps", int, 1, 100_000)
-#: a number of stored examples (replay buffers, image pools), 0 = none
-Buffer = _bounded("Buffer", int, 0, 10_000_000)
-#: a number of generated examples of a synthetic data set
-DataSize = _bounded("DataSize", int, 10, 10_000_000)
-#: a random seed (what NumPy accepts)
-Seed = _bounded("Seed", int, 0, 2**32 - 1)
-#: a probability or fraction below 1 (dropout, held-out fractions, Adam's betas, EMA decay)
-Fraction = _bounded("Fraction", float, 0, 1, open_high=True)
-#: a multiplicative decay factor per epoch, 1 = none
-Decay = _bounded("Decay", float, 0, 1, open_low=True)
-#: the share of the data squeezed into the logit's domain, ``alpha + (1 - 2 alpha) x``
-LogitAlpha = _bounded("LogitAlpha", float, 0, 0.5, open_low=True, open_high=True)
+if TYPE_CHECKING:  # the types are made at run time: a type checker sees the number each one restricts
+    Size = int
+    SizeOrZero = int
+    Depth = int
+    DepthOrZero = int
+    KernelSize = int
+    Levels = int
+    ClassCount = int
+    Choices = int
+    Steps = int
+    Buffer = int
+    DataSize = int
+    Seed = int
+    Fraction = float
+    Decay = float
+    LogitAlpha = float
+else:
+    #: a layer size: channels, hidden units, latent dimensions, mixture components (memory grows with it)
+    Size = _bounded("Size", int, 1, MAX_SIZE)
+    #: a layer size where 0 means "none" (no hidden layer, no noise dimensions)
+    SizeOrZero = _bounded("SizeOrZero", int, 0, MAX_SIZE)
+    #: a number of layers, blocks, scales or couplings
+    Depth = _bounded("Depth", int, 1, 256)
+    #: a number of extra layers or codes, 0 = none
+    DepthOrZero = _bounded("DepthOrZero", int, 0, 256)
+    #: a convolution kernel size
+    KernelSize = _bounded("KernelSize", int, 1, 31)
+    #: grey levels per pixel (2 = binary, 256 = 8-bit; 0 = continuous data such as 2-D points, which
+    #: image families then refuse by its shape)
+    Levels = _bounded("Levels", int, 0, 65536)
+    #: a number of classes, 0 = unlabelled
+    ClassCount = _bounded("ClassCount", int, 0, 100_000)
+    #: a number of values of a categorical code or classes of a classifier
+    Choices = _bounded("Choices", int, 2, MAX_SIZE)
+    #: a number of diffusion / sampling steps
+    Steps = _bounded("Steps", int, 1, 100_000)
+    #: a number of stored examples (replay buffers, image pools), 0 = none
+    Buffer = _bounded("Buffer", int, 0, 10_000_000)
+    #: a number of generated examples of a synthetic data set
+    DataSize = _bounded("DataSize", int, 10, 10_000_000)
+    #: a random seed (what NumPy accepts)
+    Seed = _bounded("Seed", int, 0, 2**32 - 1)
+    #: a probability or fraction below 1 (dropout, held-out fractions, Adam's betas, EMA decay)
+    Fraction = _bounded("Fraction", float, 0, 1, open_high=True)
+    #: a multiplicative decay factor per epoch, 1 = none
+    Decay = _bounded("Decay", float, 0, 1, open_low=True)
+    #: the share of the data squeezed into the logit's domain, ``alpha + (1 - 2 alpha) x``
+    LogitAlpha = _bounded("LogitAlpha", float, 0, 0.5, open_low=True, open_high=True)
 
 
 def describe(hint: Any) -> str | None:
