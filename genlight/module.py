@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
@@ -81,6 +81,8 @@ class GenerativeModule(pl.LightningModule):
     smoke_data_kwargs: ClassVar[dict[str, Any]] = {}
     #: Trainer settings the smoke test needs
     smoke_trainer: ClassVar[dict[str, Any]] = {}
+    if TYPE_CHECKING:  # Lightning types it as a MutableMapping; families read it as attributes: self.hparams.lr
+        hparams: Any
     #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off)
     ema_decay: ClassVar[float] = 0.0
     #: the sub-module the EMA averages (``None`` = the whole model; GANs name their ``generator``)
