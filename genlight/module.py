@@ -81,8 +81,12 @@ class GenerativeModule(pl.LightningModule):
     smoke_data_kwargs: ClassVar[dict[str, Any]] = {}
     #: Trainer settings the smoke test needs
     smoke_trainer: ClassVar[dict[str, Any]] = {}
-    if TYPE_CHECKING:  # Lightning types it as a MutableMapping; families read it as attributes: self.hparams.lr
-        hparams: Any
+    if TYPE_CHECKING:  # what a type checker sees where torch and Lightning declare unions a family never gets
+        hparams: Any  # a MutableMapping for Lightning; families read it as attributes: self.hparams.lr
+
+        def optimizers(self, use_pl_optimizer: bool = True) -> Any: ...  # one optimizer, or a list of them
+
+        def lr_schedulers(self) -> Any: ...
     #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off)
     ema_decay: ClassVar[float] = 0.0
     #: the sub-module the EMA averages (``None`` = the whole model; GANs name their ``generator``)
