@@ -14,7 +14,7 @@ def split_dataset_of(trainer: pl.Trainer, split: str) -> Dataset:
     """The full (not per-rank) data set of ``split`` ("train", "val" or "test"), un-augmented and
     deterministic when the datamodule offers it (:meth:`GenerativeDataModule.reference_dataset`), so
     FID references and image grids are the same at every call, in every run and on every rank."""
-    dm = trainer.datamodule
+    dm = getattr(trainer, "datamodule", None)
     if dm is not None and hasattr(dm, "reference_dataset") and getattr(dm, f"{split}_set", None) is not None:
         return dm.reference_dataset(split)
     dataset = getattr(dm, f"{split}_set", None) if dm is not None else None

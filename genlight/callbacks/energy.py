@@ -55,7 +55,7 @@ def energy_grid(model: EnergyModel, box: float | None = None, resolution: int = 
     ys = torch.linspace(box, -box, resolution)
     xs = torch.linspace(-box, box, resolution)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (R, R, 2): [i, j] = (xs[j], ys[i])
-    energies = torch.cat([model.energy(chunk.to(model.device)).float().cpu() for chunk in grid.view(-1, 2).split(8192)])
+    energies = torch.cat([model.energy(chunk.to(model.device)).float().cpu() for chunk in grid.view(-1, 2).split(8192)])  # type: ignore[attr-defined]
     return energies.view(resolution, resolution), grid
 
 

@@ -46,7 +46,7 @@ class SampleGrid(EpochImageCallback):
         self.last_path = None
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        shape = getattr(trainer.datamodule, "image_shape", None)
+        shape = getattr(getattr(trainer, "datamodule", None), "image_shape", None)
         points = shape is not None and len(tuple(shape)) == 1  # toy2d-style data: a scatter plot
         images, nrow = self.draw(pl_module, self.num_points if points else self.num_samples)
         self.last_path = log_images(trainer, "samples", images, nrow=nrow, caption=f"epoch {trainer.current_epoch}")

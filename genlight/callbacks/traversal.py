@@ -53,6 +53,6 @@ def traversal_grid(model: CodeTraversable, continuous: int = 0, categorical: int
     """:meth:`~genlight.types.CodeTraversable.code_traversal` as one ``(3, h, w)`` picture in [0, 1] (rows: categorical values,
     columns: the continuous sweep), drawn in eval mode with the EMA weights where an EMA callback is
     attached; the model's mode is restored after."""
-    with evaluating(model):
+    with evaluating(model):  # type: ignore[arg-type]
         cells = model.code_traversal(continuous, categorical, num_steps, span, seed)
     return image_grid(cells.flatten(0, 1), nrow=num_steps)
