@@ -80,7 +80,7 @@ class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
         self._ckpt_hparams: dict[str, Any] | None = None
         self._raw_args: list[str] = []
         self._folders_before: set[Path] = set()
-        self.trainer: Trainer | None = None
+        self.trainer: Trainer | None = None  # type: ignore[assignment]
         with quiet_run():
             try:
                 super().__init__(*args, **kwargs)

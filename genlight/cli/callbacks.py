@@ -4,6 +4,7 @@ the best checkpoint on the family's metric, the NaN guard and the RNG state of a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -23,7 +24,7 @@ class LastCheckpoint(ModelCheckpoint):
     after every training epoch, never on an exception (a NaN stops the fit with the last good one
     kept), never in a ``fast_dev_run`` (so ``--ckpt_path last`` cannot pick up a smoke test)."""
 
-    def __init__(self, dirpath: str | None = None) -> None:
+    def __init__(self, dirpath: str | Path | None = None) -> None:
         super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
                          enable_version_counter=False)  # fmt: skip
 

@@ -136,7 +136,7 @@ def sample_command(argv: list[str]) -> int:
     y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
     if ns.text:
         try:
-            images = model.sample(ns.num_samples, text=ns.text)
+            images = model.sample(ns.num_samples, text=ns.text)  # type: ignore[call-arg]
         except ValueError as err:  # an unknown word: the message lists the vocabulary
             raise ConfigError(f"--text: {err}") from err
     else:

@@ -110,7 +110,7 @@ def _unknown_init_arg(key: str, option: str, class_path: str, prog: str) -> str:
 class ShortArgumentParser(argparse.ArgumentParser):
     """argparse with ``genlight: error: ...`` messages in at most three lines (no usage dump)."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         words = re.search(r"unrecognized arguments: (.*)", message)
         if words:
             options = option_names(self)

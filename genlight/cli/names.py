@@ -94,7 +94,7 @@ def load_config(value: str, path: str | None = None) -> Any:
         name = data["class_path"]
         for registry in (MODELS, DATAMODULES):
             if _BARE_NAME.match(name) and registry.resolve(name) is not None:
-                return {**data, "class_path": registry.class_path(registry.resolve(name))}
+                return {**data, "class_path": registry.class_path(registry.resolve(name))}  # type: ignore[arg-type]
     return data
 
 

@@ -47,13 +47,13 @@ def _parser() -> ShortArgumentParser:
     return parser
 
 
-def _datamodule_arguments(ckpt_path: str, cls: type, ns: Any) -> dict[str, Any]:
+def _datamodule_arguments(ckpt_path: str, cls: type[Any], ns: Any) -> dict[str, Any]:
     from genlight.checkpoint import read_checkpoint
 
     accepted = set()
     for klass in cls.__mro__:
         if "__init__" in vars(klass):
-            accepted |= set(inspect.signature(klass.__init__).parameters)
+            accepted |= set(inspect.signature(klass.__init__).parameters)  # type: ignore[misc]
     saved = dict(read_checkpoint(ckpt_path).get("datamodule_hyper_parameters") or {})
     kwargs = {k: saved[k] for k in DATA_ARGUMENTS if k in saved and k in accepted}
     for k in ("seed", "held_out_class", "data_dir"):
