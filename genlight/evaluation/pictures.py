@@ -3,7 +3,7 @@ accuracy-coverage curves, bar charts for probe accuracies, and a row-wrapping la
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
@@ -25,7 +25,7 @@ def _frame(title: str, xlabel: str, ylabel: str, size: tuple[int, int]) -> tuple
 
 
 def line_chart(
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     title: str,
     xlabel: str,
     ylabel: str,

@@ -97,10 +97,10 @@ def ood_task(
     reference = None
     if isinstance(model, DensityModel):
         reference = reference_nll(model, _split(datamodule, "train", min(max_examples or reference_examples, reference_examples))[0])
-    kwargs = {"reference": reference, "background": background, "num_levels": datamodule.num_levels}
+    kwargs: dict[str, Any] = {"reference": reference, "background": background, "num_levels": datamodule.num_levels}
     inlier_scores = outlier_scores(model, inliers, **kwargs)
-    rows, curves = [], {name: {} for name in inlier_scores}
-    for set_name, outliers in datamodule.outlier_sets().items():  # type: ignore[attr-defined]
+    rows, curves = [], {name: {} for name in inlier_scores}  # type: ignore[var-annotated]
+    for set_name, outliers in datamodule.outlier_sets().items():
         outliers = outliers[:max_examples] if max_examples else outliers
         for score, values in outlier_scores(model, outliers, **kwargs).items():
             metrics = detection_metrics(inlier_scores[score], values)
@@ -164,7 +164,7 @@ def probe_task(
         rows.append({"labels_per_class": "all" if k is None else k, **{n: round(v, 4) for n, v in result.items()}})
     names = [f"{r['labels_per_class']}/class" if r["labels_per_class"] != "all" else "all labels" for r in rows]
     bars = {name: r["test_accuracy"] for name, r in zip(names, rows)}
-    return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))
+    return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))  # type: ignore[arg-type]
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
