@@ -83,7 +83,7 @@ def _train_loader(dm: Any, as_ddp: bool) -> DataLoader:
     then the unions of the two processes' batches of ``B``. Otherwise the images come in order (a
     distributed fit replaces that sampler; a mirrored one, without distributed sampler, keeps it)."""
     loader = type(dm).train_dataloader(dm)
-    sampler = None
+    sampler: DistributedSampler | None = None
     if as_ddp:
         seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         sampler = DistributedSampler(loader.dataset, num_replicas=1, rank=0, shuffle=True, seed=seed)

@@ -26,7 +26,7 @@ __all__ = [
 Family = type | str  # a GenerativeModule subclass, or a registry name
 
 
-def family_class(family: Family) -> type:
+def family_class(family: Family) -> type[Any]:
     """The class of ``family`` (a class, or a registry name)."""
     return MODELS.get(family) if isinstance(family, str) else family
 
@@ -37,7 +37,7 @@ def family_name(family: Family) -> str:
     return MODELS.name_of(cls) or cls.__name__
 
 
-def linked_kwargs(model_cls: type, datamodule: Any) -> dict[str, Any]:
+def linked_kwargs(model_cls: type[Any], datamodule: Any) -> dict[str, Any]:
     """What the CLI links from the datamodule into the model (``image_shape``, ``num_classes``,
     ``num_levels``), for the arguments ``model_cls`` takes."""
     params = inspect.signature(model_cls.__init__).parameters
