@@ -194,8 +194,8 @@ def explain_parse_error(message: str) -> str | None:
     if hit is None:
         return None
     keys = [k for ln in lines[:hit] for k in re.findall(r'Parser key "([\w.]+)"', ln)]
-    value = re.match(r"(.*?)\s*does not conform", detail) or re.search(r"(?:: |^)'?([^':]*?)'?(?: not an? \w+)?$", detail)
-    value = value.group(1) if value else ""
+    found_value = re.match(r"(.*?)\s*does not conform", detail) or re.search(r"(?:: |^)'?([^':]*?)'?(?: not an? \w+)?$", detail)
+    value = found_value.group(1) if found_value else ""
     if not value:  # optional arguments, or not a number at all: the value is on a "Given value:" line
         value = next((ln.split("Given value:", 1)[1].strip() for ln in lines[hit:] if "Given value:" in ln), "?")
     option = "--" + ".".join(k for k in keys if k != "init_args") if keys else "a value"
