@@ -77,7 +77,7 @@ class GenerativeDataModule(pl.LightningDataModule):
     #: ``domains`` (``(x, y, domain)``; validation/test add every domain's copy: ``digit_domains``)
     batch_kind: ClassVar[str] = "images"
     #: fraction held out as test data when the source has no official test split
-    test_fraction: ClassVar[float] = 0.0
+    test_fraction: float = 0.0
 
     def __init__(
         self,
@@ -110,7 +110,7 @@ class GenerativeDataModule(pl.LightningDataModule):
         folder): the datamodule a family names as its ``smoke_data``. Bundled data needs no files."""
         return cls(**{"batch_size": 16, **kwargs})
 
-    def load_datasets(self) -> tuple[Dataset, Dataset | None]:
+    def load_datasets(self) -> tuple[Dataset, Dataset | None] | tuple[Dataset, Dataset, Dataset]:
         """Return ``(train_pool, test)``; ``test`` is ``None`` when the source has no official split.
 
         A source with an official validation split may return ``(train, val, test)`` instead; then
@@ -142,7 +142,7 @@ class GenerativeDataModule(pl.LightningDataModule):
         parts = self.load_datasets()
         train, val, test = parts if len(parts) == 3 else self.split_pool(*parts)
         if self.subset is not None:
-            train = Subset(train, range(min(self.subset, len(train))))
+            train = Subset(train, range(min(self.subset, len(train))))  # type: ignore[arg-type]
         self._plain_train_set = train
         transform = self.train_transform()
         if transform is not None:

@@ -62,7 +62,7 @@ class DigitOutliersDataModule(OutlierSets, DigitsDataModule):
         train, val, test_set = super().split_pool(pool, test)
         if self.held_out_class is None:
             return train, val, test_set
-        labels = pool.tensors[1] if hasattr(pool, "tensors") else stack_images(pool)[1]  # type: ignore[attr-defined]
+        labels = pool.tensors[1] if hasattr(pool, "tensors") else stack_images(pool)[1]
         held, kept = [], []
         for part in (train, val, test_set):
             indices = _indices_in(part, pool)

@@ -112,10 +112,10 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         parts = {}
         for domain, folder in self.dirs.items():
-            test = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
+            test: Any = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
             train, val, test = self.split_pool(self._images(folder, domain, f"--data.dir_{domain}"), test)
             for name, part in (("train", train), ("val", val), ("test", test)):
-                if len(part) == 0:
+                if len(part) == 0:  # type: ignore[arg-type]
                     raise DataFilesError(
                         f"unpaired_folders: domain {domain.upper()} ({folder}) has too few images for a {name} split; "
                         "add images or lower val_fraction/test_fraction"
