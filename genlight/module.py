@@ -204,7 +204,7 @@ class GenerativeModule(pl.LightningModule):
         )  # fmt: skip
 
     # ------------------------------------------------------------------ training scalars
-    def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor) -> None:
+    def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor | float) -> None:
         """Log training scalars ``train/<name>`` cheaply; call it once per ``training_step`` with all of
         them: ``self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))`` (GANs:
         ``d_loss=..., g_loss=..., prog_bar=("d_loss", "g_loss")``). Use it instead of per-step

@@ -190,7 +190,7 @@ class AAE(GenerativeModule):
         """Reconstruction: ``decode(encode(x))``."""
         return self.decode(self.encode(x))
 
-    def sample_latent(self, n: int, y: Tensor | None = None) -> Tensor:
+    def sample_latent(self, n: int, y: Tensor | int | None = None) -> Tensor:
         """``n`` prior draws ``(n, latent_dim)``; ``y``: class ids (supervised) for their components."""
         return self.prior.sample(n, self._labels(y, n) if y is not None else None)
 
@@ -212,7 +212,7 @@ class AAE(GenerativeModule):
     def critic(self, z: Tensor, y: Tensor | None) -> Tensor:
         """``D(z[, one-hot y])``, one logit per code."""
         if self.num_classes:
-            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
+            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)  # type: ignore[arg-type]
         return self.discriminator(z)
 
     def reconstruction_nll(self, x: Tensor, z: Tensor) -> Tensor:

@@ -170,7 +170,7 @@ class AdversarialModule(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         x, y = batch[0], batch[1]
         real = self.to_model_range(x)
-        y = y if self.num_classes else None
+        y = y if self.num_classes else None  # type: ignore[assignment]
         n = real.shape[0]
         z = self.sample_latent(n)
         fake_y = self.fake_labels(n)

@@ -314,8 +314,8 @@ class DDPM(GenerativeModule):
 
         def randn() -> Tensor:
             if each:
-                return torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generator]).to(x0.device)
-            return torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
+                return torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generator]).to(x0.device)  # type: ignore[union-attr]
+            return torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)  # type: ignore[arg-type]
 
         def dims(t: Tensor) -> Tensor:
             return t.flatten(1).sum(1)
@@ -337,9 +337,9 @@ class DDPM(GenerativeModule):
                 edges = sorted(set(grid.round().long().tolist()))
                 strata = len(edges) - 1
                 if each:  # (strata, n): a timestep per stratum and image
-                    u = torch.stack([torch.rand(strata, generator=g, dtype=torch.float64) for g in generator], 1)
+                    u = torch.stack([torch.rand(strata, generator=g, dtype=torch.float64) for g in generator], 1)  # type: ignore[union-attr]
                 else:
-                    u = torch.rand(strata, generator=generator, dtype=torch.float64)[:, None].expand(-1, n)
+                    u = torch.rand(strata, generator=generator, dtype=torch.float64)[:, None].expand(-1, n)  # type: ignore[arg-type]
                 lo, size = torch.tensor(edges[:-1])[:, None], torch.tensor(edges[1:])[:, None] - torch.tensor(edges[:-1])[:, None]
                 picks = lo + torch.minimum((u * size).long(), size - 1)  # (strata, n)
                 weights = [float(hi - lo) for lo, hi in zip(edges[:-1], edges[1:])]
@@ -435,7 +435,7 @@ class DDPM(GenerativeModule):
             if not math.isfinite(total):
                 raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
         # the cosine spans the whole run, overlapping the warm-up (decay_start=0)
-        sched = warmup_cosine_scheduler(opt, hp.warmup_steps, total, decay_start=0)
+        sched = warmup_cosine_scheduler(opt, hp.warmup_steps, total, decay_start=0)  # type: ignore[arg-type]
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def configure_gradient_clipping(

@@ -179,7 +179,8 @@ class NormalizingFlow(GenerativeModule):
         self.log_density("test", self.log_prob(batch[0]))
 
     def configure_optimizers(self) -> Any:
-        decay, rest = [], []
+        decay: list[Tensor] = []
+        rest: list[Tensor] = []
         for name, p in self.named_parameters():
             (decay if ".net." in f".{name}" and p.dim() > 1 else rest).append(p)
         groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}]

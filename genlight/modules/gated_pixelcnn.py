@@ -37,7 +37,7 @@ class GatedLayer(nn.Module):
         super().__init__()
         self.first = first
         self.vertical = MaskedConv2d(in_ch, 2 * width, kernel, image_channels, "V")
-        mask = "A" if first else "B"
+        mask: Literal["A", "B"] = "A" if first else "B"
         self.horizontal = MaskedConv2d(in_ch, 2 * width, (1, kernel), image_channels, mask, out_chunks=2)
         self.link = nn.Conv2d(2 * width, 2 * width, 1)  # v -> h, before the gate; v comes from rows above
         self.out = MaskedConv2d(width, width, 1, image_channels, "B")

@@ -167,7 +167,7 @@ class Text2Image(AdversarialModule):
         return self.class_tokens[y]
 
     # ------------------------------------------------------------------ sampling
-    def generate(self, z: Tensor, t: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def generate(self, z: Tensor, t: Tensor | None = None) -> Tensor:
         """``G(z, t)`` in [-1, 1] for caption embeddings ``t``."""
         return self.generator(z, t)
 
@@ -210,7 +210,7 @@ class Text2Image(AdversarialModule):
         t = self.embed_text(tokens)
         return self.to_model_range(x), tokens, t, t[j], found
 
-    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:  # type: ignore[override]
+    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         real, tokens, t, t_wrong, found = self.batch_terms(batch)
         n = len(real)
@@ -245,7 +245,7 @@ class Text2Image(AdversarialModule):
             logs.update({"g_loss": g_loss, "g_adv": g_adv, "g_int": g_int})
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
-    def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:  # type: ignore[override]
+    def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
         """``val/d_right`` and ``val/d_wrong``: D's mean logit on held-out real images with their own and
         with a wrong caption (matching-awareness: right should exceed wrong), and ``val/retrieval``: how
         often an image's nearest caption embedding in the batch is its own caption."""
