@@ -50,7 +50,7 @@ class ConvCouplingNet(nn.Sequential):
     evaluation compute the same function (FAMILIES.md §5)."""
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, num_blocks: int = 1, dropout: float = 0.0):
-        middle = [_ResBlock(hidden, dropout) for _ in range(num_blocks)] or [nn.ReLU(), nn.Conv2d(hidden, hidden, 1)]
+        middle: list[nn.Module] = [_ResBlock(hidden, dropout) for _ in range(num_blocks)] or [nn.ReLU(), nn.Conv2d(hidden, hidden, 1)]
         super().__init__(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
             *middle,

@@ -62,7 +62,7 @@ class Split(nn.Module):
         self.prior = nn.Conv2d(self.keep, 2 * self.out, 3, padding=1) if learned_prior else None
         if self.prior is not None:
             nn.init.zeros_(self.prior.weight)
-            nn.init.zeros_(self.prior.bias)
+            nn.init.zeros_(self.prior.bias)  # type: ignore[arg-type]
 
     def _mean_log_std(self, kept: Tensor) -> tuple[Tensor, Tensor]:
         mean, log_std = self.prior(kept).float().chunk(2, dim=1)  # type: ignore[misc]
@@ -93,13 +93,13 @@ class StandardNormalTop(FlowStep):
         self.log_std = nn.Parameter(torch.zeros(*shape)) if learned else None
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self.mean is None:
+        if self.mean is None or self.log_std is None:
             return x.float(), x.new_zeros(x.shape[0], dtype=torch.float32)
         eps = (x.float() - self.mean) * (-self.log_std).exp()
         return eps, (-self.log_std.sum()).expand(x.shape[0])
 
     def inverse(self, eps: Tensor) -> Tensor:
-        if self.mean is None:
+        if self.mean is None or self.log_std is None:
             return eps
         return self.mean + eps * self.log_std.exp()
 
@@ -136,7 +136,7 @@ class MultiScaleFlow(nn.Module):
         self.eval()
         x, shapes = torch.zeros(1, *self.input_shape), []
         for steps, split in zip(self.levels, self.splits):
-            for step in steps:
+            for step in steps:  # type: ignore[attr-defined]
                 x, _ = step(x)
             if isinstance(split, Split):
                 x, eps, _ = split(x)
@@ -156,7 +156,7 @@ class MultiScaleFlow(nn.Module):
         logdet = x.new_zeros(x.shape[0], dtype=torch.float32)
         pieces = []
         for steps, split in zip(self.levels, self.splits):
-            for step in steps:
+            for step in steps:  # type: ignore[attr-defined]
                 x, ld = step(x)
                 logdet = logdet + ld
             if isinstance(split, Split):
