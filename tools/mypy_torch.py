@@ -6,17 +6,21 @@
   ``Tensor | Module``, which no use of it can satisfy without a cast; attributes a class declares
   keep their own type;
 * ``sum()`` of tensors (the named terms of a loss: ``sum(terms.values())``) is a ``Tensor``, not
-  typeshed's ``Tensor | Literal[0]`` (the ``0`` of an empty sum, which no loss has).
+  typeshed's ``Tensor | Literal[0]`` (the ``0`` of an empty sum, which no loss has);
+* ``len()`` takes a ``torch.utils.data.Dataset``: every data set genlight builds is map-style, with a
+  length (torch's ``Dataset`` type leaves ``__len__`` out because an ``IterableDataset`` has none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from mypy.plugin import AttributeContext, FunctionContext, Plugin
-from mypy.types import AnyType, Instance, LiteralType, Type, TypeOfAny, UnionType, get_proper_type
+from mypy.nodes import TypeInfo
+from mypy.plugin import AttributeContext, FunctionContext, FunctionSigContext, Plugin
+from mypy.types import AnyType, CallableType, Instance, LiteralType, Type, TypeOfAny, UnionType, get_proper_type
 
 _GETATTR_OWNER = "torch.nn.modules.module.Module."
+_DATASET = "torch.utils.data.dataset.Dataset"
 
 
 def _any(ctx: AttributeContext) -> Type:
@@ -35,6 +39,17 @@ def _sum_of_tensors(ctx: FunctionContext) -> Type:
 
 
 class TorchModuleAttributes(Plugin):
+    def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], CallableType] | None:
+        return self._len_of_dataset if fullname == "builtins.len" else None
+
+    def _len_of_dataset(self, ctx: FunctionSigContext) -> CallableType:
+        sig = ctx.default_signature
+        found = self.lookup_fully_qualified(_DATASET)
+        if found is None or not isinstance(found.node, TypeInfo) or len(sig.arg_types) != 1:
+            return sig  # torch not loaded: nothing to widen
+        dataset = Instance(found.node, [AnyType(TypeOfAny.special_form)] * len(found.node.defn.type_vars))
+        return sig.copy_modified(arg_types=[UnionType.make_union([sig.arg_types[0], dataset])])
+
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
         return _sum_of_tensors if fullname == "builtins.sum" else None
 

@@ -36,12 +36,12 @@ The train/validation/test split of the digits is that of the ``digits`` datamodu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.digits import load_digits_tensors
@@ -136,7 +136,7 @@ class DigitDomainsDataModule(GenerativeDataModule):
         self.num_domains = len(names)
 
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
-        train, val, test = cast("tuple[Subset, Subset, Subset]", self.split_pool(TensorDataset(*load_digits_tensors())))
+        train, val, test = self.split_pool(TensorDataset(*load_digits_tensors()))
         n = self.num_domains
         perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed + 2))
         assign = torch.empty(len(train), dtype=torch.long)
