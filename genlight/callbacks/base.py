@@ -233,7 +233,7 @@ def first_batch(trainer: pl.Trainer, n: int, split: str = "val") -> tuple[Tensor
     from genlight.callbacks.data import ordered_loader, split_dataset_of
 
     dataset = split_dataset_of(trainer, split)
-    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))  # type: ignore[arg-type]
+    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))
     if isinstance(batch, (tuple, list)):
         return batch[0], (batch[1] if len(batch) > 1 else None)
     return batch, None

@@ -42,5 +42,5 @@ def ordered_loader(dataset: Dataset, batch_size: int) -> DataLoader:
 def first_images(trainer: pl.Trainer, n: int, split: str = "val") -> Tensor:
     """The first ``n`` images of ``split`` (a fixed set, so grids are comparable across epochs)."""
     dataset = split_dataset_of(trainer, split)
-    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))  # type: ignore[arg-type]
+    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))
     return images_of(batch)

@@ -273,7 +273,7 @@ class FIDCallback(PeriodicCallback):
         fingerprint of its first and last images, image shape, extractor and its weights."""
         dm = getattr(trainer, "datamodule", None)
         hparams = {k: v for k, v in dict(getattr(dm, "hparams", {}) or {}).items() if k not in _LOADER_HPARAMS}
-        n = len(dataset)  # type: ignore[arg-type]
+        n = len(dataset)
         first, last = images_of(dataset[0]), images_of(dataset[n - 1])
         fingerprint = hashlib.sha256(first.numpy().tobytes() + last.numpy().tobytes()).hexdigest()[:16]
         key = {
@@ -327,7 +327,7 @@ class FIDCallback(PeriodicCallback):
         device = next(iter([*extractor.parameters(), *extractor.buffers()]), torch.empty(0)).device
         fid = FrechetDistance(extractor.num_features).to(device)
         kept: list[Tensor] = []
-        seen, limit = 0, self.max_reference or len(dataset)  # type: ignore[arg-type]
+        seen, limit = 0, self.max_reference or len(dataset)
         for batch in ordered_loader(dataset, self.batch_size):
             x = images_of(batch)[: limit - seen].to(device)
             features, _ = extractor(x)

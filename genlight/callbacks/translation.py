@@ -86,7 +86,7 @@ class TranslationGrid(EpochImageCallback):
         from genlight.callbacks.data import ordered_loader, split_dataset_of
 
         dataset = split_dataset_of(trainer, self.split)
-        batch = next(iter(ordered_loader(dataset, min(self.num_images, len(dataset)))))  # type: ignore[arg-type]
+        batch = next(iter(ordered_loader(dataset, min(self.num_images, len(dataset)))))
         x = batch[0].to(pl_module.device)  # type: ignore[attr-defined]
         every = batch[3] if len(batch) > 3 else None
         grid = domain_rows(pl_module, x, every.to(x.device) if every is not None else None)

@@ -19,7 +19,7 @@ __all__ = ["GenerativeDataModule", "TransformedDataset", "split_dataset"]
 
 def split_dataset(dataset: Dataset, fractions: Sequence[float], seed: int) -> list[Subset]:
     """Split ``dataset`` into parts of the given fractions (the last takes the rest), by a seeded permutation."""
-    n = len(dataset)  # type: ignore[arg-type]
+    n = len(dataset)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     parts, start = [], 0
     for i, frac in enumerate(fractions):
@@ -37,7 +37,7 @@ class TransformedDataset(Dataset):
         self.transform = transform
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         x, *rest = self.dataset[index]
@@ -142,7 +142,7 @@ class GenerativeDataModule(pl.LightningDataModule):
         parts = self.load_datasets()
         train, val, test = parts if len(parts) == 3 else self.split_pool(*parts)
         if self.subset is not None:
-            train = Subset(train, range(min(self.subset, len(train))))  # type: ignore[arg-type]
+            train = Subset(train, range(min(self.subset, len(train))))
         self._plain_train_set = train
         transform = self.train_transform()
         if transform is not None:
@@ -170,7 +170,7 @@ class GenerativeDataModule(pl.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            drop_last=shuffle and len(dataset) > self.batch_size,  # type: ignore[arg-type]
+            drop_last=shuffle and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,

@@ -170,7 +170,7 @@ def flat_indices(dataset: Dataset) -> tuple[Dataset, list[int]]:
     if isinstance(dataset, Subset):
         base, inner = flat_indices(dataset.dataset)
         return base, [inner[i] for i in dataset.indices]
-    return dataset, list(range(len(dataset)))  # type: ignore[arg-type]
+    return dataset, list(range(len(dataset)))
 
 
 # ---------------------------------------------------------------------------------------- datamodule
@@ -242,7 +242,7 @@ class DigitCaptionsDataModule(GenerativeDataModule):
         class then first appearance."""
         dataset = self.reference_dataset(split)
         seen: dict[str, int] = {}
-        for i in range(len(dataset)):  # type: ignore[arg-type]
+        for i in range(len(dataset)):
             _, y, tokens, _ = dataset[i]
             seen.setdefault(detokenize(tokens.view(1, -1))[0], int(y))
         return sorted(seen, key=lambda c: (seen[c], list(seen).index(c)))

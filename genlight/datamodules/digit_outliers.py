@@ -21,7 +21,7 @@ OUTLIER_SETS = (*SYNTHETIC_SETS, "held_out_class")
 def _indices_in(part: Dataset, pool: Dataset) -> list[int]:
     """The indices into ``pool`` of ``part``, a (possibly nested) :class:`Subset` of it."""
     if part is pool:
-        return list(range(len(pool)))  # type: ignore[arg-type]
+        return list(range(len(pool)))
     if not isinstance(part, Subset):
         raise TypeError(f"expected a Subset of the digits, got {type(part).__name__}")
     outer = _indices_in(part.dataset, pool)

@@ -32,7 +32,7 @@ SYNTHETIC_SETS = ("inverted", "uniform_noise", "constant", "blurred", "pixel_shu
 
 def stack_images(dataset: Dataset) -> tuple[Tensor, Tensor]:
     """All ``(x, y)`` of a dataset of pairs as two tensors ``(N, C, H, W)`` and ``(N,)``."""
-    xs, ys = zip(*(dataset[i][:2] for i in range(len(dataset))))  # type: ignore[arg-type]
+    xs, ys = zip(*(dataset[i][:2] for i in range(len(dataset))))
     return torch.stack(list(xs)), torch.as_tensor(list(ys)).long()
 
 

@@ -25,7 +25,7 @@ class UnpairedDataset(Dataset):
 
     def __init__(self, a: Dataset, b: Dataset, random_pairs: bool = False) -> None:
         self.a, self.b, self.random_pairs = a, b, random_pairs
-        self.len_a, self.len_b = len(a), len(b)  # type: ignore[arg-type]
+        self.len_a, self.len_b = len(a), len(b)
 
     def __len__(self) -> int:
         return max(self.len_a, self.len_b)
@@ -115,7 +115,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
             test: Any = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
             train, val, test = self.split_pool(self._images(folder, domain, f"--data.dir_{domain}"), test)
             for name, part in (("train", train), ("val", val), ("test", test)):
-                if len(part) == 0:  # type: ignore[arg-type]
+                if len(part) == 0:
                     raise DataFilesError(
                         f"unpaired_folders: domain {domain.upper()} ({folder}) has too few images for a {name} split; "
                         "add images or lower val_fraction/test_fraction"
