@@ -6,8 +6,6 @@
 True
 """
 
-from genlight.version import __version__  # noqa: E402
-
 from genlight.registry import (  # noqa: E402
     DATAMODULES,
     MODELS,
@@ -21,6 +19,7 @@ from genlight.registry import (  # noqa: E402
     register_datamodule,
     register_model,
 )
+from genlight.version import __version__  # noqa: E402
 
 #: sub-packages loaded on first use, so ``import genlight`` is enough for ``genlight.metrics.list_extractors()``
 _SUBMODULES = ("callbacks", "checkpoint", "cli", "datamodules", "errors", "functional", "metrics", "module", "modules", "nn", "testing", "types")

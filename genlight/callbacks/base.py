@@ -15,8 +15,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from genlight.types import is_conditional
 from genlight.ranges import Decay, NonNegativeInt, check_arguments
+from genlight.types import is_conditional
 
 __all__ = ["EpochImageCallback", "PeriodicCallback", "accepts_labels", "evaluating", "first_batch", "label_kwargs"]
 

@@ -29,7 +29,6 @@ from torch import Tensor
 from genlight._compat import attached_trainer
 from genlight.ranges import Fraction, NonNegativeInt, PositiveInt, check_arguments
 
-
 __all__ = ["EMA", "find_ema"]
 
 

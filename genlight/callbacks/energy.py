@@ -9,8 +9,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback
 from genlight.callbacks.image_logging import log_images, reference_points
-from genlight.types import EnergyModel
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Size, check_arguments
+from genlight.types import EnergyModel
 
 __all__ = ["EnergyLandscape", "energy_grid", "energy_image", "save_energy_png"]
 

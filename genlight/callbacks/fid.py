@@ -33,8 +33,8 @@ from genlight.callbacks.image_logging import run_dir
 from genlight.metrics.extractors import FeatureExtractor, cache_root, create_extractor
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
-from genlight.types import Sampler, is_conditional
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Seed, check_arguments
+from genlight.types import Sampler, is_conditional
 
 __all__ = ["FIDCallback", "default_cache_dir"]
 

@@ -9,8 +9,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback, first_batch
 from genlight.callbacks.image_logging import log_images
-from genlight.types import MultiDomainTranslator, Translator
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, check_arguments
+from genlight.types import MultiDomainTranslator, Translator
 
 __all__ = ["TranslationGrid", "domain_rows", "translation_rows"]
 

@@ -8,8 +8,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import image_grid, log_images
-from genlight.types import CodeTraversable
 from genlight.ranges import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Seed, check_arguments
+from genlight.types import CodeTraversable
 
 __all__ = ["CodeTraversal", "traversal_grid"]
 

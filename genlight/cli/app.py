@@ -24,8 +24,17 @@ from genlight.cli.errors import one_line, root_cause, user_error
 from genlight.cli.names import check_config_files, rewrite_registry_names
 from genlight.cli.parser import GenlightArgumentParser, join_negative_numbers
 from genlight.cli.quiet import quiet_run
-from genlight.cli.runs import (DEFAULT_LOGGER, RUNS, GenlightSaveConfig, existing_folders, prepare_run_folders,
-                               remove_empty_run, run_name, runs_root, runs_root_of_args)  # fmt: skip
+from genlight.cli.runs import (
+    DEFAULT_LOGGER,
+    RUNS,
+    GenlightSaveConfig,
+    existing_folders,
+    prepare_run_folders,
+    remove_empty_run,  # fmt: skip
+    run_name,
+    runs_root,
+    runs_root_of_args,
+)
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.errors import ConfigError, GenlightError
 from genlight.module import GenerativeModule

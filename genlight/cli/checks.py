@@ -11,8 +11,8 @@ from pathlib import Path
 from jsonargparse import Namespace
 
 from genlight.cli.runs import loggers_of
-from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.data_fit import data_mismatch
+from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.registry import import_class
 
 __all__ = ["check_settings", "tensorboard_available"]

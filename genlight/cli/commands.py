@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from genlight.cli.checkpoints import load_checked_model
-from genlight.cli.score import score_command
 from genlight.cli.errors import ShortArgumentParser
+from genlight.cli.score import score_command
 from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES, MODELS
 

@@ -78,7 +78,15 @@ def score_command(argv: list[str]) -> int:
     if ns.max_examples is not None and ns.max_examples < 10:
         raise ConfigError(f"--max_examples must be >= 10, got {ns.max_examples}")
 
-    from genlight.evaluation import TASKS, can_classify, can_score_outliers, classify_task, ood_task, probe_task, write_result
+    from genlight.evaluation import (
+        TASKS,
+        can_classify,
+        can_score_outliers,
+        classify_task,
+        ood_task,
+        probe_task,
+        write_result,
+    )
     from genlight.types import DensityModel, Featurizer
 
     if ns.ckpt_path == "last":

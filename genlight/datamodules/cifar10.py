@@ -8,12 +8,11 @@ here with strict checks (shape, dtype, label range) and, by default, the md5 sum
 
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch

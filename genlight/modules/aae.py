@@ -45,16 +45,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.functional import check_image_shape
-
-from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
+from genlight.module import GenerativeModule
 from genlight.modules.gan import MLPDiscriminator
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.priors import LOGVAR_RANGE, check_prior, gaussian_mmd, make_prior
-from genlight.registry import register_model
 from genlight.ranges import ClassCount, Depth, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, check_arguments
+from genlight.registry import register_model
 
 __all__ = ["AAE"]
 

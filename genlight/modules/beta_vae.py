@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from genlight.modules.vae import VAE
-from genlight.registry import register_model
 from genlight.ranges import Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.registry import register_model
 
 
 @register_model("beta_vae")

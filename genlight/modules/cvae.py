@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
 from genlight.modules.vae import VAE
 from genlight.nn import ConvDecoder, ConvEncoder
 from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture
-from genlight.registry import register_model
 from genlight.ranges import ClassCount, Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
+from genlight.registry import register_model
 
 
 @register_model("cvae")

@@ -40,12 +40,29 @@ import torch
 from torch import Tensor, nn
 
 from genlight.functional import check_image_shape
-
 from genlight.module import GenerativeModule
-from genlight.nn.adversarial import AdversarialLoss, ImagePool, check_loss, dcgan_init_, discriminator_loss, generator_loss
+from genlight.nn.adversarial import (
+    AdversarialLoss,
+    ImagePool,
+    check_loss,
+    dcgan_init_,
+    discriminator_loss,
+    generator_loss,
+)
 from genlight.nn.image_to_image import ImageNorm, PatchDiscriminator, ResnetGenerator
+from genlight.ranges import (
+    Buffer,
+    Depth,
+    DepthOrZero,
+    Fraction,
+    KernelSize,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    Size,
+    check_arguments,
+)
 from genlight.registry import register_model
-from genlight.ranges import Buffer, Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
 __all__ = ["CycleGAN", "DIRECTIONS", "linear_decay"]
 

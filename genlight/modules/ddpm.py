@@ -45,11 +45,22 @@ from genlight.module import GenerativeModule
 from genlight.nn.diffusion import beta_schedule, ddim_timesteps, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.schedules import warmup_cosine_scheduler
 from genlight.nn.unet import UNet
-from genlight.registry import register_model
 from genlight.ranges import (
-    ClassCount, ClosedUnitInterval, Depth, DepthOrZero, Fraction, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat,
-    PositiveInt, Size, Steps, check_arguments,
+    ClassCount,
+    ClosedUnitInterval,
+    Depth,
+    DepthOrZero,
+    Fraction,
+    Levels,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+    Steps,
+    check_arguments,
 )  # fmt: skip
+from genlight.registry import register_model
 
 __all__ = ["DDPM"]
 

@@ -24,10 +24,18 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as sn
 
 from genlight.functional import check_image_shape
-
 from genlight.module import GenerativeModule
+from genlight.ranges import (
+    Buffer,
+    ClosedUnitInterval,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    Size,
+    Steps,
+    check_arguments,
+)
 from genlight.registry import register_model
-from genlight.ranges import Buffer, ClosedUnitInterval, Fraction, NonNegativeFloat, PositiveFloat, Size, Steps, check_arguments
 
 __all__ = ["EBM", "ConvEnergy", "MLPEnergy"]
 

@@ -20,18 +20,17 @@ import torch
 from torch import Tensor, nn
 
 from genlight._compat import attached_trainer
-from genlight.functional import check_image_shape, to_levels
-
-from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape, to_levels
+from genlight.module import GenerativeModule
 from genlight.nn.flows import (
     MultiScaleFlow,
     UniformDequantization,
     VariationalDequantization,
     standard_normal_log_prob,
 )
-from genlight.ranges import NonNegativeFloat, NonNegativeInt, PositiveFloat, check_arguments
 from genlight.nn.schedules import warmup_cosine_scheduler
+from genlight.ranges import NonNegativeFloat, NonNegativeInt, PositiveFloat, check_arguments
 
 __all__ = ["NormalizingFlow"]
 

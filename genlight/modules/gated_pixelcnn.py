@@ -14,12 +14,22 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
+from genlight.ranges import (
+    ClassCount,
+    Decay,
+    Depth,
+    Fraction,
+    KernelSize,
+    Levels,
+    NonNegativeFloat,
+    PositiveFloat,
+    Size,
+)
 from genlight.registry import register_model
-from genlight.ranges import ClassCount, Decay, Depth, Fraction, KernelSize, Levels, NonNegativeFloat, PositiveFloat, Size
 
 
 def gate(x: Tensor) -> Tensor:

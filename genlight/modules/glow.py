@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
+from genlight.modules.flow import NormalizingFlow
 from genlight.nn.flows import (
     ActNorm,
     AffineCoupling,
@@ -31,9 +32,8 @@ from genlight.nn.flows import (
     Squeeze,
     StandardNormalTop,
 )
-from genlight.modules.flow import NormalizingFlow
-from genlight.registry import register_model
 from genlight.ranges import Depth, Fraction, Levels, LogitAlpha, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size
+from genlight.registry import register_model
 
 
 @register_model("glow")

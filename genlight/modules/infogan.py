@@ -47,8 +47,17 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+from genlight.ranges import (
+    Choices,
+    DepthOrZero,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+    SizeOrZero,
+)
 from genlight.registry import register_model
-from genlight.ranges import Choices, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, SizeOrZero
 
 __all__ = ["InfoGAN", "InfoHead", "categorical_info_loss", "gaussian_info_nll", "info_loss"]
 

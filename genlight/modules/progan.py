@@ -33,7 +33,12 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, discriminator_loss, gradient_penalty
 from genlight.nn.progan import (
-    ProgressiveDiscriminator, ProgressiveGenerator, StepCounter, growth_schedule, num_stages_for, real_at_stage,
+    ProgressiveDiscriminator,
+    ProgressiveGenerator,
+    StepCounter,
+    growth_schedule,
+    num_stages_for,
+    real_at_stage,
     resize_to,
 )  # fmt: skip
 from genlight.ranges import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size

@@ -57,10 +57,26 @@ from genlight.module import GenerativeModule
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.dcgan import DCGANDiscriminator
 from genlight.nn.puzzle import (
-    PuzzleGenerator, composite, corner_index, coverage, cut_patches, mask_iou, patch_masks, random_positions, union_mask,
+    PuzzleGenerator,
+    composite,
+    corner_index,
+    coverage,
+    cut_patches,
+    mask_iou,
+    patch_masks,
+    random_positions,
+    union_mask,
 )  # fmt: skip
 from genlight.ranges import (
-    Fraction, KernelSize, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, Size, SizeOrZero, check_arguments,
+    Fraction,
+    KernelSize,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    Size,
+    SizeOrZero,
+    check_arguments,
 )  # fmt: skip
 from genlight.registry import register_model
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
+from genlight.modules.flow import NormalizingFlow
 from genlight.nn.flows import (
     ActNorm,
     AffineCoupling,
@@ -30,9 +31,8 @@ from genlight.nn.flows import (
     Split,
     Squeeze,
 )
-from genlight.modules.flow import NormalizingFlow
-from genlight.registry import register_model
 from genlight.ranges import Depth, Fraction, Levels, LogitAlpha, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size
+from genlight.registry import register_model
 
 
 @register_model("realnvp")

@@ -55,7 +55,15 @@ from genlight.nn.adversarial import discriminator_loss, generator_loss, gradient
 from genlight.nn.image_to_image import ImageNorm
 from genlight.nn.stargan import DomainDiscriminator, DomainGenerator
 from genlight.ranges import (
-    Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size,
+    Depth,
+    DepthOrZero,
+    Fraction,
+    KernelSize,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Size,
     check_arguments,
 )  # fmt: skip
 from genlight.registry import register_model

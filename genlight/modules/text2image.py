@@ -43,10 +43,15 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, generator_loss
 from genlight.nn.text2image import (
-    ImageEncoder, MatchingDiscriminator, TextConditionalGenerator, TextEncoder, contrastive_loss,
-    gan_cls_discriminator_loss, wrong_indices,
+    ImageEncoder,
+    MatchingDiscriminator,
+    TextConditionalGenerator,
+    TextEncoder,
+    contrastive_loss,
+    gan_cls_discriminator_loss,
+    wrong_indices,
 )  # fmt: skip
-from genlight.ranges import ClassCount, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, Decay
+from genlight.ranges import ClassCount, Decay, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 from genlight.registry import register_model
 
 __all__ = ["Text2Image"]

@@ -1,7 +1,12 @@
 """Building blocks shared by the families (each lives here once)."""
 
 from genlight.nn.adversarial import (
-    ConditionalBatchNorm2d, ImagePool, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty,
+    ConditionalBatchNorm2d,
+    ImagePool,
+    dcgan_init_,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
 )  # fmt: skip
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
 from genlight.nn.flow_steps import FlowStep, NetFactory, Scale, _channel_view, _per_example
 
 __all__ = ["AffineCoupling", "ConvCouplingNet", "MLPCouplingNet", "checkerboard_mask"]

@@ -19,13 +19,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-
 from genlight.nn.coupling import AffineCoupling, ConvCouplingNet, MLPCouplingNet, checkerboard_mask
 from genlight.nn.dequantization import UniformDequantization, VariationalDequantization
 from genlight.nn.flow_steps import (
-    ActNorm, FlowStep, InvConv1x1, LogitTransform, Shift, Squeeze, standard_normal_log_prob,
+    ActNorm,
+    FlowStep,
+    InvConv1x1,
+    LogitTransform,
+    Shift,
+    Squeeze,
+    _per_example,
+    standard_normal_log_prob,
 )  # fmt: skip
-from genlight.nn.flow_steps import _per_example
 
 __all__ = [
     "ActNorm",

@@ -18,10 +18,24 @@ from genlight.cli import GenlightCLI
 from genlight.identity import CHECKPOINT_KEY
 from genlight.registry import MODELS
 from genlight.testing.harness import (
-    Family, SmokeFit, assert_finite_metrics, assert_images, family_class, family_name, seeded, smoke_fit, smoke_setup,
+    Family,
+    SmokeFit,
+    assert_finite_metrics,
+    assert_images,
+    family_class,
+    family_name,
+    seeded,
+    smoke_fit,
+    smoke_setup,
 )  # fmt: skip
 from genlight.types import (
-    Autoencoder, DensityModel, LatentGenerator, MultiDomainTranslator, Sampler, Translator, is_conditional,
+    Autoencoder,
+    DensityModel,
+    LatentGenerator,
+    MultiDomainTranslator,
+    Sampler,
+    Translator,
+    is_conditional,
 )  # fmt: skip
 
 __all__ = [
