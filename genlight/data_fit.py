@@ -35,7 +35,7 @@ def data_mismatch(model: Any, datamodule: Any) -> str | None:
     fits = [
         n for n in DATAMODULES.list() if getattr(DATAMODULES.get(n), "batch_kind", None) in kinds
         and (not labelled or int(getattr(DATAMODULES.get(n), "num_classes", 0) or 0) > 0)
-    ]  # fmt: skip
+    ]
     wanted = "labelled images (images with class labels)" if labelled else " or ".join(_KIND_TEXT.get(k, k) for k in kinds)
     wanted = "(x, y) batches" if any_kind else wanted
     return (

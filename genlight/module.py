@@ -201,7 +201,7 @@ class GenerativeModule(pl.LightningModule):
         self.log(
             f"{stage}/{label}", metric, on_step=False, on_epoch=True, metric_attribute=f"_density_{stage}",
             prog_bar=(stage == "val") if prog_bar is None else prog_bar,
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------ training scalars
     def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor | float) -> None:
@@ -219,7 +219,7 @@ class GenerativeModule(pl.LightningModule):
           ``on_epoch=True``.
         """
         stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
-                               for v in values.values()])  # fmt: skip
+                               for v in values.values()])
         names = tuple(values)
         self.train_means.add(self.current_epoch, names, stacked, batch_size, prog_bar)
         trainer = attached_trainer(self)

@@ -190,7 +190,7 @@ def explain_parse_error(message: str) -> str | None:
     lines = message.splitlines()
     found = [(i, m) for i, ln in enumerate(lines) if (m := re.search(r"Not of type (\w+): (.*)", ln))]
     hit, words, detail = next(((i, RANGES[t], m.group(2)) for i, m in found for t in RANGES if t.__name__ == m.group(1)),
-                              (None, None, ""))  # fmt: skip
+                              (None, None, ""))
     if hit is None:
         return None
     keys = [k for ln in lines[:hit] for k in re.findall(r'Parser key "([\w.]+)"', ln)]

@@ -42,7 +42,7 @@ class EnergyLandscape(EpochImageCallback):
         self.last_path = log_images(
             trainer, "energy", image[None], nrow=1,
             caption=f"energy (bright = low) and data, epoch {trainer.current_epoch}",
-        )  # fmt: skip
+        )
 
 
 @torch.no_grad()

@@ -60,4 +60,4 @@ class Reconstructions(EpochImageCallback):
         self.last_path = log_images(
             trainer, "reconstructions", torch.cat([x, x_hat]), nrow=len(x),
             caption=f"inputs (top) vs reconstructions, epoch {epoch}",
-        )  # fmt: skip
+        )

@@ -30,7 +30,7 @@ from genlight.cli.runs import (
     GenlightSaveConfig,
     existing_folders,
     prepare_run_folders,
-    remove_empty_run,  # fmt: skip
+    remove_empty_run,
     run_name,
     runs_root,
     runs_root_of_args,
@@ -130,7 +130,7 @@ class GenlightCLI(LightningCLICheckpointHook, LightningCLI):
             return
         config = self.config[subcommand]
         update, self._ckpt_hparams = checkpoint_model(config, subcommand, self._raw_args, runs_root(config),
-                                                      run_name(config))  # fmt: skip
+                                                      run_name(config))
         if update is not None:
             self.config = self.parser.parse_object({subcommand: update}, self.config)
 

@@ -26,7 +26,7 @@ class LastCheckpoint(ModelCheckpoint):
 
     def __init__(self, dirpath: str | Path | None = None) -> None:
         super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
-                         enable_version_counter=False)  # fmt: skip
+                         enable_version_counter=False)
 
 
 def default_fit_callbacks(model: LightningModule, *, checkpoints: bool = True, ema: bool = True) -> list[Callback]:

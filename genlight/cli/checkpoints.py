@@ -21,7 +21,7 @@ from genlight.ranges import plain as plain_number
 from genlight.registry import MODELS, import_class
 
 __all__ = ["LINKED_ATTRIBUTES", "check_trained_on", "checkpoint_model", "class_name", "load_checked_model",
-           "model_from_checkpoint", "plain", "same"]  # fmt: skip
+           "model_from_checkpoint", "plain", "same"]
 
 #: attributes of the datamodule that are passed into the model's ``__init__``
 LINKED_ATTRIBUTES = ("image_shape", "num_classes", "num_levels")
@@ -145,11 +145,11 @@ def _check_agreement(given: dict[str, Any], init: dict[str, Any], explicit: set[
     defaults = {
         n: p.default for n, p in inspect.signature(import_class(ckpt_class).__init__).parameters.items()
         if p.default is not inspect.Parameter.empty
-    }  # fmt: skip
+    }
     clash = [
         f"{k}={plain(given[k])!r} (checkpoint: {plain(v)!r})" for k, v in init.items()
         if k in given and not same(given[k], v) and (k in explicit or not same(given[k], defaults.get(k)))
-    ]  # fmt: skip
+    ]
     if clash:
         raise CheckpointError(
             f"model arguments contradict the checkpoint {path}: {', '.join(clash)}; drop them "

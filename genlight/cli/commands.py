@@ -41,7 +41,7 @@ def capabilities(cls: type) -> str:
 
     protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
                  types.LatentGenerator, types.Translator, types.MultiDomainTranslator, types.EnergyModel,
-                 types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
+                 types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)
     names = []
     for protocol in protocols:
         if MODELS.name_of(cls) in _implementers(protocol):
@@ -63,7 +63,7 @@ def list_command(argv: list[str]) -> int:
     from genlight.metrics.extractors import EXTRACTORS
 
     parser = ShortArgumentParser(prog="genlight list", description="List registered models (with their "
-                                 "capabilities), datamodules or FID feature extractors.")  # fmt: skip
+                                 "capabilities), datamodules or FID feature extractors.")
     parser.add_argument("kind", choices=["models", "datamodules", "extractors"])
     parser.add_argument("pattern", nargs="?", default="", help="glob filter, e.g. '*vae*'")
     ns = parser.parse_args(argv)
@@ -89,13 +89,13 @@ def check_out(out: Path) -> None:
     """``--out`` names an image (``.png``/``.jpg``) or a tensor file (``.pt``) in a folder that can exist."""
     if out.suffix.lower() not in (*IMAGE_SUFFIXES, ".pt"):
         raise ConfigError(f"--out {out}: the file name must end in .png or .jpg (an image grid) or .pt (the "
-                          f"raw tensor), e.g. --out samples.png")  # fmt: skip
+                          f"raw tensor), e.g. --out samples.png")
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: name a file in it, e.g. --out {out / 'samples.png'}")
     blocker = next((p for p in out.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise ConfigError(f"--out {out}: {blocker} is a file, not a folder; choose another path, "
-                          f"e.g. --out {out.name}")  # fmt: skip
+                          f"e.g. --out {out.name}")
 
 
 def sample_command(argv: list[str]) -> int:
@@ -129,7 +129,7 @@ def sample_command(argv: list[str]) -> int:
         raise ConfigError(f"{type(model).__name__} is unconditional: drop --labels")
     if ns.text and not isinstance(model, TextConditionalSampler):
         raise ConfigError(f"{type(model).__name__} does not take text: drop --text (text-conditional models: "
-                          f"{', '.join(MODELS.list(capability=TextConditionalSampler))})")  # fmt: skip
+                          f"{', '.join(MODELS.list(capability=TextConditionalSampler))})")
     if ns.text and ns.labels:
         raise ConfigError("pass --text or --labels, not both")
     torch.manual_seed(ns.seed)
@@ -161,4 +161,4 @@ def predict_command(argv: list[str]) -> int:
 
 #: the commands ``genlight`` runs itself, before LightningCLI sees the arguments
 COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "score": score_command,
-                            "predict": predict_command}  # fmt: skip
+                            "predict": predict_command}

@@ -16,7 +16,7 @@ from genlight.ranges import explain_parse_error
 from genlight.registry import DATAMODULES, MODELS, import_class
 
 __all__ = ["ShortArgumentParser", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
-           "short_parse_error", "user_error"]  # fmt: skip
+           "short_parse_error", "user_error"]
 
 COMMANDS = ["fit", "validate", "test", "sample", "list"]
 _SKIP = ("Subtypes", "Errors", "- Expected a <class 'NoneType'>", "Does not validate", "Given value type")
@@ -84,7 +84,7 @@ def short_parse_error(parser: Any, message: str) -> str:
             after = message.rsplit(f'Parser key "{keys[-1][0]}":', 1)[-1]
             skip = ("Does not validate", "Subtypes", "Errors:", "- Problem with given", "- Expected a <class 'NoneType'>")
             detail = next((ln.strip().lstrip("- ") for ln in after.splitlines() if ln.strip()
-                           and not ln.strip().startswith(skip)), "invalid value")  # fmt: skip
+                           and not ln.strip().startswith(skip)), "invalid value")
         return f"genlight: error: {option}: {detail}\n{help_hint}"
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     detail = next((ln for ln in lines[1:] if not ln.startswith(_SKIP)), "")

@@ -23,7 +23,7 @@ from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES, MODELS, Registry
 
 __all__ = ["PARSER_MODE", "UnknownNameError", "check_config_files", "load_config", "rewrite_config",
-           "rewrite_registry_names"]  # fmt: skip
+           "rewrite_registry_names"]
 
 #: the jsonargparse parser mode whose loader resolves registry names (YAML otherwise)
 PARSER_MODE = "genlight_yaml"
@@ -125,7 +125,7 @@ def check_config_files(args: Sequence[str]) -> None:
             continue  # jsonargparse reports it
         except yaml.YAMLError as err:
             raise ConfigError(f"{flag} {value}: {_yaml_problem(err)}; fix that line (YAML: `key: value`, lists "
-                              f"in [ ], two-space indents)") from err  # fmt: skip
+                              f"in [ ], two-space indents)") from err
         rewrite_config({flag[2:]: data} if flag in _FLAGS else data)  # unknown names exit here
 
 

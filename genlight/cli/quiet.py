@@ -14,7 +14,7 @@ __all__ = ["quiet_run"]
 
 #: the loggers Lightning's ``rank_zero_info`` writes through
 _LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                      "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.seed")  # fmt: skip
+                      "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.seed")
 #: messages that never help a genlight user: advertising tips and the seed lines (the seed is in config.yaml)
 _NOISE = ("💡 Tip:", "Seed set to", "No seed found", "litlogger")
 #: Lightning warnings about what genlight does on purpose: a resumed fit writes a new run folder, and

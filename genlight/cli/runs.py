@@ -20,7 +20,7 @@ from genlight.cli.checkpoints import plain
 from genlight.registry import MODELS, import_class
 
 __all__ = ["GenlightSaveConfig", "RUNS", "loggers_of", "prepare_run_folders", "remove_empty_run", "run_name",
-           "runs_root"]  # fmt: skip
+           "runs_root"]
 
 RUNS = "runs"
 CSV_LOGGER = "lightning.pytorch.loggers.CSVLogger"

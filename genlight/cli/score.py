@@ -32,7 +32,7 @@ DATA_ARGUMENTS = ("data_dir", "seed", "val_fraction", "held_out_class")
 
 def _parser() -> ShortArgumentParser:
     parser = ShortArgumentParser(prog="genlight score", description="Score a trained checkpoint: outlier detection "
-                                 "(ood), classification with rejection (classify) or linear probes (probe).")  # fmt: skip
+                                 "(ood), classification with rejection (classify) or linear probes (probe).")
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
     parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
     parser.add_argument("--data", default="digit_outliers", help="a registered datamodule (default digit_outliers)")
@@ -72,7 +72,7 @@ def score_command(argv: list[str]) -> int:
     data_cls = DATAMODULES.get(name)
     if ns.task == "ood" and not hasattr(data_cls, "outlier_sets"):
         raise ConfigError(f"--task ood needs data with outlier sets; --data {name} has none: use --data digit_outliers "
-                          "(or fashion_outliers)")  # fmt: skip
+                          "(or fashion_outliers)")
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
     if ns.max_examples is not None and ns.max_examples < 10:
@@ -104,13 +104,13 @@ def score_command(argv: list[str]) -> int:
         background = load_checked_model(ns.background, None, ns.device)
         if not isinstance(model, DensityModel) or not isinstance(background, DensityModel):
             raise ConfigError("--background: the likelihood ratio needs density models (log_prob) for both the model and "
-                              "the background; drop --background")  # fmt: skip
+                              "the background; drop --background")
     datamodule = data_cls(**_datamodule_arguments(ns.ckpt_path, data_cls, ns))
     hparams = getattr(model, "hparams", {}) or {}
     for attr in ("image_shape", "num_levels"):
         if attr in hparams and hparams[attr] and tuple(_flat(hparams[attr])) != tuple(_flat(getattr(datamodule, attr))):
             raise ConfigError(f"{family} was trained on data with {attr}={hparams[attr]!r}, --data {name} has "
-                              f"{getattr(datamodule, attr)!r}: pass the --data it was trained on")  # fmt: skip
+                              f"{getattr(datamodule, attr)!r}: pass the --data it was trained on")
     if ns.task == "ood":
         result = ood_task(model, datamodule, background=background, max_examples=ns.max_examples)
     elif ns.task == "classify":

@@ -100,7 +100,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
             for i, array in enumerate(arrays):
                 Image.fromarray(array).save(folder / f"{i:03d}.png")
         defaults = {"dir_a": str(Path(root) / "smoke_a"), "dir_b": str(Path(root) / "smoke_b"),
-                    "image_size": 8, "channels": 1, "batch_size": 8}  # fmt: skip
+                    "image_size": 8, "channels": 1, "batch_size": 8}
         return cls(**{**defaults, **kwargs})
 
     def _images(self, folder: Path, domain: str, option: str) -> ImageFileDataset:

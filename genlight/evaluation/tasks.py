@@ -105,7 +105,7 @@ def ood_task(
         for score, values in outlier_scores(model, outliers, **kwargs).items():
             metrics = detection_metrics(inlier_scores[score], values)
             rows.append({"score": score, "outlier_set": set_name, **{k: round(v, 4) for k, v in metrics.items()},
-                         "n_inliers": len(inliers), "n_outliers": len(outliers)})  # fmt: skip
+                         "n_inliers": len(inliers), "n_outliers": len(outliers)})
             fpr, tpr, _ = roc_curve(inlier_scores[score], values)
             curves[score][set_name] = (fpr.tolist(), tpr.tolist())
     charts = [line_chart(c, f"ROC: {score}", "false-positive rate", "TPR", diagonal=True) for score, c in curves.items()]

@@ -244,7 +244,7 @@ class AAE(GenerativeModule):
         self.log_train(
             recon=recon, d_loss=d_loss, g_loss=g_loss, **({"gp": d_terms["gp"]} if "gp" in d_terms else {}),
             batch_size=len(x), prog_bar=("recon", "d_loss", "g_loss"),
-        )  # fmt: skip
+        )
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x = batch[0]

@@ -86,7 +86,7 @@ class CGAN(AdversarialModule):
         self.discriminator = dcgan_init_(DCGANDiscriminator(
             shape, width, norm="spectral", num_classes=self.num_classes, extra_layers=extra_layers,
             head_bias=loss != "wasserstein_gp",
-        ))  # fmt: skip
+        ))
 
     def setup(self, stage: str) -> None:
         super().setup(stage)

@@ -68,7 +68,7 @@ class CVAE(VAE):
         super().__init__(
             image_shape, num_levels, latent_dim, hidden_channels, likelihood, beta, lr, eval_samples, prior,
             prior_components,
-        )  # fmt: skip
+        )
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
         self.num_classes = num_classes

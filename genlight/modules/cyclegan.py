@@ -102,7 +102,7 @@ class CycleGAN(GenerativeModule):
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
         "width_g": 4, "n_blocks": 1, "width_d": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 2,
-    }  # fmt: skip
+    }
     smoke_data: ClassVar[str] = "unpaired_folders"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("unpaired",)
     ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other nets without gradients
@@ -149,7 +149,7 @@ class CycleGAN(GenerativeModule):
                 shape, width_g, n_blocks, max_downsamplings=g_downsamplings, stem_kernel=g_stem_kernel, norm=norm
             ))
             for d in DIRECTIONS
-        })  # fmt: skip
+        })
         self.discriminators = nn.ModuleDict(
             {d: dcgan_init_(PatchDiscriminator(shape, width_d, n_layers_d, norm=norm)) for d in ("a", "b")}
         )
@@ -176,7 +176,7 @@ class CycleGAN(GenerativeModule):
                 generator_loss(hp.loss, self.discriminators["b"](fake_b)) + generator_loss(hp.loss, self.discriminators["a"](fake_a))
             ),
             "cycle": hp.lambda_cycle * ((g_b2a(fake_b) - real_a).abs().mean() + (g_a2b(fake_a) - real_b).abs().mean()),
-        }  # fmt: skip
+        }
         if hp.lambda_identity > 0:
             weight = hp.lambda_identity * hp.lambda_cycle
             terms["identity"] = weight * ((g_a2b(real_b) - real_b).abs().mean() + (g_b2a(real_a) - real_a).abs().mean())
@@ -201,7 +201,7 @@ class CycleGAN(GenerativeModule):
         self.manual_step(opt_d, d_loss)  # the fakes are detached: the generators are not in this graph
         self.log_train(
             g_loss=g_loss, d_loss=d_loss, **g_terms, d_a=d_a, d_b=d_b, batch_size=len(real_a), prog_bar=("g_loss", "d_loss")
-        )  # fmt: skip
+        )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x_a, x_b = batch[0], batch[1]

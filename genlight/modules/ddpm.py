@@ -59,7 +59,7 @@ from genlight.ranges import (
     Size,
     Steps,
     check_arguments,
-)  # fmt: skip
+)
 from genlight.registry import register_model
 
 __all__ = ["DDPM"]
@@ -107,7 +107,7 @@ class DDPM(GenerativeModule):
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
         "channels": 8, "timesteps": 10, "sample_steps": 5, "bound_timesteps": 3, "bound_examples": 32,
-    }  # fmt: skip
+    }
     ema_decay: ClassVar[float] = 0.999
     log_prob_is_exact = False
 
@@ -309,7 +309,7 @@ class DDPM(GenerativeModule):
     def bound_terms(
         self, x: Tensor, num_terms: int | None = None,
         generator: torch.Generator | Sequence[torch.Generator] | None = None, y: Tensor | None = None,
-    ) -> dict[str, Tensor]:  # fmt: skip
+    ) -> dict[str, Tensor]:
         """Per-example terms of the negative variational bound, in nats (float64): ``prior`` (L_T),
         ``kl`` (the estimate of Σ_{t=2..T} L_{t-1}, see the module docstring; ``num_terms`` strata,
         default ``bound_timesteps``), ``decoder`` (L_0) and their sum ``total``. Unconditional

@@ -87,7 +87,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
         "hidden_channels": 8, "num_layers": 2, "head_channels": 8, "conditional": True,
-    }  # fmt: skip
+    }
 
     def __init__(
         self,

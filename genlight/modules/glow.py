@@ -92,7 +92,7 @@ class Glow(NormalizingFlow):
         shape = self.setup_data(
             image_shape, num_levels, multiple_of=2**num_scales, dequantization=dequantization,
             dequantization_kwargs={"hidden": dequant_hidden, "num_couplings": dequant_couplings},
-        )  # fmt: skip
+        )
         self.flow = self._image_flow(shape) if self.is_images else self._vector_flow(shape[0])
 
     def _step(self, channels: int, parity: int) -> list[FlowStep]:

@@ -184,7 +184,7 @@ class InfoGAN(AdversarialModule):
         self.generator = dcgan_init_(DCGANGenerator(self.latent_dim, shape, width, extra_layers=extra_layers))
         self.discriminator = dcgan_init_(DCGANDiscriminator(
             shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp"
-        ))  # fmt: skip
+        ))
         self.q_head = dcgan_init_(InfoHead(self.discriminator.feature_dim, self.categories, num_continuous, q_hidden))
 
     # ------------------------------------------------------------------ the latent code

@@ -40,7 +40,7 @@ from genlight.nn.progan import (
     num_stages_for,
     real_at_stage,
     resize_to,
-)  # fmt: skip
+)
 from genlight.ranges import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size
 from genlight.registry import register_model
 

@@ -66,7 +66,7 @@ from genlight.nn.puzzle import (
     patch_masks,
     random_positions,
     union_mask,
-)  # fmt: skip
+)
 from genlight.ranges import (
     Fraction,
     KernelSize,
@@ -77,7 +77,7 @@ from genlight.ranges import (
     Size,
     SizeOrZero,
     check_arguments,
-)  # fmt: skip
+)
 from genlight.registry import register_model
 
 __all__ = ["PuzzleGAN"]
@@ -252,7 +252,7 @@ class PuzzleGAN(GenerativeModule):
             "g_adv": hp.lambda_adversarial * generator_loss(hp.loss, self.discriminator(fake_pair)),
             "spatial": hp.lambda_spatial * F.cross_entropy(logits.float().flatten(2).flatten(0, 1), target),
             "appearance": hp.lambda_appearance * (error * region).sum() / (region.sum() * x.shape[1]).clamp(min=1),
-        }  # fmt: skip
+        }
         if hp.lambda_reconstruction > 0:
             terms["reconstruction"] = hp.lambda_reconstruction * error.mean()
         return terms

@@ -85,7 +85,7 @@ class RealNVP(NormalizingFlow):
         shape = self.setup_data(
             image_shape, num_levels, multiple_of=2 ** (num_scales - 1), dequantization=dequantization,
             dequantization_kwargs={"hidden": dequant_hidden, "num_couplings": dequant_couplings},
-        )  # fmt: skip
+        )
         if self.is_images:
             self.flow = self._image_flow(shape)
         else:

@@ -50,7 +50,7 @@ from genlight.nn.text2image import (
     contrastive_loss,
     gan_cls_discriminator_loss,
     wrong_indices,
-)  # fmt: skip
+)
 from genlight.ranges import ClassCount, Decay, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 from genlight.registry import register_model
 
@@ -128,7 +128,7 @@ class Text2Image(AdversarialModule):
                 "use --data digit_captions"
             )
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic,
-                         lr_g=lr_g, lr_d=lr_d, betas=betas)  # fmt: skip
+                         lr_g=lr_g, lr_d=lr_d, betas=betas)
         self.num_classes = int(num_classes)
         self.vocabulary = tuple(vocabulary)
         self.caption_length = int(caption_length)
@@ -230,7 +230,7 @@ class Text2Image(AdversarialModule):
         d_loss = d_cls + self.contrastive_weight * contrast
         self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, "d_cls": d_cls, "contrastive": contrast,
-                                   "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach()}  # fmt: skip
+                                   "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach()}
         if (batch_idx + 1) % self.n_critic == 0:
             with self.toggled_optimizer(opt_g):
                 partner = tw
@@ -261,7 +261,7 @@ class Text2Image(AdversarialModule):
         nearest = (img @ t.T).argmax(1)
         retrieval = (tokens[nearest] == tokens).all(1).float().mean()
         self.log_dict({"val/d_right": d_right.mean(), "val/d_wrong": d_wrong.mean(), "val/retrieval": retrieval},
-                      sync_dist=True, batch_size=len(real))  # fmt: skip
+                      sync_dist=True, batch_size=len(real))
 
     def discriminator_parameters(self) -> Iterable[nn.Parameter]:
         """D and both encoders (the contrastive term is part of the discriminator's step)."""

@@ -7,7 +7,7 @@ from genlight.nn.adversarial import (
     discriminator_loss,
     generator_loss,
     gradient_penalty,
-)  # fmt: skip
+)
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan

@@ -28,7 +28,7 @@ class _ResBlock(nn.Module):
         self.body = nn.Sequential(
             nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
             nn.ReLU(), nn.Dropout(dropout), nn.Conv2d(channels, channels, 3, padding=1),
-        )  # fmt: skip
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)

@@ -30,7 +30,7 @@ from genlight.nn.flow_steps import (
     Squeeze,
     _per_example,
     standard_normal_log_prob,
-)  # fmt: skip
+)
 
 __all__ = [
     "ActNorm",

@@ -26,7 +26,7 @@ from genlight.nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchS
 __all__ = [
     "ProgressiveDiscriminator", "ProgressiveGenerator", "StepCounter", "growth_schedule", "num_stages_for", "real_at_stage",
     "resize_to", "stage_widths",
-]  # fmt: skip
+]
 
 
 def num_stages_for(size: int) -> int:

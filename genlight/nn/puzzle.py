@@ -18,7 +18,7 @@ from genlight.nn.conv import ConvDecoder, ConvEncoder
 __all__ = [
     "PuzzleGenerator", "composite", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks",
     "random_positions", "union_mask",
-]  # fmt: skip
+]
 
 
 def random_positions(

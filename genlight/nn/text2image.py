@@ -30,7 +30,7 @@ from genlight.nn.dcgan import DCGANGenerator, dcgan_plan
 __all__ = [
     "ImageEncoder", "MatchingDiscriminator", "TextConditionalGenerator", "TextEncoder", "contrastive_loss",
     "gan_cls_discriminator_loss", "wrong_indices",
-]  # fmt: skip
+]
 
 
 class TextEncoder(nn.Module):
@@ -60,7 +60,7 @@ class ImageEncoder(nn.Module):
             nn.Conv2d(c, width, 3, 1, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Flatten(), nn.Linear(2 * width * (h // 2) * (w // 2), text_dim),
-        )  # fmt: skip
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(self.net(x).float(), dim=1)
@@ -70,7 +70,7 @@ class TextConditionalGenerator(nn.Module):
     """``G(z, t)``: ``(B, latent_dim)``, ``(B, text_dim)`` -> ``(B, C, H, W)`` in [-1, 1]."""
 
     def __init__(self, latent_dim: int, text_dim: int, proj_dim: int, image_shape: Sequence[int], width: int,
-                 extra_layers: int = 0) -> None:  # fmt: skip
+                 extra_layers: int = 0) -> None:
         super().__init__()
         self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
         self.net = DCGANGenerator(latent_dim + proj_dim, image_shape, width, extra_layers=extra_layers)

@@ -95,7 +95,7 @@ def check_family(family: Family, tmp_path: str | Path | None = None, *, ddp: boo
     with _folder(tmp_path) as root:
         checks: list[Callable[[Family, Path], Any]] = [
             check_signature, check_fit_and_capabilities, check_cli_instantiation, check_bf16
-        ]  # fmt: skip
+        ]
         if uses_manual_optimisation(family, root):
             checks.append(check_fp16_manual_optimisation)
             if ddp:

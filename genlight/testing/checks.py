@@ -27,7 +27,7 @@ from genlight.testing.harness import (
     seeded,
     smoke_fit,
     smoke_setup,
-)  # fmt: skip
+)
 from genlight.types import (
     Autoencoder,
     DensityModel,
@@ -36,12 +36,12 @@ from genlight.types import (
     Sampler,
     Translator,
     is_conditional,
-)  # fmt: skip
+)
 
 __all__ = [
     "check_bf16", "check_capabilities", "check_checkpoint_round_trip", "check_cli_instantiation",
     "check_fit_and_capabilities", "check_fp16_manual_optimisation", "check_signature", "check_training",
-]  # fmt: skip
+]
 
 
 # ---------------------------------------------------------------------------- checks of a fitted model

@@ -21,7 +21,7 @@ from genlight.registry import DATAMODULES, MODELS
 __all__ = [
     "Family", "SmokeFit", "cpu_trainer", "family_class", "family_name", "linked_kwargs", "smoke_fit", "smoke_setup",
     "tiny_trainer", "uses_manual_optimisation",
-]  # fmt: skip
+]
 
 Family = type | str  # a GenerativeModule subclass, or a registry name
 
@@ -59,7 +59,7 @@ def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
     kwargs: dict[str, Any] = dict(
         accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
-    )  # fmt: skip
+    )
     if root is not None:
         kwargs["default_root_dir"] = root
     kwargs.update(overrides)
