@@ -6,7 +6,7 @@
 True
 """
 
-from genlight.registry import (  # noqa: E402
+from genlight.registry import (
     DATAMODULES,
     MODELS,
     Registry,
@@ -19,13 +19,13 @@ from genlight.registry import (  # noqa: E402
     register_datamodule,
     register_model,
 )
-from genlight.version import __version__  # noqa: E402
+from genlight.version import __version__
 
 #: sub-packages loaded on first use, so ``import genlight`` is enough for ``genlight.metrics.list_extractors()``
 _SUBMODULES = ("callbacks", "checkpoint", "cli", "datamodules", "errors", "functional", "metrics", "module", "modules", "nn", "testing", "types")
 
 
-def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, **overrides):  # noqa: ANN001, ANN201
+def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, **overrides):
     """:func:`genlight.checkpoint.load_model` (imported on first use)."""
     from genlight.checkpoint import load_model as load
 

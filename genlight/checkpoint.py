@@ -43,7 +43,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         with opener() as f:
             checkpoint = torch.load(f, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any failure to unpickle means a broken file
+    except Exception as err:
         reason = " ".join(str(err).split()).split(". ")[0][:100] or type(err).__name__
         raise CheckpointError(
             f"checkpoint {path} cannot be read ({size()} bytes; truncated or corrupted: {reason}); "
@@ -72,7 +72,7 @@ def checkpoint_class_path(checkpoint: dict[str, Any], path: str | Path | None = 
         )
     try:
         import_class(class_path)
-    except Exception as err:  # noqa: BLE001 - a plug-in that is not installed, a renamed class
+    except Exception as err:
         raise CheckpointError(
             f"checkpoint {path or ''} holds a {class_path}, which cannot be imported ({type(err).__name__}); "
             f"install the package that defines it (`genlight list models` shows what is installed)"

@@ -149,7 +149,7 @@ class FIDCallback(PeriodicCallback):
             raise ConfigError(f"FIDCallback: {EXTRACTORS.unknown_message(self.extractor_name)}")
         try:
             extractor = self.extractor(torch.device("cpu"))
-        except Exception as err:  # noqa: BLE001 - missing or unreadable weights, offline download
+        except Exception as err:
             raise ConfigError(f"FIDCallback cannot build the {self.extractor_name!r} extractor: {err}") from err
         dm = getattr(trainer, "datamodule", None)
         shape = getattr(dm, "image_shape", None) or pl_module.hparams.get("image_shape")

@@ -54,7 +54,7 @@ def capabilities(cls: type) -> str:
     return ", ".join(names) or "-"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _implementers(protocol: type) -> frozenset[str]:
     return frozenset(MODELS.list(capability=protocol))
 

@@ -23,7 +23,7 @@ def split_dataset(dataset: Dataset, fractions: Sequence[float], seed: int) -> li
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     parts, start = [], 0
     for i, frac in enumerate(fractions):
-        stop = n if i == len(fractions) - 1 else start + int(round(frac * n))
+        stop = n if i == len(fractions) - 1 else start + round(frac * n)
         parts.append(Subset(dataset, perm[start:stop]))
         start = stop
     return parts

@@ -40,7 +40,7 @@ class DigitOutliersDataModule(OutlierSets, DigitsDataModule):
             ``held_out_class`` (all its images); ``None`` keeps all ten classes.
     """
 
-    def __init__(self, held_out_class: Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9] | None = None, **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, held_out_class: Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.held_out_class = held_out_class
         self.held_out: Subset | None = None

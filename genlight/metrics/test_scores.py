@@ -65,7 +65,7 @@ class TestScores:
             if self.extractor_name is not None:
                 try:
                     self.extractor = create_extractor(self.extractor_name)
-                except Exception as err:  # noqa: BLE001 - missing weights, offline download
+                except Exception as err:
                     raise ConfigError(
                         f"genlight test scores samples of {'x'.join(map(str, shape))} images in the feature space of "
                         f"the {self.extractor_name!r} extractor, which cannot be built: {err}"

@@ -248,7 +248,7 @@ class AAE(GenerativeModule):
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x = batch[0]
-        z, mean = self.posterior_sample(x)
+        z, _ = self.posterior_sample(x)
         recon = self.reconstruction_nll(x, z).mean()
         self.log(f"{stage}/loss", recon, prog_bar=stage == "val", sync_dist=True)
         metrics = {f"{stage}/recon": recon}

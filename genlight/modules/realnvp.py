@@ -100,7 +100,7 @@ class RealNVP(NormalizingFlow):
             return MLPCouplingNet(c_in, c_out, hp.hidden, hp.num_blocks)
 
         steps: list[FlowStep] = [AffineCoupling(channels, make_net, mask, parity, "tanh")]
-        return steps + [ActNorm(channels)] if hp.actnorm else steps
+        return [*steps, ActNorm(channels)] if hp.actnorm else steps
 
     def _image_flow(self, shape: tuple[int, ...]) -> MultiScaleFlow:
         hp = self.hparams

@@ -98,7 +98,7 @@ class RowLSTM(_ResidualLSTM):
             self.input_to_state.bias[channels : 2 * channels].fill_(1.0)  # type: ignore[index]
 
     def forward(self, x: Tensor) -> Tensor:
-        b, f, height, width = x.shape
+        b, f, _, width = x.shape
         with torch.autocast(x.device.type, enabled=False):
             gates_in = self.input_to_state(x.float())  # (B, 4F, H, W)
             h = c = gates_in.new_zeros(b, f, width)

@@ -107,7 +107,7 @@ class UNet(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        c_in, h, _ = image_shape
+        c_in, _, _ = image_shape
         mults = tuple(channel_mults) if channel_mults else unet_channel_mults(image_shape)
         if attention_levels is None:
             attention_levels = (len(mults) - 1,) if len(mults) > 1 else ()

@@ -107,5 +107,5 @@ def check_family(family: Family, tmp_path: str | Path | None = None, *, ddp: boo
             folder.mkdir(exist_ok=True)
             try:
                 check(family, folder)
-            except Exception as error:  # noqa: BLE001 - any failure is reported as the family's
+            except Exception as error:
                 raise AssertionError(f"{name}: {check.__name__} failed: {type(error).__name__}: {error}") from error
