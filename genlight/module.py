@@ -87,6 +87,12 @@ class GenerativeModule(pl.LightningModule):
         def optimizers(self, use_pl_optimizer: bool = True) -> Any: ...  # one optimizer, or a list of them
 
         def lr_schedulers(self) -> Any: ...
+
+        @property
+        def dtype(self) -> torch.dtype: ...  # Lightning allows a str; the module's dtype is a torch.dtype
+
+        @dtype.setter
+        def dtype(self, new_dtype: str | torch.dtype) -> None: ...
     #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off)
     ema_decay: ClassVar[float] = 0.0
     #: the sub-module the EMA averages (``None`` = the whole model; GANs name their ``generator``)

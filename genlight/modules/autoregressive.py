@@ -130,7 +130,7 @@ class AutoregressiveImageModel(GenerativeModule):
             y = torch.randint(self.num_classes, (n,), device=self.device)
         c, h, w = self.shape
         p = self.params_per_channel
-        x = torch.zeros(n, c, h, w, device=self.device, dtype=self.dtype)  # type: ignore[arg-type]
+        x = torch.zeros(n, c, h, w, device=self.device, dtype=self.dtype)
         for i in range(h):
             for j in range(w):
                 for k in range(c):

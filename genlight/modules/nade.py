@@ -190,7 +190,7 @@ class NADE(AutoregressiveImageModel):
         d = math.prod(self.shape)
         orders = self.orders[torch.randint(len(self.orders), (n,), device=self.device)]  # (n, D)
         a = self.c.expand(n, -1).clone()  # (n, H)
-        out = torch.zeros(n, d, device=self.device, dtype=self.dtype)  # type: ignore[arg-type]
+        out = torch.zeros(n, d, device=self.device, dtype=self.dtype)
         rows = torch.arange(n, device=self.device)
         for t in range(d):
             dim = orders[:, t]  # (n,)
