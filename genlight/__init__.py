@@ -6,9 +6,7 @@
 True
 """
 
-from genlight.version import __version__  # noqa: E402
-
-from genlight.registry import (  # noqa: E402
+from genlight.registry import (
     DATAMODULES,
     MODELS,
     Registry,
@@ -21,7 +19,7 @@ from genlight.registry import (  # noqa: E402
     register_datamodule,
     register_model,
 )
-
+from genlight.version import __version__
 
 
 class _NoTips:  # a logging filter: Lightning's advertising tips ("💡 Tip: ... install litlogger") are not about the run
@@ -47,7 +45,7 @@ _quiet_upstream()
 _SUBMODULES = ("callbacks", "checkpoint", "cli", "datamodules", "errors", "functional", "metrics", "module", "modules", "nn", "testing", "types")
 
 
-def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, trust: bool = False, **overrides):  # noqa: ANN001, ANN201
+def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, trust: bool = False, **overrides):
     """:func:`genlight.checkpoint.load_model` (imported on first use)."""
     from genlight.checkpoint import load_model as load
 

@@ -71,7 +71,7 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> dict[str, Any]:
             f"checkpoint {path} was refused: it asks to call or build {what}, which genlight never writes and which "
             f"could run code when loaded; if you trust where the file came from, load it with {TRUST}"
         ) from None
-    except Exception as err:  # noqa: BLE001 - any failure to unpickle means a broken file
+    except Exception as err:
         raise _unreadable(path, size(), err) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(
@@ -104,7 +104,7 @@ def checkpoint_class_path(checkpoint: dict[str, Any], path: str | Path | None = 
         )
     try:
         cls = import_class(class_path)
-    except Exception as err:  # noqa: BLE001 - a plug-in that is not installed, a renamed class
+    except Exception as err:
         raise CheckpointError(
             f"checkpoint {path or ''} holds a {class_path}, which cannot be imported ({type(err).__name__}); "
             f"install the package that defines it (`genlight list models` shows what is installed)"

@@ -26,7 +26,7 @@ def data_mismatch(model: Any, datamodule: Any) -> str | None:
     if kind is None or (kinds is None and kind not in OPT_IN_KINDS) or (kinds is not None and kind in kinds):
         return None
     any_kind = kinds is None  # "any" means any batch that starts (x, y) and has no more items
-    kinds = tuple(k for k in _KIND_TEXT if k not in OPT_IN_KINDS) if any_kind else kinds
+    kinds = tuple(k for k in _KIND_TEXT if k not in OPT_IN_KINDS) if kinds is None else kinds
     model_cls = model if isinstance(model, type) else type(model)
     dm_cls = datamodule if isinstance(datamodule, type) else type(datamodule)
     name = MODELS.name_of(model_cls) or model_cls.__name__
@@ -35,7 +35,7 @@ def data_mismatch(model: Any, datamodule: Any) -> str | None:
     fits = [
         n for n in DATAMODULES.list() if getattr(DATAMODULES.get(n), "batch_kind", None) in kinds
         and (not labelled or int(getattr(DATAMODULES.get(n), "num_classes", 0) or 0) > 0)
-    ]  # fmt: skip
+    ]
     wanted = "labelled images (images with class labels)" if labelled else " or ".join(_KIND_TEXT.get(k, k) for k in kinds)
     wanted = "(x, y) batches" if any_kind else wanted
     return (

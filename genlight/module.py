@@ -23,7 +23,7 @@ import inspect
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import lightning.pytorch as pl
 import torch
@@ -115,6 +115,18 @@ class GenerativeModule(pl.LightningModule):
     smoke_data_kwargs: ClassVar[dict[str, Any]] = {}
     #: Trainer settings the smoke test needs
     smoke_trainer: ClassVar[dict[str, Any]] = {}
+    if TYPE_CHECKING:  # what a type checker sees where torch and Lightning declare unions a family never gets
+        hparams: Any  # a MutableMapping for Lightning; families read it as attributes: self.hparams.lr
+
+        def optimizers(self, use_pl_optimizer: bool = True) -> Any: ...  # one optimizer, or a list of them
+
+        def lr_schedulers(self) -> Any: ...
+
+        @property
+        def dtype(self) -> torch.dtype: ...  # Lightning allows a str; the module's dtype is a torch.dtype
+
+        @dtype.setter
+        def dtype(self, new_dtype: str | torch.dtype) -> None: ...
     #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off); the callback applies
     #: it (``genlight fit`` adds one; from Python: ``Trainer(callbacks=[EMA()])``)
     ema_decay: ClassVar[float] = 0.0
@@ -244,10 +256,10 @@ class GenerativeModule(pl.LightningModule):
         self.log(
             f"{stage}/{label}", metric, on_step=False, on_epoch=True, metric_attribute=f"_density_{stage}",
             prog_bar=(stage == "val") if prog_bar is None else prog_bar,
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------ training scalars
-    def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor) -> None:
+    def log_train(self, *, batch_size: int = 1, prog_bar: Sequence[str] = ("loss",), **values: Tensor | float) -> None:
         """Log training scalars ``train/<name>`` cheaply; call it once per ``training_step`` with all of
         them: ``self.log_train(loss=loss, recon=nll.mean(), kl=kl.mean(), batch_size=len(x))`` (GANs:
         ``d_loss=..., g_loss=..., prog_bar=("d_loss", "g_loss")``). Use it instead of per-step
@@ -262,7 +274,7 @@ class GenerativeModule(pl.LightningModule):
           ``on_epoch=True``.
         """
         stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
-                               for v in values.values()])  # fmt: skip
+                               for v in values.values()])
         names = tuple(values)
         self.train_means.add(self.current_epoch, names, stacked, batch_size, prog_bar)
         trainer = attached_trainer(self)

@@ -17,7 +17,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from jsonargparse.typing import (
     ClosedUnitInterval,
@@ -81,41 +81,60 @@ def _bounded(name: str, base: type, low: float, high: float, *, open_low: bool =
 for _builtin, _words in list(RANGES.items()):
     _register(_builtin, _words)
 
-#: a layer size: channels, hidden units, latent dimensions, mixture components (memory grows with it)
-Size = _bounded("Size", int, 1, MAX_SIZE)
-#: a layer size where 0 means "none" (no hidden layer, no noise dimensions)
-SizeOrZero = _bounded("SizeOrZero", int, 0, MAX_SIZE)
-#: a number of layers, blocks, scales or couplings
-Depth = _bounded("Depth", int, 1, 256)
-#: a number of extra layers or codes, 0 = none
-DepthOrZero = _bounded("DepthOrZero", int, 0, 256)
-#: a convolution kernel size
-KernelSize = _bounded("KernelSize", int, 1, 31)
-#: grey levels per pixel (2 = binary, 256 = 8-bit; 0 = continuous data such as 2-D points, which
-#: image families then refuse by its shape)
-Levels = _bounded("Levels", int, 0, 65536)
-#: grey levels an 8-bit image is requantised to (2 = binary, 256 = as stored)
-GreyLevels = _bounded("GreyLevels", int, 2, 256)
-#: pixels of background added on each side of an image
-Padding = _bounded("Padding", int, 0, 64)
-#: a number of classes, 0 = unlabelled
-ClassCount = _bounded("ClassCount", int, 0, 100_000)
-#: a number of values of a categorical code or classes of a classifier
-Choices = _bounded("Choices", int, 2, MAX_SIZE)
-#: a number of diffusion / sampling steps
-Steps = _bounded("Steps", int, 1, 100_000)
-#: a number of stored examples (replay buffers, image pools), 0 = none
-Buffer = _bounded("Buffer", int, 0, 10_000_000)
-#: a number of generated examples of a synthetic data set
-DataSize = _bounded("DataSize", int, 10, 10_000_000)
-#: a random seed (what NumPy accepts)
-Seed = _bounded("Seed", int, 0, 2**32 - 1)
-#: a probability or fraction below 1 (dropout, held-out fractions, Adam's betas, EMA decay)
-Fraction = _bounded("Fraction", float, 0, 1, open_high=True)
-#: a multiplicative decay factor per epoch, 1 = none
-Decay = _bounded("Decay", float, 0, 1, open_low=True)
-#: the share of the data squeezed into the logit's domain, ``alpha + (1 - 2 alpha) x``
-LogitAlpha = _bounded("LogitAlpha", float, 0, 0.5, open_low=True, open_high=True)
+if TYPE_CHECKING:  # the types are made at run time: a type checker sees the number each one restricts
+    Size = int
+    SizeOrZero = int
+    Depth = int
+    DepthOrZero = int
+    KernelSize = int
+    Levels = int
+    GreyLevels = int
+    Padding = int
+    ClassCount = int
+    Choices = int
+    Steps = int
+    Buffer = int
+    DataSize = int
+    Seed = int
+    Fraction = float
+    Decay = float
+    LogitAlpha = float
+else:
+    #: a layer size: channels, hidden units, latent dimensions, mixture components (memory grows with it)
+    Size = _bounded("Size", int, 1, MAX_SIZE)
+    #: a layer size where 0 means "none" (no hidden layer, no noise dimensions)
+    SizeOrZero = _bounded("SizeOrZero", int, 0, MAX_SIZE)
+    #: a number of layers, blocks, scales or couplings
+    Depth = _bounded("Depth", int, 1, 256)
+    #: a number of extra layers or codes, 0 = none
+    DepthOrZero = _bounded("DepthOrZero", int, 0, 256)
+    #: a convolution kernel size
+    KernelSize = _bounded("KernelSize", int, 1, 31)
+    #: grey levels per pixel (2 = binary, 256 = 8-bit; 0 = continuous data such as 2-D points, which
+    #: image families then refuse by its shape)
+    Levels = _bounded("Levels", int, 0, 65536)
+    #: grey levels an 8-bit image is requantised to (2 = binary, 256 = as stored)
+    GreyLevels = _bounded("GreyLevels", int, 2, 256)
+    #: pixels of background added on each side of an image
+    Padding = _bounded("Padding", int, 0, 64)
+    #: a number of classes, 0 = unlabelled
+    ClassCount = _bounded("ClassCount", int, 0, 100_000)
+    #: a number of values of a categorical code or classes of a classifier
+    Choices = _bounded("Choices", int, 2, MAX_SIZE)
+    #: a number of diffusion / sampling steps
+    Steps = _bounded("Steps", int, 1, 100_000)
+    #: a number of stored examples (replay buffers, image pools), 0 = none
+    Buffer = _bounded("Buffer", int, 0, 10_000_000)
+    #: a number of generated examples of a synthetic data set
+    DataSize = _bounded("DataSize", int, 10, 10_000_000)
+    #: a random seed (what NumPy accepts)
+    Seed = _bounded("Seed", int, 0, 2**32 - 1)
+    #: a probability or fraction below 1 (dropout, held-out fractions, Adam's betas, EMA decay)
+    Fraction = _bounded("Fraction", float, 0, 1, open_high=True)
+    #: a multiplicative decay factor per epoch, 1 = none
+    Decay = _bounded("Decay", float, 0, 1, open_low=True)
+    #: the share of the data squeezed into the logit's domain, ``alpha + (1 - 2 alpha) x``
+    LogitAlpha = _bounded("LogitAlpha", float, 0, 0.5, open_low=True, open_high=True)
 
 
 def describe(hint: Any) -> str | None:
@@ -177,12 +196,12 @@ def explain_parse_error(message: str) -> str | None:
     lines = message.splitlines()
     found = [(i, m) for i, ln in enumerate(lines) if (m := re.search(r"Not of type (\w+): (.*)", ln))]
     hit, words, detail = next(((i, RANGES[t], m.group(2)) for i, m in found for t in RANGES if t.__name__ == m.group(1)),
-                              (None, None, ""))  # fmt: skip
+                              (None, None, ""))
     if hit is None:
         return None
     keys = [k for ln in lines[:hit] for k in re.findall(r'Parser key "([\w.]+)"', ln)]
-    value = re.match(r"(.*?)\s*does not conform", detail) or re.search(r"(?:: |^)'?([^':]*?)'?(?: not an? \w+)?$", detail)
-    value = value.group(1) if value else ""
+    found_value = re.match(r"(.*?)\s*does not conform", detail) or re.search(r"(?:: |^)'?([^':]*?)'?(?: not an? \w+)?$", detail)
+    value = found_value.group(1) if found_value else ""
     if not value:  # optional arguments, or not a number at all: the value is on a "Given value:" line
         value = next((ln.split("Given value:", 1)[1].strip() for ln in lines[hit:] if "Given value:" in ln), "?")
     option = "--" + ".".join(k for k in keys if k != "init_args") if keys else "a value"

@@ -66,7 +66,7 @@ class Registry(Generic[T]):
 
         if isinstance(name, type):  # used bare: @register_model
             cls, name = name, None
-            return decorator(cls)  # type: ignore[return-value]
+            return decorator(cls)
         return decorator
 
     def add(
@@ -223,7 +223,7 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _implements(cls: type, protocol: type) -> bool:
+def _implements(cls: type[Any], protocol: type) -> bool:
     """Whether ``cls`` defines every method of a protocol and has each of its data attributes: on the
     class, annotated in its body (``num_classes: int``), or as an ``__init__`` argument (attributes a
     family sets in ``__init__``, so the class itself does not have them)."""
@@ -261,7 +261,7 @@ def _assigned_in_init(cls: type) -> set[str]:
     return names
 
 
-def import_class(path: str) -> type:
+def import_class(path: str) -> type[Any]:
     """``"genlight.modules.vae.VAE"`` -> the class."""
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)

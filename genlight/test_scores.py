@@ -65,7 +65,7 @@ class TestScores:
             if self.extractor_name is not None:
                 try:
                     self.extractor = create_extractor(self.extractor_name)
-                except Exception as err:  # noqa: BLE001 - missing weights, offline download
+                except Exception as err:
                     raise ConfigError(
                         f"genlight test scores samples of {'x'.join(map(str, shape))} images in the feature space of "
                         f"the {self.extractor_name!r} extractor, which cannot be built: {err}"
@@ -144,7 +144,7 @@ class TestScores:
             for name, err in (
                 ("cycle_a", (cycle_a - x_a).abs()), ("cycle_b", (cycle_b - x_b).abs()),
                 ("identity", (ident_b - x_b).abs()), ("identity", (ident_a - x_a).abs()),
-            ):  # fmt: skip
+            ):
                 self._mean(name, device).update(err.flatten(1).mean(1).float())
             features = {k: self._features(v, shape) for k, v in (("a", x_a), ("b", x_b), ("a2b", a2b), ("b2a", b2a))}
         real_index = self._indices("real", n, rank, world_size, device)

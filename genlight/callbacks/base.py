@@ -6,6 +6,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import ClassVar
 
 import lightning.pytorch as pl
@@ -14,8 +15,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from genlight.types import is_conditional
 from genlight.ranges import Decay, NonNegativeInt, check_arguments
+from genlight.types import is_conditional
 
 __all__ = ["EpochImageCallback", "PeriodicCallback", "accepts_labels", "evaluating", "first_batch", "label_kwargs"]
 
@@ -164,7 +165,7 @@ class PeriodicCallback(pl.Callback):
         names in its ``last_results``, as :class:`~genlight.callbacks.FIDCallback` keeps them): such a
         callback never skips, so checkpoints are never selected on a stale (or missing) value."""
         logged = set(getattr(self, "last_results", None) or ())
-        return bool(logged) and any(getattr(cb, "monitor", None) in logged for cb in trainer.callbacks)
+        return bool(logged) and any(getattr(cb, "monitor", None) in logged for cb in getattr(trainer, "callbacks", []))
 
     @contextmanager
     def timed(self) -> Iterator[None]:
@@ -186,6 +187,9 @@ class PeriodicCallback(pl.Callback):
 class EpochImageCallback(PeriodicCallback):
     """A :class:`PeriodicCallback` that logs images at the end of training epochs, on rank 0, with the
     model in eval mode: subclasses implement :meth:`log_epoch`."""
+
+    #: where the last picture was written (``None`` before the first, or where no logger saves files)
+    last_path: Path | None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.is_due(trainer, pl_module):
@@ -229,7 +233,7 @@ def first_batch(trainer: pl.Trainer, n: int, split: str = "val") -> tuple[Tensor
     from genlight.callbacks.data import ordered_loader, split_dataset_of
 
     dataset = split_dataset_of(trainer, split)
-    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))  # type: ignore[arg-type]
+    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))
     if isinstance(batch, (tuple, list)):
         return batch[0], (batch[1] if len(batch) > 1 else None)
     return batch, None

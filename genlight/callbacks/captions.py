@@ -45,9 +45,10 @@ class CaptionGrid(EpochImageCallback):
     def chosen_captions(self, trainer: pl.Trainer) -> list[str]:
         """The captions of the grid (fixed at the first call)."""
         if self.captions is None:
-            source = getattr(trainer.datamodule, "captions", None)
+            dm = getattr(trainer, "datamodule", None)
+            source = getattr(dm, "captions", None)
             if source is None:
-                raise ValueError(f"{type(trainer.datamodule).__name__} has no captions: pass CaptionGrid(captions=[...])")
+                raise ValueError(f"{type(dm).__name__} has no captions: pass CaptionGrid(captions=[...])")
             pool = source("val")
             step = max(1, len(pool) // self.num_captions)
             self.captions = pool[::step][: self.num_captions]
@@ -61,7 +62,7 @@ class CaptionGrid(EpochImageCallback):
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         captions = self.chosen_captions(trainer)
-        images = self.draw(pl_module, captions)  # type: ignore[arg-type]
+        images = self.draw(pl_module, captions)
         rows = "; ".join(f"{i}: {c}" for i, c in enumerate(captions))
         self.last_path = log_images(trainer, "caption_samples", images, nrow=self.per_caption, row_labels=captions,
                                     caption=f"rows: {rows}; epoch {trainer.current_epoch}")  # fmt: skip

@@ -35,7 +35,7 @@ def compiled_networks(pl_module: nn.Module) -> dict[str, nn.Module]:
         from torchmetrics import Metric
 
         names = [n for n, m in pl_module.named_children()
-                 if not isinstance(m, Metric) and any(True for _ in m.parameters())]  # fmt: skip
+                 if not isinstance(m, Metric) and any(True for _ in m.parameters())]
     out: dict[str, nn.Module] = {}
     for name in names:
         module = pl_module.get_submodule(name)
@@ -61,7 +61,7 @@ def backend_error(backend: str, device: torch.device) -> str | None:
 
 
 def compile_networks(pl_module: nn.Module, backend: str = "inductor", mode: str | None = None,
-                     dynamic: bool | None = None, device: torch.device | None = None) -> list[str]:  # fmt: skip
+                     dynamic: bool | None = None, device: torch.device | None = None) -> list[str]:
     """Compile ``pl_module``'s :func:`compiled_networks` in place (``nn.Module.compile``); returns their
     names, or ``[]`` (with one warning line) when the backend does not work on ``device`` (default: the
     model's)."""
@@ -73,7 +73,7 @@ def compile_networks(pl_module: nn.Module, backend: str = "inductor", mode: str 
     error = backend_error(backend, device)
     if error is not None:
         rank_zero_warn(f"Compile: torch.compile (backend {backend!r}) does not work on {device.type} here ({error}); "
-                       "running uncompiled")  # fmt: skip
+                       "running uncompiled")
         return []
     kwargs: dict[str, Any] = {"backend": backend, "dynamic": dynamic}
     if mode is not None:
@@ -101,6 +101,6 @@ class Compile(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.compiled = compile_networks(pl_module, self.backend, self.mode, self.dynamic,
-                                         trainer.strategy.root_device)  # fmt: skip
+                                         trainer.strategy.root_device)
         if self.compiled:
             rank_zero_info(f"Compile: {', '.join(self.compiled)} compiled (backend {self.backend})")

@@ -72,7 +72,7 @@ class PatchCompletions(EpochImageCallback):
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         x, _ = first_batch(trainer, self.num_images, self.split)
-        grid = completion_rows(pl_module, x.to(pl_module.device), self.seed)  # type: ignore[arg-type]
+        grid = completion_rows(pl_module, x.to(pl_module.device), self.seed)
         self.last_path = log_images(
             trainer, "completions", grid, nrow=len(x), caption=f"rows: {ROWS}; epoch {trainer.current_epoch}",
             row_labels=ROWS.split(", "),

@@ -14,7 +14,7 @@ def split_dataset_of(trainer: pl.Trainer, split: str) -> Dataset:
     """The full (not per-rank) data set of ``split`` ("train", "val" or "test"), un-augmented and
     deterministic when the datamodule offers it (:meth:`GenerativeDataModule.reference_dataset`), so
     FID references and image grids are the same at every call, in every run and on every rank."""
-    dm = trainer.datamodule
+    dm = getattr(trainer, "datamodule", None)
     if dm is not None and hasattr(dm, "reference_dataset") and getattr(dm, f"{split}_set", None) is not None:
         return dm.reference_dataset(split)
     dataset = getattr(dm, f"{split}_set", None) if dm is not None else None
@@ -42,5 +42,5 @@ def ordered_loader(dataset: Dataset, batch_size: int) -> DataLoader:
 def first_images(trainer: pl.Trainer, n: int, split: str = "val") -> Tensor:
     """The first ``n`` images of ``split`` (a fixed set, so grids are comparable across epochs)."""
     dataset = split_dataset_of(trainer, split)
-    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))  # type: ignore[arg-type]
+    batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))
     return images_of(batch)

@@ -30,7 +30,6 @@ from genlight._compat import attached_trainer
 from genlight.identity import EMA_KEY
 from genlight.ranges import Fraction, NonNegativeInt, PositiveInt, check_arguments
 
-
 __all__ = ["EMA", "find_ema"]
 
 
@@ -101,7 +100,7 @@ class EMA(pl.Callback):
         self.shadow = {k: v.detach().clone() for k, v in self._live(pl_module).items()}
         rank_zero_info(f"EMA: decay {self.decay} over {self.target or 'the whole model'} ({len(self.shadow)} tensors)")
 
-    def _live(self, pl_module: pl.LightningModule) -> dict[str, Tensor]:
+    def _live(self, pl_module: torch.nn.Module) -> dict[str, Tensor]:
         """The averaged entries of the model's state: ``{full key: tensor}`` (views, not copies)."""
         state = pl_module.state_dict(keep_vars=False)
         prefix = f"{self.target}." if self.target else ""
@@ -132,7 +131,7 @@ class EMA(pl.Callback):
 
     # ------------------------------------------------------------------ using the average
     @torch.no_grad()
-    def swap(self, pl_module: pl.LightningModule) -> None:
+    def swap(self, pl_module: torch.nn.Module) -> None:
         """Exchange the live and the averaged weights in place (call twice to undo)."""
         live = self._live(pl_module)
         for k, avg in self.shadow.items():
@@ -142,7 +141,7 @@ class EMA(pl.Callback):
         self.swapped = not self.swapped
 
     @contextmanager
-    def averaged(self, pl_module: pl.LightningModule) -> Iterator[None]:
+    def averaged(self, pl_module: torch.nn.Module) -> Iterator[None]:
         """The averaged weights in the model inside the block (re-entrant; a no-op when EMA is off)."""
         if not self.active or self.swapped:
             yield

@@ -9,8 +9,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback
 from genlight.callbacks.image_logging import log_images, reference_points
-from genlight.types import EnergyModel
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Size, check_arguments
+from genlight.types import EnergyModel
 
 __all__ = ["EnergyLandscape", "energy_grid", "energy_image", "save_energy_png"]
 
@@ -42,7 +42,7 @@ class EnergyLandscape(EpochImageCallback):
         self.last_path = log_images(
             trainer, "energy", image[None], nrow=1,
             caption=f"energy (bright = low) and data, epoch {trainer.current_epoch}",
-        )  # fmt: skip
+        )
 
 
 @torch.no_grad()
@@ -55,7 +55,7 @@ def energy_grid(model: EnergyModel, box: float | None = None, resolution: int = 
     ys = torch.linspace(box, -box, resolution)
     xs = torch.linspace(-box, box, resolution)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (R, R, 2): [i, j] = (xs[j], ys[i])
-    energies = torch.cat([model.energy(chunk.to(model.device)).float().cpu() for chunk in grid.view(-1, 2).split(8192)])
+    energies = torch.cat([model.energy(chunk.to(model.device)).float().cpu() for chunk in grid.view(-1, 2).split(8192)])  # type: ignore[attr-defined]
     return energies.view(resolution, resolution), grid
 
 

@@ -35,8 +35,8 @@ from genlight.errors import DataFilesError
 from genlight.metrics.extractors import FeatureExtractor, cache_root, create_extractor
 from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
-from genlight.types import Sampler, is_conditional
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Seed, check_arguments
+from genlight.types import Sampler, is_conditional
 
 __all__ = ["FIDCallback", "default_cache_dir"]
 
@@ -151,9 +151,9 @@ class FIDCallback(PeriodicCallback):
             raise ConfigError(f"FIDCallback: {EXTRACTORS.unknown_message(self.extractor_name)}")
         try:
             extractor = self.extractor(torch.device("cpu"))
-        except Exception as err:  # noqa: BLE001 - missing or unreadable weights, offline download
+        except Exception as err:
             raise ConfigError(f"FIDCallback cannot build the {self.extractor_name!r} extractor: {err}") from err
-        dm = trainer.datamodule
+        dm = getattr(trainer, "datamodule", None)
         shape = getattr(dm, "image_shape", None) or pl_module.hparams.get("image_shape")
         wanted = extractor.image_shape
         if wanted is not None and shape and tuple(shape) != tuple(wanted):
@@ -273,9 +273,9 @@ class FIDCallback(PeriodicCallback):
     def cache_key(self, trainer: pl.Trainer, dataset: Dataset, extractor: FeatureExtractor) -> str:
         """Hash of what the reference statistics depend on: data source and split, its size and a
         fingerprint of its first and last images, image shape, extractor and its weights."""
-        dm = trainer.datamodule
+        dm = getattr(trainer, "datamodule", None)
         hparams = {k: v for k, v in dict(getattr(dm, "hparams", {}) or {}).items() if k not in _LOADER_HPARAMS}
-        n = len(dataset)  # type: ignore[arg-type]
+        n = len(dataset)
         first, last = images_of(dataset[0]), images_of(dataset[n - 1])
         fingerprint = hashlib.sha256(first.numpy().tobytes() + last.numpy().tobytes()).hexdigest()[:16]
         key = {
@@ -333,7 +333,7 @@ class FIDCallback(PeriodicCallback):
         device = next(iter([*extractor.parameters(), *extractor.buffers()]), torch.empty(0)).device
         fid = FrechetDistance(extractor.num_features).to(device)
         kept: list[Tensor] = []
-        seen, limit = 0, self.max_reference or len(dataset)  # type: ignore[arg-type]
+        seen, limit = 0, self.max_reference or len(dataset)
         for batch in ordered_loader(dataset, self.batch_size):
             x = images_of(batch)[: limit - seen].to(device)
             features, _ = extractor(x)
@@ -349,10 +349,11 @@ class FIDCallback(PeriodicCallback):
     def _announce(self, trainer: pl.Trainer, dataset: Dataset, extractor: FeatureExtractor, path: Path) -> None:
         if self.protocol is not None:
             return
-        dm = type(trainer.datamodule).__name__ if trainer.datamodule is not None else "data"
+        dm = getattr(trainer, "datamodule", None)
+        dm = type(dm).__name__ if dm is not None else "data"
         self.protocol = (
             f"{'/'.join(self.metrics)} of {self.num_samples} samples (seed {self.seed}) vs "
-            f"{self._reference['num_images']} real images of the {dm} {self.reference_split} split; "
+            f"{self._reference['num_images']} real images of the {dm} {self.reference_split} split; "  # type: ignore[index]
             f"extractor {extractor.name} (weights sha256 {extractor.weights_id}); reference cache {path}"
         )
         rank_zero_info(f"FIDCallback protocol: {self.protocol}")

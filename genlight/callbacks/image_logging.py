@@ -163,7 +163,7 @@ def reference_points(trainer: pl.Trainer, n: int = 2000, split: str = "train") -
 
     try:
         points = first_images(trainer, n, split)
-    except Exception:  # no datamodule or loaders: plot the samples alone
+    except Exception:  # noqa: BLE001 - no datamodule or loaders: plot the samples alone
         return None
     return points if isinstance(points, Tensor) and points.dim() == 2 else None
 

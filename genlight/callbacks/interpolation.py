@@ -17,8 +17,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback, evaluating, first_batch, label_kwargs
 from genlight.callbacks.image_logging import log_images
-from genlight.types import Autoencoder, LatentGenerator, is_conditional
 from genlight.ranges import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Seed, check_arguments
+from genlight.types import Autoencoder, LatentGenerator, is_conditional
 
 __all__ = ["LatentInterpolation", "lerp", "slerp"]
 

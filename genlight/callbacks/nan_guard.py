@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from genlight._compat import logged_step_values
-from genlight.errors import NonFiniteLossError
 from genlight.epoch_means import EpochMeans
+from genlight.errors import NonFiniteLossError
 
 __all__ = ["NaNGuard"]
 

@@ -8,8 +8,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback, first_batch, label_kwargs
 from genlight.callbacks.image_logging import log_images
-from genlight.types import Autoencoder
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, check_arguments
+from genlight.types import Autoencoder
 
 __all__ = ["Reconstructions", "reconstruct"]
 
@@ -60,4 +60,4 @@ class Reconstructions(EpochImageCallback):
         self.last_path = log_images(
             trainer, "reconstructions", torch.cat([x, x_hat]), nrow=len(x),
             caption=f"inputs (top) vs reconstructions, epoch {epoch}",
-        )  # fmt: skip
+        )

@@ -12,7 +12,7 @@ command adds it to every ``fit``.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import numpy as np
@@ -25,12 +25,12 @@ class RNGState(pl.Callback):
     """Saves the global RNG states in every checkpoint and restores them when a resumed fit starts."""
 
     def state_dict(self) -> dict[str, Any]:
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        kind, keys, pos, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
         version, state, gauss = random.getstate()
         out: dict[str, Any] = {
             "torch": torch.get_rng_state(),
             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached": float(cached)},  # fmt: skip
+                      "has_gauss": int(has_gauss), "cached": float(cached)},
             "python": {"version": version, "state": torch.tensor(state, dtype=torch.int64), "gauss": gauss},
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():

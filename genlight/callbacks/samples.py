@@ -7,8 +7,8 @@ import torch
 
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import log_images
-from genlight.types import MultiDomainTranslator, PatchCompleter, Sampler, Translator, is_conditional
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Seed, check_arguments
+from genlight.types import MultiDomainTranslator, PatchCompleter, Sampler, Translator, is_conditional
 
 __all__ = ["SampleGrid"]
 

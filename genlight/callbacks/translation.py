@@ -9,8 +9,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback, first_batch
 from genlight.callbacks.image_logging import log_images
-from genlight.types import MultiDomainTranslator, Translator
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, check_arguments
+from genlight.types import MultiDomainTranslator, Translator
 
 __all__ = ["TranslationGrid", "domain_rows", "translation_rows"]
 
@@ -85,7 +85,7 @@ class TranslationGrid(EpochImageCallback):
         from genlight.callbacks.data import ordered_loader, split_dataset_of
 
         dataset = split_dataset_of(trainer, self.split)
-        batch = next(iter(ordered_loader(dataset, min(self.num_images, len(dataset)))))  # type: ignore[arg-type]
+        batch = next(iter(ordered_loader(dataset, min(self.num_images, len(dataset)))))
         x = batch[0].to(pl_module.device)  # type: ignore[attr-defined]
         every = batch[3] if len(batch) > 3 else None
         grid = domain_rows(pl_module, x, every.to(x.device) if every is not None else None)

@@ -8,8 +8,8 @@ from torch import Tensor
 
 from genlight.callbacks.base import EpochImageCallback, evaluating
 from genlight.callbacks.image_logging import image_grid, log_images
-from genlight.types import CodeTraversable
 from genlight.ranges import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Seed, check_arguments
+from genlight.types import CodeTraversable
 
 __all__ = ["CodeTraversal", "traversal_grid"]
 
@@ -45,14 +45,14 @@ class CodeTraversal(EpochImageCallback):
                 trainer, key, cells.flatten(0, 1), nrow=self.num_steps,
                 caption=f"rows: categorical code {self.categorical}; columns: continuous code {j} in "
                 f"[-{self.span}, {self.span}]; epoch {trainer.current_epoch}",
-            )  # fmt: skip
+            )
 
 
 def traversal_grid(model: CodeTraversable, continuous: int = 0, categorical: int = 0, num_steps: int = 10, span: float = 1.0,
-                   seed: int = 0) -> Tensor:  # fmt: skip
+                   seed: int = 0) -> Tensor:
     """:meth:`~genlight.types.CodeTraversable.code_traversal` as one ``(3, h, w)`` picture in [0, 1] (rows: categorical values,
     columns: the continuous sweep), drawn in eval mode with the EMA weights where an EMA callback is
     attached; the model's mode is restored after."""
-    with evaluating(model):
+    with evaluating(model):  # type: ignore[arg-type]
         cells = model.code_traversal(continuous, categorical, num_steps, span, seed)
     return image_grid(cells.flatten(0, 1), nrow=num_steps)

@@ -5,8 +5,8 @@ from genlight.datamodules.celeba import CelebADataModule
 from genlight.datamodules.cifar10 import CIFAR10DataModule
 from genlight.datamodules.common import DataFilesError
 from genlight.datamodules.digit_captions import DigitCaptionsDataModule
-from genlight.datamodules.digit_outliers import DigitOutliersDataModule
 from genlight.datamodules.digit_domains import DigitDomainsDataModule
+from genlight.datamodules.digit_outliers import DigitOutliersDataModule
 from genlight.datamodules.digits import DigitsDataModule
 from genlight.datamodules.fashion_outliers import FashionOutliersDataModule
 from genlight.datamodules.image_folder import ImageFolderDataModule

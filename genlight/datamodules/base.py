@@ -19,11 +19,11 @@ __all__ = ["GenerativeDataModule", "TransformedDataset", "split_dataset"]
 
 def split_dataset(dataset: Dataset, fractions: Sequence[float], seed: int) -> list[Subset]:
     """Split ``dataset`` into parts of the given fractions (the last takes the rest), by a seeded permutation."""
-    n = len(dataset)  # type: ignore[arg-type]
+    n = len(dataset)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     parts, start = [], 0
     for i, frac in enumerate(fractions):
-        stop = n if i == len(fractions) - 1 else start + int(round(frac * n))
+        stop = n if i == len(fractions) - 1 else start + round(frac * n)
         parts.append(Subset(dataset, perm[start:stop]))
         start = stop
     return parts
@@ -37,7 +37,7 @@ class TransformedDataset(Dataset):
         self.transform = transform
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         x, *rest = self.dataset[index]
@@ -77,7 +77,7 @@ class GenerativeDataModule(pl.LightningDataModule):
     #: ``domains`` (``(x, y, domain)``; validation/test add every domain's copy: ``digit_domains``)
     batch_kind: ClassVar[str] = "images"
     #: fraction held out as test data when the source has no official test split
-    test_fraction: ClassVar[float] = 0.0
+    test_fraction: float = 0.0
 
     def __init__(
         self,
@@ -110,7 +110,7 @@ class GenerativeDataModule(pl.LightningDataModule):
         folder): the datamodule a family names as its ``smoke_data``. Bundled data needs no files."""
         return cls(**{"batch_size": 16, **kwargs})
 
-    def load_datasets(self) -> tuple[Dataset, Dataset | None]:
+    def load_datasets(self) -> tuple[Dataset, Dataset | None] | tuple[Dataset, Dataset, Dataset]:
         """Return ``(train_pool, test)``; ``test`` is ``None`` when the source has no official split.
 
         A source with an official validation split may return ``(train, val, test)`` instead; then
@@ -170,7 +170,7 @@ class GenerativeDataModule(pl.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            drop_last=shuffle and len(dataset) > self.batch_size,  # type: ignore[arg-type]
+            drop_last=shuffle and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,

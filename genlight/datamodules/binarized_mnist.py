@@ -164,9 +164,9 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         if self.binarization == "fixed":
             require_files("binarized_mnist", self.amat_dir, list(AMAT_FILES.values()), self.how_to_get)
-            train, val, test = (read_amat(self.amat_dir / AMAT_FILES[s], self.how_to_get) for s in AMAT_FILES)
-            return TensorImageDataset(train, num_levels=2), TensorImageDataset(val, num_levels=2), TensorImageDataset(
-                test, num_levels=2
+            x_train, x_val, x_test = (read_amat(self.amat_dir / AMAT_FILES[s], self.how_to_get) for s in AMAT_FILES)
+            return TensorImageDataset(x_train, num_levels=2), TensorImageDataset(x_val, num_levels=2), TensorImageDataset(
+                x_test, num_levels=2
             )
         images, labels = load_idx_split(self.raw_dir, True, "binarized_mnist", self.how_to_get)
         test_images, test_labels = load_idx_split(self.raw_dir, False, "binarized_mnist", self.how_to_get)

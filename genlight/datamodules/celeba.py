@@ -9,11 +9,10 @@ lazily, center-cropped to ``crop_size`` and resized to ``image_size`` (64 by def
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 from torch.utils.data import Dataset

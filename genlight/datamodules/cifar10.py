@@ -8,12 +8,11 @@ here with strict checks (shape, dtype, label range) and, by default, the md5 sum
 
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +59,7 @@ def read_cifar_batch(path: Path, how: str = "") -> tuple[Tensor, Tensor]:
     try:
         with open(path, "rb") as f:
             entry = pickle.load(f, encoding="latin1")
-    except Exception as err:  # noqa: BLE001 - a truncated pickle raises EOFError, UnpicklingError, ...
+    except Exception as err:
         raise corrupted("cifar10", path, f"not a readable pickle: {type(err).__name__}: {err}", how) from err
     if not isinstance(entry, dict):
         raise corrupted("cifar10", path, f"expected a dict, got {type(entry).__name__}", how)

@@ -46,7 +46,7 @@ def download_or_explain(dataset: str, root: Path, files: Sequence[str], how: str
     """Run ``download()``; any failure (no network, bad checksum) becomes a :class:`DataFilesError`."""
     try:
         download()
-    except Exception as err:  # noqa: BLE001 - any download failure gets the same clear message
+    except Exception as err:
         raise DataFilesError(
             f"{dataset}: download failed ({type(err).__name__}: {str(err).strip()[:300]}). "
             f"Expected files under {root}: {', '.join(files)}. Without network, get them by hand: {how}"

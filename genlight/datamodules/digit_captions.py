@@ -53,7 +53,7 @@ __all__ = [
     "ATTRIBUTES", "ATTRIBUTE_WORDS", "CAPTION_LENGTH", "DIGIT_WORDS", "DigitCaptionsDataModule", "VOCABULARY",
     "attribute_levels", "caption", "class_captions", "class_tertiles", "detokenize", "measure_attributes",
     "parse_held_out", "tokenize",
-]  # fmt: skip
+]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: the attributes in caption order, and the words of their low and high levels (the middle is unmarked)
@@ -148,7 +148,7 @@ def parse_held_out(held_out: Sequence[str]) -> list[tuple[int, dict[int, int]]]:
     for entry in held_out:
         words = str(entry).lower().split()
         hint = (f"held_out entries are attribute words then a digit word, e.g. 'thick seven'; attribute words: "
-                f"{' '.join(words_to_level)}; digits: {' '.join(DIGIT_WORDS)}")  # fmt: skip
+                f"{' '.join(words_to_level)}; digits: {' '.join(DIGIT_WORDS)}")
         if len(words) < 2 or words[-1] not in DIGIT_WORDS or any(w not in words_to_level for w in words[:-1]):
             raise ValueError(f"held_out: cannot read {entry!r}; {hint}")
         levels = dict(words_to_level[w] for w in words[:-1])
@@ -174,7 +174,7 @@ def flat_indices(dataset: Dataset) -> tuple[Dataset, list[int]]:
     if isinstance(dataset, Subset):
         base, inner = flat_indices(dataset.dataset)
         return base, [inner[i] for i in dataset.indices]
-    return dataset, list(range(len(dataset)))  # type: ignore[arg-type]
+    return dataset, list(range(len(dataset)))
 
 
 # ---------------------------------------------------------------------------------------- datamodule
@@ -245,7 +245,7 @@ class DigitCaptionsDataModule(DigitSource, GenerativeDataModule):
         class then first appearance."""
         dataset = self.reference_dataset(split)
         seen: dict[str, int] = {}
-        for i in range(len(dataset)):  # type: ignore[arg-type]
+        for i in range(len(dataset)):
             _, y, tokens, _ = dataset[i]
             seen.setdefault(detokenize(tokens.view(1, -1))[0], int(y))
         return sorted(seen, key=lambda c: (seen[c], list(seen).index(c)))

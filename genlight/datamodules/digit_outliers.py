@@ -24,7 +24,7 @@ OUTLIER_SETS = (*SYNTHETIC_SETS, "held_out_class")
 def _indices_in(part: Dataset, pool: Dataset) -> list[int]:
     """The indices into ``pool`` of ``part``, a (possibly nested) :class:`Subset` of it."""
     if part is pool:
-        return list(range(len(pool)))  # type: ignore[arg-type]
+        return list(range(len(pool)))
     if not isinstance(part, Subset):
         raise TypeError(f"expected a Subset of the digits, got {type(part).__name__}")
     outer = _indices_in(part.dataset, pool)
@@ -48,7 +48,7 @@ class DigitOutliersDataModule(OutlierSets, DigitSource, DigitsDataModule):
         self,
         held_out_class: Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9] | None = None,
         source: Source = "digits",
-        **kwargs,  # noqa: ANN003
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.use_source(source)
@@ -72,7 +72,7 @@ class DigitOutliersDataModule(OutlierSets, DigitSource, DigitsDataModule):
         train, val, test_set = super().split_pool(pool, test)
         if self.held_out_class is None:
             return train, val, test_set
-        labels = pool.tensors[1] if hasattr(pool, "tensors") else stack_images(pool)[1]  # type: ignore[attr-defined]
+        labels = pool.tensors[1] if hasattr(pool, "tensors") else stack_images(pool)[1]
         held, kept = [], []
         for part in (train, val, test_set):
             indices = _indices_in(part, pool)

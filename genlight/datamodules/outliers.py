@@ -32,7 +32,7 @@ SYNTHETIC_SETS = ("inverted", "uniform_noise", "constant", "blurred", "pixel_shu
 
 def stack_images(dataset: Dataset) -> tuple[Tensor, Tensor]:
     """All ``(x, y)`` of a dataset of pairs as two tensors ``(N, C, H, W)`` and ``(N,)``."""
-    xs, ys = zip(*(dataset[i][:2] for i in range(len(dataset))))  # type: ignore[arg-type]
+    xs, ys = zip(*(dataset[i][:2] for i in range(len(dataset))))
     return torch.stack(list(xs)), torch.as_tensor(list(ys)).long()
 
 
@@ -89,7 +89,7 @@ class OutlierSets:
         """The images ``(M, C, H, W)`` of outlier set ``name`` (one of :attr:`outlier_set_names`)."""
         if name not in self.outlier_set_names:
             raise ValueError(f"unknown outlier set {name!r}{self.unknown_set_hint(name)}; choose from "
-                             f"{', '.join(self.outlier_set_names)}")  # fmt: skip
+                             f"{', '.join(self.outlier_set_names)}")
         if name not in SYNTHETIC_SETS:
             return self.extra_outlier_set(name)
         generator = torch.Generator().manual_seed(self.seed * 1000 + zlib.crc32(name.encode()) % 1000)

@@ -14,8 +14,8 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from genlight.datamodules.base import GenerativeDataModule
-from genlight.ranges import DataSize, PositiveInt
 from genlight.errors import IncompatibleDataError
+from genlight.ranges import DataSize, PositiveInt
 from genlight.registry import register_datamodule
 
 __all__ = ["EIGHT_GAUSSIANS_RADIUS", "EIGHT_GAUSSIANS_STD", "Toy2DDataModule", "log_prob", "sample_toy2d"]

@@ -25,7 +25,7 @@ class UnpairedDataset(Dataset):
 
     def __init__(self, a: Dataset, b: Dataset, random_pairs: bool = False) -> None:
         self.a, self.b, self.random_pairs = a, b, random_pairs
-        self.len_a, self.len_b = len(a), len(b)  # type: ignore[arg-type]
+        self.len_a, self.len_b = len(a), len(b)
 
     def __len__(self) -> int:
         return max(self.len_a, self.len_b)
@@ -100,7 +100,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
             for i, array in enumerate(arrays):
                 Image.fromarray(array).save(folder / f"{i:03d}.png")
         defaults = {"dir_a": str(Path(root) / "smoke_a"), "dir_b": str(Path(root) / "smoke_b"),
-                    "image_size": 8, "channels": 1, "batch_size": 8}  # fmt: skip
+                    "image_size": 8, "channels": 1, "batch_size": 8}
         return cls(**{**defaults, **kwargs})
 
     def _images(self, folder: Path, domain: str, option: str) -> ImageFileDataset:
@@ -112,7 +112,7 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         parts = {}
         for domain, folder in self.dirs.items():
-            test = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
+            test: Any = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
             train, val, test = self.split_pool(self._images(folder, domain, f"--data.dir_{domain}"), test)
             for name, part in (("train", train), ("val", val), ("test", test)):
                 if len(part) == 0:

@@ -3,8 +3,14 @@ typicality, complexity, energy, discriminator and reconstruction scores), classi
 rejection by a class-conditional density, and linear probes of frozen features. Used by
 ``genlight score`` (:mod:`genlight.cli.score`) and the benchmarks; see docs/evaluation.md."""
 
-from genlight.evaluation.background import PerturbedImages, background_from_config, perturb_training_split, train_background
+from genlight.evaluation.background import (
+    PerturbedImages,
+    background_from_config,
+    perturb_training_split,
+    train_background,
+)
 from genlight.evaluation.detection import detection_metrics, roc_curve
+from genlight.evaluation.draws import DEFAULT_DRAWS, mc_standard_error, seeded, varying
 from genlight.evaluation.probes import C_GRID, features_of, few_labels, linear_probe
 from genlight.evaluation.rejection import (
     accuracy_at_coverage,
@@ -37,7 +43,6 @@ from genlight.evaluation.tasks import (
     result_paths,
     write_result,
 )
-from genlight.evaluation.draws import DEFAULT_DRAWS, mc_standard_error, seeded, varying
 
 __all__ = [
     "C_GRID",

@@ -50,7 +50,7 @@ def detection_metrics(inlier_scores: Tensor, outlier_scores: Tensor) -> dict[str
     inl, out = _scores(inlier_scores, outlier_scores)
     # Mann-Whitney with midranks: U = sum of outlier ranks - n_out (n_out + 1) / 2
     pooled = torch.cat([out, inl])
-    values, inverse, counts = pooled.unique(sorted=True, return_inverse=True, return_counts=True)
+    _, inverse, counts = pooled.unique(sorted=True, return_inverse=True, return_counts=True)
     ends = counts.cumsum(0).double()
     midranks = ends - (counts.double() - 1) / 2  # 1-based average rank of each distinct value
     n_out, n_in = out.numel(), inl.numel()

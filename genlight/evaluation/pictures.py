@@ -5,7 +5,7 @@ numbers are printed as they are (whole numbers without a decimal point)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
@@ -35,7 +35,7 @@ def _frame(title: str, xlabel: str, ylabel: str, size: tuple[int, int],
 
 
 def line_chart(
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     title: str,
     xlabel: str,
     ylabel: str,

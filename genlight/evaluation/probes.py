@@ -23,7 +23,7 @@ def features_of(model: Featurizer, x: Tensor, batch_size: int = 256) -> Tensor:
         raise TypeError(f"{type(model).__name__} has no features(x) method: linear probes need a Featurizer")
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
-        model.eval()  # type: ignore[attr-defined]
+        model.eval()
     device = getattr(model, "device", x.device)
     try:
         parts = [model.features(x[i : i + batch_size].to(device)).flatten(1).float().cpu() for i in range(0, len(x), batch_size)]

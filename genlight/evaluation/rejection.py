@@ -47,7 +47,7 @@ def class_log_likelihoods(model: DensityModel, x: Tensor, batch_size: int = 256)
             "(cvae, gated_pixelcnn --model.conditional true, ddpm --model.conditional true)"
         )
     if hasattr(model, "eval"):
-        model.eval()  # type: ignore[attr-defined]
+        model.eval()
     device = getattr(model, "device", x.device)
     k = int(model.num_classes)  # type: ignore[attr-defined]
     rows = []

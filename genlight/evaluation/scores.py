@@ -128,7 +128,7 @@ def outlier_scores(
     """
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
-        model.eval()  # type: ignore[attr-defined]
+        model.eval()
     try:
         return _scores(model, x, reference, background, num_levels, batch_size)
     finally:
@@ -139,7 +139,7 @@ def outlier_scores(
 def _scores(
     model: object, x: Tensor, reference: float | Tensor | None, background: DensityModel | None,
     num_levels: int | None, batch_size: int,
-) -> dict[str, Tensor]:  # fmt: skip
+) -> dict[str, Tensor]:
     device = getattr(model, "device", x.device)
     scores: dict[str, Tensor] = {}
     if isinstance(model, DensityModel):
@@ -147,7 +147,7 @@ def _scores(
         scores["nll"] = nll
         if background is not None:
             if hasattr(background, "eval"):
-                background.eval()  # type: ignore[attr-defined]
+                background.eval()
             scores["likelihood_ratio"] = nll - _nll(background, x, batch_size)
         if reference is not None:
             mean = float(torch.as_tensor(reference, dtype=torch.float64).mean())

@@ -238,7 +238,7 @@ def probe_task(
         rows.append({"labels_per_class": "all" if k is None else k, **{n: round(v, 4) for n, v in result.items()}})
     names = [f"{r['labels_per_class']}/class" if r["labels_per_class"] != "all" else "all labels" for r in rows]
     bars = {name: r["test_accuracy"] for name, r in zip(names, rows)}
-    return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))
+    return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))  # type: ignore[arg-type]
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

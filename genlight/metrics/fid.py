@@ -27,6 +27,8 @@ class FrechetDistance(Metric):
     is_differentiable = False
     higher_is_better = False
     full_state_update = False
+    ref_mu: Tensor
+    ref_sigma: Tensor
 
     def __init__(self, num_features: int) -> None:
         super().__init__()

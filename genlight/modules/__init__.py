@@ -11,8 +11,8 @@ shared building blocks; no family imports another, except a variant that subclas
 from genlight.modules.aae import AAE
 from genlight.modules.autoencoder import AE
 from genlight.modules.beta_vae import BetaVAE
-from genlight.modules.classifier import CNNClassifier, MLPClassifier
 from genlight.modules.cgan import CGAN
+from genlight.modules.classifier import CNNClassifier, MLPClassifier
 from genlight.modules.cvae import CVAE
 from genlight.modules.cyclegan import CycleGAN
 from genlight.modules.dcgan import DCGAN
@@ -25,11 +25,11 @@ from genlight.modules.infogan import InfoGAN
 from genlight.modules.nade import NADE
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
-from genlight.modules.puzzlegan import PuzzleGAN
 from genlight.modules.progan import ProGAN
+from genlight.modules.puzzlegan import PuzzleGAN
 from genlight.modules.realnvp import RealNVP
-from genlight.modules.text2image import Text2Image
 from genlight.modules.stargan import StarGAN
+from genlight.modules.text2image import Text2Image
 from genlight.modules.vae import VAE
 from genlight.modules.wgan_gp import WGANGP
 

@@ -45,17 +45,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.functional import check_image_shape
-
-from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
+from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.mlp import MLPDiscriminator
 from genlight.nn.priors import LOGVAR_RANGE, check_prior, gaussian_mmd, make_prior
-from genlight.types import class_count
-from genlight.registry import register_model
 from genlight.ranges import ClassCount, Depth, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, check_arguments
+from genlight.registry import register_model
+from genlight.types import class_count
 
 __all__ = ["AAE"]
 
@@ -193,7 +192,7 @@ class AAE(GenerativeModule):
         """Reconstruction: ``decode(encode(x))``."""
         return self.decode(self.encode(x))
 
-    def sample_latent(self, n: int, y: Tensor | None = None) -> Tensor:
+    def sample_latent(self, n: int, y: Tensor | int | None = None) -> Tensor:
         """``n`` prior draws ``(n, latent_dim)``; ``y``: class ids (supervised) for their components."""
         return self.prior.sample(n, self._labels(y, n) if y is not None else None)
 
@@ -248,11 +247,11 @@ class AAE(GenerativeModule):
         self.log_train(
             recon=recon, d_loss=d_loss, g_loss=g_loss, **({"gp": d_terms["gp"]} if "gp" in d_terms else {}),
             batch_size=len(x), prog_bar=("recon", "d_loss", "g_loss"),
-        )  # fmt: skip
+        )
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x = batch[0]
-        z, mean = self.posterior_sample(x)
+        z, _ = self.posterior_sample(x)
         recon = self.reconstruction_nll(x, z).mean()
         self.log(f"{stage}/loss", recon, prog_bar=stage == "val", sync_dist=True)
         metrics = {f"{stage}/recon": recon}

@@ -9,11 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlight.functional import check_image_shape
-
 from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder
-from genlight.registry import register_model
 from genlight.ranges import PositiveFloat, Size, check_arguments
+from genlight.registry import register_model
 
 
 @register_model("ae")

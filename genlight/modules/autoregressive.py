@@ -18,10 +18,10 @@ from torch import Tensor
 
 from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
-from genlight.ranges import Decay, NonNegativeFloat, PositiveFloat, check_arguments
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.likelihoods import PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture
+from genlight.ranges import Decay, NonNegativeFloat, PositiveFloat, check_arguments
 from genlight.types import class_count
 
 __all__ = ["AutoregressiveImageModel"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import torch
 from torch import Tensor
 
 from genlight.modules.vae import VAE
-from genlight.registry import register_model
 from genlight.ranges import Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.registry import register_model
 
 
 @register_model("beta_vae")
@@ -52,7 +51,7 @@ class BetaVAE(VAE):
         super().__init__(
             image_shape, num_levels, latent_dim, hidden_channels, likelihood, beta, lr, eval_samples, prior,
             prior_components,
-        )  # fmt: skip  (VAE saves and checks the hyper-parameters of this whole __init__ chain)
+        )  # VAE saves and checks the hyper-parameters of this whole __init__ chain
 
     def capacity(self, step: int | None = None) -> float:
         """``C(t) = capacity_max * min(1, t / capacity_steps)`` in nats at optimizer step ``t``."""

@@ -21,13 +21,13 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
-from genlight.registry import register_model
 from genlight.ranges import ClassCount, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.registry import register_model
 
 __all__ = ["CGAN"]
 
@@ -86,7 +86,7 @@ class CGAN(AdversarialModule):
         self.discriminator = dcgan_init_(DCGANDiscriminator(
             shape, width, norm="spectral", num_classes=self.num_classes, extra_layers=extra_layers,
             head_bias=loss != "wasserstein_gp",
-        ))  # fmt: skip
+        ))
 
     def setup(self, stage: str) -> None:
         super().setup(stage)

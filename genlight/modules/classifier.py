@@ -13,13 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.functional import check_image_shape
-
-from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
+from genlight.module import GenerativeModule
 from genlight.nn.classifier_nets import CNNNet, MLPNet
-from genlight.registry import register_model
 from genlight.ranges import ClassCount, Fraction, PositiveFloat, Size, check_arguments
+from genlight.registry import register_model
 
 __all__ = ["CNNClassifier", "ClassifierModule", "MLPClassifier"]
 

@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
 from genlight.modules.vae import VAE
 from genlight.nn import ConvDecoder, ConvEncoder
 from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture
-from genlight.registry import register_model
 from genlight.ranges import ClassCount, Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
+from genlight.registry import register_model
 
 
 @register_model("cvae")
@@ -68,11 +68,11 @@ class CVAE(VAE):
         super().__init__(
             image_shape, num_levels, latent_dim, hidden_channels, likelihood, beta, lr, eval_samples, prior,
             prior_components,
-        )  # fmt: skip
+        )
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
         self.num_classes = num_classes
-        c, h, w = self.example_input_array.shape[1:]
+        c, h, w = self.example_input_array.shape[1:]  # type: ignore[union-attr]
         out_channels = c * self.likelihood.params_per_channel
         self.encoder = ConvEncoder((c + num_classes, h, w), hidden_channels, 2 * latent_dim)  # q(z|x,y)
         self.decoder = ConvDecoder(latent_dim + num_classes, (c, h, w), hidden_channels, out_channels)  # p(x|z,y)
@@ -94,7 +94,7 @@ class CVAE(VAE):
     def one_hot(self, y: Tensor) -> Tensor:
         return F.one_hot(y, self.num_classes).float()
 
-    def posterior(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def posterior(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``q(z|x,y) = N(mu, diag(exp(logvar)))``; labels enter as constant one-hot channels."""
         if y is None:
             raise ValueError("cvae's posterior q(z|x,y) needs labels y (encode(x) infers them)")
@@ -125,20 +125,20 @@ class CVAE(VAE):
             scores.append(self.likelihood.log_prob(self.decoder_given(y)(mu), x) - prior.kl(mu, mu, logvar))
         return torch.stack(scores, 1).argmax(1)
 
-    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """The posterior mean of ``q(z|x,y)``; without ``y`` the labels come from :meth:`classify`."""
         y = self.classify(x) if y is None else self._labels(y, len(x))
         return self.posterior(x, y)[0]
 
     @torch.no_grad()
-    def features(self, x: Tensor) -> Tensor:  # type: ignore[override]
+    def features(self, x: Tensor) -> Tensor:
         """A frozen, label-free representation: the posterior means of ``q(z|x,y)`` for every class ``y``,
         concatenated in class order, ``(B, num_classes * latent_dim)``. No label is needed nor guessed
         (how the code moves with the assumed class is part of the representation)."""
         means = [self.posterior(x, torch.full((len(x),), k, device=x.device, dtype=torch.long))[0] for k in range(self.num_classes)]
         return torch.cat(means, 1)  # (B, K * latent_dim)
 
-    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """``E[x | z, y]``; without ``y`` the mean under the uniform class prior."""
         if y is not None:
             return self.likelihood.mean(self.decoder_given(self._labels(y, len(z)))(z))
@@ -151,7 +151,7 @@ class CVAE(VAE):
         y = torch.randint(self.num_classes, (n,), device=self.device) if y is None else self._labels(y, n)
         return self.likelihood.sample(self.decoder_given(y)(self.sample_latent(n)))
 
-    def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Per-example ``(-log p(x|z,y), KL(q(z|x,y) || p(z)))`` in nats, one sample of ``z``."""
         if y is None:
             raise ValueError("cvae's ELBO needs labels y; log_prob(x) gives the label-free bound")
@@ -177,7 +177,7 @@ class CVAE(VAE):
             return -(nll + kl)
         return torch.logsumexp(self.log_weights(x, k, chunk_size, y=y), 0) - math.log(k)
 
-    def log_weights(  # type: ignore[override]
+    def log_weights(
         self, x: Tensor, num_samples: int, chunk_size: int = 4096, y: Tensor | None = None
     ) -> Tensor:
         """``(k, B)`` log-weights ``log p(x|z_i,y) + log p(z_i) - log q(z_i|x,y)``, ``z_i ~ q(z|x,y)``."""

@@ -40,13 +40,30 @@ import torch
 from torch import Tensor, nn
 
 from genlight.functional import check_image_shape
-
 from genlight.module import GenerativeModule
-from genlight.nn.adversarial import AdversarialLoss, ImagePool, check_loss, dcgan_init_, discriminator_loss, generator_loss
+from genlight.nn.adversarial import (
+    AdversarialLoss,
+    ImagePool,
+    check_loss,
+    dcgan_init_,
+    discriminator_loss,
+    generator_loss,
+)
 from genlight.nn.image_to_image import ImageNorm, PatchDiscriminator, ResnetGenerator
 from genlight.nn.schedules import linear_decay
+from genlight.ranges import (
+    Buffer,
+    Depth,
+    DepthOrZero,
+    Fraction,
+    KernelSize,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    Size,
+    check_arguments,
+)
 from genlight.registry import register_model
-from genlight.ranges import Buffer, Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
 __all__ = ["CycleGAN", "DIRECTIONS", "linear_decay"]
 
@@ -78,7 +95,7 @@ class CycleGAN(GenerativeModule):
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
         "width_g": 4, "n_blocks": 1, "width_d": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 2,
-    }  # fmt: skip
+    }
     smoke_data: ClassVar[str] = "unpaired_folders"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("unpaired",)
     ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other nets without gradients
@@ -125,7 +142,7 @@ class CycleGAN(GenerativeModule):
                 shape, width_g, n_blocks, max_downsamplings=g_downsamplings, stem_kernel=g_stem_kernel, norm=norm
             ))
             for d in DIRECTIONS
-        })  # fmt: skip
+        })
         self.discriminators = nn.ModuleDict(
             {d: dcgan_init_(PatchDiscriminator(shape, width_d, n_layers_d, norm=norm)) for d in ("a", "b")}
         )
@@ -152,7 +169,7 @@ class CycleGAN(GenerativeModule):
                 generator_loss(hp.loss, self.discriminators["b"](fake_b)) + generator_loss(hp.loss, self.discriminators["a"](fake_a))
             ),
             "cycle": hp.lambda_cycle * ((g_b2a(fake_b) - real_a).abs().mean() + (g_a2b(fake_a) - real_b).abs().mean()),
-        }  # fmt: skip
+        }
         if hp.lambda_identity > 0:
             weight = hp.lambda_identity * hp.lambda_cycle
             terms["identity"] = weight * ((g_a2b(real_b) - real_b).abs().mean() + (g_b2a(real_a) - real_a).abs().mean())
@@ -174,7 +191,7 @@ class CycleGAN(GenerativeModule):
         self.manual_step(opt_d, d_loss)  # the fakes are detached: the generators are not in this graph
         self.log_train(
             g_loss=g_loss, d_loss=d_loss, **g_terms, d_a=d_a, d_b=d_b, batch_size=len(real_a), prog_bar=("g_loss", "d_loss")
-        )  # fmt: skip
+        )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x_a, x_b = batch[0], batch[1]

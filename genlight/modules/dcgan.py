@@ -14,8 +14,8 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
-from genlight.registry import register_model
 from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.registry import register_model
 
 __all__ = ["DCGAN"]
 

@@ -45,12 +45,23 @@ from genlight.module import GenerativeModule
 from genlight.nn.diffusion import beta_schedule, ddim_timesteps, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.schedules import warmup_cosine_scheduler
 from genlight.nn.unet import UNet
-from genlight.types import class_count
-from genlight.registry import register_model
 from genlight.ranges import (
-    ClassCount, ClosedUnitInterval, Depth, DepthOrZero, Fraction, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat,
-    PositiveInt, Size, Steps, check_arguments,
-)  # fmt: skip
+    ClassCount,
+    ClosedUnitInterval,
+    Depth,
+    DepthOrZero,
+    Fraction,
+    Levels,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+    Steps,
+    check_arguments,
+)
+from genlight.registry import register_model
+from genlight.types import class_count
 
 __all__ = ["DDPM"]
 
@@ -97,7 +108,7 @@ class DDPM(GenerativeModule):
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
         "channels": 8, "timesteps": 10, "sample_steps": 5, "bound_timesteps": 3, "bound_examples": 32,
-    }  # fmt: skip
+    }
     ema_decay: ClassVar[float] = 0.999
     conditional_with: ClassVar[str | None] = "--model.conditional true"
     log_prob_is_exact = False
@@ -301,7 +312,7 @@ class DDPM(GenerativeModule):
     def bound_terms(
         self, x: Tensor, num_terms: int | None = None,
         generator: torch.Generator | Sequence[torch.Generator] | None = None, y: Tensor | None = None,
-    ) -> dict[str, Tensor]:  # fmt: skip
+    ) -> dict[str, Tensor]:
         """Per-example terms of the negative variational bound, in nats (float64): ``prior`` (L_T),
         ``kl`` (the estimate of Σ_{t=2..T} L_{t-1}, see the module docstring; ``num_terms`` strata,
         default ``bound_timesteps``), ``decoder`` (L_0) and their sum ``total``. Unconditional
@@ -317,8 +328,8 @@ class DDPM(GenerativeModule):
 
         def randn() -> Tensor:
             if each:
-                return torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generator]).to(x0.device)
-            return torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
+                return torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generator]).to(x0.device)  # type: ignore[union-attr]
+            return torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)  # type: ignore[arg-type]
 
         def dims(t: Tensor) -> Tensor:
             return t.flatten(1).sum(1)
@@ -340,9 +351,9 @@ class DDPM(GenerativeModule):
                 edges = sorted(set(grid.round().long().tolist()))
                 strata = len(edges) - 1
                 if each:  # (strata, n): a timestep per stratum and image
-                    u = torch.stack([torch.rand(strata, generator=g, dtype=torch.float64) for g in generator], 1)
+                    u = torch.stack([torch.rand(strata, generator=g, dtype=torch.float64) for g in generator], 1)  # type: ignore[union-attr]
                 else:
-                    u = torch.rand(strata, generator=generator, dtype=torch.float64)[:, None].expand(-1, n)
+                    u = torch.rand(strata, generator=generator, dtype=torch.float64)[:, None].expand(-1, n)  # type: ignore[arg-type]
                 lo, size = torch.tensor(edges[:-1])[:, None], torch.tensor(edges[1:])[:, None] - torch.tensor(edges[:-1])[:, None]
                 picks = lo + torch.minimum((u * size).long(), size - 1)  # (strata, n)
                 weights = [float(hi - lo) for lo, hi in zip(edges[:-1], edges[1:])]
@@ -438,7 +449,7 @@ class DDPM(GenerativeModule):
             if not math.isfinite(total):
                 raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
         # the cosine spans the whole run, overlapping the warm-up (decay_start=0)
-        sched = warmup_cosine_scheduler(opt, hp.warmup_steps, total, decay_start=0)
+        sched = warmup_cosine_scheduler(opt, hp.warmup_steps, total, decay_start=0)  # type: ignore[arg-type]
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def configure_gradient_clipping(

@@ -24,10 +24,18 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as sn
 
 from genlight.functional import check_image_shape
-
 from genlight.module import GenerativeModule
+from genlight.ranges import (
+    Buffer,
+    ClosedUnitInterval,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    Size,
+    Steps,
+    check_arguments,
+)
 from genlight.registry import register_model
-from genlight.ranges import Buffer, ClosedUnitInterval, Fraction, NonNegativeFloat, PositiveFloat, Size, Steps, check_arguments
 
 __all__ = ["EBM", "ConvEnergy", "MLPEnergy"]
 
@@ -244,7 +252,7 @@ class EBM(GenerativeModule):
             {f"{stage}/energy_data": e_data, f"{stage}/energy_noise": e_noise, f"{stage}/energy_buffer": e_buffer,
              f"{stage}/energy_gap": e_noise - e_data},
             sync_dist=True, batch_size=len(x),
-        )  # fmt: skip
+        )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.energy.parameters(), lr=self.hparams.lr, betas=(self.hparams.beta1, 0.999))

@@ -20,18 +20,17 @@ import torch
 from torch import Tensor, nn
 
 from genlight._compat import attached_trainer
-from genlight.functional import check_image_shape, to_levels
-
-from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape, to_levels
+from genlight.module import GenerativeModule
 from genlight.nn.flows import (
     MultiScaleFlow,
     UniformDequantization,
     VariationalDequantization,
     standard_normal_log_prob,
 )
-from genlight.ranges import NonNegativeFloat, NonNegativeInt, PositiveFloat, check_arguments
 from genlight.nn.schedules import warmup_cosine_scheduler
+from genlight.ranges import NonNegativeFloat, NonNegativeInt, PositiveFloat, check_arguments
 
 __all__ = ["NormalizingFlow"]
 
@@ -179,7 +178,8 @@ class NormalizingFlow(GenerativeModule):
         self.log_density("test", self.log_prob(batch[0]))
 
     def configure_optimizers(self) -> Any:
-        decay, rest = [], []
+        decay: list[Tensor] = []
+        rest: list[Tensor] = []
         for name, p in self.named_parameters():
             (decay if ".net." in f".{name}" and p.dim() > 1 else rest).append(p)
         groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}]

@@ -19,8 +19,8 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss
 from genlight.nn.mlp import MLPDiscriminator, mlp_layers
-from genlight.registry import register_model
 from genlight.ranges import Depth, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.registry import register_model
 
 __all__ = ["GAN", "MLPDiscriminator", "MLPGenerator"]
 

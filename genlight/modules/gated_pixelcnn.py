@@ -14,13 +14,23 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from genlight.functional import check_image_shape
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
-from genlight.types import class_count
+from genlight.ranges import (
+    ClassCount,
+    Decay,
+    Depth,
+    Fraction,
+    KernelSize,
+    Levels,
+    NonNegativeFloat,
+    PositiveFloat,
+    Size,
+)
 from genlight.registry import register_model
-from genlight.ranges import ClassCount, Decay, Depth, Fraction, KernelSize, Levels, NonNegativeFloat, PositiveFloat, Size
+from genlight.types import class_count
 
 
 def gate(x: Tensor) -> Tensor:
@@ -38,7 +48,7 @@ class GatedLayer(nn.Module):
         super().__init__()
         self.first = first
         self.vertical = MaskedConv2d(in_ch, 2 * width, kernel, image_channels, "V")
-        mask = "A" if first else "B"
+        mask: Literal["A", "B"] = "A" if first else "B"
         self.horizontal = MaskedConv2d(in_ch, 2 * width, (1, kernel), image_channels, mask, out_chunks=2)
         self.link = nn.Conv2d(2 * width, 2 * width, 1)  # v -> h, before the gate; v comes from rows above
         self.out = MaskedConv2d(width, width, 1, image_channels, "B")

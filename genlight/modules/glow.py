@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
+from genlight.modules.flow import NormalizingFlow
 from genlight.nn.flows import (
     ActNorm,
     AffineCoupling,
@@ -31,9 +32,8 @@ from genlight.nn.flows import (
     Squeeze,
     StandardNormalTop,
 )
-from genlight.modules.flow import NormalizingFlow
-from genlight.registry import register_model
 from genlight.ranges import Depth, Fraction, Levels, LogitAlpha, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size
+from genlight.registry import register_model
 
 
 @register_model("glow")
@@ -92,7 +92,7 @@ class Glow(NormalizingFlow):
         shape = self.setup_data(
             image_shape, num_levels, multiple_of=2**num_scales, dequantization=dequantization,
             dequantization_kwargs={"hidden": dequant_hidden, "num_couplings": dequant_couplings},
-        )  # fmt: skip
+        )
         self.flow = self._image_flow(shape) if self.is_images else self._vector_flow(shape[0])
 
     def _step(self, channels: int, parity: int) -> list[FlowStep]:

@@ -47,8 +47,17 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+from genlight.ranges import (
+    Choices,
+    DepthOrZero,
+    Fraction,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+    SizeOrZero,
+)
 from genlight.registry import register_model
-from genlight.ranges import Choices, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, SizeOrZero
 
 __all__ = ["InfoGAN", "InfoHead", "categorical_info_loss", "gaussian_info_nll", "info_loss"]
 
@@ -175,7 +184,7 @@ class InfoGAN(AdversarialModule):
         self.generator = dcgan_init_(DCGANGenerator(self.latent_dim, shape, width, extra_layers=extra_layers))
         self.discriminator = dcgan_init_(DCGANDiscriminator(
             shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp"
-        ))  # fmt: skip
+        ))
         self.q_head = dcgan_init_(InfoHead(self.discriminator.feature_dim, self.categories, num_continuous, q_hidden))
 
     # ------------------------------------------------------------------ the latent code

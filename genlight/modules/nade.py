@@ -21,10 +21,10 @@ from torch import Tensor, nn
 
 from genlight.functional import check_image_shape
 from genlight.modules.autoregressive import AutoregressiveImageModel
-from genlight.nn.autoregressive import draw_levels
 from genlight.nn import LogisticMixture, logistic_mixture_log_probs
-from genlight.registry import register_model
+from genlight.nn.autoregressive import draw_levels
 from genlight.ranges import Decay, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, Steps
+from genlight.registry import register_model
 
 
 def soft_one_hot(x: Tensor, num_levels: int) -> Tensor:

@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d
-from genlight.registry import register_model
 from genlight.ranges import Decay, Depth, Fraction, KernelSize, Levels, NonNegativeFloat, PositiveFloat, Size
+from genlight.registry import register_model
 
 
 class MaskedResidualBlock(nn.Module):

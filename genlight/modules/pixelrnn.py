@@ -22,16 +22,25 @@ import torch
 from torch import Tensor, nn
 
 from genlight._compat import attached_trainer
-from genlight.functional import check_image_shape, to_levels
-
-from genlight.module import GenerativeModule
 from genlight.errors import IncompatibleDataError
+from genlight.functional import check_image_shape, to_levels
+from genlight.module import GenerativeModule
 from genlight.nn.likelihoods import Categorical
 from genlight.nn.masked import MaskedConv2d
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell
 from genlight.nn.schedules import warmup_cosine_scheduler
+from genlight.ranges import (
+    Depth,
+    Fraction,
+    KernelSize,
+    Levels,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    Size,
+    check_arguments,
+)
 from genlight.registry import register_model
-from genlight.ranges import Depth, Fraction, KernelSize, Levels, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size, check_arguments
 
 __all__ = ["DiagonalBiLSTMPixelRNN", "PixelRNN", "RowLSTMPixelRNN"]
 

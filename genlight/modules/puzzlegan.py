@@ -59,11 +59,26 @@ from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_l
 from genlight.nn.conv import ConvDecoder, ConvEncoder
 from genlight.nn.dcgan import DCGANDiscriminator
 from genlight.nn.puzzle import (
-    composite, corner_index, coverage, cut_patches, mask_iou, patch_masks, random_positions, union_mask,
+    composite,
+    corner_index,
+    coverage,
+    cut_patches,
+    mask_iou,
+    patch_masks,
+    random_positions,
+    union_mask,
 )  # fmt: skip
 from genlight.ranges import (
-    Fraction, KernelSize, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, Size, SizeOrZero, check_arguments,
-)  # fmt: skip
+    Fraction,
+    KernelSize,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    Size,
+    SizeOrZero,
+    check_arguments,
+)
 from genlight.registry import register_model
 
 __all__ = ["PuzzleGAN", "PuzzleGenerator"]
@@ -272,7 +287,7 @@ class PuzzleGAN(GenerativeModule):
             "g_adv": hp.lambda_adversarial * generator_loss(hp.loss, self.discriminator(fake_pair)),
             "spatial": hp.lambda_spatial * F.cross_entropy(logits.float().flatten(2).flatten(0, 1), target),
             "appearance": hp.lambda_appearance * (error * region).sum() / (region.sum() * x.shape[1]).clamp(min=1),
-        }  # fmt: skip
+        }
         if hp.lambda_reconstruction > 0:
             terms["reconstruction"] = hp.lambda_reconstruction * error.mean()
         return terms

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
+from genlight.modules.flow import NormalizingFlow
 from genlight.nn.flows import (
     ActNorm,
     AffineCoupling,
@@ -30,9 +31,8 @@ from genlight.nn.flows import (
     Split,
     Squeeze,
 )
-from genlight.modules.flow import NormalizingFlow
-from genlight.registry import register_model
 from genlight.ranges import Depth, Fraction, Levels, LogitAlpha, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size
+from genlight.registry import register_model
 
 
 @register_model("realnvp")
@@ -85,7 +85,7 @@ class RealNVP(NormalizingFlow):
         shape = self.setup_data(
             image_shape, num_levels, multiple_of=2 ** (num_scales - 1), dequantization=dequantization,
             dequantization_kwargs={"hidden": dequant_hidden, "num_couplings": dequant_couplings},
-        )  # fmt: skip
+        )
         if self.is_images:
             self.flow = self._image_flow(shape)
         else:
@@ -100,7 +100,7 @@ class RealNVP(NormalizingFlow):
             return MLPCouplingNet(c_in, c_out, hp.hidden, hp.num_blocks)
 
         steps: list[FlowStep] = [AffineCoupling(channels, make_net, mask, parity, "tanh")]
-        return steps + [ActNorm(channels)] if hp.actnorm else steps
+        return [*steps, ActNorm(channels)] if hp.actnorm else steps
 
     def _image_flow(self, shape: tuple[int, ...]) -> MultiScaleFlow:
         hp = self.hparams

@@ -67,9 +67,17 @@ from genlight.nn.adversarial import discriminator_loss, generator_loss, gradient
 from genlight.nn.image_to_image import ImageNorm, ResnetGenerator, num_halvings
 from genlight.nn.schedules import linear_decay
 from genlight.ranges import (
-    Depth, DepthOrZero, Fraction, KernelSize, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size,
+    Depth,
+    DepthOrZero,
+    Fraction,
+    KernelSize,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Size,
     check_arguments,
-)  # fmt: skip
+)
 from genlight.registry import register_model
 
 __all__ = ["DomainDiscriminator", "DomainGenerator", "StarGAN"]
@@ -175,7 +183,7 @@ class StarGAN(GenerativeModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"width_g": 4, "n_blocks": 1, "width_d": 4, "n_critic": 1,
-                                              "lr_constant_epochs": 1, "lr_decay_epochs": 2}  # fmt: skip
+                                              "lr_constant_epochs": 1, "lr_decay_epochs": 2}
     smoke_data: ClassVar[str] = "digit_domains"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("domains",)
     ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other net without gradients
@@ -224,7 +232,7 @@ class StarGAN(GenerativeModule):
         self.num_domains = len(self.domain_names)
         self.generator = DomainGenerator(
             shape, self.num_domains, width_g, n_blocks, max_downsamplings=g_downsamplings, stem_kernel=g_stem_kernel, norm=norm
-        )  # fmt: skip
+        )
         self.discriminator = DomainDiscriminator(shape, self.num_domains, width_d, n_layers_d, n_extra_d)
 
     def setup(self, stage: str) -> None:

@@ -60,7 +60,7 @@ from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss
 from genlight.nn.dcgan import DCGANGenerator, dcgan_plan
-from genlight.ranges import ClassCount, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, Decay
+from genlight.ranges import ClassCount, Decay, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
 from genlight.registry import register_model
 
 __all__ = [
@@ -250,7 +250,7 @@ class Text2Image(AdversarialModule):
                 "use --data digit_captions"
             )
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic,
-                         lr_g=lr_g, lr_d=lr_d, betas=betas)  # fmt: skip
+                         lr_g=lr_g, lr_d=lr_d, betas=betas)
         self.num_classes = int(num_classes)
         self.vocabulary = tuple(vocabulary)
         self.caption_length = int(caption_length)
@@ -294,7 +294,7 @@ class Text2Image(AdversarialModule):
         return self.class_tokens[y]
 
     # ------------------------------------------------------------------ sampling
-    def generate(self, z: Tensor, t: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def generate(self, z: Tensor, t: Tensor | None = None) -> Tensor:
         """``G(z, t)`` in [-1, 1] for caption embeddings ``t``."""
         return self.generator(z, t)
 
@@ -337,7 +337,7 @@ class Text2Image(AdversarialModule):
         t = self.embed_text(tokens)
         return self.to_model_range(x), tokens, t, t[j], found
 
-    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:  # type: ignore[override]
+    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         real, tokens, t, t_wrong, found = self.batch_terms(batch)
         n = len(real)
@@ -384,7 +384,7 @@ class Text2Image(AdversarialModule):
         nearest = (img @ t.T).argmax(1)
         retrieval = (tokens[nearest] == tokens).all(1).float().mean()
         self.log_dict({"val/d_right": d_right.mean(), "val/d_wrong": d_wrong.mean(), "val/retrieval": retrieval},
-                      sync_dist=True, batch_size=len(real))  # fmt: skip
+                      sync_dist=True, batch_size=len(real))
 
     def discriminator_parameters(self) -> Iterable[nn.Parameter]:
         """D and both encoders (the contrastive term is part of the discriminator's step)."""

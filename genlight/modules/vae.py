@@ -18,12 +18,11 @@ import torch
 from torch import Tensor
 
 from genlight.functional import check_image_shape
-
 from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
 from genlight.nn.priors import LOGVAR_RANGE, DiagonalGaussianMixture, check_prior, gaussian_log_prob, make_prior
-from genlight.registry import register_model
 from genlight.ranges import Levels, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
+from genlight.registry import register_model
 
 
 @register_model("vae")

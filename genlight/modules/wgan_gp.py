@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from genlight.modules.dcgan import DCGAN
 from genlight.nn.adversarial import AdversarialLoss
-from genlight.registry import register_model
 from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.registry import register_model
 
 __all__ = ["WGANGP"]
 

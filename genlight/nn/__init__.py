@@ -9,8 +9,13 @@ another (an import-linter contract in ``pyproject.toml``); the bases ``genlight.
 """
 
 from genlight.nn.adversarial import (
-    ConditionalBatchNorm2d, ImagePool, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty,
-)  # fmt: skip
+    ConditionalBatchNorm2d,
+    ImagePool,
+    dcgan_init_,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+)
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan

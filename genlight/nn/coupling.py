@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
 from genlight.nn.flow_steps import FlowStep, NetFactory, Scale, _channel_view, _per_example
 
 __all__ = ["AffineCoupling", "ConvCouplingNet", "MLPCouplingNet", "checkerboard_mask"]
@@ -29,7 +28,7 @@ class _ResBlock(nn.Module):
         self.body = nn.Sequential(
             nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
             nn.ReLU(), nn.Dropout(dropout), nn.Conv2d(channels, channels, 3, padding=1),
-        )  # fmt: skip
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -50,7 +49,7 @@ class ConvCouplingNet(nn.Sequential):
     evaluation compute the same function (FAMILIES.md §5)."""
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, num_blocks: int = 1, dropout: float = 0.0):
-        middle = [_ResBlock(hidden, dropout) for _ in range(num_blocks)] or [nn.ReLU(), nn.Conv2d(hidden, hidden, 1)]
+        middle: list[nn.Module] = [_ResBlock(hidden, dropout) for _ in range(num_blocks)] or [nn.ReLU(), nn.Conv2d(hidden, hidden, 1)]
         super().__init__(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
             *middle,

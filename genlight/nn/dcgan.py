@@ -114,7 +114,7 @@ class DCGANDiscriminator(nn.Module):
         (bh, bw), widths = dcgan_plan(image_shape, width)
         widths = widths[::-1]
         layers: list[nn.Module] = [sn(nn.Conv2d(c, widths[0], 3, 1, 1)), nn.LeakyReLU(0.2)]
-        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+        for c_in, c_out in zip(widths, widths[1:]):
             for _ in range(extra_layers):
                 layers += [sn(nn.Conv2d(c_in, c_in, 3, 1, 1)), _norm(norm, c_in), nn.LeakyReLU(0.2)]
             layers += [sn(nn.Conv2d(c_in, c_out, 4, 2, 1)), _norm(norm, c_out), nn.LeakyReLU(0.2)]

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
 from genlight.functional import to_levels
 from genlight.nn.coupling import AffineCoupling, ConvCouplingNet
 from genlight.nn.flow_steps import _per_example, standard_normal_log_prob

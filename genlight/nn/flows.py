@@ -19,13 +19,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-
 from genlight.nn.coupling import AffineCoupling, ConvCouplingNet, MLPCouplingNet, checkerboard_mask
 from genlight.nn.dequantization import UniformDequantization, VariationalDequantization
 from genlight.nn.flow_steps import (
-    ActNorm, FlowStep, InvConv1x1, LogitTransform, Shift, Squeeze, standard_normal_log_prob,
-)  # fmt: skip
-from genlight.nn.flow_steps import _per_example
+    ActNorm,
+    FlowStep,
+    InvConv1x1,
+    LogitTransform,
+    Shift,
+    Squeeze,
+    _per_example,
+    standard_normal_log_prob,
+)
 
 __all__ = [
     "ActNorm",
@@ -62,7 +67,7 @@ class Split(nn.Module):
         self.prior = nn.Conv2d(self.keep, 2 * self.out, 3, padding=1) if learned_prior else None
         if self.prior is not None:
             nn.init.zeros_(self.prior.weight)
-            nn.init.zeros_(self.prior.bias)
+            nn.init.zeros_(self.prior.bias)  # type: ignore[arg-type]
 
     def _mean_log_std(self, kept: Tensor) -> tuple[Tensor, Tensor]:
         mean, log_std = self.prior(kept).float().chunk(2, dim=1)  # type: ignore[misc]
@@ -93,13 +98,13 @@ class StandardNormalTop(FlowStep):
         self.log_std = nn.Parameter(torch.zeros(*shape)) if learned else None
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self.mean is None:
+        if self.mean is None or self.log_std is None:
             return x.float(), x.new_zeros(x.shape[0], dtype=torch.float32)
         eps = (x.float() - self.mean) * (-self.log_std).exp()
         return eps, (-self.log_std.sum()).expand(x.shape[0])
 
     def inverse(self, eps: Tensor) -> Tensor:
-        if self.mean is None:
+        if self.mean is None or self.log_std is None:
             return eps
         return self.mean + eps * self.log_std.exp()
 
@@ -136,7 +141,7 @@ class MultiScaleFlow(nn.Module):
         self.eval()
         x, shapes = torch.zeros(1, *self.input_shape), []
         for steps, split in zip(self.levels, self.splits):
-            for step in steps:
+            for step in steps:  # type: ignore[attr-defined]
                 x, _ = step(x)
             if isinstance(split, Split):
                 x, eps, _ = split(x)
@@ -156,7 +161,7 @@ class MultiScaleFlow(nn.Module):
         logdet = x.new_zeros(x.shape[0], dtype=torch.float32)
         pieces = []
         for steps, split in zip(self.levels, self.splits):
-            for step in steps:
+            for step in steps:  # type: ignore[attr-defined]
                 x, ld = step(x)
                 logdet = logdet + ld
             if isinstance(split, Split):

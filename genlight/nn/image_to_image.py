@@ -57,7 +57,7 @@ class ResnetBlock(nn.Module):
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), image_norm(norm, channels), nn.ReLU(True),
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), image_norm(norm, channels),
-        )  # fmt: skip
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -103,7 +103,7 @@ class ResnetGenerator(nn.Module):
         bias = norm == "none"
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(pad), nn.Conv2d(c, width, 2 * pad + 1, bias=bias), image_norm(norm, width), nn.ReLU(True)
-        ]  # fmt: skip
+        ]
         for i in range(k):
             c_in, c_out = width * 2**i, width * 2 ** (i + 1)
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=bias), image_norm(norm, c_out), nn.ReLU(True)]
@@ -113,7 +113,7 @@ class ResnetGenerator(nn.Module):
             layers += [
                 nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=bias),
                 image_norm(norm, c_out), nn.ReLU(True),
-            ]  # fmt: skip
+            ]
         layers += [nn.ReflectionPad2d(pad), nn.Conv2d(width, out_channels or c, 2 * pad + 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 

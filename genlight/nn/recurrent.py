@@ -95,10 +95,10 @@ class RowLSTM(_ResidualLSTM):
         )
         self.state_to_state = nn.Conv1d(channels, 4 * channels, kernel_size, padding=kernel_size // 2)
         with torch.no_grad():  # forget gate bias 1 (Gers et al. 2000)
-            self.input_to_state.bias[channels : 2 * channels].fill_(1.0)
+            self.input_to_state.bias[channels : 2 * channels].fill_(1.0)  # type: ignore[index]
 
     def forward(self, x: Tensor) -> Tensor:
-        b, f, height, width = x.shape
+        b, f, _, width = x.shape
         with torch.autocast(x.device.type, enabled=False):
             gates_in = self.input_to_state(x.float())  # (B, 4F, H, W)
             h = c = gates_in.new_zeros(b, f, width)
@@ -119,7 +119,7 @@ class RowLSTM(_ResidualLSTM):
         padded = F.pad(h_prev, (k // 2, k // 2))
         taps = torch.cat([padded[..., t : t + width] for t in range(k)], dim=1)  # (B, kF, W), tap-major
         weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)  # (4F, kF), tap-major
-        return torch.einsum("og,bgw->bow", weight, taps) + conv.bias[:, None]
+        return torch.einsum("og,bgw->bow", weight, taps) + conv.bias[:, None]  # type: ignore[index]
 
     def input_gates_at(self, row_patch: Tensor) -> Tensor:
         """Input-to-state gates at one column from its ``(B, F, 1, k)`` row patch: ``(B, 4F)``."""
@@ -148,7 +148,7 @@ class DiagonalBiLSTM(_ResidualLSTM):
         self.state_to_state = nn.Conv1d(2 * channels, 8 * channels, 2, groups=2)
         with torch.no_grad():
             for d in range(2):
-                self.input_to_state.bias[(4 * d + 1) * channels : (4 * d + 2) * channels].fill_(1.0)
+                self.input_to_state.bias[(4 * d + 1) * channels : (4 * d + 2) * channels].fill_(1.0)  # type: ignore[index]
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``x`` ``(B, F, H, W)``; ``context`` ``(B, context_channels, H, W)`` (the image), read whole by
@@ -158,7 +158,7 @@ class DiagonalBiLSTM(_ResidualLSTM):
             gates_in = self.input_to_state(x.float())  # (B, 8F, H, W)
             fwd, rev = gates_in[:, : 4 * f], gates_in[:, 4 * f :]
             if self.context_to_state is not None:
-                rev = rev + self.context_to_state(context.float())
+                rev = rev + self.context_to_state(context.float())  # type: ignore[union-attr]
             rev = rev.flip(-1)
             skewed = torch.stack([skew(fwd), skew(rev)], dim=1)  # (B, 2, 4F, H, W + H - 1)
             cols = torch.arange(width + height - 1, device=x.device)
@@ -167,7 +167,7 @@ class DiagonalBiLSTM(_ResidualLSTM):
             h = c = x.new_zeros(b, 2 * f, height, dtype=torch.float32)
             # state_to_state as one batched matrix product per direction over the stacked taps (above, same row)
             weight = self.state_to_state.weight.view(2, 4 * f, f, 2).permute(0, 1, 3, 2).reshape(2, 4 * f, 2 * f)
-            bias = self.state_to_state.bias.view(1, 2, 4 * f, 1)
+            bias = self.state_to_state.bias.view(1, 2, 4 * f, 1)  # type: ignore[union-attr]
             outs = []
             for k, gates_col in enumerate(skewed.unbind(-1)):  # unbind, not slicing: one cheap backward
                 above = F.pad(h[..., :-1], (1, 0))  # (B, 2F, H): the state of the row above
@@ -189,7 +189,7 @@ class DiagonalBiLSTM(_ResidualLSTM):
         ``context``) at any positions: ``(B, F, ...)`` -> ``(B, 4F, ...)``."""
         f = self.channels
         w = self.input_to_state.masked_weight()[direction * 4 * f : (direction + 1) * 4 * f, :, 0, 0]
-        bias = self.input_to_state.bias[direction * 4 * f : (direction + 1) * 4 * f]
+        bias = self.input_to_state.bias[direction * 4 * f : (direction + 1) * 4 * f]  # type: ignore[index]
         out = torch.einsum("of,bf...->bo...", w, x) + bias.view(-1, *([1] * (x.dim() - 2)))
         if direction == 1 and self.context_to_state is not None:
             out = out + torch.einsum("oc,bc...->bo...", self.context_to_state.weight[:, :, 0, 0], context)
@@ -200,7 +200,7 @@ class DiagonalBiLSTM(_ResidualLSTM):
         the one above and the one before in the direction of the scan."""
         f = self.channels
         w = self.state_to_state.weight[direction * 4 * f : (direction + 1) * 4 * f]  # (4F, F, 2)
-        bias = self.state_to_state.bias[direction * 4 * f : (direction + 1) * 4 * f]
+        bias = self.state_to_state.bias[direction * 4 * f : (direction + 1) * 4 * f]  # type: ignore[index]
         out = torch.einsum("of,bf...->bo...", w[..., 0], h_above) + torch.einsum("of,bf...->bo...", w[..., 1], h_beside)
         return out + bias.view(-1, *([1] * (h_above.dim() - 2)))
 

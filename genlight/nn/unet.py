@@ -107,7 +107,7 @@ class UNet(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        c_in, h, _ = image_shape
+        c_in, _, _ = image_shape
         mults = tuple(channel_mults) if channel_mults else unet_channel_mults(image_shape)
         if attention_levels is None:
             attention_levels = (len(mults) - 1,) if len(mults) > 1 else ()
@@ -122,7 +122,7 @@ class UNet(nn.Module):
         for level, mult in enumerate(mults):
             out = channels * mult
             for _ in range(num_res_blocks):
-                blocks = [ResBlock(ch, out, emb_dim, dropout)]
+                blocks: list[nn.Module] = [ResBlock(ch, out, emb_dim, dropout)]
                 if level in attention_levels:
                     blocks.append(Attention(out))
                 self.down.append(nn.ModuleList(blocks))
@@ -152,9 +152,9 @@ class UNet(nn.Module):
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         h, skips, emb = self.down_path(x, t, y)
         for blocks in self.up:
-            if isinstance(blocks[0], ResBlock):
+            if isinstance(blocks[0], ResBlock):  # type: ignore[index]
                 h = torch.cat([h, skips.pop()], dim=1)
-            for block in blocks:
+            for block in blocks:  # type: ignore[attr-defined]
                 h = block(h, emb) if isinstance(block, (ResBlock, Attention)) else block(h)
         return self.head(h)
 
@@ -169,7 +169,7 @@ class UNet(nn.Module):
         h = self.stem(x)
         skips = [h]
         for blocks in self.down:
-            for block in blocks:
+            for block in blocks:  # type: ignore[attr-defined]
                 h = block(h, emb) if isinstance(block, (ResBlock, Attention)) else block(h)
             skips.append(h)
         for block in self.mid:

@@ -18,16 +18,30 @@ from genlight.cli import GenlightCLI
 from genlight.identity import CHECKPOINT_KEY
 from genlight.registry import MODELS
 from genlight.testing.harness import (
-    Family, SmokeFit, assert_finite_metrics, assert_images, family_class, family_name, seeded, smoke_fit, smoke_setup,
-)  # fmt: skip
+    Family,
+    SmokeFit,
+    assert_finite_metrics,
+    assert_images,
+    family_class,
+    family_name,
+    seeded,
+    smoke_fit,
+    smoke_setup,
+)
 from genlight.types import (
-    Autoencoder, DensityModel, LatentGenerator, MultiDomainTranslator, Sampler, Translator, is_conditional,
-)  # fmt: skip
+    Autoencoder,
+    DensityModel,
+    LatentGenerator,
+    MultiDomainTranslator,
+    Sampler,
+    Translator,
+    is_conditional,
+)
 
 __all__ = [
     "check_bf16", "check_capabilities", "check_checkpoint_round_trip", "check_cli_instantiation",
     "check_fit_and_capabilities", "check_fp16_manual_optimisation", "check_signature", "check_training",
-]  # fmt: skip
+]
 
 
 # ---------------------------------------------------------------------------- checks of a fitted model

@@ -38,7 +38,7 @@ class RecordRank(pl.Callback):
                 "buffers": {k: v.detach().clone() for k, v in pl_module.named_buffers()},
                 "find_unused": bool(getattr(wrapped, "find_unused_parameters", False)),
                 "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()
-                            if torch.is_tensor(v) and v.numel() == 1},  # fmt: skip
+                            if torch.is_tensor(v) and v.numel() == 1},
                 "world_size": trainer.world_size,
                 "steps": trainer.global_step,
             },
@@ -54,7 +54,7 @@ def check_two_process_ddp(family: Family, root: str | Path) -> None:
     trainer = cpu_trainer(
         str(root), devices=2, strategy="ddp_spawn", max_epochs=1, limit_train_batches=2, limit_val_batches=0,
         callbacks=[RecordRank(str(root))], **trainer_kwargs,
-    )  # fmt: skip
+    )
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     trainer.fit(model, datamodule=dm)
     name = family_name(family)
@@ -83,12 +83,12 @@ def _train_loader(dm: Any, as_ddp: bool) -> DataLoader:
     then the unions of the two processes' batches of ``B``. Otherwise the images come in order (a
     distributed fit replaces that sampler; a mirrored one, without distributed sampler, keeps it)."""
     loader = type(dm).train_dataloader(dm)
-    sampler = None
+    sampler: DistributedSampler | None = None
     if as_ddp:
         seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         sampler = DistributedSampler(loader.dataset, num_replicas=1, rank=0, shuffle=True, seed=seed)
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False, sampler=sampler, drop_last=False,
-                      collate_fn=loader.collate_fn)  # fmt: skip
+                      collate_fn=loader.collate_fn)
 
 
 def has_batch_norm(model: nn.Module) -> bool:
@@ -99,7 +99,7 @@ def has_batch_norm(model: nn.Module) -> bool:
 
 def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored: bool = False,
          sync_batchnorm: bool = False, draw_seed: int = 1, overrides: dict[str, Any] | None = None,
-         ) -> list[dict[str, Any]]:  # fmt: skip
+         ) -> list[dict[str, Any]]:
     """Fit ``family`` for :data:`STEPS` steps on ``devices`` CPU processes (``ddp_spawn`` for 2) from
     the same initial weights (seed 0), each process reading ``batch_size`` images per step in order
     (``mirrored``: every process reads the same images); random draws start from ``draw_seed`` in
@@ -114,7 +114,7 @@ def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored:
         limit_train_batches=STEPS, limit_val_batches=VAL_BATCHES, num_sanity_val_steps=0,
         use_distributed_sampler=not mirrored, sync_batchnorm=sync_batchnorm,
         callbacks=[RecordRank(str(root)), *trainer_kwargs.pop("callbacks", [])], **trainer_kwargs,
-    )  # fmt: skip
+    )
     pl.seed_everything(draw_seed, verbose=False)  # DDP processes re-seed with it too (Lightning's reset_seed)
     trainer.fit(model, datamodule=dm)
     return [torch.load(root / f"rank{r}.pt", weights_only=False) for r in range(devices)]
@@ -123,7 +123,7 @@ def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored:
 def _weight_gap(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, str]:
     """The largest absolute difference between the parameters and float buffers of two runs, and where."""
     gaps = [((x.double() - b[kind][k].double()).abs().max().item() if x.numel() else 0.0, k)
-            for kind in ("params", "buffers") for k, x in a[kind].items() if x.is_floating_point()]  # fmt: skip
+            for kind in ("params", "buffers") for k, x in a[kind].items() if x.is_floating_point()]
     return max(gaps, default=(0.0, ""))
 
 
@@ -198,7 +198,7 @@ def check_ddp_matches_one_process(
         reference = fit(root / "one", devices=1, batch_size=batch_size, mirrored=True, draw_seed=1)[0]
         ranks = fit(root / "ddp", devices=2, batch_size=batch_size, mirrored=True, draw_seed=1)
         why = ("training draws random numbers (one stream per process)" if draws else
-               "batch norm: SyncBatchNorm, which would make a split comparison exact, runs on CUDA only")  # fmt: skip
+               "batch norm: SyncBatchNorm, which would make a split comparison exact, runs on CUDA only")
         result = DDPComparison(name, "mirrored", why, False)
     assert ranks[0]["world_size"] == 2 and ranks[0]["steps"] == reference["steps"], f"{name}: steps differ"
     for k in ranks[0]["params"]:

@@ -27,7 +27,7 @@ __all__ = [
 Family = type | str  # a GenerativeModule subclass, or a registry name
 
 
-def family_class(family: Family) -> type:
+def family_class(family: Family) -> type[Any]:
     """The class of ``family`` (a class, or a registry name)."""
     return MODELS.get(family) if isinstance(family, str) else family
 
@@ -38,7 +38,7 @@ def family_name(family: Family) -> str:
     return MODELS.name_of(cls) or cls.__name__
 
 
-def linked_kwargs(model_cls: type, datamodule: Any) -> dict[str, Any]:
+def linked_kwargs(model_cls: type[Any], datamodule: Any) -> dict[str, Any]:
     """What the CLI links from the datamodule into the model (``image_shape``, ``num_classes``,
     ``num_levels``), for the arguments ``model_cls`` takes."""
     params = inspect.signature(model_cls.__init__).parameters
@@ -80,7 +80,7 @@ def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
     kwargs: dict[str, Any] = dict(
         accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
-    )  # fmt: skip
+    )
     if root is not None:
         kwargs["default_root_dir"] = root
     kwargs.update(overrides)
