@@ -23,7 +23,7 @@ from genlight.identity import CHECKPOINT_KEY, EMA_KEY
 from genlight.registry import import_class
 
 __all__ = ["EMA_KEY", "SAFE_GLOBALS", "build_model", "checkpoint_class_path", "find_last_checkpoint", "is_url",
-           "load_model", "read_checkpoint"]  # fmt: skip
+           "load_model", "read_checkpoint"]
 
 #: classes a genlight checkpoint may hold beyond torch's weights-only defaults: a path given as a
 #: hyper-parameter (``create_datamodule("mnist", data_dir=Path("data"))``). Every family's checkpoint, its
@@ -111,7 +111,7 @@ def checkpoint_class_path(checkpoint: dict[str, Any], path: str | Path | None = 
         ) from err
     if not (isinstance(cls, type) and issubclass(cls, LightningModule)):
         raise CheckpointError(f"checkpoint {path or ''} names {class_path}, which is not a LightningModule: "
-                              f"it was not written by genlight; {_WHERE}")  # fmt: skip
+                              f"it was not written by genlight; {_WHERE}")
     return class_path
 
 

@@ -177,7 +177,7 @@ class MultiDomainTranslator(Protocol):
 CAPABILITIES: tuple[type, ...] = (
     Sampler, ConditionalSampler, DensityModel, Autoencoder, LatentGenerator, Translator, MultiDomainTranslator,
     EnergyModel, CodeTraversable, GrowingSampler, Featurizer, TextConditionalSampler, PatchCompleter,
-)  # fmt: skip
+)
 
 
 def capabilities(model: object) -> tuple[str, ...]:

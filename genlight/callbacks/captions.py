@@ -65,4 +65,4 @@ class CaptionGrid(EpochImageCallback):
         images = self.draw(pl_module, captions)
         rows = "; ".join(f"{i}: {c}" for i, c in enumerate(captions))
         self.last_path = log_images(trainer, "caption_samples", images, nrow=self.per_caption, row_labels=captions,
-                                    caption=f"rows: {rows}; epoch {trainer.current_epoch}")  # fmt: skip
+                                    caption=f"rows: {rows}; epoch {trainer.current_epoch}")

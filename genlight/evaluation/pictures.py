@@ -24,7 +24,7 @@ def number(value: float) -> str:
 
 
 def _frame(title: str, xlabel: str, ylabel: str, size: tuple[int, int],
-           legend: int = 0) -> tuple[Image.Image, ImageDraw.ImageDraw, tuple[int, int, int, int]]:  # fmt: skip
+           legend: int = 0) -> tuple[Image.Image, ImageDraw.ImageDraw, tuple[int, int, int, int]]:
     image = Image.new("RGB", (size[0] + legend, size[1]), "white")
     draw = ImageDraw.Draw(image)
     left, top, right, bottom = _MARGIN[0], _MARGIN[1], size[0] - _MARGIN[2], size[1] - _MARGIN[3]

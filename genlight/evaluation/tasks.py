@@ -129,7 +129,7 @@ def ood_task(
         for score, values in _mean(outlier_draws).items():
             metrics = detection_metrics(inlier_scores[score], values)
             row = {"score": score, "outlier_set": set_name, **{k: round(v, 4) for k, v in metrics.items()},
-                   "n_inliers": len(inliers), "n_outliers": len(outliers)}  # fmt: skip
+                   "n_inliers": len(inliers), "n_outliers": len(outliers)}
             if r > 1:
                 each = [detection_metrics(a[score], b[score])["auroc"] for a, b in zip(inlier_draws, outlier_draws)]
                 row["auroc_mc_se"] = round(mc_standard_error(each), 4)
@@ -142,7 +142,7 @@ def ood_task(
         per_image = _per_image_se(inlier_draws, sorted(random))
         notes.append(f"Monte Carlo estimates: {', '.join(sorted(random))}, each the mean of {r} draws per image; "
                      f"auroc_mc_se: the standard error of a one-draw AUROC over the draws / sqrt({r}); "
-                     f"per-image standard error of the mean, averaged over the inliers: {per_image}")  # fmt: skip
+                     f"per-image standard error of the mean, averaged over the inliers: {per_image}")
     return TaskResult("ood", rows, panels(charts), notes)
 
 
@@ -194,7 +194,7 @@ def classify_task(
             accuracies = [float((bayes_decision(e)["prediction"] == y).double().mean()) for e in each]
             se = dict.fromkeys(methods, mc_standard_error(accuracies))
             notes.append(f"Monte Carlo estimate: log p(x|y), the mean of {r} draws per image; accuracy_mc_se: "
-                         f"the standard error of a one-draw accuracy over the draws / sqrt({r})")  # fmt: skip
+                         f"the standard error of a one-draw accuracy over the draws / sqrt({r})")
     elif isinstance(model, ClassifierModule):
         out = softmax_predictions(model, x)
         methods["softmax, max p(y|x)"] = (out["prediction"] == y, out["confidence"])

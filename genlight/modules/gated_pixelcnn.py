@@ -88,7 +88,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
         "hidden_channels": 8, "num_layers": 2, "head_channels": 8, "conditional": True,
-    }  # fmt: skip
+    }
     conditional_with: ClassVar[str | None] = "--model.conditional true"
 
     def __init__(

@@ -55,7 +55,7 @@ from genlight.registry import register_model
 __all__ = [
     "ProGAN", "ProgressiveDiscriminator", "ProgressiveGenerator", "StepCounter", "growth_schedule", "num_stages_for",
     "real_at_stage", "resize_to", "stage_widths",
-]  # fmt: skip
+]
 
 
 # ------------------------------------------------------------------ networks and growth schedule (see the module docstring)

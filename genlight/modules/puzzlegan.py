@@ -67,7 +67,7 @@ from genlight.nn.puzzle import (
     patch_masks,
     random_positions,
     union_mask,
-)  # fmt: skip
+)
 from genlight.ranges import (
     Fraction,
     KernelSize,

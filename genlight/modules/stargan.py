@@ -106,7 +106,7 @@ class DomainGenerator(nn.Module):
         self.net = ResnetGenerator(
             (c + self.num_domains, h, w), width, n_blocks, max_downsamplings=max_downsamplings,
             stem_kernel=stem_kernel, norm=norm, out_channels=c,
-        )  # fmt: skip
+        )
         stem_pad = self.net.net[0]
         assert isinstance(stem_pad, nn.ReflectionPad2d)
         self.net.net[0] = nn.ZeroPad2d(stem_pad.padding)  # see the module docstring

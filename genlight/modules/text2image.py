@@ -66,7 +66,7 @@ from genlight.registry import register_model
 __all__ = [
     "ImageEncoder", "MatchingDiscriminator", "Text2Image", "TextConditionalGenerator", "TextEncoder", "contrastive_loss",
     "gan_cls_discriminator_loss", "wrong_indices",
-]  # fmt: skip
+]
 
 _LOSSES = ("non_saturating", "hinge", "lsgan")
 
@@ -100,7 +100,7 @@ class ImageEncoder(nn.Module):
             nn.Conv2d(c, width, 3, 1, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Flatten(), nn.Linear(2 * width * (h // 2) * (w // 2), text_dim),
-        )  # fmt: skip
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(self.net(x).float(), dim=1)
@@ -110,7 +110,7 @@ class TextConditionalGenerator(nn.Module):
     """``G(z, t)``: ``(B, latent_dim)``, ``(B, text_dim)`` -> ``(B, C, H, W)`` in [-1, 1]."""
 
     def __init__(self, latent_dim: int, text_dim: int, proj_dim: int, image_shape: Sequence[int], width: int,
-                 extra_layers: int = 0) -> None:  # fmt: skip
+                 extra_layers: int = 0) -> None:
         super().__init__()
         self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
         self.net = DCGANGenerator(latent_dim + proj_dim, image_shape, width, extra_layers=extra_layers)
@@ -352,7 +352,7 @@ class Text2Image(AdversarialModule):
         d_loss = d_cls + self.contrastive_weight * contrast
         self.manual_step(opt_d, d_loss)
         logs: dict[str, Tensor] = {"d_loss": d_loss, "d_cls": d_cls, "contrastive": contrast,
-                                   "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach()}  # fmt: skip
+                                   "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach()}
         if (batch_idx + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
             g_terms = self.manual_step(opt_g, lambda: self.caption_generator_terms(batch, tokens, ts, tw, fake))
             logs.update({"g_loss": sum(g_terms.values()), **g_terms})
@@ -371,7 +371,7 @@ class Text2Image(AdversarialModule):
         fake_int = self.generate(self.sample_latent(n), t_int)
         g_scores = self.discriminator(torch.cat([fake, fake_int]), torch.cat([ts, t_int]))
         return {"g_adv": generator_loss(self.adversarial_loss, g_scores[:n]),
-                "g_int": self.int_weight * generator_loss(self.adversarial_loss, g_scores[n:])}  # fmt: skip
+                "g_int": self.int_weight * generator_loss(self.adversarial_loss, g_scores[n:])}
 
     def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:  # type: ignore[override]
         """``val/d_right`` and ``val/d_wrong``: D's mean logit on held-out real images with their own and

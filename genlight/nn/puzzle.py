@@ -17,7 +17,7 @@ from torch import Tensor
 __all__ = [
     "composite", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks", "random_positions",
     "union_mask",
-]  # fmt: skip
+]
 
 
 def random_positions(

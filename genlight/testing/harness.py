@@ -22,7 +22,7 @@ from genlight.registry import DATAMODULES, MODELS
 __all__ = [
     "Family", "LeaveProcessGroup", "SmokeFit", "cpu_trainer", "family_class", "family_name", "linked_kwargs",
     "smoke_fit", "smoke_setup", "tiny_trainer", "uses_manual_optimisation",
-]  # fmt: skip
+]
 
 Family = type | str  # a GenerativeModule subclass, or a registry name
 
