@@ -42,7 +42,20 @@ def _quiet_upstream() -> None:
 _quiet_upstream()
 
 #: sub-packages loaded on first use, so ``import genlight`` is enough for ``genlight.metrics.list_extractors()``
-_SUBMODULES = ("callbacks", "checkpoint", "cli", "datamodules", "errors", "functional", "metrics", "module", "modules", "nn", "testing", "types")
+_SUBMODULES = (
+    "callbacks",
+    "checkpoint",
+    "cli",
+    "datamodules",
+    "errors",
+    "functional",
+    "metrics",
+    "module",
+    "modules",
+    "nn",
+    "testing",
+    "types",
+)
 
 
 def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, trust: bool = False, **overrides):

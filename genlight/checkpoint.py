@@ -22,8 +22,16 @@ from genlight.errors import CheckpointError, CheckpointNotFoundError
 from genlight.identity import CHECKPOINT_KEY, EMA_KEY
 from genlight.registry import import_class
 
-__all__ = ["EMA_KEY", "SAFE_GLOBALS", "build_model", "checkpoint_class_path", "find_last_checkpoint", "is_url",
-           "load_model", "read_checkpoint"]
+__all__ = [
+    "EMA_KEY",
+    "SAFE_GLOBALS",
+    "build_model",
+    "checkpoint_class_path",
+    "find_last_checkpoint",
+    "is_url",
+    "load_model",
+    "read_checkpoint",
+]
 
 #: classes a genlight checkpoint may hold beyond torch's weights-only defaults: a path given as a
 #: hyper-parameter (``create_datamodule("mnist", data_dir=Path("data"))``). Every family's checkpoint, its
@@ -52,10 +60,20 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> dict[str, Any]:
         from lightning.fabric.utilities.cloud_io import get_filesystem
 
         fs, path = get_filesystem(str(path)), str(path)
-        is_file, is_dir, size, opener = fs.isfile(path), fs.isdir(path), lambda: fs.size(path), lambda: fs.open(path, "rb")
+        is_file, is_dir, size, opener = (
+            fs.isfile(path),
+            fs.isdir(path),
+            lambda: fs.size(path),
+            lambda: fs.open(path, "rb"),
+        )
     else:
         path = Path(path)
-        is_file, is_dir, size, opener = path.is_file(), path.is_dir(), lambda: path.stat().st_size, lambda: path.open("rb")
+        is_file, is_dir, size, opener = (
+            path.is_file(),
+            path.is_dir(),
+            lambda: path.stat().st_size,
+            lambda: path.open("rb"),
+        )
     if not is_file:
         what = "is a folder, not a checkpoint file" if is_dir else "does not exist"
         raise CheckpointNotFoundError(f"checkpoint {path} {what}; {_WHERE} (or pass --ckpt_path last)")
@@ -74,9 +92,7 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> dict[str, Any]:
     except Exception as err:
         raise _unreadable(path, size(), err) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise CheckpointError(
-            f"{path} is not a Lightning checkpoint (no 'state_dict'); {_WHERE}"
-        )
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no 'state_dict'); {_WHERE}")
     return checkpoint
 
 
@@ -110,8 +126,10 @@ def checkpoint_class_path(checkpoint: dict[str, Any], path: str | Path | None = 
             f"install the package that defines it (`genlight list models` shows what is installed)"
         ) from err
     if not (isinstance(cls, type) and issubclass(cls, LightningModule)):
-        raise CheckpointError(f"checkpoint {path or ''} names {class_path}, which is not a LightningModule: "
-                              f"it was not written by genlight; {_WHERE}")
+        raise CheckpointError(
+            f"checkpoint {path or ''} names {class_path}, which is not a LightningModule: "
+            f"it was not written by genlight; {_WHERE}"
+        )
     return class_path
 
 
@@ -133,7 +151,11 @@ def find_last_checkpoint(root: str | Path = "runs", model: str | None = None) ->
 
 
 def load_model(
-    ckpt_path: str | Path, map_location: str | torch.device = "cpu", *, ema: bool = True, trust: bool = False,
+    ckpt_path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    ema: bool = True,
+    trust: bool = False,
     **overrides: Any,
 ) -> Any:
     """Rebuild the right class from a checkpoint and load its weights, in eval mode.
@@ -151,8 +173,13 @@ def load_model(
 
 
 def build_model(
-    checkpoint: dict[str, Any], path: str | Path, map_location: str | torch.device = "cpu", *, ema: bool = True,
-    trust: bool = False, **overrides: Any,
+    checkpoint: dict[str, Any],
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    ema: bool = True,
+    trust: bool = False,
+    **overrides: Any,
 ) -> Any:
     """:func:`load_model` for a checkpoint already read by :func:`read_checkpoint` from ``path``: the class it
     names, built by Lightning's ``load_from_checkpoint`` (which reads the file once more, as safely)."""

@@ -9,9 +9,13 @@ from genlight.registry import DATAMODULES, MODELS
 
 __all__ = ["data_mismatch"]
 
-_KIND_TEXT = {"images": "images", "points": "2-D points", "unpaired": "unpaired image pairs (x_a, x_b)",
-              "captioned": "captioned images (x, y, tokens, attributes)",
-              "domains": "images in named domains (x, y, domain)"}
+_KIND_TEXT = {
+    "images": "images",
+    "points": "2-D points",
+    "unpaired": "unpaired image pairs (x_a, x_b)",
+    "captioned": "captioned images (x, y, tokens, attributes)",
+    "domains": "images in named domains (x, y, domain)",
+}
 #: batch kinds that are not ``(x, y)`` pairs: only families that name them in ``batch_kinds`` read them
 OPT_IN_KINDS = ("captioned",)
 
@@ -33,10 +37,14 @@ def data_mismatch(model: Any, datamodule: Any) -> str | None:
     dm_name = DATAMODULES.name_of(dm_cls) or dm_cls.__name__
     labelled = bool(getattr(model_cls, "needs_labels", False))
     fits = [
-        n for n in DATAMODULES.list() if getattr(DATAMODULES.get(n), "batch_kind", None) in kinds
+        n
+        for n in DATAMODULES.list()
+        if getattr(DATAMODULES.get(n), "batch_kind", None) in kinds
         and (not labelled or int(getattr(DATAMODULES.get(n), "num_classes", 0) or 0) > 0)
     ]
-    wanted = "labelled images (images with class labels)" if labelled else " or ".join(_KIND_TEXT.get(k, k) for k in kinds)
+    wanted = (
+        "labelled images (images with class labels)" if labelled else " or ".join(_KIND_TEXT.get(k, k) for k in kinds)
+    )
     wanted = "(x, y) batches" if any_kind else wanted
     return (
         f"{name} needs {wanted}, but the {dm_name} datamodule ({dm_cls.__name__}) gives {_KIND_TEXT.get(kind, kind)}; "

@@ -61,10 +61,14 @@ def latent_arithmetic(
         ``(n, len(scales), *image_shape)``: row ``i`` is base code ``i`` at each strength.
     """
     if not isinstance(model, LatentGenerator):
-        raise TypeError(f"{type(model).__name__} has no sample_latent/decode; latent arithmetic needs a LatentGenerator")
+        raise TypeError(
+            f"{type(model).__name__} has no sample_latent/decode; latent arithmetic needs a LatentGenerator"
+        )
     direction = latent_direction(positive_groups, negative_groups).to(base_codes)
     if tuple(direction.shape) != tuple(base_codes.shape[1:]):
-        raise ValueError(f"groups hold codes of shape {tuple(direction.shape)}, base_codes {tuple(base_codes.shape[1:])}")
+        raise ValueError(
+            f"groups hold codes of shape {tuple(direction.shape)}, base_codes {tuple(base_codes.shape[1:])}"
+        )
     s = torch.as_tensor(list(scales), dtype=base_codes.dtype, device=base_codes.device)
     codes = base_codes[:, None] + s.view(1, -1, *[1] * direction.dim()) * direction  # (n, S, ...)
     flat = codes.flatten(0, 1)

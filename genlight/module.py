@@ -85,7 +85,9 @@ class GenerativeModuleHooks(pl.Callback):
                 f"model.ema_decay = 0 to train without the average"
             )
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         record_identity(pl_module, checkpoint)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -127,6 +129,7 @@ class GenerativeModule(pl.LightningModule):
 
         @dtype.setter
         def dtype(self, new_dtype: str | torch.dtype) -> None: ...
+
     #: default decay of the :class:`~genlight.callbacks.EMA` of the weights (0 = off); the callback applies
     #: it (``genlight fit`` adds one; from Python: ``Trainer(callbacks=[EMA()])``)
     ema_decay: ClassVar[float] = 0.0
@@ -254,7 +257,11 @@ class GenerativeModule(pl.LightningModule):
             metric = self._density_metrics[stage] = BitsPerDim(per_dim=label.startswith("bpd")).to(log_prob.device)
         metric.update(log_prob, self.num_dims)
         self.log(
-            f"{stage}/{label}", metric, on_step=False, on_epoch=True, metric_attribute=f"_density_{stage}",
+            f"{stage}/{label}",
+            metric,
+            on_step=False,
+            on_epoch=True,
+            metric_attribute=f"_density_{stage}",
             prog_bar=(stage == "val") if prog_bar is None else prog_bar,
         )
 
@@ -273,8 +280,12 @@ class GenerativeModule(pl.LightningModule):
           ``callback_metrics["train/<name>"]`` holds this mean for the ``prog_bar`` names, as with
           ``on_epoch=True``.
         """
-        stacked = torch.stack([v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
-                               for v in values.values()])
+        stacked = torch.stack(
+            [
+                v.detach().float() if isinstance(v, Tensor) else torch.tensor(float(v), device=self.device)
+                for v in values.values()
+            ]
+        )
         names = tuple(values)
         self.train_means.add(self.current_epoch, names, stacked, batch_size, prog_bar)
         trainer = attached_trainer(self)

@@ -33,10 +33,35 @@ from genlight._compat import set_initial_hparams
 from genlight.errors import ConfigError
 
 __all__ = [
-    "Buffer", "Choices", "ClassCount", "ClosedUnitInterval", "DataSize", "Decay", "Depth", "DepthOrZero",
-    "Fraction", "GreyLevels", "KernelSize", "Levels", "LogitAlpha", "NonNegativeFloat", "NonNegativeInt",
-    "OpenUnitInterval", "Padding", "PositiveFloat", "PositiveInt", "Seed", "Size", "SizeOrZero", "Steps",
-    "check_arguments", "describe", "explain_parse_error", "fits", "is_numeric", "plain",
+    "Buffer",
+    "Choices",
+    "ClassCount",
+    "ClosedUnitInterval",
+    "DataSize",
+    "Decay",
+    "Depth",
+    "DepthOrZero",
+    "Fraction",
+    "GreyLevels",
+    "KernelSize",
+    "Levels",
+    "LogitAlpha",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "OpenUnitInterval",
+    "Padding",
+    "PositiveFloat",
+    "PositiveInt",
+    "Seed",
+    "Size",
+    "SizeOrZero",
+    "Steps",
+    "check_arguments",
+    "describe",
+    "explain_parse_error",
+    "fits",
+    "is_numeric",
+    "plain",
 ]
 
 #: type -> the range in words, as messages print it
@@ -68,7 +93,9 @@ def _register(restricted: type, words: str) -> type:
     return restricted
 
 
-def _bounded(name: str, base: type, low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> type:
+def _bounded(
+    name: str, base: type, low: float, high: float, *, open_low: bool = False, open_high: bool = False
+) -> type:
     """A jsonargparse restricted number type for ``low <= v <= high`` (``<`` where open)."""
     kind = "an integer" if base is int else "a number"
     words = f"{kind} in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
@@ -195,12 +222,15 @@ def explain_parse_error(message: str) -> str | None:
     """
     lines = message.splitlines()
     found = [(i, m) for i, ln in enumerate(lines) if (m := re.search(r"Not of type (\w+): (.*)", ln))]
-    hit, words, detail = next(((i, RANGES[t], m.group(2)) for i, m in found for t in RANGES if t.__name__ == m.group(1)),
-                              (None, None, ""))
+    hit, words, detail = next(
+        ((i, RANGES[t], m.group(2)) for i, m in found for t in RANGES if t.__name__ == m.group(1)), (None, None, "")
+    )
     if hit is None:
         return None
     keys = [k for ln in lines[:hit] for k in re.findall(r'Parser key "([\w.]+)"', ln)]
-    found_value = re.match(r"(.*?)\s*does not conform", detail) or re.search(r"(?:: |^)'?([^':]*?)'?(?: not an? \w+)?$", detail)
+    found_value = re.match(r"(.*?)\s*does not conform", detail) or re.search(
+        r"(?:: |^)'?([^':]*?)'?(?: not an? \w+)?$", detail
+    )
     value = found_value.group(1) if found_value else ""
     if not value:  # optional arguments, or not a number at all: the value is on a "Given value:" line
         value = next((ln.split("Given value:", 1)[1].strip() for ln in lines[hit:] if "Given value:" in ln), "?")

@@ -94,8 +94,11 @@ class TestScores:
     # ------------------------------------------------------------------ updates
     def update(self, model: Any, batch: Any, batch_idx: int, rank: int = 0, world_size: int = 1) -> None:
         """Score one test batch: a translator's ``(x_a, x_b)`` or a sampler's ``(x, y)``."""
-        if isinstance(model, Translator) and isinstance(batch, (tuple, list)) and len(batch) == 2 and (
-            batch[1].shape == batch[0].shape
+        if (
+            isinstance(model, Translator)
+            and isinstance(batch, (tuple, list))
+            and len(batch) == 2
+            and (batch[1].shape == batch[0].shape)
         ):
             self.kind = self.kind or "translator"
             self._update_translator(model, batch[0], batch[1], rank, world_size)
@@ -142,8 +145,10 @@ class TestScores:
             cycle_a, cycle_b = model.translate(a2b, "b2a"), model.translate(b2a, "a2b")
             ident_b, ident_a = model.translate(x_b, "a2b"), model.translate(x_a, "b2a")
             for name, err in (
-                ("cycle_a", (cycle_a - x_a).abs()), ("cycle_b", (cycle_b - x_b).abs()),
-                ("identity", (ident_b - x_b).abs()), ("identity", (ident_a - x_a).abs()),
+                ("cycle_a", (cycle_a - x_a).abs()),
+                ("cycle_b", (cycle_b - x_b).abs()),
+                ("identity", (ident_b - x_b).abs()),
+                ("identity", (ident_a - x_a).abs()),
             ):
                 self._mean(name, device).update(err.flatten(1).mean(1).float())
             features = {k: self._features(v, shape) for k, v in (("a", x_a), ("b", x_b), ("a2b", a2b), ("b2a", b2a))}
@@ -197,4 +202,3 @@ class TestScores:
         for metric in self.metrics.values():
             metric.reset()
         self.metrics, self.seen, self.kind, self.conditional = {}, {"real": 0, "fake": 0}, None, False
-

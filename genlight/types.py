@@ -175,8 +175,19 @@ class MultiDomainTranslator(Protocol):
 
 #: every capability protocol, in the order :func:`capabilities` and ``genlight list models`` name them
 CAPABILITIES: tuple[type, ...] = (
-    Sampler, ConditionalSampler, DensityModel, Autoencoder, LatentGenerator, Translator, MultiDomainTranslator,
-    EnergyModel, CodeTraversable, GrowingSampler, Featurizer, TextConditionalSampler, PatchCompleter,
+    Sampler,
+    ConditionalSampler,
+    DensityModel,
+    Autoencoder,
+    LatentGenerator,
+    Translator,
+    MultiDomainTranslator,
+    EnergyModel,
+    CodeTraversable,
+    GrowingSampler,
+    Featurizer,
+    TextConditionalSampler,
+    PatchCompleter,
 )
 
 

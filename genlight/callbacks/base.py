@@ -36,7 +36,7 @@ def evaluating(module: torch.nn.Module, seed: int | None = None) -> Iterator[Non
     was_training = module.training
     module.eval()
     try:
-        with torch.inference_mode(False), torch.no_grad(), (ema.averaged(module) if ema else nullcontext()):
+        with torch.inference_mode(False), torch.no_grad(), ema.averaged(module) if ema else nullcontext():
             if seed is None:
                 yield
                 return

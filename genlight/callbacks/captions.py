@@ -64,5 +64,11 @@ class CaptionGrid(EpochImageCallback):
         captions = self.chosen_captions(trainer)
         images = self.draw(pl_module, captions)
         rows = "; ".join(f"{i}: {c}" for i, c in enumerate(captions))
-        self.last_path = log_images(trainer, "caption_samples", images, nrow=self.per_caption, row_labels=captions,
-                                    caption=f"rows: {rows}; epoch {trainer.current_epoch}")
+        self.last_path = log_images(
+            trainer,
+            "caption_samples",
+            images,
+            nrow=self.per_caption,
+            row_labels=captions,
+            caption=f"rows: {rows}; epoch {trainer.current_epoch}",
+        )

@@ -34,8 +34,9 @@ def compiled_networks(pl_module: nn.Module) -> dict[str, nn.Module]:
     if names is None:
         from torchmetrics import Metric
 
-        names = [n for n, m in pl_module.named_children()
-                 if not isinstance(m, Metric) and any(True for _ in m.parameters())]
+        names = [
+            n for n, m in pl_module.named_children() if not isinstance(m, Metric) and any(True for _ in m.parameters())
+        ]
     out: dict[str, nn.Module] = {}
     for name in names:
         module = pl_module.get_submodule(name)
@@ -60,8 +61,13 @@ def backend_error(backend: str, device: torch.device) -> str | None:
     return None
 
 
-def compile_networks(pl_module: nn.Module, backend: str = "inductor", mode: str | None = None,
-                     dynamic: bool | None = None, device: torch.device | None = None) -> list[str]:
+def compile_networks(
+    pl_module: nn.Module,
+    backend: str = "inductor",
+    mode: str | None = None,
+    dynamic: bool | None = None,
+    device: torch.device | None = None,
+) -> list[str]:
     """Compile ``pl_module``'s :func:`compiled_networks` in place (``nn.Module.compile``); returns their
     names, or ``[]`` (with one warning line) when the backend does not work on ``device`` (default: the
     model's)."""
@@ -72,8 +78,10 @@ def compile_networks(pl_module: nn.Module, backend: str = "inductor", mode: str 
     device = device if device is not None else next(pl_module.parameters()).device
     error = backend_error(backend, device)
     if error is not None:
-        rank_zero_warn(f"Compile: torch.compile (backend {backend!r}) does not work on {device.type} here ({error}); "
-                       "running uncompiled")
+        rank_zero_warn(
+            f"Compile: torch.compile (backend {backend!r}) does not work on {device.type} here ({error}); "
+            "running uncompiled"
+        )
         return []
     kwargs: dict[str, Any] = {"backend": backend, "dynamic": dynamic}
     if mode is not None:
@@ -100,7 +108,6 @@ class Compile(pl.Callback):
         self.compiled: list[str] = []
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self.compiled = compile_networks(pl_module, self.backend, self.mode, self.dynamic,
-                                         trainer.strategy.root_device)
+        self.compiled = compile_networks(pl_module, self.backend, self.mode, self.dynamic, trainer.strategy.root_device)
         if self.compiled:
             rank_zero_info(f"Compile: {', '.join(self.compiled)} compiled (backend {self.backend})")

@@ -26,7 +26,9 @@ def patch_strip(patches: Tensor, image_hw: tuple[int, int], background: float = 
     n, k, c, p, _ = patches.shape
     h, w = image_hw
     per_row = max(1, (w + 1) // (p + 1))
-    slots = torch.tensor([[min((i // per_row) * (p + 1), h - p), min((i % per_row) * (p + 1), w - p)] for i in range(k)])
+    slots = torch.tensor(
+        [[min((i // per_row) * (p + 1), h - p), min((i % per_row) * (p + 1), w - p)] for i in range(k)]
+    )
     canvas = torch.full((n, c, h, w), background, dtype=patches.dtype, device=patches.device)
     return paste_patches(canvas, patches, slots.to(patches.device).expand(n, k, 2))
 
@@ -41,7 +43,15 @@ def completion_rows(model: PatchCompleter, x: Tensor, seed: int = 0) -> Tensor:
         images, masks = model.complete(patches)
     c = x.shape[1]
     strip = patch_strip(patches, (x.shape[2], x.shape[3]))
-    return torch.cat([x, strip, images.to(x.dtype), masks.to(x.dtype).expand(-1, c, -1, -1), true_mask.to(x.dtype).expand(-1, c, -1, -1)])
+    return torch.cat(
+        [
+            x,
+            strip,
+            images.to(x.dtype),
+            masks.to(x.dtype).expand(-1, c, -1, -1),
+            true_mask.to(x.dtype).expand(-1, c, -1, -1),
+        ]
+    )
 
 
 class PatchCompletions(EpochImageCallback):
@@ -74,6 +84,10 @@ class PatchCompletions(EpochImageCallback):
         x, _ = first_batch(trainer, self.num_images, self.split)
         grid = completion_rows(pl_module, x.to(pl_module.device), self.seed)
         self.last_path = log_images(
-            trainer, "completions", grid, nrow=len(x), caption=f"rows: {ROWS}; epoch {trainer.current_epoch}",
+            trainer,
+            "completions",
+            grid,
+            nrow=len(x),
+            caption=f"rows: {ROWS}; epoch {trainer.current_epoch}",
             row_labels=ROWS.split(", "),
         )

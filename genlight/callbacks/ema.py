@@ -171,7 +171,9 @@ class EMA(pl.Callback):
         self.on_validation_end(trainer, pl_module)  # never leave the averaged weights in the live model
 
     # ------------------------------------------------------------------ checkpoints
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         if not self.active:
             return
         current = self._live(pl_module)
@@ -185,7 +187,9 @@ class EMA(pl.Callback):
             "last_step": self._last_step,
         }
 
-    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         """Resume: the model was loaded from ``state_dict`` (the average); restore the live weights into
         the model and the average into this callback."""
         saved = checkpoint.get(EMA_KEY)

@@ -40,7 +40,10 @@ class EnergyLandscape(EpochImageCallback):
             return
         image = energy_image(pl_module, reference_points(trainer, self.num_points), resolution=self.resolution)
         self.last_path = log_images(
-            trainer, "energy", image[None], nrow=1,
+            trainer,
+            "energy",
+            image[None],
+            nrow=1,
             caption=f"energy (bright = low) and data, epoch {trainer.current_epoch}",
         )
 
@@ -59,7 +62,9 @@ def energy_grid(model: EnergyModel, box: float | None = None, resolution: int = 
     return energies.view(resolution, resolution), grid
 
 
-def energy_image(model: EnergyModel, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> Tensor:
+def energy_image(
+    model: EnergyModel, points: Tensor | None = None, box: float | None = None, resolution: int = 256
+) -> Tensor:
     """The energy over the grid as a ``(3, R, R)`` picture in [0, 1]: min-max scaled and inverted (bright =
     low energy = likely), with ``points`` (e.g. data) drawn as red dots."""
     box = float(box or model.data_box or 1.0)
@@ -75,7 +80,9 @@ def energy_image(model: EnergyModel, points: Tensor | None = None, box: float | 
     return rgb
 
 
-def save_energy_png(model: EnergyModel, path: str, points: Tensor | None = None, box: float | None = None, resolution: int = 256) -> str:
+def save_energy_png(
+    model: EnergyModel, path: str, points: Tensor | None = None, box: float | None = None, resolution: int = 256
+) -> str:
     """Write :func:`energy_image` as a PNG. Returns the path."""
     from PIL import Image
 

@@ -313,8 +313,10 @@ class FIDCallback(PeriodicCallback):
         try:  # weights_only: a cache file planted by someone else cannot run code
             self._reference, self._reference_key = torch.load(path, map_location="cpu", weights_only=True), key
         except pickle.UnpicklingError as err:
-            raise DataFilesError(f"FID reference cache {path} holds more than tensors (refused: loading it could run "
-                                 f"code); delete it and it is computed again") from err
+            raise DataFilesError(
+                f"FID reference cache {path} holds more than tensors (refused: loading it could run "
+                f"code); delete it and it is computed again"
+            ) from err
         self._announce(trainer, dataset, extractor, path)
         return self._reference
 

@@ -23,7 +23,16 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.utils import make_grid
 
-__all__ = ["MIN_CELL", "image_grid", "label_rows", "log_images", "reference_points", "render", "run_dir", "scatter_plot"]
+__all__ = [
+    "MIN_CELL",
+    "image_grid",
+    "label_rows",
+    "log_images",
+    "reference_points",
+    "render",
+    "run_dir",
+    "scatter_plot",
+]
 
 #: the smallest cell (image) side in pixels in a logged grid: an 8x8 digit is drawn 4x
 MIN_CELL = 32

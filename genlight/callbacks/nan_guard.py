@@ -39,7 +39,9 @@ class NaNGuard(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        terms = [(n, v.detach()) for n, v in self._terms(trainer, pl_module, outputs) if isinstance(v, Tensor) and v.numel()]
+        terms = [
+            (n, v.detach()) for n, v in self._terms(trainer, pl_module, outputs) if isinstance(v, Tensor) and v.numel()
+        ]
         if not terms:
             return
         flat = torch.cat([v.reshape(-1).float().to(terms[0][1].device) for _, v in terms])

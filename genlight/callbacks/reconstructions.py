@@ -58,6 +58,9 @@ class Reconstructions(EpochImageCallback):
             )
             return
         self.last_path = log_images(
-            trainer, "reconstructions", torch.cat([x, x_hat]), nrow=len(x),
+            trainer,
+            "reconstructions",
+            torch.cat([x, x_hat]),
+            nrow=len(x),
             caption=f"inputs (top) vs reconstructions, epoch {epoch}",
         )

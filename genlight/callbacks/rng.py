@@ -29,8 +29,13 @@ class RNGState(pl.Callback):
         version, state, gauss = random.getstate()
         out: dict[str, Any] = {
             "torch": torch.get_rng_state(),
-            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached": float(cached)},
+            "numpy": {
+                "kind": kind,
+                "keys": torch.from_numpy(keys.astype(np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached": float(cached),
+            },
             "python": {"version": version, "state": torch.tensor(state, dtype=torch.int64), "gauss": gauss},
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():

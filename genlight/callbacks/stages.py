@@ -35,7 +35,9 @@ class StageSamples(pl.Callback):
         if not isinstance(pl_module, GrowingSampler):
             rank_zero_info(f"StageSamples: {type(pl_module).__name__} does not grow (no growth(step)); skipped")
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if not isinstance(pl_module, GrowingSampler) or pl_module.steps_taken == 0:
             return
         done, upcoming = pl_module.growth()[0], pl_module.growth(pl_module.steps_taken)[0]
@@ -56,6 +58,12 @@ class StageSamples(pl.Callback):
         key = f"samples_stage{stage}_{size}x{size}" + (f"_alpha{alpha:.2f}" if alpha < 1.0 else "")
         with evaluating(pl_module, seed=self.seed):
             images = pl_module.sample(self.num_samples)
-        log_images(trainer, key, images, nrow=self.nrow, caption=f"stage {stage} ({size}x{size}), alpha {alpha:.2f}",
-                   epoch=self._last_epoch)  # the same number as the sample grid of the same step
+        log_images(
+            trainer,
+            key,
+            images,
+            nrow=self.nrow,
+            caption=f"stage {stage} ({size}x{size}), alpha {alpha:.2f}",
+            epoch=self._last_epoch,
+        )  # the same number as the sample grid of the same step
         self.logged.append(key)

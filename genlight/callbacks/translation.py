@@ -70,8 +70,14 @@ class TranslationGrid(EpochImageCallback):
         x_a, x_b = first_batch(trainer, self.num_images, self.split)
         grid = self.draw(pl_module, x_a.to(pl_module.device), x_b)
         rows = "x_a, a2b, b2a(a2b)" + (", x_b, b2a, a2b(b2a)" if len(grid) > 3 * len(x_a) else "")
-        self.last_path = log_images(trainer, "translations", grid, nrow=len(x_a), row_labels=rows.split(", "),
-                                    caption=f"rows: {rows}; epoch {trainer.current_epoch}")
+        self.last_path = log_images(
+            trainer,
+            "translations",
+            grid,
+            nrow=len(x_a),
+            row_labels=rows.split(", "),
+            caption=f"rows: {rows}; epoch {trainer.current_epoch}",
+        )
 
     def draw(self, pl_module: Translator, x_a: Tensor, x_b: object = None) -> Tensor:
         """The grid's images, row by row (3 rows, or 6 when ``x_b`` are images of domain B)."""
@@ -90,6 +96,14 @@ class TranslationGrid(EpochImageCallback):
         every = batch[3] if len(batch) > 3 else None
         grid = domain_rows(pl_module, x, every.to(x.device) if every is not None else None)
         names = pl_module.domain_names
-        labels = ["x"] + [label for d in names for label in ([f"to {d}"] + ([f"true {d}"] if every is not None else []))]
-        self.last_path = log_images(trainer, "translations", grid, nrow=len(x), row_labels=labels,
-                                    caption=f"rows: {', '.join(labels)}; epoch {trainer.current_epoch}")
+        labels = ["x"] + [
+            label for d in names for label in ([f"to {d}"] + ([f"true {d}"] if every is not None else []))
+        ]
+        self.last_path = log_images(
+            trainer,
+            "translations",
+            grid,
+            nrow=len(x),
+            row_labels=labels,
+            caption=f"rows: {', '.join(labels)}; epoch {trainer.current_epoch}",
+        )

@@ -42,14 +42,23 @@ class CodeTraversal(EpochImageCallback):
             cells = pl_module.code_traversal(j, self.categorical, self.num_steps, self.span, self.seed)
             key = f"traversal_c{j}"
             self.last_paths[key] = log_images(
-                trainer, key, cells.flatten(0, 1), nrow=self.num_steps,
+                trainer,
+                key,
+                cells.flatten(0, 1),
+                nrow=self.num_steps,
                 caption=f"rows: categorical code {self.categorical}; columns: continuous code {j} in "
                 f"[-{self.span}, {self.span}]; epoch {trainer.current_epoch}",
             )
 
 
-def traversal_grid(model: CodeTraversable, continuous: int = 0, categorical: int = 0, num_steps: int = 10, span: float = 1.0,
-                   seed: int = 0) -> Tensor:
+def traversal_grid(
+    model: CodeTraversable,
+    continuous: int = 0,
+    categorical: int = 0,
+    num_steps: int = 10,
+    span: float = 1.0,
+    seed: int = 0,
+) -> Tensor:
     """:meth:`~genlight.types.CodeTraversable.code_traversal` as one ``(3, h, w)`` picture in [0, 1] (rows: categorical values,
     columns: the continuous sweep), drawn in eval mode with the EMA weights where an EMA callback is
     attached; the model's mode is restored after."""

@@ -143,7 +143,10 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
             from torchvision.datasets import MNIST
 
             download_or_explain(
-                "binarized_mnist", self.raw_dir, idx_files(), self.how_to_get,
+                "binarized_mnist",
+                self.raw_dir,
+                idx_files(),
+                self.how_to_get,
                 lambda: MNIST(str(self.data_dir), train=True, download=True),
             )
 
@@ -158,15 +161,19 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
 
     def _fixed(self, dataset: StochasticBinaryDataset) -> TensorImageDataset:
         if getattr(self, "_fixed_train", None) is None:
-            self._fixed_train = TensorImageDataset(binarize_once(dataset.images, self.seed + 3), dataset.labels, num_levels=2)
+            self._fixed_train = TensorImageDataset(
+                binarize_once(dataset.images, self.seed + 3), dataset.labels, num_levels=2
+            )
         return self._fixed_train
 
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         if self.binarization == "fixed":
             require_files("binarized_mnist", self.amat_dir, list(AMAT_FILES.values()), self.how_to_get)
             x_train, x_val, x_test = (read_amat(self.amat_dir / AMAT_FILES[s], self.how_to_get) for s in AMAT_FILES)
-            return TensorImageDataset(x_train, num_levels=2), TensorImageDataset(x_val, num_levels=2), TensorImageDataset(
-                x_test, num_levels=2
+            return (
+                TensorImageDataset(x_train, num_levels=2),
+                TensorImageDataset(x_val, num_levels=2),
+                TensorImageDataset(x_test, num_levels=2),
             )
         images, labels = load_idx_split(self.raw_dir, True, "binarized_mnist", self.how_to_get)
         test_images, test_labels = load_idx_split(self.raw_dir, False, "binarized_mnist", self.how_to_get)
@@ -178,4 +185,3 @@ class BinarizedMNISTDataModule(GenerativeDataModule):
         val = TensorImageDataset(binarize_once(images[val_idx], self.seed), labels[val_idx], num_levels=2)
         test = TensorImageDataset(binarize_once(test_images, self.seed + 2), test_labels, num_levels=2)
         return train, val, test
-

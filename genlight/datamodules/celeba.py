@@ -130,7 +130,10 @@ class CelebADataModule(GenerativeDataModule):
             from torchvision.datasets import CelebA
 
             download_or_explain(
-                "celeba", self.folder, self._files(), self.how_to_get,
+                "celeba",
+                self.folder,
+                self._files(),
+                self.how_to_get,
                 lambda: CelebA(str(self.data_dir), split="all", download=True),
             )
 
@@ -146,7 +149,9 @@ class CelebADataModule(GenerativeDataModule):
             )
         labels = read_attributes(self.folder / ATTRIBUTES, self.attribute, self.how_to_get) if self.attribute else {}
         if self.attribute and (absent := [n for n in partition if n not in labels]):
-            raise DataFilesError(f"celeba: {self.folder / ATTRIBUTES} has no row for {len(absent)} images, e.g. {absent[0]}")
+            raise DataFilesError(
+                f"celeba: {self.folder / ATTRIBUTES} has no row for {len(absent)} images, e.g. {absent[0]}"
+            )
         splits = []
         for split in (0, 1, 2):
             names = sorted(n for n, s in partition.items() if s == split)

@@ -37,12 +37,13 @@ def require_files(dataset: str, root: Path, files: Sequence[str], how: str) -> N
         raise DataFilesError(f"{dataset}: no data files under {root} (expected: {', '.join(files)}). {how}")
     if missing:
         raise DataFilesError(
-            f"{dataset}: missing data files under {root}: {', '.join(missing)} "
-            f"(expected: {', '.join(files)}). {how}"
+            f"{dataset}: missing data files under {root}: {', '.join(missing)} (expected: {', '.join(files)}). {how}"
         )
 
 
-def download_or_explain(dataset: str, root: Path, files: Sequence[str], how: str, download: Callable[[], object]) -> None:
+def download_or_explain(
+    dataset: str, root: Path, files: Sequence[str], how: str, download: Callable[[], object]
+) -> None:
     """Run ``download()``; any failure (no network, bad checksum) becomes a :class:`DataFilesError`."""
     try:
         download()
@@ -116,7 +117,9 @@ def check_images(paths: Sequence[Path], dataset: str, skip_bad: bool = False) ->
             "--data.skip_bad true to skip unreadable images"
         )
     if bad:
-        rank_zero_info(f"{dataset}: skipped {len(bad)} unreadable image(s) of {len(paths)} (skip_bad), e.g. {paths[bad[0]]}")
+        rank_zero_info(
+            f"{dataset}: skipped {len(bad)} unreadable image(s) of {len(paths)} (skip_bad), e.g. {paths[bad[0]]}"
+        )
     return [i for i, reason in enumerate(reasons) if reason is None]
 
 

@@ -50,9 +50,20 @@ from genlight.datamodules.digit_sources import DigitSource, Source
 from genlight.registry import register_datamodule
 
 __all__ = [
-    "ATTRIBUTES", "ATTRIBUTE_WORDS", "CAPTION_LENGTH", "DIGIT_WORDS", "DigitCaptionsDataModule", "VOCABULARY",
-    "attribute_levels", "caption", "class_captions", "class_tertiles", "detokenize", "measure_attributes",
-    "parse_held_out", "tokenize",
+    "ATTRIBUTES",
+    "ATTRIBUTE_WORDS",
+    "CAPTION_LENGTH",
+    "DIGIT_WORDS",
+    "DigitCaptionsDataModule",
+    "VOCABULARY",
+    "attribute_levels",
+    "caption",
+    "class_captions",
+    "class_tertiles",
+    "detokenize",
+    "measure_attributes",
+    "parse_held_out",
+    "tokenize",
 ]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -147,8 +158,10 @@ def parse_held_out(held_out: Sequence[str]) -> list[tuple[int, dict[int, int]]]:
     out = []
     for entry in held_out:
         words = str(entry).lower().split()
-        hint = (f"held_out entries are attribute words then a digit word, e.g. 'thick seven'; attribute words: "
-                f"{' '.join(words_to_level)}; digits: {' '.join(DIGIT_WORDS)}")
+        hint = (
+            f"held_out entries are attribute words then a digit word, e.g. 'thick seven'; attribute words: "
+            f"{' '.join(words_to_level)}; digits: {' '.join(DIGIT_WORDS)}"
+        )
         if len(words) < 2 or words[-1] not in DIGIT_WORDS or any(w not in words_to_level for w in words[:-1]):
             raise ValueError(f"held_out: cannot read {entry!r}; {hint}")
         levels = dict(words_to_level[w] for w in words[:-1])

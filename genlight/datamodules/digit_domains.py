@@ -59,8 +59,16 @@ from genlight.ranges import PositiveInt
 from genlight.registry import register_datamodule
 
 __all__ = [
-    "DEFAULT_DOMAINS", "DOMAIN_OPS", "MNIST5K_DOMAIN_OPS", "DigitDomainsDataModule", "DomainDataset", "check_domains",
-    "cross_dilation", "cross_erosion", "domain_ops", "render",
+    "DEFAULT_DOMAINS",
+    "DOMAIN_OPS",
+    "MNIST5K_DOMAIN_OPS",
+    "DigitDomainsDataModule",
+    "DomainDataset",
+    "check_domains",
+    "cross_dilation",
+    "cross_erosion",
+    "domain_ops",
+    "render",
 ]
 
 
@@ -141,7 +149,9 @@ class DomainDataset(Dataset):
     The images of every domain are rendered once, here (``every``, kept for the training split too:
     benchmarks train their judges on it; 50 MB for mnist5k's 4,000 training digits in 4 domains)."""
 
-    def __init__(self, base: Dataset, domains: Sequence[str], assign: Tensor, paired: bool, source: str = "digits") -> None:
+    def __init__(
+        self, base: Dataset, domains: Sequence[str], assign: Tensor, paired: bool, source: str = "digits"
+    ) -> None:
         items = [base[i] for i in range(len(base))]  # type: ignore[arg-type]
         x = torch.stack([item[0] for item in items]) if items else torch.zeros(0, 1, 8, 8)
         self.y = torch.tensor([int(item[1]) for item in items], dtype=torch.long)

@@ -91,7 +91,11 @@ class ImageFolderDataModule(GenerativeDataModule):
         paths = [self.paths[i] for i in keep]
         labels = None if self.labels is None else [self.labels[i] for i in keep]
         dataset = ImageFileDataset(
-            paths, labels, image_size=self.image_size, channels=self.channels,
-            crop_size=self.crop_size, dataset="image_folder",
+            paths,
+            labels,
+            image_size=self.image_size,
+            channels=self.channels,
+            crop_size=self.crop_size,
+            dataset="image_folder",
         )
         return dataset, None

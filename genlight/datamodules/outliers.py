@@ -88,8 +88,10 @@ class OutlierSets:
     def outlier_set(self, name: str) -> Tensor:
         """The images ``(M, C, H, W)`` of outlier set ``name`` (one of :attr:`outlier_set_names`)."""
         if name not in self.outlier_set_names:
-            raise ValueError(f"unknown outlier set {name!r}{self.unknown_set_hint(name)}; choose from "
-                             f"{', '.join(self.outlier_set_names)}")
+            raise ValueError(
+                f"unknown outlier set {name!r}{self.unknown_set_hint(name)}; choose from "
+                f"{', '.join(self.outlier_set_names)}"
+            )
         if name not in SYNTHETIC_SETS:
             return self.extra_outlier_set(name)
         generator = torch.Generator().manual_seed(self.seed * 1000 + zlib.crc32(name.encode()) % 1000)

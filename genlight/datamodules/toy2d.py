@@ -73,7 +73,9 @@ def sample_toy2d(name: Toy, n: int, generator: torch.Generator) -> Tensor:
         rot = torch.stack([angle.cos(), -angle.sin(), angle.sin(), angle.cos()], dim=1).view(n, 2, 2)
         x = 2.0 * torch.einsum("ni,nji->nj", feats, rot)
     else:
-        raise ValueError(f"unknown toy distribution {name!r}; choose two_moons, eight_gaussians, checkerboard, pinwheel")
+        raise ValueError(
+            f"unknown toy distribution {name!r}; choose two_moons, eight_gaussians, checkerboard, pinwheel"
+        )
     return x.float()
 
 
@@ -92,7 +94,9 @@ def log_prob(name: Toy, x: Tensor) -> Tensor:
         out = torch.full((len(x),), -math.inf, dtype=torch.float64)
         out[inside & black] = -math.log(area)
         return out
-    raise NotImplementedError(f"{name} has no closed-form density; log_prob exists for eight_gaussians and checkerboard")
+    raise NotImplementedError(
+        f"{name} has no closed-form density; log_prob exists for eight_gaussians and checkerboard"
+    )
 
 
 @register_datamodule("toy2d")

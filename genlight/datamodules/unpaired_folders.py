@@ -99,8 +99,13 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
             folder.mkdir(parents=True, exist_ok=True)
             for i, array in enumerate(arrays):
                 Image.fromarray(array).save(folder / f"{i:03d}.png")
-        defaults = {"dir_a": str(Path(root) / "smoke_a"), "dir_b": str(Path(root) / "smoke_b"),
-                    "image_size": 8, "channels": 1, "batch_size": 8}
+        defaults = {
+            "dir_a": str(Path(root) / "smoke_a"),
+            "dir_b": str(Path(root) / "smoke_b"),
+            "image_size": 8,
+            "channels": 1,
+            "batch_size": 8,
+        }
         return cls(**{**defaults, **kwargs})
 
     def _images(self, folder: Path, domain: str, option: str) -> ImageFileDataset:
@@ -112,7 +117,11 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         parts = {}
         for domain, folder in self.dirs.items():
-            test: Any = None if self.test_dirs is None else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
+            test: Any = (
+                None
+                if self.test_dirs is None
+                else self._images(self.test_dirs[domain], domain, f"--data.test_dir_{domain}")
+            )
             train, val, test = self.split_pool(self._images(folder, domain, f"--data.dir_{domain}"), test)
             for name, part in (("train", train), ("val", val), ("test", test)):
                 if len(part) == 0:
@@ -121,7 +130,5 @@ class UnpairedFoldersDataModule(GenerativeDataModule):
                         "add images or lower val_fraction/test_fraction"
                     )
             parts[domain] = (train, val, test)
-        train, val, test = (
-            UnpairedDataset(parts["a"][i], parts["b"][i], random_pairs=i == 0) for i in range(3)
-        )
+        train, val, test = (UnpairedDataset(parts["a"][i], parts["b"][i], random_pairs=i == 0) for i in range(3))
         return train, val, test

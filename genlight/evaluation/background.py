@@ -62,12 +62,22 @@ def train_background(
     if not 0.0 < mu < 1.0:
         raise ValueError(f"mu must be in (0, 1) (Ren et al. use 0.1-0.3), got {mu}")
     if "weight_decay" not in inspect.signature(MODELS.get(model_name).__init__).parameters:
-        raise ValueError(f"{model_name} has no weight_decay argument: the background model needs L2 weight decay; "
-                         "add one to the family or train the background yourself on perturb_training_split(...)")
+        raise ValueError(
+            f"{model_name} has no weight_decay argument: the background model needs L2 weight decay; "
+            "add one to the family or train the background yourself on perturb_training_split(...)"
+        )
     pl.seed_everything(seed, verbose=False)
     model = create_model(model_name, datamodule, **{**model_kwargs, "weight_decay": weight_decay})
-    trainer = pl.Trainer(**{"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
-                            "enable_model_summary": False, "accelerator": "cpu", **(trainer_kwargs or {})})
+    trainer = pl.Trainer(
+        **{
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "accelerator": "cpu",
+            **(trainer_kwargs or {}),
+        }
+    )
     trainer.fit(model, datamodule=perturb_training_split(datamodule, mu))
     if save_path is not None:
         trainer.save_checkpoint(save_path)

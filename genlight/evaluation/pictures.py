@@ -12,7 +12,16 @@ from PIL import Image, ImageDraw
 __all__ = ["COLORS", "bar_chart", "line_chart", "number", "panels"]
 
 #: series colours, in order (Okabe-Ito, distinguishable with colour-vision deficiencies)
-COLORS = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233), (0, 0, 0), (240, 228, 66))
+COLORS = (
+    (0, 114, 178),
+    (213, 94, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 0, 0),
+    (240, 228, 66),
+)
 _MARGIN = (34, 24, 10, 30)  # left, top, right, bottom
 #: width of the legend column right of a line chart's axes
 _LEGEND = 120
@@ -23,8 +32,9 @@ def number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
 
 
-def _frame(title: str, xlabel: str, ylabel: str, size: tuple[int, int],
-           legend: int = 0) -> tuple[Image.Image, ImageDraw.ImageDraw, tuple[int, int, int, int]]:
+def _frame(
+    title: str, xlabel: str, ylabel: str, size: tuple[int, int], legend: int = 0
+) -> tuple[Image.Image, ImageDraw.ImageDraw, tuple[int, int, int, int]]:
     image = Image.new("RGB", (size[0] + legend, size[1]), "white")
     draw = ImageDraw.Draw(image)
     left, top, right, bottom = _MARGIN[0], _MARGIN[1], size[0] - _MARGIN[2], size[1] - _MARGIN[3]

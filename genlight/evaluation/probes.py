@@ -26,7 +26,10 @@ def features_of(model: Featurizer, x: Tensor, batch_size: int = 256) -> Tensor:
         model.eval()
     device = getattr(model, "device", x.device)
     try:
-        parts = [model.features(x[i : i + batch_size].to(device)).flatten(1).float().cpu() for i in range(0, len(x), batch_size)]
+        parts = [
+            model.features(x[i : i + batch_size].to(device)).flatten(1).float().cpu()
+            for i in range(0, len(x), batch_size)
+        ]
     finally:
         if was_training:
             model.train()  # type: ignore[attr-defined]

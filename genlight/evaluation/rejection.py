@@ -105,7 +105,9 @@ def accuracy_coverage(correct: Tensor, confidence: Tensor) -> tuple[Tensor, Tens
     correct = torch.as_tensor(correct).detach().flatten().double().cpu()
     confidence = torch.as_tensor(confidence).detach().flatten().double().cpu()
     if correct.numel() != confidence.numel() or correct.numel() == 0:
-        raise ValueError(f"correct and confidence need the same non-zero length, got {correct.numel()}, {confidence.numel()}")
+        raise ValueError(
+            f"correct and confidence need the same non-zero length, got {correct.numel()}, {confidence.numel()}"
+        )
     order = confidence.argsort(descending=True, stable=True)
     conf, hits = confidence[order], correct[order].cumsum(0)
     # the last index of each group of equal confidences

@@ -137,8 +137,12 @@ def outlier_scores(
 
 
 def _scores(
-    model: object, x: Tensor, reference: float | Tensor | None, background: DensityModel | None,
-    num_levels: int | None, batch_size: int,
+    model: object,
+    x: Tensor,
+    reference: float | Tensor | None,
+    background: DensityModel | None,
+    num_levels: int | None,
+    batch_size: int,
 ) -> dict[str, Tensor]:
     device = getattr(model, "device", x.device)
     scores: dict[str, Tensor] = {}

@@ -128,21 +128,30 @@ def ood_task(
         outlier_draws = scored(outliers, 1000 * i)
         for score, values in _mean(outlier_draws).items():
             metrics = detection_metrics(inlier_scores[score], values)
-            row = {"score": score, "outlier_set": set_name, **{k: round(v, 4) for k, v in metrics.items()},
-                   "n_inliers": len(inliers), "n_outliers": len(outliers)}
+            row = {
+                "score": score,
+                "outlier_set": set_name,
+                **{k: round(v, 4) for k, v in metrics.items()},
+                "n_inliers": len(inliers),
+                "n_outliers": len(outliers),
+            }
             if r > 1:
                 each = [detection_metrics(a[score], b[score])["auroc"] for a, b in zip(inlier_draws, outlier_draws)]
                 row["auroc_mc_se"] = round(mc_standard_error(each), 4)
             rows.append(row)
             fpr, tpr, _ = roc_curve(inlier_scores[score], values)
             curves[score][set_name] = (fpr.tolist(), tpr.tolist())
-    charts = [line_chart(c, f"ROC: {score}", "false-positive rate", "TPR", diagonal=True) for score, c in curves.items()]
+    charts = [
+        line_chart(c, f"ROC: {score}", "false-positive rate", "TPR", diagonal=True) for score, c in curves.items()
+    ]
     notes = [f"seed {seed}: every random draw (the same command gives the same table)"]
     if r > 1:
         per_image = _per_image_se(inlier_draws, sorted(random))
-        notes.append(f"Monte Carlo estimates: {', '.join(sorted(random))}, each the mean of {r} draws per image; "
-                     f"auroc_mc_se: the standard error of a one-draw AUROC over the draws / sqrt({r}); "
-                     f"per-image standard error of the mean, averaged over the inliers: {per_image}")
+        notes.append(
+            f"Monte Carlo estimates: {', '.join(sorted(random))}, each the mean of {r} draws per image; "
+            f"auroc_mc_se: the standard error of a one-draw AUROC over the draws / sqrt({r}); "
+            f"per-image standard error of the mean, averaged over the inliers: {per_image}"
+        )
     return TaskResult("ood", rows, panels(charts), notes)
 
 
@@ -193,8 +202,10 @@ def classify_task(
         if r > 1:
             accuracies = [float((bayes_decision(e)["prediction"] == y).double().mean()) for e in each]
             se = dict.fromkeys(methods, mc_standard_error(accuracies))
-            notes.append(f"Monte Carlo estimate: log p(x|y), the mean of {r} draws per image; accuracy_mc_se: "
-                         f"the standard error of a one-draw accuracy over the draws / sqrt({r})")
+            notes.append(
+                f"Monte Carlo estimate: log p(x|y), the mean of {r} draws per image; accuracy_mc_se: "
+                f"the standard error of a one-draw accuracy over the draws / sqrt({r})"
+            )
     elif isinstance(model, ClassifierModule):
         out = softmax_predictions(model, x)
         methods["softmax, max p(y|x)"] = (out["prediction"] == y, out["confidence"])
@@ -273,7 +284,9 @@ def write_result(result: TaskResult, out_dir: Path, header: str = "", *, replace
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = result_paths(out_dir, result.task, replace=replace)
     notes = "".join(f"- {note}\n" for note in result.notes)
-    paths["md"].write_text((header + "\n\n" if header else "") + markdown_table(result.rows) + ("\n" + notes if notes else ""))
+    paths["md"].write_text(
+        (header + "\n\n" if header else "") + markdown_table(result.rows) + ("\n" + notes if notes else "")
+    )
     record = {"task": result.task, "header": header, "notes": result.notes, "rows": result.rows}
     paths["json"].write_text(json.dumps(record, indent=1) + "\n")
     with paths["csv"].open("w", newline="") as f:

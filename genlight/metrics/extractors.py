@@ -126,7 +126,9 @@ def _resolve_inception_weights(weights_path: str | None, download: bool) -> Path
     path = weights_path or os.environ.get("GENLIGHT_INCEPTION_WEIGHTS")
     if path:
         if not Path(path).is_file():
-            raise FileNotFoundError(f"Inception-v3 weights not found at {path} (weights_path / $GENLIGHT_INCEPTION_WEIGHTS)")
+            raise FileNotFoundError(
+                f"Inception-v3 weights not found at {path} (weights_path / $GENLIGHT_INCEPTION_WEIGHTS)"
+            )
         return Path(path)
     target = default_inception_path()
     if target.is_file():

@@ -36,7 +36,9 @@ def nearest_neighbour_distances(
     ``(n, d)`` and that row's index (float64). ``exclude_self``: ``queries`` is ``reference`` and
     each row's own entry is left out (leave-one-out; needs ``n >= 2``)."""
     if queries.dim() != 2 or reference.dim() != 2 or queries.shape[1] != reference.shape[1]:
-        raise ValueError(f"expected (m, d) and (n, d) features, got {tuple(queries.shape)} and {tuple(reference.shape)}")
+        raise ValueError(
+            f"expected (m, d) and (n, d) features, got {tuple(queries.shape)} and {tuple(reference.shape)}"
+        )
     if exclude_self and (queries.shape[0] != reference.shape[0] or reference.shape[0] < 2):
         raise ValueError("exclude_self needs queries == reference with at least 2 rows")
     q, ref = queries.double(), reference.double()
@@ -79,7 +81,9 @@ def memorisation(
     (see the module docstring). Pass the train set's leave-one-out distances as ``train_distances``
     to reuse them across calls (:func:`nearest_neighbour_distances` with ``exclude_self=True``)."""
     if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile must be in (0, 1) (0.1: the 10th percentile of train-to-train distances), got {quantile}")
+        raise ValueError(
+            f"quantile must be in (0, 1) (0.1: the 10th percentile of train-to-train distances), got {quantile}"
+        )
     if train_distances is None:
         train_distances, _ = nearest_neighbour_distances(train_features, train_features, exclude_self=True)
     threshold = torch.quantile(train_distances.double(), quantile)

@@ -154,7 +154,9 @@ class AAE(GenerativeModule):
         # batch norm on the code (mean): unit spread per dimension from the first step, where a freshly
         # initialised encoder puts every image at nearly the same code (spread ~0.01)
         # with its affine part set to the prior's per-dimension mean and std (from 10000 seeded draws)
-        self.code_norm = nn.BatchNorm1d(latent_dim, eps=1e-8) if code_norm else nn.Identity()  # initial code variance ~1e-5
+        self.code_norm = (
+            nn.BatchNorm1d(latent_dim, eps=1e-8) if code_norm else nn.Identity()
+        )  # initial code variance ~1e-5
         if code_norm:
             with torch.no_grad():
                 draws = self.prior.sample(10000, generator=torch.Generator().manual_seed(0))
@@ -245,8 +247,12 @@ class AAE(GenerativeModule):
         g_loss = generator_loss(self.hparams.loss, self.critic(z, y))
         self.manual_step(opt_g, g_loss)
         self.log_train(
-            recon=recon, d_loss=d_loss, g_loss=g_loss, **({"gp": d_terms["gp"]} if "gp" in d_terms else {}),
-            batch_size=len(x), prog_bar=("recon", "d_loss", "g_loss"),
+            recon=recon,
+            d_loss=d_loss,
+            g_loss=g_loss,
+            **({"gp": d_terms["gp"]} if "gp" in d_terms else {}),
+            batch_size=len(x),
+            prog_bar=("recon", "d_loss", "g_loss"),
         )
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:

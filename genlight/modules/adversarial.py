@@ -128,7 +128,9 @@ class AdversarialModule(GenerativeModule):
         map) of images ``x`` in [0, 1], flattened, ``(B, F)``. Label-free: a class-conditional (projection)
         discriminator's label term comes after them."""
         if not callable(getattr(self.discriminator, "features", None)):
-            raise NotImplementedError(f"{type(self).__name__}'s discriminator has no features(x): give it one to use features")
+            raise NotImplementedError(
+                f"{type(self).__name__}'s discriminator has no features(x): give it one to use features"
+            )
         return self.discriminator.features(self.to_model_range(x)).flatten(1)
 
     @torch.no_grad()
@@ -148,7 +150,9 @@ class AdversarialModule(GenerativeModule):
         """Labels for generated examples: drawn from the uniform class prior (``None`` if unconditional)."""
         return torch.randint(class_count(self), (n,), device=self.device) if class_count(self) else None
 
-    def discriminator_terms(self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
+    def discriminator_terms(
+        self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor
+    ) -> dict[str, Tensor]:
         """Named terms of the discriminator's loss (``fake`` is detached)."""
         terms = {"d_adv": discriminator_loss(self.adversarial_loss, self.critic(real, y), self.critic(fake, fake_y))}
         if self.gp_weight > 0:

@@ -51,7 +51,12 @@ class AutoregressiveImageModel(GenerativeModule):
         self.lr, self.weight_decay, self.lr_decay = float(lr), float(weight_decay), float(lr_decay)
 
     def setup_autoregressive(
-        self, image_shape: tuple[int, ...], num_levels: int, num_classes: int = 0, output: str = "softmax", components: int = 5
+        self,
+        image_shape: tuple[int, ...],
+        num_levels: int,
+        num_classes: int = 0,
+        output: str = "softmax",
+        components: int = 5,
     ) -> None:
         """Shapes, levels and the output distribution: Bernoulli for 2 levels, else a softmax over the
         levels (``output="softmax"``) or a mixture of ``components`` discretised logistics."""

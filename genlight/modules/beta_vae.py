@@ -49,7 +49,15 @@ class BetaVAE(VAE):
         gamma: NonNegativeFloat = 100.0,
     ) -> None:
         super().__init__(
-            image_shape, num_levels, latent_dim, hidden_channels, likelihood, beta, lr, eval_samples, prior,
+            image_shape,
+            num_levels,
+            latent_dim,
+            hidden_channels,
+            likelihood,
+            beta,
+            lr,
+            eval_samples,
+            prior,
             prior_components,
         )  # VAE saves and checks the hyper-parameters of this whole __init__ chain
 

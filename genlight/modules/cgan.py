@@ -78,15 +78,30 @@ class CGAN(AdversarialModule):
                 "datamodule (digits, mnist, cifar10, ...) or set --model.num_classes, or use the unconditional "
                 "dcgan for unlabelled data"
             )
-        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
+        super().__init__(
+            image_shape=image_shape,
+            latent_dim=latent_dim,
+            loss=loss,
+            n_critic=n_critic,
+            gp_weight=gp_weight,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            betas=betas,
+        )
         self.num_classes = int(num_classes)
         self.generator = dcgan_init_(
             DCGANGenerator(latent_dim, shape, width, num_classes=self.num_classes, extra_layers=extra_layers)
         )
-        self.discriminator = dcgan_init_(DCGANDiscriminator(
-            shape, width, norm="spectral", num_classes=self.num_classes, extra_layers=extra_layers,
-            head_bias=loss != "wasserstein_gp",
-        ))
+        self.discriminator = dcgan_init_(
+            DCGANDiscriminator(
+                shape,
+                width,
+                norm="spectral",
+                num_classes=self.num_classes,
+                extra_layers=extra_layers,
+                head_bias=loss != "wasserstein_gp",
+            )
+        )
 
     def setup(self, stage: str) -> None:
         super().setup(stage)

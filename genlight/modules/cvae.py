@@ -66,7 +66,15 @@ class CVAE(VAE):
                 "datamodule (digits, mnist, cifar10, ...) or the unconditional vae for unlabelled data"
             )
         super().__init__(
-            image_shape, num_levels, latent_dim, hidden_channels, likelihood, beta, lr, eval_samples, prior,
+            image_shape,
+            num_levels,
+            latent_dim,
+            hidden_channels,
+            likelihood,
+            beta,
+            lr,
+            eval_samples,
+            prior,
             prior_components,
         )
         self.save_hyperparameters()
@@ -135,7 +143,10 @@ class CVAE(VAE):
         """A frozen, label-free representation: the posterior means of ``q(z|x,y)`` for every class ``y``,
         concatenated in class order, ``(B, num_classes * latent_dim)``. No label is needed nor guessed
         (how the code moves with the assumed class is part of the representation)."""
-        means = [self.posterior(x, torch.full((len(x),), k, device=x.device, dtype=torch.long))[0] for k in range(self.num_classes)]
+        means = [
+            self.posterior(x, torch.full((len(x),), k, device=x.device, dtype=torch.long))[0]
+            for k in range(self.num_classes)
+        ]
         return torch.cat(means, 1)  # (B, K * latent_dim)
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
@@ -177,9 +188,7 @@ class CVAE(VAE):
             return -(nll + kl)
         return torch.logsumexp(self.log_weights(x, k, chunk_size, y=y), 0) - math.log(k)
 
-    def log_weights(
-        self, x: Tensor, num_samples: int, chunk_size: int = 4096, y: Tensor | None = None
-    ) -> Tensor:
+    def log_weights(self, x: Tensor, num_samples: int, chunk_size: int = 4096, y: Tensor | None = None) -> Tensor:
         """``(k, B)`` log-weights ``log p(x|z_i,y) + log p(z_i) - log q(z_i|x,y)``, ``z_i ~ q(z|x,y)``."""
         if y is None:
             raise ValueError("cvae's importance weights need labels y; log_prob(x) gives the label-free bound")

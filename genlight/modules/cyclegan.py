@@ -94,11 +94,17 @@ class CycleGAN(GenerativeModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
-        "width_g": 4, "n_blocks": 1, "width_d": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 2,
+        "width_g": 4,
+        "n_blocks": 1,
+        "width_d": 4,
+        "lr_constant_epochs": 1,
+        "lr_decay_epochs": 2,
     }
     smoke_data: ClassVar[str] = "unpaired_folders"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("unpaired",)
-    ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other nets without gradients
+    ddp_find_unused_parameters: ClassVar[bool] = (
+        True  # G-only / D-only backwards leave the other nets without gradients
+    )
     ema_decay: ClassVar[float] = 0.0
     ema_target: ClassVar[str | None] = "generators"
     monitor: ClassVar[str | None] = ""
@@ -129,7 +135,9 @@ class CycleGAN(GenerativeModule):
         name = type(self).__name__
         shape = check_image_shape(image_shape, name, multiple_of=4, min_size=8)
         if check_loss(loss) == "wasserstein_gp":
-            raise ValueError(f"{name}: loss 'wasserstein_gp' needs a gradient penalty; use lsgan, non_saturating or hinge")
+            raise ValueError(
+                f"{name}: loss 'wasserstein_gp' needs a gradient penalty; use lsgan, non_saturating or hinge"
+            )
         if lambda_cycle < 0 or lambda_identity < 0 or pool_size < 0:
             raise ValueError(
                 f"{name}: lambda_cycle, lambda_identity and pool_size must be >= 0, got "
@@ -137,12 +145,21 @@ class CycleGAN(GenerativeModule):
             )
         if lr_constant_epochs < 0 or lr_decay_epochs < 0:
             raise ValueError(f"{name}: lr_constant_epochs and lr_decay_epochs must be >= 0")
-        self.generators = nn.ModuleDict({
-            d: dcgan_init_(ResnetGenerator(
-                shape, width_g, n_blocks, max_downsamplings=g_downsamplings, stem_kernel=g_stem_kernel, norm=norm
-            ))
-            for d in DIRECTIONS
-        })
+        self.generators = nn.ModuleDict(
+            {
+                d: dcgan_init_(
+                    ResnetGenerator(
+                        shape,
+                        width_g,
+                        n_blocks,
+                        max_downsamplings=g_downsamplings,
+                        stem_kernel=g_stem_kernel,
+                        norm=norm,
+                    )
+                )
+                for d in DIRECTIONS
+            }
+        )
         self.discriminators = nn.ModuleDict(
             {d: dcgan_init_(PatchDiscriminator(shape, width_d, n_layers_d, norm=norm)) for d in ("a", "b")}
         )
@@ -165,8 +182,10 @@ class CycleGAN(GenerativeModule):
         hp = self.hparams
         g_a2b, g_b2a = self.generators["a2b"], self.generators["b2a"]
         terms = {
-            "g_adv": self.g_adv_scale * (
-                generator_loss(hp.loss, self.discriminators["b"](fake_b)) + generator_loss(hp.loss, self.discriminators["a"](fake_a))
+            "g_adv": self.g_adv_scale
+            * (
+                generator_loss(hp.loss, self.discriminators["b"](fake_b))
+                + generator_loss(hp.loss, self.discriminators["a"](fake_a))
             ),
             "cycle": hp.lambda_cycle * ((g_b2a(fake_b) - real_a).abs().mean() + (g_a2b(fake_a) - real_b).abs().mean()),
         }
@@ -182,15 +201,25 @@ class CycleGAN(GenerativeModule):
         g_terms = self.manual_step(opt_g, lambda: self.generator_terms(real_a, real_b, fake_a, fake_b))  # D frozen
         g_loss = sum(g_terms.values())
         d_a = discriminator_loss(
-            self.hparams.loss, self.discriminators["a"](real_a), self.discriminators["a"](self.pools["a"].query(fake_a.detach()))
+            self.hparams.loss,
+            self.discriminators["a"](real_a),
+            self.discriminators["a"](self.pools["a"].query(fake_a.detach())),
         )
         d_b = discriminator_loss(
-            self.hparams.loss, self.discriminators["b"](real_b), self.discriminators["b"](self.pools["b"].query(fake_b.detach()))
+            self.hparams.loss,
+            self.discriminators["b"](real_b),
+            self.discriminators["b"](self.pools["b"].query(fake_b.detach())),
         )
         d_loss = d_a + d_b
         self.manual_step(opt_d, d_loss)  # the fakes are detached: the generators are not in this graph
         self.log_train(
-            g_loss=g_loss, d_loss=d_loss, **g_terms, d_a=d_a, d_b=d_b, batch_size=len(real_a), prog_bar=("g_loss", "d_loss")
+            g_loss=g_loss,
+            d_loss=d_loss,
+            **g_terms,
+            d_a=d_a,
+            d_b=d_b,
+            batch_size=len(real_a),
+            prog_bar=("g_loss", "d_loss"),
         )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -55,9 +55,18 @@ class DCGAN(AdversarialModule):
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
     ) -> None:
-        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
+        super().__init__(
+            image_shape=image_shape,
+            latent_dim=latent_dim,
+            loss=loss,
+            n_critic=n_critic,
+            gp_weight=gp_weight,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            betas=betas,
+        )
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         self.generator = dcgan_init_(DCGANGenerator(latent_dim, shape, width, extra_layers=extra_layers))
-        self.discriminator = dcgan_init_(DCGANDiscriminator(
-            shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp"
-        ))
+        self.discriminator = dcgan_init_(
+            DCGANDiscriminator(shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp")
+        )

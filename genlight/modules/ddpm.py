@@ -107,7 +107,11 @@ class DDPM(GenerativeModule):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
-        "channels": 8, "timesteps": 10, "sample_steps": 5, "bound_timesteps": 3, "bound_examples": 32,
+        "channels": 8,
+        "timesteps": 10,
+        "sample_steps": 5,
+        "bound_timesteps": 3,
+        "bound_examples": 32,
     }
     ema_decay: ClassVar[float] = 0.999
     conditional_with: ClassVar[str | None] = "--model.conditional true"
@@ -198,7 +202,9 @@ class DDPM(GenerativeModule):
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         """``x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε``, a draw of ``q(x_t | x_0)``."""
-        return self._at(self.sqrt_alphas_cumprod, t, x0) * x0 + self._at(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+        return (
+            self._at(self.sqrt_alphas_cumprod, t, x0) * x0 + self._at(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+        )
 
     def q_posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of ``q(x_{t-1} | x_t, x_0)`` (Ho et al. eq. 6-7)."""
@@ -216,7 +222,9 @@ class DDPM(GenerativeModule):
 
     def predict_x0(self, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """``x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t``."""
-        return (xt - self._at(self.sqrt_one_minus_alphas_cumprod, t, xt) * eps) / self._at(self.sqrt_alphas_cumprod, t, xt)
+        return (xt - self._at(self.sqrt_one_minus_alphas_cumprod, t, xt) * eps) / self._at(
+            self.sqrt_alphas_cumprod, t, xt
+        )
 
     def p_mean_logvar(
         self, xt: Tensor, t: Tensor, y: Tensor | None = None, clip: bool = False, guidance: float = 0.0
@@ -310,8 +318,11 @@ class DDPM(GenerativeModule):
 
     # ------------------------------------------------------------------ the bound
     def bound_terms(
-        self, x: Tensor, num_terms: int | None = None,
-        generator: torch.Generator | Sequence[torch.Generator] | None = None, y: Tensor | None = None,
+        self,
+        x: Tensor,
+        num_terms: int | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
+        y: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Per-example terms of the negative variational bound, in nats (float64): ``prior`` (L_T),
         ``kl`` (the estimate of Σ_{t=2..T} L_{t-1}, see the module docstring; ``num_terms`` strata,
@@ -354,7 +365,10 @@ class DDPM(GenerativeModule):
                     u = torch.stack([torch.rand(strata, generator=g, dtype=torch.float64) for g in generator], 1)  # type: ignore[union-attr]
                 else:
                     u = torch.rand(strata, generator=generator, dtype=torch.float64)[:, None].expand(-1, n)  # type: ignore[arg-type]
-                lo, size = torch.tensor(edges[:-1])[:, None], torch.tensor(edges[1:])[:, None] - torch.tensor(edges[:-1])[:, None]
+                lo, size = (
+                    torch.tensor(edges[:-1])[:, None],
+                    torch.tensor(edges[1:])[:, None] - torch.tensor(edges[:-1])[:, None],
+                )
                 picks = lo + torch.minimum((u * size).long(), size - 1)  # (strata, n)
                 weights = [float(hi - lo) for lo, hi in zip(edges[:-1], edges[1:])]
             for step, weight in zip(picks, weights):
@@ -367,7 +381,9 @@ class DDPM(GenerativeModule):
         t0 = torch.zeros(n, device=x0.device, dtype=torch.long)
         x1 = self.q_sample(x0, t0, randn())
         mean, logvar = self.p_mean_logvar(x1, t0, y)
-        log_px = discretized_gaussian_log_prob(x0.double(), mean.double(), 0.5 * logvar.double(), self.hparams.num_levels)
+        log_px = discretized_gaussian_log_prob(
+            x0.double(), mean.double(), 0.5 * logvar.double(), self.hparams.num_levels
+        )
         decoder = -dims(log_px)
         return {"prior": prior, "kl": kl, "decoder": decoder, "total": prior + kl + decoder}
 
@@ -453,9 +469,14 @@ class DDPM(GenerativeModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def configure_gradient_clipping(
-        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
     ) -> None:
         """The Trainer's ``gradient_clip_val`` if set, else this family's ``grad_clip`` (norm)."""
         val = gradient_clip_val if gradient_clip_val else self.hparams.grad_clip
         if val:
-            self.clip_gradients(optimizer, gradient_clip_val=val, gradient_clip_algorithm=gradient_clip_algorithm or "norm")
+            self.clip_gradients(
+                optimizer, gradient_clip_val=val, gradient_clip_algorithm=gradient_clip_algorithm or "norm"
+            )

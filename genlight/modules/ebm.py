@@ -249,9 +249,14 @@ class EBM(GenerativeModule):
         e_data, e_noise = self(x).mean(), self(self.noise(len(x))).mean()
         e_buffer = self(self.replay[: len(x)].to(self.device)).mean() if len(self.replay) else e_noise
         self.log_dict(
-            {f"{stage}/energy_data": e_data, f"{stage}/energy_noise": e_noise, f"{stage}/energy_buffer": e_buffer,
-             f"{stage}/energy_gap": e_noise - e_data},
-            sync_dist=True, batch_size=len(x),
+            {
+                f"{stage}/energy_data": e_data,
+                f"{stage}/energy_noise": e_noise,
+                f"{stage}/energy_buffer": e_buffer,
+                f"{stage}/energy_gap": e_noise - e_data,
+            },
+            sync_dist=True,
+            batch_size=len(x),
         )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -71,7 +71,16 @@ class GAN(AdversarialModule):
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
     ) -> None:
-        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
+        super().__init__(
+            image_shape=image_shape,
+            latent_dim=latent_dim,
+            loss=loss,
+            n_critic=n_critic,
+            gp_weight=gp_weight,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            betas=betas,
+        )
         ndim = len(tuple(image_shape))
         shape = check_image_shape(image_shape, type(self).__name__, ndim=ndim if ndim in (1, 3) else 3)
         self.generator = MLPGenerator(latent_dim, shape, hidden, layers)

@@ -87,7 +87,10 @@ class GatedPixelCNN(AutoregressiveImageModel):
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
-        "hidden_channels": 8, "num_layers": 2, "head_channels": 8, "conditional": True,
+        "hidden_channels": 8,
+        "num_layers": 2,
+        "head_channels": 8,
+        "conditional": True,
     }
     conditional_with: ClassVar[str | None] = "--model.conditional true"
 
@@ -119,9 +122,13 @@ class GatedPixelCNN(AutoregressiveImageModel):
         c = self.shape[0]
         for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):
             if width < c:
-                raise ValueError(f"{name} must be at least the {c} image channels (one feature group each), got {width}")
+                raise ValueError(
+                    f"{name} must be at least the {c} image channels (one feature group each), got {width}"
+                )
         self.layers = nn.ModuleList(
-            GatedLayer(c if i == 0 else hidden_channels, hidden_channels, c, kernel_size, i == 0, class_count(self), dropout)
+            GatedLayer(
+                c if i == 0 else hidden_channels, hidden_channels, c, kernel_size, i == 0, class_count(self), dropout
+            )
             for i in range(num_layers)
         )
         self.head = nn.Sequential(

@@ -84,13 +84,18 @@ class Glow(NormalizingFlow):
         warmup_steps: NonNegativeInt = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
-        super().__init__(optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule)
+        super().__init__(
+            optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule
+        )
         if num_scales < 1 or depth < 1:
             raise ValueError(f"num_scales and depth must be >= 1, got {num_scales}, {depth}")
         if coupling not in ("affine", "additive"):
             raise ValueError(f"coupling must be 'affine' or 'additive', got {coupling!r}")
         shape = self.setup_data(
-            image_shape, num_levels, multiple_of=2**num_scales, dequantization=dequantization,
+            image_shape,
+            num_levels,
+            multiple_of=2**num_scales,
+            dequantization=dequantization,
             dequantization_kwargs={"hidden": dequant_hidden, "num_couplings": dequant_couplings},
         )
         self.flow = self._image_flow(shape) if self.is_images else self._vector_flow(shape[0])

@@ -80,7 +80,11 @@ def gaussian_info_nll(mean: Tensor, log_sigma: Tensor, codes: Tensor) -> Tensor:
 
 
 def info_loss(
-    q: dict[str, Any], categories: Sequence[Tensor], continuous: Tensor, lambda_cat: float = 1.0, lambda_con: float = 0.1
+    q: dict[str, Any],
+    categories: Sequence[Tensor],
+    continuous: Tensor,
+    lambda_cat: float = 1.0,
+    lambda_con: float = 0.1,
 ) -> dict[str, Tensor]:
     """The weighted MI terms ``{"cat": λ_cat Σ_k CE_k, "con": λ_con NLL}`` (zero-dim tensors; a term is
     left out when there is no such code). ``q`` is :class:`InfoHead`'s output."""
@@ -168,7 +172,16 @@ class InfoGAN(AdversarialModule):
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
     ) -> None:
         latent_dim = int(noise_dim) + sum(int(k) for k in categories) + int(num_continuous)
-        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
+        super().__init__(
+            image_shape=image_shape,
+            latent_dim=latent_dim,
+            loss=loss,
+            n_critic=n_critic,
+            gp_weight=gp_weight,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            betas=betas,
+        )
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         self.categories = [int(k) for k in categories]
         if any(k < 2 for k in self.categories):
@@ -182,9 +195,9 @@ class InfoGAN(AdversarialModule):
         self.noise_dim, self.num_continuous = int(noise_dim), int(num_continuous)
         self.lambda_cat, self.lambda_con = float(lambda_cat), float(lambda_con)
         self.generator = dcgan_init_(DCGANGenerator(self.latent_dim, shape, width, extra_layers=extra_layers))
-        self.discriminator = dcgan_init_(DCGANDiscriminator(
-            shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp"
-        ))
+        self.discriminator = dcgan_init_(
+            DCGANDiscriminator(shape, width, norm=d_norm, extra_layers=extra_layers, head_bias=loss != "wasserstein_gp")
+        )
         self.q_head = dcgan_init_(InfoHead(self.discriminator.feature_dim, self.categories, num_continuous, q_hidden))
 
     # ------------------------------------------------------------------ the latent code
@@ -234,7 +247,9 @@ class InfoGAN(AdversarialModule):
         return info_loss(q, cats, cont, self.lambda_cat, self.lambda_con)
 
     # ------------------------------------------------------------------ losses (see AdversarialModule)
-    def discriminator_terms(self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
+    def discriminator_terms(
+        self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor
+    ) -> dict[str, Tensor]:
         """The adversarial loss plus the MI term on the (detached) fakes: trains D's trunk and Q."""
         fake_logits, q = self._critic_and_q(fake)
         terms = {"d_adv": discriminator_loss(self.adversarial_loss, self.critic(real), fake_logits)}
@@ -273,9 +288,13 @@ class InfoGAN(AdversarialModule):
         the global RNG is not touched, so the same weights and seed give the same grid.
         """
         if not 0 <= continuous < self.num_continuous:
-            raise ValueError(f"continuous must index one of the {self.num_continuous} continuous codes, got {continuous}")
+            raise ValueError(
+                f"continuous must index one of the {self.num_continuous} continuous codes, got {continuous}"
+            )
         if self.categories and not 0 <= categorical < len(self.categories):
-            raise ValueError(f"categorical must index one of the {len(self.categories)} categorical codes, got {categorical}")
+            raise ValueError(
+                f"categorical must index one of the {len(self.categories)} categorical codes, got {categorical}"
+            )
         rows = self.categories[categorical] if self.categories else 1
         gen = torch.Generator(device="cpu").manual_seed(seed)
         noise = torch.randn(1, self.noise_dim, generator=gen).to(self.device).expand(rows * num_steps, -1)

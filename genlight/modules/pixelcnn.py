@@ -80,7 +80,9 @@ class PixelCNN(AutoregressiveImageModel):
         c = self.shape[0]
         for name, width in (("hidden_channels", hidden_channels), ("head_channels", head_channels)):
             if width < c:
-                raise ValueError(f"{name} must be at least the {c} image channels (one feature group each), got {width}")
+                raise ValueError(
+                    f"{name} must be at least the {c} image channels (one feature group each), got {width}"
+                )
         half = max(c, hidden_channels // 2)
         self.input = MaskedConv2d(c, hidden_channels, first_kernel, c, "A")
         self.blocks = nn.Sequential(

@@ -53,12 +53,20 @@ from genlight.ranges import Fraction, NonNegativeFloat, NonNegativeInt, Positive
 from genlight.registry import register_model
 
 __all__ = [
-    "ProGAN", "ProgressiveDiscriminator", "ProgressiveGenerator", "StepCounter", "growth_schedule", "num_stages_for",
-    "real_at_stage", "resize_to", "stage_widths",
+    "ProGAN",
+    "ProgressiveDiscriminator",
+    "ProgressiveGenerator",
+    "StepCounter",
+    "growth_schedule",
+    "num_stages_for",
+    "real_at_stage",
+    "resize_to",
+    "stage_widths",
 ]
 
 
 # ------------------------------------------------------------------ networks and growth schedule (see the module docstring)
+
 
 def num_stages_for(size: int) -> int:
     """Stages from 4x4 to ``size`` x ``size`` (``size = 4 * 2^k`` -> ``k + 1``); ``ValueError`` otherwise."""
@@ -286,7 +294,16 @@ class ProGAN(AdversarialModule):
         lr_d: PositiveFloat = 1e-3,
         betas: tuple[Fraction, Fraction] = (0.0, 0.99),
     ) -> None:
-        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, lr_g=lr_g, lr_d=lr_d, betas=betas)
+        super().__init__(
+            image_shape=image_shape,
+            latent_dim=latent_dim,
+            loss=loss,
+            n_critic=n_critic,
+            gp_weight=gp_weight,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            betas=betas,
+        )
         shape = check_image_shape(image_shape, type(self).__name__)
         try:
             if shape[1] != shape[2]:
@@ -350,7 +367,9 @@ class ProGAN(AdversarialModule):
         """Data in [0, 1] to [-1, 1], at the current stage's size and blended as during a fade."""
         return real_at_stage(x * 2.0 - 1.0, *self._current())
 
-    def discriminator_terms(self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
+    def discriminator_terms(
+        self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor
+    ) -> dict[str, Tensor]:
         """The adversarial loss, the gradient penalty and the drift term ``eps_drift · mean(D(x)²)``."""
         d_real = self.critic(real)
         terms = {"d_adv": discriminator_loss(self.adversarial_loss, d_real, self.critic(fake))}
@@ -371,4 +390,6 @@ class ProGAN(AdversarialModule):
         trainer = attached_trainer(self)
         if trainer is not None and not trainer.barebones and should_update_logs(trainer):
             values = torch.tensor([stage, alpha])
-            self.log_dict({"train/stage": values[0], "train/alpha": values[1]}, on_step=True, on_epoch=False, batch_size=1)
+            self.log_dict(
+                {"train/stage": values[0], "train/alpha": values[1]}, on_step=True, on_epoch=False, batch_size=1
+            )

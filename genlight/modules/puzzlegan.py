@@ -84,7 +84,6 @@ from genlight.registry import register_model
 __all__ = ["PuzzleGAN", "PuzzleGenerator"]
 
 
-
 class PuzzleGenerator(nn.Module):
     """``G(patches, z) -> (image, corner_logits)``: ``(B, K, C, p, p)`` patches in [-1, 1] and noise
     ``(B, latent_dim)`` -> an image ``(B, C, H, W)`` in [-1, 1] and, per patch, logits of where its
@@ -188,9 +187,13 @@ class PuzzleGAN(GenerativeModule):
         name = type(self).__name__
         shape = check_image_shape(image_shape, name)
         if patch_size > min(shape[1:]):
-            raise ValueError(f"{name}: patch_size {patch_size} does not fit in {shape[1]}x{shape[2]} images; use at most {min(shape[1:])}")
+            raise ValueError(
+                f"{name}: patch_size {patch_size} does not fit in {shape[1]}x{shape[2]} images; use at most {min(shape[1:])}"
+            )
         if check_loss(loss) == "wasserstein_gp" and gp_weight <= 0:
-            raise ValueError(f"{name}: loss 'wasserstein_gp' needs a gradient penalty; set gp_weight > 0 (10 in the paper)")
+            raise ValueError(
+                f"{name}: loss 'wasserstein_gp' needs a gradient penalty; set gp_weight > 0 (10 in the paper)"
+            )
         self.image_shape = tuple(shape)
         self.num_patches, self.patch_size, self.latent_dim = int(num_patches), int(patch_size), int(latent_dim)
         self.generator = PuzzleGenerator(shape, self.patch_size, self.latent_dim, embed_dim, width)
@@ -210,9 +213,13 @@ class PuzzleGAN(GenerativeModule):
     def _cut(self, x: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Patches ``(n, K, C, p, p)`` and their top-left corners ``(n, K, 2)``."""
         if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"{type(self).__name__}: images of shape {tuple(x.shape[1:])}, built for {self.image_shape}")
+            raise ValueError(
+                f"{type(self).__name__}: images of shape {tuple(x.shape[1:])}, built for {self.image_shape}"
+            )
         hw = self.image_shape[1:]
-        positions = random_positions(len(x), self.num_patches, hw, self.patch_size, generator=generator, device=x.device)
+        positions = random_positions(
+            len(x), self.num_patches, hw, self.patch_size, generator=generator, device=x.device
+        )
         return cut_patches(x, positions, self.patch_size), positions
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -271,11 +278,15 @@ class PuzzleGAN(GenerativeModule):
             d_terms["gp"] = hp.gp_weight * gradient_penalty(self.discriminator, real_pair, fake_pair.detach())
         d_loss = sum(d_terms.values())
         self.manual_step(opt_d, d_loss)
-        g_terms = self.manual_step(opt_g, lambda: self.generator_terms(x, fake, logits, positions, fake_pair))  # D frozen
+        g_terms = self.manual_step(
+            opt_g, lambda: self.generator_terms(x, fake, logits, positions, fake_pair)
+        )  # D frozen
         g_loss = sum(g_terms.values())
         self.log_train(d_loss=d_loss, g_loss=g_loss, **d_terms, **g_terms, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
-    def generator_terms(self, x: Tensor, fake: Tensor, logits: Tensor, positions: Tensor, fake_pair: Tensor) -> dict[str, Tensor]:
+    def generator_terms(
+        self, x: Tensor, fake: Tensor, logits: Tensor, positions: Tensor, fake_pair: Tensor
+    ) -> dict[str, Tensor]:
         """The generator's named loss terms (their sum is minimised); ``fake`` in [-1, 1], ``logits`` the
         corner logits ``(n, K, H-p+1, W-p+1)``, ``positions`` the true corners ``(n, K, 2)``."""
         hp = self.hparams

@@ -79,11 +79,16 @@ class RealNVP(NormalizingFlow):
         warmup_steps: NonNegativeInt = 100,
         lr_schedule: Literal["constant", "cosine"] = "constant",
     ) -> None:
-        super().__init__(optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule)
+        super().__init__(
+            optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, lr_schedule=lr_schedule
+        )
         if num_scales < 1 or num_couplings < 1:
             raise ValueError(f"num_scales and num_couplings must be >= 1, got {num_scales}, {num_couplings}")
         shape = self.setup_data(
-            image_shape, num_levels, multiple_of=2 ** (num_scales - 1), dequantization=dequantization,
+            image_shape,
+            num_levels,
+            multiple_of=2 ** (num_scales - 1),
+            dequantization=dequantization,
             dequantization_kwargs={"hidden": dequant_hidden, "num_couplings": dequant_couplings},
         )
         if self.is_images:

@@ -85,6 +85,7 @@ __all__ = ["DomainDiscriminator", "DomainGenerator", "StarGAN"]
 
 # ------------------------------------------------------------------ networks (see the module docstring)
 
+
 class DomainGenerator(nn.Module):
     """``G(x, c)``: ``x`` ``(B, C, H, W)`` in [-1, 1], ``c`` ``(B,)`` target-domain indices -> ``(B, C, H, W)``
     in [-1, 1]. The arguments after ``num_domains`` are :class:`ResnetGenerator`'s."""
@@ -104,8 +105,13 @@ class DomainGenerator(nn.Module):
         c, h, w = image_shape
         self.num_domains = int(num_domains)
         self.net = ResnetGenerator(
-            (c + self.num_domains, h, w), width, n_blocks, max_downsamplings=max_downsamplings,
-            stem_kernel=stem_kernel, norm=norm, out_channels=c,
+            (c + self.num_domains, h, w),
+            width,
+            n_blocks,
+            max_downsamplings=max_downsamplings,
+            stem_kernel=stem_kernel,
+            norm=norm,
+            out_channels=c,
         )
         stem_pad = self.net.net[0]
         assert isinstance(stem_pad, nn.ReflectionPad2d)
@@ -182,8 +188,14 @@ class StarGAN(GenerativeModule):
         lr_decay_epochs: epochs over which the learning rates then fall linearly to 0 (0: constant).
     """
 
-    smoke_kwargs: ClassVar[dict[str, Any]] = {"width_g": 4, "n_blocks": 1, "width_d": 4, "n_critic": 1,
-                                              "lr_constant_epochs": 1, "lr_decay_epochs": 2}
+    smoke_kwargs: ClassVar[dict[str, Any]] = {
+        "width_g": 4,
+        "n_blocks": 1,
+        "width_d": 4,
+        "n_critic": 1,
+        "lr_constant_epochs": 1,
+        "lr_decay_epochs": 2,
+    }
     smoke_data: ClassVar[str] = "digit_domains"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("domains",)
     ddp_find_unused_parameters: ClassVar[bool] = True  # G-only / D-only backwards leave the other net without gradients
@@ -231,7 +243,13 @@ class StarGAN(GenerativeModule):
             raise ValueError(f"{name}: domains must be at least two distinct names, got {list(self.domain_names)}")
         self.num_domains = len(self.domain_names)
         self.generator = DomainGenerator(
-            shape, self.num_domains, width_g, n_blocks, max_downsamplings=g_downsamplings, stem_kernel=g_stem_kernel, norm=norm
+            shape,
+            self.num_domains,
+            width_g,
+            n_blocks,
+            max_downsamplings=g_downsamplings,
+            stem_kernel=g_stem_kernel,
+            norm=norm,
         )
         self.discriminator = DomainDiscriminator(shape, self.num_domains, width_d, n_layers_d, n_extra_d)
 
@@ -250,7 +268,9 @@ class StarGAN(GenerativeModule):
         """``(n,)`` domain indices from an index, a name or a tensor of indices; ``ValueError`` if out of range."""
         if isinstance(target_domain, str):
             if target_domain not in self.domain_names:
-                raise ValueError(f"unknown domain {target_domain!r}; this model's domains: {', '.join(self.domain_names)}")
+                raise ValueError(
+                    f"unknown domain {target_domain!r}; this model's domains: {', '.join(self.domain_names)}"
+                )
             target_domain = self.domain_names.index(target_domain)
         t = torch.as_tensor(target_domain, device=self.device).long()
         t = t.expand(n) if t.dim() == 0 else t

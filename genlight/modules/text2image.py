@@ -64,14 +64,21 @@ from genlight.ranges import ClassCount, Decay, DepthOrZero, Fraction, NonNegativ
 from genlight.registry import register_model
 
 __all__ = [
-    "ImageEncoder", "MatchingDiscriminator", "Text2Image", "TextConditionalGenerator", "TextEncoder", "contrastive_loss",
-    "gan_cls_discriminator_loss", "wrong_indices",
+    "ImageEncoder",
+    "MatchingDiscriminator",
+    "Text2Image",
+    "TextConditionalGenerator",
+    "TextEncoder",
+    "contrastive_loss",
+    "gan_cls_discriminator_loss",
+    "wrong_indices",
 ]
 
 _LOSSES = ("non_saturating", "hinge", "lsgan")
 
 
 # ------------------------------------------------------------------ networks and losses (see the module docstring)
+
 
 class TextEncoder(nn.Module):
     """``(B, L)`` word ids (0 = padding, at the end) -> ``(B, text_dim)`` unit-norm embeddings."""
@@ -97,9 +104,12 @@ class ImageEncoder(nn.Module):
         super().__init__()
         c, h, w = image_shape
         self.net = nn.Sequential(
-            nn.Conv2d(c, width, 3, 1, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * width * (h // 2) * (w // 2), text_dim),
+            nn.Conv2d(c, width, 3, 1, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * width * (h // 2) * (w // 2), text_dim),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -109,8 +119,15 @@ class ImageEncoder(nn.Module):
 class TextConditionalGenerator(nn.Module):
     """``G(z, t)``: ``(B, latent_dim)``, ``(B, text_dim)`` -> ``(B, C, H, W)`` in [-1, 1]."""
 
-    def __init__(self, latent_dim: int, text_dim: int, proj_dim: int, image_shape: Sequence[int], width: int,
-                 extra_layers: int = 0) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        text_dim: int,
+        proj_dim: int,
+        image_shape: Sequence[int],
+        width: int,
+        extra_layers: int = 0,
+    ) -> None:
         super().__init__()
         self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
         self.net = DCGANGenerator(latent_dim + proj_dim, image_shape, width, extra_layers=extra_layers)
@@ -249,8 +266,15 @@ class Text2Image(AdversarialModule):
                 f"text2image needs captioned, labelled data (num_classes > 0), got num_classes={num_classes}; "
                 "use --data digit_captions"
             )
-        super().__init__(image_shape=image_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic,
-                         lr_g=lr_g, lr_d=lr_d, betas=betas)
+        super().__init__(
+            image_shape=image_shape,
+            latent_dim=latent_dim,
+            loss=loss,
+            n_critic=n_critic,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            betas=betas,
+        )
         self.num_classes = int(num_classes)
         self.vocabulary = tuple(vocabulary)
         self.caption_length = int(caption_length)
@@ -260,7 +284,9 @@ class Text2Image(AdversarialModule):
         self.register_buffer("class_tokens", self.tokenize(list(class_captions)), persistent=False)
         self.text_encoder = TextEncoder(len(self.vocabulary), embed_dim, 2 * text_dim, text_dim)
         self.image_encoder = ImageEncoder(shape, width, text_dim)
-        self.generator = dcgan_init_(TextConditionalGenerator(latent_dim, text_dim, proj_dim, shape, width, extra_layers))
+        self.generator = dcgan_init_(
+            TextConditionalGenerator(latent_dim, text_dim, proj_dim, shape, width, extra_layers)
+        )
         self.discriminator = dcgan_init_(MatchingDiscriminator(shape, width, text_dim, proj_dim))
 
     # ------------------------------------------------------------------ text
@@ -351,14 +377,20 @@ class Text2Image(AdversarialModule):
         contrast = contrastive_loss(self.image_encoder(real), t, tokens, self.temperature)
         d_loss = d_cls + self.contrastive_weight * contrast
         self.manual_step(opt_d, d_loss)
-        logs: dict[str, Tensor] = {"d_loss": d_loss, "d_cls": d_cls, "contrastive": contrast,
-                                   "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach()}
+        logs: dict[str, Tensor] = {
+            "d_loss": d_loss,
+            "d_cls": d_cls,
+            "contrastive": contrast,
+            "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach(),
+        }
         if (batch_idx + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
             g_terms = self.manual_step(opt_g, lambda: self.caption_generator_terms(batch, tokens, ts, tw, fake))
             logs.update({"g_loss": sum(g_terms.values()), **g_terms})
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
-    def caption_generator_terms(self, batch: Sequence[Tensor], tokens: Tensor, ts: Tensor, tw: Tensor, fake: Tensor) -> dict[str, Tensor]:
+    def caption_generator_terms(
+        self, batch: Sequence[Tensor], tokens: Tensor, ts: Tensor, tw: Tensor, fake: Tensor
+    ) -> dict[str, Tensor]:
         """G's named loss terms (their sum is minimised): ``g_adv`` on ``(fake, right caption)`` and
         ``g_int``, ``int_weight`` times the loss on fakes for interpolated captions (GAN-INT)."""
         n = len(fake)
@@ -370,8 +402,10 @@ class Text2Image(AdversarialModule):
         t_int = self.int_beta * ts + (1.0 - self.int_beta) * partner  # GAN-INT: no image for these
         fake_int = self.generate(self.sample_latent(n), t_int)
         g_scores = self.discriminator(torch.cat([fake, fake_int]), torch.cat([ts, t_int]))
-        return {"g_adv": generator_loss(self.adversarial_loss, g_scores[:n]),
-                "g_int": self.int_weight * generator_loss(self.adversarial_loss, g_scores[n:])}
+        return {
+            "g_adv": generator_loss(self.adversarial_loss, g_scores[:n]),
+            "g_int": self.int_weight * generator_loss(self.adversarial_loss, g_scores[n:]),
+        }
 
     def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:  # type: ignore[override]
         """``val/d_right`` and ``val/d_wrong``: D's mean logit on held-out real images with their own and
@@ -383,8 +417,11 @@ class Text2Image(AdversarialModule):
         img = self.image_encoder(real)
         nearest = (img @ t.T).argmax(1)
         retrieval = (tokens[nearest] == tokens).all(1).float().mean()
-        self.log_dict({"val/d_right": d_right.mean(), "val/d_wrong": d_wrong.mean(), "val/retrieval": retrieval},
-                      sync_dist=True, batch_size=len(real))
+        self.log_dict(
+            {"val/d_right": d_right.mean(), "val/d_wrong": d_wrong.mean(), "val/retrieval": retrieval},
+            sync_dist=True,
+            batch_size=len(real),
+        )
 
     def discriminator_parameters(self) -> Iterable[nn.Parameter]:
         """D and both encoders (the contrastive term is part of the discriminator's step)."""

@@ -103,7 +103,9 @@ class VAE(GenerativeModule):
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
         """Draws ``x ~ p(x|z)``, ``z ~ p(z)``: images in [0, 1] on the level grid."""
         if y is not None:
-            raise ValueError("VAE is unconditional: sample(n) takes no labels y (`genlight list models` shows the families)")
+            raise ValueError(
+                "VAE is unconditional: sample(n) takes no labels y (`genlight list models` shows the families)"
+            )
         return self.likelihood.sample(self.decoder(self.sample_latent(n)))
 
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -40,4 +40,6 @@ class WGANGP(DCGAN):
         lr_d: PositiveFloat = 1e-4,
         betas: tuple[Fraction, Fraction] = (0.0, 0.9),
     ) -> None:
-        super().__init__(image_shape, latent_dim, width, extra_layers, d_norm, loss, n_critic, gp_weight, lr_g, lr_d, betas)
+        super().__init__(
+            image_shape, latent_dim, width, extra_layers, d_norm, loss, n_critic, gp_weight, lr_g, lr_d, betas
+        )

@@ -77,7 +77,9 @@ def generator_loss(loss: str, fake: Tensor) -> Tensor:
     raise ValueError(check_loss(loss))
 
 
-def gradient_penalty(critic: Any, real: Tensor, fake: Tensor, *args: Any, generator: torch.Generator | None = None) -> Tensor:
+def gradient_penalty(
+    critic: Any, real: Tensor, fake: Tensor, *args: Any, generator: torch.Generator | None = None
+) -> Tensor:
     """WGAN-GP's penalty ``E[(‖∇_x̂ D(x̂)‖₂ - 1)²]`` at ``x̂ = α x + (1 - α) x̃``, ``α ~ U(0, 1)`` per example.
 
     ``critic(x̂, *args)`` must return one value per example. Computed in fp32 with autocast off:

@@ -26,8 +26,11 @@ class _ResBlock(nn.Module):
     def __init__(self, channels: int, dropout: float) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(), nn.Dropout(dropout), nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Conv2d(channels, channels, 3, padding=1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -48,8 +51,13 @@ class ConvCouplingNet(nn.Sequential):
     (3x3 conv, ReLU, 1x1 conv, ReLU, 3x3 output conv). No normalisation layers, so training and
     evaluation compute the same function (FAMILIES.md §5)."""
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, num_blocks: int = 1, dropout: float = 0.0):
-        middle: list[nn.Module] = [_ResBlock(hidden, dropout) for _ in range(num_blocks)] or [nn.ReLU(), nn.Conv2d(hidden, hidden, 1)]
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int = 64, num_blocks: int = 1, dropout: float = 0.0
+    ):
+        middle: list[nn.Module] = [_ResBlock(hidden, dropout) for _ in range(num_blocks)] or [
+            nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 1),
+        ]
         super().__init__(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
             *middle,

@@ -45,7 +45,7 @@ class _GeneratorBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, num_classes: int, upsample: bool) -> None:
         super().__init__()
         self.norm = ConditionalBatchNorm2d(c_in, num_classes) if num_classes else nn.BatchNorm2d(c_in)
-        self.conv = (nn.ConvTranspose2d(c_in, c_out, 4, 2, 1) if upsample else nn.Conv2d(c_in, c_out, 3, 1, 1))
+        self.conv = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1) if upsample else nn.Conv2d(c_in, c_out, 3, 1, 1)
 
     def forward(self, h: Tensor, y: Tensor | None) -> Tensor:
         h = self.norm(h, y) if isinstance(self.norm, ConditionalBatchNorm2d) else self.norm(h)
@@ -57,7 +57,13 @@ class DCGANGenerator(nn.Module):
     when ``num_classes > 0``."""
 
     def __init__(
-        self, latent_dim: int, image_shape: Sequence[int], width: int = 64, *, num_classes: int = 0, extra_layers: int = 0
+        self,
+        latent_dim: int,
+        image_shape: Sequence[int],
+        width: int = 64,
+        *,
+        num_classes: int = 0,
+        extra_layers: int = 0,
     ) -> None:
         super().__init__()
         c = image_shape[0]

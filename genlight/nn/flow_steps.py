@@ -14,7 +14,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ActNorm", "FlowStep", "InvConv1x1", "LogitTransform", "NetFactory", "Scale", "Shift", "Squeeze", "standard_normal_log_prob"]
+__all__ = [
+    "ActNorm",
+    "FlowStep",
+    "InvConv1x1",
+    "LogitTransform",
+    "NetFactory",
+    "Scale",
+    "Shift",
+    "Squeeze",
+    "standard_normal_log_prob",
+]
 
 Scale = Literal["tanh", "sigmoid", "additive"]
 NetFactory = Callable[[int, int], nn.Module]

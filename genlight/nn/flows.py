@@ -148,7 +148,11 @@ class MultiScaleFlow(nn.Module):
                 shapes.append(tuple(eps.shape[1:]))
         shapes.append(tuple(x.shape[1:]))
         self.train(was_training)
-        if isinstance(self.top, StandardNormalTop) and self.top.mean is not None and tuple(self.top.mean.shape) != shapes[-1]:
+        if (
+            isinstance(self.top, StandardNormalTop)
+            and self.top.mean is not None
+            and tuple(self.top.mean.shape) != shapes[-1]
+        ):
             raise ValueError(f"top prior of shape {tuple(self.top.mean.shape)} for a top of shape {shapes[-1]}")
         return shapes
 

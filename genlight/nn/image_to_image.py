@@ -55,8 +55,13 @@ class ResnetBlock(nn.Module):
         super().__init__()
         bias = norm == "none"
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), image_norm(norm, channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), image_norm(norm, channels),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=bias),
+            image_norm(norm, channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=bias),
+            image_norm(norm, channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -97,22 +102,32 @@ class ResnetGenerator(nn.Module):
                 f"width={width}, n_blocks={n_blocks}, max_downsamplings={max_downsamplings}"
             )
         if stem_kernel < 1 or stem_kernel % 2 == 0 or stem_kernel // 2 >= min(h, w):
-            raise ValueError(f"stem_kernel must be odd and its half smaller than the image ({h}x{w}), got {stem_kernel}")
+            raise ValueError(
+                f"stem_kernel must be odd and its half smaller than the image ({h}x{w}), got {stem_kernel}"
+            )
         self.num_downsamplings = k = num_halvings(image_shape, max_downsamplings)
         pad = stem_kernel // 2  # reflection padding must be smaller than the map
         bias = norm == "none"
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(pad), nn.Conv2d(c, width, 2 * pad + 1, bias=bias), image_norm(norm, width), nn.ReLU(True)
+            nn.ReflectionPad2d(pad),
+            nn.Conv2d(c, width, 2 * pad + 1, bias=bias),
+            image_norm(norm, width),
+            nn.ReLU(True),
         ]
         for i in range(k):
             c_in, c_out = width * 2**i, width * 2 ** (i + 1)
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=bias), image_norm(norm, c_out), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=bias),
+                image_norm(norm, c_out),
+                nn.ReLU(True),
+            ]
         layers += [ResnetBlock(width * 2**k, norm) for _ in range(n_blocks)]
         for i in range(k, 0, -1):
             c_in, c_out = width * 2**i, width * 2 ** (i - 1)
             layers += [
                 nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=bias),
-                image_norm(norm, c_out), nn.ReLU(True),
+                image_norm(norm, c_out),
+                nn.ReLU(True),
             ]
         layers += [nn.ReflectionPad2d(pad), nn.Conv2d(width, out_channels or c, 2 * pad + 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -131,21 +146,33 @@ class PatchDiscriminator(nn.Module):
         norm: ``instance`` | ``batch`` | ``none`` (never on the first layer).
     """
 
-    def __init__(self, image_shape: Sequence[int], width: int = 64, n_layers: int = 3, *, norm: str = "instance") -> None:
+    def __init__(
+        self, image_shape: Sequence[int], width: int = 64, n_layers: int = 3, *, norm: str = "instance"
+    ) -> None:
         super().__init__()
         c = image_shape[0]
         if n_layers < 1 or width < 1:
-            raise ValueError(f"PatchDiscriminator needs width >= 1 and n_layers >= 1, got width={width}, n_layers={n_layers}")
+            raise ValueError(
+                f"PatchDiscriminator needs width >= 1 and n_layers >= 1, got width={width}, n_layers={n_layers}"
+            )
         self.n_layers = n = max(1, num_halvings(image_shape, n_layers))
         bias = norm == "none"
         layers: list[nn.Module] = [nn.Conv2d(c, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         c_in = width
         for i in range(1, n):
             c_out = width * min(2**i, 8)
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=bias), image_norm(norm, c_out), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=bias),
+                image_norm(norm, c_out),
+                nn.LeakyReLU(0.2, True),
+            ]
             c_in = c_out
         c_out = width * min(2**n, 8)
-        layers += [nn.Conv2d(c_in, c_out, 4, stride=1, padding=1, bias=bias), image_norm(norm, c_out), nn.LeakyReLU(0.2, True)]
+        layers += [
+            nn.Conv2d(c_in, c_out, 4, stride=1, padding=1, bias=bias),
+            image_norm(norm, c_out),
+            nn.LeakyReLU(0.2, True),
+        ]
         layers.append(nn.Conv2d(c_out, 1, 4, stride=1, padding=1))
         self.net = nn.Sequential(*layers)
 

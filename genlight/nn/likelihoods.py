@@ -125,7 +125,9 @@ class DiscretizedLogistic(PixelLikelihood):
         inv_s = torch.exp(-log_s)
         plus, minus = inv_s * (centre + half - mu), inv_s * (centre - half - mu)
         log_mid = log_sigmoid_difference(minus, plus, 2 * half * inv_s)
-        out = torch.where(k == 0, F.logsigmoid(plus), torch.where(k == self.num_levels - 1, F.logsigmoid(-minus), log_mid))
+        out = torch.where(
+            k == 0, F.logsigmoid(plus), torch.where(k == self.num_levels - 1, F.logsigmoid(-minus), log_mid)
+        )
         return _sum_dims(out)
 
     def sample(self, params: Tensor) -> Tensor:

@@ -51,7 +51,9 @@ def causal_mask(
     return group_mask(kernel, channel_groups(in_ch, channels), channel_groups(out_ch, channels, out_chunks), mask_type)
 
 
-def group_mask(kernel: int | tuple[int, int], in_groups: Tensor, out_groups: Tensor, mask_type: MaskType = "B") -> Tensor:
+def group_mask(
+    kernel: int | tuple[int, int], in_groups: Tensor, out_groups: Tensor, mask_type: MaskType = "B"
+) -> Tensor:
     """:func:`causal_mask` for explicit channel-group ids of the input and output features (e.g. the
     four gates of an LSTM, each split into colour groups): ``(len(out_groups), len(in_groups), kh, kw)``."""
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel

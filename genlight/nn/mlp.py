@@ -25,7 +25,9 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, shape: Sequence[int], hidden: int, layers: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), *mlp_layers([math.prod(shape), *[hidden] * layers, 1], nn.LeakyReLU(0.2)))
+        self.net = nn.Sequential(
+            nn.Flatten(), *mlp_layers([math.prod(shape), *[hidden] * layers, 1], nn.LeakyReLU(0.2))
+        )
 
     def features(self, x: Tensor) -> Tensor:
         """The last hidden layer's activations, ``(B, hidden)``: everything but the final linear map."""

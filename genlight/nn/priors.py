@@ -281,7 +281,9 @@ class SwissRollLatentPrior(LatentPrior):
     def component_means(self) -> Tensor:
         """The mean of each segment, by the midpoint rule on 256 positions per segment."""
         grid = (torch.arange(256, dtype=torch.float64, device=self.device) + 0.5) / 256
-        u = (torch.arange(self.num_components, dtype=torch.float64, device=self.device)[:, None] + grid) / self.num_components
+        u = (
+            torch.arange(self.num_components, dtype=torch.float64, device=self.device)[:, None] + grid
+        ) / self.num_components
         return self.roll(u).mean(1).float()
 
 

@@ -15,13 +15,25 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "composite", "corner_index", "coverage", "cut_patches", "mask_iou", "paste_patches", "patch_masks", "random_positions",
+    "composite",
+    "corner_index",
+    "coverage",
+    "cut_patches",
+    "mask_iou",
+    "paste_patches",
+    "patch_masks",
+    "random_positions",
     "union_mask",
 ]
 
 
 def random_positions(
-    n: int, k: int, image_hw: Sequence[int], patch_size: int, *, generator: torch.Generator | None = None,
+    n: int,
+    k: int,
+    image_hw: Sequence[int],
+    patch_size: int,
+    *,
+    generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
 ) -> Tensor:
     """``(n, k, 2)`` long top-left corners ``(row, col)`` of ``k`` patches per image, uniform over the

@@ -138,9 +138,7 @@ class DiagonalBiLSTM(_ResidualLSTM):
     def __init__(self, channels: int, image_channels: int, dropout: float = 0.0, context_channels: int = 0) -> None:
         super().__init__(channels, image_channels, dropout)
         groups = self.gate_groups(image_channels, directions=2)
-        self.input_to_state = MaskedConv2d(
-            channels, 8 * channels, 1, image_channels, "B", out_groups=groups
-        )
+        self.input_to_state = MaskedConv2d(channels, 8 * channels, 1, image_channels, "B", out_groups=groups)
         # the mirrored direction's output is shifted down a row, so it may read every sub-pixel of its
         # own row: without this the last pixel of row i-1 would be a blind spot of row i's first columns
         self.context_to_state = nn.Conv2d(context_channels, 4 * channels, 1, bias=False) if context_channels else None
@@ -171,7 +169,9 @@ class DiagonalBiLSTM(_ResidualLSTM):
             outs = []
             for k, gates_col in enumerate(skewed.unbind(-1)):  # unbind, not slicing: one cheap backward
                 above = F.pad(h[..., :-1], (1, 0))  # (B, 2F, H): the state of the row above
-                ss = torch.einsum("dog,bdgh->bdoh", weight, torch.cat([above.view(b, 2, f, height), h.view(b, 2, f, height)], 2))
+                ss = torch.einsum(
+                    "dog,bdgh->bdoh", weight, torch.cat([above.view(b, 2, f, height), h.view(b, 2, f, height)], 2)
+                )
                 ss = ss + bias
                 gates = (gates_col + ss).reshape(2 * b, 4 * f, height)  # (B*2, 4F, H), direction-minor
                 h_new, c_new = lstm_cell(gates, c.view(2 * b, f, height))
@@ -203,4 +203,3 @@ class DiagonalBiLSTM(_ResidualLSTM):
         bias = self.state_to_state.bias[direction * 4 * f : (direction + 1) * 4 * f]  # type: ignore[index]
         out = torch.einsum("of,bf...->bo...", w[..., 0], h_above) + torch.einsum("of,bf...->bo...", w[..., 1], h_beside)
         return out + bias.view(-1, *([1] * (h_above.dim() - 2)))
-

@@ -131,7 +131,9 @@ class UNet(nn.Module):
             if level < len(mults) - 1:
                 self.down.append(nn.ModuleList([nn.Conv2d(ch, ch, 3, stride=2, padding=1)]))
                 widths.append(ch)
-        self.mid = nn.ModuleList([ResBlock(ch, ch, emb_dim, dropout), Attention(ch), ResBlock(ch, ch, emb_dim, dropout)])
+        self.mid = nn.ModuleList(
+            [ResBlock(ch, ch, emb_dim, dropout), Attention(ch), ResBlock(ch, ch, emb_dim, dropout)]
+        )
 
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(mults))):
@@ -143,7 +145,9 @@ class UNet(nn.Module):
                 self.up.append(nn.ModuleList(blocks))
                 ch = out
             if level > 0:
-                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1)]))
+                self.up.append(
+                    nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1)])
+                )
         self.head = nn.Sequential(nn.GroupNorm(_groups(ch), ch), nn.SiLU(), nn.Conv2d(ch, c_in, 3, padding=1))
         with torch.no_grad():  # start near ε = 0 (Ho et al. zero the last layer; small, so gradients flow)
             self.head[-1].weight.mul_(0.1)

@@ -39,8 +39,14 @@ from genlight.types import (
 )
 
 __all__ = [
-    "check_bf16", "check_capabilities", "check_checkpoint_round_trip", "check_cli_instantiation",
-    "check_fit_and_capabilities", "check_fp16_manual_optimisation", "check_signature", "check_training",
+    "check_bf16",
+    "check_capabilities",
+    "check_checkpoint_round_trip",
+    "check_cli_instantiation",
+    "check_fit_and_capabilities",
+    "check_fp16_manual_optimisation",
+    "check_signature",
+    "check_training",
 ]
 
 
@@ -192,7 +198,9 @@ def check_cli_instantiation(family: Family, root: str | Path) -> None:
     model_arg = registered or f"{cls.__module__}.{cls.__qualname__}"
     _, dm, _ = smoke_setup(cls, root)
     data_args = [f"--data.{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in dm.hparams.items()]
-    cli = GenlightCLI(args=["--model", model_arg, "--data", cls.smoke_data, *data_args, "--trainer.logger", "false"], run=False)
+    cli = GenlightCLI(
+        args=["--model", model_arg, "--data", cls.smoke_data, *data_args, "--trainer.logger", "false"], run=False
+    )
     name = family_name(cls)
     assert type(cli.model) is cls, f"{name}: --model {model_arg} built {type(cli.model).__name__}"
     assert tuple(cli.model.hparams["image_shape"]) == tuple(dm.image_shape), f"{name}: image_shape not linked"

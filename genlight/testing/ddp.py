@@ -37,8 +37,9 @@ class RecordRank(pl.Callback):
                 "params": {k: v.detach().clone() for k, v in pl_module.named_parameters()},
                 "buffers": {k: v.detach().clone() for k, v in pl_module.named_buffers()},
                 "find_unused": bool(getattr(wrapped, "find_unused_parameters", False)),
-                "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()
-                            if torch.is_tensor(v) and v.numel() == 1},
+                "metrics": {
+                    k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1
+                },
                 "world_size": trainer.world_size,
                 "steps": trainer.global_step,
             },
@@ -52,8 +53,14 @@ def check_two_process_ddp(family: Family, root: str | Path) -> None:
     root = Path(root)
     model, dm, trainer_kwargs = smoke_setup(family, root / "data")
     trainer = cpu_trainer(
-        str(root), devices=2, strategy="ddp_spawn", max_epochs=1, limit_train_batches=2, limit_val_batches=0,
-        callbacks=[RecordRank(str(root))], **trainer_kwargs,
+        str(root),
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=0,
+        callbacks=[RecordRank(str(root))],
+        **trainer_kwargs,
     )
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     trainer.fit(model, datamodule=dm)
@@ -87,8 +94,14 @@ def _train_loader(dm: Any, as_ddp: bool) -> DataLoader:
     if as_ddp:
         seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         sampler = DistributedSampler(loader.dataset, num_replicas=1, rank=0, shuffle=True, seed=seed)
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False, sampler=sampler, drop_last=False,
-                      collate_fn=loader.collate_fn)
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        shuffle=False,
+        sampler=sampler,
+        drop_last=False,
+        collate_fn=loader.collate_fn,
+    )
 
 
 def has_batch_norm(model: nn.Module) -> bool:
@@ -97,9 +110,17 @@ def has_batch_norm(model: nn.Module) -> bool:
     return any(isinstance(m, norms) for m in model.modules())
 
 
-def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored: bool = False,
-         sync_batchnorm: bool = False, draw_seed: int = 1, overrides: dict[str, Any] | None = None,
-         ) -> list[dict[str, Any]]:
+def _fit(
+    family: Family,
+    root: Path,
+    *,
+    devices: int,
+    batch_size: int,
+    mirrored: bool = False,
+    sync_batchnorm: bool = False,
+    draw_seed: int = 1,
+    overrides: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Fit ``family`` for :data:`STEPS` steps on ``devices`` CPU processes (``ddp_spawn`` for 2) from
     the same initial weights (seed 0), each process reading ``batch_size`` images per step in order
     (``mirrored``: every process reads the same images); random draws start from ``draw_seed`` in
@@ -110,10 +131,17 @@ def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored:
     dm.batch_size = batch_size
     dm.train_dataloader = functools.partial(_train_loader, dm, devices == 1 and not mirrored)  # picklable (ddp_spawn)
     trainer = cpu_trainer(
-        str(root), devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=1,
-        limit_train_batches=STEPS, limit_val_batches=VAL_BATCHES, num_sanity_val_steps=0,
-        use_distributed_sampler=not mirrored, sync_batchnorm=sync_batchnorm,
-        callbacks=[RecordRank(str(root)), *trainer_kwargs.pop("callbacks", [])], **trainer_kwargs,
+        str(root),
+        devices=devices,
+        strategy="ddp_spawn" if devices > 1 else "auto",
+        max_epochs=1,
+        limit_train_batches=STEPS,
+        limit_val_batches=VAL_BATCHES,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=not mirrored,
+        sync_batchnorm=sync_batchnorm,
+        callbacks=[RecordRank(str(root)), *trainer_kwargs.pop("callbacks", [])],
+        **trainer_kwargs,
     )
     pl.seed_everything(draw_seed, verbose=False)  # DDP processes re-seed with it too (Lightning's reset_seed)
     trainer.fit(model, datamodule=dm)
@@ -122,8 +150,12 @@ def _fit(family: Family, root: Path, *, devices: int, batch_size: int, mirrored:
 
 def _weight_gap(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, str]:
     """The largest absolute difference between the parameters and float buffers of two runs, and where."""
-    gaps = [((x.double() - b[kind][k].double()).abs().max().item() if x.numel() else 0.0, k)
-            for kind in ("params", "buffers") for k, x in a[kind].items() if x.is_floating_point()]
+    gaps = [
+        ((x.double() - b[kind][k].double()).abs().max().item() if x.numel() else 0.0, k)
+        for kind in ("params", "buffers")
+        for k, x in a[kind].items()
+        if x.is_floating_point()
+    ]
     return max(gaps, default=(0.0, ""))
 
 
@@ -149,8 +181,10 @@ class DDPComparison:
 
     def summary(self) -> str:
         worst = max(self.metric_gaps.values(), default=0.0)
-        return (f"{self.name}: {self.mode}{' + sync_batchnorm' if self.sync_batchnorm else ''}: weights within "
-                f"{self.weight_gap:.1e}, {len(self.metric_gaps)} figures within {worst:.1e} (relative); {self.reason}")
+        return (
+            f"{self.name}: {self.mode}{' + sync_batchnorm' if self.sync_batchnorm else ''}: weights within "
+            f"{self.weight_gap:.1e}, {len(self.metric_gaps)} figures within {worst:.1e} (relative); {self.reason}"
+        )
 
 
 def check_ddp_matches_one_process(
@@ -197,15 +231,20 @@ def check_ddp_matches_one_process(
     else:
         reference = fit(root / "one", devices=1, batch_size=batch_size, mirrored=True, draw_seed=1)[0]
         ranks = fit(root / "ddp", devices=2, batch_size=batch_size, mirrored=True, draw_seed=1)
-        why = ("training draws random numbers (one stream per process)" if draws else
-               "batch norm: SyncBatchNorm, which would make a split comparison exact, runs on CUDA only")
+        why = (
+            "training draws random numbers (one stream per process)"
+            if draws
+            else "batch norm: SyncBatchNorm, which would make a split comparison exact, runs on CUDA only"
+        )
         result = DDPComparison(name, "mirrored", why, False)
     assert ranks[0]["world_size"] == 2 and ranks[0]["steps"] == reference["steps"], f"{name}: steps differ"
     for k in ranks[0]["params"]:
         assert torch.equal(ranks[0]["params"][k], ranks[1]["params"][k]), f"{name}: ranks disagree on {k}"
     result.weight_gap, result.weight_gap_at = _weight_gap(reference, ranks[0])
     result.metric_gaps = _metric_gaps(reference["metrics"], ranks[0]["metrics"])
-    assert result.weight_gap <= WEIGHT_ATOL, f"{name} ({result.mode}): weights differ by {result.weight_gap:.2e} at {result.weight_gap_at}"
+    assert result.weight_gap <= WEIGHT_ATOL, (
+        f"{name} ({result.mode}): weights differ by {result.weight_gap:.2e} at {result.weight_gap_at}"
+    )
     bad = {k: v for k, v in result.metric_gaps.items() if v > METRIC_RTOL}
     assert not bad, f"{name} ({result.mode}): figures differ from one process: {bad}"
     return result

@@ -20,8 +20,17 @@ from genlight.cli import LINKED_ATTRIBUTES
 from genlight.registry import DATAMODULES, MODELS
 
 __all__ = [
-    "Family", "LeaveProcessGroup", "SmokeFit", "cpu_trainer", "family_class", "family_name", "linked_kwargs",
-    "smoke_fit", "smoke_setup", "tiny_trainer", "uses_manual_optimisation",
+    "Family",
+    "LeaveProcessGroup",
+    "SmokeFit",
+    "cpu_trainer",
+    "family_class",
+    "family_name",
+    "linked_kwargs",
+    "smoke_fit",
+    "smoke_setup",
+    "tiny_trainer",
+    "uses_manual_optimisation",
 ]
 
 Family = type | str  # a GenerativeModule subclass, or a registry name
@@ -78,8 +87,12 @@ def cpu_trainer(root: str | None = None, **overrides: Any) -> pl.Trainer:
     ``strategy="ddp_spawn"``, every spawned process leaves its process group when the run ends
     (:class:`LeaveProcessGroup`), so that it exits cleanly."""
     kwargs: dict[str, Any] = dict(
-        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     if root is not None:
         kwargs["default_root_dir"] = root
@@ -115,7 +128,9 @@ def smoke_fit(family: Family, root: str | Path, **trainer_overrides: Any) -> Smo
     :class:`~genlight.callbacks.EMA` callback, on for families whose ``ema_decay`` > 0)."""
     model, dm, trainer_kwargs = smoke_setup(family, root)
     callbacks = [EMA(), *trainer_kwargs.pop("callbacks", [])]
-    trainer = tiny_trainer(**{**trainer_kwargs, **trainer_overrides, "default_root_dir": str(root), "callbacks": callbacks})
+    trainer = tiny_trainer(
+        **{**trainer_kwargs, **trainer_overrides, "default_root_dir": str(root), "callbacks": callbacks}
+    )
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     trainer.fit(model, datamodule=dm)
     return SmokeFit(family_name(family), model, dm, trainer, before)
