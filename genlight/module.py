@@ -77,7 +77,7 @@ class GenerativeModuleHooks(pl.Callback):
         if wanted:
             enable_find_unused_parameters(trainer.strategy)
         decay = float(getattr(pl_module, "ema_decay", 0.0) or 0.0)
-        if stage == "fit" and decay > 0 and not any(averages_weights(c) for c in trainer.callbacks):
+        if stage == "fit" and decay > 0 and not any(averages_weights(c) for c in getattr(trainer, "callbacks", [])):
             name = MODELS.name_of(type(pl_module)) or type(pl_module).__name__
             rank_zero_warn(
                 f"{name} sets ema_decay={decay} but no EMA callback is attached, so its weights are not averaged: "

@@ -52,7 +52,7 @@ class SampleGrid(EpochImageCallback):
         if not isinstance(pl_module, Sampler):
             self.log_stand_in(trainer, pl_module)
             return
-        shape = getattr(trainer.datamodule, "image_shape", None)
+        shape = getattr(getattr(trainer, "datamodule", None), "image_shape", None)
         points = shape is not None and len(tuple(shape)) == 1  # toy2d-style data: a scatter plot
         images, nrow = self.draw(pl_module, self.num_points if points else self.num_samples)
         self.last_path = log_images(trainer, "samples", images, nrow=nrow, caption=f"epoch {trainer.current_epoch}")

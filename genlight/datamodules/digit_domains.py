@@ -152,7 +152,7 @@ class DomainDataset(Dataset):
     def __init__(
         self, base: Dataset, domains: Sequence[str], assign: Tensor, paired: bool, source: str = "digits"
     ) -> None:
-        items = [base[i] for i in range(len(base))]  # type: ignore[arg-type]
+        items = [base[i] for i in range(len(base))]
         x = torch.stack([item[0] for item in items]) if items else torch.zeros(0, 1, 8, 8)
         self.y = torch.tensor([int(item[1]) for item in items], dtype=torch.long)
         self.every = render(x, domains, source)  # (n, N, C, H, W)

@@ -30,6 +30,8 @@ class DigitSource:
     """Mixin of the digit variants: the source's shape, levels, pool and split (module docstring)."""
 
     source: str = "digits"
+    image_shape: tuple[int, ...]
+    num_levels: int
     seed: int
     val_fraction: float
 
@@ -42,7 +44,7 @@ class DigitSource:
             mnist5k_file()
             split_counts(self.val_fraction)
 
-    def load_datasets(self) -> tuple[Dataset, Dataset | None]:
+    def load_datasets(self) -> tuple[Dataset, Dataset | None] | tuple[Dataset, Dataset, Dataset]:
         """The pool of all the source's images ``TensorDataset(x, y)``; no official test split."""
         return TensorDataset(*(mnist5k_tensors() if self.source == "mnist5k" else load_digits_tensors())), None
 

@@ -26,10 +26,10 @@ class DigitsDataModule(GenerativeDataModule):
     There is no official test split: 20% is held out as test, then ``val_fraction`` of the rest.
     """
 
-    image_shape = (1, 8, 8)
+    image_shape: tuple[int, ...] = (1, 8, 8)
     num_classes = 10
     num_levels = 17
     test_fraction = 0.2
 
-    def load_datasets(self) -> tuple[Dataset, Dataset | None]:
+    def load_datasets(self) -> tuple[Dataset, Dataset | None] | tuple[Dataset, Dataset, Dataset]:
         return TensorDataset(*load_digits_tensors()), None

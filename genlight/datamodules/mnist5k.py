@@ -60,11 +60,11 @@ def stratified_split(labels: Tensor, counts: Sequence[int], seed: int) -> list[T
     parts: list[list[tuple[int, int, int]]] = [[] for _ in counts]
     for c in sorted(set(labels.tolist())):
         members = torch.nonzero(labels == c).flatten()
-        members = members[torch.randperm(len(members), generator=generator)].tolist()
+        order = members[torch.randperm(len(members), generator=generator)].tolist()
         start = 0
         for k, count in enumerate(counts):
-            stop = len(members) if k == len(counts) - 1 else start + count
-            parts[k] += [(rank, c, i) for rank, i in enumerate(members[start:stop])]
+            stop = len(order) if k == len(counts) - 1 else start + count
+            parts[k] += [(rank, c, i) for rank, i in enumerate(order[start:stop])]
             start = stop
     return [torch.tensor([i for _, _, i in sorted(part)], dtype=torch.long) for part in parts]
 

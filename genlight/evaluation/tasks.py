@@ -112,7 +112,7 @@ def ood_task(
         if isinstance(model, DensityModel):
             train = _split(datamodule, "train", min(max_examples or reference_examples, reference_examples))[0]
             reference = reference_nll(model, train)
-    kwargs = {"reference": reference, "background": background, "num_levels": datamodule.num_levels}
+    kwargs: dict[str, Any] = {"reference": reference, "background": background, "num_levels": datamodule.num_levels}
     random = varying(lambda: outlier_scores(model, inliers[:8], **kwargs), seed)
     r = draws if random else 1
 
@@ -122,8 +122,9 @@ def ood_task(
 
     inlier_draws = scored(inliers, 0)
     inlier_scores = _mean(inlier_draws)
-    rows, curves = [], {name: {} for name in inlier_scores}
-    for i, (set_name, outliers) in enumerate(datamodule.outlier_sets().items(), start=1):  # type: ignore[attr-defined]
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, Any]] = {name: {} for name in inlier_scores}
+    for i, (set_name, outliers) in enumerate(datamodule.outlier_sets().items(), start=1):
         outliers = outliers[:max_examples] if max_examples else outliers
         outlier_draws = scored(outliers, 1000 * i)
         for score, values in _mean(outlier_draws).items():

@@ -216,7 +216,7 @@ class AAE(GenerativeModule):
     def critic(self, z: Tensor, y: Tensor | None) -> Tensor:
         """``D(z[, one-hot y])``, one logit per code."""
         if class_count(self):
-            z = torch.cat([z, F.one_hot(y, class_count(self)).to(z.dtype)], 1)
+            z = torch.cat([z, F.one_hot(y, class_count(self)).to(z.dtype)], 1)  # type: ignore[arg-type]
         return self.discriminator(z)
 
     def reconstruction_nll(self, x: Tensor, z: Tensor) -> Tensor:

@@ -172,9 +172,9 @@ class AdversarialModule(GenerativeModule):
     # ------------------------------------------------------------------ optimisation
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
-        x, y = batch[0], batch[1]
+        x = batch[0]
         real = self.to_model_range(x)
-        y = y if class_count(self) else None
+        y = batch[1] if class_count(self) else None
         n = real.shape[0]
         z = self.sample_latent(n)
         fake_y = self.fake_labels(n)

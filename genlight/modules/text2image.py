@@ -407,7 +407,7 @@ class Text2Image(AdversarialModule):
             "g_int": self.int_weight * generator_loss(self.adversarial_loss, g_scores[n:]),
         }
 
-    def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:  # type: ignore[override]
+    def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
         """``val/d_right`` and ``val/d_wrong``: D's mean logit on held-out real images with their own and
         with a wrong caption (matching-awareness: right should exceed wrong), and ``val/retrieval``: how
         often an image's nearest caption embedding in the batch is its own caption."""
