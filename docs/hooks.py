@@ -53,7 +53,11 @@ def range_types(source: Path = ROOT / "genlight" / "ranges.py") -> list[tuple[st
     lines = text.splitlines()
     rows: list[tuple[str, str, str]] = []
     names: dict[str, object] = {"int": "int", "float": "float"}  # the module's constants, as read so far
-    for node in tree.body:
+    body: list[ast.stmt] = []
+    for node in tree.body:  # the run-time branch of ``if TYPE_CHECKING: ... else: ...``, where the types are made
+        is_check = isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        body += node.orelse if isinstance(node, ast.If) and is_check else [node]
+    for node in body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             try:
                 names[node.targets[0].id] = ast.literal_eval(node.value)
@@ -68,8 +72,8 @@ def range_types(source: Path = ROOT / "genlight" / "ranges.py") -> list[tuple[st
             kind = "an integer" if base == "int" else "a number"
             words = f"{kind} in {'(' if flags.get('open_low') else '['}{low}, {high}{')' if flags.get('open_high') else ']'}"
             comment, at = [], node.lineno - 2
-            while at >= 0 and lines[at].startswith("#:"):
-                comment.insert(0, lines[at][2:].strip())
+            while at >= 0 and lines[at].lstrip().startswith("#:"):
+                comment.insert(0, lines[at].lstrip()[2:].strip())
                 at -= 1
             rows.append((name, words, " ".join(comment)))
     return rows
