@@ -15,8 +15,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from genlight.callbacks import EMA, SampleGrid
-from genlight.cli.callbacks import fit_callbacks
+from genlight.callbacks import EMA, SampleGrid, fit_callbacks
 from genlight.cli.checkpoints import DEFAULT_DATAMODULE, LIGHTNING_CKPT_WORDS, CheckpointChoice, trust_argument
 from genlight.cli.checks import check_settings
 from genlight.cli.errors import one_line, root_cause, user_error
@@ -39,7 +38,7 @@ class GenlightCLI(LightningCLI):
     datamodule's ``image_shape``, ``num_classes`` and ``num_levels`` are linked into the model, runs go
     to ``runs/<model>/version_N`` with a CSV logger unless another logger is given, the
     ``--samples.*`` flags configure the sample-grid callback, and every ``fit`` gets
-    :func:`~genlight.cli.callbacks.default_fit_callbacks`. ``--ckpt_path`` is resolved once, when the
+    :func:`~genlight.callbacks.checkpoints.default_fit_callbacks`. ``--ckpt_path`` is resolved once, when the
     command line is parsed (:class:`~genlight.cli.checkpoints.CheckpointChoice`: ``last`` is the newest
     ``runs/<model>/version_N``'s ``last.ckpt``), checked against ``--model`` and its arguments, and gives
     the model's arguments and, unless ``--data`` names another, the datamodule it was trained on; every
@@ -153,7 +152,7 @@ class GenlightCLI(LightningCLI):
             self.checkpoint.check_trained_on(self.model, self.datamodule)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Lightning's, plus :func:`~genlight.cli.callbacks.fit_callbacks` for a fit, with Trainer setting
+        """Lightning's, plus :func:`~genlight.callbacks.checkpoints.fit_callbacks` for a fit, with Trainer setting
         errors as one line naming the option."""
         config = (self.config_init[self.subcommand] if self.subcommand else self.config_init).get("trainer") or {}
         callbacks = config.get("callbacks") or []
