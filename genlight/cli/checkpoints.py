@@ -15,12 +15,13 @@ from typing import Any
 from jsonargparse import Namespace
 
 from genlight.checkpoint import build_model, checkpoint_class_path, find_last_checkpoint, read_checkpoint
+from genlight.cli.errors import ShortArgumentParser, device_type
 from genlight.errors import CheckpointError, ConfigError
 from genlight.identity import CHECKPOINT_KEY
 from genlight.ranges import plain as plain_number
 from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS, import_class
 
-__all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class_name", "init_defaults",
+__all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class_name", "command_parser", "init_defaults",
            "open_checkpoint", "plain", "same", "trust_argument"]  # fmt: skip
 
 #: the datamodule used when no ``--data`` is given (and the checkpoint names none): bundled, no download
@@ -157,7 +158,7 @@ class CheckpointChoice:
 
 
 def open_checkpoint(value: str, model: str | None = None, *, trust: bool = False) -> CheckpointChoice:
-    """``genlight sample`` / ``score``: ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to
+    """``genlight sample`` / ``score`` / ``translate`` / ``complete``: ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to
     hold ``--model`` (a registry name) when given."""
     model_path = None
     if model is not None:
@@ -172,3 +173,14 @@ def trust_argument(parser: Any) -> None:
     """``--trust_checkpoint``: load a checkpoint that needs arbitrary unpickling (only one you vouch for)."""
     parser.add_argument("--trust_checkpoint", action="store_true", help="load a --ckpt_path that needs arbitrary "
                         "unpickling (it could run code): only for a file you trust; off by default")  # fmt: skip
+
+
+def command_parser(prog: str, description: str) -> ShortArgumentParser:
+    """The parser of a command that reads a checkpoint: ``--ckpt_path``, ``--model``, ``--device`` and
+    ``--trust_checkpoint``."""
+    parser = ShortArgumentParser(prog=prog, description=description)
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
+    parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
+    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    trust_argument(parser)
+    return parser

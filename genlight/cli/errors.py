@@ -15,7 +15,7 @@ from genlight.errors import GenlightError
 from genlight.ranges import explain_parse_error
 from genlight.registry import DATAMODULES, MODELS, import_class
 
-__all__ = ["ShortArgumentParser", "device_type", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
+__all__ = ["ShortArgumentParser", "at_least", "device_type", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
            "short_parse_error", "user_error"]  # fmt: skip
 
 COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list"]
@@ -124,6 +124,21 @@ def _unknown_init_arg(key: str, option: str, class_path: str, prog: str) -> str:
         f"genlight: error: {cls} has no option --{key}.{option}.{hint}\n"
         f"`{prog} --{key}.help {name or class_path}` lists its options"
     )
+
+
+def at_least(low: int, what: str = "") -> Any:
+    """An argparse type: a whole number ``>= low`` (``what``: what it counts, said when it is too small)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}{f' ({what})' if what else ''}, got {value}")
+        return value
+
+    return parse
 
 
 def device_type(text: str) -> str:
