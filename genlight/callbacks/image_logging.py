@@ -19,14 +19,11 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from genlight.errors import ConfigError
-
-__all__ = ["MIN_CELL", "image_grid", "label_rows", "log_images", "read_images", "reference_points", "render", "run_dir",
-           "save_grid", "scatter_plot"]  # fmt: skip
+__all__ = ["MIN_CELL", "image_grid", "label_rows", "log_images", "reference_points", "render", "run_dir", "scatter_plot"]
 
 #: the smallest cell (image) side in pixels in a logged grid: an 8x8 digit is drawn 4x
 MIN_CELL = 32
@@ -147,28 +144,6 @@ def label_rows(grid: Tensor, labels: Sequence[str]) -> Tensor:
     for i, text in enumerate(labels):
         draw.text((margin - 4, (i + 0.5) * row_h), text, fill="black", font=font, anchor="rm")
     return torch.from_numpy(np.array(picture)).permute(2, 0, 1).float() / 255
-
-
-def save_grid(grid: Tensor, path: str | Path) -> None:
-    """Write a ``(3, H, W)`` grid in [0, 1] as an image file (PNG or JPEG, by the suffix)."""
-    Image.fromarray((grid.permute(1, 2, 0) * 255).round().byte().cpu().numpy()).save(path)
-
-
-def read_images(paths: Sequence[str | Path], shape: Sequence[int]) -> Tensor:
-    """The ``--image`` files of ``genlight translate`` / ``complete`` as ``(n, C, H, W)`` in [0, 1]: each
-    converted to ``C`` channels (grey or RGB) and resized to ``H x W``; a file that cannot be read is
-    refused in one line naming it."""
-    c, h, w = (int(v) for v in shape)
-    images = []
-    for path in paths:
-        try:
-            picture = Image.open(path).convert("L" if c == 1 else "RGB")
-        except (OSError, UnidentifiedImageError) as err:
-            raise ConfigError(f"--image {path}: cannot be read as an image ({' '.join(str(err).split())}); pass a "
-                              f"PNG or JPEG file") from err  # fmt: skip
-        array = np.asarray(picture.resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0
-        images.append(torch.from_numpy(array).reshape(h, w, -1).permute(2, 0, 1))  # (C, H, W)
-    return torch.stack(images)
 
 
 def render(

@@ -131,7 +131,7 @@ def write_output(images: Any, out: Path, line: str, notice: str) -> int:
     and ``notice``."""
     import torch
 
-    from genlight.callbacks.image_logging import save_grid
+    from genlight.callbacks.image_files import save_grid
 
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(images.cpu(), out) if out.suffix == ".pt" else save_grid(images, out)

@@ -22,7 +22,7 @@ def _parser(prog: str, description: str) -> ShortArgumentParser:
 
 
 def _model_and_images(ns: Any, capability: type, command: str, needs: str) -> tuple[Any, Any]:
-    from genlight.callbacks.image_logging import read_images
+    from genlight.callbacks.image_files import read_images
 
     model = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint).load(ns.device)
     if not isinstance(model, capability):

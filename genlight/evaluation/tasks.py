@@ -243,34 +243,6 @@ def probe_task(
     return TaskResult("probe", rows, bar_chart(bars, "linear probe, test", "accuracy"))
 
 
-def can_run(task: str, model: object) -> bool:
-    """Whether ``model`` can be scored by ``task`` (what each task needs: :data:`TASKS`)."""
-    able = {"ood": can_score_outliers, "classify": can_classify, "probe": lambda m: isinstance(m, Featurizer)}
-    return able[task](model)
-
-
-def run_task(
-    task: str,
-    model: object,
-    datamodule: GenerativeDataModule,
-    *,
-    background: DensityModel | None = None,
-    seed: int = 0,
-    draws: int = DEFAULT_DRAWS,
-    max_examples: int | None = None,
-) -> TaskResult:
-    """``task`` (``ood``, ``classify`` or ``probe``) of ``model`` on ``datamodule``, every random draw from
-    ``seed``; a probe's from the data seed (``datamodule.seed``), which its notes say."""
-    if task == "ood":
-        return ood_task(model, datamodule, background=background, max_examples=max_examples, seed=seed, draws=draws)
-    if task == "classify":
-        return classify_task(model, datamodule, max_examples=max_examples, seed=seed, draws=draws)
-    data_seed = datamodule.seed
-    result = probe_task(model, datamodule, seed=data_seed, max_examples=max_examples)
-    result.notes.append(f"seed {data_seed} (the data seed): the label picks and any random draw of the features")
-    return result
-
-
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The rows as a GitHub markdown table (columns of the first row)."""
     if not rows:
@@ -312,3 +284,31 @@ def write_result(result: TaskResult, out_dir: Path, header: str = "", *, replace
         writer.writerows(result.rows)
     result.picture.save(paths["png"])
     return paths
+
+
+def can_run(task: str, model: object) -> bool:
+    """Whether ``model`` can be scored by ``task`` (what each task needs: :data:`TASKS`)."""
+    able = {"ood": can_score_outliers, "classify": can_classify, "probe": lambda m: isinstance(m, Featurizer)}
+    return able[task](model)
+
+
+def run_task(
+    task: str,
+    model: object,
+    datamodule: GenerativeDataModule,
+    *,
+    background: DensityModel | None = None,
+    seed: int = 0,
+    draws: int = DEFAULT_DRAWS,
+    max_examples: int | None = None,
+) -> TaskResult:
+    """``task`` (``ood``, ``classify`` or ``probe``) of ``model`` on ``datamodule``, every random draw from
+    ``seed``; a probe's from the data seed (``datamodule.seed``), which its notes say."""
+    if task == "ood":
+        return ood_task(model, datamodule, background=background, max_examples=max_examples, seed=seed, draws=draws)
+    if task == "classify":
+        return classify_task(model, datamodule, max_examples=max_examples, seed=seed, draws=draws)
+    data_seed = datamodule.seed
+    result = probe_task(model, datamodule, seed=data_seed, max_examples=max_examples)
+    result.notes.append(f"seed {data_seed} (the data seed): the label picks and any random draw of the features")
+    return result
