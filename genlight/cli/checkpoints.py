@@ -1,13 +1,12 @@
-"""``--ckpt_path`` resolved once for every command (``fit``, ``validate``, ``test``, ``sample``, ``score``):
-``last`` found in the runs folder, the file read once, safely (:func:`genlight.checkpoint.read_checkpoint`),
-checked against ``--model`` and the model arguments given; it then gives the model's and the datamodule's
-arguments, checks the data shapes and builds the model."""
+"""``--ckpt_path`` resolved once for every command: ``last`` found, the file read once and safely
+(:func:`genlight.checkpoint.read_checkpoint`), checked against ``--model`` and its arguments."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,12 +135,11 @@ class CheckpointChoice:
         typed = {k: v for k, v in given_arguments(given, True).items() if k in init_defaults(data_class, True)}
         return {"class_path": trained, "init_args": {**self.data_arguments(data_class), **typed}}
 
-    def check_trained_on(self, model: Any, datamodule: Any) -> None:
-        """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
-        hparams = self.hparams
-        for attr in LINKED_ATTRIBUTES:
-            if attr in hparams and model is not None and attr in model.hparams:
-                ckpt, data = hparams[attr], model.hparams[attr]
+    def check_trained_on(self, datamodule: Any, attrs: Sequence[str] = LINKED_ATTRIBUTES) -> None:
+        """A checkpoint trained on other data than ``--data`` gives (its ``attrs``): an error naming both."""
+        for attr in attrs:
+            if attr in self.hparams and hasattr(datamodule, attr):
+                ckpt, data = self.hparams[attr], getattr(datamodule, attr)
                 if not same(ckpt, data):
                     raise CheckpointError(
                         f"the checkpoint was trained on data with {attr}={plain(ckpt)!r}, --data "
@@ -158,8 +156,8 @@ class CheckpointChoice:
 
 
 def open_checkpoint(value: str, model: str | None = None, *, trust: bool = False) -> CheckpointChoice:
-    """``genlight sample`` / ``score`` / ``translate`` / ``complete``: ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to
-    hold ``--model`` (a registry name) when given."""
+    """The commands' ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to hold ``--model``
+    (a registry name) when given."""
     model_path = None
     if model is not None:
         name = MODELS.resolve(model)

@@ -11,6 +11,7 @@ from typing import Any
 from genlight.cli.checkpoints import command_parser, open_checkpoint
 from genlight.cli.edit import complete_command, translate_command
 from genlight.cli.errors import ShortArgumentParser, at_least, one_line
+from genlight.cli.parser import first_paragraph
 from genlight.cli.score import score_command
 from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES, MODELS
@@ -23,13 +24,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 def describe(cls: type) -> str:
     """The first paragraph of a class's docstring on one line (its module's when the class's only points
-    there), without reST markup."""
-    def first(doc: str | None) -> str:
-        return " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "")
-
-    text = first(cls.__doc__)
+    there), without reST literals."""
+    text = first_paragraph(cls.__doc__).replace("``", "")
     if "see the module docstring" in text or len(text.split()) < 4:
-        module = first(getattr(sys.modules.get(cls.__module__), "__doc__", None))
+        module = first_paragraph(getattr(sys.modules.get(cls.__module__), "__doc__", None)).replace("``", "")
         name, sep, rest = module.partition(": ")
         text = (rest[0].upper() + rest[1:]) if sep and " " not in name and rest else module or text
     return text

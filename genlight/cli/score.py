@@ -107,11 +107,7 @@ def score_command(argv: list[str]) -> int:
         datamodule = data_cls(**arguments)
     except ValueError as err:  # a datamodule argument out of range (--held_out_class 12)
         raise ConfigError(f"--data {name}: {one_line(err)} (check --held_out_class / --seed / --data_dir)") from err
-    hparams = getattr(model, "hparams", {}) or {}
-    for attr in ("image_shape", "num_levels"):
-        if attr in hparams and hparams[attr] and tuple(_flat(hparams[attr])) != tuple(_flat(getattr(datamodule, attr))):
-            raise ConfigError(f"{family} was trained on data with {attr}={hparams[attr]!r}, --data {name} has "
-                              f"{getattr(datamodule, attr)!r}: pass the --data it was trained on")  # fmt: skip
+    checkpoint.check_trained_on(datamodule, ("image_shape", "num_levels"))
     result = run_task(ns.task, model, datamodule, background=background, seed=ns.score_seed, draws=ns.draws,
                       max_examples=ns.max_examples)  # fmt: skip
     result.notes.extend(notes)
@@ -130,10 +126,6 @@ def score_command(argv: list[str]) -> int:
         print(f"note: kept the earlier {plain['md']} and the rest; this run is {paths['md'].stem}.* (--out DIR to "
               f"choose the folder)")  # fmt: skip
     return 0
-
-
-def _flat(value: Any) -> list[Any]:
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
 def _describe(datamodule: Any) -> str:
