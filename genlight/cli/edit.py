@@ -43,6 +43,7 @@ def _write(images: Any, labels: list[str], columns: int, ns: Any, default: str, 
 def translate_command(argv: list[str]) -> int:
     import torch
 
+    from genlight.callbacks.translation import translation_rows
     from genlight.types import MultiDomainTranslator, Translator
 
     parser = _parser("genlight translate", "Translate images with a trained StarGAN (--to DOMAIN ...) or CycleGAN "
@@ -70,10 +71,8 @@ def translate_command(argv: list[str]) -> int:
                 raise ConfigError(f"--to is for multi-domain translators (stargan); {type(model).__name__} takes "
                                   f"--direction a2b or b2a")  # fmt: skip
             direction = ns.direction or "a2b"
-            back = "b2a" if direction == "a2b" else "a2b"
-            fake = model.translate(x, direction).to(x.dtype)
-            rows = [x, fake, model.translate(fake, back).to(x.dtype)]
-            labels = ["input", direction, f"{back}({direction})"]
+            rows = [translation_rows(model, x, direction)]  # x, translated, and back
+            labels = ["input", direction, f"{'b2a' if direction == 'a2b' else 'a2b'}({direction})"]
     return _write(torch.cat(rows), labels, len(x), ns, "translations.png", "translations")
 
 
