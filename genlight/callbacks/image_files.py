@@ -26,7 +26,9 @@ def read_images(paths: Sequence[str | Path], shape: Sequence[int]) -> Tensor:
             picture = Image.open(path).convert("L" if c == 1 else "RGB")
         except (OSError, UnidentifiedImageError) as err:
             reason = " ".join(str(err).split())
-            raise ConfigError(f"--image {path}: cannot be read as an image ({reason}); pass a PNG or JPEG file") from err
+            raise ConfigError(
+                f"--image {path}: cannot be read as an image ({reason}); pass a PNG or JPEG file"
+            ) from err
         array = np.asarray(picture.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
         images.append(torch.from_numpy(array).reshape(h, w, -1).permute(2, 0, 1))  # (C, H, W)
     return torch.stack(images)  # (n, C, H, W)
