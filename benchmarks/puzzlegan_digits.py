@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 
 from benchmarks.common import RESULTS, ROOT, Scorer, command, commit, quiet_trainer, save_png, timed_fit, write_lines
 from genlight import create_datamodule, create_model, load_model
+from genlight.callbacks import default_fit_callbacks
 from genlight.callbacks.completion import ROWS, completion_rows
 from genlight.callbacks.data import ordered_loader
 from genlight.callbacks.image_logging import render
-from genlight.cli import default_fit_callbacks
 from genlight.nn.puzzle import cut_patches, mask_iou, paste_patches, patch_masks, random_positions, union_mask
 
 CONFIG = ROOT / "examples" / "digits" / "puzzlegan.yaml"

@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from genlight import create_model, load_model
-from genlight.callbacks import EMA, StageSamples
-from genlight.cli import default_fit_callbacks
+from genlight.callbacks import EMA, StageSamples, default_fit_callbacks
 from genlight.errors import ConfigError, ImageShapeError
 from genlight.modules.progan import (
     ProgressiveDiscriminator, ProgressiveGenerator, growth_schedule, real_at_stage, resize_to,

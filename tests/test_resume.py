@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from genlight import list_models
+from genlight.callbacks import default_fit_callbacks
 from genlight.callbacks.nan_guard import NaNGuard
-from genlight.cli import default_fit_callbacks
 from tests.helpers import smoke_setup
 
 

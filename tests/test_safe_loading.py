@@ -16,9 +16,8 @@ import torch
 
 import genlight.checkpoint
 from genlight import list_models, load_model
-from genlight.callbacks import EMA
+from genlight.callbacks import EMA, default_fit_callbacks
 from genlight.cli import GenlightCLI, main
-from genlight.cli.callbacks import default_fit_callbacks
 from genlight.datamodules.digit_outliers import DigitOutliersDataModule
 from genlight.errors import CheckpointError
 from genlight.modules.vae import VAE

@@ -1,25 +1,5 @@
-"""The ``genlight`` command: LightningCLI with registry names, linked shapes and run folders.
-
-    genlight fit --model vae --data digits --trainer.max_epochs 5
-    genlight fit -c examples/digits/vae.yaml
-    genlight list models|datamodules|extractors
-    genlight test --model vae --ckpt_path last
-    genlight sample --ckpt_path runs/vae/version_0/checkpoints/last.ckpt -n 64 --out samples.png
-    genlight score --ckpt_path runs/vae/version_0/checkpoints/last.ckpt --task ood --out scores/
-
-Every ``fit`` writes ``checkpoints/last.ckpt`` (the end of the last completed epoch) and the best
-checkpoint on the family's validation metric, stops at the first NaN/Inf loss, and stores the RNG
-state so that a resume is exact. Mistakes in the command (a misspelt option, a value out of range, a
-checkpoint of another family, a missing package) are reported before training as
-``genlight: error: ...`` in at most three lines.
-
-One job a file: :mod:`~genlight.cli.names` (registry names on the command line and in YAML),
-:mod:`~genlight.cli.parser` and :mod:`~genlight.cli.errors` (the parser, its short errors),
-:mod:`~genlight.cli.checkpoints` (``--ckpt_path``), :mod:`~genlight.cli.runs` (run folders),
-:mod:`~genlight.cli.checks` (settings no type can check), :mod:`~genlight.cli.callbacks` (what a fit
-adds), :mod:`~genlight.cli.quiet` (upstream noise), :mod:`~genlight.cli.commands` (``list``,
-``sample``), :mod:`~genlight.cli.score` (``score``), :mod:`~genlight.cli.app` (``GenlightCLI``).
-"""
+"""The ``genlight`` command: LightningCLI with registry names, linked shapes, run folders and short
+errors, plus ``list``, ``sample``, ``score``, ``translate`` and ``complete`` (see docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -27,7 +7,6 @@ import sys
 from collections.abc import Sequence
 
 from genlight.cli.app import DEFAULT_DATAMODULE, GenlightCLI
-from genlight.cli.callbacks import LastCheckpoint, default_fit_callbacks
 from genlight.cli.checkpoints import LINKED_ATTRIBUTES, CheckpointChoice
 from genlight.cli.commands import COMMANDS
 from genlight.cli.errors import one_line, user_error
@@ -43,9 +22,7 @@ __all__ = [
     "GenlightCLI",
     "GenlightSaveConfig",
     "LINKED_ATTRIBUTES",
-    "LastCheckpoint",
     "UnknownNameError",
-    "default_fit_callbacks",
     "main",
     "rewrite_config",
     "rewrite_registry_names",

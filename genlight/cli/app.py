@@ -1,5 +1,4 @@
-"""``GenlightCLI``: LightningCLI over every registered family and datamodule, assembled from the parts
-of this package (names, errors, checkpoints, run folders, settings checks, fit callbacks)."""
+"""``GenlightCLI``: LightningCLI over every registered family and datamodule (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -15,8 +14,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from genlight.callbacks import EMA, SampleGrid
-from genlight.cli.callbacks import fit_callbacks
+from genlight.callbacks import EMA, SampleGrid, fit_callbacks
 from genlight.cli.checkpoints import DEFAULT_DATAMODULE, LIGHTNING_CKPT_WORDS, CheckpointChoice, trust_argument
 from genlight.cli.checks import check_settings
 from genlight.cli.errors import one_line, root_cause, user_error
@@ -33,19 +31,11 @@ from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS
 __all__ = ["DEFAULT_DATAMODULE", "GenlightCLI"]
 
 class GenlightCLI(LightningCLI):
-    """LightningCLI over every registered family and datamodule.
-
-    Registry names work wherever a class does (``--model vae``, ``model: vae`` in YAML), the
-    datamodule's ``image_shape``, ``num_classes`` and ``num_levels`` are linked into the model, runs go
-    to ``runs/<model>/version_N`` with a CSV logger unless another logger is given, the
-    ``--samples.*`` flags configure the sample-grid callback, and every ``fit`` gets
-    :func:`~genlight.cli.callbacks.default_fit_callbacks`. ``--ckpt_path`` is resolved once, when the
-    command line is parsed (:class:`~genlight.cli.checkpoints.CheckpointChoice`: ``last`` is the newest
-    ``runs/<model>/version_N``'s ``last.ckpt``), checked against ``--model`` and its arguments, and gives
-    the model's arguments and, unless ``--data`` names another, the datamodule it was trained on; every
-    load is ``weights_only`` unless ``--trust_checkpoint``. A fit that fails before writing anything
-    removes its run folder.
-    """
+    """LightningCLI with registry names (``--model vae``, ``model: vae`` in YAML), the datamodule's shapes
+    linked into the model, runs in ``runs/<model>/version_N``, ``--samples.*`` / ``--ema.*`` callbacks,
+    :func:`~genlight.callbacks.checkpoints.fit_callbacks` in every ``fit`` and ``--ckpt_path`` resolved
+    once (:class:`~genlight.cli.checkpoints.CheckpointChoice`). A fit that fails before writing anything
+    removes its run folder."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         MODELS.load_plugins()
@@ -90,8 +80,7 @@ class GenlightCLI(LightningCLI):
 
     # ------------------------------------------------------------------ parsing
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Lightning's, with registry names, negative numbers and config files checked first; then
-        ``--ckpt_path`` resolved (:meth:`resolve_checkpoint`)."""
+        """Lightning's, after registry names, negative numbers and config files; then :meth:`resolve_checkpoint`."""
         if isinstance(args, (dict, Namespace)):
             self.config = parser.parse_object(args)
         else:
@@ -125,9 +114,8 @@ class GenlightCLI(LightningCLI):
 
     # ------------------------------------------------------------------ instantiation
     def before_instantiate_classes(self) -> None:
-        """``--ckpt_path`` back in place (resolved) with ``weights_only`` unless trusted, run folders named
-        after the model under ``--trainer.default_root_dir`` (none for ``test`` unless a logger is asked
-        for), then the settings no type can check (:mod:`genlight.cli.checks`)."""
+        """``--ckpt_path`` back in place, ``weights_only`` unless trusted, the run folders
+        (:mod:`genlight.cli.runs`), then the settings no type can check (:mod:`genlight.cli.checks`)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         if self.checkpoint is not None:
             config.ckpt_path = self.checkpoint.path
@@ -138,8 +126,7 @@ class GenlightCLI(LightningCLI):
         self._folders_before = existing_folders(config)
 
     def instantiate_classes(self) -> None:
-        """Lightning's; a ``ValueError``/``TypeError`` raised by a model, datamodule or callback's
-        ``__init__`` (a setting out of range) becomes one line (``GENLIGHT_DEBUG=1`` keeps the traceback)."""
+        """Lightning's; a ``ValueError``/``TypeError`` of an ``__init__`` becomes one line (unless ``GENLIGHT_DEBUG=1``)."""
         try:
             super().instantiate_classes()
         except (ValueError, TypeError) as err:
@@ -150,11 +137,11 @@ class GenlightCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
         if self.checkpoint is not None:
-            self.checkpoint.check_trained_on(self.model, self.datamodule)
+            self.checkpoint.check_trained_on(self.datamodule)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Lightning's, plus :func:`~genlight.cli.callbacks.fit_callbacks` for a fit, with Trainer setting
-        errors as one line naming the option."""
+        """Lightning's, plus :func:`~genlight.callbacks.checkpoints.fit_callbacks` for a fit; setting errors
+        as one line naming the option."""
         config = (self.config_init[self.subcommand] if self.subcommand else self.config_init).get("trainer") or {}
         callbacks = config.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks]

@@ -1,13 +1,12 @@
-"""``--ckpt_path`` resolved once for every command (``fit``, ``validate``, ``test``, ``sample``, ``score``):
-``last`` found in the runs folder, the file read once, safely (:func:`genlight.checkpoint.read_checkpoint`),
-checked against ``--model`` and the model arguments given; it then gives the model's and the datamodule's
-arguments, checks the data shapes and builds the model."""
+"""``--ckpt_path`` resolved once for every command: ``last`` found, the file read once and safely
+(:func:`genlight.checkpoint.read_checkpoint`), checked against ``--model`` and its arguments."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,13 @@ from typing import Any
 from jsonargparse import Namespace
 
 from genlight.checkpoint import build_model, checkpoint_class_path, find_last_checkpoint, read_checkpoint
+from genlight.cli.errors import ShortArgumentParser, device_type
 from genlight.errors import CheckpointError, ConfigError
 from genlight.identity import CHECKPOINT_KEY
 from genlight.ranges import plain as plain_number
 from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS, import_class
 
-__all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class_name", "init_defaults",
+__all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class_name", "command_parser", "init_defaults",
            "open_checkpoint", "plain", "same", "trust_argument"]  # fmt: skip
 
 #: the datamodule used when no ``--data`` is given (and the checkpoint names none): bundled, no download
@@ -135,12 +135,11 @@ class CheckpointChoice:
         typed = {k: v for k, v in given_arguments(given, True).items() if k in init_defaults(data_class, True)}
         return {"class_path": trained, "init_args": {**self.data_arguments(data_class), **typed}}
 
-    def check_trained_on(self, model: Any, datamodule: Any) -> None:
-        """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
-        hparams = self.hparams
-        for attr in LINKED_ATTRIBUTES:
-            if attr in hparams and model is not None and attr in model.hparams:
-                ckpt, data = hparams[attr], model.hparams[attr]
+    def check_trained_on(self, datamodule: Any, attrs: Sequence[str] = LINKED_ATTRIBUTES) -> None:
+        """A checkpoint trained on other data than ``--data`` gives (its ``attrs``): an error naming both."""
+        for attr in attrs:
+            if attr in self.hparams and hasattr(datamodule, attr):
+                ckpt, data = self.hparams[attr], getattr(datamodule, attr)
                 if not same(ckpt, data):
                     raise CheckpointError(
                         f"the checkpoint was trained on data with {attr}={plain(ckpt)!r}, --data "
@@ -157,8 +156,8 @@ class CheckpointChoice:
 
 
 def open_checkpoint(value: str, model: str | None = None, *, trust: bool = False) -> CheckpointChoice:
-    """``genlight sample`` / ``score``: ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to
-    hold ``--model`` (a registry name) when given."""
+    """The commands' ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to hold ``--model``
+    (a registry name) when given."""
     model_path = None
     if model is not None:
         name = MODELS.resolve(model)
@@ -172,3 +171,14 @@ def trust_argument(parser: Any) -> None:
     """``--trust_checkpoint``: load a checkpoint that needs arbitrary unpickling (only one you vouch for)."""
     parser.add_argument("--trust_checkpoint", action="store_true", help="load a --ckpt_path that needs arbitrary "
                         "unpickling (it could run code): only for a file you trust; off by default")  # fmt: skip
+
+
+def command_parser(prog: str, description: str) -> ShortArgumentParser:
+    """The parser of a command that reads a checkpoint: ``--ckpt_path``, ``--model``, ``--device`` and
+    ``--trust_checkpoint``."""
+    parser = ShortArgumentParser(prog=prog, description=description)
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
+    parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
+    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    trust_argument(parser)
+    return parser

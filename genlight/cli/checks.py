@@ -1,7 +1,5 @@
-"""Settings checked after parsing and before anything is built, each refused in one line that names
-the option and the fix: things the parser's types cannot say (a family that cannot read the data's
-batches, ``max_epochs 0`` trains nothing, a logger folder that cannot be created, a logger whose
-package is missing)."""
+"""Settings no type can check (a family that cannot read the data's batches, ``max_epochs 0``, a logger
+folder that cannot be created or whose package is missing), refused after parsing in one line."""
 
 from __future__ import annotations
 

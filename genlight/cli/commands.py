@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 from pathlib import Path
 from typing import Any
 
-from genlight.cli.checkpoints import open_checkpoint, trust_argument
+from genlight.cli.checkpoints import command_parser, open_checkpoint
 from genlight.cli.edit import complete_command, translate_command
+from genlight.cli.errors import ShortArgumentParser, at_least, one_line
+from genlight.cli.parser import first_paragraph
 from genlight.cli.score import score_command
-from genlight.cli.errors import ShortArgumentParser, device_type, one_line
 from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES, MODELS
 
@@ -24,13 +24,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 def describe(cls: type) -> str:
     """The first paragraph of a class's docstring on one line (its module's when the class's only points
-    there), without reST markup."""
-    def first(doc: str | None) -> str:
-        return " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "")
-
-    text = first(cls.__doc__)
+    there), without reST literals."""
+    text = first_paragraph(cls.__doc__).replace("``", "")
     if "see the module docstring" in text or len(text.split()) < 4:
-        module = first(getattr(sys.modules.get(cls.__module__), "__doc__", None))
+        module = first_paragraph(getattr(sys.modules.get(cls.__module__), "__doc__", None)).replace("``", "")
         name, sep, rest = module.partition(": ")
         text = (rest[0].upper() + rest[1:]) if sep and " " not in name and rest else module or text
     return text
@@ -94,16 +91,6 @@ def list_command(argv: list[str]) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 (the number of images to draw), got {value}")
-    return value
-
-
 def check_out(out: Path) -> None:
     """``--out`` names an image (``.png``/``.jpg``) or a tensor file (``.pt``) in a folder that can exist."""
     if out.suffix.lower() not in (*IMAGE_SUFFIXES, ".pt"):
@@ -128,13 +115,28 @@ def free_path(path: Path) -> Path:
 
 
 def output_path(given: str | None, default: str) -> tuple[Path, str]:
-    """Where a command writes and the notice to print: a given ``--out`` is replaced with a notice;
-    the default name is numbered beside an earlier file (never overwritten)."""
+    """Where a command writes (checked: :func:`check_out`) and the notice to print: a given ``--out`` is
+    replaced with a notice; the default name is numbered beside an earlier file (never overwritten)."""
+    out = Path(given) if given is not None else free_path(Path(default))
+    check_out(out)
     if given is not None:
-        out = Path(given)
         return out, (f"note: replaced the earlier {out}" if out.is_file() else "")
-    out = free_path(Path(default))
     return out, (f"note: kept the earlier {default}; this one is {out} (--out FILE to choose)" if out.name != default else "")
+
+
+def write_output(images: Any, out: Path, line: str, notice: str) -> int:
+    """Save ``images`` (a grid ``(3, H, W)``, or any tensor to a ``.pt`` file) to ``out``, print ``line``
+    and ``notice``."""
+    import torch
+
+    from genlight.callbacks.image_files import save_grid
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(images.cpu(), out) if out.suffix == ".pt" else save_grid(images, out)
+    print(line)
+    if notice:
+        print(notice)
+    return 0
 
 
 def check_labels(model: Any, labels: list[int]) -> None:
@@ -147,24 +149,18 @@ def check_labels(model: Any, labels: list[int]) -> None:
 
 
 def sample_command(argv: list[str]) -> int:
-    parser = ShortArgumentParser(prog="genlight sample", description="Draw samples from a trained checkpoint.")
-    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
-    parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
-    parser.add_argument("-n", "--num_samples", type=_positive, default=64)
+    parser = command_parser("genlight sample", "Draw samples from a trained checkpoint.")
+    parser.add_argument("-n", "--num_samples", type=at_least(1, "the number of images to draw"), default=64)
     parser.add_argument("--out", help="image grid to write (.png/.jpg; .pt saves the raw tensor); default samples.png, "
                         "numbered (samples_2.png, ...) beside an earlier one; a given --out is replaced with a notice")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--labels", type=int, nargs="*", help="class labels for conditional models")
     parser.add_argument("--text", nargs="+", help='captions for text-conditional models (text2image), repeated to '
                         '-n, e.g. --text "a thick seven" "a thin two"')
-    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    trust_argument(parser)
     ns = parser.parse_args(argv)
     out, notice = output_path(ns.out, "samples.png")
-    check_out(out)
 
     import torch
-    from PIL import Image
 
     from genlight.callbacks import image_grid
     from genlight.types import ConditionalSampler, Sampler, TextConditionalSampler
@@ -191,16 +187,8 @@ def sample_command(argv: list[str]) -> int:
         images = model.sample(ns.num_samples, text=ns.text) if ns.text else model.sample(ns.num_samples, y=y)
     except ValueError as err:  # the family's own check (an unknown word lists the vocabulary)
         raise ConfigError(f"{option}: {one_line(err)[:300]} (`genlight sample --help`)") from err
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".pt":
-        torch.save(images.cpu(), out)
-    else:
-        grid = image_grid(images)
-        Image.fromarray((grid.permute(1, 2, 0) * 255).round().byte().numpy()).save(out)
-    print(f"wrote {ns.num_samples} samples of {type(model).__name__} to {out} (--seed {ns.seed})")
-    if notice:
-        print(notice)
-    return 0
+    line = f"wrote {ns.num_samples} samples of {type(model).__name__} to {out} (--seed {ns.seed})"
+    return write_output(images if out.suffix == ".pt" else image_grid(images), out, line, notice)
 
 
 def predict_command(argv: list[str]) -> int:

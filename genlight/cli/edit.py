@@ -1,85 +1,49 @@
-"""``genlight translate`` and ``genlight complete``: a trained model applied to the user's own images.
-
-    genlight translate --ckpt_path runs/stargan/version_0/checkpoints/last.ckpt --image 3.png --to thick thin
-    genlight translate --ckpt_path runs/cyclegan/version_0/checkpoints/last.ckpt --image a.png --direction b2a
-    genlight complete --ckpt_path runs/puzzlegan/version_0/checkpoints/last.ckpt --image 3.png
-
-Each reads the ``--image`` files (any size or colour: converted to the model's channels and size),
-writes one grid PNG whose rows are labelled in the picture (``translations.png`` /
-``completions.png``, numbered beside an earlier one) and prints its path.
-"""
+"""``genlight translate`` (StarGAN ``--to DOMAIN ...``, CycleGAN ``--direction a2b|b2a``) and ``genlight
+complete`` (Puzzle-GAN): a trained model applied to the ``--image`` files, written as one grid PNG whose
+rows are labelled in the picture."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from genlight.cli.checkpoints import open_checkpoint, trust_argument
-from genlight.cli.errors import ShortArgumentParser, device_type, one_line
+from genlight.cli.checkpoints import command_parser, open_checkpoint
+from genlight.cli.errors import ShortArgumentParser
 from genlight.errors import ConfigError
 
-__all__ = ["complete_command", "read_images", "translate_command"]
+__all__ = ["complete_command", "translate_command"]
 
 
 def _parser(prog: str, description: str) -> ShortArgumentParser:
-    parser = ShortArgumentParser(prog=prog, description=description)
-    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
-    parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
+    parser = command_parser(prog, description)
     parser.add_argument("--image", nargs="+", required=True, help="image files (PNG/JPEG), one column each")
     parser.add_argument("--out", help="the grid to write (.png/.jpg); default numbered beside an earlier one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model's random draws (default 0)")
-    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    trust_argument(parser)
     return parser
 
 
-def read_images(paths: list[str], shape: tuple[int, int, int]) -> Any:
-    """``(n, C, H, W)`` in [0, 1]: each file converted to ``C`` channels (grey or RGB) and resized to
-    ``H x W``; a file that cannot be read is refused in one line naming it."""
-    import numpy as np
-    import torch
-    from PIL import Image, UnidentifiedImageError
-
-    c, h, w = shape
-    images = []
-    for path in paths:
-        try:
-            picture = Image.open(path).convert("L" if c == 1 else "RGB")
-        except (OSError, UnidentifiedImageError) as err:
-            raise ConfigError(f"--image {path}: cannot be read as an image ({one_line(err)}); pass a PNG or "
-                              f"JPEG file") from err  # fmt: skip
-        array = np.asarray(picture.resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0
-        images.append(torch.from_numpy(array).reshape(h, w, -1).permute(2, 0, 1))  # (C, H, W)
-    return torch.stack(images)
-
-
 def _model_and_images(ns: Any, capability: type, command: str, needs: str) -> tuple[Any, Any]:
+    from genlight.callbacks.image_files import read_images
+
     model = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint).load(ns.device)
     if not isinstance(model, capability):
         raise ConfigError(f"{type(model).__name__} cannot {command}: `genlight {command}` needs {needs}")
-    shape = tuple(int(v) for v in model.hparams["image_shape"])
-    return model, read_images(ns.image, shape).to(ns.device)  # type: ignore[arg-type]
+    return model, read_images(ns.image, model.hparams["image_shape"]).to(ns.device)
 
 
-def _write(grid_images: Any, labels: list[str], columns: int, ns: Any, default: str, what: str) -> int:
-    from PIL import Image
-
+def _write(images: Any, labels: list[str], columns: int, ns: Any, default: str, what: str) -> int:
     from genlight.callbacks.image_logging import image_grid, label_rows
-    from genlight.cli.commands import check_out, output_path
+    from genlight.cli.commands import output_path, write_output
 
     out, notice = output_path(ns.out, default)
-    check_out(out)
-    grid = label_rows(image_grid(grid_images.cpu(), nrow=columns), labels)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((grid.permute(1, 2, 0) * 255).round().byte().numpy()).save(out)
-    print(f"wrote {what} of {columns} image(s) to {out} (rows: {', '.join(labels)})")
-    if notice:
-        print(notice)
-    return 0
+    grid = label_rows(image_grid(images.cpu(), nrow=columns), labels)
+    line = f"wrote {what} of {columns} image(s) to {out} (rows: {', '.join(labels)})"
+    return write_output(grid, out, line, notice)
 
 
 def translate_command(argv: list[str]) -> int:
     import torch
 
+    from genlight.callbacks.translation import translation_rows
     from genlight.types import MultiDomainTranslator, Translator
 
     parser = _parser("genlight translate", "Translate images with a trained StarGAN (--to DOMAIN ...) or CycleGAN "
@@ -107,10 +71,8 @@ def translate_command(argv: list[str]) -> int:
                 raise ConfigError(f"--to is for multi-domain translators (stargan); {type(model).__name__} takes "
                                   f"--direction a2b or b2a")  # fmt: skip
             direction = ns.direction or "a2b"
-            back = "b2a" if direction == "a2b" else "a2b"
-            fake = model.translate(x, direction).to(x.dtype)
-            rows = [x, fake, model.translate(fake, back).to(x.dtype)]
-            labels = ["input", direction, f"{back}({direction})"]
+            rows = [translation_rows(model, x, direction)]  # x, translated, and back
+            labels = ["input", direction, f"{'b2a' if direction == 'a2b' else 'a2b'}({direction})"]
     return _write(torch.cat(rows), labels, len(x), ns, "translations.png", "translations")
 
 

@@ -15,7 +15,7 @@ from genlight.errors import GenlightError
 from genlight.ranges import explain_parse_error
 from genlight.registry import DATAMODULES, MODELS, import_class
 
-__all__ = ["ShortArgumentParser", "device_type", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
+__all__ = ["ShortArgumentParser", "at_least", "device_type", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
            "short_parse_error", "user_error"]  # fmt: skip
 
 COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list"]
@@ -67,9 +67,7 @@ def short_parse_error(parser: Any, message: str) -> str:
         return f"genlight: error: unknown option {option} (a key in the config).{hint}\n{help_hint}"
     unrecognized = re.search(r"unrecognized arguments: (.*)", message)
     if unrecognized:
-        options = [t.split("=")[0] for t in unrecognized.group(1).split() if t.startswith("-")]
-        known = option_names(parser)
-        lines = [f"genlight: error: unknown option {o}.{did_you_mean(o, known)}" for o in options[:2]]
+        lines = [f"genlight: error: {line}" for line in _unknown_options(parser, message)]
         return "\n".join([*(lines or [f"genlight: error: unexpected arguments: {unrecognized.group(1)}"]), help_hint])
     required = re.search(r"the following arguments are required: (.*)", message)
     if required:
@@ -95,6 +93,13 @@ def short_parse_error(parser: Any, message: str) -> str:
     first = lines[0] if lines else message
     text = f"{first} {detail.lstrip('- ')}".strip() if detail and len(first) < 60 else first
     return f"genlight: error: {text}\n{help_hint}"
+
+
+def _unknown_options(parser: Any, message: str) -> list[str]:
+    """``unknown option --x. Did you mean: --y?`` for the first two options argparse did not recognize."""
+    words = re.search(r"unrecognized arguments: (.*)", message)
+    unknown = [t.split("=")[0] for t in words.group(1).split() if t.startswith("-")] if words else []
+    return [f"unknown option {o}.{did_you_mean(o, option_names(parser))}" for o in unknown[:2]]
 
 
 def _class_help(option_text: str, message: str, prog: str) -> str | None:
@@ -126,6 +131,21 @@ def _unknown_init_arg(key: str, option: str, class_path: str, prog: str) -> str:
     )
 
 
+def at_least(low: int, what: str = "") -> Any:
+    """An argparse type: a whole number ``>= low`` (``what``: what it counts, said when it is too small)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}{f' ({what})' if what else ''}, got {value}")
+        return value
+
+    return parse
+
+
 def device_type(text: str) -> str:
     """An argparse type for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` that exists here."""
     import torch
@@ -148,11 +168,7 @@ class ShortArgumentParser(argparse.ArgumentParser):
     """argparse with ``genlight: error: ...`` messages in at most three lines (no usage dump)."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        words = re.search(r"unrecognized arguments: (.*)", message)
-        if words:
-            options = option_names(self)
-            unknown = [t.split("=")[0] for t in words.group(1).split() if t.startswith("-")]
-            message = "; ".join(f"unknown option {o}.{did_you_mean(o, options)}" for o in unknown[:2]) or message
+        message = "; ".join(_unknown_options(self, message)) or message
         sys.stderr.write(f"genlight: error: {message}\n`{self.prog} --help` lists the options\n")
         raise SystemExit(2)
 

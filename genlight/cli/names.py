@@ -1,12 +1,6 @@
-"""Registry names (``vae``, ``digits``) where LightningCLI wants class paths: on the command line and
-inside YAML configs.
-
-On the command line the words after ``--model`` / ``--data`` are rewritten before parsing. Inside YAML
-nothing is copied: the parser loads every config through :func:`load_config`, a jsonargparse loader
-(registered with the public :func:`jsonargparse.set_loader` under the mode :data:`PARSER_MODE`) that
-rewrites the loaded mapping in memory, so relative paths, ``__path__`` and error messages keep the
-user's own file.
-"""
+"""Registry names (``vae``, ``digits``) where LightningCLI wants class paths: rewritten on the command
+line before parsing, and in YAML configs in memory by :func:`load_config` (a jsonargparse loader), so
+relative paths and error messages keep the user's own file."""
 
 from __future__ import annotations
 
@@ -37,11 +31,8 @@ class UnknownNameError(SystemExit):
 
 
 def rewrite_registry_names(args: Sequence[str]) -> list[str]:
-    """Turn ``--model vae`` / ``--model=vae`` / ``--model.help vae`` (and ``--data``) into class paths.
-
-    Values that are not bare names (dotted paths, YAML, files) pass through; a bare name that is
-    neither registered nor a class name prints the close matches and exits with code 2.
-    """
+    """``--model vae`` / ``--model=vae`` / ``--model.help vae`` (and ``--data``) as class paths; other
+    values pass through, an unknown bare name prints the close matches and exits with code 2."""
     out = list(args)
     for i, flag, value, joined in _options(args):
         key = flag[: -len(".help")] if flag.endswith(".help") else flag
@@ -79,13 +70,8 @@ def rewrite_config(data: Any) -> Any:
 
 
 def load_config(value: str, path: str | None = None) -> Any:
-    """jsonargparse's YAML loader, then registry names resolved in memory.
-
-    jsonargparse passes ``path`` when it loads a whole config (``-c FILE`` or an inline ``--config``
-    string): its ``model`` / ``data`` keys are rewritten by :func:`rewrite_config`. Any other value
-    (a ``--model FILE.yaml`` sub-config, a command-line value) is a ``{class_path: NAME, ...}`` mapping
-    at most, whose registered name is resolved quietly (unknown names are jsonargparse's to report).
-    """
+    """jsonargparse's YAML loader, then registry names resolved: a whole config (``path`` given) by
+    :func:`rewrite_config`, another value's ``class_path`` quietly (unknown names are jsonargparse's to report)."""
     data = get_loader("yaml")(value)
     if path is not None:
         return rewrite_config(data)

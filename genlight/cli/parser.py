@@ -1,8 +1,10 @@
-"""The parser of ``genlight``: LightningCLI's, with short errors, registry names in YAML and a help
-that lists registry names instead of class paths."""
+"""The parser of ``genlight``: LightningCLI's, with short errors, registry names in YAML, and a help that
+lists registry names, not class paths, without reST markup (````x````, ``:class:`~a.B```), and titles a
+family's section with its docstring's whole first paragraph (jsonargparse takes the first line)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Sequence
@@ -12,11 +14,11 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from genlight._compat import help_formatter, jsonargparse_debug_mode
 from genlight.cli.errors import short_parse_error
-from genlight.cli.help import full_heading, plain
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["NO_MODEL", "GenlightArgumentParser", "GenlightHelpFormatter", "join_negative_numbers"]
+__all__ = ["NO_MODEL", "GenlightArgumentParser", "GenlightHelpFormatter", "first_paragraph", "join_negative_numbers",
+           "plain"]  # fmt: skip
 
 #: the ``--model`` default, which stands for "none given" (``test --ckpt_path`` takes the checkpoint's class)
 NO_MODEL = "genlight.module.GenerativeModule"
@@ -25,6 +27,7 @@ register_loader()  # also in a process that only unpickles the parser (ddp_spawn
 
 _SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
 _NEGATIVE = re.compile(r"^-(\d|\.\d|inf$|nan$)")
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|obj|exc):`~?([^`]+)`")
 
 
 def join_negative_numbers(args: Sequence[str]) -> list[str]:
@@ -47,6 +50,25 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def plain(text: str) -> str:
+    """``text`` without reST markup: roles keep their last name (``:class:`~a.B``` -> ``B``), literals
+    their text (````x```` -> ``x``)."""
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    return text.replace("``", "").replace("::", ":")
+
+
+def first_paragraph(doc: str | None) -> str:
+    """The first paragraph of a docstring, on one line."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+@functools.lru_cache(maxsize=1)
+def _first_paragraphs() -> dict[str, str]:
+    """``{first docstring line: first paragraph}`` of every registered model and datamodule."""
+    docs = [(registry.get(name).__doc__ or "").strip() for registry in (MODELS, DATAMODULES) for name in registry.list()]
+    return {doc.splitlines()[0].strip(): first_paragraph(doc) for doc in docs if doc}
+
+
 def _help_text(action: Any, text: str) -> str:
     """``--model`` / ``--data``: the registry names (not every imported subclass, abstract bases included);
     any other class-typed option: class names instead of full class paths."""
@@ -66,11 +88,12 @@ def _help_text(action: Any, text: str) -> str:
 
 
 class GenlightHelpFormatter(help_formatter(lambda action, text: plain(_help_text(action, text)))):  # type: ignore[misc]
-    """The help formatter (no reST markup, whole headings: :mod:`genlight.cli.help`), at module level so
-    that the parser pickles (``--trainer.strategy ddp_spawn`` pickles the CLI's config callback)."""
+    """The help formatter (no reST markup, whole headings), at module level so that the parser pickles
+    (``--trainer.strategy ddp_spawn`` pickles the CLI's config callback)."""
 
     def start_section(self, heading: str | None) -> None:
-        super().start_section(full_heading(heading))
+        full = plain(_first_paragraphs().get(heading.strip(), heading)).rstrip(".") if heading else heading
+        super().start_section(full)
 
 
 class GenlightArgumentParser(LightningArgumentParser):

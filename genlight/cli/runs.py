@@ -31,9 +31,8 @@ _BARE_FILES = ("config.yaml", "hparams.yaml", "metrics.csv")
 
 
 class GenlightSaveConfig(SaveConfigCallback):
-    """Writes ``config.yaml`` into the run's own folder (never over an earlier run's file) and pushes
-    the resolved config to ``wandb.config`` for every attached :class:`WandbLogger`. A ``test`` or
-    ``validate`` without a logger writes nothing."""
+    """``config.yaml`` in the run's own folder (never over an earlier run's) and in ``wandb.config``; a
+    ``test`` or ``validate`` without a logger writes nothing."""
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self.already_saved or (stage != "fit" and not trainer.loggers):

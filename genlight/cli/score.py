@@ -1,30 +1,15 @@
-"""``genlight score``: what a trained model is for, measured on a datamodule.
-
-    genlight score --ckpt_path PATH --data digit_outliers --task ood --out scores/
-    genlight score --ckpt_path PATH --task classify
-    genlight score --ckpt_path PATH --task probe
-
-``ood`` scores the test split against every outlier set of the data (AUROC, AUPRC, FPR at 95% TPR of
-each score the model allows), ``classify`` measures classification with rejection (accuracy at
-coverages), ``probe`` fits linear probes of the model's features. Each writes ``TASK.md``,
-``TASK.json``, ``TASK.csv`` and ``TASK.png`` to ``--out`` (numbered ``TASK_2.*`` beside earlier ones
-unless ``--out`` is given) and prints the table. The data splits follow the checkpoint's datamodule
-arguments (``data_dir``, ``seed``, ``val_fraction``, ``held_out_class``) unless given. Every random
-draw comes from ``--score_seed`` (default 0, recorded in the output): the same command gives the same
-table; a score that is a Monte Carlo estimate is averaged over ``--draws`` draws and reported with
-its standard error. ``--background`` must hold the same family as the model; its path and sha256 are
-recorded.
-"""
+"""``genlight score --task ood|classify|probe``: what a trained model is for, measured on a datamodule
+(the tasks are :mod:`genlight.evaluation.tasks`; docs/evaluation.md). The data splits follow the
+checkpoint's datamodule arguments unless given; every random draw comes from ``--score_seed``."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 from pathlib import Path
 from typing import Any
 
-from genlight.cli.checkpoints import CheckpointChoice, init_defaults, open_checkpoint, trust_argument
-from genlight.cli.errors import ShortArgumentParser, device_type, one_line
+from genlight.cli.checkpoints import CheckpointChoice, command_parser, init_defaults, open_checkpoint
+from genlight.cli.errors import ShortArgumentParser, at_least, one_line
 from genlight.errors import ConfigError, GenlightError
 from genlight.registry import DATAMODULES
 
@@ -38,10 +23,8 @@ DATA_ARGUMENTS = ("data_dir", "seed", "val_fraction", "held_out_class")
 def _parser() -> ShortArgumentParser:
     from genlight.evaluation.draws import DEFAULT_DRAWS
 
-    parser = ShortArgumentParser(prog="genlight score", description="Score a trained checkpoint: outlier detection "
-                                 "(ood), classification with rejection (classify) or linear probes (probe).")  # fmt: skip
-    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
-    parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
+    parser = command_parser("genlight score", "Score a trained checkpoint: outlier detection (ood), classification "
+                            "with rejection (classify) or linear probes (probe).")  # fmt: skip
     parser.add_argument("--data", default="digit_outliers", help="a registered datamodule (default digit_outliers)")
     parser.add_argument("--task", required=True, choices=TASK_CHOICES)
     parser.add_argument("--out", help="folder for TASK.md/.json/.csv/.png (default scores, where earlier results are "
@@ -50,29 +33,14 @@ def _parser() -> ShortArgumentParser:
     parser.add_argument("--seed", type=int, help="data split seed (default: the checkpoint's datamodule seed, else 0)")
     parser.add_argument("--score_seed", "--seed_everything", dest="score_seed", type=int, default=0,
                         help="seed of every random draw of the scoring (default 0; recorded in the output)")  # fmt: skip
-    parser.add_argument("--draws", type=_at_least(1), default=DEFAULT_DRAWS,
+    parser.add_argument("--draws", type=at_least(1), default=DEFAULT_DRAWS,
                         help=f"draws of a score that is a Monte Carlo estimate (a VAE's or DDPM's bound), averaged; "
                         f"its standard error is reported (default {DEFAULT_DRAWS})")  # fmt: skip
     parser.add_argument("--data_dir", help="folder of the data files (default: the checkpoint's datamodule data_dir)")
     parser.add_argument("--background", help="ood: checkpoint of a background model of the same family for the "
                         "likelihood ratio (e.g. from genlight.evaluation.train_background)")  # fmt: skip
-    parser.add_argument("--max_examples", type=_at_least(10), help="score at most this many examples per set (quick runs)")
-    parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    trust_argument(parser)
+    parser.add_argument("--max_examples", type=at_least(10), help="score at most this many examples per set (quick runs)")
     return parser
-
-
-def _at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    return parse
 
 
 def sha256_of(path: str | Path) -> str:
@@ -111,23 +79,13 @@ def score_command(argv: list[str]) -> int:
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
 
-    from genlight.evaluation import (
-        TASKS,
-        can_classify,
-        can_score_outliers,
-        classify_task,
-        ood_task,
-        probe_task,
-        result_paths,  # fmt: skip
-        write_result,
-    )
-    from genlight.types import DensityModel, Featurizer
+    from genlight.evaluation import TASKS, can_run, result_paths, run_task, write_result
+    from genlight.types import DensityModel
 
     checkpoint = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint)
     ns.ckpt_path, model = checkpoint.path, checkpoint.load(ns.device)
     family = type(model).__name__
-    able = {"ood": can_score_outliers, "classify": can_classify, "probe": lambda m: isinstance(m, Featurizer)}[ns.task]
-    if not able(model):
+    if not can_run(ns.task, model):
         raise ConfigError(f"{family} cannot be scored by --task {ns.task}: it needs {TASKS[ns.task]}")
     background, notes = None, []
     if ns.background:
@@ -149,20 +107,9 @@ def score_command(argv: list[str]) -> int:
         datamodule = data_cls(**arguments)
     except ValueError as err:  # a datamodule argument out of range (--held_out_class 12)
         raise ConfigError(f"--data {name}: {one_line(err)} (check --held_out_class / --seed / --data_dir)") from err
-    hparams = getattr(model, "hparams", {}) or {}
-    for attr in ("image_shape", "num_levels"):
-        if attr in hparams and hparams[attr] and tuple(_flat(hparams[attr])) != tuple(_flat(getattr(datamodule, attr))):
-            raise ConfigError(f"{family} was trained on data with {attr}={hparams[attr]!r}, --data {name} has "
-                              f"{getattr(datamodule, attr)!r}: pass the --data it was trained on")  # fmt: skip
-    draws = {"seed": ns.score_seed, "draws": ns.draws}
-    if ns.task == "ood":
-        result = ood_task(model, datamodule, background=background, max_examples=ns.max_examples, **draws)
-    elif ns.task == "classify":
-        result = classify_task(model, datamodule, max_examples=ns.max_examples, **draws)
-    else:
-        result = probe_task(model, datamodule, seed=datamodule.seed, max_examples=ns.max_examples)
-        result.notes.append(f"seed {datamodule.seed} (the data seed): the label picks and any random draw of the "
-                            "features")  # fmt: skip
+    checkpoint.check_trained_on(datamodule, ("image_shape", "num_levels"))
+    result = run_task(ns.task, model, datamodule, background=background, seed=ns.score_seed, draws=ns.draws,
+                      max_examples=ns.max_examples)  # fmt: skip
     result.notes.extend(notes)
     header = (f"genlight score --task {ns.task}: {family} ({ns.ckpt_path}) on {name} {_describe(datamodule)}, "
               f"--score_seed {ns.score_seed}")  # fmt: skip
@@ -179,10 +126,6 @@ def score_command(argv: list[str]) -> int:
         print(f"note: kept the earlier {plain['md']} and the rest; this run is {paths['md'].stem}.* (--out DIR to "
               f"choose the folder)")  # fmt: skip
     return 0
-
-
-def _flat(value: Any) -> list[Any]:
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
 def _describe(datamodule: Any) -> str:

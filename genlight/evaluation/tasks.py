@@ -36,12 +36,14 @@ __all__ = [
     "TASKS",
     "TaskResult",
     "can_classify",
+    "can_run",
     "can_score_outliers",
     "classify_task",
     "markdown_table",
     "ood_task",
     "probe_task",
     "result_paths",
+    "run_task",
     "write_result",
 ]
 
@@ -296,3 +298,31 @@ def write_result(result: TaskResult, out_dir: Path, header: str = "", *, replace
         writer.writerows(result.rows)
     result.picture.save(paths["png"])
     return paths
+
+
+def can_run(task: str, model: object) -> bool:
+    """Whether ``model`` can be scored by ``task`` (what each task needs: :data:`TASKS`)."""
+    able = {"ood": can_score_outliers, "classify": can_classify, "probe": lambda m: isinstance(m, Featurizer)}
+    return able[task](model)
+
+
+def run_task(
+    task: str,
+    model: object,
+    datamodule: GenerativeDataModule,
+    *,
+    background: DensityModel | None = None,
+    seed: int = 0,
+    draws: int = DEFAULT_DRAWS,
+    max_examples: int | None = None,
+) -> TaskResult:
+    """``task`` (``ood``, ``classify`` or ``probe``) of ``model`` on ``datamodule``, every random draw from
+    ``seed``; a probe's from the data seed (``datamodule.seed``), which its notes say."""
+    if task == "ood":
+        return ood_task(model, datamodule, background=background, max_examples=max_examples, seed=seed, draws=draws)
+    if task == "classify":
+        return classify_task(model, datamodule, max_examples=max_examples, seed=seed, draws=draws)
+    data_seed = datamodule.seed
+    result = probe_task(model, datamodule, seed=data_seed, max_examples=max_examples)
+    result.notes.append(f"seed {data_seed} (the data seed): the label picks and any random draw of the features")
+    return result

@@ -12,7 +12,8 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from genlight.callbacks import EMA, run_dir
+from genlight.callbacks.ema import EMA
+from genlight.callbacks.image_logging import run_dir
 from genlight.callbacks.nan_guard import NaNGuard
 from genlight.callbacks.rng import RNGState
 from genlight.module import GenerativeModule
