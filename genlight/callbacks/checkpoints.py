@@ -31,8 +31,15 @@ class LastCheckpoint(ModelCheckpoint):
     kept), never in a ``fast_dev_run`` (so ``--ckpt_path last`` cannot pick up a smoke test)."""
 
     def __init__(self, dirpath: str | Path | None = None) -> None:
-        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
-                         enable_version_counter=False, save_on_train_epoch_end=True)  # fmt: skip
+        super().__init__(
+            dirpath=dirpath,
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
+            enable_version_counter=False,
+            save_on_train_epoch_end=True,
+        )
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -72,8 +79,11 @@ class RunSummary(Callback):
             return
         last = next((c for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)), None)
         path = Path(last.dirpath or "", "last.ckpt") if last is not None else None
-        what = (f"last checkpoint {_shown(path)}" if path is not None and path.is_file()
-                else "no last.ckpt (fast_dev_run, checkpointing off or no epoch completed)")  # fmt: skip
+        what = (
+            f"last checkpoint {_shown(path)}"
+            if path is not None and path.is_file()
+            else "no last.ckpt (fast_dev_run, checkpointing off or no epoch completed)"
+        )
         print(f"genlight: run folder {_shown(run_dir(trainer))}, {what}", flush=True)
 
 

@@ -21,14 +21,23 @@ from genlight.cli.errors import one_line, root_cause, user_error
 from genlight.cli.names import check_config_files, rewrite_registry_names
 from genlight.cli.parser import NO_MODEL, GenlightArgumentParser, join_negative_numbers
 from genlight.cli.quiet import quiet_run
-from genlight.cli.runs import (DEFAULT_LOGGER, RUNS, GenlightSaveConfig, existing_folders, prepare_run_folders,
-                               remove_empty_run, run_name, runs_root)  # fmt: skip
+from genlight.cli.runs import (
+    DEFAULT_LOGGER,
+    RUNS,
+    GenlightSaveConfig,
+    existing_folders,
+    prepare_run_folders,
+    remove_empty_run,
+    run_name,
+    runs_root,
+)
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.errors import ConfigError, GenlightError
 from genlight.module import GenerativeModule
 from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS
 
 __all__ = ["DEFAULT_DATAMODULE", "GenlightCLI"]
+
 
 class GenlightCLI(LightningCLI):
     """LightningCLI with registry names (``--model vae``, ``model: vae`` in YAML), the datamodule's shapes
@@ -41,20 +50,30 @@ class GenlightCLI(LightningCLI):
         MODELS.load_plugins()
         DATAMODULES.load_plugins()
         defaults = {
-            "model_class": GenerativeModule, "datamodule_class": GenerativeDataModule, "subclass_mode_model": True,
-            "subclass_mode_data": True, "save_config_callback": GenlightSaveConfig, "auto_configure_optimizers": False,
+            "model_class": GenerativeModule,
+            "datamodule_class": GenerativeDataModule,
+            "subclass_mode_model": True,
+            "subclass_mode_data": True,
+            "save_config_callback": GenlightSaveConfig,
+            "auto_configure_optimizers": False,
             "parser_class": GenlightArgumentParser,
             "seed_everything_default": 0,  # a fixed seed: the same command gives the same numbers
             # a progress bar redrawn into a log file floods it: only on a terminal by default
-            "trainer_defaults": {"default_root_dir": RUNS, "logger": DEFAULT_LOGGER, "enable_progress_bar": sys.stderr.isatty()},
-            "parser_kwargs": {"description": "Train genlight models by name. Also: `genlight list models|datamodules|"
-                              "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
-                              "--task ood|classify|probe`, `genlight translate|complete --ckpt_path PATH --image a.png`."},
+            "trainer_defaults": {
+                "default_root_dir": RUNS,
+                "logger": DEFAULT_LOGGER,
+                "enable_progress_bar": sys.stderr.isatty(),
+            },
+            "parser_kwargs": {
+                "description": "Train genlight models by name. Also: `genlight list models|datamodules|"
+                "extractors`, `genlight sample --ckpt_path PATH -n 64`, `genlight score --ckpt_path PATH "
+                "--task ood|classify|probe`, `genlight translate|complete --ckpt_path PATH --image a.png`."
+            },
             "load_from_checkpoint_support": False,  # hyper-parameters are the __init__ arguments, not the CLI's config
-        }  # fmt: skip
+        }
         self.checkpoint: CheckpointChoice | None = None
         self._folders_before: set[Path] = set()
-        self.trainer: Trainer | None = None
+        self.trainer: Trainer | None = None  # type: ignore[assignment]  # None until a subcommand builds it
         with quiet_run():
             try:
                 super().__init__(*args, **{**defaults, **kwargs})
@@ -75,8 +94,9 @@ class GenlightCLI(LightningCLI):
         parser.add_lightning_class_args(EMA, "ema")  # --ema.decay: the family's ema_decay by default, 0 = off
         trust_argument(parser)
         # no --model parses (NO_MODEL): `test --ckpt_path X` takes the checkpoint's class, others are refused
-        parser.set_defaults({"model": {"class_path": NO_MODEL},
-                             "data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}})  # fmt: skip
+        parser.set_defaults(
+            {"model": {"class_path": NO_MODEL}, "data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}}
+        )
 
     # ------------------------------------------------------------------ parsing
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -97,15 +117,21 @@ class GenlightCLI(LightningCLI):
         config = self.config[subcommand] if subcommand else self.config
         path, given = config.get("ckpt_path"), None if config.model.class_path == NO_MODEL else config.model
         if subcommand == "test" and not path:
-            raise ConfigError("genlight test needs --ckpt_path: without one it would score an untrained model; pass "
-                              "--ckpt_path last (the newest run) or a checkpoint file")  # fmt: skip
+            raise ConfigError(
+                "genlight test needs --ckpt_path: without one it would score an untrained model; pass "
+                "--ckpt_path last (the newest run) or a checkpoint file"
+            )
         if not path or path in LIGHTNING_CKPT_WORDS or str(path).startswith("registry:"):
             if given is None:
                 raise ConfigError("missing --model (e.g. --model vae; `genlight list models`)")
             return
         self.checkpoint = CheckpointChoice.resolve(
-            path, given.class_path if given is not None else None, runs_root=runs_root(config), run_name=run_name(config),
-            trust=_trusted(config), verb="resuming from" if subcommand == "fit" else "using",
+            path,
+            given.class_path if given is not None else None,
+            runs_root=runs_root(config),
+            run_name=run_name(config),
+            trust=_trusted(config),
+            verb="resuming from" if subcommand == "fit" else "using",
         )
         update = {"model": self.checkpoint.model_config(given), "data": self.checkpoint.data_config(config.data)}
         update = {k: v for k, v in update.items() if v is not None}
@@ -146,7 +172,9 @@ class GenlightCLI(LightningCLI):
         callbacks = config.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks]
         if self.subcommand in (None, "fit"):
-            callbacks = fit_callbacks(self.model, callbacks, checkpointing=config.get("enable_checkpointing") is not False)
+            callbacks = fit_callbacks(
+                self.model, callbacks, checkpointing=config.get("enable_checkpointing") is not False
+            )
         try:
             return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
         except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:

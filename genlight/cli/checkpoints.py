@@ -20,8 +20,18 @@ from genlight.identity import CHECKPOINT_KEY
 from genlight.ranges import plain as plain_number
 from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS, import_class
 
-__all__ = ["DEFAULT_DATAMODULE", "LINKED_ATTRIBUTES", "CheckpointChoice", "class_name", "command_parser", "init_defaults",
-           "open_checkpoint", "plain", "same", "trust_argument"]  # fmt: skip
+__all__ = [
+    "DEFAULT_DATAMODULE",
+    "LINKED_ATTRIBUTES",
+    "CheckpointChoice",
+    "class_name",
+    "command_parser",
+    "init_defaults",
+    "open_checkpoint",
+    "plain",
+    "same",
+    "trust_argument",
+]
 
 #: the datamodule used when no ``--data`` is given (and the checkpoint names none): bundled, no download
 DEFAULT_DATAMODULE = "digits"
@@ -80,8 +90,16 @@ class CheckpointChoice:
     trust: bool = False
 
     @classmethod
-    def resolve(cls, value: str, model: str | None = None, *, runs_root: Path = Path("runs"), run_name: str | None = None,
-                trust: bool = False, verb: str = "using") -> CheckpointChoice:  # fmt: skip
+    def resolve(
+        cls,
+        value: str,
+        model: str | None = None,
+        *,
+        runs_root: Path = Path("runs"),
+        run_name: str | None = None,
+        trust: bool = False,
+        verb: str = "using",
+    ) -> CheckpointChoice:
         """``value`` (a file, a URL, or ``last``: the newest ``runs_root/<run_name or model>/version_N``),
         read and checked to hold the class ``model`` (a class path) when given."""
         path = value
@@ -109,8 +127,11 @@ class CheckpointChoice:
         params = init_defaults(import_class(self.class_path))
         init = {k: v for k, v in self.hparams.items() if k in params and k not in LINKED_ATTRIBUTES}
         typed = given_arguments(given) if given is not None else {}
-        clash = [f"{k}={plain(typed[k])!r} (checkpoint: {plain(v)!r})" for k, v in init.items()
-                 if k in typed and not same(typed[k], v)]  # fmt: skip
+        clash = [
+            f"{k}={plain(typed[k])!r} (checkpoint: {plain(v)!r})"
+            for k, v in init.items()
+            if k in typed and not same(typed[k], v)
+        ]
         if clash:
             raise CheckpointError(
                 f"model arguments contradict the checkpoint {self.path}: {', '.join(clash)}; drop them "
@@ -130,7 +151,10 @@ class CheckpointChoice:
         trained = (self.checkpoint.get(CHECKPOINT_KEY) or {}).get("datamodule")
         registered = {DATAMODULES.class_path(name): DATAMODULES.get(name) for name in DATAMODULES.list()}
         data_class = registered.get(str(trained))  # only a registered one: nothing the file names is imported
-        if data_class is None or import_class(given.class_path) not in (data_class, DATAMODULES.get(DEFAULT_DATAMODULE)):
+        if data_class is None or import_class(given.class_path) not in (
+            data_class,
+            DATAMODULES.get(DEFAULT_DATAMODULE),
+        ):
             return None
         typed = {k: v for k, v in given_arguments(given, True).items() if k in init_defaults(data_class, True)}
         return {"class_path": trained, "init_args": {**self.data_arguments(data_class), **typed}}
@@ -169,8 +193,12 @@ def open_checkpoint(value: str, model: str | None = None, *, trust: bool = False
 
 def trust_argument(parser: Any) -> None:
     """``--trust_checkpoint``: load a checkpoint that needs arbitrary unpickling (only one you vouch for)."""
-    parser.add_argument("--trust_checkpoint", action="store_true", help="load a --ckpt_path that needs arbitrary "
-                        "unpickling (it could run code): only for a file you trust; off by default")  # fmt: skip
+    parser.add_argument(
+        "--trust_checkpoint",
+        action="store_true",
+        help="load a --ckpt_path that needs arbitrary "
+        "unpickling (it could run code): only for a file you trust; off by default",
+    )
 
 
 def command_parser(prog: str, description: str) -> ShortArgumentParser:

@@ -9,8 +9,8 @@ from pathlib import Path
 from jsonargparse import Namespace
 
 from genlight.cli.runs import loggers_of
-from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.data_fit import data_mismatch
+from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.registry import import_class
 
 __all__ = ["check_settings", "tensorboard_available"]
@@ -30,16 +30,21 @@ def check_settings(config: Namespace, subcommand: str | None) -> None:
             raise IncompatibleDataError(mismatch)
     samples = config.get("samples")
     if isinstance(samples, Namespace) and (samples.get("num_samples") or 0) < 1:
-        raise ConfigError(f"--samples.num_samples must be >= 1, got {samples.num_samples} "
-                          f"(--samples.every_n_epochs 0 turns the sample grids off)")  # fmt: skip
+        raise ConfigError(
+            f"--samples.num_samples must be >= 1, got {samples.num_samples} "
+            f"(--samples.every_n_epochs 0 turns the sample grids off)"
+        )
     epochs = config.trainer.get("max_epochs")
     if subcommand in (None, "fit") and epochs is not None and not config.trainer.get("fast_dev_run"):
         if epochs == 0:
-            raise ConfigError("--trainer.max_epochs 0 trains nothing and writes no checkpoint: pass "
-                              "--trainer.max_epochs 1 or more (-1: no limit)")  # fmt: skip
+            raise ConfigError(
+                "--trainer.max_epochs 0 trains nothing and writes no checkpoint: pass "
+                "--trainer.max_epochs 1 or more (-1: no limit)"
+            )
         if epochs < -1:
-            raise ConfigError(f"--trainer.max_epochs must be >= 1 (or -1: no limit), got {epochs}: "
-                              f"e.g. --trainer.max_epochs 10")  # fmt: skip
+            raise ConfigError(
+                f"--trainer.max_epochs must be >= 1 (or -1: no limit), got {epochs}: e.g. --trainer.max_epochs 10"
+            )
     root = str(config.trainer.get("default_root_dir") or "")
     if subcommand in (None, "fit") and "://" in root:
         raise ConfigError(
@@ -70,13 +75,17 @@ def _check_writable(folder: Path, kind: str, option: str | None = None) -> None:
     option = option or "--trainer.logger.init_args.save_dir"
     blocker = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
-        raise ConfigError(f"{option} {folder}: {blocker} is a file, not a folder; pass a folder for the "
-                          f"{kind} to write into, e.g. {option} runs")  # fmt: skip
+        raise ConfigError(
+            f"{option} {folder}: {blocker} is a file, not a folder; pass a folder for the "
+            f"{kind} to write into, e.g. {option} runs"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".genlight-write-test"
         probe.touch()
         probe.unlink()
     except OSError as err:
-        raise ConfigError(f"{option} {folder} cannot be written ({err.strerror or type(err).__name__}); pass a "
-                          f"folder you can write to, e.g. {option} runs") from err  # fmt: skip
+        raise ConfigError(
+            f"{option} {folder} cannot be written ({err.strerror or type(err).__name__}); pass a "
+            f"folder you can write to, e.g. {option} runs"
+        ) from err

@@ -37,24 +37,35 @@ def capabilities(cls: type) -> str:
     """``Sampler, DensityModel (bound), Autoencoder``: the :mod:`genlight.types` protocols a family implements."""
     from genlight import types
 
-    protocols = (types.Sampler, types.ConditionalSampler, types.DensityModel, types.Autoencoder,
-                 types.LatentGenerator, types.Translator, types.MultiDomainTranslator, types.EnergyModel,
-                 types.CodeTraversable, types.TextConditionalSampler, types.PatchCompleter)  # fmt: skip
+    protocols = (
+        types.Sampler,
+        types.ConditionalSampler,
+        types.DensityModel,
+        types.Autoencoder,
+        types.LatentGenerator,
+        types.Translator,
+        types.MultiDomainTranslator,
+        types.EnergyModel,
+        types.CodeTraversable,
+        types.TextConditionalSampler,
+        types.PatchCompleter,
+    )
     names = []
     for protocol in protocols:
         if MODELS.name_of(cls) in _implementers(protocol) or _instance_is(cls, protocol):
             if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
                 continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
             label = protocol.__name__
-            if protocol is types.ConditionalSampler and getattr(cls, "conditional_with", None):
-                label += f" (with {cls.conditional_with})"  # only instances built so take labels
+            switch = getattr(cls, "conditional_with", None)
+            if protocol is types.ConditionalSampler and switch:
+                label += f" (with {switch})"  # only instances built so take labels
             if protocol is types.DensityModel:
                 label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
             names.append(label)
     return ", ".join(names) or "-"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _instance_is(cls: type, protocol: type) -> bool:
     """An :class:`~genlight.types.EnergyModel` whose ``energy`` is a network set in ``__init__`` (ebm) is
     one only as an instance: asked of a tiny one (``smoke_kwargs``) when its ``__init__`` sets an
@@ -70,7 +81,7 @@ def _instance_is(cls: type, protocol: type) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _implementers(protocol: type) -> frozenset[str]:
     return frozenset(MODELS.list(capability=protocol))
 
@@ -78,8 +89,10 @@ def _implementers(protocol: type) -> frozenset[str]:
 def list_command(argv: list[str]) -> int:
     from genlight.metrics.extractors import EXTRACTORS
 
-    parser = ShortArgumentParser(prog="genlight list", description="List registered models (with their "
-                                 "capabilities), datamodules or FID feature extractors.")  # fmt: skip
+    parser = ShortArgumentParser(
+        prog="genlight list",
+        description="List registered models (with their capabilities), datamodules or FID feature extractors.",
+    )
     parser.add_argument("kind", choices=["models", "datamodules", "extractors"])
     parser.add_argument("pattern", nargs="?", default="", help="glob filter, e.g. '*vae*'")
     ns = parser.parse_args(argv)
@@ -94,14 +107,15 @@ def list_command(argv: list[str]) -> int:
 def check_out(out: Path) -> None:
     """``--out`` names an image (``.png``/``.jpg``) or a tensor file (``.pt``) in a folder that can exist."""
     if out.suffix.lower() not in (*IMAGE_SUFFIXES, ".pt"):
-        raise ConfigError(f"--out {out}: the file name must end in .png or .jpg (an image grid) or .pt (the "
-                          f"raw tensor), e.g. --out samples.png")  # fmt: skip
+        raise ConfigError(
+            f"--out {out}: the file name must end in .png or .jpg (an image grid) or .pt (the "
+            f"raw tensor), e.g. --out samples.png"
+        )
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: name a file in it, e.g. --out {out / 'samples.png'}")
     blocker = next((p for p in out.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
-        raise ConfigError(f"--out {out}: {blocker} is a file, not a folder; choose another path, "
-                          f"e.g. --out {out.name}")  # fmt: skip
+        raise ConfigError(f"--out {out}: {blocker} is a file, not a folder; choose another path, e.g. --out {out.name}")
 
 
 def free_path(path: Path) -> Path:
@@ -121,7 +135,9 @@ def output_path(given: str | None, default: str) -> tuple[Path, str]:
     check_out(out)
     if given is not None:
         return out, (f"note: replaced the earlier {out}" if out.is_file() else "")
-    return out, (f"note: kept the earlier {default}; this one is {out} (--out FILE to choose)" if out.name != default else "")
+    return out, (
+        f"note: kept the earlier {default}; this one is {out} (--out FILE to choose)" if out.name != default else ""
+    )
 
 
 def write_output(images: Any, out: Path, line: str, notice: str) -> int:
@@ -144,19 +160,28 @@ def check_labels(model: Any, labels: list[int]) -> None:
     k = int(getattr(model, "num_classes", 0) or 0)
     bad = [v for v in labels if not 0 <= v < k] if k else []
     if bad:
-        raise ConfigError(f"--labels {bad[0]}: {type(model).__name__} has classes 0..{k - 1}; pass labels in that range, "
-                          f"e.g. --labels 0 1 {min(2, k - 1)}")  # fmt: skip
+        raise ConfigError(
+            f"--labels {bad[0]}: {type(model).__name__} has classes 0..{k - 1}; pass labels in that range, "
+            f"e.g. --labels 0 1 {min(2, k - 1)}"
+        )
 
 
 def sample_command(argv: list[str]) -> int:
     parser = command_parser("genlight sample", "Draw samples from a trained checkpoint.")
     parser.add_argument("-n", "--num_samples", type=at_least(1, "the number of images to draw"), default=64)
-    parser.add_argument("--out", help="image grid to write (.png/.jpg; .pt saves the raw tensor); default samples.png, "
-                        "numbered (samples_2.png, ...) beside an earlier one; a given --out is replaced with a notice")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        help="image grid to write (.png/.jpg; .pt saves the raw tensor); default samples.png, "
+        "numbered (samples_2.png, ...) beside an earlier one; a given --out is replaced with a notice",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--labels", type=int, nargs="*", help="class labels for conditional models")
-    parser.add_argument("--text", nargs="+", help='captions for text-conditional models (text2image), repeated to '
-                        '-n, e.g. --text "a thick seven" "a thin two"')
+    parser.add_argument(
+        "--text",
+        nargs="+",
+        help="captions for text-conditional models (text2image), repeated to "
+        '-n, e.g. --text "a thick seven" "a thin two"',
+    )
     ns = parser.parse_args(argv)
     out, notice = output_path(ns.out, "samples.png")
 
@@ -165,7 +190,7 @@ def sample_command(argv: list[str]) -> int:
     from genlight.callbacks import image_grid
     from genlight.types import ConditionalSampler, Sampler, TextConditionalSampler
 
-    model = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint).load(ns.device)
+    model: Any = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint).load(ns.device)
     if not isinstance(model, Sampler):
         raise ConfigError(
             f"{type(model).__name__} cannot sample (it has no sample(n) method); samplers: "
@@ -174,8 +199,10 @@ def sample_command(argv: list[str]) -> int:
     if ns.labels and not isinstance(model, ConditionalSampler):
         raise ConfigError(f"{type(model).__name__} is unconditional: drop --labels")
     if ns.text and not isinstance(model, TextConditionalSampler):
-        raise ConfigError(f"{type(model).__name__} does not take text: drop --text (text-conditional models: "
-                          f"{', '.join(MODELS.list(capability=TextConditionalSampler))})")  # fmt: skip
+        raise ConfigError(
+            f"{type(model).__name__} does not take text: drop --text (text-conditional models: "
+            f"{', '.join(MODELS.list(capability=TextConditionalSampler))})"
+        )
     if ns.text and ns.labels:
         raise ConfigError("pass --text or --labels, not both")
     if ns.labels:
@@ -184,7 +211,8 @@ def sample_command(argv: list[str]) -> int:
     y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
     option = "--text" if ns.text else "--labels" if ns.labels else "-n"
     try:
-        images = model.sample(ns.num_samples, text=ns.text) if ns.text else model.sample(ns.num_samples, y=y)
+        sample: Any = model.sample  # sample(n, text=) on a TextConditionalSampler, checked above
+        images = sample(ns.num_samples, text=ns.text) if ns.text else sample(ns.num_samples, y=y)
     except ValueError as err:  # the family's own check (an unknown word lists the vocabulary)
         raise ConfigError(f"{option}: {one_line(err)[:300]} (`genlight sample --help`)") from err
     line = f"wrote {ns.num_samples} samples of {type(model).__name__} to {out} (--seed {ns.seed})"
@@ -200,6 +228,11 @@ def predict_command(argv: list[str]) -> int:
 
 
 #: the commands ``genlight`` runs itself, before LightningCLI sees the arguments
-COMMANDS: dict[str, Any] = {"list": list_command, "sample": sample_command, "score": score_command,
-                            "translate": translate_command, "complete": complete_command,
-                            "predict": predict_command}  # fmt: skip
+COMMANDS: dict[str, Any] = {
+    "list": list_command,
+    "sample": sample_command,
+    "score": score_command,
+    "translate": translate_command,
+    "complete": complete_command,
+    "predict": predict_command,
+}

@@ -15,8 +15,18 @@ from genlight.errors import GenlightError
 from genlight.ranges import explain_parse_error
 from genlight.registry import DATAMODULES, MODELS, import_class
 
-__all__ = ["ShortArgumentParser", "at_least", "device_type", "did_you_mean", "init_names", "one_line", "option_names", "root_cause",
-           "short_parse_error", "user_error"]  # fmt: skip
+__all__ = [
+    "ShortArgumentParser",
+    "at_least",
+    "device_type",
+    "did_you_mean",
+    "init_names",
+    "one_line",
+    "option_names",
+    "root_cause",
+    "short_parse_error",
+    "user_error",
+]
 
 COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list"]
 _SKIP = ("Subtypes", "Errors", "- Expected a <class 'NoneType'>", "Does not validate", "Given value type")
@@ -76,17 +86,31 @@ def short_parse_error(parser: Any, message: str) -> str:
         return f"genlight: error: missing {missing}{extra}\n{help_hint}"
     if re.search(r'Parser key "seed_everything"', message):
         given = re.search(r"Given value: (.*)", message)
-        return (f"genlight: error: --seed_everything must be a whole number (the seed of every random draw), got "
-                f"{given.group(1).strip() if given else 'another value'}: e.g. --seed_everything 0")  # fmt: skip
+        return (
+            f"genlight: error: --seed_everything must be a whole number (the seed of every random draw), got "
+            f"{given.group(1).strip() if given else 'another value'}: e.g. --seed_everything 0"
+        )
     keys = re.findall(r'Parser key "([\w.]+)":[ \t]*(.*)', message)
     if keys:
         option = "--" + ".".join(k for k, _ in keys)
         detail = keys[-1][1].strip()
         if not detail:
             after = message.rsplit(f'Parser key "{keys[-1][0]}":', 1)[-1]
-            skip = ("Does not validate", "Subtypes", "Errors:", "- Problem with given", "- Expected a <class 'NoneType'>")
-            detail = next((ln.strip().lstrip("- ") for ln in after.splitlines() if ln.strip()
-                           and not ln.strip().startswith(skip)), "invalid value")  # fmt: skip
+            skip = (
+                "Does not validate",
+                "Subtypes",
+                "Errors:",
+                "- Problem with given",
+                "- Expected a <class 'NoneType'>",
+            )
+            detail = next(
+                (
+                    ln.strip().lstrip("- ")
+                    for ln in after.splitlines()
+                    if ln.strip() and not ln.strip().startswith(skip)
+                ),
+                "invalid value",
+            )
         return f"genlight: error: {option}: {detail}\n{help_hint}"
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     detail = next((ln for ln in lines[1:] if not ln.startswith(_SKIP)), "")
@@ -157,8 +181,9 @@ def device_type(text: str) -> str:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError(f"{text}: no CUDA device is available here; use --device cpu")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s); "
-                                         "use --device cuda:0")  # fmt: skip
+        raise argparse.ArgumentTypeError(
+            f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s); use --device cuda:0"
+        )
     if device.type not in ("cpu", "cuda", "mps"):
         raise argparse.ArgumentTypeError(f"{text}: genlight runs on cpu, cuda or mps; use --device cpu")
     return text
@@ -167,7 +192,7 @@ def device_type(text: str) -> str:
 class ShortArgumentParser(argparse.ArgumentParser):
     """argparse with ``genlight: error: ...`` messages in at most three lines (no usage dump)."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         message = "; ".join(_unknown_options(self, message)) or message
         sys.stderr.write(f"genlight: error: {message}\n`{self.prog} --help` lists the options\n")
         raise SystemExit(2)

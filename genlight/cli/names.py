@@ -16,8 +16,14 @@ from jsonargparse import get_loader, set_loader
 from genlight.errors import ConfigError
 from genlight.registry import DATAMODULES, MODELS, Registry
 
-__all__ = ["PARSER_MODE", "UnknownNameError", "check_config_files", "load_config", "rewrite_config",
-           "rewrite_registry_names"]  # fmt: skip
+__all__ = [
+    "PARSER_MODE",
+    "UnknownNameError",
+    "check_config_files",
+    "load_config",
+    "rewrite_config",
+    "rewrite_registry_names",
+]
 
 #: the jsonargparse parser mode whose loader resolves registry names (YAML otherwise)
 PARSER_MODE = "genlight_yaml"
@@ -78,8 +84,9 @@ def load_config(value: str, path: str | None = None) -> Any:
     if isinstance(data, dict) and isinstance(data.get("class_path"), str):
         name = data["class_path"]
         for registry in (MODELS, DATAMODULES):
-            if _BARE_NAME.match(name) and registry.resolve(name) is not None:
-                return {**data, "class_path": registry.class_path(registry.resolve(name))}
+            resolved = registry.resolve(name) if _BARE_NAME.match(name) else None
+            if resolved is not None:
+                return {**data, "class_path": registry.class_path(resolved)}
     return data
 
 
@@ -104,8 +111,10 @@ def check_config_files(args: Sequence[str]) -> None:
         except OSError:
             continue  # jsonargparse reports it
         except yaml.YAMLError as err:
-            raise ConfigError(f"{flag} {value}: {_yaml_problem(err)}; fix that line (YAML: `key: value`, lists "
-                              f"in [ ], two-space indents)") from err  # fmt: skip
+            raise ConfigError(
+                f"{flag} {value}: {_yaml_problem(err)}; fix that line (YAML: `key: value`, lists "
+                f"in [ ], two-space indents)"
+            ) from err
         rewrite_config({flag[2:]: data} if flag in _FLAGS else data)  # unknown names exit here
 
 

@@ -17,8 +17,14 @@ from genlight.cli.errors import short_parse_error
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["NO_MODEL", "GenlightArgumentParser", "GenlightHelpFormatter", "first_paragraph", "join_negative_numbers",
-           "plain"]  # fmt: skip
+__all__ = [
+    "NO_MODEL",
+    "GenlightArgumentParser",
+    "GenlightHelpFormatter",
+    "first_paragraph",
+    "join_negative_numbers",
+    "plain",
+]
 
 #: the ``--model`` default, which stands for "none given" (``test --ckpt_path`` takes the checkpoint's class)
 NO_MODEL = "genlight.module.GenerativeModule"
@@ -65,7 +71,9 @@ def first_paragraph(doc: str | None) -> str:
 @functools.lru_cache(maxsize=1)
 def _first_paragraphs() -> dict[str, str]:
     """``{first docstring line: first paragraph}`` of every registered model and datamodule."""
-    docs = [(registry.get(name).__doc__ or "").strip() for registry in (MODELS, DATAMODULES) for name in registry.list()]
+    docs = [
+        (registry.get(name).__doc__ or "").strip() for registry in (MODELS, DATAMODULES) for name in registry.list()
+    ]
     return {doc.splitlines()[0].strip(): first_paragraph(doc) for doc in docs if doc}
 
 

@@ -13,15 +13,22 @@ from collections.abc import Iterator
 __all__ = ["quiet_run"]
 
 #: the loggers Lightning's ``rank_zero_info`` writes through
-_LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                      "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.seed")  # fmt: skip
+_LIGHTNING_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.fabric.utilities.seed",
+    "lightning.pytorch.utilities.seed",
+)
 #: messages that never help a genlight user: advertising tips and the seed lines (the seed is in config.yaml)
 _NOISE = ("💡 Tip:", "Seed set to", "No seed found", "litlogger")
 #: Lightning warnings about what genlight does on purpose: a resumed fit writes a new run folder,
 #: ``test --ckpt_path`` needs none of the fit's callbacks; and the training log of a small data set (fewer
 #: batches an epoch than ``log_every_n_steps``) is complete without per-step lines: families log epoch means
-_EXPECTED = ("The dirpath has changed from", "Be aware that when using `ckpt_path`, callbacks used to create",
-             "is smaller than the logging interval Trainer(log_every_n_steps")  # fmt: skip
+_EXPECTED = (
+    "The dirpath has changed from",
+    "Be aware that when using `ckpt_path`, callbacks used to create",
+    "is smaller than the logging interval Trainer(log_every_n_steps",
+)
 
 
 class _DropNoise(logging.Filter):

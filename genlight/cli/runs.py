@@ -18,8 +18,15 @@ from genlight.callbacks import run_dir
 from genlight.cli.checkpoints import plain
 from genlight.registry import MODELS, import_class
 
-__all__ = ["GenlightSaveConfig", "RUNS", "loggers_of", "prepare_run_folders", "remove_empty_run", "run_name",
-           "runs_root"]  # fmt: skip
+__all__ = [
+    "GenlightSaveConfig",
+    "RUNS",
+    "loggers_of",
+    "prepare_run_folders",
+    "remove_empty_run",
+    "run_name",
+    "runs_root",
+]
 
 RUNS = "runs"
 CSV_LOGGER = "lightning.pytorch.loggers.CSVLogger"
@@ -97,7 +104,9 @@ def prepare_run_folders(config: Namespace, subcommand: str | None) -> None:
     without the default CSV logger (no run folder unless asked), run folders named after the model,
     and a ``fast_dev_run``'s images kept in a run folder (Lightning drops its loggers)."""
     root = config.trainer.get("default_root_dir")
-    for logger in loggers_of(config):  # W&B's files beside the runs (as examples/loggers/wandb_offline.yaml), not ./wandb
+    for logger in loggers_of(
+        config
+    ):  # W&B's files beside the runs (as examples/loggers/wandb_offline.yaml), not ./wandb
         if _kind(logger) == "WandbLogger" and (logger.get("init_args") or {}).get("save_dir") in (None, "."):
             logger.init_args.save_dir = str(root or RUNS)
     if root and root != RUNS:  # the default CSV logger follows --trainer.default_root_dir

@@ -23,23 +23,46 @@ DATA_ARGUMENTS = ("data_dir", "seed", "val_fraction", "held_out_class")
 def _parser() -> ShortArgumentParser:
     from genlight.evaluation.draws import DEFAULT_DRAWS
 
-    parser = command_parser("genlight score", "Score a trained checkpoint: outlier detection (ood), classification "
-                            "with rejection (classify) or linear probes (probe).")  # fmt: skip
+    parser = command_parser(
+        "genlight score",
+        "Score a trained checkpoint: outlier detection (ood), classification "
+        "with rejection (classify) or linear probes (probe).",
+    )
     parser.add_argument("--data", default="digit_outliers", help="a registered datamodule (default digit_outliers)")
     parser.add_argument("--task", required=True, choices=TASK_CHOICES)
-    parser.add_argument("--out", help="folder for TASK.md/.json/.csv/.png (default scores, where earlier results are "
-                        "kept: TASK_2.* ...; a given --out replaces its TASK.* with a notice)")  # fmt: skip
-    parser.add_argument("--held_out_class", type=int, help="digit_outliers: the class left out (default: the checkpoint's)")
+    parser.add_argument(
+        "--out",
+        help="folder for TASK.md/.json/.csv/.png (default scores, where earlier results are "
+        "kept: TASK_2.* ...; a given --out replaces its TASK.* with a notice)",
+    )
+    parser.add_argument(
+        "--held_out_class", type=int, help="digit_outliers: the class left out (default: the checkpoint's)"
+    )
     parser.add_argument("--seed", type=int, help="data split seed (default: the checkpoint's datamodule seed, else 0)")
-    parser.add_argument("--score_seed", "--seed_everything", dest="score_seed", type=int, default=0,
-                        help="seed of every random draw of the scoring (default 0; recorded in the output)")  # fmt: skip
-    parser.add_argument("--draws", type=at_least(1), default=DEFAULT_DRAWS,
-                        help=f"draws of a score that is a Monte Carlo estimate (a VAE's or DDPM's bound), averaged; "
-                        f"its standard error is reported (default {DEFAULT_DRAWS})")  # fmt: skip
+    parser.add_argument(
+        "--score_seed",
+        "--seed_everything",
+        dest="score_seed",
+        type=int,
+        default=0,
+        help="seed of every random draw of the scoring (default 0; recorded in the output)",
+    )
+    parser.add_argument(
+        "--draws",
+        type=at_least(1),
+        default=DEFAULT_DRAWS,
+        help=f"draws of a score that is a Monte Carlo estimate (a VAE's or DDPM's bound), averaged; "
+        f"its standard error is reported (default {DEFAULT_DRAWS})",
+    )
     parser.add_argument("--data_dir", help="folder of the data files (default: the checkpoint's datamodule data_dir)")
-    parser.add_argument("--background", help="ood: checkpoint of a background model of the same family for the "
-                        "likelihood ratio (e.g. from genlight.evaluation.train_background)")  # fmt: skip
-    parser.add_argument("--max_examples", type=at_least(10), help="score at most this many examples per set (quick runs)")
+    parser.add_argument(
+        "--background",
+        help="ood: checkpoint of a background model of the same family for the "
+        "likelihood ratio (e.g. from genlight.evaluation.train_background)",
+    )
+    parser.add_argument(
+        "--max_examples", type=at_least(10), help="score at most this many examples per set (quick runs)"
+    )
     return parser
 
 
@@ -71,11 +94,14 @@ def score_command(argv: list[str]) -> int:
         raise ConfigError(DATAMODULES.unknown_message(ns.data))
     data_cls = DATAMODULES.get(name)
     if ns.task == "ood" and not hasattr(data_cls, "outlier_sets"):
-        raise ConfigError(f"--task ood needs data with outlier sets; --data {name} has none: use --data digit_outliers "
-                          "(or fashion_outliers)")  # fmt: skip
+        raise ConfigError(
+            f"--task ood needs data with outlier sets; --data {name} has none: use --data digit_outliers "
+            "(or fashion_outliers)"
+        )
     if ns.out is not None and Path(ns.out).exists() and not Path(ns.out).is_dir():
-        raise ConfigError(f"--out {ns.out} is a file: --out names a folder for {ns.task}.md/.json/.csv/.png, e.g. "
-                          f"--out scores")  # fmt: skip
+        raise ConfigError(
+            f"--out {ns.out} is a file: --out names a folder for {ns.task}.md/.json/.csv/.png, e.g. --out scores"
+        )
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
 
@@ -95,12 +121,16 @@ def score_command(argv: list[str]) -> int:
         except GenlightError as err:
             raise ConfigError(f"--background: {one_line(err)}") from err
         if not isinstance(model, DensityModel) or not isinstance(background, DensityModel):
-            raise ConfigError("--background: the likelihood ratio needs density models (log_prob) for both the model and "
-                              "the background; drop --background")  # fmt: skip
+            raise ConfigError(
+                "--background: the likelihood ratio needs density models (log_prob) for both the model and "
+                "the background; drop --background"
+            )
         if type(background) is not type(model):
-            raise ConfigError(f"--background {ns.background} holds {type(background).__name__}, the model is {family}: "
-                              f"the likelihood ratio cancels background statistics only between models of the same "
-                              f"family; pass a {family} background (genlight.evaluation.train_background)")  # fmt: skip
+            raise ConfigError(
+                f"--background {ns.background} holds {type(background).__name__}, the model is {family}: "
+                f"the likelihood ratio cancels background statistics only between models of the same "
+                f"family; pass a {family} background (genlight.evaluation.train_background)"
+            )
         notes.append(f"background: {background_checkpoint.path} (sha256 {sha256_of(background_checkpoint.path)})")
     arguments = _datamodule_arguments(checkpoint, data_cls, ns)
     try:
@@ -108,11 +138,20 @@ def score_command(argv: list[str]) -> int:
     except ValueError as err:  # a datamodule argument out of range (--held_out_class 12)
         raise ConfigError(f"--data {name}: {one_line(err)} (check --held_out_class / --seed / --data_dir)") from err
     checkpoint.check_trained_on(datamodule, ("image_shape", "num_levels"))
-    result = run_task(ns.task, model, datamodule, background=background, seed=ns.score_seed, draws=ns.draws,
-                      max_examples=ns.max_examples)  # fmt: skip
+    result = run_task(
+        ns.task,
+        model,
+        datamodule,
+        background=background,
+        seed=ns.score_seed,
+        draws=ns.draws,
+        max_examples=ns.max_examples,
+    )
     result.notes.extend(notes)
-    header = (f"genlight score --task {ns.task}: {family} ({ns.ckpt_path}) on {name} {_describe(datamodule)}, "
-              f"--score_seed {ns.score_seed}")  # fmt: skip
+    header = (
+        f"genlight score --task {ns.task}: {family} ({ns.ckpt_path}) on {name} {_describe(datamodule)}, "
+        f"--score_seed {ns.score_seed}"
+    )
     out = Path(ns.out or "scores")
     plain = result_paths(out, ns.task, replace=True)
     existed = [p for p in plain.values() if p.exists()]
@@ -120,11 +159,15 @@ def score_command(argv: list[str]) -> int:
     print(paths["md"].read_text(), end="")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if existed and ns.out is not None:
-        print(f"note: replaced {out / ns.task}.* of an earlier run (without --out, earlier results are kept and "
-              f"new ones numbered)")  # fmt: skip
+        print(
+            f"note: replaced {out / ns.task}.* of an earlier run (without --out, earlier results are kept and "
+            f"new ones numbered)"
+        )
     elif existed:
-        print(f"note: kept the earlier {plain['md']} and the rest; this run is {paths['md'].stem}.* (--out DIR to "
-              f"choose the folder)")  # fmt: skip
+        print(
+            f"note: kept the earlier {plain['md']} and the rest; this run is {paths['md'].stem}.* (--out DIR to "
+            f"choose the folder)"
+        )
     return 0
 
 
