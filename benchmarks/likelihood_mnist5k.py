@@ -279,7 +279,10 @@ def render(rows: dict[str, dict], path: Path) -> None:
         "the recipe has EMA. Test data select nothing.",
         "- `steps/s`: optimizer steps per second of `Trainer.fit` (validation included) on the 2-core machine shared "
         "with other jobs; `load` is the 1-minute load average at the start / end of training (2 cores: a load above 2 "
-        "means the row ran slower than on an idle machine). samples/s: one batch drawn under inference_mode, 1 thread.",
+        "means the row ran slower than on an idle machine). samples/s: one batch of 100 drawn under inference_mode, 1 "
+        "thread (autoregressive families: one network pass per pixel, 784). The recipes' step budgets were sized from "
+        "per-batch times measured under load 8-9, scaled by the default VAE's measured idle speed (4.4 steps/s): "
+        "rows run on an idle thread should take about 10 minutes; under load they take longer, never fewer steps.",
         "- baselines: fitted here on the train split, smoothing a and K chosen on validation, test scored once.",
         "",
         "Runs:",
@@ -354,7 +357,11 @@ def main() -> None:
     parser.add_argument("--em_iters", type=int, default=50)
     parser.add_argument("--keep", type=Path, default=None, help="copy each chosen checkpoint to KEEP/<key>.ckpt")
     parser.add_argument("--out", type=Path, default=OUT, help="path stem of the .json and .md results")
+    parser.add_argument("--render", action="store_true", help="only re-render the .md from the .json")
     args = parser.parse_args()
+    if args.render:
+        render(read_json(args.out.with_suffix(".json")), args.out.with_suffix(".md"))
+        return
     torch.set_num_threads(args.threads)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     code = commit(dirty=True)
