@@ -12,7 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
-from genlight import create_datamodule, get_model_class, list_models
+from genlight import get_model_class, list_models
 from genlight.cli import GenlightCLI
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mnist5k"
@@ -48,13 +48,15 @@ def test_recipe_is_budgeted_in_steps_and_says_why(recipe: str) -> None:
 
 @pytest.fixture(scope="module")
 def mnist5k_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Eight 28x28 mnist5k digits per CycleGAN folder (A: as they are, B: inverted)."""
+    """Eight 28x28 mnist5k digits per CycleGAN folder (A: as they are, B: inverted), from the pools that
+    ``make_digit_domains.py --source mnist5k`` writes (all of them: 4,500 train + val, 500 test)."""
+    from examples.unpaired_folders.make_digit_domains import digit_splits, transform_b
+
+    pools = digit_splits("mnist5k")
+    assert pools["train"].shape == (4500, 1, 28, 28) and pools["test"].shape == (500, 1, 28, 28)
     root = tmp_path_factory.mktemp("mnist5k_domains")
-    dm = create_datamodule("mnist5k")
-    dm.setup("fit")
-    x = torch.stack([dm.train_set[i][0] for i in range(16)])  # (16, 1, 28, 28)
-    for split in ("train", "test"):
-        for name, images in (("A", x[:8]), ("B", 1 - x[8:])):
+    for split, x in pools.items():
+        for name, images in (("A", x[0:16:2]), ("B", transform_b(x[1:16:2], "invert"))):
             (root / f"{split}{name}").mkdir()
             for i, image in enumerate((images[:, 0] * 255).round().to(torch.uint8).numpy()):
                 Image.fromarray(image).save(root / f"{split}{name}" / f"{i}.png")
