@@ -194,3 +194,22 @@ def test_extractor_ships_small_and_classifies_test_digits():
     assert extractor_for((1, 28, 28)) in ("mnist", "mnist5k")
     with pytest.raises(ValueError, match="takes images of shape"):
         extractor(padded)
+
+
+@pytest.mark.parametrize(("pad", "extractor"), [(0, "mnist5k"), (2, "mnist5k_pad2")])
+def test_fid_callback_scores_mnist5k_with_its_extractor(pad, extractor, tmp_path):
+    """``FIDCallback(extractor="mnist5k")`` (``mnist5k_pad2`` for ``pad: 2``) logs ``val/fid_<extractor>``
+    on a short fit; the 8x8 digits extractor is refused by name before the first step."""
+    from genlight.callbacks import FIDCallback
+    from tests.helpers import build_model, cpu_trainer
+
+    dm = create_datamodule("mnist5k", batch_size=25, subset=50, pad=pad)
+    fid = FIDCallback(extractor=extractor, num_samples=50, every_n_epochs=1, max_reference=100,
+                      batch_size=50, cache_dir=str(tmp_path / "fid"), max_time_fraction=None)  # fmt: skip
+    trainer = cpu_trainer(str(tmp_path), max_epochs=1, limit_val_batches=1, callbacks=[fid])
+    trainer.fit(build_model("vae", dm), datamodule=dm)
+    value = trainer.callback_metrics[f"val/fid_{extractor}"]
+    assert torch.isfinite(value) and value > 0
+    wrong = cpu_trainer(str(tmp_path), max_epochs=1, callbacks=[FIDCallback(extractor="digits", every_n_epochs=1)])
+    with pytest.raises(ConfigError, match=rf"use extractor=.*\b{extractor}\b"):
+        wrong.fit(build_model("vae", dm), datamodule=dm)
