@@ -130,7 +130,7 @@ def train(key: str, args: argparse.Namespace, root: Path) -> tuple[torch.nn.Modu
         Path(args.keep).parent.mkdir(parents=True, exist_ok=True)
         Path(args.keep).write_bytes(chosen.read_bytes())
     info = {
-        "steps": trainer.global_step, "recipe_steps": recipe_steps, "train_s": round(seconds, 1),
+        "steps": trainer.global_step, "recipe_steps": recipe_steps, "train_s": seconds,
         "steps_per_s": trainer.global_step / seconds, "load_start": load_start, "load_end": os.getloadavg()[0],
         "checkpoint": f"best by {monitor[0]} ({float(best.best_model_score):.4f})" if best and best.best_model_path else "final",
     }  # fmt: skip
@@ -185,8 +185,8 @@ def render(rows: dict[str, dict], path: Path) -> None:
         lines.append(
             f"| {r.get('label', key)} | `{key}` | {f(r, 'fid_train')} | {f(r, 'fid_test')} | {pm(r, 'train')} | "
             f"{pm(r, 'test')} | {f(r, 'kid_train', '.4f')} | {f(r, 'kid_test', '.4f')} | {f(r, 'mem_q10', '.3f')} | "
-            f"{f(r, 'samples_per_s', '.1f')} | {steps} | {f(r, 'steps_per_s')} | {load} | {r.get('train_s', '-')} | "
-            f"{r.get('checkpoint', '-')} | {r.get('params', '-'):,} | {r.get('commit', '-')} |"
+            f"{f(r, 'samples_per_s', '.1f')} | {steps} | {f(r, 'steps_per_s')} | {load} | "
+            f"{f(r, 'train_s', '.0f')} | {r.get('checkpoint', '-')} | {r.get('params', '-'):,} | {r.get('commit', '-')} |"
         )  # fmt: skip
     lines += ["", "Runs:", *(f"- {m}" for m in rows.get("_runs", []))]
     lines += [
@@ -225,8 +225,13 @@ def main() -> None:
     if args.cmd == "train":
         with tempfile.TemporaryDirectory(prefix=f"fid_{args.key}_") as root:
             model, info = train(args.key, args, Path(root))
-    else:
-        model, info = load_model(args.ckpt), {"checkpoint": args.ckpt}
+    else:  # the training facts of a checkpoint likelihood_mnist5k.py kept, from its results
+        trained = read_json(RESULTS / "likelihood_mnist5k.json").get(args.key, {})
+        facts = ("steps", "recipe_steps", "train_s", "steps_per_s", "load_start", "load_end")
+        info = {k: trained[k] for k in facts if k in trained} if trained.get("status") == "ok" else {}
+        name = Path(args.ckpt).name
+        info["checkpoint"] = f"{name}: best by {trained['monitor']} (likelihood_mnist5k)" if info else args.ckpt
+        model = load_model(args.ckpt)
     row = {**info, **score_row(args.key, model, scorer, args), "commit": code, "note": args.note}
     print(args.key, json.dumps(row), flush=True)
     rows = {**read_json(json_path), "_floor": scorer.floor(), args.key: row}  # re-read: another process may have added rows
