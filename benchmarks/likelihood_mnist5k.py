@@ -156,11 +156,11 @@ def mixture_nll(model: tuple[torch.Tensor, torch.Tensor], data: torch.Tensor, le
     return -torch.logsumexp(log_pi + onehot(data, levels) @ log_theta.flatten(1).T, 1).double().mean().item()
 
 
-def mixture(data: dict[str, torch.Tensor], levels: int, ks: tuple[int, ...], iters: int) -> dict:
+def mixture(data: dict[str, torch.Tensor], levels: int, ks: tuple[int, ...], iters: int, alphas: tuple[float, ...]) -> dict:
     """Mixture of product-categoricals; K and the smoothing chosen on validation (the better of 2 EM seeds on train)."""
     best = None
     for k in ks:
-        for alpha in (0.1, 1.0):
+        for alpha in alphas:
             fits = [em_mixture(data["train"], levels, k, alpha, iters, seed=s) for s in range(2)]
             model = min(fits, key=lambda m: mixture_nll(m, data["train"], levels))
             v = mixture_nll(model, data["val"], levels)
@@ -179,7 +179,7 @@ def baselines(args: argparse.Namespace) -> dict[str, dict]:
         suffix = "_bin" if binary else ""
         for name in ("per_pixel", "mixture"):
             start = time.perf_counter()
-            r = per_pixel(data, levels) if name == "per_pixel" else mixture(data, levels, args.mixture_ks, args.em_iters)
+            r = per_pixel(data, levels) if name == "per_pixel" else mixture(data, levels, args.mixture_ks, args.em_iters, args.alphas)
             dims = data["train"].shape[1] * math.log(2.0)
             rows[name + suffix] = {"kind": "exact", "binary": binary, "test_nats": r["test"], "val_nats": r["val"],
                                    "test_bpd": r["test"] / dims, "val_bpd": r["val"] / dims, "choice": r["choice"],
@@ -353,8 +353,10 @@ def main() -> None:
     parser.add_argument("--iwae", type=int, default=None, help="IWAE samples for every bound row (default: the row's)")
     parser.add_argument("--test_images", type=int, default=500, help="score the first N test images (smoke runs)")
     parser.add_argument("--samples", type=int, default=100, help="images drawn to time sampling")
-    parser.add_argument("--mixture_ks", type=lambda s: tuple(int(k) for k in s.split(",")), default=(10, 30, 100))
+    parser.add_argument("--mixture_ks", type=lambda s: tuple(int(k) for k in s.split(",")), default=(5, 10, 30, 100))
     parser.add_argument("--em_iters", type=int, default=50)
+    parser.add_argument("--alphas", type=lambda s: tuple(float(a) for a in s.split(",")), default=(0.01, 0.03, 0.1, 0.3, 1.0),
+                        help="the mixtures' smoothing pseudo-counts tried (chosen on validation)")
     parser.add_argument("--keep", type=Path, default=None, help="copy each chosen checkpoint to KEEP/<key>.ckpt")
     parser.add_argument("--out", type=Path, default=OUT, help="path stem of the .json and .md results")
     parser.add_argument("--render", action="store_true", help="only re-render the .md from the .json")
