@@ -189,6 +189,7 @@ def render(rows: dict[str, dict], path: Path) -> None:
             f"{f(r, 'train_s', '.0f')} | {r.get('checkpoint', '-')} | {r.get('params', '-'):,} | {r.get('commit', '-')} |"
         )  # fmt: skip
     lines += ["", "Runs:", *(f"- {m}" for m in rows.get("_runs", []))]
+    lines += ["", *rows["_notes"]] if rows.get("_notes") else []  # hand-written notes kept in the .json
     lines += [
         "",
         "Not in this table yet: StarGAN, CycleGAN, text2image and Puzzle-GAN scored against ground truth at 28x28 "

@@ -321,6 +321,7 @@ def render(rows: dict[str, dict], path: Path) -> None:
             )  # fmt: skip
         lines.append("")
     lines += summary(rows)
+    lines += ["", *rows["_notes"]] if rows.get("_notes") else []  # hand-written notes kept in the .json
     write_lines(path, lines)
 
 
