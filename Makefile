@@ -47,7 +47,11 @@ demo: $(STAMP)
 #   overhead            15 rounds x 4 sides x 3 epochs               ~5 min
 #   fid_cost, pixelrnn_sampling, ebm_landscape (1500 steps)          ~5 min
 #   uses_digits         ~33 trainings x 150 s, 2 at a time, then scores ~50 min (cached: reruns train what is missing)
-# About 3 hours on 2 CPU cores; checkpoints shared between scripts go to runs/bench/.
+#   likelihood_mnist5k  12 recipes x ~10 min + 6 binarised (cheaper steps) + baselines      ~2.7 h
+#   fid_mnist5k         9 trainings x ~10 min, then 11 kept checkpoints scored (1000 samples) ~2 h
+# (budgets of the mnist5k part are the recipes' optimizer steps, sized for ~10 min on one idle thread)
+# About 3 hours on 2 CPU cores for the 8x8 part and about 4.5 more for the 28x28 (mnist5k) part, one
+# process at a time; checkpoints shared between scripts go to runs/bench/.
 # Never run by `make test` or CI. Each script takes a tiny budget for a smoke run (see its docstring).
 BENCH := $(BIN)/python
 
@@ -72,6 +76,27 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/ebm_landscape.py --steps 1500
 	$(BENCH) benchmarks/gpu_check.py
 	$(BENCH) benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2
+	$(BENCH) benchmarks/likelihood_mnist5k.py --threads 1 --keep runs/bench/likelihood_mnist5k
+	$(BENCH) benchmarks/fid_mnist5k.py train dcgan --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train progan --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train wgan_gp --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train cgan --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train infogan --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train gan --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train aae --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train ebm --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train ddpm --threads 1 --keep runs/bench/ddpm_mnist5k.ckpt
+	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add vae runs/bench/likelihood_mnist5k/vae.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add cvae runs/bench/likelihood_mnist5k/cvae.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add beta_vae runs/bench/likelihood_mnist5k/beta_vae.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add realnvp runs/bench/likelihood_mnist5k/realnvp.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add glow runs/bench/likelihood_mnist5k/glow.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add nade runs/bench/likelihood_mnist5k/nade.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add pixelcnn runs/bench/likelihood_mnist5k/pixelcnn.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add gated_pixelcnn runs/bench/likelihood_mnist5k/gated_pixelcnn.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add pixelrnn_row runs/bench/likelihood_mnist5k/pixelrnn_row.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add pixelrnn_diag runs/bench/likelihood_mnist5k/pixelrnn_diag.ckpt --threads 1
 
 clean:
 	rm -rf runs wandb .pytest_cache site

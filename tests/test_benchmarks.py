@@ -5,6 +5,7 @@ name, and (slow) every script runs end to end on a tiny budget in a subprocess. 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -202,3 +203,31 @@ def test_stargan_digits_smoke(tmp_path) -> None:
 def test_small_scripts_smoke(tmp_path, args: list[str], out: str) -> None:
     run(*(a.format(tmp=tmp_path) for a in args))
     assert (tmp_path / out).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_likelihood_mnist5k_smoke(tmp_path) -> None:
+    out = tmp_path / "likelihood_mnist5k"
+    run("benchmarks/likelihood_mnist5k.py", "--only", "baselines,vae,pixelcnn_bin", "--steps", "2", "--test_images", "8",
+        "--iwae", "3", "--samples", "2", "--mixture_ks", "2", "--em_iters", "2", "--out", str(out))  # fmt: skip
+    rows = json.loads(out.with_suffix(".json").read_text())
+    assert rows["vae"]["steps"] == 2 and rows["vae"]["kind"] == "bound" and rows["vae"]["iwae_k"] == 3
+    assert rows["vae"]["test_iwae_bpd"] > 0 and rows["vae"]["recipe_steps"] > 100  # the recipe's budget, replaced
+    assert rows["pixelcnn_bin"]["kind"] == "exact" and rows["pixelcnn_bin"]["binary"] and rows["pixelcnn_bin"]["test_nats"] > 0
+    assert 0 < rows["mixture"]["test_bpd"] < 8 and 0 < rows["per_pixel_bin"]["test_nats"] < 784 * math.log(2)
+    md = out.with_suffix(".md").read_text()
+    assert "| `vae` | bound |" in md and "IWAE k=3" in md and "| `nade` | | not run yet |" in md
+    assert "Command (`make bench`)" in md and "Best bound" in md
+
+
+@pytest.mark.slow
+def test_fid_mnist5k_smoke(tmp_path) -> None:
+    out = tmp_path / "fid_mnist5k"
+    run("benchmarks/fid_mnist5k.py", "train", "progan", "--steps", "4", "--n", "520", "--out", str(out))
+    rows = json.loads(out.with_suffix(".json").read_text())
+    row, floor = rows["progan"], rows["_floor"]
+    assert row["steps"] == 4 and row["checkpoint"] == "final" and row["n"] == 520
+    assert row["matched_n"] == floor["matched_n"] == 500 and floor["matched_draws"] == 1 and row["fid_train_matched_std"] > 0
+    assert row["fid_train"] > floor["fid_train"] and 0.0 <= row["mem_q10"] <= 1.0
+    md = out.with_suffix(".md").read_text()
+    assert "| `progan` |" in md and "| `dcgan` | not run yet |" in md and "FID train n=500" in md

@@ -8,7 +8,10 @@ import pytest
 import torch
 
 from genlight.functional import bits_per_dim, to_levels
-from genlight.nn import Bernoulli, Categorical, DiscretizedLogistic, LogisticMixture, logistic_mixture_log_probs, make_likelihood
+from genlight.nn import (
+    Bernoulli, Categorical, DiscretizedLogistic, LogisticMixture, logistic_mixture_log_prob_at, logistic_mixture_log_probs,
+    make_likelihood,
+)  # fmt: skip
 
 
 def _all_levels(num_levels: int) -> torch.Tensor:
@@ -70,6 +73,28 @@ def test_logistic_mixture_sums_to_one_at_the_extremes(num_levels):
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         total = logistic_mixture_log_probs(params.to(dtype), num_levels).double().exp().sum(-1)
         assert torch.allclose(total, torch.ones(len(cases), dtype=torch.float64), atol=tol), total.min()
+
+
+@pytest.mark.parametrize("num_levels", [2, 17, 256])
+def test_log_prob_at_the_observed_level_is_the_gathered_table(num_levels):
+    """The observed level's log-probability alone (what training reads) equals the full table's entry,
+    in value and gradient, at the outer bins and at extreme parameters too."""
+    torch.manual_seed(0)
+    extreme = torch.tensor([[20.0, -20.0, -1e4, 0.5, -7.0, 7.0], [0.0, 0.0, 1e4, 0.5, 7.0, -30.0]])
+    params = torch.cat([torch.randn(300, 6, dtype=torch.float64) * 2, extreme.double()]).requires_grad_()  # M = 2
+    levels = torch.randint(num_levels, (302,))
+    levels[:3] = torch.tensor([0, num_levels - 1, num_levels // 2])
+    at = logistic_mixture_log_prob_at(params, levels, num_levels)
+    table = logistic_mixture_log_probs(params, num_levels).gather(-1, levels[:, None])[:, 0]
+    assert torch.allclose(at, table, atol=1e-9, rtol=1e-9)
+    (grad_at,) = torch.autograd.grad(at.sum(), params)
+    (grad_table,) = torch.autograd.grad(table.sum(), params)
+    assert torch.isfinite(grad_at).all() and torch.allclose(grad_at, grad_table, atol=1e-8)
+    x = torch.rand(4, 1, 5, 5)
+    lik = LogisticMixture(num_levels, components=2)
+    head = torch.randn(4, 6, 5, 5)
+    expected = lik.log_probs(head).gather(2, to_levels(x, num_levels).unsqueeze(2)).flatten(1).sum(1)
+    assert torch.allclose(lik.log_prob(head, x), expected, atol=1e-4)
 
 
 def test_logistic_gradients_are_finite_at_the_extremes():

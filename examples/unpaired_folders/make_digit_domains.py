@@ -8,8 +8,11 @@ digits datamodule's seed-0 split), so no digit appears in both domains: the data
 train folders come from the digits train + validation pool (1438 images: 719 per domain), the test
 folders from the digits test split (359: 180 A / 179 B), so ``test*`` stays held out as it is for
 ``--data digits``. Then train with ``genlight fit -c examples/unpaired_folders/cyclegan.yaml``.
+``--source mnist5k`` writes the same layout from the 28x28 ``mnist5k`` digits (train + val pool 4,500
+images, test 500; ``examples/mnist5k/cyclegan.yaml``).
 
     python examples/unpaired_folders/make_digit_domains.py --out data/digit_domains [--domain_b thicken]
+    python examples/unpaired_folders/make_digit_domains.py --source mnist5k --out data/mnist5k_domains
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ def transform_b(x: Tensor, kind: str) -> Tensor:
     raise ValueError(f"unknown domain B transform {kind!r}; choose one of {', '.join(TRANSFORMS)}")
 
 
-def digit_splits() -> dict[str, Tensor]:
-    """The digits datamodule's seed-0 ``train + val`` pool and ``test`` split, as ``(N, 1, 8, 8)`` tensors."""
+def digit_splits(source: str = "digits") -> dict[str, Tensor]:
+    """The ``source`` datamodule's (``digits`` or ``mnist5k``) seed-0 ``train + val`` pool and ``test``
+    split, as ``(N, 1, S, S)`` tensors."""
     from genlight import create_datamodule
 
-    dm = create_datamodule("digits")
+    dm = create_datamodule(source)
     dm.setup("fit")
 
     def stack(split: str) -> Tensor:
@@ -46,12 +50,12 @@ def digit_splits() -> dict[str, Tensor]:
     return {"train": torch.cat([stack("train"), stack("val")]), "test": stack("test")}
 
 
-def write_domains(out: str | Path, domain_b: str = "invert") -> dict[str, int]:
+def write_domains(out: str | Path, domain_b: str = "invert", source: str = "digits") -> dict[str, int]:
     """Write the four folders under ``out``; returns the number of images in each."""
     from PIL import Image
 
     counts = {}
-    for split, x in digit_splits().items():
+    for split, x in digit_splits(source).items():
         domains = {"A": x[0::2], "B": transform_b(x[1::2], domain_b)}
         for name, images in domains.items():
             folder = Path(out) / f"{split}{name}"
@@ -67,8 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/digit_domains", help="output folder (default: data/digit_domains)")
     parser.add_argument("--domain_b", choices=TRANSFORMS, default="invert", help="domain B transform (default: invert)")
+    parser.add_argument("--source", choices=("digits", "mnist5k"), default="digits", help="the digits (default: digits)")
     args = parser.parse_args()
-    counts = write_domains(args.out, args.domain_b)
+    counts = write_domains(args.out, args.domain_b, args.source)
     print(", ".join(f"{k}: {v}" for k, v in counts.items()), f"images written under {args.out}")
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from genlight.functional import check_image_shape
 from genlight.modules.autoregressive import AutoregressiveImageModel
-from genlight.nn import LogisticMixture, logistic_mixture_log_probs
+from genlight.nn import LogisticMixture, logistic_mixture_log_prob_at
 from genlight.nn.autoregressive import draw_levels
 from genlight.ranges import Decay, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, Steps
 from genlight.registry import register_model
@@ -167,8 +167,9 @@ class NADE(AutoregressiveImageModel):
         levels = to_levels_flat(x, self.num_levels)
         if self.num_levels == 2:
             return -F.binary_cross_entropy_with_logits(p[..., 0], levels.float(), reduction="none").sum(1)
-        log_probs = logistic_mixture_log_probs(p, self.num_levels) if self.mixture_output else F.log_softmax(p, -1)
-        return log_probs.gather(-1, levels.unsqueeze(-1)).squeeze(-1).sum(1)
+        if self.mixture_output:  # the observed level's probability only, not all L of them
+            return logistic_mixture_log_prob_at(p, levels, self.num_levels).sum(1)
+        return F.log_softmax(p, -1).gather(-1, levels.unsqueeze(-1)).squeeze(-1).sum(1)
 
     def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Exact ``log p(x)`` in nats (a density for continuous data): the mixture over the orderings."""

@@ -23,7 +23,7 @@ from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Split, Squeeze
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
-from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_probs
+from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_prob_at, logistic_mixture_log_probs
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 from genlight.nn.mlp import MLPDiscriminator, mlp_layers
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
@@ -76,6 +76,7 @@ __all__ = [
     "generator_loss",
     "gradient_penalty",
     "linear_decay",
+    "logistic_mixture_log_prob_at",
     "logistic_mixture_log_probs",
     "lstm_cell",
     "make_likelihood",

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["LOG_SCALE_RANGE", "log_sigmoid_difference", "logistic_mixture_log_probs"]
+__all__ = ["LOG_SCALE_RANGE", "log_sigmoid_difference", "logistic_mixture_log_prob_at", "logistic_mixture_log_probs"]
 
 #: log-scales are clamped to this range: ``exp(-log_scale)`` stays a normal float in float32
 LOG_SCALE_RANGE = (-7.0, 7.0)
@@ -44,3 +44,21 @@ def logistic_mixture_log_probs(params: Tensor, num_levels: int) -> Tensor:
     middle = log_sigmoid_difference(z[..., :-1], z[..., 1:], inv_s / (num_levels - 1))  # (..., M, L-2)
     per_component = torch.cat([first, middle, last], dim=-1)  # (..., M, L)
     return torch.logsumexp(F.log_softmax(logits, -1).unsqueeze(-1) + per_component, dim=-2)
+
+
+def logistic_mixture_log_prob_at(params: Tensor, levels: Tensor, num_levels: int) -> Tensor:
+    """``(..., 3M)`` parameters and integer ``levels`` ``(...)`` -> ``(...)``: the log-probability of each
+    observed level only, equal to ``logistic_mixture_log_probs(params, L).gather(-1, levels)`` at ``1/L``
+    of its cost (no ``(..., M, L)`` tensor: at 256 levels the full table dominates a training step)."""
+    params = params if params.dtype == torch.float64 else params.float()
+    logits, mean, log_scale = params.chunk(3, dim=-1)  # (..., M)
+    inv_s = torch.exp(-log_scale.clamp(*LOG_SCALE_RANGE))
+    k = levels.unsqueeze(-1).to(params.dtype)  # (..., 1)
+    lower = ((k - 0.5) / (num_levels - 1) - mean) * inv_s  # the bin's edges, (..., M)
+    upper = ((k + 0.5) / (num_levels - 1) - mean) * inv_s
+    inner = log_sigmoid_difference(lower, upper, inv_s / (num_levels - 1))
+    # the open outer bins; where() evaluates every branch, so each is kept finite
+    per_component = torch.where(
+        k == 0, F.logsigmoid(upper), torch.where(k == num_levels - 1, F.logsigmoid(-lower), inner)
+    )
+    return torch.logsumexp(F.log_softmax(logits, -1) + per_component, dim=-1)

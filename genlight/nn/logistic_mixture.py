@@ -14,9 +14,20 @@ from torch import Tensor
 
 from genlight.functional import to_levels
 from genlight.nn.likelihoods import PixelLikelihood
-from genlight.nn.logistic import LOG_SCALE_RANGE, log_sigmoid_difference, logistic_mixture_log_probs
+from genlight.nn.logistic import (
+    LOG_SCALE_RANGE,
+    log_sigmoid_difference,
+    logistic_mixture_log_prob_at,
+    logistic_mixture_log_probs,
+)
 
-__all__ = ["LOG_SCALE_RANGE", "LogisticMixture", "log_sigmoid_difference", "logistic_mixture_log_probs"]
+__all__ = [
+    "LOG_SCALE_RANGE",
+    "LogisticMixture",
+    "log_sigmoid_difference",
+    "logistic_mixture_log_prob_at",
+    "logistic_mixture_log_probs",
+]
 
 
 class LogisticMixture(PixelLikelihood):
@@ -33,8 +44,8 @@ class LogisticMixture(PixelLikelihood):
         return logistic_mixture_log_probs(p, self.num_levels).movedim(-1, 2)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
-        levels = to_levels(x, self.num_levels).unsqueeze(2)
-        return self.log_probs(params).gather(2, levels).squeeze(2).flatten(1).sum(1)
+        p = self.split(params).movedim(2, -1)  # (B, C, *S, 3M)
+        return logistic_mixture_log_prob_at(p, to_levels(x, self.num_levels), self.num_levels).flatten(1).sum(1)
 
     def sample(self, params: Tensor) -> Tensor:
         probs = self.log_probs(params).movedim(2, -1).exp()
