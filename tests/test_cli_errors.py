@@ -85,13 +85,18 @@ def trained(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def workdir(trained, tmp_path, monkeypatch) -> Path:
-    """A private copy of ``trained`` as the working directory."""
+def private_copy(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the folder ``trained`` as the working directory (the ``workdir`` fixtures)."""
     work = tmp_path / "work"
     shutil.copytree(trained, work)
     monkeypatch.chdir(work)
     return work
+
+
+@pytest.fixture
+def workdir(trained, tmp_path, monkeypatch) -> Path:
+    """A private copy of ``trained`` as the working directory."""
+    return private_copy(trained, tmp_path, monkeypatch)
 
 
 VAE_LAST = "runs/vae/version_0/checkpoints/last.ckpt"

@@ -5,7 +5,6 @@ mistakes are one line naming the option and the fix."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image
 
 from genlight.callbacks.image_logging import image_grid, label_rows
 from genlight.cli import main
-from tests.test_cli_errors import assert_kept, assert_user_error, run, snapshot
+from tests.test_cli_errors import assert_kept, assert_user_error, private_copy, run, snapshot
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.max_epochs",
          "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]  # fmt: skip
@@ -41,10 +40,7 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def workdir(trained, tmp_path, monkeypatch) -> Path:
-    work = tmp_path / "work"
-    shutil.copytree(trained, work)
-    monkeypatch.chdir(work)
-    return work
+    return private_copy(trained, tmp_path, monkeypatch)
 
 
 def has_text_left_of(path: Path, width: int) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import torch
 from genlight.cli import main
 from genlight.evaluation import mc_standard_error, outlier_scores, seeded, varying
 from tests.helpers import build_model, digits_datamodule
-from tests.test_cli_errors import assert_kept, assert_user_error, run, snapshot
+from tests.test_cli_errors import assert_kept, assert_user_error, private_copy, run, snapshot
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--data.subset", "64",
          "--trainer.max_epochs", "1", "--data", "digit_outliers", "--samples.every_n_epochs", "0"]  # fmt: skip
@@ -43,10 +42,7 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def workdir(trained, tmp_path, monkeypatch) -> Path:
-    work = tmp_path / "work"
-    shutil.copytree(trained, work)
-    monkeypatch.chdir(work)
-    return work
+    return private_copy(trained, tmp_path, monkeypatch)
 
 
 def ckpt(family: str) -> str:
