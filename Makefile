@@ -47,10 +47,11 @@ demo: $(STAMP)
 #   overhead            15 rounds x 4 sides x 3 epochs               ~5 min
 #   fid_cost, pixelrnn_sampling, ebm_landscape (1500 steps)          ~5 min
 #   uses_digits         ~33 trainings x 150 s, 2 at a time, then scores ~50 min (cached: reruns train what is missing)
-#   likelihood_mnist5k  12 recipes x ~10 min + 6 binarised (cheaper steps) + baselines      ~2.7 h
-#   fid_mnist5k         9 trainings x ~10 min, then 11 kept checkpoints scored (1000 samples) ~2 h
-# (budgets of the mnist5k part are the recipes' optimizer steps, sized for ~10 min on one idle thread)
-# About 3 hours on 2 CPU cores for the 8x8 part and about 4.5 more for the 28x28 (mnist5k) part, one
+#   likelihood_mnist5k  18 recipes (12 at 256 levels, 6 binarised) + baselines (~6 min)     ~4 h
+#   fid_mnist5k         9 trainings, then 11 kept checkpoints scored (1000 samples each)      ~3 h
+# (the mnist5k budgets are the recipes' optimizer steps, sized for ~10 min on one idle thread; at load
+# 1-3 the VAE row trained 16 min and its IWAE k=1000 took 18 more, DCGAN trained 23 min)
+# About 3 hours on 2 CPU cores for the 8x8 part and about 7 more for the 28x28 (mnist5k) part, one
 # process at a time; checkpoints shared between scripts go to runs/bench/.
 # Never run by `make test` or CI. Each script takes a tiny budget for a smoke run (see its docstring).
 BENCH := $(BIN)/python
