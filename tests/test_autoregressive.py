@@ -17,6 +17,7 @@ import torch
 
 from genlight import create_datamodule, get_model_class, list_models
 from genlight.nn.masked import MaskedConv2d, channel_groups
+from genlight.testing.meaning import dependence as kit_dependence
 
 AR_FAMILIES = [n for n in list_models() if getattr(get_model_class(n), "autoregressive", False)]
 #: deeper settings for the receptive-field checks (families not named here use their smoke_kwargs)
@@ -144,23 +145,9 @@ def test_nade_every_ordering_sums_to_one():
 
 
 # ---------------------------------------------------------------------------- causality by autograd
-def dependence(model, shape: tuple[int, ...], seed: int = 0, draws: int = 16) -> torch.Tensor:
-    """``(C, H, W, C, H, W)``: whether sub-pixel d's conditional has a nonzero gradient wrt input d'.
-
-    One backward pass: example ``(d, r)`` of a batch of ``D * draws`` random off-grid images (so every
-    path is active in some draw) back-propagates the parameters of output ``d`` only."""
-    c, h, w = shape
-    d = c * h * w
-    torch.manual_seed(seed)
-    x = torch.rand(d * draws, *shape, dtype=torch.float64, requires_grad=True)
-    out = model.conditional_logits(x)  # (D*draws, C*P, H, W)
-    p = out.shape[1] // c
-    select = torch.zeros(d, c, p, h, w, dtype=out.dtype)
-    for k, i, j in itertools.product(range(c), range(h), range(w)):
-        select[(k * h + i) * w + j, k, :, i, j] = 1.0
-    weight = select.view(d, c * p, h, w).repeat_interleave(draws, 0)
-    (grad,) = torch.autograd.grad((out * weight).sum(), x)
-    return (grad.abs().view(d, draws, -1).sum(1) > 0).view(c, h, w, c, h, w)
+def dependence(model, shape: tuple[int, ...]) -> torch.Tensor:
+    """The kit's :func:`genlight.testing.meaning.dependence`, in float64 with 16 draws per sub-pixel."""
+    return kit_dependence(model, shape, draws=16, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("name", AR_FAMILIES)

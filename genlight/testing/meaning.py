@@ -243,14 +243,16 @@ CAUSAL_SHAPES = ((1, 3, 3), (3, 2, 2))
 AUTOREGRESSIVE = "autoregressive (it has no conditional_logits)"
 
 
-def _dependence(model: Any, shape: tuple[int, ...], draws: int = 8) -> Tensor:
+def dependence(
+    model: Any, shape: tuple[int, ...], *, draws: int = 8, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """``(C, H, W, C, H, W)``: whether sub-pixel d's conditional has a nonzero gradient w.r.t. input d',
     by one backward pass over ``D * draws`` random off-grid images (example ``(d, r)`` back-propagates
-    the parameters of output ``d`` only)."""
+    the parameters of output ``d`` only, and every path is active in some draw)."""
     c, h, w = shape
     d = c * h * w
-    torch.manual_seed(0)
-    x = torch.rand(d * draws, *shape, requires_grad=True)
+    torch.manual_seed(seed)
+    x = torch.rand(d * draws, *shape, dtype=dtype, requires_grad=True)
     out = model.conditional_logits(x)  # (D*draws, C*P, H, W)
     assert out.shape[0] == len(x) and out.shape[1] % c == 0 and tuple(out.shape[2:]) == (h, w), (
         f"causal: conditional_logits of {tuple(x.shape)} gave {tuple(out.shape)}, not (B, C*P, H, W)"
@@ -282,7 +284,7 @@ def check_causal(family: Family, root: str | Path) -> None:
                 raise
             tried.append(str(error))
             continue
-        dep = _dependence(model, shape)
+        dep = dependence(model, shape)
         c, h, w = shape
         rank = torch.arange(c * h * w).view(h, w, c).permute(2, 0, 1)  # (C, H, W): raster position
         later = rank[None, None, None] >= rank[..., None, None, None]  # input d' at or after output d
