@@ -55,7 +55,11 @@ def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.mark.parametrize("how", [["benchmarks/gpu_check.py"], ["-m", "benchmarks.gpu_check"]], ids=["file", "module"])
+@pytest.mark.parametrize(
+    "how",
+    [["benchmarks/gpu_check.py"], pytest.param(["-m", "benchmarks.gpu_check"], marks=pytest.mark.slow)],
+    ids=["file", "module"],
+)
 def test_a_script_runs_as_a_file_or_a_module_without_pythonpath(how: list[str]) -> None:
     """``python benchmarks/gpu_check.py`` and ``python -m benchmarks.gpu_check`` import ``benchmarks.common``
     and this checkout's ``genlight`` with no ``PYTHONPATH`` set."""

@@ -129,6 +129,7 @@ def test_test_bad_values(workdir, capsys, args, needles, strict):
     assert_kept(before, workdir)
 
 
+@pytest.mark.slow  # ~15 s in a fresh interpreter; the slow ddp_spawn fit exercises the same pickling
 def test_the_cli_parser_pickles_and_loads_in_a_fresh_process(tmp_path):
     """`ddp_spawn` pickles the CLI's config callback and its parser; a spawned process unpickles it
     with nothing of genlight imported and must still dump the config (the YAML loader registered)."""

@@ -29,6 +29,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow  # ~30 s: every family twice; the kit checks bf16 per family in the default run
 def test_cpu_tiny_every_family_in_32_and_bf16(tmp_path: Path) -> None:
     out = tmp_path / "gpu.md"
     run("--device", "cpu", "--tiny", "--out", str(out))
