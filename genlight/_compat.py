@@ -1,4 +1,5 @@
-"""The only place genlight touches private attributes of Lightning or jsonargparse.
+"""The only place genlight touches private attributes of Lightning or jsonargparse, or relies on the names of
+their internal loggers and the words of their messages (:func:`quiet_run`).
 
 Each function reads or sets one private attribute and says why no public API does the job.
 ``tests/test_compat.py`` pins the upstream behaviour each relies on, so an upgrade that changes it
@@ -7,6 +8,10 @@ fails there, loudly, and not somewhere in a training run.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +21,7 @@ __all__ = [
     "help_formatter",
     "jsonargparse_debug_mode",
     "logged_step_values",
+    "quiet_run",
     "set_initial_hparams",
     "should_update_logs",
 ]
@@ -91,3 +97,48 @@ def set_initial_hparams(obj: Any, values: dict[str, Any]) -> bool:
 
     obj._hparams_initial = AttributeDict(values)
     return True
+
+
+#: the loggers Lightning's ``rank_zero_info`` writes through
+_LIGHTNING_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.fabric.utilities.seed",
+    "lightning.pytorch.utilities.seed",
+)
+#: messages that never help a genlight user: advertising tips and the seed lines (the seed is in config.yaml)
+_NOISE = ("💡 Tip:", "Seed set to", "No seed found", "litlogger")
+#: Lightning warnings about what genlight does on purpose: a resumed fit writes a new run folder,
+#: ``test --ckpt_path`` needs none of the fit's callbacks; and the training log of a small data set (fewer
+#: batches an epoch than ``log_every_n_steps``) is complete without per-step lines: families log epoch means
+_EXPECTED = (
+    "The dirpath has changed from",
+    "Be aware that when using `ckpt_path`, callbacks used to create",
+    "is smaller than the logging interval Trainer(log_every_n_steps",
+)
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not any(word in message for word in _NOISE)
+
+
+@contextlib.contextmanager
+def quiet_run() -> Iterator[None]:
+    """Drop Lightning's tips and seed lines, and deprecation warnings raised inside torch/Lightning code."""
+    noise = _DropNoise()
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(noise)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No seed found")
+            for message in _EXPECTED:
+                warnings.filterwarnings("ignore", message=".*" + re.escape(message))
+            for category in (DeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category, module=r"(lightning|lightning_fabric|torch)\.")
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(noise)

@@ -9,6 +9,7 @@ anyway, for files the user vouches for.
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import pickle
 import re
@@ -31,6 +32,7 @@ __all__ = [
     "is_url",
     "load_model",
     "read_checkpoint",
+    "sha256_of",
 ]
 
 #: classes a genlight checkpoint may hold beyond torch's weights-only defaults: a path given as a
@@ -189,3 +191,12 @@ def build_model(
     if not ema and live:
         model.load_state_dict({**model.state_dict(), **live})
     return model.eval()
+
+
+def sha256_of(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -18,7 +18,7 @@ import yaml
 import genlight
 from genlight import MODELS
 from genlight.cli import GenlightCLI, main
-from genlight.cli.commands import describe
+from genlight.catalog import describe
 from genlight.modules.vae import VAE
 from tests.test_cli_errors import QUICK, TINY_VAE, assert_kept, assert_user_error, run, snapshot, workdir  # noqa: F401
 from tests.test_cli_errors import trained  # noqa: F401 - the module-scoped fixture `workdir` uses

@@ -144,3 +144,18 @@ def test_attached_trainer_is_none_until_a_trainer_runs_the_module():
     trainer = cpu_trainer(max_epochs=1)
     trainer.fit(probe)
     assert seen and all(t is trainer for t in seen)
+
+
+def test_quiet_run_drops_lightnings_seed_line_and_keeps_other_records(caplog):
+    """``quiet_run`` filters Lightning's seed logger by its internal name: the "Seed set to" line goes, a
+    line of another logger stays."""
+    import logging
+
+    with caplog.at_level(logging.INFO), _compat.quiet_run():
+        pl.seed_everything(3)
+        logging.getLogger("genlight.test").info("kept")
+    assert "kept" in caplog.text and "Seed set to" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        pl.seed_everything(3)
+    assert "Seed set to" in caplog.text  # the filter is removed after the run

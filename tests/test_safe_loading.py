@@ -156,7 +156,7 @@ def test_test_ckpt_path_last_reads_the_file_once(workdir, monkeypatch, capsys):
         return real_read(path, **kwargs)
 
     monkeypatch.setattr(torch, "load", counting_load)
-    monkeypatch.setattr("genlight.cli.checkpoints.read_checkpoint", counting_read)
+    monkeypatch.setattr("genlight.checkpoint_config.read_checkpoint", counting_read)
     code, out, err = run(capsys, "test", "--ckpt_path", "last", *QUICK)
     assert code == 0 and "test/nelbo" in out and f"using {VAE_LAST}" in err
     assert reads == [VAE_LAST]

@@ -6,14 +6,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from genlight.cli.app import DEFAULT_DATAMODULE, GenlightCLI
-from genlight.cli.checkpoints import LINKED_ATTRIBUTES, CheckpointChoice
+from genlight._compat import quiet_run
+from genlight.checkpoint_config import DEFAULT_DATAMODULE, CheckpointChoice
+from genlight.cli.app import GenlightCLI
 from genlight.cli.commands import COMMANDS
-from genlight.cli.errors import one_line, user_error
 from genlight.cli.names import UnknownNameError, rewrite_config, rewrite_registry_names
 from genlight.cli.parser import GenlightArgumentParser
-from genlight.cli.quiet import quiet_run
 from genlight.cli.runs import GenlightSaveConfig
+from genlight.errors import one_line, user_error
+from genlight.registry import LINKED_ATTRIBUTES
 
 __all__ = [
     "CheckpointChoice",

@@ -14,13 +14,13 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from genlight._compat import quiet_run
 from genlight.callbacks import EMA, SampleGrid, fit_callbacks
-from genlight.cli.checkpoints import DEFAULT_DATAMODULE, LIGHTNING_CKPT_WORDS, CheckpointChoice, trust_argument
+from genlight.checkpoint_config import DEFAULT_DATAMODULE, CheckpointChoice
+from genlight.cli.checkpoints import LIGHTNING_CKPT_WORDS, trust_argument
 from genlight.cli.checks import check_settings
-from genlight.cli.errors import one_line, root_cause, user_error
 from genlight.cli.names import check_config_files, rewrite_registry_names
 from genlight.cli.parser import NO_MODEL, GenlightArgumentParser, join_negative_numbers
-from genlight.cli.quiet import quiet_run
 from genlight.cli.runs import (
     DEFAULT_LOGGER,
     RUNS,
@@ -32,7 +32,7 @@ from genlight.cli.runs import (
     runs_root,
 )
 from genlight.datamodules.base import GenerativeDataModule
-from genlight.errors import ConfigError, GenlightError
+from genlight.errors import ConfigError, GenlightError, one_line, root_cause, user_error
 from genlight.module import GenerativeModule
 from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS
 

@@ -3,87 +3,20 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from pathlib import Path
 from typing import Any
 
-from genlight.cli.checkpoints import command_parser, open_checkpoint
+from genlight.callbacks.image_files import output_path, write_output
+from genlight.catalog import capabilities, describe
+from genlight.checkpoint_config import open_checkpoint
+from genlight.cli.checkpoints import command_parser
 from genlight.cli.edit import complete_command, translate_command
-from genlight.cli.errors import ShortArgumentParser, at_least, one_line
-from genlight.cli.parser import first_paragraph
+from genlight.cli.errors import ShortArgumentParser, at_least
 from genlight.cli.score import score_command
-from genlight.errors import ConfigError
+from genlight.errors import ConfigError, one_line
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["COMMANDS", "capabilities", "describe", "list_command", "predict_command", "sample_command", "score_command"]
-
-#: what ``genlight sample --out`` writes: an image grid, or the raw tensor (``.pt``)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def describe(cls: type) -> str:
-    """The first paragraph of a class's docstring on one line (its module's when the class's only points
-    there), without reST literals."""
-    text = first_paragraph(cls.__doc__).replace("``", "")
-    if "see the module docstring" in text or len(text.split()) < 4:
-        module = first_paragraph(getattr(sys.modules.get(cls.__module__), "__doc__", None)).replace("``", "")
-        name, sep, rest = module.partition(": ")
-        text = (rest[0].upper() + rest[1:]) if sep and " " not in name and rest else module or text
-    return text
-
-
-def capabilities(cls: type) -> str:
-    """``Sampler, DensityModel (bound), Autoencoder``: the :mod:`genlight.types` protocols a family implements."""
-    from genlight import types
-
-    protocols = (
-        types.Sampler,
-        types.ConditionalSampler,
-        types.DensityModel,
-        types.Autoencoder,
-        types.LatentGenerator,
-        types.Translator,
-        types.MultiDomainTranslator,
-        types.EnergyModel,
-        types.CodeTraversable,
-        types.TextConditionalSampler,
-        types.PatchCompleter,
-    )
-    names = []
-    for protocol in protocols:
-        if MODELS.name_of(cls) in _implementers(protocol) or _instance_is(cls, protocol):
-            if protocol is types.Translator and MODELS.name_of(cls) in _implementers(types.MultiDomainTranslator):
-                continue  # translate(x, target_domain), not the two-domain translate(x, "a2b")
-            label = protocol.__name__
-            switch = getattr(cls, "conditional_with", None)
-            if protocol is types.ConditionalSampler and switch:
-                label += f" (with {switch})"  # only instances built so take labels
-            if protocol is types.DensityModel:
-                label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
-            names.append(label)
-    return ", ".join(names) or "-"
-
-
-@functools.cache
-def _instance_is(cls: type, protocol: type) -> bool:
-    """An :class:`~genlight.types.EnergyModel` whose ``energy`` is a network set in ``__init__`` (ebm) is
-    one only as an instance: asked of a tiny one (``smoke_kwargs``) when its ``__init__`` sets an
-    ``energy``. Other protocols are judged on the class."""
-    from genlight import types
-
-    init = getattr(cls, "__init__", None)
-    if protocol is not types.EnergyModel or "energy" not in getattr(getattr(init, "__code__", None), "co_names", ()):
-        return False
-    try:
-        return isinstance(cls(**getattr(cls, "smoke_kwargs", {})), protocol)
-    except Exception:  # noqa: BLE001 - only a listing
-        return False
-
-
-@functools.cache
-def _implementers(protocol: type) -> frozenset[str]:
-    return frozenset(MODELS.list(capability=protocol))
+__all__ = ["COMMANDS", "list_command", "predict_command", "sample_command", "score_command"]
 
 
 def list_command(argv: list[str]) -> int:
@@ -101,57 +34,6 @@ def list_command(argv: list[str]) -> int:
         cls = registry.get(name)
         caps = f"[{capabilities(cls)}] " if ns.kind == "models" else ""
         print(f"{name:<16} {registry.class_path(name):<48} {caps}{describe(cls)}")
-    return 0
-
-
-def check_out(out: Path) -> None:
-    """``--out`` names an image (``.png``/``.jpg``) or a tensor file (``.pt``) in a folder that can exist."""
-    if out.suffix.lower() not in (*IMAGE_SUFFIXES, ".pt"):
-        raise ConfigError(
-            f"--out {out}: the file name must end in .png or .jpg (an image grid) or .pt (the "
-            f"raw tensor), e.g. --out samples.png"
-        )
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder: name a file in it, e.g. --out {out / 'samples.png'}")
-    blocker = next((p for p in out.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise ConfigError(f"--out {out}: {blocker} is a file, not a folder; choose another path, e.g. --out {out.name}")
-
-
-def free_path(path: Path) -> Path:
-    """``path`` if no file is there, else the first free numbered name beside it (``samples_2.png``, ...)."""
-    n = 1
-    found = path
-    while found.exists():
-        n += 1
-        found = path.with_name(f"{path.stem}_{n}{path.suffix}")
-    return found
-
-
-def output_path(given: str | None, default: str) -> tuple[Path, str]:
-    """Where a command writes (checked: :func:`check_out`) and the notice to print: a given ``--out`` is
-    replaced with a notice; the default name is numbered beside an earlier file (never overwritten)."""
-    out = Path(given) if given is not None else free_path(Path(default))
-    check_out(out)
-    if given is not None:
-        return out, (f"note: replaced the earlier {out}" if out.is_file() else "")
-    return out, (
-        f"note: kept the earlier {default}; this one is {out} (--out FILE to choose)" if out.name != default else ""
-    )
-
-
-def write_output(images: Any, out: Path, line: str, notice: str) -> int:
-    """Save ``images`` (a grid ``(3, H, W)``, or any tensor to a ``.pt`` file) to ``out``, print ``line``
-    and ``notice``."""
-    import torch
-
-    from genlight.callbacks.image_files import save_grid
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(images.cpu(), out) if out.suffix == ".pt" else save_grid(images, out)
-    print(line)
-    if notice:
-        print(notice)
     return 0
 
 

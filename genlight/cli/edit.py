@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genlight.cli.checkpoints import command_parser, open_checkpoint
+from genlight.checkpoint_config import open_checkpoint
+from genlight.cli.checkpoints import command_parser
 from genlight.cli.errors import ShortArgumentParser
 from genlight.errors import ConfigError
 
@@ -32,8 +33,8 @@ def _model_and_images(ns: Any, capability: type | tuple[type, ...], command: str
 
 
 def _write(images: Any, labels: list[str], columns: int, ns: Any, default: str, what: str) -> int:
+    from genlight.callbacks.image_files import output_path, write_output
     from genlight.callbacks.image_logging import image_grid, label_rows
-    from genlight.cli.commands import output_path, write_output
 
     out, notice = output_path(ns.out, default)
     grid = label_rows(image_grid(images.cpu(), nrow=columns), labels)

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from genlight.errors import GenlightError
 from genlight.ranges import explain_parse_error
 from genlight.registry import DATAMODULES, MODELS, import_class
 
@@ -21,11 +20,8 @@ __all__ = [
     "device_type",
     "did_you_mean",
     "init_names",
-    "one_line",
     "option_names",
-    "root_cause",
     "short_parse_error",
-    "user_error",
 ]
 
 COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list"]
@@ -196,32 +192,3 @@ class ShortArgumentParser(argparse.ArgumentParser):
         message = "; ".join(_unknown_options(self, message)) or message
         sys.stderr.write(f"genlight: error: {message}\n`{self.prog} --help` lists the options\n")
         raise SystemExit(2)
-
-
-def one_line(err: BaseException) -> str:
-    """A user error's message on one line (at most 1000 characters)."""
-    text = " ".join(str(err).split())
-    if isinstance(err, KeyError) and text.startswith(("'", '"')) and text.endswith(("'", '"')):
-        text = text[1:-1]  # KeyError's repr quotes
-    return text if len(text) <= 1000 else text[:997] + "..."
-
-
-def root_cause(err: BaseException) -> BaseException:
-    """The innermost exception of ``err``'s chain (jsonargparse wraps what an ``__init__`` raised)."""
-    seen = {id(err)}
-    while (err.__cause__ or err.__context__) is not None and id(err.__cause__ or err.__context__) not in seen:
-        err = err.__cause__ or err.__context__  # type: ignore[assignment]
-        seen.add(id(err))
-    return err
-
-
-def user_error(err: BaseException | None) -> BaseException | None:
-    """The :class:`~genlight.errors.GenlightError` behind ``err``, if any (jsonargparse wraps errors
-    raised while it instantiates a class in a ``ValueError``)."""
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, GenlightError):
-            return err
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None

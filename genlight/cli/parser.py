@@ -13,6 +13,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser
 
 from genlight._compat import help_formatter, jsonargparse_debug_mode
+from genlight.catalog import first_paragraph
 from genlight.cli.errors import short_parse_error
 from genlight.cli.names import PARSER_MODE, register_loader
 from genlight.registry import DATAMODULES, MODELS
@@ -21,7 +22,6 @@ __all__ = [
     "NO_MODEL",
     "GenlightArgumentParser",
     "GenlightHelpFormatter",
-    "first_paragraph",
     "join_negative_numbers",
     "plain",
 ]
@@ -61,11 +61,6 @@ def plain(text: str) -> str:
     their text (````x```` -> ``x``)."""
     text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
     return text.replace("``", "").replace("::", ":")
-
-
-def first_paragraph(doc: str | None) -> str:
-    """The first paragraph of a docstring, on one line."""
-    return " ".join((doc or "").strip().split("\n\n")[0].split())
 
 
 @functools.lru_cache(maxsize=1)

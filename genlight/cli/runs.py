@@ -15,7 +15,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
 from genlight.callbacks import run_dir
-from genlight.cli.checkpoints import plain
+from genlight.checkpoint_config import plain
 from genlight.registry import MODELS, import_class
 
 __all__ = [

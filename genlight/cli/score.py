@@ -4,13 +4,14 @@ checkpoint's datamodule arguments unless given; every random draw comes from ``-
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
-from genlight.cli.checkpoints import CheckpointChoice, command_parser, init_defaults, open_checkpoint
-from genlight.cli.errors import ShortArgumentParser, at_least, one_line
-from genlight.errors import ConfigError, GenlightError
+from genlight.checkpoint import sha256_of
+from genlight.checkpoint_config import CheckpointChoice, init_defaults, open_checkpoint
+from genlight.cli.checkpoints import command_parser
+from genlight.cli.errors import ShortArgumentParser, at_least
+from genlight.errors import ConfigError, GenlightError, one_line
 from genlight.registry import DATAMODULES
 
 __all__ = ["score_command"]
@@ -64,15 +65,6 @@ def _parser() -> ShortArgumentParser:
         "--max_examples", type=at_least(10), help="score at most this many examples per set (quick runs)"
     )
     return parser
-
-
-def sha256_of(path: str | Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _datamodule_arguments(checkpoint: CheckpointChoice, cls: type, ns: Any) -> dict[str, Any]:
