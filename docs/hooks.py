@@ -6,6 +6,8 @@
   module of that package (the API pages follow the files that exist);
 - ``<!-- capability protocols -->`` becomes the table of every protocol of ``genlight/types.py`` (its
   members and the first sentence of its docstring);
+- ``<!-- pretrained models -->`` becomes the table of the models shipped under
+  ``genlight/assets/pretrained/`` (read from each ``config.json``, without importing genlight);
 - the Benchmarks pages come from whatever ``benchmarks/results/`` holds at build time. Every ``benchmarks/results/*.md`` becomes a page ``benchmarks/results/<name>.md`` (its images beside
 it), and the marker ``<!-- benchmark results -->`` in ``docs/benchmarks.md`` becomes a list of links
 to them, so a results file that is added, renamed or removed never breaks ``mkdocs build --strict``.
@@ -110,6 +112,29 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, str, str]], code_first
 BASES = ("autoregressive", "adversarial", "flow")
 
 
+def shipped_models(root: Path = ROOT / "genlight" / "assets" / "pretrained") -> list[tuple[str, ...]]:
+    """``(name, family, data, size, figures, trained with)`` of every shipped pretrained model."""
+    import json
+
+    rows = []
+    for config_file in sorted(root.glob("*/config.json")):
+        config = json.loads(config_file.read_text())
+        size = sum(p.stat().st_size for p in config_file.parent.iterdir()) / 2**20
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in config.get("figures", {}).items() if not k.endswith("_n200"))
+        rows.append((config_file.parent.name, config["family"], (config.get("data") or {}).get("name") or "-",
+                     f"{size:.2f} MB", figures, f"`{config.get('command', '')}`"))  # fmt: skip
+    return rows
+
+
+def _shipped_table() -> str:
+    rows = shipped_models()
+    if not rows:
+        return "No model is shipped in this version."
+    header = "| name | family | data | size | figures | trained with |\n| --- | --- | --- | --- | --- | --- |\n"
+    total = sum(float(r[3].split()[0]) for r in rows)
+    return header + "\n".join("| " + " | ".join(r) + " |" for r in rows) + f"\n\n{len(rows)} models, {total:.1f} MB in all."
+
+
 def api_blocks(package: str) -> str:
     """A mkdocstrings ``:::`` block for every public module of ``genlight/<package>/`` (the bases of
     ``modules`` first), so the page follows the files that exist when the site is built."""
@@ -122,6 +147,7 @@ GENERATED = {
     "<!-- api: genlight.modules -->": lambda: api_blocks("modules"),
     "<!-- api: genlight.nn -->": lambda: api_blocks("nn"),
     "<!-- range types -->": lambda: _table(("type", "range", "for"), range_types()),
+    "<!-- pretrained models -->": _shipped_table,
     "<!-- capability protocols -->": lambda: _table(("protocol", "members", "what it promises"), protocols()),
 }
 

@@ -65,6 +65,14 @@ def load_model(ckpt_path, map_location="cpu", *, ema: bool = True, trust: bool =
     return load(ckpt_path, map_location, ema=ema, trust=trust, **overrides)
 
 
+def pretrained(name: str | None = None, device: str = "cpu"):
+    """:func:`genlight.pretrained_models.pretrained` (imported on first use): ``pretrained()`` lists the shipped
+    models, ``pretrained("vae-digits")`` or ``pretrained("hf-hub:user/name")`` returns one in eval mode."""
+    from genlight.pretrained_models import pretrained as load
+
+    return load(name, device)
+
+
 def __getattr__(name: str):  # PEP 562: lazy sub-packages (importing them all would slow `import genlight`)
     if name in _SUBMODULES:
         import importlib
@@ -85,6 +93,7 @@ __all__ = [
     "list_datamodules",
     "list_models",
     "load_model",
+    "pretrained",
     "register_datamodule",
     "register_model",
 ]

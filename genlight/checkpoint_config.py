@@ -18,6 +18,7 @@ from jsonargparse import Namespace
 from genlight.checkpoint import build_model, checkpoint_class_path, find_last_checkpoint, read_checkpoint
 from genlight.errors import CheckpointError, ConfigError
 from genlight.identity import CHECKPOINT_KEY
+from genlight.pretrained_models import as_checkpoint, load_folder, pretrained_folder
 from genlight.ranges import plain as plain_number
 from genlight.registry import DATAMODULES, LINKED_ATTRIBUTES, MODELS, import_class
 
@@ -85,6 +86,22 @@ class CheckpointChoice:
     checkpoint: dict[str, Any]
     class_path: str
     trust: bool = False
+    #: a pretrained model (:mod:`genlight.pretrained`): the weights are in ``checkpoint``, there is no file to resume
+    pretrained: bool = False
+
+    @classmethod
+    def from_pretrained(cls, name: str, model: str | None = None) -> CheckpointChoice:
+        """``--pretrained NAME`` (shipped, ``hf-hub:user/name`` or a folder) as a checkpoint choice, checked to
+        hold the class ``model`` (a class path) when given."""
+        folder = pretrained_folder(name)
+        checkpoint = as_checkpoint(folder)
+        class_path = checkpoint[CHECKPOINT_KEY]["class_path"]
+        if model and import_class(model) is not import_class(class_path):
+            raise CheckpointError(
+                f"--pretrained {name} holds model '{class_name(class_path)}', not '{class_name(model)}': "
+                f"pass --model {class_name(class_path)} or another pretrained model (genlight.pretrained())"
+            )
+        return cls(str(folder), checkpoint, class_path, pretrained=True)
 
     @classmethod
     def resolve(
@@ -173,16 +190,24 @@ class CheckpointChoice:
 
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        if self.pretrained:
+            return load_folder(self.path, device)
         return build_model(self.checkpoint, self.path, map_location=device, trust=self.trust)
 
 
-def open_checkpoint(value: str, model: str | None = None, *, trust: bool = False) -> CheckpointChoice:
-    """The commands' ``--ckpt_path`` (``last``: the newest under ``runs/``), checked to hold ``--model``
-    (a registry name) when given."""
+def open_checkpoint(
+    value: str | None, model: str | None = None, *, trust: bool = False, pretrained: str | None = None
+) -> CheckpointChoice:
+    """The commands' ``--ckpt_path`` (``last``: the newest under ``runs/``) or ``--pretrained`` (exactly one),
+    checked to hold ``--model`` (a registry name) when given."""
+    if (value is None) == (pretrained is None):
+        raise ConfigError("pass --ckpt_path PATH (a checkpoint, or last) or --pretrained NAME, one of them")
     model_path = None
     if model is not None:
         name = MODELS.resolve(model)
         if name is None:
             raise ConfigError(MODELS.unknown_message(model))
         model_path = MODELS.class_path(name)
-    return CheckpointChoice.resolve(value, model_path, trust=trust)
+    if pretrained is not None:
+        return CheckpointChoice.from_pretrained(pretrained, model_path)
+    return CheckpointChoice.resolve(str(value), model_path, trust=trust)

@@ -93,6 +93,9 @@ class GenlightCLI(LightningCLI):
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(EMA, "ema")  # --ema.decay: the family's ema_decay by default, 0 = off
         trust_argument(parser)
+        parser.add_argument(
+            "--pretrained", type=str | None, help="start from a pretrained model (genlight.pretrained())"
+        )
         # no --model parses (NO_MODEL): `test --ckpt_path X` takes the checkpoint's class, others are refused
         parser.set_defaults(
             {"model": {"class_path": NO_MODEL}, "data": {"class_path": DATAMODULES.class_path(DEFAULT_DATAMODULE)}}
@@ -116,23 +119,29 @@ class GenlightCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else self.config
         path, given = config.get("ckpt_path"), None if config.model.class_path == NO_MODEL else config.model
-        if subcommand == "test" and not path:
+        pretrained = config.get("pretrained")
+        if path and pretrained:
+            raise ConfigError("pass --ckpt_path (resume a run) or --pretrained (start from its weights), not both")
+        if subcommand == "test" and not (path or pretrained):
             raise ConfigError(
                 "genlight test needs --ckpt_path: without one it would score an untrained model; pass "
-                "--ckpt_path last (the newest run) or a checkpoint file"
+                "--ckpt_path last (the newest run), a checkpoint file, or --pretrained NAME"
             )
-        if not path or path in LIGHTNING_CKPT_WORDS or str(path).startswith("registry:"):
+        if pretrained:
+            self.checkpoint = CheckpointChoice.from_pretrained(pretrained, given.class_path if given else None)
+        elif not path or path in LIGHTNING_CKPT_WORDS or str(path).startswith("registry:"):
             if given is None:
                 raise ConfigError("missing --model (e.g. --model vae; `genlight list models`)")
             return
-        self.checkpoint = CheckpointChoice.resolve(
-            path,
-            given.class_path if given is not None else None,
-            runs_root=runs_root(config),
-            run_name=run_name(config),
-            trust=_trusted(config),
-            verb="resuming from" if subcommand == "fit" else "using",
-        )
+        else:
+            self.checkpoint = CheckpointChoice.resolve(
+                path,
+                given.class_path if given is not None else None,
+                runs_root=runs_root(config),
+                run_name=run_name(config),
+                trust=_trusted(config),
+                verb="resuming from" if subcommand == "fit" else "using",
+            )
         update = {"model": self.checkpoint.model_config(given), "data": self.checkpoint.data_config(config.data)}
         update = {k: v for k, v in update.items() if v is not None}
         self.config = parser.parse_object({subcommand: update} if subcommand else update, self.config)
@@ -143,7 +152,7 @@ class GenlightCLI(LightningCLI):
         """``--ckpt_path`` back in place, ``weights_only`` unless trusted, the run folders
         (:mod:`genlight.cli.runs`), then the settings no type can check (:mod:`genlight.cli.checks`)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and not self.checkpoint.pretrained:
             config.ckpt_path = self.checkpoint.path
         if "weights_only" in config:
             config.weights_only = not _trusted(config)
@@ -161,9 +170,12 @@ class GenlightCLI(LightningCLI):
             raise ConfigError(f"{one_line(root_cause(err))} (GENLIGHT_DEBUG=1 shows the traceback)") from err
 
     def after_instantiate_classes(self) -> None:
-        """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes."""
+        """A checkpoint trained on other data than ``--data`` gives: an error naming both shapes; the weights of
+        ``--pretrained``."""
         if self.checkpoint is not None:
             self.checkpoint.check_trained_on(self.datamodule)
+            if self.checkpoint.pretrained:  # --pretrained: its weights, then a new run (no state to resume)
+                self.model.load_state_dict(self.checkpoint.checkpoint["state_dict"])
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Lightning's, plus :func:`~genlight.callbacks.checkpoints.fit_callbacks` for a fit; setting errors

@@ -24,10 +24,11 @@ def trust_argument(parser: Any) -> None:
 
 
 def command_parser(prog: str, description: str) -> ShortArgumentParser:
-    """The parser of a command that reads a checkpoint: ``--ckpt_path``, ``--model``, ``--device`` and
-    ``--trust_checkpoint``."""
+    """The parser of a command that reads a checkpoint: ``--ckpt_path`` or ``--pretrained``, ``--model``,
+    ``--device`` and ``--trust_checkpoint``."""
     parser = ShortArgumentParser(prog=prog, description=description)
-    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`, or `last`")
+    parser.add_argument("--ckpt_path", help="a checkpoint written by `genlight fit`, or `last`")
+    parser.add_argument("--pretrained", help="instead of --ckpt_path: a shipped model, hf-hub:user/name or a folder")
     parser.add_argument("--model", help="the family the checkpoint must hold (a registry name); checked")
     parser.add_argument("--device", type=device_type, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     trust_argument(parser)

@@ -9,14 +9,15 @@ from typing import Any
 from genlight.callbacks.image_files import output_path, write_output
 from genlight.catalog import capabilities, describe
 from genlight.checkpoint_config import open_checkpoint
-from genlight.cli.checkpoints import command_parser
+from genlight.cli.checkpoints import command_parser, trust_argument
 from genlight.cli.edit import complete_command, translate_command
 from genlight.cli.errors import ShortArgumentParser, at_least
+from genlight.cli.parser import is_number
 from genlight.cli.score import score_command
 from genlight.errors import ConfigError, one_line
 from genlight.registry import DATAMODULES, MODELS
 
-__all__ = ["COMMANDS", "list_command", "predict_command", "sample_command", "score_command"]
+__all__ = ["COMMANDS", "list_command", "predict_command", "push_command", "sample_command", "score_command"]
 
 
 def list_command(argv: list[str]) -> int:
@@ -72,7 +73,9 @@ def sample_command(argv: list[str]) -> int:
     from genlight.callbacks import image_grid
     from genlight.types import ConditionalSampler, Sampler, TextConditionalSampler
 
-    model: Any = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint).load(ns.device)
+    model: Any = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint, pretrained=ns.pretrained).load(
+        ns.device
+    )
     if not isinstance(model, Sampler):
         raise ConfigError(
             f"{type(model).__name__} cannot sample (it has no sample(n) method); samplers: "
@@ -101,6 +104,35 @@ def sample_command(argv: list[str]) -> int:
     return write_output(images if out.suffix == ".pt" else image_grid(images), out, line, notice)
 
 
+def push_command(argv: list[str]) -> int:
+    from genlight.hub import push_to_hub, write_folder
+
+    parser = ShortArgumentParser(prog="genlight push", description="Upload a checkpoint to the Hugging Face Hub.")
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `genlight fit`")
+    parser.add_argument("--repo_id", required=True, help="the Hub repository, user/name")
+    parser.add_argument("--figure", nargs="*", default=[], metavar="NAME=VALUE", help="results for the card")
+    parser.add_argument("--protocol", default="", help="how the figures were measured (for the card)")
+    parser.add_argument("--command", default="", help="the command that trained it (for the card)")
+    parser.add_argument("--local_dir", help="write the folder here instead of uploading it")
+    parser.add_argument("--private", action="store_true")
+    trust_argument(parser)
+    ns = parser.parse_args(argv)
+    bad = [f for f in ns.figure if "=" not in f or not is_number(f.split("=", 1)[1])]
+    if bad:
+        raise ConfigError(f"--figure {bad[0]}: give NAME=VALUE with a number, e.g. --figure fid_train=1.7")
+    args = {
+        "figures": {k: float(v) for k, v in (f.split("=", 1) for f in ns.figure)},
+        "protocol": ns.protocol,
+        "command": ns.command,
+        "trust": ns.trust_checkpoint,
+    }
+    if ns.local_dir:
+        print(f"wrote {write_folder(ns.ckpt_path, ns.local_dir, ns.repo_id, **args)}")
+    else:
+        print(f"pushed {ns.ckpt_path} to {push_to_hub(ns.ckpt_path, ns.repo_id, private=ns.private, **args)}")
+    return 0
+
+
 def predict_command(argv: list[str]) -> int:
     sys.stderr.write(
         "genlight: error: `genlight predict` has nothing to predict for a generative model: draw images with "
@@ -116,5 +148,6 @@ COMMANDS: dict[str, Any] = {
     "score": score_command,
     "translate": translate_command,
     "complete": complete_command,
+    "push": push_command,
     "predict": predict_command,
 }

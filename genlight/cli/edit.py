@@ -25,7 +25,7 @@ def _parser(prog: str, description: str) -> ShortArgumentParser:
 def _model_and_images(ns: Any, capability: type | tuple[type, ...], command: str, needs: str) -> tuple[Any, Any]:
     from genlight.callbacks.image_files import read_images
 
-    model = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint).load(ns.device)
+    model = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint, pretrained=ns.pretrained).load(ns.device)
     shape = model.hparams.get("image_shape")
     if not isinstance(model, capability):
         raise ConfigError(f"{type(model).__name__} cannot {command}: `genlight {command}` needs {needs}")

@@ -24,7 +24,7 @@ __all__ = [
     "short_parse_error",
 ]
 
-COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list"]
+COMMANDS = ["fit", "validate", "test", "sample", "score", "translate", "complete", "list", "push"]
 _SKIP = ("Subtypes", "Errors", "- Expected a <class 'NoneType'>", "Does not validate", "Given value type")
 
 

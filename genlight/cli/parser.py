@@ -22,6 +22,7 @@ __all__ = [
     "NO_MODEL",
     "GenlightArgumentParser",
     "GenlightHelpFormatter",
+    "is_number",
     "join_negative_numbers",
     "plain",
 ]
@@ -41,14 +42,14 @@ def join_negative_numbers(args: Sequence[str]) -> list[str]:
     ``-.5``, ``-inf``) for an option, not a value; joined, every negative number parses."""
     out: list[str] = []
     for token in args:
-        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE.match(token) and _is_number(token):
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE.match(token) and is_number(token):
             out[-1] = f"{out[-1]}={token}"
         else:
             out.append(token)
     return out
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:

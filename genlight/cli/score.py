@@ -100,7 +100,7 @@ def score_command(argv: list[str]) -> int:
     from genlight.evaluation import TASKS, can_run, result_paths, run_task, write_result
     from genlight.types import DensityModel
 
-    checkpoint = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint)
+    checkpoint = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint, pretrained=ns.pretrained)
     ns.ckpt_path, model = checkpoint.path, checkpoint.load(ns.device)
     family = type(model).__name__
     if not can_run(ns.task, model):
