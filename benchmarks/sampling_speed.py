@@ -6,7 +6,8 @@
 Speed does not depend on the weights, so every model is untrained, built with its DEFAULT widths and the
 image shape / levels / classes the CLI would link (ProGAN at 28x28 runs at 32x32: its sides must be
 4 * 2^k; the mnist5k recipe pads the digits). Each cell is samples/s (wall clock) of one ``sample(n)``
-call under ``inference_mode`` with ``torch.set_num_threads(t)``, the best of up to 3 calls while a call
+call under ``inference_mode`` with ``torch.set_num_threads(t)`` and ``OMP_WAIT_POLICY=PASSIVE`` (on the
+shared, loaded machine OpenMP's default spin-waiting made two threads 20-40x slower than one), the best of up to 3 calls while a call
 takes under 2 s. Rows with two samplers: the autoregressive families' ``naive`` sampler (one network
 pass per sub-pixel) beside their incremental one (``cached`` for PixelCNN and Gated PixelCNN; the
 PixelRNNs' own), and each DDPM sampler in :data:`DDPM_SAMPLERS`.
@@ -32,14 +33,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read by OpenMP at start: before torch is imported
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
-from benchmarks.common import RESULTS, command, write_lines
-from genlight.nn.autoregressive import draw_levels
-from genlight.registry import MODELS
-from genlight.types import Sampler
+from benchmarks.common import RESULTS, command, write_lines  # noqa: E402
+from genlight.nn.autoregressive import draw_levels  # noqa: E402
+from genlight.registry import MODELS  # noqa: E402
+from genlight.types import Sampler  # noqa: E402
 
 OUT = RESULTS / "sampling_speed.md"
 SIZES = ((1, 8, 8, 17), (1, 28, 28, 256))

@@ -33,7 +33,10 @@ CASES = [
     ("gated_pixelcnn", (3, 5, 5), 5, {"kernel_size": 3, "num_layers": 2, "conditional": True, "num_classes": 3}),
     ("gated_pixelcnn", (1, 6, 9), 9, {"kernel_size": 7, "num_layers": 2}),
 ]
-IDS = [f"{f}-{'x'.join(map(str, s))}-L{lv}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for f, s, lv, o in CASES]
+IDS = [
+    f"{f}-{'x'.join(map(str, s))}-L{lv}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}"
+    for f, s, lv, o in CASES
+]
 
 
 @pytest.fixture(autouse=True)
@@ -142,5 +145,5 @@ def test_a_subclass_with_its_own_network_falls_back_with_a_notice():
 
 
 def test_unknown_sampler_is_refused_in_one_line():
-    with pytest.raises(ValueError, match="^sampler must be cached or naive, got 'fast'$"):
+    with pytest.raises(ValueError, match=r"^sampler must be cached or naive, got 'fast'$"):
         build("pixelcnn", (1, 4, 4), 5).sample(2, sampler="fast")

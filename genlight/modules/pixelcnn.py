@@ -51,7 +51,9 @@ class PixelCNNCache(PixelCache):
             conv = block.net[3]
             pad = conv.kernel_size[0] // 2
             cached = self.new_map(conv.in_channels, pad, pad)  # relu(1x1(relu(stream))) of every drawn pixel
-            self.blocks.append((Affine.pointwise(block.net[1]), WindowConv(conv), Affine.pointwise(block.net[6]), cached, pad))
+            self.blocks.append(
+                (Affine.pointwise(block.net[1]), WindowConv(conv), Affine.pointwise(block.net[6]), cached, pad)
+            )
         self.head = (Affine.pointwise(model.head[1]), Affine.pointwise(model.head[4]))
 
     def params(self, i: int, j: int) -> Tensor:
