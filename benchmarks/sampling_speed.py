@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read by OpenMP at start: before torch is imported
-import torch  # noqa: E402
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
-from benchmarks.common import RESULTS, command, write_lines  # noqa: E402
-from genlight.nn.autoregressive import draw_levels  # noqa: E402
-from genlight.registry import MODELS  # noqa: E402
-from genlight.types import Sampler  # noqa: E402
+from benchmarks.common import RESULTS, command, write_lines
+from genlight.nn.autoregressive import draw_levels
+from genlight.registry import MODELS
+from genlight.types import Sampler
 
 OUT = RESULTS / "sampling_speed.md"
 SIZES = ((1, 8, 8, 17), (1, 28, 28, 256))
