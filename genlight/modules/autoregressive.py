@@ -139,11 +139,15 @@ class AutoregressiveImageModel(GenerativeModule):
         """Why this configuration cannot be sampled from caches (``None``: it can)."""
         return None
 
+    def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
+        """Exact ancestral sampling (:meth:`raster_sample`, from caches where the family has them)."""
+        return self.raster_sample(n, y=y)
+
     @torch.inference_mode()
-    def sample(self, n: int, *, y: Tensor | None = None, sampler: str = "cached") -> Tensor:
+    def raster_sample(self, n: int, *, y: Tensor | None = None, sampler: str = "cached") -> Tensor:
         """Exact ancestral sampling, the whole batch at once, sub-pixel by sub-pixel in raster order.
-        ``sampler="cached"`` (the default where the family has caches, Ramachandran et al. 2017)
-        computes each layer at the new pixel only; ``"naive"`` re-runs the network over the rows the
+        ``sampler="cached"`` (where the family has caches, Ramachandran et al. 2017) computes each layer
+        at the new pixel only (:meth:`pixel_cache`); ``"naive"`` re-runs the network over the rows the
         current row can see (:attr:`receptive_rows`) for every sub-pixel. Both draw the same images for
         the same seed. Images in [0, 1] on the level grid."""
         if sampler not in ("cached", "naive"):

@@ -10,7 +10,7 @@ the gate of both stacks when ``conditional``; residual connections in the horizo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,7 @@ class GatedPixelCNNCache(PixelCache):
         super().__init__(x, model.layers[0].vertical.kernel_size[0] // 2)
         n, _, _, w = x.shape
         self.layers: list[GatedLayerCache] = []
-        for layer in model.layers:
+        for layer in cast(list[GatedLayer], model.layers):
             width, vertical = layer.out.in_channels, layer.vertical
             zeros = x.new_zeros(n, 2 * width, 1, w)  # row 0's shifted-in v_pre
             self.layers.append(
@@ -108,7 +108,10 @@ class GatedPixelCNNCache(PixelCache):
                     class_bias=layer.embed(y).chunk(2, dim=1) if layer.embed is not None and y is not None else None,
                 )
             )
-        self.head = (Affine.pointwise(model.head[1]), Affine.pointwise(model.head[3]))
+        self.head = (
+            Affine.pointwise(cast(MaskedConv2d, model.head[1])),
+            Affine.pointwise(cast(MaskedConv2d, model.head[3])),
+        )
 
     @staticmethod
     def link(layer: GatedLayer, v_pre: Tensor) -> Tensor:
@@ -227,6 +230,12 @@ class GatedPixelCNN(AutoregressiveImageModel):
         if self.training and any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.modules()):
             return "with dropout active (training mode): call model.eval() first"
         return None
+
+    def sample(self, n: int, *, y: Tensor | None = None, sampler: Literal["cached", "naive"] = "cached") -> Tensor:
+        """``n`` images in [0, 1]: ``sampler="cached"`` computes every layer at the new pixel only
+        (Ramachandran et al. 2017; a configuration it cannot serve falls back to naive with a warning),
+        ``"naive"`` re-runs the network for every sub-pixel; the same seed draws the same images."""
+        return self.raster_sample(n, y=y, sampler=sampler)
 
     def pixel_cache(self, x: Tensor, y: Tensor | None) -> PixelCache | None:
         return GatedPixelCNNCache(self, x, y)

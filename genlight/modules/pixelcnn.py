@@ -7,7 +7,7 @@ every layer, 1x1 included), and a softmax over the levels of each sub-pixel (Ber
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -46,15 +46,16 @@ class PixelCNNCache(PixelCache):
     def __init__(self, model: PixelCNN, x: Tensor) -> None:
         super().__init__(x, model.input.kernel_size[0] // 2)
         self.first = WindowConv(model.input)
-        self.blocks = []
+        self.blocks: list[tuple[Affine, WindowConv, Affine, Tensor, int]] = []
         for block in model.blocks:
-            conv = block.net[3]
+            first, conv, last = (cast(MaskedConv2d, block.net[k]) for k in (1, 3, 6))
             pad = conv.kernel_size[0] // 2
             cached = self.new_map(conv.in_channels, pad, pad)  # relu(1x1(relu(stream))) of every drawn pixel
-            self.blocks.append(
-                (Affine.pointwise(block.net[1]), WindowConv(conv), Affine.pointwise(block.net[6]), cached, pad)
-            )
-        self.head = (Affine.pointwise(model.head[1]), Affine.pointwise(model.head[4]))
+            self.blocks.append((Affine.pointwise(first), WindowConv(conv), Affine.pointwise(last), cached, pad))
+        self.head = (
+            Affine.pointwise(cast(MaskedConv2d, model.head[1])),
+            Affine.pointwise(cast(MaskedConv2d, model.head[4])),
+        )
 
     def params(self, i: int, j: int) -> Tensor:
         self.refresh(i, j)
@@ -135,6 +136,12 @@ class PixelCNN(AutoregressiveImageModel):
         if self.training and any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.modules()):
             return "with dropout active (training mode): call model.eval() first"
         return None
+
+    def sample(self, n: int, *, y: Tensor | None = None, sampler: Literal["cached", "naive"] = "cached") -> Tensor:
+        """``n`` images in [0, 1]: ``sampler="cached"`` computes every layer at the new pixel only
+        (Ramachandran et al. 2017; a configuration it cannot serve falls back to naive with a warning),
+        ``"naive"`` re-runs the network for every sub-pixel; the same seed draws the same images."""
+        return self.raster_sample(n, y=y, sampler=sampler)
 
     def pixel_cache(self, x: Tensor, y: Tensor | None) -> PixelCache | None:
         return PixelCNNCache(self, x)
