@@ -45,7 +45,8 @@ demo: $(STAMP)
 #   puzzlegan_digits    300 s                                        ~6 min
 #   stargan_digits      StarGAN 360 s + 6 CycleGANs x 60 s           ~13 min
 #   overhead            15 rounds x 4 sides x 3 epochs               ~5 min
-#   fid_cost, pixelrnn_sampling, ebm_landscape (1500 steps)          ~5 min
+#   fid_cost, ebm_landscape (1500 steps)                            ~4 min
+#   sampling_speed      every sampler family, 2 sizes x 2 threads x 2 batches  ~15 min
 #   uses_digits         ~33 trainings x 150 s, 2 at a time, then scores ~50 min (cached: reruns train what is missing)
 #   likelihood_mnist5k  18 recipes (12 at 256 levels, 6 binarised) + baselines (~6 min)     ~4 h
 #   fid_mnist5k         9 trainings, then 11 kept checkpoints scored (1000 samples each)      ~3 h
@@ -73,7 +74,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/stargan_digits.py --budget 360 --threads 1
 	$(BENCH) benchmarks/overhead.py --rounds 15 --epochs 3 --threads 1 --profile
 	$(BENCH) benchmarks/fid_cost.py
-	$(BENCH) benchmarks/pixelrnn_sampling.py --n 1000 --threads 1
+	$(BENCH) benchmarks/sampling_speed.py
 	$(BENCH) benchmarks/ebm_landscape.py --steps 1500
 	$(BENCH) benchmarks/gpu_check.py
 	$(BENCH) benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2

@@ -199,10 +199,11 @@ def test_stargan_digits_smoke(tmp_path) -> None:
         (["benchmarks/overhead.py", "--rounds", "1", "--epochs", "1", "--out", "{tmp}/overhead.md"], "overhead.md"),
         (["benchmarks/fid_cost.py", "--repeats", "1", "--num_samples", "100", "--out", "{tmp}/fid_cost.md"],
          "fid_cost.md"),
-        (["benchmarks/pixelrnn_sampling.py", "--n", "5", "--out", "{tmp}/pixelrnn.md"], "pixelrnn.md"),
+        (["benchmarks/sampling_speed.py", "--families", "pixelcnn,ddpm,gan", "--batches", "2", "--threads", "1",
+          "--naive_steps", "1", "--ddpm_steps", "1", "--out", "{tmp}/speed.md"], "speed.md"),
         (["benchmarks/ebm_landscape.py", "--steps", "5", "--out", "{tmp}/energy.png"], "energy_samples.png"),
     ],
-    ids=["overhead", "fid_cost", "pixelrnn_sampling", "ebm_landscape"],
+    ids=["overhead", "fid_cost", "sampling_speed", "ebm_landscape"],
 )  # fmt: skip
 def test_small_scripts_smoke(tmp_path, args: list[str], out: str) -> None:
     run(*(a.format(tmp=tmp_path) for a in args))

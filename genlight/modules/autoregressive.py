@@ -14,6 +14,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from genlight.functional import check_image_shape, to_levels
@@ -21,6 +22,7 @@ from genlight.module import GenerativeModule
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.likelihoods import PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture
+from genlight.nn.pixel_cache import PixelCache
 from genlight.ranges import Decay, NonNegativeFloat, PositiveFloat, check_arguments
 from genlight.types import class_count
 
@@ -128,21 +130,50 @@ class AutoregressiveImageModel(GenerativeModule):
         top = 0 if self.receptive_rows is None else max(0, row - self.receptive_rows)
         return self.conditional_logits(x[:, :, top : row + 1], y)[:, :, -1]
 
-    @torch.inference_mode()
+    def pixel_cache(self, x: Tensor, y: Tensor | None) -> PixelCache | None:
+        """The cached sampler's state for drawing into ``x`` (:class:`~genlight.nn.pixel_cache.PixelCache`),
+        or ``None`` where the family has none."""
+        return None
+
+    def cache_refusal(self) -> str | None:
+        """Why this configuration cannot be sampled from caches (``None``: it can)."""
+        return None
+
     def sample(self, n: int, *, y: Tensor | None = None) -> Tensor:
-        """Exact ancestral sampling, the whole batch at once: one pass per sub-pixel over the rows the
-        current row can see (:attr:`receptive_rows`). Images in [0, 1] on the level grid."""
+        """Exact ancestral sampling (:meth:`raster_sample`, from caches where the family has them)."""
+        return self.raster_sample(n, y=y)
+
+    @torch.inference_mode()
+    def raster_sample(self, n: int, *, y: Tensor | None = None, sampler: str = "cached") -> Tensor:
+        """Exact ancestral sampling, the whole batch at once, sub-pixel by sub-pixel in raster order.
+        ``sampler="cached"`` (where the family has caches, Ramachandran et al. 2017) computes each layer
+        at the new pixel only (:meth:`pixel_cache`); ``"naive"`` re-runs the network over the rows the
+        current row can see (:attr:`receptive_rows`) for every sub-pixel. Both draw the same images for
+        the same seed. Images in [0, 1] on the level grid."""
+        if sampler not in ("cached", "naive"):
+            raise ValueError(f"sampler must be cached or naive, got {sampler!r}")
         y = self.check_labels(y, n)
         if y is None and class_count(self) > 0:
             y = torch.randint(class_count(self), (n,), device=self.device)
         c, h, w = self.shape
         p = self.params_per_channel
         x = torch.zeros(n, c, h, w, device=self.device, dtype=self.dtype)
+        cache = None
+        if sampler == "cached":
+            refusal = self.cache_refusal()
+            if refusal is not None:
+                rank_zero_warn(f"{type(self).__name__}: no cached sampling {refusal}; sampling naively")
+            else:
+                cache = self.pixel_cache(x, y)
         for i in range(h):
             for j in range(w):
                 for k in range(c):
-                    params = self.sample_row_logits(x, i, y)[:, k * p : (k + 1) * p, j]
-                    x[:, k, i, j] = draw_levels(params, self.likelihood).to(x.dtype) / (self.num_levels - 1)
+                    params = cache.params(i, j) if cache is not None else self.sample_row_logits(x, i, y)[:, :, j]
+                    x[:, k, i, j] = draw_levels(params[:, k * p : (k + 1) * p], self.likelihood).to(x.dtype) / (
+                        self.num_levels - 1
+                    )
+            if cache is not None:
+                cache.row_done(i)
         return x
 
     # ------------------------------------------------------------------ training

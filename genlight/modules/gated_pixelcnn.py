@@ -9,15 +9,18 @@ the gate of both stacks when ``conditional``; residual connections in the horizo
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlight.errors import IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d, shift_down
+from genlight.nn.pixel_cache import Affine, PixelCache, WindowConv
 from genlight.ranges import (
     ClassCount,
     Decay,
@@ -63,6 +66,84 @@ class GatedLayer(nn.Module):
             v_pre, h_pre = v_pre + cv, h_pre + ch
         h_out = self.out(self.dropout(gate(h_pre)))
         return gate(v_pre), h_out if self.first else h + h_out
+
+
+@dataclass
+class GatedLayerCache:
+    """One :class:`GatedLayer`'s weights at a position and its caches, for :class:`GatedPixelCNNCache`."""
+
+    layer: GatedLayer
+    vertical: tuple[Tensor, Tensor | None]  # the V-masked kxk weight's rows up to the centre, and its bias
+    horizontal: WindowConv
+    out: Affine
+    link_row: Tensor  # (B, W, 2F): link(v_pre) of the row above the current one
+    rows_in: Tensor  # (B, H + k//2, W + 2(k//2), in): the vertical stack's input, finished rows
+    row_in: Tensor  # (B, 1, W + 2(k//2), in): the horizontal stack's input, current row
+    class_bias: tuple[Tensor, Tensor] | None  # ((B, 2F), (B, 2F)) inside the vertical, horizontal gates
+
+
+class GatedPixelCNNCache(PixelCache):
+    """:class:`GatedPixelCNN` one pixel at a time. The vertical stack at row ``i`` sees rows ``<= i``
+    (every column), so it runs once per finished row, a ``k//2+1``-row slab per layer, and its link
+    into the horizontal stack is kept for row ``i + 1`` (the down-shift: row 0 gets the link's bias
+    alone). The horizontal stack at ``(i, j)`` sees its own row left of ``j`` only: one row of inputs
+    per layer is cached and each new pixel runs a ``1 x k`` window per layer."""
+
+    def __init__(self, model: GatedPixelCNN, x: Tensor, y: Tensor | None) -> None:
+        super().__init__(x, model.layers[0].vertical.kernel_size[0] // 2)
+        n, _, _, w = x.shape
+        self.layers: list[GatedLayerCache] = []
+        for layer in cast(list[GatedLayer], model.layers):
+            width, vertical = layer.out.in_channels, layer.vertical
+            zeros = x.new_zeros(n, 2 * width, 1, w)  # row 0's shifted-in v_pre
+            self.layers.append(
+                GatedLayerCache(
+                    layer=layer,
+                    vertical=(vertical.masked_weight()[:, :, : self.pad + 1], vertical.bias),
+                    horizontal=WindowConv(layer.horizontal),
+                    out=Affine.pointwise(layer.out),
+                    link_row=self.link(layer, zeros),
+                    rows_in=self.inputs if layer.first else self.new_map(vertical.in_channels, self.pad, self.pad),
+                    row_in=x.new_zeros(n, 1, w + 2 * self.pad, layer.horizontal.in_channels),
+                    class_bias=layer.embed(y).chunk(2, dim=1) if layer.embed is not None and y is not None else None,
+                )
+            )
+        self.head = (
+            Affine.pointwise(cast(MaskedConv2d, model.head[1])),
+            Affine.pointwise(cast(MaskedConv2d, model.head[3])),
+        )
+
+    @staticmethod
+    def link(layer: GatedLayer, v_pre: Tensor) -> Tensor:
+        """``(B, 2F, 1, W)`` pre-gate vertical features of a row -> the link's ``(B, W, 2F)`` for the row below."""
+        return F.conv2d(v_pre, layer.link.weight, layer.link.bias)[:, :, 0].transpose(1, 2)
+
+    def params(self, i: int, j: int) -> Tensor:
+        self.refresh(i, j)
+        h = self.inputs[:, self.pad + i, self.pad + j]  # the first layer has no residual: never added
+        for cache in self.layers:
+            if cache.layer.first:
+                h_pre = cache.horizontal.at(self.inputs, self.pad + i, j)  # (B, 2F)
+            else:
+                cache.row_in[:, 0, self.pad + j] = h
+                h_pre = cache.horizontal.at(cache.row_in, 0, j)
+            h_pre = h_pre + cache.link_row[:, j]
+            if cache.class_bias is not None:
+                h_pre = h_pre + cache.class_bias[1]
+            h_out = cache.out(gate(h_pre))  # (B, F)
+            h = h_out if cache.layer.first else h + h_out
+        return self.head[1](torch.relu(self.head[0](torch.relu(h))))  # (B, C*P)
+
+    def row_done(self, i: int) -> None:
+        super().row_done(i)
+        p, w = self.pad, self.x.shape[3]
+        for cache, above in zip(self.layers, [*self.layers[1:], None]):
+            slab = cache.rows_in[:, i : i + p + 1].permute(0, 3, 1, 2)  # (B, in, k//2+1, W+2p): rows i-p..i
+            v_pre = F.conv2d(slab, *cache.vertical)  # (B, 2F, 1, W)
+            cache.link_row = self.link(cache.layer, v_pre)
+            if above is not None:  # the last layer's vertical output feeds nothing
+                v = v_pre if cache.class_bias is None else v_pre + cache.class_bias[0][:, :, None, None]
+                above.rows_in[:, p + i, p : p + w] = gate(v)[:, :, 0].transpose(1, 2)  # (B, W, F)
 
 
 @register_model("gated_pixelcnn")
@@ -142,6 +223,22 @@ class GatedPixelCNN(AutoregressiveImageModel):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conditional_logits(x)
+
+    def cache_refusal(self) -> str | None:
+        if type(self).conditional_logits is not GatedPixelCNN.conditional_logits:
+            return f"for {type(self).__name__}: it overrides conditional_logits"
+        if self.training and any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.modules()):
+            return "with dropout active (training mode): call model.eval() first"
+        return None
+
+    def sample(self, n: int, *, y: Tensor | None = None, sampler: Literal["cached", "naive"] = "cached") -> Tensor:
+        """``n`` images in [0, 1]: ``sampler="cached"`` computes every layer at the new pixel only
+        (Ramachandran et al. 2017; a configuration it cannot serve falls back to naive with a warning),
+        ``"naive"`` re-runs the network for every sub-pixel; the same seed draws the same images."""
+        return self.raster_sample(n, y=y, sampler=sampler)
+
+    def pixel_cache(self, x: Tensor, y: Tensor | None) -> PixelCache | None:
+        return GatedPixelCNNCache(self, x, y)
 
     def conditional_logits(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         v = h = 2.0 * x - 1.0  # (B, C, H, W)

@@ -7,13 +7,14 @@ every layer, 1x1 included), and a softmax over the levels of each sub-pixel (Ber
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from torch import Tensor, nn
 
 from genlight.modules.autoregressive import AutoregressiveImageModel
 from genlight.nn.masked import MaskedConv2d
+from genlight.nn.pixel_cache import Affine, PixelCache, WindowConv
 from genlight.ranges import Decay, Depth, Fraction, KernelSize, Levels, NonNegativeFloat, PositiveFloat, Size
 from genlight.registry import register_model
 
@@ -35,6 +36,34 @@ class MaskedResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.net(x)  # the one residual (EugenHotaj's PixelCNN adds it twice)
+
+
+class PixelCNNCache(PixelCache):
+    """:class:`PixelCNN` one pixel at a time: each block caches the input map of its ``k x k``
+    convolution (the only layer that reads other positions besides the input convolution, which
+    reads the image); the residual stream and the 1x1 layers are computed at the new pixel only."""
+
+    def __init__(self, model: PixelCNN, x: Tensor) -> None:
+        super().__init__(x, model.input.kernel_size[0] // 2)
+        self.first = WindowConv(model.input)
+        self.blocks: list[tuple[Affine, WindowConv, Affine, Tensor, int]] = []
+        for block in model.blocks:
+            first, conv, last = (cast(MaskedConv2d, block.net[k]) for k in (1, 3, 6))
+            pad = conv.kernel_size[0] // 2
+            cached = self.new_map(conv.in_channels, pad, pad)  # relu(1x1(relu(stream))) of every drawn pixel
+            self.blocks.append((Affine.pointwise(first), WindowConv(conv), Affine.pointwise(last), cached, pad))
+        self.head = (
+            Affine.pointwise(cast(MaskedConv2d, model.head[1])),
+            Affine.pointwise(cast(MaskedConv2d, model.head[4])),
+        )
+
+    def params(self, i: int, j: int) -> Tensor:
+        self.refresh(i, j)
+        s = self.first.at(self.inputs, i, j)  # (B, F): the residual stream at (i, j)
+        for first, conv, last, cached, pad in self.blocks:
+            cached[:, i + pad, j + pad] = torch.relu(first(torch.relu(s)))  # (B, F/2)
+            s = s + last(torch.relu(conv.at(cached, i, j)))
+        return self.head[1](torch.relu(self.head[0](torch.relu(s))))  # (B, C*P)
 
 
 @register_model("pixelcnn")
@@ -100,6 +129,22 @@ class PixelCNN(AutoregressiveImageModel):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conditional_logits(x)
+
+    def cache_refusal(self) -> str | None:
+        if type(self).conditional_logits is not PixelCNN.conditional_logits:
+            return f"for {type(self).__name__}: it overrides conditional_logits"
+        if self.training and any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.modules()):
+            return "with dropout active (training mode): call model.eval() first"
+        return None
+
+    def sample(self, n: int, *, y: Tensor | None = None, sampler: Literal["cached", "naive"] = "cached") -> Tensor:
+        """``n`` images in [0, 1]: ``sampler="cached"`` computes every layer at the new pixel only
+        (Ramachandran et al. 2017; a configuration it cannot serve falls back to naive with a warning),
+        ``"naive"`` re-runs the network for every sub-pixel; the same seed draws the same images."""
+        return self.raster_sample(n, y=y, sampler=sampler)
+
+    def pixel_cache(self, x: Tensor, y: Tensor | None) -> PixelCache | None:
+        return PixelCNNCache(self, x)
 
     def conditional_logits(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.input(2.0 * x - 1.0)  # (B, F, H, W)
