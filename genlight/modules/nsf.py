@@ -126,7 +126,9 @@ class NSF(NormalizingFlow):
                 return ConvCouplingNet(c_in, c_out, hp.hidden, hp.num_blocks, hp.dropout)
             return MLPCouplingNet(c_in, c_out, hp.hidden, hp.num_blocks)
 
-        steps: list[FlowStep] = [InvConv1x1(channels, lu=True)] if hp.invconv and mask == "channel" and self.is_images else []
+        steps: list[FlowStep] = (
+            [InvConv1x1(channels, lu=True)] if hp.invconv and mask == "channel" and self.is_images else []
+        )
         steps.append(SplineCoupling(channels, make_net, mask, parity, hp.num_bins, hp.tail_bound))
         return [*steps, ActNorm(channels)] if hp.actnorm else steps
 

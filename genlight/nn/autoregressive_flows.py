@@ -104,5 +104,10 @@ class MaskedSplineAutoregressive(_MaskedAutoregressive):
         k = self.num_bins
         p = params.float().transpose(1, 2)  # (B, P, D) -> (B, D, P)
         return rational_quadratic_spline(
-            x, p[..., :k] * self.scale, p[..., k : 2 * k] * self.scale, p[..., 2 * k :], inverse=inverse, bound=self.bound
+            x,
+            p[..., :k] * self.scale,
+            p[..., k : 2 * k] * self.scale,
+            p[..., 2 * k :],
+            inverse=inverse,
+            bound=self.bound,
         )

@@ -36,7 +36,9 @@ def _knots(raw: Tensor, bound: float, min_share: float) -> tuple[Tensor, Tensor]
     share = min_share + (1 - min_share * k) * F.softmax(raw, dim=-1)
     knots = F.pad(torch.cumsum(share, dim=-1), (1, 0))  # (..., K + 1) from 0 to 1
     knots = 2 * bound * knots - bound
-    knots = torch.cat([torch.full_like(knots[..., :1], -bound), knots[..., 1:-1], torch.full_like(knots[..., :1], bound)], -1)
+    knots = torch.cat(
+        [torch.full_like(knots[..., :1], -bound), knots[..., 1:-1], torch.full_like(knots[..., :1], bound)], -1
+    )
     return knots, knots[..., 1:] - knots[..., :-1]
 
 
@@ -103,9 +105,7 @@ def rational_quadratic_spline(
     t = xi * (1 - xi)
     denom = s_k + twist * t
     log_deriv = (
-        2 * torch.log(s_k)
-        + torch.log(d_k1 * xi.pow(2) + 2 * s_k * t + d_k * (1 - xi).pow(2))
-        - 2 * torch.log(denom)
+        2 * torch.log(s_k) + torch.log(d_k1 * xi.pow(2) + 2 * s_k * t + d_k * (1 - xi).pow(2)) - 2 * torch.log(denom)
     )
     if not inverse:
         out = y_k + h_k * (s_k * xi.pow(2) + d_k * t) / denom
