@@ -80,6 +80,11 @@ ROWS = [
     Row("PixelRNN (Diagonal BiLSTM)", "pixelrnn_diag", "examples/digits/pixelrnn_diag.yaml"),
     Row("RealNVP", "realnvp", "examples/digits/realnvp.yaml"),
     Row("Glow", "glow", "examples/digits/glow.yaml"),
+    Row("MAF", "maf", "examples/digits/maf.yaml"),
+    Row("NSF (rational-quadratic spline couplings)", "nsf", "examples/digits/nsf.yaml"),
+    Row("NSF, autoregressive (MADE; nsf.yaml with MAF's widths)", "nsf", "examples/digits/nsf.yaml",
+        ["--model.variant=autoregressive", "--model.depth=5", "--model.hidden=256", "--model.num_blocks=2",
+         "--model.lr=0.001", "--model.weight_decay=0.0"], key="nsf_ar"),  # fmt: skip
     Row("VAE (ELBO; IWAE k=100)", "vae", "examples/digits/vae.yaml", NO_EXTRA_CALLBACKS, iwae=100),
     Row("beta-VAE β=4 (β=1 ELBO; IWAE k=100)", "beta_vae", "examples/digits/beta_vae.yaml", NO_EXTRA_CALLBACKS, iwae=100),
     Row("CVAE: bounds on -log p(x) (uniform class prior) and on -log p(x|y) (ELBO; IWAE k=100)", "cvae", "examples/digits/cvae.yaml",

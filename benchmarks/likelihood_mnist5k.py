@@ -76,6 +76,8 @@ ROWS = [
     Row("pixelrnn_diag", "PixelRNN (Diagonal BiLSTM)", recipe("pixelrnn_diag")),
     Row("realnvp", "RealNVP (dequantisation bound)", recipe("realnvp")),
     Row("glow", "Glow (dequantisation bound)", recipe("glow")),
+    Row("maf", "MAF (dequantisation bound)", recipe("maf")),
+    Row("nsf", "NSF, spline couplings (dequantisation bound)", recipe("nsf")),
     Row("beta_vae", "beta-VAE β=4 (β=1 ELBO; IWAE)", recipe("beta_vae"), iwae=100),
     Row("cvae", "CVAE (label-free bound, uniform class prior; IWAE)", recipe("cvae"), iwae=100),
     Row("vae_vamp", "VAE + VampPrior (ELBO; IWAE)", recipe("vae_vamp"), iwae=100),

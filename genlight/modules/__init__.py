@@ -22,7 +22,9 @@ from genlight.modules.gan import GAN
 from genlight.modules.gated_pixelcnn import GatedPixelCNN
 from genlight.modules.glow import Glow
 from genlight.modules.infogan import InfoGAN
+from genlight.modules.maf import MAF
 from genlight.modules.nade import NADE
+from genlight.modules.nsf import NSF
 from genlight.modules.pixelcnn import PixelCNN
 from genlight.modules.pixelrnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from genlight.modules.progan import ProGAN
@@ -49,8 +51,10 @@ __all__ = [
     "GatedPixelCNN",
     "Glow",
     "InfoGAN",
+    "MAF",
     "MLPClassifier",
     "NADE",
+    "NSF",
     "PixelCNN",
     "PixelRNN",
     "PuzzleGAN",

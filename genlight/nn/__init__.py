@@ -17,6 +17,7 @@ from genlight.nn.adversarial import (
     gradient_penalty,
 )
 from genlight.nn.autoregressive import draw_levels
+from genlight.nn.autoregressive_flows import Flatten, MaskedAffineAutoregressive, MaskedSplineAutoregressive
 from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -24,12 +25,15 @@ from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, 
 from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Split, Squeeze
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_prob_at, logistic_mixture_log_probs
+from genlight.nn.made import MADE, MaskedLinear, made_masks
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 from genlight.nn.mlp import MLPDiscriminator, mlp_layers
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 from genlight.nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell, skew, unskew
 from genlight.nn.schedules import linear_decay, warmup_cosine, warmup_cosine_scheduler
+from genlight.nn.spline_coupling import SplineCoupling
+from genlight.nn.splines import rational_quadratic_spline
 from genlight.nn.unet import UNet, timestep_embedding, unet_channel_mults
 
 __all__ = [
@@ -48,19 +52,25 @@ __all__ = [
     "DiscretizedLogistic",
     "EqualizedConv2d",
     "EqualizedLinear",
+    "Flatten",
     "GaussianPrior",
     "ImagePool",
     "InvConv1x1",
     "LogisticMixture",
+    "MADE",
     "MLPDiscriminator",
     "MLPNet",
+    "MaskedAffineAutoregressive",
     "MaskedConv2d",
+    "MaskedLinear",
+    "MaskedSplineAutoregressive",
     "MinibatchStdDev",
     "MixturePrior",
     "MultiScaleFlow",
     "PixelLikelihood",
     "PixelNorm",
     "RowLSTM",
+    "SplineCoupling",
     "Split",
     "Squeeze",
     "UNet",
@@ -79,10 +89,12 @@ __all__ = [
     "logistic_mixture_log_prob_at",
     "logistic_mixture_log_probs",
     "lstm_cell",
+    "made_masks",
     "make_likelihood",
     "make_prior",
     "mlp_layers",
     "normal_kl",
+    "rational_quadratic_spline",
     "shift_down",
     "skew",
     "timestep_embedding",
