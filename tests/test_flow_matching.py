@@ -7,6 +7,7 @@ for ``x_1 ~ N(μ, s² I)`` and the straight path (``σ_min = 0``) the marginal i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -170,3 +171,30 @@ def test_bad_arguments_are_refused_in_one_line() -> None:
         create_model("flow_matching", image_shape=(2,), num_levels=256)
     with pytest.raises(ConfigError, match="trace 'exact'"):
         create_model("flow_matching", image_shape=(1, 28, 28), trace="exact")
+
+
+@pytest.mark.parametrize("recipe", ["toy2d", "digits"])
+def test_recipes_parse_and_train_one_batch(recipe: str, tmp_path) -> None:
+    """examples/{toy2d,digits}/flow_matching.yaml build the family on their data (the toy2d one trains a
+    batch; the mnist5k recipe's batch is tests/test_examples_mnist5k.py's); the checkpoint monitor is the
+    estimate's label."""
+    import yaml
+
+    from genlight.cli import GenlightCLI
+
+    path = Path(__file__).resolve().parents[1] / "examples" / recipe / "flow_matching.yaml"
+    small = ["--data.init_args.num_samples=1000"] if recipe == "toy2d" else []
+    cli = GenlightCLI(
+        args=["-c", str(path), "--trainer.callbacks=[]", "--trainer.logger=false", "--trainer.max_epochs=1",
+              "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1", "--trainer.enable_checkpointing=false",
+              "--trainer.check_val_every_n_epoch=1", "--samples.every_n_epochs=0", "--model.likelihood_examples=4",
+              "--model.likelihood_steps=2", f"--trainer.default_root_dir={tmp_path}", *small],
+        run=False,
+    )  # fmt: skip
+    assert type(cli.model).__name__ == "FlowMatching" and cli.model.is_images == (recipe == "digits")
+    label = f"val/{cli.model.density_label}"
+    if recipe == "toy2d":
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        assert math.isfinite(float(cli.trainer.callback_metrics[label]))
+    monitor = yaml.safe_load(path.read_text())["trainer"]["callbacks"][0]["init_args"]["monitor"]
+    assert monitor == label
