@@ -245,7 +245,9 @@ class FlowMatching(GenerativeModule):
     # ------------------------------------------------------------------ sampling
     def _check_labels(self, y: Tensor | None) -> Tensor | None:
         if y is not None and class_count(self) == 0:
-            raise ValueError("this flow_matching model is unconditional; train it with conditional: true to pass labels y")
+            raise ValueError(
+                "this flow_matching model is unconditional; train it with conditional: true to pass labels y"
+            )
         return None if y is None else y.to(self.device).long()
 
     @torch.no_grad()
@@ -307,7 +309,11 @@ class FlowMatching(GenerativeModule):
         method = self.trace_method
         noise = None
         if method == "hutchinson":
-            noise = torch.randn(x1.shape, generator=generator, device="cpu").to(x1.device) if generator else torch.randn_like(x1)
+            noise = (
+                torch.randn(x1.shape, generator=generator, device="cpu").to(x1.device)
+                if generator
+                else torch.randn_like(x1)
+            )
             if self.hparams.hutchinson_noise == "rademacher":
                 noise = torch.sign(noise) + (noise == 0).float()  # ±1
 
