@@ -52,6 +52,7 @@ BENCHMARKED = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "aae", "cyclegan", 
 BUDGETS = {
     "ae": 30, "vae": 60, "beta_vae": 60, "cvae": 60, "nade": 60, "pixelcnn": 90, "gated_pixelcnn": 90,
     "pixelrnn_row": 120, "pixelrnn_diag": 120, "realnvp": 120, "glow": 120, "ddpm": 150, "progan": 300,
+    "flow_matching": 150,
 }  # fmt: skip
 DEFAULT_BUDGET = 60
 COMMAND = "PYTHONPATH=. python scripts/family_samples.py"
