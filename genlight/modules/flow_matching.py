@@ -232,7 +232,11 @@ class FlowMatching(GenerativeModule):
         if not self.is_images:
             return x.float()
         k = to_levels(x, self.num_levels).float()
-        u = torch.rand(k.shape, generator=generator, device="cpu").to(k.device) if generator else torch.rand_like(k)
+        u = (
+            torch.rand(k.shape, generator=generator, device="cpu").to(k.device)
+            if generator is not None
+            else torch.rand_like(k)
+        )
         return 2.0 * (k + u) / self.num_levels - 1.0
 
     def to_data(self, x: Tensor) -> Tensor:
@@ -311,7 +315,7 @@ class FlowMatching(GenerativeModule):
         if method == "hutchinson":
             noise = (
                 torch.randn(x1.shape, generator=generator, device="cpu").to(x1.device)
-                if generator
+                if generator is not None
                 else torch.randn_like(x1)
             )
             if self.hparams.hutchinson_noise == "rademacher":
