@@ -36,7 +36,7 @@ demo: $(STAMP)
 # benchmarks/results/. Budgets are wall clock, so what a run gets depends on the machine's load:
 #   likelihood_digits   13 families x 5 min + 2 baselines            ~80 min
 #   vae_rows            5 VAE rows, 60-100 epochs each               ~10 min
-#   fid_digits          DDPM 600 s, EBM 600 s, then 3 more rows      ~25 min
+#   fid_digits          DDPM 600 s, EBM 600 s, then 3 more rows; flow matching and DDPM 1000 steps each  ~35 min
 #   ddpm_bound_digits   all 249 KL terms on the 359 test images      ~1-15 min
 #   gan_digits          7 adversarial families x 300 s               ~40 min
 #   progan_digits       progan and dcgan x 300 s                     ~12 min
@@ -65,6 +65,8 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_digits.py add 'ddpm (ancestral, all 250 steps, EMA)' runs/bench/ddpm_fid.ckpt --threads 1 --like 'ddpm (DDIM-50, EMA)' --sample_kwargs '{"sampler": "ancestral"}' --note 'same checkpoint as the DDIM-50 row'
 	$(BENCH) benchmarks/fid_digits.py add 'vae (examples/digits/vae.yaml)' runs/bench/likelihood/vae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform random labels)' runs/bench/likelihood/cvae.ckpt --threads 1
+	$(BENCH) benchmarks/fid_digits.py train flow_matching --steps 1000 --threads 1 --suffix ' [1000 steps]'
+	$(BENCH) benchmarks/fid_digits.py train ddpm --steps 1000 --threads 1 --rows DDIM --suffix ' [1000 steps]'
 	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
 	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
@@ -89,6 +91,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py train ebm --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train ddpm --threads 1 --keep runs/bench/ddpm_mnist5k.ckpt
 	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py train flow_matching --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add vae runs/bench/likelihood_mnist5k/vae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add cvae runs/bench/likelihood_mnist5k/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add beta_vae runs/bench/likelihood_mnist5k/beta_vae.ckpt --threads 1

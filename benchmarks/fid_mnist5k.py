@@ -61,6 +61,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "aae": {"recipe": "aae"},
     "ddpm": {"recipe": "ddpm", "sample": {"steps": 50}},
     "ddpm_ancestral": {"recipe": "ddpm", "sample": {"sampler": "ancestral"}},
+    "flow_matching": {"recipe": "flow_matching", "sample": {"sampler": "heun", "steps": 10}},
     "ebm": {"recipe": "ebm"},
     "realnvp": {"recipe": "realnvp"},
     "glow": {"recipe": "glow"},
@@ -76,6 +77,7 @@ COMMANDS = (
       for k in ("dcgan", "progan", "wgan_gp", "cgan", "infogan", "gan", "aae", "ebm")),
     "PYTHONPATH=. python benchmarks/fid_mnist5k.py train ddpm --threads 1 --keep runs/bench/ddpm_mnist5k.ckpt",
     "PYTHONPATH=. python benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1",
+    "PYTHONPATH=. python benchmarks/fid_mnist5k.py train flow_matching --threads 1",
     *(f"PYTHONPATH=. python benchmarks/fid_mnist5k.py add {k} runs/bench/likelihood_mnist5k/{k}.ckpt --threads 1"
       for k in ("vae", "cvae", "beta_vae", "realnvp", "glow", "nade", "pixelcnn", "gated_pixelcnn", "pixelrnn_row",
                 "pixelrnn_diag")),

@@ -53,7 +53,8 @@ def capabilities(cls: type) -> str:
             if protocol is types.ConditionalSampler and switch:
                 label += f" (with {switch})"  # only instances built so take labels
             if protocol is types.DensityModel:
-                label += " (exact)" if getattr(cls, "log_prob_is_exact", False) else " (bound)"
+                exact, estimate = getattr(cls, "log_prob_is_exact", False), getattr(cls, "log_prob_is_estimate", False)
+                label += " (exact)" if exact else " (estimate)" if estimate else " (bound)"
             names.append(label)
     return ", ".join(names) or "-"
 

@@ -23,10 +23,11 @@ def to_levels(x: Tensor, num_levels: int) -> Tensor:
     return (x * (num_levels - 1)).round().clamp_(0, num_levels - 1).long()
 
 
-def density_label(exact: bool, discrete: bool) -> str:
+def density_label(exact: bool, discrete: bool, estimate: bool = False) -> str:
     """``bpd`` (exact, discrete images), ``bpd_bound`` (a lower bound on log p: ELBO, IWAE, DDPM's
-    bound, a dequantised flow's E_u log p(x + u)), ``nll`` / ``nll_bound`` (continuous data, nats)."""
-    return ("bpd" if discrete else "nll") + ("" if exact else "_bound")
+    bound, a dequantised flow's E_u log p(x + u)), ``bpd_estimate`` (neither exact nor a bound: flow
+    matching's ODE likelihood), ``nll`` / ``nll_bound`` / ``nll_estimate`` (continuous data, nats)."""
+    return ("bpd" if discrete else "nll") + ("" if exact else "_estimate" if estimate else "_bound")
 
 
 def check_image_shape(

@@ -240,14 +240,19 @@ class GenerativeModule(pl.LightningModule):
     @property
     def density_label(self) -> str:
         """The name of this model's likelihood figure (see :func:`genlight.functional.density_label`)."""
-        return density_label(bool(getattr(self, "log_prob_is_exact", False)), self.data_is_discrete)
+        return density_label(
+            bool(getattr(self, "log_prob_is_exact", False)),
+            self.data_is_discrete,
+            bool(getattr(self, "log_prob_is_estimate", False)),
+        )
 
     def log_density(self, stage: str, log_prob: Tensor, *, prog_bar: bool | None = None) -> None:
         """Log per-example ``log_prob`` (nats) as this model's likelihood figure for ``stage``.
 
         Accumulated in a :class:`~genlight.metrics.BitsPerDim` (sums of nats and dimensions, DDP-summed)
         and logged once per epoch as ``{stage}/bpd`` (exact, discrete data), ``{stage}/bpd_bound`` (a
-        bound) or ``{stage}/nll`` / ``{stage}/nll_bound`` (nats per example, continuous data).
+        bound), ``{stage}/bpd_estimate`` (an estimate) or ``{stage}/nll`` / ``{stage}/nll_bound`` /
+        ``{stage}/nll_estimate`` (nats per example, continuous data).
         """
         from genlight.metrics.bpd import BitsPerDim
 

@@ -39,7 +39,9 @@ class DensityModel(Protocol):
     """Scores discrete images: ``log_prob(x)`` -> ``(n,)`` log-probabilities in nats.
 
     ``log_prob_is_exact`` is ``True`` for exact likelihoods (NADE, PixelCNN, flows up to
-    dequantisation) and ``False`` for lower bounds (ELBO, IWAE, DDPM's variational bound).
+    dequantisation) and ``False`` for lower bounds (ELBO, IWAE, DDPM's variational bound). A family
+    whose ``log_prob`` is neither, an estimate (flow matching's ODE likelihood with a Hutchinson
+    trace), also sets ``log_prob_is_estimate = True``: its figures are labelled ``*_estimate``.
 
     ``log_prob`` is differentiable, like any module call (training losses are built on it): score
     under ``torch.no_grad()`` (Lightning's validation and test loops already do) so that no graph is

@@ -53,6 +53,7 @@ BUDGETS = {
     "ae": 30, "vae": 60, "beta_vae": 60, "cvae": 60, "nade": 60, "pixelcnn": 90, "gated_pixelcnn": 90,
     "pixelrnn_row": 120, "pixelrnn_diag": 120, "realnvp": 120, "glow": 120, "ddpm": 150, "progan": 300,
     "maf": 120, "nsf": 120,
+    "flow_matching": 150,
 }  # fmt: skip
 DEFAULT_BUDGET = 60
 COMMAND = "PYTHONPATH=. python scripts/family_samples.py"

@@ -30,7 +30,7 @@ def test_families_that_take_no_label_are_no_conditional_sampler(name: str) -> No
 @pytest.mark.parametrize(
     ("name", "switch", "extra"),
     [("ddpm", "conditional", {}), ("gated_pixelcnn", "conditional", {}),
-     ("aae", "supervised", {"prior": "mixture_of_gaussians"})],
+     ("aae", "supervised", {"prior": "mixture_of_gaussians"}), ("flow_matching", "conditional", {})],
 )  # fmt: skip
 def test_optional_conditioning_is_answered_per_instance(name: str, switch: str, extra: dict) -> None:
     on, off = smoke(name, **{switch: True}, **extra), smoke(name, **{switch: False}, **extra)
@@ -51,8 +51,8 @@ def test_capabilities_of_an_instance() -> None:
 
 def test_the_class_listing_names_families_that_can_take_labels() -> None:
     built_in = {n for n in MODELS.list(capability=ConditionalSampler) if MODELS.get(n).__module__.startswith("genlight.")}
-    assert built_in == {"aae", "cgan", "cvae", "ddpm", "gated_pixelcnn", "text2image"}
-    assert {n for n in built_in if MODELS.get(n).conditional_with} == {"aae", "ddpm", "gated_pixelcnn"}
+    assert built_in == {"aae", "cgan", "cvae", "ddpm", "flow_matching", "gated_pixelcnn", "text2image"}
+    assert {n for n in built_in if MODELS.get(n).conditional_with} == {"aae", "ddpm", "flow_matching", "gated_pixelcnn"}
 
 
 def test_list_models_says_how_an_instance_becomes_conditional(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,7 @@
 """The mnist5k recipes (``examples/mnist5k/<family>.yaml``): one for every image family, each on 28x28 data
 (mnist5k or its ``source: mnist5k`` variants; ProGAN padded to 32x32), budgeted in optimizer steps, and
 each parses and trains one batch of 8 images with its own widths (callbacks and sample grids off; NADE and
-DDPM smaller, see ``SMALLER``)."""
+DDPM and flow matching smaller, see ``SMALLER``)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ TINY = [
     "--trainer.check_val_every_n_epoch=1", "--data.batch_size=8",
 ]  # fmt: skip
 #: the few recipes whose one batch is slow at their own sizes (NADE's 784 x 256 x H input weights; DDPM's
-#: validation bound over many timesteps): smaller here, the recipe's other arguments kept
-SMALLER = {"nade": ["--model.hidden_units=16"], "ddpm": ["--model.bound_examples=8", "--model.bound_timesteps=2"]}
+#: validation bound over many timesteps; flow matching's ODE likelihood): smaller here, the recipe's other arguments kept
+SMALLER = {"nade": ["--model.hidden_units=16"], "ddpm": ["--model.bound_examples=8", "--model.bound_timesteps=2"],
+           "flow_matching": ["--model.likelihood_examples=2", "--model.likelihood_steps=1", "--model.likelihood_draws=1"]}
 
 
 def test_every_image_family_has_a_recipe() -> None:

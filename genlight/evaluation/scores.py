@@ -82,6 +82,8 @@ def score_label(model: object, name: str) -> str:
     """What a score of :func:`outlier_scores` is for ``model``, e.g. ``-log p(x), exact``."""
     exact = bool(getattr(model, "log_prob_is_exact", False))
     kind = "exact" if exact else "upper bound (from a lower bound on log p)"
+    if not exact and getattr(model, "log_prob_is_estimate", False):
+        kind = "estimate (neither exact nor a bound)"
     return {
         "nll": f"-log p(x) in nats, {kind}",
         "likelihood_ratio": f"-log p(x) + log p_bg(x) (Ren et al. 2019), {kind}",

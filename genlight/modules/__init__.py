@@ -18,6 +18,7 @@ from genlight.modules.cyclegan import CycleGAN
 from genlight.modules.dcgan import DCGAN
 from genlight.modules.ddpm import DDPM
 from genlight.modules.ebm import EBM
+from genlight.modules.flow_matching import FlowMatching
 from genlight.modules.gan import GAN
 from genlight.modules.gated_pixelcnn import GatedPixelCNN
 from genlight.modules.glow import Glow
@@ -47,6 +48,7 @@ __all__ = [
     "DDPM",
     "DiagonalBiLSTMPixelRNN",
     "EBM",
+    "FlowMatching",
     "GAN",
     "GatedPixelCNN",
     "Glow",

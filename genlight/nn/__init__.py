@@ -28,6 +28,7 @@ from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_p
 from genlight.nn.made import MADE, MaskedLinear, made_masks
 from genlight.nn.masked import MaskedConv2d, causal_mask, channel_groups, shift_down
 from genlight.nn.mlp import MLPDiscriminator, mlp_layers
+from genlight.nn.ode import divergence, solve
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 from genlight.nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell, skew, unskew
@@ -81,6 +82,7 @@ __all__ = [
     "dcgan_init_",
     "discretized_gaussian_log_prob",
     "discriminator_loss",
+    "divergence",
     "downsample_plan",
     "draw_levels",
     "generator_loss",
@@ -97,6 +99,7 @@ __all__ = [
     "rational_quadratic_spline",
     "shift_down",
     "skew",
+    "solve",
     "timestep_embedding",
     "unet_channel_mults",
     "unskew",

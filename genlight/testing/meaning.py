@@ -211,6 +211,11 @@ def check_bound_below_exact(family: Family, root: str | Path) -> None:
     name = family_name(family)
     model = _tiny(family, _is_density, "a DensityModel", noise=0.1)
     _require(name, "a bound (log_prob_is_exact is True: check_normalised applies)", not model.log_prob_is_exact)
+    _require(
+        name,
+        "a bound (log_prob_is_estimate: an estimate, no inequality to check)",
+        not getattr(model, "log_prob_is_estimate", False),
+    )
     x = all_images()
     torch.manual_seed(5)
     bound, bound_error = _mean_and_error(_draws(model, x, BOUND_DRAWS))  # (81,)
