@@ -31,6 +31,7 @@ from genlight.modules.realnvp import RealNVP
 from genlight.modules.stargan import StarGAN
 from genlight.modules.text2image import Text2Image
 from genlight.modules.vae import VAE
+from genlight.modules.vqvae import VQVAE
 from genlight.modules.wgan_gp import WGANGP
 
 __all__ = [
@@ -60,5 +61,6 @@ __all__ = [
     "Text2Image",
     "StarGAN",
     "VAE",
+    "VQVAE",
     "WGANGP",
 ]
