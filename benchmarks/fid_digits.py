@@ -74,6 +74,8 @@ COMMANDS = (
     "python benchmarks/fid_digits.py add 'vae (examples/digits/vae.yaml)' runs/bench/likelihood/vae.ckpt --threads 1",
     "python benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform "
     "random labels)' runs/bench/likelihood/cvae.ckpt --threads 1",
+    "python benchmarks/fid_digits.py add 'vqvae + Gated PixelCNN prior (examples/digits/vqvae.yaml, then "
+    "vqvae_prior.yaml)' runs/bench/likelihood/vqvae_prior.ckpt --threads 1",
 )
 
 

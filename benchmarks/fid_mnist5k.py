@@ -69,6 +69,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "gated_pixelcnn": {"recipe": "gated_pixelcnn"},
     "pixelrnn_row": {"recipe": "pixelrnn_row"},
     "pixelrnn_diag": {"recipe": "pixelrnn_diag"},
+    "vqvae_prior": {"recipe": "vqvae_prior"},
 }
 #: what `make bench` runs (about 3.5 hours; the density rows score the checkpoints likelihood_mnist5k.py kept)
 COMMANDS = (
@@ -78,7 +79,7 @@ COMMANDS = (
     "PYTHONPATH=. python benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1",
     *(f"PYTHONPATH=. python benchmarks/fid_mnist5k.py add {k} runs/bench/likelihood_mnist5k/{k}.ckpt --threads 1"
       for k in ("vae", "cvae", "beta_vae", "realnvp", "glow", "nade", "pixelcnn", "gated_pixelcnn", "pixelrnn_row",
-                "pixelrnn_diag")),
+                "pixelrnn_diag", "vqvae_prior")),
 )  # fmt: skip
 
 
