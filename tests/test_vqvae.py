@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from genlight import create_model
-from genlight.errors import CheckpointNotFoundError, ConfigError, ImageShapeError
+from genlight.errors import CheckpointError, CheckpointNotFoundError, ConfigError, ImageShapeError
 from genlight.nn import GatedCodePrior, VectorQuantizer
 from genlight.testing import tiny_trainer
 from genlight.testing.spaces import all_images
@@ -212,6 +212,11 @@ def test_stage_two_refuses_a_mismatched_or_missing_checkpoint(tmp_path, digits):
     missing = vqvae(prior="gated_pixelcnn", vqvae_ckpt=str(tmp_path / "nope.ckpt"))
     with pytest.raises(CheckpointNotFoundError, match="does not exist"):
         missing.setup("fit")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    junk = vqvae(prior="gated_pixelcnn", vqvae_ckpt=str(tmp_path / "junk.ckpt"))
+    with pytest.raises(CheckpointError, match="cannot be read with weights_only=True") as error:
+        junk.setup("fit")
+    assert "\n" not in str(error.value)
 
 
 def test_uniform_prior_bound_is_reconstruction_plus_code_length():

@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlight.checkpoint import read_checkpoint
-from genlight.errors import CheckpointError, ConfigError, ImageShapeError
+from genlight.errors import CheckpointError, CheckpointNotFoundError, ConfigError, ImageShapeError
 from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
 from genlight.nn import make_likelihood
@@ -119,7 +120,9 @@ class VQVAE(GenerativeModule):
         codebook_decay: decay of the moving averages and of the usage counts.
         restart_threshold: restart a code whose average assignments per step fall below it (0 = never).
         prior: ``uniform`` (stage one of the paper) or ``gated_pixelcnn`` (a learned prior over the codes).
-        prior_channels, prior_layers, prior_kernel: width, gated layers and kernel (odd) of the prior.
+        prior_channels: width of the prior's gated layers.
+        prior_layers: gated layers of the prior.
+        prior_kernel: kernel size of the prior's vertical (kxk) and horizontal (1xk) convolutions (odd).
         vqvae_ckpt: a trained stage-one ``vqvae`` checkpoint: its encoder, codebook and decoder are loaded
             (``weights_only``) before the fit and frozen, and only the prior trains; empty: both train.
         lr: Adam learning rate.
@@ -296,7 +299,7 @@ class VQVAE(GenerativeModule):
     def load_stage_one(self, path: str) -> None:
         """Load the encoder, codebook and decoder of a trained ``vqvae`` checkpoint (``weights_only``) and
         freeze them; a checkpoint of another family or architecture is refused in one line."""
-        checkpoint = read_checkpoint(path)
+        checkpoint = read_weights(path)
         theirs = checkpoint.get("hyper_parameters") or {}
         if "num_codes" not in theirs or "code_dim" not in theirs:
             raise CheckpointError(
@@ -320,7 +323,7 @@ class VQVAE(GenerativeModule):
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x = batch[0]
-        logs: dict[str, Tensor] = {}
+        logs: dict[str, Any] = {}
         loss = torch.zeros(len(x), device=x.device)
         if self.stage_one_frozen:
             with torch.no_grad():
@@ -366,6 +369,33 @@ class VQVAE(GenerativeModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.lr)
+
+
+def read_weights(path: str) -> dict[str, Any]:
+    """The checkpoint dict at ``path``, read with ``torch.load(weights_only=True)``: tensors, numbers,
+    strings and containers, never arbitrary objects (as :func:`genlight.checkpoint.read_checkpoint`, which
+    is a layer above the families). A missing or unreadable file is refused in one line."""
+    file = Path(path)
+    if not file.is_file():
+        what = "is a folder, not a checkpoint file" if file.is_dir() else "does not exist"
+        raise CheckpointNotFoundError(
+            f"vqvae_ckpt {path} {what}; stage one (genlight fit -c examples/digits/vqvae.yaml) writes "
+            f"runs/vqvae/version_N/checkpoints/last.ckpt"
+        )
+    try:
+        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as err:  # unpickling refused, a truncated file, not a torch file
+        reason = " ".join(str(err).split())[:120] or type(err).__name__
+        raise CheckpointError(f"vqvae_ckpt {path} cannot be read with weights_only=True ({reason})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"vqvae_ckpt {path} is not a Lightning checkpoint (no 'state_dict')")
+    return checkpoint
 
 
 def _plain(value: Any) -> Any:
