@@ -225,8 +225,9 @@ class VQVAE(GenerativeModule):
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
-        """A frozen representation: the quantised map ``z_q`` flattened, ``(B, D h w)``."""
-        return self.quantizer.lookup(self.encode(x)).flatten(1)
+        """A frozen representation: the encoder's map ``z_e`` before quantisation, flattened, ``(B, D h w)``
+        (the codes' vectors ``z_q`` are this, snapped to ``K`` values per position)."""
+        return self.encoder(x).float().flatten(1)
 
     # ------------------------------------------------------------------ prior and sampling
     def code_log_prob(self, z: Tensor) -> Tensor:
