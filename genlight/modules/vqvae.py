@@ -123,6 +123,7 @@ class VQVAE(GenerativeModule):
         prior_channels: width of the prior's gated layers.
         prior_layers: gated layers of the prior.
         prior_kernel: kernel size of the prior's vertical (kxk) and horizontal (1xk) convolutions (odd).
+        prior_dropout: dropout on the prior's gated features (the prior sees few code maps: it overfits).
         vqvae_ckpt: a trained stage-one ``vqvae`` checkpoint: its encoder, codebook and decoder are loaded
             (``weights_only``) before the fit and frozen, and only the prior trains; empty: both train.
         lr: Adam learning rate.
@@ -157,6 +158,7 @@ class VQVAE(GenerativeModule):
         prior_channels: Size = 64,
         prior_layers: Depth = 6,
         prior_kernel: KernelSize = 3,
+        prior_dropout: Fraction = 0.0,
         vqvae_ckpt: str = "",
         lr: PositiveFloat = 1e-3,
     ) -> None:
@@ -193,7 +195,7 @@ class VQVAE(GenerativeModule):
         out = c * self.likelihood.params_per_channel
         self.decoder = vq_decoder(code_dim, hidden_channels, out, downsample, num_res_blocks)
         self.code_prior = (
-            GatedCodePrior(num_codes, self.code_shape, prior_channels, prior_layers, prior_kernel)
+            GatedCodePrior(num_codes, self.code_shape, prior_channels, prior_layers, prior_kernel, float(prior_dropout))
             if prior == "gated_pixelcnn"
             else None
         )

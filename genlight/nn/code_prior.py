@@ -18,16 +18,23 @@ __all__ = ["GatedCodePrior"]
 
 
 class GatedCodePrior(nn.Module):
-    """Gated PixelCNN prior over ``(B, h, w)`` code maps of ``num_codes`` codes."""
+    """Gated PixelCNN prior over ``(B, h, w)`` code maps of ``num_codes`` codes (``dropout`` on the gated
+    features of the horizontal stack, in training)."""
 
     def __init__(
-        self, num_codes: int, code_shape: tuple[int, int], hidden_channels: int, num_layers: int, kernel_size: int
+        self,
+        num_codes: int,
+        code_shape: tuple[int, int],
+        hidden_channels: int,
+        num_layers: int,
+        kernel_size: int,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_codes, self.code_shape = num_codes, tuple(code_shape)
         self.embed = nn.Embedding(num_codes, hidden_channels)
         self.layers = nn.ModuleList(
-            GatedLayer(hidden_channels, hidden_channels, 1, kernel_size, i == 0, 0, 0.0) for i in range(num_layers)
+            GatedLayer(hidden_channels, hidden_channels, 1, kernel_size, i == 0, 0, dropout) for i in range(num_layers)
         )
         self.head = nn.Sequential(
             nn.ReLU(),
