@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 # `make bench` reruns every benchmark with the budget its results file states, and rewrites
 # benchmarks/results/. Budgets are wall clock, so what a run gets depends on the machine's load:
-#   likelihood_digits   13 families x 5 min + 2 baselines            ~80 min
+#   likelihood_digits   13 families x 5 min + 2 baselines, vqvae 2 x 5 min  ~90 min
 #   vae_rows            5 VAE rows, 60-100 epochs each               ~10 min
 #   fid_digits          DDPM 600 s, EBM 600 s, then 3 more rows; flow matching and DDPM 1000 steps each  ~35 min
 #   ddpm_bound_digits   all 249 KL terms on the 359 test images      ~1-15 min
@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform random labels)' runs/bench/likelihood/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_digits.py train flow_matching --steps 1000 --threads 1 --suffix ' [1000 steps]'
 	$(BENCH) benchmarks/fid_digits.py train ddpm --steps 1000 --threads 1 --rows DDIM --suffix ' [1000 steps]'
+	$(BENCH) benchmarks/fid_digits.py add 'vqvae + Gated PixelCNN prior (examples/digits/vqvae.yaml, then vqvae_prior.yaml)' runs/bench/likelihood/vqvae_prior.ckpt --threads 1
 	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
 	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
@@ -102,6 +103,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py add gated_pixelcnn runs/bench/likelihood_mnist5k/gated_pixelcnn.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add pixelrnn_row runs/bench/likelihood_mnist5k/pixelrnn_row.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add pixelrnn_diag runs/bench/likelihood_mnist5k/pixelrnn_diag.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add vqvae_prior runs/bench/likelihood_mnist5k/vqvae_prior.ckpt --threads 1
 
 clean:
 	rm -rf runs wandb .pytest_cache site

@@ -90,6 +90,8 @@ COMMANDS = (
     f"python benchmarks/fid_digits.py train ddpm --steps {SAME_STEPS} --threads 1 --rows DDIM --suffix ' [{SAME_STEPS} steps]'",
     "python benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform "
     "random labels)' runs/bench/likelihood/cvae.ckpt --threads 1",
+    "python benchmarks/fid_digits.py add 'vqvae + Gated PixelCNN prior (examples/digits/vqvae.yaml, then "
+    "vqvae_prior.yaml)' runs/bench/likelihood/vqvae_prior.ckpt --threads 1",
 )
 
 

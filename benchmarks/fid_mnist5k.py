@@ -70,6 +70,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "gated_pixelcnn": {"recipe": "gated_pixelcnn"},
     "pixelrnn_row": {"recipe": "pixelrnn_row"},
     "pixelrnn_diag": {"recipe": "pixelrnn_diag"},
+    "vqvae_prior": {"recipe": "vqvae_prior"},
 }
 #: what `make bench` runs (about 3.5 hours; the density rows score the checkpoints likelihood_mnist5k.py kept)
 COMMANDS = (
@@ -80,7 +81,7 @@ COMMANDS = (
     "PYTHONPATH=. python benchmarks/fid_mnist5k.py train flow_matching --threads 1",
     *(f"PYTHONPATH=. python benchmarks/fid_mnist5k.py add {k} runs/bench/likelihood_mnist5k/{k}.ckpt --threads 1"
       for k in ("vae", "cvae", "beta_vae", "realnvp", "glow", "nade", "pixelcnn", "gated_pixelcnn", "pixelrnn_row",
-                "pixelrnn_diag")),
+                "pixelrnn_diag", "vqvae_prior")),
 )  # fmt: skip
 
 

@@ -82,6 +82,8 @@ ROWS = [
     Row("cvae", "CVAE (label-free bound, uniform class prior; IWAE)", recipe("cvae"), iwae=100),
     Row("vae_vamp", "VAE + VampPrior (ELBO; IWAE)", recipe("vae_vamp"), iwae=100),
     Row("ddpm", "DDPM (variational bound, all T-1 terms)", recipe("ddpm")),
+    Row("vqvae_prior", "VQ-VAE + Gated PixelCNN prior, both stages in one run (vqvae_prior.yaml, no vqvae_ckpt; bound "
+        "-log p(x|z*) - log p(z*))", recipe("vqvae_prior")),
     Row("vae_bin", "VAE, Bernoulli decoder (ELBO; IWAE)", recipe("vae"), BINARY, binary=True, iwae=1000),
     Row("nade_bin", "NADE, Bernoulli", recipe("nade"), [*BINARY, *SOFTMAX, "--model.hidden_units=500"], binary=True),
     Row("pixelcnn_bin", "PixelCNN, Bernoulli", recipe("pixelcnn"), [*BINARY, *SOFTMAX], binary=True),

@@ -54,8 +54,12 @@ BUDGETS = {
     "pixelrnn_row": 120, "pixelrnn_diag": 120, "realnvp": 120, "glow": 120, "ddpm": 150, "progan": 300,
     "maf": 120, "nsf": 120,
     "flow_matching": 150,
+    "vqvae": 120,
 }  # fmt: skip
 DEFAULT_BUDGET = 60
+#: the digits recipe of a family whose panel is not drawn from ``<name>.yaml`` (vqvae: both stages at once,
+#: the prior fitted on the detached codes, since stage one alone samples codes from a uniform prior)
+CONFIGS = {"vqvae": "vqvae_prior"}
 COMMAND = "PYTHONPATH=. python scripts/family_samples.py"
 
 
@@ -85,7 +89,7 @@ def train(name: str, seconds: float, workdir: Path) -> dict:
     cwd = workdir / name
     cwd.mkdir(parents=True, exist_ok=True)
     cmd = [
-        "nice", "-n", "10", sys.executable, "-m", "genlight.cli", "fit", "-c", str(EXAMPLES / f"{name}.yaml"),
+        "nice", "-n", "10", sys.executable, "-m", "genlight.cli", "fit", "-c", str(EXAMPLES / f"{CONFIGS.get(name, name)}.yaml"),
         "--seed_everything", "0", "--trainer.max_time", budget_text(seconds), "--trainer.callbacks=[]",
         "--samples.every_n_epochs", "0", "--trainer.enable_progress_bar", "false",
     ]  # fmt: skip

@@ -18,7 +18,7 @@ from genlight.cli import GenlightCLI
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mnist5k"
 RECIPES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 #: the recipe of a family whose file is not named after it
-FAMILY = {"vae_vamp": "vae"}
+FAMILY = {"vae_vamp": "vae", "vqvae_prior": "vqvae"}
 TINY = [
     "--trainer.callbacks=[]", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false", "--trainer.enable_checkpointing=false", "--trainer.max_epochs=1",

@@ -34,6 +34,7 @@ from genlight.modules.realnvp import RealNVP
 from genlight.modules.stargan import StarGAN
 from genlight.modules.text2image import Text2Image
 from genlight.modules.vae import VAE
+from genlight.modules.vqvae import VQVAE
 from genlight.modules.wgan_gp import WGANGP
 
 __all__ = [
@@ -66,5 +67,6 @@ __all__ = [
     "Text2Image",
     "StarGAN",
     "VAE",
+    "VQVAE",
     "WGANGP",
 ]

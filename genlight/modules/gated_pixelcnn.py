@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from genlight.errors import IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.modules.autoregressive import AutoregressiveImageModel
-from genlight.nn.masked import MaskedConv2d, shift_down
+from genlight.nn.gated import GatedLayer, gate
+from genlight.nn.masked import MaskedConv2d
 from genlight.nn.pixel_cache import Affine, PixelCache, WindowConv
 from genlight.ranges import (
     ClassCount,
@@ -34,38 +35,6 @@ from genlight.ranges import (
 )
 from genlight.registry import register_model
 from genlight.types import class_count
-
-
-def gate(x: Tensor) -> Tensor:
-    """``tanh(a) * sigmoid(b)`` of the two halves of the features."""
-    a, b = x.chunk(2, dim=1)
-    return torch.tanh(a) * torch.sigmoid(b)
-
-
-class GatedLayer(nn.Module):
-    """One gated layer over ``(v, h)``; ``first`` uses a type-A horizontal mask and drops the residual."""
-
-    def __init__(
-        self, in_ch: int, width: int, image_channels: int, kernel: int, first: bool, num_classes: int, dropout: float
-    ) -> None:
-        super().__init__()
-        self.first = first
-        self.vertical = MaskedConv2d(in_ch, 2 * width, kernel, image_channels, "V")
-        mask: Literal["A", "B"] = "A" if first else "B"
-        self.horizontal = MaskedConv2d(in_ch, 2 * width, (1, kernel), image_channels, mask, out_chunks=2)
-        self.link = nn.Conv2d(2 * width, 2 * width, 1)  # v -> h, before the gate; v comes from rows above
-        self.out = MaskedConv2d(width, width, 1, image_channels, "B")
-        self.dropout = nn.Dropout(dropout)
-        self.embed = nn.Embedding(num_classes, 4 * width) if num_classes > 0 else None
-
-    def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
-        v_pre = self.vertical(v)  # (B, 2F, H, W), rows <= i
-        h_pre = self.horizontal(h) + self.link(shift_down(v_pre))  # rows < i from v, row i from h
-        if self.embed is not None and y is not None:
-            cv, ch = self.embed(y)[:, :, None, None].chunk(2, dim=1)
-            v_pre, h_pre = v_pre + cv, h_pre + ch
-        h_out = self.out(self.dropout(gate(h_pre)))
-        return gate(v_pre), h_out if self.first else h + h_out
 
 
 @dataclass

@@ -19,10 +19,12 @@ from genlight.nn.adversarial import (
 from genlight.nn.autoregressive import draw_levels
 from genlight.nn.autoregressive_flows import Flatten, MaskedAffineAutoregressive, MaskedSplineAutoregressive
 from genlight.nn.classifier_nets import CNNNet, MLPNet
+from genlight.nn.code_prior import GatedCodePrior
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Split, Squeeze
+from genlight.nn.gated import GatedLayer, gate
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_prob_at, logistic_mixture_log_probs
 from genlight.nn.made import MADE, MaskedLinear, made_masks
@@ -31,6 +33,7 @@ from genlight.nn.mlp import MLPDiscriminator, mlp_layers
 from genlight.nn.ode import divergence, solve
 from genlight.nn.priors import DiagonalGaussianMixture, GaussianPrior, MixturePrior, VampPrior, make_prior
 from genlight.nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
+from genlight.nn.quantizer import QuantizerOutput, VectorQuantizer, codebook_stats
 from genlight.nn.recurrent import DiagonalBiLSTM, RowLSTM, lstm_cell, skew, unskew
 from genlight.nn.schedules import linear_decay, warmup_cosine, warmup_cosine_scheduler
 from genlight.nn.spline_coupling import SplineCoupling
@@ -105,4 +108,10 @@ __all__ = [
     "unskew",
     "warmup_cosine",
     "warmup_cosine_scheduler",
+    "GatedCodePrior",
+    "GatedLayer",
+    "QuantizerOutput",
+    "VectorQuantizer",
+    "codebook_stats",
+    "gate",
 ]
