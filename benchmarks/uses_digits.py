@@ -4,6 +4,7 @@ linear probes of frozen features, for every registered image family, beside exac
     python benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2
     python benchmarks/uses_digits.py --only nade,ae --budget 3 --cache /tmp/u --out /tmp/u   # smoke run
     python benchmarks/uses_digits.py one nade main --budget 150            # one training, here
+    python benchmarks/uses_digits.py dose --budget 30 --threads 1          # DoSE and the recommended score
 
 Training (cached): every registered family whose ``examples/digits/<family>.yaml`` trains on ``digits`` is
 fitted with that recipe under a wall-clock budget (``--trainer.max_time``), ``--jobs`` child processes at
@@ -686,6 +687,33 @@ def fingerprint(family: str, cache: Path) -> list[float]:
     return [checkpoint_path(family, v, cache).stat().st_mtime for v in VARIANTS if checkpoint_path(family, v, cache).is_file()]
 
 
+DOSE_COMMAND = "python benchmarks/uses_digits.py dose --budget 30 --threads 1"
+DOSE_MARKERS = ("<!-- dose: written by `uses_digits.py dose` -->", "<!-- /dose -->")
+
+
+def dose_section(args: argparse.Namespace) -> None:
+    """``dose``: DoSE, WAIC and the recommended score (:mod:`benchmarks.uses_dose`), one process, one
+    thread; the section between :data:`DOSE_MARKERS` of ``uses_digits.md`` is replaced (else appended)."""
+    from benchmarks.uses_dose import run, section
+
+    cache = args.cache / "dose" if args.cache == CACHE else args.cache
+    only = {s for s in args.only.split(",") if s}
+    results = run("digits", args.budget, cache, only, None, with_baselines=True)
+    lines = section(results, "digits", DOSE_COMMAND, args.threads)
+    path = args.out / "uses_digits.md"
+    text = path.read_text() if path.is_file() else ""
+    block = "\n".join([DOSE_MARKERS[0], *lines, DOSE_MARKERS[1]])
+    if DOSE_MARKERS[0] in text:
+        before, rest = text.split(DOSE_MARKERS[0], 1)
+        text = before + block + rest.split(DOSE_MARKERS[1], 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    write_json(args.out / "uses_digits_dose.json", results)
+    print(f"wrote {path}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="*", help="empty: train what is missing, then score; `one FAMILY VARIANT`: one training")
@@ -700,6 +728,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     torch.set_num_threads(args.threads)
+    if args.what[:1] == ["dose"]:
+        dose_section(args)
+        return
     if args.what[:1] == ["one"]:
         family, variant = args.what[1:3]
         torch.manual_seed(0)

@@ -7,6 +7,15 @@ a product (the statistics treated as independent), each statistic's bandwidth ch
 leave-one-out log-likelihood of the fitting inliers (:func:`select_bandwidth`):
 
     score(x) = - sum_j log KDE_j(T_j(x)),   KDE_j(t) = 1/n sum_i N(t; T_j(v_i), h_j^2)
+
+DoSE is two-sided: it flags the inputs a model finds too likely (constant images) but also dilutes the
+likelihood's signal on outliers only slightly less likely than the inliers (a held-out class). The
+score ``dose_nll`` (:meth:`DoSE.score_with_nll`) keeps the likelihood test and adds DoSE's evidence
+only where it exceeds the inliers', both standardised on the fitting inliers:
+
+    dose_nll(x) = (nll(x) - m_nll) / s_nll + max(0, (dose(x) - m_dose) / s_dose)
+
+with ``m, s`` the mean and standard deviation over the fitting inliers (DoSE's leave-one-out).
 """
 
 from __future__ import annotations
@@ -127,6 +136,8 @@ class DoSE:
     data: dict[str, Tensor]
     bandwidths: dict[str, float]
     scale: dict[str, float]
+    #: ``(n,)`` leave-one-out DoSE scores of the fitting inliers
+    inlier_scores: Tensor
 
     @classmethod
     def fit(cls, inlier_statistics: dict[str, Tensor], grid: tuple[float, ...] = BANDWIDTHS) -> DoSE:
@@ -142,7 +153,17 @@ class DoSE:
             s = float(v.std()) if v.numel() > 1 and float(v.std()) > 0 else 1.0
             data[name], scale[name] = v / s, s
             bandwidths[name] = select_bandwidth(data[name], grid)
-        return cls(data, bandwidths, scale)
+        loo = sum(-_log_kde(d, d, bandwidths[n], leave_one_out=True) for n, d in data.items())
+        return cls(data, bandwidths, scale, torch.as_tensor(loo))
+
+    def score_with_nll(self, statistics: dict[str, Tensor]) -> Tensor:
+        """``(M,)`` ``dose_nll`` of the module docstring (needs the statistic ``nll``)."""
+        if "nll" not in self.data:
+            raise ValueError("dose_nll needs the statistic nll: the model is not a DensityModel")
+        nll = torch.as_tensor(statistics["nll"], dtype=torch.float64).flatten() / self.scale["nll"]
+        z_nll = (nll - self.data["nll"].mean()) / self.data["nll"].std()
+        z_dose = (self.score(statistics) - self.inlier_scores.mean()) / self.inlier_scores.std()
+        return z_nll + z_dose.clamp(min=0)
 
     def score(self, statistics: dict[str, Tensor]) -> Tensor:
         """``(M,)`` ``-sum_j log KDE_j(T_j)`` of statistics ``{name: (M,)}`` (every fitted name)."""
@@ -161,8 +182,15 @@ class DoSE:
 
 def dose_scores(
     model: object, fit_images: Tensor, image_sets: dict[str, Tensor], *, num_levels: int | None = None
-) -> tuple[DoSE, dict[str, Tensor]]:
+) -> tuple[DoSE, dict[str, dict[str, Tensor]]]:
     """:class:`DoSE` fitted on the statistics of ``fit_images`` (held-out INLIERS, e.g. the validation
-    split) and its ``(B,)`` scores of each of ``image_sets`` (``{name: (B, C, H, W)}``)."""
+    split) and ``{set: {"dose": (B,), "dose_nll": (B,)}}`` for each of ``image_sets`` (``{name: (B, C,
+    H, W)}``; ``dose_nll`` only for a density model)."""
     dose = DoSE.fit(model_statistics(model, fit_images, num_levels=num_levels))
-    return dose, {name: dose.score(model_statistics(model, x, num_levels=num_levels)) for name, x in image_sets.items()}
+    out = {}
+    for name, x in image_sets.items():
+        stats = model_statistics(model, x, num_levels=num_levels)
+        out[name] = {"dose": dose.score(stats)}
+        if "nll" in stats:
+            out[name]["dose_nll"] = dose.score_with_nll(stats)
+    return dose, out

@@ -200,7 +200,7 @@ def _extra_scores(
             dose, scores = dose_scores(model, fit, image_sets, num_levels=datamodule.num_levels)
             out["statistics"], out["n_fit"] = list(dose.data), len(fit)
             for name, values in scores.items():
-                out[name]["dose"] = values
+                out[name].update(values)
     if ensemble:
         if not isinstance(model, DensityModel):
             raise ValueError(f"WAIC needs a density model; {type(model).__name__} has no log_prob")
