@@ -11,16 +11,18 @@ leave-one-out log-likelihood of the fitting inliers (:func:`select_bandwidth`):
 DoSE is two-sided: it flags the inputs a model finds too likely (constant images) but also dilutes the
 likelihood's signal on outliers only slightly less likely than the inliers (a held-out class). The
 score ``dose_nll`` (:meth:`DoSE.score_with_nll`) keeps the likelihood test and adds DoSE's evidence
-only where it exceeds the inliers', both standardised on the fitting inliers:
+only beyond the largest seen among the fitting inliers, both standardised on them:
 
-    dose_nll(x) = (nll(x) - m_nll) / s_nll + max(0, (dose(x) - m_dose) / s_dose)
+    dose_nll(x) = (nll(x) - m_nll) / s_nll + max(0, z(x) - max_i z(v_i)),   z = (dose - m_dose) / s_dose
 
-with ``m, s`` the mean and standard deviation over the fitting inliers (DoSE's leave-one-out).
+with ``m, s`` the mean and standard deviation over the fitting inliers ``v_i`` (DoSE's leave-one-out
+scores for ``z(v_i)``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +38,7 @@ __all__ = ["BANDWIDTHS", "DoSE", "dose_scores", "model_statistics", "select_band
 BANDWIDTHS = tuple(float(h) for h in torch.logspace(-2, 0.5, 26, dtype=torch.float64))
 
 
-def _chunks(fn, x: Tensor, batch_size: int) -> dict[str, Tensor]:  # type: ignore[no-untyped-def]
+def _chunks(fn: Callable[[Tensor], dict[str, Tensor]], x: Tensor, batch_size: int) -> dict[str, Tensor]:
     parts = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     return {k: torch.cat([p[k].detach().double().cpu() for p in parts]) for k in parts[0]}
 
@@ -162,8 +164,9 @@ class DoSE:
             raise ValueError("dose_nll needs the statistic nll: the model is not a DensityModel")
         nll = torch.as_tensor(statistics["nll"], dtype=torch.float64).flatten() / self.scale["nll"]
         z_nll = (nll - self.data["nll"].mean()) / self.data["nll"].std()
-        z_dose = (self.score(statistics) - self.inlier_scores.mean()) / self.inlier_scores.std()
-        return z_nll + z_dose.clamp(min=0)
+        mean, sd = self.inlier_scores.mean(), self.inlier_scores.std()
+        z_dose = (self.score(statistics) - mean) / sd
+        return z_nll + (z_dose - (self.inlier_scores.max() - mean) / sd).clamp(min=0)
 
     def score(self, statistics: dict[str, Tensor]) -> Tensor:
         """``(M,)`` ``-sum_j log KDE_j(T_j)`` of statistics ``{name: (M,)}`` (every fitted name)."""

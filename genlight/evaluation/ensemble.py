@@ -33,9 +33,11 @@ def ensemble_log_probs(models: Sequence[DensityModel], x: Tensor, batch_size: in
         if not isinstance(model, DensityModel):
             raise TypeError(f"WAIC needs density models (log_prob); got {type(model).__name__}")
         if hasattr(model, "eval"):
-            model.eval()  # type: ignore[attr-defined]
+            model.eval()
         device = getattr(model, "device", x.device)
         rows.append(
-            torch.cat([model.log_prob(x[i : i + batch_size].to(device)).double().cpu() for i in range(0, len(x), batch_size)])
+            torch.cat(
+                [model.log_prob(x[i : i + batch_size].to(device)).double().cpu() for i in range(0, len(x), batch_size)]
+            )
         )
     return torch.stack(rows)

@@ -32,7 +32,7 @@ def choose_score(table: Table, sets: Iterable[str], reference: str | None = "nll
     if not candidates:
         raise ValueError(f"no score has an AUROC on every set of {used}")
     if reference in candidates:
-        floor = {u: table[reference][u] - tolerance for u in used}  # type: ignore[index]
+        floor = {u: table[reference][u] - tolerance for u in used}
         candidates = [s for s in candidates if s == reference or all(table[s][u] >= floor[u] for u in used)]
     order = {s: i for i, s in enumerate(table)}
 
