@@ -54,7 +54,7 @@ def model_statistics(
       ``num_levels``);
     - ``elbo_kl``, ``elbo_reconstruction``: the two ELBO terms (a model with ``elbo_terms(x)``);
     - ``bound_prior``, ``bound_kl``, ``bound_decoder``: the terms of a diffusion bound
-      (``bound_terms(x)``);
+      (``bound_terms(x)``; its ``total`` is then ``nll``);
     - ``latent_norm`` (``|eps|^2``), ``log_det`` and ``scale_k_norm`` per scale (a multi-scale flow,
       at the centre of each dequantisation cell);
     - ``energy``, ``discriminator`` (``-D(x)``), ``reconstruction`` (a non-invertible autoencoder).
@@ -73,8 +73,10 @@ def model_statistics(
 
 def _statistics(model: object, x: Tensor, num_levels: int | None) -> dict[str, Tensor]:
     stats: dict[str, Tensor] = {}
-    if isinstance(model, DensityModel):
-        stats["nll"] = -model.log_prob(x).double()
+    bound = getattr(model, "bound_terms", None)
+    terms = bound(x) if callable(bound) else {}
+    if isinstance(model, DensityModel):  # a bound's total is its -log p: one evaluation, not two
+        stats["nll"] = terms["total"].double() if "total" in terms else -model.log_prob(x).double()
         levels = num_levels or int((getattr(model, "hparams", None) or {}).get("num_levels") or 0)
         if levels:
             stats["complexity"] = stats["nll"].cpu() / math.log(2) - compressed_bits(x, levels)
@@ -82,12 +84,9 @@ def _statistics(model: object, x: Tensor, num_levels: int | None) -> dict[str, T
     if callable(elbo) and not int(getattr(model, "num_classes", 0) or 0):
         reconstruction, kl = elbo(x)
         stats["elbo_reconstruction"], stats["elbo_kl"] = reconstruction, kl
-    bound = getattr(model, "bound_terms", None)
-    if callable(bound):
-        terms = bound(x)
-        for name in ("prior", "kl", "decoder"):
-            if name in terms:
-                stats[f"bound_{name}"] = terms[name]
+    for name in ("prior", "kl", "decoder"):
+        if name in terms:
+            stats[f"bound_{name}"] = terms[name]
     flow = getattr(model, "flow", None)
     if isinstance(flow, MultiScaleFlow) and len(flow.input_shape) == 3:
         levels = int(getattr(model, "num_levels", 0) or num_levels or 0)
