@@ -110,7 +110,8 @@ def ood_task(
     draws per example, and its rows gain ``auroc_mc_se``, the standard error of one draw's AUROC over
     the draws divided by ``sqrt(draws)`` (:mod:`genlight.evaluation.draws`).
 
-    ``dose``: DoSE (:mod:`genlight.evaluation.dose`), fitted on the validation split (inliers only);
+    ``dose`` and ``dose_nll``: DoSE (:mod:`genlight.evaluation.dose`), fitted on the validation split
+    (inliers only);
     ``waic``: with ``ensemble`` (other density models: checkpoints or seeds), WAIC over the model and
     them (:mod:`genlight.evaluation.ensemble`); ``more_sets``: also the sets of
     :func:`more_outlier_sets`. The rows start with the recommended score
