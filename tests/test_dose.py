@@ -4,6 +4,8 @@ the leave-one-out choice on a constructed table (`genlight score` reporting it f
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -146,3 +148,26 @@ def test_recommended_rows_come_first_and_mark_the_choice():
     assert [r["chosen"] for r in out[:4]] == ["safe", "safe", "safe", "fancy"]
     assert {r["score"] for r in out if r["recommended"] == "for new data"} == {"safe"}
     assert "recommended for new data: safe" in note
+
+
+# ------------------------------------------------------------------ statistics asked by capability
+def test_statistics_follow_what_the_model_can_do(data):
+    from genlight.registry import get_model_class
+
+    x = data.inliers()[0][:6]
+    torch.manual_seed(0)
+    vae = get_model_class("vae")(**{**get_model_class("vae").smoke_kwargs, "image_shape": (1, 8, 8), "num_levels": 17})
+    stats = model_statistics(vae, x, num_levels=17)
+    assert {"nll", "complexity", "elbo_reconstruction", "elbo_kl", "reconstruction"} <= set(stats)
+    flow_cls = get_model_class("glow")
+    flow = flow_cls(**{**flow_cls.smoke_kwargs, "image_shape": (1, 8, 8), "num_levels": 17})
+    stats = model_statistics(flow, x, num_levels=17)
+    assert {"nll", "latent_norm", "log_det"} <= set(stats) and "reconstruction" not in stats
+    eps = flow.eval().encode(x)  # the cell centres, as the statistic
+    assert torch.allclose(stats["latent_norm"], eps.pow(2).sum(1).double(), rtol=1e-5)
+    scales = [k for k in stats if k.startswith("scale_")]
+    if scales:  # per-scale norms average to the whole latent's mean square
+        sizes = [math.prod(s) for s in flow.flow.latent_shapes]
+        total = sum(stats[k] * n for k, n in zip(sorted(scales), sizes))
+        assert torch.allclose(total, stats["latent_norm"], rtol=1e-5)
+    assert all(v.shape == (6,) and v.dtype == torch.float64 for v in stats.values())
