@@ -48,6 +48,7 @@ demo: $(STAMP)
 #   fid_cost, ebm_landscape (1500 steps)                            ~4 min
 #   sampling_speed      every sampler family, 2 sizes x 2 threads x 2 batches  ~15 min
 #   uses_digits         ~33 trainings x 150 s, 2 at a time, then scores ~50 min (cached: reruns train what is missing)
+#   uses_digits dose    11 density families x 40 s + scoring, one process  ~25 min at load 10 (cached)
 #   likelihood_mnist5k  18 recipes (12 at 256 levels, 6 binarised) + baselines (~6 min)     ~4 h
 #   fid_mnist5k         9 trainings, then 11 kept checkpoints scored (1000 samples each)      ~3 h
 # (the mnist5k budgets are the recipes' optimizer steps, sized for ~10 min on one idle thread; at load
@@ -81,6 +82,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/ebm_landscape.py --steps 1500
 	$(BENCH) benchmarks/gpu_check.py
 	$(BENCH) benchmarks/uses_digits.py --budget 150 --threads 1 --jobs 2
+	$(BENCH) benchmarks/uses_digits.py dose --budget 40 --threads 1
 	$(BENCH) benchmarks/likelihood_mnist5k.py --threads 1 --keep runs/bench/likelihood_mnist5k
 	$(BENCH) benchmarks/fid_mnist5k.py train dcgan --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train progan --threads 1
@@ -93,6 +95,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py train ddpm --threads 1 --keep runs/bench/ddpm_mnist5k.ckpt
 	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train flow_matching --threads 1
+	$(BENCH) benchmarks/uses_mnist5k.py --budget 60 --threads 1 --max_n 200
 	$(BENCH) benchmarks/fid_mnist5k.py add vae runs/bench/likelihood_mnist5k/vae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add cvae runs/bench/likelihood_mnist5k/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add beta_vae runs/bench/likelihood_mnist5k/beta_vae.ckpt --threads 1

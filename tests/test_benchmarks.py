@@ -138,6 +138,17 @@ def test_uses_digits_smoke(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_uses_digits_dose_smoke(tmp_path) -> None:
+    run("benchmarks/uses_digits.py", "dose", "--only", "nade", "--budget", "4", "--cache", str(tmp_path / "cache"),
+        "--out", str(tmp_path))  # fmt: skip
+    results = json.loads((tmp_path / "uses_digits_dose.json").read_text())
+    assert {"nll", "typicality", "complexity", "dose", "dose_nll"} <= set(results["nade"]["auroc"])
+    assert len(results["nade"]["auroc"]["nll"]) == 20 and {"per_pixel", "mixture"} <= set(results)
+    md = (tmp_path / "uses_digits.md").read_text()
+    assert "| nade | " in md and "**recommended** (chosen on the other sets)" in md and "Where it fails:" in md
+
+
+@pytest.mark.slow
 def test_progan_digits_smoke(tmp_path) -> None:
     run("benchmarks/progan_digits.py", "--budget", "6", "--evals", "2", "--threads", "1", "--out", str(tmp_path),
         "--progan_args", '{"width": 8, "steps_per_stage": 2, "fade_steps": 2}')  # fmt: skip

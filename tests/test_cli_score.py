@@ -39,10 +39,32 @@ def test_ood_writes_the_table_and_picture(checkpoints, tmp_path, capsys):
     by = {(r["score"], r["outlier_set"]): r for r in rows}
     assert {r["outlier_set"] for r in rows} == {"inverted", "uniform_noise", "constant", "blurred", "pixel_shuffled",
                                                 "held_out_class"}  # fmt: skip
-    assert {r["score"] for r in rows} == {"nll", "typicality", "complexity"}
+    assert {r["score"] for r in rows} == {"recommended", "nll", "typicality", "complexity", "dose", "dose_nll"}
     assert by["nll", "inverted"]["auroc"] == 1.0 and by["nll", "uniform_noise"]["auroc"] == 1.0
     assert 0.5 < by["nll", "held_out_class"]["auroc"] < 1.0 and by["nll", "held_out_class"]["n_outliers"] == 183
     assert (tmp_path / "ood.csv").read_text().startswith("score,outlier_set,auroc,auprc,fpr_at_95_tpr")
+
+
+def test_the_recommended_score_comes_first_and_is_marked(checkpoints, tmp_path, capsys):
+    """DoSE and the leave-one-set-out recommended score (genlight.evaluation.recommend) in the table."""
+    from genlight.evaluation.outlier_sets import MORE_SETS
+
+    ckpt = checkpoints["density"]
+    code, out, err = run(capsys, "score", "--ckpt_path", ckpt, "--task", "ood", "--max_examples", "40",
+                         "--out", str(tmp_path / "s"), "--more_sets")  # fmt: skip
+    assert code == 0, err
+    rows = json.loads((tmp_path / "s" / "ood.json").read_text())["rows"]
+    sets = {r["outlier_set"] for r in rows}
+    assert len(sets) == 6 + len(MORE_SETS)
+    first = rows[: len(sets)]
+    assert all(r["score"] == "recommended" and r["recommended"] == "leave one set out" for r in first)
+    assert {r["score"] for r in rows} >= {"nll", "dose", "dose_nll", "recommended"}
+    marked = {r["score"] for r in rows if r["recommended"] == "for new data"}
+    assert len(marked) == 1 and f"recommended for new data: {marked.pop()}" in out
+    table = out.splitlines()
+    header = next(i for i, line in enumerate(table) if line.startswith("| score |"))
+    assert table[header + 2].startswith("| recommended |")
+    assert 0.0 <= first[0]["auroc"] <= 1.0
 
 
 def test_a_background_equal_to_the_model_cancels_the_likelihood(checkpoints, tmp_path, capsys):

@@ -64,6 +64,18 @@ def _parser() -> ShortArgumentParser:
     parser.add_argument(
         "--max_examples", type=at_least(10), help="score at most this many examples per set (quick runs)"
     )
+    parser.add_argument(
+        "--more_sets",
+        action="store_true",
+        help="ood: also genlight's transformed, mixed and noisy sets (genlight.evaluation.more_outlier_sets)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=[],
+        metavar="CKPT",
+        help="ood: other checkpoints of the same family (seeds or epochs) for the WAIC score (Choi et al. 2018)",
+    )
     return parser
 
 
@@ -96,6 +108,9 @@ def score_command(argv: list[str]) -> int:
         )
     if ns.background and ns.task != "ood":
         raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
+    for flag in ("more_sets", "ensemble"):
+        if getattr(ns, flag) and ns.task != "ood":
+            raise ConfigError(f"--{flag} is for --task ood; drop it for --task {ns.task}")
 
     from genlight.evaluation import TASKS, can_run, result_paths, run_task, write_result
     from genlight.types import DensityModel
@@ -124,6 +139,7 @@ def score_command(argv: list[str]) -> int:
                 f"family; pass a {family} background (genlight.evaluation.train_background)"
             )
         notes.append(f"background: {background_checkpoint.path} (sha256 {sha256_of(background_checkpoint.path)})")
+    ensemble = [_same_family(path, model, ns) for path in ns.ensemble]
     arguments = _datamodule_arguments(checkpoint, data_cls, ns)
     try:
         datamodule = data_cls(**arguments)
@@ -138,6 +154,8 @@ def score_command(argv: list[str]) -> int:
         seed=ns.score_seed,
         draws=ns.draws,
         max_examples=ns.max_examples,
+        more_sets=ns.more_sets,
+        ensemble=ensemble or None,
     )
     result.notes.extend(notes)
     header = (
@@ -161,6 +179,22 @@ def score_command(argv: list[str]) -> int:
             f"choose the folder)"
         )
     return 0
+
+
+def _same_family(path: str, model: Any, ns: Any) -> Any:
+    """The model of ``--ensemble`` checkpoint ``path``: a density model of ``model``'s family."""
+    from genlight.types import DensityModel
+
+    try:
+        other = open_checkpoint(path, trust=ns.trust_checkpoint).load(ns.device)
+    except GenlightError as err:
+        raise ConfigError(f"--ensemble: {one_line(err)}") from err
+    if type(other) is not type(model) or not isinstance(model, DensityModel):
+        raise ConfigError(
+            f"--ensemble {path} holds {type(other).__name__}: WAIC needs density models (log_prob) of the "
+            f"model's family ({type(model).__name__}); pass its other checkpoints or seeds"
+        )
+    return other
 
 
 def _describe(datamodule: Any) -> str:

@@ -1,5 +1,6 @@
 """Scores of trained models: outlier detection (AUROC/AUPRC/FPR@95 of likelihood, likelihood-ratio,
-typicality, complexity, energy, discriminator and reconstruction scores), classification with
+typicality, complexity, energy, discriminator and reconstruction scores; DoSE, WAIC and the score
+recommended by leaving each outlier set out), classification with
 rejection by a class-conditional density, and linear probes of frozen features. Used by
 ``genlight score`` (:mod:`genlight.cli.score`) and the benchmarks; see docs/evaluation.md."""
 
@@ -10,8 +11,12 @@ from genlight.evaluation.background import (
     train_background,
 )
 from genlight.evaluation.detection import detection_metrics, roc_curve
+from genlight.evaluation.dose import DoSE, dose_scores, model_statistics, select_bandwidth
 from genlight.evaluation.draws import DEFAULT_DRAWS, mc_standard_error, seeded, varying
+from genlight.evaluation.ensemble import ensemble_log_probs, waic_score
+from genlight.evaluation.outlier_sets import MORE_SETS, more_outlier_sets
 from genlight.evaluation.probes import C_GRID, features_of, few_labels, linear_probe
+from genlight.evaluation.recommend import choose_score, leave_one_out, recommended_rows
 from genlight.evaluation.rejection import (
     accuracy_at_coverage,
     accuracy_coverage,
@@ -47,6 +52,17 @@ from genlight.evaluation.tasks import (
 )
 
 __all__ = [
+    "recommended_rows",
+    "leave_one_out",
+    "choose_score",
+    "more_outlier_sets",
+    "MORE_SETS",
+    "waic_score",
+    "ensemble_log_probs",
+    "select_bandwidth",
+    "model_statistics",
+    "dose_scores",
+    "DoSE",
     "C_GRID",
     "DEFAULT_DRAWS",
     "PerturbedImages",

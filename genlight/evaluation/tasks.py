@@ -17,9 +17,13 @@ from torch import Tensor
 from genlight.datamodules.base import GenerativeDataModule
 from genlight.datamodules.outliers import stack_images
 from genlight.evaluation.detection import detection_metrics, roc_curve
+from genlight.evaluation.dose import dose_scores, model_statistics
 from genlight.evaluation.draws import DEFAULT_DRAWS, mc_standard_error, seeded, varying
+from genlight.evaluation.ensemble import ensemble_log_probs, waic_score
+from genlight.evaluation.outlier_sets import more_outlier_sets
 from genlight.evaluation.pictures import bar_chart, line_chart, panels
 from genlight.evaluation.probes import features_of, linear_probe
+from genlight.evaluation.recommend import recommended_rows
 from genlight.evaluation.rejection import (
     accuracy_at_coverage,
     accuracy_coverage,
@@ -92,6 +96,8 @@ def ood_task(
     reference_examples: int = 2000,
     seed: int = 0,
     draws: int = DEFAULT_DRAWS,
+    more_sets: bool = False,
+    ensemble: list[DensityModel] | None = None,
 ) -> TaskResult:
     """Every score of :func:`outlier_scores` of the inliers (the test split) against every outlier set
     of ``datamodule`` (``outlier_sets()``: ``digit_outliers``, ``fashion_outliers``); typicality's
@@ -102,7 +108,14 @@ def ood_task(
     Every random draw comes from ``seed`` (the same call gives the same rows). A score that is a Monte
     Carlo estimate (it differs between two seeds: a VAE's or a DDPM's bound) is the mean of ``draws``
     draws per example, and its rows gain ``auroc_mc_se``, the standard error of one draw's AUROC over
-    the draws divided by ``sqrt(draws)`` (:mod:`genlight.evaluation.draws`)."""
+    the draws divided by ``sqrt(draws)`` (:mod:`genlight.evaluation.draws`).
+
+    ``dose`` and ``dose_nll``: DoSE (:mod:`genlight.evaluation.dose`), fitted on the validation split
+    (inliers only);
+    ``waic``: with ``ensemble`` (other density models: checkpoints or seeds), WAIC over the model and
+    them (:mod:`genlight.evaluation.ensemble`); ``more_sets``: also the sets of
+    :func:`more_outlier_sets`. The rows start with the recommended score
+    (:func:`~genlight.evaluation.recommend.recommended_rows`: chosen leaving each set out)."""
     if not hasattr(datamodule, "outlier_sets"):
         raise ValueError(f"{type(datamodule).__name__} has no outlier sets: use digit_outliers or fashion_outliers")
     if draws < 1:
@@ -122,14 +135,18 @@ def ood_task(
         with seeded(seed + offset):  # each set from its own seed: the sets' order changes no value
             return [outlier_scores(model, x, **kwargs) for _ in range(r)]
 
+    image_sets = dict(datamodule.outlier_sets())
+    if more_sets:
+        image_sets.update(more_outlier_sets(inliers, datamodule.num_levels, seed))
+    image_sets = {k: v[:max_examples] if max_examples else v for k, v in image_sets.items()}
+    extra = _extra_scores(model, datamodule, {"inliers": inliers, **image_sets}, ensemble, seed, max_examples)
     inlier_draws = scored(inliers, 0)
-    inlier_scores = _mean(inlier_draws)
+    inlier_scores = {**_mean(inlier_draws), **extra["inliers"]}
     rows: list[dict[str, Any]] = []
     curves: dict[str, dict[str, Any]] = {name: {} for name in inlier_scores}
-    for i, (set_name, outliers) in enumerate(datamodule.outlier_sets().items(), start=1):
-        outliers = outliers[:max_examples] if max_examples else outliers
+    for i, (set_name, outliers) in enumerate(image_sets.items(), start=1):
         outlier_draws = scored(outliers, 1000 * i)
-        for score, values in _mean(outlier_draws).items():
+        for score, values in {**_mean(outlier_draws), **extra[set_name]}.items():
             metrics = detection_metrics(inlier_scores[score], values)
             row = {
                 "score": score,
@@ -138,16 +155,24 @@ def ood_task(
                 "n_inliers": len(inliers),
                 "n_outliers": len(outliers),
             }
-            if r > 1:
+            if r > 1 and score not in extra[set_name]:
                 each = [detection_metrics(a[score], b[score])["auroc"] for a, b in zip(inlier_draws, outlier_draws)]
                 row["auroc_mc_se"] = round(mc_standard_error(each), 4)
+            elif r > 1:
+                row["auroc_mc_se"] = ""
             rows.append(row)
             fpr, tpr, _ = roc_curve(inlier_scores[score], values)
             curves[score][set_name] = (fpr.tolist(), tpr.tolist())
     charts = [
         line_chart(c, f"ROC: {score}", "false-positive rate", "TPR", diagonal=True) for score, c in curves.items()
     ]
-    notes = [f"seed {seed}: every random draw (the same command gives the same table)"]
+    rows, recommendation = recommended_rows(rows)
+    notes = [f"seed {seed}: every random draw (the same command gives the same table)", recommendation]
+    if "dose" in extra["inliers"]:
+        notes.append(
+            f"dose: DoSE (Morningstar et al. 2021), per-statistic Gaussian KDEs of {', '.join(extra['statistics'])} "
+            f"fitted on the {extra['n_fit']} validation images (inliers only), bandwidths by leave-one-out likelihood"
+        )
     if r > 1:
         per_image = _per_image_se(inlier_draws, sorted(random))
         notes.append(
@@ -156,6 +181,34 @@ def ood_task(
             f"per-image standard error of the mean, averaged over the inliers: {per_image}"
         )
     return TaskResult("ood", rows, panels(charts), notes)
+
+
+def _extra_scores(
+    model: object,
+    datamodule: GenerativeDataModule,
+    image_sets: dict[str, Tensor],
+    ensemble: list[DensityModel] | None,
+    seed: int,
+    max_examples: int | None,
+) -> dict[str, Any]:
+    """``{set: {"dose": (B,), "waic": (B,)}}`` for every set of ``image_sets``, plus ``statistics`` and
+    ``n_fit`` (what DoSE was fitted on: the validation split, inliers only)."""
+    out: dict[str, Any] = {name: {} for name in image_sets}
+    out["statistics"], out["n_fit"] = [], 0
+    with seeded(seed + 7):
+        fit = _split(datamodule, "val", max_examples)[0]
+        if len(fit) >= 2 and model_statistics(model, fit[:2], num_levels=datamodule.num_levels):
+            dose, scores = dose_scores(model, fit, image_sets, num_levels=datamodule.num_levels)
+            out["statistics"], out["n_fit"] = list(dose.data), len(fit)
+            for name, values in scores.items():
+                out[name].update(values)
+    if ensemble:
+        if not isinstance(model, DensityModel):
+            raise ValueError(f"WAIC needs a density model; {type(model).__name__} has no log_prob")
+        with seeded(seed + 11):
+            for name, x in image_sets.items():
+                out[name]["waic"] = waic_score(ensemble_log_probs([model, *ensemble], x))
+    return out
 
 
 def _mean(draws: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -315,11 +368,22 @@ def run_task(
     seed: int = 0,
     draws: int = DEFAULT_DRAWS,
     max_examples: int | None = None,
+    more_sets: bool = False,
+    ensemble: list[DensityModel] | None = None,
 ) -> TaskResult:
     """``task`` (``ood``, ``classify`` or ``probe``) of ``model`` on ``datamodule``, every random draw from
     ``seed``; a probe's from the data seed (``datamodule.seed``), which its notes say."""
     if task == "ood":
-        return ood_task(model, datamodule, background=background, max_examples=max_examples, seed=seed, draws=draws)
+        return ood_task(
+            model,
+            datamodule,
+            background=background,
+            max_examples=max_examples,
+            seed=seed,
+            draws=draws,
+            more_sets=more_sets,
+            ensemble=ensemble,
+        )
     if task == "classify":
         return classify_task(model, datamodule, max_examples=max_examples, seed=seed, draws=draws)
     data_seed = datamodule.seed
