@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.distributed as dist
 from scipy.spatial.distance import cdist
-from tests.helpers import gaussian_features
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
 from genlight.metrics import ClassificationAccuracyScore, DensityCoverage, IntraClassFID
 from genlight.metrics.functional import density_coverage
 from genlight.metrics.sample_quality import SampleQuality
+from tests.helpers import gaussian_features
 
 
 def reference_density_coverage(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:

@@ -84,13 +84,24 @@ class ClassificationAccuracyScore(Metric):
     full_state_update = False
 
     def __init__(
-        self, num_classes: int, net: str = "cnn", steps: int = 500, batch_size: int = 64, lr: float = 1e-3, seed: int = 0
+        self,
+        num_classes: int,
+        net: str = "cnn",
+        steps: int = 500,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        seed: int = 0,
     ) -> None:
         super().__init__()  # default process group: compute() broadcasts over it
         if net not in ("cnn", "mlp"):
             raise ValueError(f"CAS classifier net must be 'cnn' or 'mlp', got {net!r}")
         self.num_classes, self.net, self.steps, self.batch_size, self.lr, self.seed = (
-            int(num_classes), net, steps, batch_size, lr, seed
+            int(num_classes),
+            net,
+            steps,
+            batch_size,
+            lr,
+            seed,
         )
         for side in ("real", "fake"):
             for what in ("images", "labels", "indices"):
