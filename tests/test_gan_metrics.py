@@ -220,3 +220,49 @@ def test_two_gloo_processes_give_the_one_process_values(tmp_path: Path) -> None:
         for r, got in enumerate(ranks):
             torch.testing.assert_close(got[key], value, rtol=1e-6, atol=1e-7, equal_nan=True, msg=f"{key} rank {r}")
     assert 0 < float(one["coverage"]) < 1 and float(one["intra_mean"]) > 0 and 0 < float(one["cas"]) <= 1
+
+
+# ------------------------------------------------------------------ offered by FIDCallback
+def test_fid_callback_offers_density_coverage_intra_fid_and_cas_for_a_conditional_sampler(tmp_path: Path) -> None:
+    from tests.helpers import build_model, cpu_trainer, digits_datamodule
+
+    from genlight.callbacks import FIDCallback
+    from genlight.callbacks.data import ordered_loader
+
+    dm = digits_datamodule()
+    model = build_model("cgan", dm)
+    trainer = cpu_trainer(str(tmp_path), max_steps=1, limit_val_batches=0)
+    trainer.fit(model, dm)
+    callback = FIDCallback(
+        metrics=["fid", "dc", "intra_fid", "cas"], num_samples=200, batch_size=100, every_n_epochs=0,
+        cache_dir=str(tmp_path / "cache"), cas_net="mlp", cas_steps=5,
+    )  # fmt: skip
+    results = callback.evaluate(trainer, model)
+    per_class = [results[f"val/intra_fid_digits_class{c}"] for c in range(10)]
+    assert {"val/fid_digits", "val/density_digits", "val/coverage_digits", "val/intra_fid_digits", "val/cas"} <= set(results)
+    assert 0 <= results["val/coverage_digits"] <= 1 and results["val/density_digits"] >= 0
+    assert results["val/intra_fid_digits"] == pytest.approx(sum(per_class) / 10, rel=1e-5)
+    extractor = callback.extractor(torch.device("cpu"))  # the same seeded samples, scored here per class
+    with torch.no_grad():
+        fake = torch.cat([extractor(x)[0] for _, x in callback.generate(model)]).double()
+        real_x, real_y = (torch.cat(t) for t in zip(*ordered_loader(dm.train_set, 500)))
+        real = extractor(real_x)[0].double()
+    for c in (0, 7):
+        stats = [fid_features_to_statistics(f) for f in (real[real_y == c], fake[torch.arange(200) % 10 == c])]
+        want = fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"]
+        assert per_class[c] == pytest.approx(want, rel=1e-4)
+    assert 0 <= results["val/cas"] <= 1
+    assert {"class_count", "class_outer", "class_sum"} <= set(callback._reference)  # cached with the reference
+    assert int(callback._reference["class_count"].sum()) == len(dm.train_set)
+
+
+def test_fid_callback_refuses_class_metrics_for_an_unconditional_sampler_in_one_line(tmp_path: Path) -> None:
+    from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae
+
+    from genlight.callbacks import FIDCallback
+    from genlight.errors import ConfigError
+
+    callback = FIDCallback(metrics=["fid", "cas"], every_n_epochs=1, cache_dir=str(tmp_path))
+    trainer = cpu_trainer(str(tmp_path), max_steps=1, callbacks=[callback])
+    with pytest.raises(ConfigError, match=r"^FIDCallback: cas need a class-conditional sampler .*drop them from metrics$"):
+        trainer.fit(tiny_vae(), digits_datamodule())
