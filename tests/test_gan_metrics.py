@@ -266,3 +266,20 @@ def test_fid_callback_refuses_class_metrics_for_an_unconditional_sampler_in_one_
     trainer = cpu_trainer(str(tmp_path), max_steps=1, callbacks=[callback])
     with pytest.raises(ConfigError, match=r"^FIDCallback: cas need a class-conditional sampler .*drop them from metrics$"):
         trainer.fit(tiny_vae(), digits_datamodule())
+
+
+# ------------------------------------------------------------------ offered by genlight test
+def test_genlight_test_of_a_conditional_sampler_reports_density_coverage_intra_fid_and_cas(tmp_path: Path) -> None:
+    import math
+
+    from tests.helpers import cpu_trainer, smoke_setup
+
+    model, dm, _ = smoke_setup("cgan", tmp_path)
+    (res,) = cpu_trainer(str(tmp_path), limit_test_batches=3).test(model, datamodule=dm, verbose=False)
+    per_class = [res[f"test/intra_fid_class{c}"] for c in range(10)]
+    assert {"test/fid", "test/density", "test/coverage", "test/intra_fid", "test/cas"} <= set(res)
+    assert all(math.isfinite(res[k]) for k in ("test/fid", "test/density", "test/coverage", "test/cas"))
+    scored = [v for v in per_class if not math.isnan(v)]
+    assert scored and res["test/intra_fid"] == pytest.approx(sum(scored) / len(scored), rel=1e-5)
+    assert 0 <= res["test/coverage"] <= 1 and 0 <= res["test/cas"] <= 1
+    assert "cas: an MLP trained on the samples only" in model.test_protocol

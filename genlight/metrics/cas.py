@@ -26,7 +26,7 @@ def train_classifier(
     images: Tensor,
     labels: Tensor,
     num_classes: int,
-    net: str = "cnn",
+    net: str = "mlp",
     steps: int = 500,
     batch_size: int = 64,
     lr: float = 1e-3,
@@ -68,7 +68,8 @@ class ClassificationAccuracyScore(Metric):
 
     Args:
         num_classes: ``C``; labels are in ``[0, C)``.
-        net: ``cnn`` or ``mlp`` (:mod:`genlight.nn.classifier_nets`).
+        net: ``mlp`` (default: about 100x cheaper to train on the CPU than ``cnn`` at 28x28) or ``cnn``
+            (:mod:`genlight.nn.classifier_nets`).
         steps: classifier training steps (minibatches).
         batch_size: classifier minibatch size.
         lr: Adam learning rate.
@@ -86,7 +87,7 @@ class ClassificationAccuracyScore(Metric):
     def __init__(
         self,
         num_classes: int,
-        net: str = "cnn",
+        net: str = "mlp",
         steps: int = 500,
         batch_size: int = 64,
         lr: float = 1e-3,
