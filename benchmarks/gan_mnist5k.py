@@ -10,7 +10,7 @@ class-conditional rows intra-class FID and CAS; rows with small-data tricks (``d
 Protocol. Each row trains the family's recipe ``examples/mnist5k/<family>.yaml`` (model, data, EMA as the
 CLI adds it; its callbacks dropped) for ``--steps`` optimizer steps (default ``STEPS`` = 1000; G and D
 steps both count; about 3 minutes of one idle thread for dcgan), seed 0, with the row's trick overrides
-(:mod:`benchmarks.gan_rows`). Split ``full``: the 4,000 training images; ``10%``: the first 400 of them
+(``TRICKS`` of :mod:`benchmarks.common`). Split ``full``: the 4,000 training images; ``10%``: the first 400 of them
 (``--data.subset 400``; the seed-0 split is a random permutation, so about 40 per class). No checkpoint
 selection: the final weights (the EMA generator where the recipe has EMA) are scored; test data choose
 nothing.
@@ -43,30 +43,28 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
-from benchmarks.common import (  # fmt: skip
+from benchmarks.common import (
+    CAS_STEPS,
     RESULTS,
     ROOT,
+    TRICKS,
     all_images,
     all_labels,
+    cas,
+    cli_overrides,
     commit,
     draw,
     fmt,
+    intra_fid,
+    manifold_figures,
+    missing_option,
     num_params,
+    parse_row,
     read_json,
     write_json,
     write_lines,
 )
 from benchmarks.fid_mnist5k import MNIST5kScorer, cropped
-from benchmarks.gan_rows import (  # fmt: skip
-    CAS_STEPS,
-    TRICKS,
-    cas,
-    cli_overrides,
-    intra_fid,
-    manifold_figures,
-    missing_option,
-    parse_row,
-)
 from genlight import load_model
 from genlight.types import Sampler, is_conditional
 
