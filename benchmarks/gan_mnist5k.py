@@ -74,6 +74,8 @@ TRICK_ROWS = tuple(f"{f}+{t}" for f in ("dcgan", "cgan") for t in ("diffaugment"
 #: split name -> training images kept (``--data.subset``; None: all 4,000)
 SPLITS: dict[str, int | None] = {"full": None, "10%": 400}
 STEPS = 1000
+#: what `make bench` runs (the trick rows join it once the adversarial base has their options)
+COMMAND = f"python benchmarks/gan_mnist5k.py run {' '.join(FAMILIES)} --split full 10% --threads 1"
 NUM_SAMPLES, EQUAL_N = 1000, 500
 
 
@@ -167,6 +169,8 @@ def render(results: dict[str, Any], path: Path) -> None:
     )
     lines = [
         "# GAN families on mnist5k, full training split and 10% of it",
+        "",
+        f"Command (`make bench`): `{COMMAND}`.",
         "",
         "Produced by `benchmarks/gan_mnist5k.py`; its docstring gives the protocol in full. Lower FID / intra-FID, "
         "higher precision, recall, density (1 = as dense as real data), coverage and CAS are better. Every row: "
