@@ -224,10 +224,9 @@ def test_two_gloo_processes_give_the_one_process_values(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ offered by FIDCallback
 def test_fid_callback_offers_density_coverage_intra_fid_and_cas_for_a_conditional_sampler(tmp_path: Path) -> None:
-    from tests.helpers import build_model, cpu_trainer, digits_datamodule
-
     from genlight.callbacks import FIDCallback
     from genlight.callbacks.data import ordered_loader
+    from tests.helpers import build_model, cpu_trainer, digits_datamodule
 
     dm = digits_datamodule()
     model = build_model("cgan", dm)
@@ -239,7 +238,9 @@ def test_fid_callback_offers_density_coverage_intra_fid_and_cas_for_a_conditiona
     )  # fmt: skip
     results = callback.evaluate(trainer, model)
     per_class = [results[f"val/intra_fid_digits_class{c}"] for c in range(10)]
-    assert {"val/fid_digits", "val/density_digits", "val/coverage_digits", "val/intra_fid_digits", "val/cas"} <= set(results)
+    assert {"val/fid_digits", "val/density_digits", "val/coverage_digits", "val/intra_fid_digits", "val/cas"} <= set(
+        results
+    )
     assert 0 <= results["val/coverage_digits"] <= 1 and results["val/density_digits"] >= 0
     assert results["val/intra_fid_digits"] == pytest.approx(sum(per_class) / 10, rel=1e-5)
     extractor = callback.extractor(torch.device("cpu"))  # the same seeded samples, scored here per class
@@ -257,14 +258,15 @@ def test_fid_callback_offers_density_coverage_intra_fid_and_cas_for_a_conditiona
 
 
 def test_fid_callback_refuses_class_metrics_for_an_unconditional_sampler_in_one_line(tmp_path: Path) -> None:
-    from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae
-
     from genlight.callbacks import FIDCallback
     from genlight.errors import ConfigError
+    from tests.helpers import cpu_trainer, digits_datamodule, tiny_vae
 
     callback = FIDCallback(metrics=["fid", "cas"], every_n_epochs=1, cache_dir=str(tmp_path))
     trainer = cpu_trainer(str(tmp_path), max_steps=1, callbacks=[callback])
-    with pytest.raises(ConfigError, match=r"^FIDCallback: cas need a class-conditional sampler .*drop them from metrics$"):
+    with pytest.raises(
+        ConfigError, match=r"^FIDCallback: cas need a class-conditional sampler .*drop them from metrics$"
+    ):
         trainer.fit(tiny_vae(), digits_datamodule())
 
 
