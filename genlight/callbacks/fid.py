@@ -231,14 +231,15 @@ class FIDCallback(PeriodicCallback):
     def score(
         self, trainer: pl.Trainer, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device | str = "cpu"
     ) -> dict[str, float]:
-        """The metrics of ``(sample indices, images)`` batches (this rank's share) against the reference."""
+        """The metrics of ``(sample indices, images)`` batches (this rank's share) against the reference; the
+        class metrics take the labels ``index % num_classes`` (:meth:`evaluate` sets ``num_classes``)."""
+        if self.num_classes == 0 and any(m in CLASS_METRICS for m in self.metrics):
+            raise ValueError(f"FIDCallback: {'/'.join(CLASS_METRICS)} score a class-conditional sampler only")
         device = torch.device(device)
         extractor = self.extractor(device)
         reference = self.reference(trainer, extractor)
         metrics = self._build_metrics(extractor.num_features, reference, device)
         classes = self.num_classes
-        if classes == 0 and any(m in CLASS_METRICS for m in metrics):
-            raise ValueError(f"FIDCallback: {'/'.join(CLASS_METRICS)} score a class-conditional sampler only")
         for index, images in batches:
             features, logits = extractor(images)
             labels = index % classes if classes else index
