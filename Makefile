@@ -51,6 +51,8 @@ demo: $(STAMP)
 #   uses_digits dose    11 density families x 40 s + scoring, one process  ~25 min at load 10 (cached)
 #   likelihood_mnist5k  18 recipes (12 at 256 levels, 6 binarised) + baselines (~6 min)     ~4 h
 #   fid_mnist5k         9 trainings, then 11 kept checkpoints scored (1000 samples each)      ~3 h
+#   gan_digits 10%      7 adversarial families x 300 s on 129 training images            ~40 min
+#   gan_mnist5k         7 GAN families x 1000 steps, full split and 400 images (3-8 min a row)  ~1.5 h
 # (the mnist5k budgets are the recipes' optimizer steps, sized for ~10 min on one idle thread; at load
 # 1-3 the VAE row trained 16 min and its IWAE k=1000 took 18 more, DCGAN trained 23 min)
 # About 3 hours on 2 CPU cores for the 8x8 part and about 7 more for the 28x28 (mnist5k) part, one
@@ -71,6 +73,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_digits.py add 'vqvae + Gated PixelCNN prior (examples/digits/vqvae.yaml, then vqvae_prior.yaml)' runs/bench/likelihood/vqvae_prior.ckpt --threads 1
 	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
 	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
+	$(BENCH) benchmarks/gan_digits.py --families gan dcgan wgan_gp cgan infogan progan aae --subset 129 --budget 300 --threads 1 --merge
 	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/progan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test
@@ -91,6 +94,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py train infogan --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train gan --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train aae --threads 1
+	$(BENCH) benchmarks/gan_mnist5k.py run gan dcgan wgan_gp cgan infogan progan aae --split full 10% --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train ebm --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train ddpm --threads 1 --keep runs/bench/ddpm_mnist5k.ckpt
 	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1

@@ -5,6 +5,8 @@ a latent-arithmetic grid).
     python benchmarks/gan_digits.py --budget 300 --threads 1         # every family, 300 s each
     python benchmarks/gan_digits.py --families dcgan wgan_gp --budget 300 --threads 2 --merge
     python benchmarks/gan_digits.py --families dcgan --budget 5 --evals 2 --out /tmp/gan_smoke   # smoke run
+    python benchmarks/gan_digits.py --families dcgan cgan --subset 129 --budget 300 --threads 1 --merge   # 10% of train
+    python benchmarks/gan_digits.py --families dcgan+diffaugment --merge   # a trick row (benchmarks.common.TRICKS)
 
 Each family of ``FAMILIES`` that is registered and has ``examples/digits/<family>.yaml`` is trained with
 that config (model ``init_args``, the data class and its ``init_args``, an ``ema:`` section if any: the
@@ -31,11 +33,21 @@ memorisation figure (:func:`genlight.metrics.memorisation`, in the extractor's f
 (10 = all digits equally often; mode collapse lowers it). VAE / CVAE reference rows come from
 ``results/vae_rows.json``. ``--out DIR`` writes the JSON, Markdown and PNG there instead (smoke runs);
 ``--render`` only re-renders the Markdown from the JSON.
+
+Small data and tricks: ``--subset 129`` trains on the first 129 training images (10% of the 1294 of the
+seed-0 split; rows named ``family @ 10%``); a row key ``family+trick`` adds the trick's model overrides
+(``TRICKS`` in :mod:`benchmarks.common`), and a row whose option the family lacks is refused in one line
+before anything trains. Every row is also scored at equal n against the 359 test images: precision, recall
+(k = 3), density, coverage (k = 5) of the first 359 samples (the floor: the last 359 training images, never
+in the 10% subset), and for conditional samplers intra-class FID (the first 359 samples against the training
+images of their class; the floor: the test images) and CAS (an MLP trained on the 1000 samples only, its
+accuracy on the test images; the ceiling: the same MLP trained on 1000 / 129 real training images).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import json
 import math
@@ -55,6 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 from benchmarks.common import (
     MATCHED_DRAWS, NUM_SAMPLES, BudgetMarks, RESULTS, ROOT, Scorer, all_images, all_labels, commit, compose, draw, fmt, linked_arguments,
     num_params, quiet_trainer, read_json, read_png, save_png, timed_fit, write_json, write_lines,
+    CAS_STEPS, TRICKS, cas, intra_fid, manifold_figures, missing_option, parse_row,
 )  # fmt: skip
 from genlight import get_model_class, list_models, load_model
 from genlight.callbacks.data import ordered_loader
@@ -65,12 +78,18 @@ from genlight.latent_arithmetic import arithmetic_grid, latent_arithmetic, laten
 from genlight.types import LatentGenerator, Sampler, Translator, is_conditional
 
 EXAMPLES = ROOT / "examples" / "digits"
-FAMILIES = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "aae", "cyclegan")
+FAMILIES = ("gan", "dcgan", "wgan_gp", "cgan", "infogan", "progan", "aae", "cyclegan")
+#: the rows of the equal-n table: every sampling family, and dcgan / cgan with each small-data trick
+TABLE_ROWS = (*(f for f in FAMILIES if f != "cyclegan"), *(f"{f}+{t}" for f in ("dcgan", "cgan") for t in ("diffaugment", "ada", "lecam")))
+#: --subset of the "10%" rows: 10% of the 1294 training images
+TEN_PERCENT = 129
 #: method names a family may offer for a code-traversal picture (InfoGAN); called with no arguments
 TRAVERSAL_METHODS = ("code_traversal", "traversals", "traverse", "code_traversals", "traversal_grid")
 QUANTILES = (0.1, 0.5)
 #: what `make bench` runs (after vae_rows.py, whose VAE / CVAE rows are the reference rows here)
 COMMAND = "python benchmarks/gan_digits.py --budget 300 --threads 1"
+#: what `make bench` runs after COMMAND: the same families on 10% of the training split
+COMMAND_10 = f"python benchmarks/gan_digits.py --families {' '.join(TABLE_ROWS[:7])} --subset {TEN_PERCENT} --budget 300 --threads 1 --merge"
 
 
 # ---------------------------------------------------------------------------------------- config
@@ -317,6 +336,97 @@ def merge_results(new: dict[str, Any], path: Path, ran: set[str]) -> dict[str, A
     return {**new, "_protocol": protocol, "rows": rows, "skipped": skipped, "panels": panels, "arithmetic": arithmetic}
 
 
+# ---------------------------------------------------------------------------------------- small data, tricks
+def row_name(key: str, subset: int | None) -> str:
+    """``dcgan`` (full split), ``dcgan @ 10%`` (``--subset 129``), ``dcgan @ 300 images`` (another subset)."""
+    if not subset:
+        return key
+    return f"{key} @ {'10%' if subset == TEN_PERCENT else f'{subset} images'}"
+
+
+def with_overrides(config: dict[str, Any], overrides: dict[str, Any], subset: int | None) -> dict[str, Any]:
+    """The example config with a row's model overrides and the data's ``subset``."""
+    config = copy.deepcopy(config)
+    model = config.setdefault("model", {})
+    model["init_args"] = {**(model.get("init_args") or {}), **overrides}
+    if subset:
+        data = config.setdefault("data", {})
+        data["init_args"] = {**(data.get("init_args") or {}), "subset": subset}
+    return config
+
+
+def equal_n_figures(scorer: Scorer, images: torch.Tensor, labels: torch.Tensor | None, test_images: torch.Tensor,
+                    test_labels: torch.Tensor) -> dict[str, Any]:  # fmt: skip
+    """Precision, recall, density, coverage of the first 359 samples against the 359 test images; intra-FID
+    (the first 359 samples against the training images of their class) and CAS for conditional samplers."""
+    n = scorer.floor_n
+    feats = scorer.features(images)
+    out: dict[str, Any] = manifold_figures(scorer.reference["test"], feats[:n])
+    if labels is not None:
+        train_labels = all_labels(scorer.dm.reference_dataset("train"))
+        out.update(intra_fid(scorer.reference["train"], train_labels, feats[:n], labels[:n], 10))
+        out["cas"] = cas(images, labels, test_images, test_labels, 10)
+    return out
+
+
+def class_floor(scorer: Scorer, test_images: torch.Tensor, test_labels: torch.Tensor) -> dict[str, Any]:
+    """The floor of :func:`equal_n_figures`: the last 359 training images against the test images (never in
+    the 10% subset); the test images' intra-FID; CAS of the MLP trained on 1000 and on 129 real images."""
+    n = scorer.floor_n
+    train = scorer.reference["train"]
+    train_images = all_images(scorer.dm.reference_dataset("train"))
+    train_labels = all_labels(scorer.dm.reference_dataset("train"))
+    out: dict[str, Any] = {f"eq_{k}": v for k, v in manifold_figures(scorer.reference["test"], train[-n:]).items()}
+    out.update(intra_fid(train, train_labels, scorer.reference["test"], test_labels, 10))
+    for m in (1000, TEN_PERCENT):
+        out[f"cas_real_{m}"] = cas(train_images[:m], train_labels[:m], test_images, test_labels, 10)
+    return out
+
+
+def equal_n_table(results: dict[str, Any]) -> list[str]:
+    """The rows of every family and trick, full split and 10%, at equal n; rows not run name their command."""
+    floor, rows, n = results["_floor"], results["rows"], results["_floor"].get("matched_n", 359)
+    if "eq_precision" not in floor:
+        return []
+    lines = [
+        "",
+        f"## Equal n: precision, recall, density, coverage, intra-FID, CAS (full training split and 10% of it)",
+        "",
+        f"The first {n} samples of each row against the {n} test images: precision, recall (k = 3; Kynkaanniemi et al. "
+        f"2019), density (1 = as dense as real data) and coverage (k = 5; Naeem et al. 2020). Floor: the last {n} "
+        f"training images (never in the 10% subset). Intra-FID (conditional rows): the first {n} samples against the "
+        "training images of their class, mean over the 10 classes (floor: the test images). CAS: an MLP "
+        f"(`genlight.nn.classifier_nets.MLPNet`, {CAS_STEPS} steps) trained on the {NUM_SAMPLES} samples only, its "
+        f"accuracy on the {n} test images; ceiling: the same MLP trained on 1000 real training images "
+        f"({fmt(floor.get('cas_real_1000'), '.3f')}) or on the {TEN_PERCENT} of the 10% subset "
+        f"({fmt(floor.get(f'cas_real_{TEN_PERCENT}'), '.3f')}). `10%`: `--subset {TEN_PERCENT}`, the first "
+        f"{TEN_PERCENT} of the 1294 training images. Trick rows: "
+        + "; ".join(f"`+{t}`: " + ", ".join(f"`--model.{k} {v}`" for k, v in o.items()) for t, o in TRICKS.items()) + ".",
+        "",
+        "| row | train images | FID train n=1000 | FID train n=359 | precision | recall | density | coverage | intra-FID | "
+        "CAS | budget s | load avg | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| real training images (floor, n = {n}) | - | - | {floor['fid_train']:.3f} | {floor['eq_precision']:.3f} | "
+        f"{floor['eq_recall']:.3f} | {floor['eq_density']:.3f} | {floor['eq_coverage']:.3f} | "
+        f"{fmt(floor.get('intra_fid'), '.2f')} | ceiling {fmt(floor.get('cas_real_1000'), '.3f')} | - | - | - |",
+    ]
+    for subset in (None, TEN_PERCENT):
+        for key in TABLE_ROWS:
+            name = row_name(key, subset)
+            r = rows.get(name)
+            if r is None or "precision" not in r:
+                cmd = f"python benchmarks/gan_digits.py --families {key}{f' --subset {subset}' if subset else ''} --budget 300 --threads 1 --merge"
+                lines.append(f"| {name} | {subset or 1294} | not run yet: `{cmd}` |" + " |" * 10)
+                continue
+            lines.append(
+                f"| {name} | {r.get('train_images', '-')} | {fmt(r.get('fid_train'), '.3f')} | {matched(r, 'train')} | "
+                f"{r['precision']:.3f} | {r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | "
+                f"{fmt(r.get('intra_fid'), '.2f')} | {fmt(r.get('cas'), '.3f')} | {fmt(r.get('budget_s'), 'g')} | "
+                f"{r.get('load_avg_start', '-')} | {r.get('commit', '-')} |"
+            )
+    return lines
+
+
 # ---------------------------------------------------------------------------------------- results
 def reference_rows() -> dict[str, dict[str, Any]]:
     rows = read_json(RESULTS / "vae_rows.json")
@@ -360,7 +470,7 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
     lines = [
         "# Adversarial families on digits (FID / KID, memorisation, class accuracy)",
         "",
-        f"Command (`make bench`): `{COMMAND}`.",
+        f"Commands (`make bench`): `{COMMAND}`, then `{COMMAND_10}`.",
         "",
         f"Produced by `benchmarks/gan_digits.py` (see its docstring). Protocol: each family trained with its "
         f"`examples/digits/<family>.yaml` (model and data arguments, EMA as the CLI adds it) for a budget of "
@@ -416,6 +526,7 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
             f"{fmt(r.get('sample_s_per_1000'), '.3f')} | {r.get('ema', '-')} | {r.get('checkpoint', '-')} | "
             f"{r.get('threads', '-')} | {r.get('load_avg_start', '-')} | {r.get('commit', '-')} |"
         )
+    lines += equal_n_table(results)
     if results.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(f"`{k}` ({v})" for k, v in results["skipped"].items()) + "."]
     lines += ["", "Selection check (see the script's docstring): val FID (144 images) is biased up against train FID "
@@ -456,7 +567,8 @@ def render(results: dict[str, Any], path: Path, png: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--families", nargs="*", default=list(FAMILIES))
+    parser.add_argument("--families", nargs="*", default=list(FAMILIES), help="families, or rows family+trick")
+    parser.add_argument("--subset", type=int, default=None, help=f"train on the first N training images ({TEN_PERCENT}: 10%%)")
     parser.add_argument("--budget", type=float, default=300.0, help="training wall-clock seconds per family")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps instead of the time budget (smoke runs)")
     parser.add_argument("--threads", type=int, default=2)
@@ -475,9 +587,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out_dir = Path(args.out) if args.out else RESULTS
     if args.render:
-        render(read_json(out_dir / "gan_digits.json"), out_dir / "gan_digits.md", "gan_digits.png")
+        results = read_json(out_dir / "gan_digits.json")
+        if "eq_precision" not in results["_floor"]:  # the equal-n floor, added once to older results
+            scorer = Scorer()
+            test = scorer.dm.reference_dataset("test")
+            results["_floor"].update(class_floor(scorer, all_images(test), all_labels(test)))
+            write_json(out_dir / "gan_digits.json", results)
+        render(results, out_dir / "gan_digits.md", "gan_digits.png")
         print(f"wrote {out_dir / 'gan_digits.md'}", flush=True)
         return
+    for key in args.families:  # a trick row whose option is missing fails now, in one line, before any training
+        if "+" in key and parse_row(key)[0] in set(list_models()):
+            problem = missing_option(key)
+            if problem is not None:
+                raise SystemExit(problem)
     code = commit()
 
     scorer = Scorer()
@@ -485,6 +608,7 @@ def main() -> None:
     test_images = all_images(scorer.dm.reference_dataset("test"))
     test_labels = all_labels(scorer.dm.reference_dataset("test"))
     floor = {**scorer.floor(), **judge.figures(test_images, test_labels)}
+    floor.update(class_floor(scorer, test_images, test_labels))
     print("floor", json.dumps(floor), flush=True)
 
     rows: dict[str, dict[str, Any]] = {}
@@ -492,21 +616,26 @@ def main() -> None:
     panels: list[tuple[str, torch.Tensor]] = []
     arithmetic = None
     registered = set(list_models())
-    for family in args.families:
+    for key in args.families:
+        family, overrides = parse_row(key) if "+" in key else (key, {})
+        name = row_name(key, args.subset)
         config = read_config(family)
         if family not in registered or config is None:
             why = "not registered" if family not in registered else f"no examples/digits/{family}.yaml"
             print(f"skip {family}: {why}", flush=True)
-            skipped[family] = why
+            skipped[name] = why
             continue
-        print(f"train {family} ({args.steps} steps)" if args.steps else f"train {family} ({args.budget:.0f} s)", flush=True)
+        config = with_overrides(config, overrides, args.subset)
+        print(f"train {name} ({args.steps} steps)" if args.steps else f"train {name} ({args.budget:.0f} s)", flush=True)
         with tempfile.TemporaryDirectory(prefix=f"gan_digits_{family}_") as root:
             model, info, dm = fit(family, config, args, root)
-        row: dict[str, Any] = {**info, "threads": args.threads, "commit": code, "budget_s": args.budget}
+        row: dict[str, Any] = {**info, "threads": args.threads, "commit": code, "budget_s": args.budget,
+                               "train_images": len(dm.train_set), "overrides": overrides}  # fmt: skip
         if isinstance(model, Sampler):
             labels = torch.arange(NUM_SAMPLES) % int(model.num_classes) if is_conditional(model) else None
             images, per_1000 = draw(model, NUM_SAMPLES, labels=labels)
             row.update(scorer.score(images), **judge.figures(images, labels), sample_s_per_1000=per_1000)
+            row.update(equal_n_figures(scorer, images, labels, test_images, test_labels))
             panels.append((f"{family}" + (" (row = class)" if labels is not None else ""), sample_panel(model)))
             if family == args.arithmetic and isinstance(model, LatentGenerator) and not is_conditional(model):
                 grid, stats = arithmetic_demo(model, judge)
@@ -519,8 +648,8 @@ def main() -> None:
         trav = traversal_panel(model)
         if trav is not None:
             panels.append((f"{family}: {trav[0]}", trav[1]))
-        rows[family] = row
-        print(family, json.dumps({k: v for k, v in row.items() if k not in ("val_history",)}), flush=True)
+        rows[name] = row
+        print(name, json.dumps({k: v for k, v in row.items() if k not in ("val_history",)}), flush=True)
     if arithmetic is not None:
         panels.append(arith_panel)
     elif args.arithmetic:
@@ -541,7 +670,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     results["panels"] = save_panels(panels, out_dir / "gan_digits_panels")
     if args.merge:
-        results = merge_results(results, out_dir / "gan_digits.json", ran=set(args.families))
+        results = merge_results(results, out_dir / "gan_digits.json", ran=set(rows) | set(skipped))
     write_json(out_dir / "gan_digits.json", results)
     if results["panels"]:
         order = {f: i for i, f in enumerate(FAMILIES)}

@@ -7,7 +7,12 @@
   (:func:`~genlight.metrics.extractors.extractor_for`: ``digits`` for 8x8, ``mnist`` for 28x28 when its
   weights are in place, else ``mnist5k``, otherwise ``inception``; 2-D points are compared as they are) and
   :class:`~genlight.metrics.sample_quality.SampleQuality` gives ``test/fid``, ``test/kid``,
-  ``test/kid_std``, ``test/precision`` and ``test/recall``.
+  ``test/kid_std``, ``test/precision``, ``test/recall``, ``test/density`` and ``test/coverage`` (Naeem et
+  al. 2020, k = 5). A class-conditional sampler of images also gets ``test/intra_fid`` (the mean over the
+  classes of the FID of the samples of a test label against the test images of that class, Miyato &
+  Koyama 2018) with ``test/intra_fid_class<c>``, and ``test/cas`` (classification accuracy score, Ravuri &
+  Vinyals 2019: an MLP classifier, :class:`~genlight.nn.classifier_nets.MLPNet`, trained on the samples
+  only for ``CAS_STEPS`` steps, its accuracy on the test images).
 * A :class:`~genlight.types.Translator` (CycleGAN) on unpaired ``(x_a, x_b)`` batches has no paired
   ground truth, so what is measured is: ``test/cycle_a`` = ``|b2a(a2b(a)) - a|`` and ``test/cycle_b``
   (mean L1 round-trip error, [0, 1] units; ``test/cycle`` their mean), ``test/identity`` (``|a2b(b) - b|``
@@ -28,13 +33,17 @@ from torch import Tensor
 from torchmetrics.aggregation import MeanMetric
 
 from genlight.errors import ConfigError
+from genlight.metrics.cas import ClassificationAccuracyScore
 from genlight.metrics.extractors import FeatureExtractor, create_extractor, extractor_for
+from genlight.metrics.intra_fid import IntraClassFID
 from genlight.metrics.sample_quality import SampleQuality
 from genlight.types import Sampler, Translator, is_conditional
 
 __all__ = ["TestScores"]
 
 _SEED_STRIDE = 1_000_003
+#: training steps of the CAS classifier (an MLP, batches of 64, Adam 1e-3)
+CAS_STEPS = 500
 
 
 class TestScores:
@@ -134,9 +143,19 @@ class TestScores:
         with torch.no_grad():
             real_f, fake_f = self._features(x, shape), self._features(fake, shape)
         quality = self._quality("samples", real_f.shape[1], device)
-        quality.update(real_f, self._indices("real", n, rank, world_size, device), real=True)
-        quality.update(fake_f, self._indices("fake", n, rank, world_size, device), real=False)
+        real_index, fake_index = (self._indices(side, n, rank, world_size, device) for side in ("real", "fake"))
+        quality.update(real_f, real_index, real=True)
+        quality.update(fake_f, fake_index, real=False)
         self.conditional = self.conditional or labels is not None
+        if labels is not None and x.dim() == 4:  # class-conditional images: per-class figures
+            classes = int(model.num_classes)
+            if "intra_fid" not in self.metrics:
+                self.metrics["intra_fid"] = IntraClassFID(classes, real_f.shape[1]).to(device)
+                self.metrics["cas"] = ClassificationAccuracyScore(classes, "mlp", CAS_STEPS, seed=self.seed).to(device)
+            self.metrics["intra_fid"].update(real_f, labels, real=True)
+            self.metrics["intra_fid"].update(fake_f, labels, real=False)
+            self.metrics["cas"].update(fake, labels, fake_index, real=False)
+            self.metrics["cas"].update(x, labels, real_index, real=True)
 
     def _update_translator(self, model: Any, x_a: Tensor, x_b: Tensor, rank: int, world_size: int) -> None:
         device, shape, n = x_a.device, tuple(x_a.shape[1:]), len(x_a)
@@ -176,14 +195,18 @@ class TestScores:
         p = self.prefix
         for name, metric in self.metrics.items():
             value = metric.compute()
-            if isinstance(metric, MeanMetric):
+            if isinstance(metric, (MeanMetric, ClassificationAccuracyScore)):
                 out[f"{p}/{name}"] = float(value)
+                continue
+            if isinstance(metric, IntraClassFID):
+                out[f"{p}/intra_fid"] = float(value["mean"])
+                out.update({f"{p}/intra_fid_class{c}": v for c, v in enumerate(value["per_class"].tolist())})
                 continue
             suffix = "" if name == "samples" else f"_{name}"
             for key, v in value.items():
                 if key.startswith("num_"):
                     continue
-                if suffix and key in ("precision", "recall"):
+                if suffix and key in ("precision", "recall", "density", "coverage"):
                     continue  # per-direction: fid and kid
                 out[f"{p}/{key}{suffix}"] = float(v)
             if name == "a2b":
@@ -193,6 +216,12 @@ class TestScores:
                     f"{int(value['num_fake'])} samples (one seeded draw per test batch, seed {self.seed}"
                     f"{', with the test labels' if self.conditional else ''}) vs {int(value['num_real'])} test images; "
                     f"features: {self._feature_text()}"
+                    + (
+                        f"; intra_fid per test label, cas: an MLP trained on the samples only ({CAS_STEPS} steps), "
+                        "its accuracy on the test images"
+                        if "cas" in self.metrics
+                        else ""
+                    )
                 )
         if f"{p}/cycle_a" in out and f"{p}/cycle_b" in out:
             out[f"{p}/cycle"] = (out[f"{p}/cycle_a"] + out[f"{p}/cycle_b"]) / 2

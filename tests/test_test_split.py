@@ -110,7 +110,7 @@ def test_sample_quality_is_the_same_split_over_two_ranks():
         metric.update(fake[r::2], idx[r::2], real=False)
     ranks[1].merge_state(ranks[0])  # the reduction DDP applies (sum and cat)
     a, b = whole.compute(), ranks[1].compute()
-    assert set(a) == {"fid", "kid", "kid_std", "precision", "recall", "num_real", "num_fake"}
+    assert set(a) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "num_real", "num_fake"}
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-9, msg=key)
     assert a["fid"] > 0 and a["num_fake"] == 40

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["first_images", "ordered_loader", "split_dataset_of"]
+__all__ = ["class_labels", "first_images", "ordered_loader", "split_dataset_of"]
 
 
 def split_dataset_of(trainer: pl.Trainer, split: str) -> Dataset:
@@ -44,3 +44,13 @@ def first_images(trainer: pl.Trainer, n: int, split: str = "val") -> Tensor:
     dataset = split_dataset_of(trainer, split)
     batch = next(iter(ordered_loader(dataset, min(n, len(dataset)))))
     return images_of(batch)
+
+
+def class_labels(batch: object) -> Tensor | None:
+    """``y`` of an ``(x, y)`` batch when it holds integer class labels, one per image; else ``None``."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        return None
+    y = batch[1]
+    if isinstance(y, Tensor) and y.dim() == 1 and not y.dtype.is_floating_point and len(y) == len(batch[0]):
+        return y.long()
+    return None

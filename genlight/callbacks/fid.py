@@ -1,4 +1,5 @@
-"""Sample-quality metrics during training: FID, KID, IS and precision/recall of any ``Sampler``.
+"""Sample-quality metrics during training: FID, KID, IS, precision/recall and density/coverage of any
+``Sampler``; intra-class FID and CAS of a class-conditional one.
 
 Every ``every_n_epochs`` validation epochs, ``num_samples`` images are drawn with a fixed seed and
 passed through a feature extractor (see :mod:`genlight.metrics.extractors`), which lives in this
@@ -19,7 +20,7 @@ import pickle
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -29,18 +30,22 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from genlight.callbacks.base import PeriodicCallback, evaluating
-from genlight.callbacks.data import images_of, ordered_loader, split_dataset_of
+from genlight.callbacks.data import class_labels, images_of, ordered_loader, split_dataset_of
 from genlight.callbacks.image_logging import run_dir
 from genlight.errors import DataFilesError
+from genlight.metrics.cas import ClassificationAccuracyScore
 from genlight.metrics.extractors import FeatureExtractor, cache_root, create_extractor
-from genlight.metrics.feature_sets import InceptionScore, KernelDistance, PrecisionRecall
+from genlight.metrics.feature_sets import DensityCoverage, InceptionScore, KernelDistance, PrecisionRecall
 from genlight.metrics.fid import FrechetDistance
+from genlight.metrics.intra_fid import IntraClassFID
 from genlight.ranges import Decay, NonNegativeInt, PositiveInt, Seed, check_arguments
 from genlight.types import Sampler, is_conditional
 
 __all__ = ["FIDCallback", "default_cache_dir"]
 
-METRICS = ("fid", "kid", "is", "pr")
+METRICS = ("fid", "kid", "is", "pr", "dc", "intra_fid", "cas")
+#: the metrics that need class labels: a class-conditional sampler and a labelled real split
+CLASS_METRICS = ("intra_fid", "cas")
 #: data-loading settings that do not change the data, left out of cache keys
 _LOADER_HPARAMS = {"batch_size", "num_workers", "pin_memory", "persistent_workers"}
 
@@ -53,10 +58,15 @@ def default_cache_dir() -> Path:
 
 
 class FIDCallback(PeriodicCallback):
-    """FID (and optionally KID, IS, precision/recall) of generated samples, every few epochs.
+    """FID (and optionally KID, IS, precision/recall, density/coverage, intra-class FID, CAS) of generated
+    samples, every few epochs.
 
     Args:
-        metrics: any of ``fid``, ``kid``, ``is``, ``pr``.
+        metrics: any of ``fid``, ``kid``, ``is``, ``pr`` (precision/recall), ``dc`` (density/coverage,
+            Naeem et al. 2020), and for a class-conditional sampler ``intra_fid`` (the FID of each class's
+            samples against that class's real images, and their mean) and ``cas`` (classification
+            accuracy score, Ravuri & Vinyals 2019: a classifier trained on the samples only, its accuracy
+            on the real ``cas_split`` images). Samples get the labels ``index % num_classes``.
         extractor: a registered extractor (``digits``, ``inception``, ``mnist``; ``list_extractors()``).
         weights_path: extractor weights file (``None``: the extractor's default place).
         num_samples: generated images per evaluation.
@@ -71,6 +81,12 @@ class FIDCallback(PeriodicCallback):
         kid_subset_size: KID subset size (capped at the smaller sample count).
         is_splits: IS splits.
         pr_k: ``k`` of the k-NN balls of precision/recall.
+        dc_k: ``k`` of the real k-NN balls of density/coverage (5 in the paper).
+        cas_split: the real labelled split CAS is measured on (``val`` by default, so that no training-time
+            figure looks at the test split; ``genlight test`` measures it on ``test``).
+        cas_net: the CAS classifier, ``mlp`` or ``cnn`` (:mod:`genlight.nn.classifier_nets`; the CNN costs
+            about 100x more to train on the CPU at 28x28).
+        cas_steps: CAS classifier training steps (Adam 1e-3, batches of 64, seeded with ``seed``).
         max_reference_features: real feature vectors kept in the cache for KID and precision/recall.
         prefix: metric name prefix.
         max_time_fraction: skip due evaluations while sampling would exceed this share of the training
@@ -93,6 +109,10 @@ class FIDCallback(PeriodicCallback):
         kid_subset_size: PositiveInt = 1000,
         is_splits: PositiveInt = 10,
         pr_k: PositiveInt = 3,
+        dc_k: PositiveInt = 5,
+        cas_split: Literal["train", "val", "test"] = "val",
+        cas_net: Literal["mlp", "cnn"] = "mlp",
+        cas_steps: PositiveInt = 500,
         max_reference_features: PositiveInt = 10000,
         prefix: str = "val",
         max_time_fraction: Decay | None = 0.25,
@@ -117,6 +137,9 @@ class FIDCallback(PeriodicCallback):
         self.kid_subset_size = kid_subset_size
         self.is_splits = is_splits
         self.pr_k = pr_k
+        self.dc_k, self.cas_split, self.cas_net, self.cas_steps = dc_k, cas_split, cas_net, cas_steps
+        self.num_classes = 0  # of the sampler evaluated (set by evaluate); labels index % num_classes
+        self._cas_real: tuple[Tensor, Tensor] | None = None
         self.max_reference_features = max_reference_features
         self.prefix = prefix
         self.reference_passes = 0  # passes over the real data (0 when the disk cache was hit)
@@ -143,6 +166,12 @@ class FIDCallback(PeriodicCallback):
 
         if self.every_n_epochs <= 0 or not isinstance(pl_module, self.capability):
             return
+        wanted_classes = [m for m in self.metrics if m in CLASS_METRICS]
+        if wanted_classes and not is_conditional(pl_module):
+            raise ConfigError(
+                f"FIDCallback: {' and '.join(wanted_classes)} need a class-conditional sampler (num_classes > 0); "
+                f"{type(pl_module).__name__} draws without labels: drop them from metrics"
+            )
         if self.num_samples < 1 or self.batch_size < 1:
             raise ConfigError(
                 f"FIDCallback needs num_samples >= 1 and batch_size >= 1, got {self.num_samples} and {self.batch_size}"
@@ -196,24 +225,51 @@ class FIDCallback(PeriodicCallback):
 
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         """Draw the samples (this rank's chunks), update the metrics, compute them on every rank."""
+        self.num_classes = int(pl_module.num_classes) if is_conditional(pl_module) else 0
         return self.score(trainer, self.generate(pl_module, trainer.global_rank, trainer.world_size), pl_module.device)
 
     def score(
         self, trainer: pl.Trainer, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device | str = "cpu"
     ) -> dict[str, float]:
-        """The metrics of ``(sample indices, images)`` batches (this rank's share) against the reference."""
+        """The metrics of ``(sample indices, images)`` batches (this rank's share) against the reference; the
+        class metrics take the labels ``index % num_classes`` (:meth:`evaluate` sets ``num_classes``)."""
+        if self.num_classes == 0 and any(m in CLASS_METRICS for m in self.metrics):
+            raise ValueError(f"FIDCallback: {'/'.join(CLASS_METRICS)} score a class-conditional sampler only")
         device = torch.device(device)
         extractor = self.extractor(device)
         reference = self.reference(trainer, extractor)
         metrics = self._build_metrics(extractor.num_features, reference, device)
+        classes = self.num_classes
         for index, images in batches:
             features, logits = extractor(images)
+            labels = index % classes if classes else index
             for name, metric in metrics.items():
                 if name == "fid":
                     metric.update(features)
-                else:  # IS scores the classifier's logits; KID and precision/recall the features
+                elif name == "intra_fid":
+                    metric.update(features, labels, real=False)
+                elif name == "cas":
+                    metric.update(images, labels, index, real=False)
+                else:  # IS scores the classifier's logits; KID, precision/recall, density/coverage the features
                     metric.update(logits if name == "is" else features, index)
+        if "cas" in metrics:  # this rank's share of the real labelled images, the classifier's test set
+            real, real_labels = self.cas_images(trainer)
+            share = torch.arange(trainer.global_rank, len(real), trainer.world_size)
+            metrics["cas"].update(real[share].to(device), real_labels[share], share.to(device), real=True)
         return self._compute(metrics)
+
+    def cas_images(self, trainer: pl.Trainer) -> tuple[Tensor, Tensor]:
+        """All images and labels of ``cas_split`` (read once, kept on the CPU)."""
+        if self._cas_real is None:
+            images, labels = [], []
+            for batch in ordered_loader(split_dataset_of(trainer, self.cas_split), self.batch_size):
+                y = class_labels(batch)
+                if y is None:
+                    raise DataFilesError(f"FIDCallback: cas needs class labels, the {self.cas_split} split has none")
+                images.append(images_of(batch))
+                labels.append(y)
+            self._cas_real = torch.cat(images), torch.cat(labels)
+        return self._cas_real
 
     def generate(
         self, pl_module: pl.LightningModule, rank: int = 0, world_size: int = 1
@@ -254,6 +310,16 @@ class FIDCallback(PeriodicCallback):
         if "pr" in self.metrics:
             metrics["pr"] = PrecisionRecall(self.pr_k)
             metrics["pr"].set_reference(reference["features"])
+        if "dc" in self.metrics:
+            metrics["dc"] = DensityCoverage(self.dc_k)
+            metrics["dc"].set_reference(reference["features"])
+        if "intra_fid" in self.metrics and self.num_classes:
+            metrics["intra_fid"] = IntraClassFID(self.num_classes, num_features)
+            metrics["intra_fid"].set_reference(
+                reference["class_sum"], reference["class_outer"], reference["class_count"]
+            )
+        if "cas" in self.metrics and self.num_classes:
+            metrics["cas"] = ClassificationAccuracyScore(self.num_classes, self.cas_net, self.cas_steps, seed=self.seed)
         return {k: m.to(device) for k, m in metrics.items()}
 
     def _compute(self, metrics: dict[str, Any]) -> dict[str, float]:
@@ -264,6 +330,14 @@ class FIDCallback(PeriodicCallback):
                 out[tag.format("fid")] = float(value)
             elif name == "pr":
                 out[tag.format("precision")], out[tag.format("recall")] = float(value[0]), float(value[1])
+            elif name == "dc":
+                out[tag.format("density")], out[tag.format("coverage")] = float(value[0]), float(value[1])
+            elif name == "intra_fid":
+                out[tag.format("intra_fid")] = float(value["mean"])
+                for c, v in enumerate(value["per_class"].tolist()):
+                    out[f"{tag.format('intra_fid')}_class{c}"] = v
+            elif name == "cas":
+                out[f"{self.prefix}/cas"] = float(value)
             else:
                 out[tag.format(name)], out[tag.format(f"{name}_std")] = float(value[0]), float(value[1])
         self.last_results = out
@@ -286,6 +360,7 @@ class FIDCallback(PeriodicCallback):
             "size": n,
             "max_reference": self.max_reference,
             "max_reference_features": self.max_reference_features,
+            **({"per_class": self.num_classes} if "intra_fid" in self.metrics else {}),
             "fingerprint": fingerprint,
             "image_shape": list(first.shape),
             "extractor": extractor.name,
@@ -330,23 +405,40 @@ class FIDCallback(PeriodicCallback):
         os.replace(tmp, path)
 
     def compute_reference(self, dataset: Dataset, extractor: FeatureExtractor) -> dict[str, Any]:
-        """One pass of the extractor over the real images (float64 sufficient statistics)."""
+        """One pass of the extractor over the real images (float64 sufficient statistics; per class too,
+        ``class_sum``, ``class_outer``, ``class_count``, when ``intra_fid`` is asked for)."""
         self.reference_passes += 1
         device = next(iter([*extractor.parameters(), *extractor.buffers()]), torch.empty(0)).device
         fid = FrechetDistance(extractor.num_features).to(device)
+        per_class = IntraClassFID(self.num_classes, extractor.num_features).to(device) if self._per_class else None
         kept: list[Tensor] = []
         seen, limit = 0, self.max_reference or len(dataset)
         for batch in ordered_loader(dataset, self.batch_size):
             x = images_of(batch)[: limit - seen].to(device)
             features, _ = extractor(x)
             fid.update(features)
+            if per_class is not None:
+                y = class_labels(batch)
+                if y is None:
+                    raise DataFilesError(
+                        f"FIDCallback: intra_fid needs class labels, the {self.reference_split} split has none"
+                    )
+                per_class.update(features, y[: len(x)].to(device), real=True)
             if seen < self.max_reference_features:
                 kept.append(features[: self.max_reference_features - seen].cpu())
             seen += len(x)
             if seen >= limit:
                 break
         mu, sigma = fid.statistics()
-        return {"mu": mu.cpu(), "sigma": sigma.cpu(), "features": torch.cat(kept), "num_images": seen}
+        out = {"mu": mu.cpu(), "sigma": sigma.cpu(), "features": torch.cat(kept), "num_images": seen}
+        if per_class is not None:  # this process's pass (rank 0 writes the cache): no sync
+            out.update(class_sum=per_class.real_sum.cpu(), class_outer=per_class.real_outer.cpu(),
+                       class_count=per_class.real_count.cpu())  # fmt: skip
+        return out
+
+    @property
+    def _per_class(self) -> bool:
+        return "intra_fid" in self.metrics and self.num_classes > 0
 
     def _announce(self, trainer: pl.Trainer, dataset: Dataset, extractor: FeatureExtractor, path: Path) -> None:
         if self.protocol is not None:

@@ -1,4 +1,4 @@
-"""Metrics that need the feature vectors themselves: KID, IS, precision/recall.
+"""Metrics that need the feature vectors themselves: KID, IS, precision/recall, density/coverage.
 
 They share :class:`FeatureSetMetric`: list states of features and of their global sample indices
 (``dist_reduce_fx="cat"``). ``compute`` sorts by index, so after a DDP gather the set is in the
@@ -12,9 +12,9 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from genlight.metrics.functional import inception_score, kernel_distance, precision_recall
+from genlight.metrics.functional import density_coverage, inception_score, kernel_distance, precision_recall
 
-__all__ = ["FeatureSetMetric", "InceptionScore", "KernelDistance", "PrecisionRecall"]
+__all__ = ["DensityCoverage", "FeatureSetMetric", "InceptionScore", "KernelDistance", "PrecisionRecall"]
 
 
 class FeatureSetMetric(Metric):
@@ -91,3 +91,17 @@ class PrecisionRecall(FeatureSetMetric):
 
     def compute(self) -> tuple[Tensor, Tensor]:
         return precision_recall(self._require_reference(), self.gathered(), self.k)
+
+
+class DensityCoverage(FeatureSetMetric):
+    """Density and coverage (Naeem et al. 2020) against the reference features, ``k``-NN balls of the
+    reference (k = 5 as in the paper); see :func:`~genlight.metrics.functional.density_coverage`."""
+
+    higher_is_better = True
+
+    def __init__(self, k: int = 5) -> None:
+        super().__init__()
+        self.k = k
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        return density_coverage(self._require_reference(), self.gathered(), self.k)

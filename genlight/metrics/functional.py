@@ -5,6 +5,8 @@
   averaged over random subsets.
 - IS (Salimans et al. 2016): ``exp(E_x KL(p(y|x) || p(y)))``, averaged over splits.
 - Precision / recall (Kynkaanniemi et al. 2019): k-NN manifold estimates.
+- Density / coverage (Naeem et al. 2020): ``density = 1/(k M) sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))]``,
+  ``coverage = 1/N sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]`` (real ``X_i``, fake ``Y_j``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "density_coverage",
     "feature_statistics",
     "frechet_distance",
     "inception_score",
@@ -130,3 +133,19 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[Tensor, Te
         return (torch.cdist(query, ref) <= ref_radii[None]).any(1).double().mean()
 
     return coverage(real, radii(real), fake), coverage(fake, radii(fake), real)
+
+
+def density_coverage(real: Tensor, fake: Tensor, k: int = 5) -> tuple[Tensor, Tensor]:
+    """Density and coverage (Naeem et al. 2020, the ``prdc`` package's definitions): ``B(X_i, r_i)`` is the
+    open ball around real ``X_i`` with ``r_i`` its distance to its k-th nearest other real vector;
+    density counts, per fake vector, the balls it falls in (divided by ``k``, averaged over the fakes; 1
+    for fakes distributed as the reals, unbounded above), coverage is the share of real balls holding
+    at least one fake."""
+    real, fake = real.double().cpu(), fake.double().cpu()
+    if len(real) <= k:
+        raise ValueError(f"density/coverage with k={k} need more than {k} real vectors, got {len(real)}; lower k")
+    radii = torch.cdist(real, real).kthvalue(k + 1, dim=1).values  # (N,); +1: the point itself is at 0
+    inside = torch.cdist(real, fake) < radii[:, None]  # (N, M): fake j in the ball of real i
+    density = inside.double().sum(0).mean() / k
+    coverage = inside.any(1).double().mean()
+    return density, coverage

@@ -1,9 +1,9 @@
-"""Two feature sets compared in one metric: FID, KID and precision/recall of generated (``fake``)
+"""Two feature sets compared in one metric: FID, KID, precision/recall and density/coverage of generated (``fake``)
 against real features, both gathered over the same evaluation (what ``genlight test`` reports).
 
 FID (Heusel et al. 2017) uses float64 sufficient statistics ``sum f``, ``sum f f^T``, ``n`` of each set
 (``dist_reduce_fx="sum"``); KID (Binkowski et al. 2018) and improved precision/recall (Kynkaanniemi et
-al. 2019) use the feature vectors themselves (list states, ``dist_reduce_fx="cat"``, ordered by their
+al. 2019) and density/coverage (Naeem et al. 2020) use the feature vectors themselves (list states, ``dist_reduce_fx="cat"``, ordered by their
 global sample index after the gather), so under DDP every rank computes the numbers one process gets.
 """
 
@@ -14,13 +14,19 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from genlight.metrics.functional import feature_statistics, frechet_distance, kernel_distance, precision_recall
+from genlight.metrics.functional import (
+    density_coverage,
+    feature_statistics,
+    frechet_distance,
+    kernel_distance,
+    precision_recall,
+)
 
 __all__ = ["SampleQuality"]
 
 
 class SampleQuality(Metric):
-    """FID, KID (mean, std) and precision/recall of ``fake`` against ``real`` features.
+    """FID, KID (mean, std), precision/recall and density/coverage of ``fake`` against ``real`` features.
 
     Args:
         num_features: feature size ``d``.
@@ -28,12 +34,13 @@ class SampleQuality(Metric):
             when it has no more than ``kid_subset_size`` (subsets of a whole set would all be equal).
         kid_subset_size: KID subset size, at most.
         pr_k: ``k`` of the k-NN balls of precision/recall (left out when a set has ``<= k`` vectors).
-        max_pr: precision/recall use the first ``max_pr`` vectors of each set (by sample index):
-            their ``n x n`` distance matrices grow quadratically.
+        max_pr: precision/recall and density/coverage use the first ``max_pr`` vectors of each set (by
+            sample index): their ``n x n`` distance matrices grow quadratically.
+        dc_k: ``k`` of the real k-NN balls of density/coverage (left out when there are ``<= k`` reals).
 
     ``update(features, indices, real=...)``: ``indices`` are global sample indices (the order after a
-    DDP gather). ``compute()`` returns ``{"fid", "kid", "kid_std", "precision", "recall", "num_real",
-    "num_fake"}`` as float tensors (keys for which a set is too small are left out).
+    DDP gather). ``compute()`` returns ``{"fid", "kid", "kid_std", "precision", "recall", "density",
+    "coverage", "num_real", "num_fake"}`` as float tensors (keys for which a set is too small are left out).
     """
 
     is_differentiable = False
@@ -41,11 +48,18 @@ class SampleQuality(Metric):
     full_state_update = False
 
     def __init__(
-        self, num_features: int, kid_subsets: int = 100, kid_subset_size: int = 1000, pr_k: int = 3, max_pr: int = 5000
+        self,
+        num_features: int,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        pr_k: int = 3,
+        max_pr: int = 5000,
+        dc_k: int = 5,
     ) -> None:
         super().__init__()
         self.num_features = d = int(num_features)
         self.kid_subsets, self.kid_subset_size, self.pr_k, self.max_pr = kid_subsets, kid_subset_size, pr_k, max_pr
+        self.dc_k = dc_k
         for side in ("real", "fake"):
             self.add_state(f"{side}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{side}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
@@ -88,4 +102,7 @@ class SampleQuality(Metric):
         if min(len(real), len(fake)) > self.pr_k:
             precision, recall = precision_recall(real, fake, self.pr_k)
             out["precision"], out["recall"] = precision.float(), recall.float()
+        if len(real) > self.dc_k and len(fake) > 0:
+            density, coverage = density_coverage(real, fake, self.dc_k)
+            out["density"], out["coverage"] = density.float(), coverage.float()
         return out
