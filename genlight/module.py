@@ -103,7 +103,12 @@ class GenerativeModuleHooks(pl.Callback):
     ) -> None:
         window = getattr(pl_module, "accumulation", None)
         if isinstance(window, AccumulationWindow) and ACCUMULATION_KEY in checkpoint:
-            window.load_state_dict(checkpoint[ACCUMULATION_KEY], pl_module)
+            window.load_state_dict(checkpoint[ACCUMULATION_KEY])
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        window = getattr(pl_module, "accumulation", None)
+        if isinstance(window, AccumulationWindow):  # after the Trainer cleared the gradients for the fit
+            window.restore_gradients(pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if isinstance(pl_module, GenerativeModule):
@@ -243,6 +248,14 @@ class GenerativeModule(pl.LightningModule):
             if step:
                 optimizer.step()
         return built
+
+    def on_validation_model_zero_grad(self) -> None:
+        """Lightning clears the gradients before a validation run inside an epoch; not those summed so far
+        in an unfinished gradient-accumulation window (``self.accumulation``)."""
+        window = getattr(self, "accumulation", None)
+        if isinstance(window, AccumulationWindow) and not window.begins:
+            return
+        super().on_validation_model_zero_grad()
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """Pickle a model holding parametrized layers (spectral norm) by rebuilding it from its

@@ -117,6 +117,9 @@ class AdversarialModule(GenerativeModule):
     monitor: ClassVar[str | None] = ""  # no validation figure of its own; FID callbacks may be monitored
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")
     ddp_find_unused_parameters: ClassVar[bool] = True
+    #: arguments under which every loss term is a mean of per-example terms (no in-batch negatives), so that
+    #: ``accumulate: k`` over k batches steps as one batch of k·b would (the accumulation test builds with them)
+    per_example_kwargs: ClassVar[dict[str, Any]] = {}
 
     generator: nn.Module
     discriminator: nn.Module

@@ -225,7 +225,7 @@ class Text2Image(AdversarialModule):
         embed_dim: word embedding size.
         text_dim: caption (and image) embedding size.
         proj_dim: size of the text projection in G and D (Reed et al.: 128).
-        contrastive_weight: weight of the contrastive term that trains the text encoder (> 0).
+        contrastive_weight: weight of the contrastive term that trains the text encoder (>= 0; 0 leaves the text encoder at its initialisation).
         temperature: temperature of the contrastive logits.
         int_beta: GAN-INT's ``β``: ``t_int = β t + (1 - β) t_wrong``.
         int_weight: weight of the GAN-INT term in G's loss (0: GAN-CLS alone).
@@ -239,6 +239,7 @@ class Text2Image(AdversarialModule):
         betas: Adam's ``(beta1, beta2)``, each in [0, 1).
     """
 
+    per_example_kwargs: ClassVar[dict[str, Any]] = {"contrastive_weight": 0.0}  # InfoNCE's negatives: the batch
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 4, "embed_dim": 4, "text_dim": 4, "proj_dim": 4}
     smoke_data: ClassVar[str] = "digit_captions"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("captioned",)
@@ -256,7 +257,7 @@ class Text2Image(AdversarialModule):
         embed_dim: Size = 32,
         text_dim: Size = 32,
         proj_dim: Size = 32,
-        contrastive_weight: PositiveFloat = 1.0,
+        contrastive_weight: NonNegativeFloat = 1.0,
         temperature: Decay = 0.1,
         int_beta: Fraction = 0.5,
         int_weight: NonNegativeFloat = 1.0,

@@ -40,6 +40,7 @@ class AccumulationWindow:
         self.seen = 0  # training batches seen, over every epoch
         self.carried: list[tuple[Tensor | None, ...]] = []
         self.sums: dict[str, float] = {}
+        self.pending_grads: dict[str, Tensor] = {}
 
     @property
     def begins(self) -> bool:
@@ -100,8 +101,9 @@ class AccumulationWindow:
             state.update(carried=[list(c) for c in self.carried], sums=dict(self.sums), grads=grads)
         return state
 
-    def load_state_dict(self, state: dict[str, Any], module: nn.Module) -> None:
-        """Restore :meth:`state_dict` (the gradients onto ``module``'s parameters)."""
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the gradients wait for :meth:`restore_gradients` (Lightning clears
+        every gradient when a fit starts, after loading the checkpoint)."""
         self.seen = int(state.get("seen", 0))
         if int(state.get("k", self.k)) != self.k and self.seen % self.k:
             raise ValueError(
@@ -110,8 +112,13 @@ class AccumulationWindow:
             )
         self.carried = [tuple(c) for c in state.get("carried", [])]
         self.sums = dict(state.get("sums", {}))
+        self.pending_grads: dict[str, Tensor] = dict(state.get("grads", {}))
+
+    def restore_gradients(self, module: nn.Module) -> None:
+        """Put the summed gradients of a loaded unfinished window back onto ``module``'s parameters (once)."""
         params = dict(module.named_parameters())
         with torch.no_grad():
-            for name, grad in state.get("grads", {}).items():
+            for name, grad in getattr(self, "pending_grads", {}).items():
                 if name in params:
                     params[name].grad = grad.to(params[name].device, params[name].dtype).clone()
+        self.pending_grads = {}
