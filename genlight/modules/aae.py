@@ -269,7 +269,8 @@ class AAE(GenerativeModule):
         """Phase 2 over ``batches`` ``(x, y)`` (one step of each optimizer, losses scaled by ``1/len``): D on
         prior draws vs the codes of the updated encoder (detached), then the encoder fools D. Returns
         the mean losses."""
-        k, codes, sums = len(batches), [], {}
+        k, codes = len(batches), []
+        sums: dict[str, Tensor] = {}
         for i, (x, y) in enumerate(batches):
             assert x is not None
             z, _ = self.posterior_sample(x)  # the codes of the updated encoder
@@ -281,11 +282,11 @@ class AAE(GenerativeModule):
             self.manual_step(opt_d, d_loss, scale=1.0 / k, zero_grad=i == 0, step=i == k - 1)
             codes.append((z, y))
             for name, value in {"d_loss": d_loss, **({"gp": d_terms["gp"]} if "gp" in d_terms else {})}.items():
-                sums[name] = sums.get(name, 0.0) + value.detach() / k
+                sums[name] = sums[name] + value.detach() / k if name in sums else value.detach() / k
         for i, (z, y) in enumerate(codes):
             g_loss = generator_loss(self.hparams.loss, self.critic(z, y))
             self.manual_step(opt_g, g_loss, scale=1.0 / k, zero_grad=i == 0, step=i == k - 1)
-            sums["g_loss"] = sums.get("g_loss", 0.0) + g_loss.detach() / k
+            sums["g_loss"] = sums["g_loss"] + g_loss.detach() / k if "g_loss" in sums else g_loss.detach() / k
         return sums
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:

@@ -28,7 +28,8 @@ Options for small data sets (every family built on this base takes them):
   gradients accumulate as batches arrive; the generator's step, which goes through the updated D as
   without accumulation, runs at the window's end over the latent codes the window carried (one more
   generator forward per batch, none of its activations kept). With batch norm (DCGAN's default ``d_norm``)
-  or minibatch statistics the step is not that of one large batch.
+  or minibatch statistics the step is not that of one large batch. Under DDP every batch's backward
+  all-reduces its gradients (no ``no_sync`` inside a window): correct, not the cheapest.
 
 Subclasses build ``self.generator`` (``G(z[, y]) -> [-1, 1]``) and ``self.discriminator``
 (``D(x[, y]) -> (B,)`` logits) in ``__init__`` and may extend :meth:`discriminator_terms` /

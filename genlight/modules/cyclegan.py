@@ -202,11 +202,15 @@ class CycleGAN(GenerativeModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         window = self.accumulation  # both steps accumulate as batches arrive: D's uses the fakes made before G's
-        steps = {"scale": window.scale, "zero_grad": window.begins, "step": window.ends}
+        scale, begins, ends = window.scale, window.begins, window.ends
         real_a, real_b = batch[0] * 2.0 - 1.0, batch[1] * 2.0 - 1.0
         fake_b, fake_a = self.generators["a2b"](real_a), self.generators["b2a"](real_b)  # serve both steps
         g_terms = self.manual_step(
-            opt_g, lambda: self.generator_terms(real_a, real_b, fake_a, fake_b), **steps
+            opt_g,
+            lambda: self.generator_terms(real_a, real_b, fake_a, fake_b),
+            scale=scale,
+            zero_grad=begins,
+            step=ends,
         )  # D frozen
         g_loss = sum(g_terms.values())
         d_a = discriminator_loss(
@@ -220,7 +224,9 @@ class CycleGAN(GenerativeModule):
             self.discriminators["b"](self.pools["b"].query(fake_b.detach())),
         )
         d_loss = d_a + d_b
-        self.manual_step(opt_d, d_loss, **steps)  # the fakes are detached: the generators are not in this graph
+        self.manual_step(
+            opt_d, d_loss, scale=scale, zero_grad=begins, step=ends
+        )  # the fakes are detached: the generators are not in this graph
         window.advance()
         self.log_train(
             g_loss=g_loss,

@@ -112,7 +112,7 @@ class AccumulationWindow:
             )
         self.carried = [tuple(c) for c in state.get("carried", [])]
         self.sums = dict(state.get("sums", {}))
-        self.pending_grads: dict[str, Tensor] = dict(state.get("grads", {}))
+        self.pending_grads = dict(state.get("grads", {}))
 
     def restore_gradients(self, module: nn.Module) -> None:
         """Put the summed gradients of a loaded unfinished window back onto ``module``'s parameters (once)."""
