@@ -28,9 +28,9 @@ from genlight import list_models
 from genlight.callbacks import default_fit_callbacks
 from genlight.nn.progressive import MinibatchStdDev
 from genlight.registry import MODELS
-from genlight.testing import cpu_trainer, smoke_setup
+from genlight.testing import cpu_trainer, linked_kwargs, smoke_setup
 
-K = 3
+K = 2
 
 
 def accumulating_families() -> list[str]:
@@ -153,20 +153,22 @@ class BatchStatisticsOff(pl.Callback):
         self.grads.append([torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in params])
 
 
-def _batches(name: str, root: Path, b: int) -> list[list[Tensor]]:
-    """``K`` batches of ``b`` from the family's smoke data; integer parts (labels, captions, domains) are the
-    first batch's in every batch, so that in-batch pairings (wrong captions) agree at every size."""
+def _batches(name: str, root: Path, b: int) -> tuple[list[list[Tensor]], Any]:
+    """``K`` batches of ``b`` from the family's smoke data, and its datamodule; integer parts (labels,
+    captions, domains) are the first batch's in every batch, so that in-batch pairings (wrong captions)
+    agree at every size."""
     _, dm, _ = smoke_setup(name, root)
     found = [[t[:b] for t in batch] for batch in dm.train_dataloader() if len(batch[0]) >= b][:K]
     assert len(found) == K, f"{name}: its smoke data give fewer than {K} batches of {b}"
     first = found[0]
-    return [[t if t.is_floating_point() else first[i] for i, t in enumerate(batch)] for batch in found]
+    return [[t if t.is_floating_point() else first[i] for i, t in enumerate(batch)] for batch in found], dm
 
 
-def _fit(name: str, root: Path, batches: list[list[Tensor]], b: int, accumulate: int) -> tuple[nn.Module, Any]:
+def _fit(name: str, dm: Any, batches: list[list[Tensor]], b: int, accumulate: int) -> tuple[nn.Module, Any]:
     cls = MODELS.get(name)
     pl.seed_everything(0)
-    model, _, trainer_kwargs = smoke_setup(name, root, accumulate=accumulate, **getattr(cls, "per_example_kwargs", {}))
+    kwargs = {**cls.smoke_kwargs, **linked_kwargs(cls, dm), **getattr(cls, "per_example_kwargs", {})}
+    model, trainer_kwargs = cls(**kwargs, accumulate=accumulate), dict(cls.smoke_trainer)
     if hasattr(model, "n_critic"):
         model.n_critic = 1
     record = BatchStatisticsOff()
@@ -181,10 +183,10 @@ def _fit(name: str, root: Path, batches: list[list[Tensor]], b: int, accumulate:
 def test_k_batches_equal_one_batch_of_k_times_b(name: str, tmp_path: Path) -> None:
     """accumulate=K over K batches of b: the same gradient at every optimizer step, and the same weights
     after them, as accumulate=1 on one batch of K·b (every optimizer steps exactly once either way)."""
-    small = _batches(name, tmp_path / "data", b=8)
+    small, dm = _batches(name, tmp_path, b=6)
     big = [[torch.cat([batch[i] for batch in small]) for i in range(len(small[0]))]]
-    acc_model, acc = _fit(name, tmp_path / "acc", small, 8, accumulate=K)
-    one_model, one = _fit(name, tmp_path / "one", big, 8, accumulate=1)
+    acc_model, acc = _fit(name, dm, small, 6, accumulate=K)
+    one_model, one = _fit(name, dm, big, 6, accumulate=1)
     assert len(acc.grads) == len(one.grads) >= 2, (len(acc.grads), len(one.grads))  # every optimizer, once
     for step, (ga, gb) in enumerate(zip(acc.grads, one.grads, strict=True)):
         for i, (a, b) in enumerate(zip(ga, gb, strict=True)):
@@ -226,7 +228,7 @@ def _resume_fit(root: Path, epochs: int, ckpt_path: str | None = None) -> tuple[
     model, dm, _ = smoke_setup("dcgan", root / "data", **options)
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_train_batches=4, limit_val_batches=0, num_sanity_val_steps=0, deterministic=True,
+        limit_train_batches=3, limit_val_batches=0, num_sanity_val_steps=0, deterministic=True,
         max_epochs=epochs, default_root_dir=str(root / "run"), callbacks=default_fit_callbacks(model),
     )  # fmt: skip
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
@@ -234,16 +236,16 @@ def _resume_fit(root: Path, epochs: int, ckpt_path: str | None = None) -> tuple[
 
 
 def test_resume_in_the_middle_of_a_window_is_exact(tmp_path: Path) -> None:
-    """dcgan with accumulate=3 and every trick over epochs of 4 batches: the checkpoint after epoch 1 falls
+    """dcgan with accumulate=2 and every trick over epochs of 3 batches: the checkpoint after epoch 1 falls
     one batch into a window (its gradients, carried codes and sums are saved); resuming it to epoch 2
     gives the weights, optimizer states, ADA p and LeCam anchors of a run that never stopped."""
     full, full_trainer = _resume_fit(tmp_path / "full", epochs=2)
     _resume_fit(tmp_path / "part", epochs=1)
     last = tmp_path / "part" / "run" / "checkpoints" / "last.ckpt"
     saved = torch.load(last, weights_only=False)["genlight_accumulation"]
-    assert saved["seen"] == 4 and len(saved["carried"]) == 1 and saved["grads"]  # in the middle of a window
+    assert saved["seen"] == 3 and len(saved["carried"]) == 1 and saved["grads"]  # in the middle of a window
     resumed, trainer = _resume_fit(tmp_path / "resumed", epochs=2, ckpt_path=str(last))
-    assert trainer.global_step == full_trainer.global_step == 4  # 8 batches: 2 windows, each a D and a G step
+    assert trainer.global_step == full_trainer.global_step == 6  # 6 batches: 3 windows, each a D and a G step
     for key, value in full.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
     for a, b in zip(full_trainer.optimizers, trainer.optimizers, strict=True):
@@ -252,4 +254,4 @@ def test_resume_in_the_middle_of_a_window_is_exact(tmp_path: Path) -> None:
                 assert torch.equal(torch.as_tensor(value), torch.as_tensor(b.state_dict()["state"][k][field]))
     assert full.ada.state_dict() == resumed.ada.state_dict()
     assert full.lecam_anchors.state_dict() == resumed.lecam_anchors.state_dict()
-    assert full.accumulation.seen == resumed.accumulation.seen == 8
+    assert full.accumulation.seen == resumed.accumulation.seen == 6
