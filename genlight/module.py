@@ -9,7 +9,8 @@ a plain ``Trainer(...).fit(model)`` gets it as well as ``genlight fit``:
   and tell DDP to expect unused parameters for manual-optimisation families (GANs step one network
   per backward);
 * at every checkpoint: record the family's class (``checkpoint["genlight"]``), so
-  :func:`genlight.load_model` rebuilds the right class;
+  :func:`genlight.load_model` rebuilds the right class, and the state of a family's unfinished
+  gradient-accumulation window (its ``accumulation``, :class:`~genlight.nn.accumulate.AccumulationWindow`);
 * at the end of every training epoch: log the epoch means of :meth:`GenerativeModule.log_train`.
 
 A family's ``ema_decay`` is applied by the :class:`~genlight.callbacks.EMA` callback, which ``genlight
@@ -37,10 +38,14 @@ from genlight.epoch_means import EpochMeans
 from genlight.errors import IncompatibleDataError
 from genlight.functional import check_discrete_images, density_label
 from genlight.identity import record_identity
+from genlight.nn.accumulate import AccumulationWindow
 from genlight.registry import MODELS
 from genlight.types import DensityModel, class_count
 
 __all__ = ["GenerativeModule", "GenerativeModuleHooks", "WeightAverager"]
+
+#: where checkpoints keep the state of an unfinished gradient-accumulation window
+ACCUMULATION_KEY = "genlight_accumulation"
 
 #: what :meth:`GenerativeModule.manual_step` minimises: a loss, or named terms whose sum is the loss
 Loss = TypeVar("Loss", Tensor, dict[str, Tensor])
@@ -89,6 +94,21 @@ class GenerativeModuleHooks(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         record_identity(pl_module, checkpoint)
+        window = getattr(pl_module, "accumulation", None)
+        if isinstance(window, AccumulationWindow):  # an unfinished window resumes exactly
+            checkpoint[ACCUMULATION_KEY] = window.state_dict(pl_module)
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        window = getattr(pl_module, "accumulation", None)
+        if isinstance(window, AccumulationWindow) and ACCUMULATION_KEY in checkpoint:
+            window.load_state_dict(checkpoint[ACCUMULATION_KEY])
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        window = getattr(pl_module, "accumulation", None)
+        if isinstance(window, AccumulationWindow):  # after the Trainer cleared the gradients for the fit
+            window.restore_gradients(pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if isinstance(pl_module, GenerativeModule):
@@ -197,10 +217,22 @@ class GenerativeModule(pl.LightningModule):
             check_discrete_images(x, levels, self.hparams["image_shape"], f"{type(self).__name__}.log_prob")
 
     # ------------------------------------------------------------------ optimisation
-    def manual_step(self, optimizer: Any, loss: Loss | Callable[[], Loss]) -> Loss:
+    def manual_step(
+        self,
+        optimizer: Any,
+        loss: Loss | Callable[[], Loss],
+        *,
+        scale: float = 1.0,
+        zero_grad: bool = True,
+        step: bool = True,
+    ) -> Loss:
         """One step of manual optimisation: with only ``optimizer``'s parameters trainable
         (``toggled_optimizer``), zero its gradients, ``manual_backward`` the loss (scaled under
         ``16-mixed``) and step it. Returns the loss.
+
+        Gradient accumulation (:class:`~genlight.nn.accumulate.AccumulationWindow`): ``scale`` multiplies
+        the loss before the backward (``1/k``), ``zero_grad=False`` adds to the gradients already there
+        and ``step=False`` leaves the step to a later batch of the window.
 
         ``loss`` is the loss, named loss terms (their sum is the loss), or a function that builds either:
         called inside the toggle, so that its graph leaves the other optimizers' parameters out. A
@@ -210,10 +242,20 @@ class GenerativeModule(pl.LightningModule):
         with self.toggled_optimizer(optimizer):
             built = loss() if callable(loss) else loss
             total = built if isinstance(built, Tensor) else sum(built.values())
-            optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(total)
-            optimizer.step()
+            if zero_grad:
+                optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(total * scale if scale != 1.0 else total)
+            if step:
+                optimizer.step()
         return built
+
+    def on_validation_model_zero_grad(self) -> None:
+        """Lightning clears the gradients before a validation run inside an epoch; not those summed so far
+        in an unfinished gradient-accumulation window (``self.accumulation``)."""
+        window = getattr(self, "accumulation", None)
+        if isinstance(window, AccumulationWindow) and not window.begins:
+            return
+        super().on_validation_model_zero_grad()
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """Pickle a model holding parametrized layers (spectral norm) by rebuilding it from its

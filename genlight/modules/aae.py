@@ -49,10 +49,21 @@ from genlight.errors import IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
 from genlight.nn import ConvDecoder, ConvEncoder, make_likelihood
+from genlight.nn.accumulate import AccumulationWindow
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.mlp import MLPDiscriminator
 from genlight.nn.priors import LOGVAR_RANGE, check_prior, gaussian_mmd, make_prior
-from genlight.ranges import ClassCount, Depth, Fraction, Levels, NonNegativeFloat, PositiveFloat, Size, check_arguments
+from genlight.ranges import (
+    ClassCount,
+    Depth,
+    Fraction,
+    Levels,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+    check_arguments,
+)
 from genlight.registry import register_model
 from genlight.types import class_count
 
@@ -89,6 +100,7 @@ class AAE(GenerativeModule):
             part initialised to the prior's per-dimension mean and std.
         sample_mode: what ``sample`` returns: ``mean`` (the decoder's expected image, as the paper
             shows) or ``draw`` (a draw of the pixel likelihood).
+        accumulate: batches per optimizer step (gradient accumulation, :mod:`genlight.nn.accumulate`; 1 = none).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "hidden_channels": 8, "disc_hidden": 16}
@@ -119,10 +131,12 @@ class AAE(GenerativeModule):
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
         sample_mode: Literal["mean", "draw"] = "mean",
         code_norm: bool = True,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
+        self.accumulation = AccumulationWindow(int(accumulate))
         self.automatic_optimization = False
         shape = check_image_shape(image_shape, type(self).__name__)
         check_prior(prior, "sampler")
@@ -229,31 +243,51 @@ class AAE(GenerativeModule):
         self.check_num_classes("set --model.supervised false", min_classes=2)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """The two phases; with ``accumulate: k`` the reconstruction phase accumulates as batches arrive and
+        the regularisation phase, which needs the updated encoder, runs over the window's batches at its end."""
         opt_ae, opt_d, opt_g = self.optimizers()
+        window = self.accumulation
         x = batch[0]
         y = batch[1].long() if class_count(self) else None
         # 1. reconstruction phase
         z, _ = self.posterior_sample(x)
         recon = self.reconstruction_nll(x, z).mean()
-        self.manual_step(opt_ae, recon)
-        # 2. regularisation phase: D on prior draws vs the codes (detached), then the encoder fools D
-        z, _ = self.posterior_sample(x)  # the codes of the updated encoder
-        real = self.prior.sample(len(x), y)
-        d_terms = {"d_adv": discriminator_loss(self.hparams.loss, self.critic(real, y), self.critic(z.detach(), y))}
-        if self.hparams.gp_weight > 0:
-            d_terms["gp"] = self.hparams.gp_weight * gradient_penalty(lambda c: self.critic(c, y), real, z)
-        d_loss = sum(d_terms.values())
-        self.manual_step(opt_d, d_loss)
-        g_loss = generator_loss(self.hparams.loss, self.critic(z, y))
-        self.manual_step(opt_g, g_loss)
-        self.log_train(
-            recon=recon,
-            d_loss=d_loss,
-            g_loss=g_loss,
-            **({"gp": d_terms["gp"]} if "gp" in d_terms else {}),
-            batch_size=len(x),
-            prog_bar=("recon", "d_loss", "g_loss"),
-        )
+        self.manual_step(opt_ae, recon, scale=window.scale, zero_grad=window.begins, step=window.ends)
+        logs: dict[str, Tensor] = {"recon": recon}
+        if window.k == 1:
+            logs.update(self.regularisation_phase(opt_d, opt_g, [(x, y)]))
+        else:
+            window.carry(x, y)
+            if window.ends:
+                logs.update(self.regularisation_phase(opt_d, opt_g, window.carried))
+        window.advance()
+        self.log_train(**logs, batch_size=len(x), prog_bar=("recon", "d_loss", "g_loss"))
+
+    def regularisation_phase(
+        self, opt_d: Any, opt_g: Any, batches: list[tuple[Tensor | None, ...]]
+    ) -> dict[str, Tensor]:
+        """Phase 2 over ``batches`` ``(x, y)`` (one step of each optimizer, losses scaled by ``1/len``): D on
+        prior draws vs the codes of the updated encoder (detached), then the encoder fools D. Returns
+        the mean losses."""
+        k, codes = len(batches), []
+        sums: dict[str, Tensor] = {}
+        for i, (x, y) in enumerate(batches):
+            assert x is not None
+            z, _ = self.posterior_sample(x)  # the codes of the updated encoder
+            real = self.prior.sample(len(x), y)
+            d_terms = {"d_adv": discriminator_loss(self.hparams.loss, self.critic(real, y), self.critic(z.detach(), y))}
+            if self.hparams.gp_weight > 0:
+                d_terms["gp"] = self.hparams.gp_weight * gradient_penalty(lambda c, y=y: self.critic(c, y), real, z)
+            d_loss = sum(d_terms.values())
+            self.manual_step(opt_d, d_loss, scale=1.0 / k, zero_grad=i == 0, step=i == k - 1)
+            codes.append((z, y))
+            for name, value in {"d_loss": d_loss, **({"gp": d_terms["gp"]} if "gp" in d_terms else {})}.items():
+                sums[name] = sums[name] + value.detach() / k if name in sums else value.detach() / k
+        for i, (z, y) in enumerate(codes):
+            g_loss = generator_loss(self.hparams.loss, self.critic(z, y))
+            self.manual_step(opt_g, g_loss, scale=1.0 / k, zero_grad=i == 0, step=i == k - 1)
+            sums["g_loss"] = sums["g_loss"] + g_loss.detach() / k if "g_loss" in sums else g_loss.detach() / k
+        return sums
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x = batch[0]

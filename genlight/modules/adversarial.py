@@ -13,6 +13,24 @@ One ``training_step`` = one batch:
 ``n_critic = 1``); budget runs with ``max_epochs`` or ``max_time``. The generator is averaged by the
 shared :class:`~genlight.callbacks.EMA` (``ema_target = "generator"``); samples, grids and FID use it.
 
+Options for small data sets (every family built on this base takes them):
+
+* ``augment``: ``diffaugment`` (Zhao et al. 2020) or ``ada`` (Karras et al. 2020), the operations of
+  ``augment_policy``, on real and generated images alike wherever D sees them, in both players' steps
+  (:mod:`genlight.nn.augment`). ADA's probability ``p`` follows ``r_t = E[sign(D(x_real))]`` toward
+  ``ada_target`` and is logged as ``train/ada_p`` (with ``train/ada_rt``).
+* ``lecam_weight``: LeCam regularisation (Tseng et al. 2021); ``r1_gamma``: the R1 penalty (Mescheder
+  et al. 2018) on the reals D sees, every ``r1_every`` D steps and multiplied by ``r1_every`` (lazy
+  regularisation) (:mod:`genlight.nn.gan_regularizers`).
+* ``accumulate: k``: gradient accumulation (:mod:`genlight.nn.accumulate`): losses scaled by ``1/k``,
+  each optimizer steps once every ``k`` batches; ``n_critic``, R1's interval, ADA's and LeCam's
+  updates, the EMA (``trainer.global_step``) and the ProGAN schedule count optimizer steps. D's
+  gradients accumulate as batches arrive; the generator's step, which goes through the updated D as
+  without accumulation, runs at the window's end over the latent codes the window carried (one more
+  generator forward per batch, none of its activations kept). With batch norm (DCGAN's default ``d_norm``)
+  or minibatch statistics the step is not that of one large batch. Under DDP every batch's backward
+  all-reduces its gradients (no ``no_sync`` inside a window): correct, not the cheapest.
+
 Subclasses build ``self.generator`` (``G(z[, y]) -> [-1, 1]``) and ``self.discriminator``
 (``D(x[, y]) -> (B,)`` logits) in ``__init__`` and may extend :meth:`discriminator_terms` /
 :meth:`generator_terms` (each returns named loss terms; their sum is minimised), :meth:`sample_latent`
@@ -27,18 +45,41 @@ penalty runs in fp32 (``autograd.grad`` bypasses the scaler).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from genlight._compat import attached_trainer
+from genlight.errors import ConfigError
 from genlight.module import GenerativeModule
+from genlight.nn.accumulate import AccumulationWindow
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
-from genlight.ranges import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size, check_arguments
+from genlight.nn.augment import (
+    DEFAULT_POLICY,
+    AdaptiveProbability,
+    Augmentation,
+    ada_augment,
+    diff_augment,
+    parse_policy,
+)
+from genlight.nn.gan_regularizers import LeCamAnchors, lecam_penalty, r1_penalty
+from genlight.ranges import (
+    Fraction,
+    NonNegativeFloat,
+    OpenUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+    check_arguments,
+)
 from genlight.types import class_count
 
 __all__ = ["AdversarialModule"]
+
+#: where checkpoints keep ADA's probability and the LeCam anchors
+TRICKS_KEY = "genlight_adversarial"
 
 
 class AdversarialModule(GenerativeModule):
@@ -53,6 +94,15 @@ class AdversarialModule(GenerativeModule):
         lr_g: Adam learning rate of the generator (> 0).
         lr_d: Adam learning rate of the discriminator (> 0).
         betas: Adam's ``(beta1, beta2)`` of both, each in [0, 1).
+        augment: ``none`` | ``diffaugment`` (every operation on every image) | ``ada`` (each with an
+            adaptive probability p); images only.
+        augment_policy: comma-separated operations of ``color``, ``translation``, ``cutout``, ``xflip``,
+            ``rot90`` (flips and quarter turns change digits: not in the default).
+        ada_target: ADA's target for ``r_t = E[sign(D(x_real))]`` in (0, 1) (the paper's 0.6).
+        lecam_weight: weight of the LeCam regulariser (>= 0; 0 = off; Tseng et al. use 0.3 on 10% CIFAR-10).
+        r1_gamma: ``γ`` of the R1 penalty ``γ/2 E||∇D(x_real)||²`` (>= 0; 0 = off).
+        r1_every: apply R1 every this many D steps, multiplied by it (lazy regularisation; 1 = every step).
+        accumulate: batches per optimizer step (gradient accumulation; 1 = none).
 
     The base saves the hyper-parameters of the whole ``__init__`` chain (Lightning's
     ``save_hyperparameters`` reads every ``__init__`` that led here) and checks every numeric argument
@@ -68,6 +118,9 @@ class AdversarialModule(GenerativeModule):
     monitor: ClassVar[str | None] = ""  # no validation figure of its own; FID callbacks may be monitored
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("images", "points")
     ddp_find_unused_parameters: ClassVar[bool] = True
+    #: arguments under which every loss term is a mean of per-example terms (no in-batch negatives), so that
+    #: ``accumulate: k`` over k batches steps as one batch of k·b would (the accumulation test builds with them)
+    per_example_kwargs: ClassVar[dict[str, Any]] = {}
 
     generator: nn.Module
     discriminator: nn.Module
@@ -82,6 +135,13 @@ class AdversarialModule(GenerativeModule):
         lr_g: PositiveFloat = 2e-4,
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -92,6 +152,23 @@ class AdversarialModule(GenerativeModule):
         self.latent_dim, self.adversarial_loss, self.n_critic = int(latent_dim), loss, int(n_critic)
         self.gp_weight, self.lr_g, self.lr_d = float(gp_weight), float(lr_g), float(lr_d)
         self.betas = (float(betas[0]), float(betas[1]))
+        self.augment = str(augment)
+        try:
+            self.augment_policy = parse_policy(augment_policy)
+        except ValueError as error:
+            raise ConfigError(f"{type(self).__name__}: {error}") from None
+        if self.augment != "none" and len(self.image_shape) != 3:
+            raise ConfigError(
+                f"{type(self).__name__}: augment={self.augment} augments images, but the data are points of shape "
+                f"{self.image_shape}; set --model.augment none"
+            )
+        if self.augment == "ada" and "rot90" in self.augment_policy and self.image_shape[1] != self.image_shape[2]:
+            raise ConfigError(f"{type(self).__name__}: rot90 needs square images; leave it out of augment_policy")
+        self.lecam_weight, self.r1_gamma, self.r1_every = float(lecam_weight), float(r1_gamma), int(r1_every)
+        #: ADA's probability p (its state is checkpointed with the accumulation window's)
+        self.ada = AdaptiveProbability(target=float(ada_target))
+        self.lecam_anchors = LeCamAnchors()
+        self.accumulation = AccumulationWindow(int(accumulate))
 
     # ------------------------------------------------------------------ sampling
     def sample_latent(self, n: int) -> Tensor:
@@ -150,19 +227,74 @@ class AdversarialModule(GenerativeModule):
         """Labels for generated examples: drawn from the uniform class prior (``None`` if unconditional)."""
         return torch.randint(class_count(self), (n,), device=self.device) if class_count(self) else None
 
+    def augment_images(self, x: Tensor) -> Tensor:
+        """What D sees of images ``x`` in [-1, 1]: ``augment``'s operations (each image its own draw), or
+        ``x`` itself. Applied to reals and fakes in both players' steps."""
+        if self.augment == "diffaugment":
+            return diff_augment(x, self.augment_policy)
+        if self.augment == "ada":
+            return ada_augment(x, self.augment_policy, self.ada.p)
+        return x
+
     def discriminator_terms(
         self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor
     ) -> dict[str, Tensor]:
-        """Named terms of the discriminator's loss (``fake`` is detached)."""
-        terms = {"d_adv": discriminator_loss(self.adversarial_loss, self.critic(real, y), self.critic(fake, fake_y))}
+        """Named terms of the discriminator's loss (``fake`` is detached) on the augmented images."""
+        real, fake = self.augment_images(real), self.augment_images(fake)
+        d_real, d_fake = self.critic(real, y), self.critic(fake, fake_y)
+        terms = {"d_adv": discriminator_loss(self.adversarial_loss, d_real, d_fake)}
+        args = (y,) if class_count(self) else ()
         if self.gp_weight > 0:
-            args = (y,) if class_count(self) else ()
             terms["gp"] = self.gp_weight * gradient_penalty(self.critic, real, fake, *args)
+        terms.update(self.regularizer_terms(real, d_real, d_fake, lambda x: self.critic(x, *args)))
         return terms
 
+    def regularizer_terms(
+        self, real: Tensor, d_real: Tensor, d_fake: Tensor, critic: Callable[[Tensor], Tensor]
+    ) -> dict[str, Tensor]:
+        """LeCam's and R1's terms of D's loss, from D's outputs ``d_real`` on the (augmented) reals
+        ``real`` it saw and ``d_fake`` on the fakes; ``critic(x)`` is D on images (with their labels).
+        Records D's outputs for ADA and the LeCam anchors, which move when the D step ends."""
+        terms: dict[str, Tensor] = {}
+        window = self.accumulation
+        if self.lecam_weight > 0:
+            terms["lecam"] = self.lecam_weight * lecam_penalty(
+                d_real, d_fake, self.lecam_anchors.real, self.lecam_anchors.fake
+            )
+        if self.r1_gamma > 0 and window.index % self.r1_every == 0:
+            terms["r1"] = (0.5 * self.r1_gamma * self.r1_every) * r1_penalty(critic, real)
+        if self.augment == "ada" or self.lecam_weight > 0:
+            r, f = d_real.detach().float().flatten(), d_fake.detach().float().flatten()
+            stats = torch.stack([r.sign().sum(), r.sum(), f.sum(), torch.tensor(float(len(r)), device=r.device)])
+            window.add(**dict(zip(("real_sign", "real", "fake", "count"), stats.tolist(), strict=True)))
+        return terms
+
+    def end_discriminator_step(self) -> dict[str, float]:
+        """At the D step (the window's end): move ADA's ``p`` and the LeCam anchors with D's outputs over
+        the window (summed over processes under DDP). Returns what to log."""
+        sums = self.accumulation.sums
+        if "count" not in sums:
+            return {}
+        stats = torch.tensor([sums["real_sign"], sums["real"], sums["fake"], sums["count"]], dtype=torch.float64)
+        trainer = attached_trainer(self)
+        if trainer is not None and trainer.world_size > 1:
+            stats = trainer.strategy.reduce(stats.to(self.device), reduce_op="sum").cpu()
+        real_sign, real, fake, count = stats.tolist()
+        logs = {}
+        if self.lecam_weight > 0:
+            self.lecam_anchors.update(real / count, fake / count)
+        if self.augment == "ada":
+            self.ada.observe(real_sign, count)
+            logs = {"ada_p": self.ada.p, "ada_rt": real_sign / count}
+        return logs
+
     def generator_terms(self, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
-        """Named terms of the generator's loss."""
-        return {"g_adv": generator_loss(self.adversarial_loss, self.critic(fake, fake_y))}
+        """Named terms of the generator's loss (through D on the augmented fakes)."""
+        return {"g_adv": generator_loss(self.adversarial_loss, self.critic(self.augment_images(fake), fake_y))}
+
+    def replayed_generator_terms(self, z: Tensor, fake_y: Tensor | None) -> dict[str, Tensor]:
+        """The generator's terms for carried codes (accumulation): ``G(z[, y])`` again, then :meth:`generator_terms`."""
+        return self.generator_terms(self.generate(z, fake_y), fake_y, z)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Nothing to score: a GAN has no validation figure of its own. Defined so that Lightning runs the
@@ -172,21 +304,48 @@ class AdversarialModule(GenerativeModule):
     # ------------------------------------------------------------------ optimisation
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
+        window = self.accumulation
         x = batch[0]
         real = self.to_model_range(x)
         y = batch[1] if class_count(self) else None
         n = real.shape[0]
         z = self.sample_latent(n)
         fake_y = self.fake_labels(n)
-        fake = self.generate(z, fake_y)  # one G forward serves both steps
+        fake = self.generate(z, fake_y)  # one G forward serves both steps (without accumulation)
         d_terms = self.discriminator_terms(real, y, fake.detach(), fake_y, z)
         d_loss = sum(d_terms.values())
-        self.manual_step(opt_d, d_loss)
-        logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
-        if (batch_idx + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
-            g_terms = self.manual_step(opt_g, lambda: self.generator_terms(fake, fake_y, z))
-            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
+        self.manual_step(opt_d, d_loss, scale=window.scale, zero_grad=window.begins, step=window.ends)
+        logs: dict[str, Tensor | float] = {"d_loss": d_loss, **d_terms}
+        if window.ends:
+            logs.update(self.end_discriminator_step())
+        if (window.index + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
+            g_terms = self.generator_step(opt_g, lambda: self.generator_terms(fake, fake_y, z), z, fake_y)
+            if g_terms:
+                logs.update({"g_loss": sum(g_terms.values()), **g_terms})
+        window.advance()
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
+
+    def generator_step(
+        self, opt_g: torch.optim.Optimizer, terms: Callable[[], dict[str, Tensor]], *carried: Tensor | None
+    ) -> dict[str, Tensor]:
+        """G's step: at once without accumulation (``terms()`` on this batch's fakes); with it, carry this
+        batch's ``carried`` inputs of :meth:`replayed_generator_terms` and step over them at the window's end.
+        Returns the terms to log (none before the window's end)."""
+        window = self.accumulation
+        if window.k == 1:
+            return self.manual_step(opt_g, terms)
+        window.carry(*carried)
+        return window.replay(self.manual_step, opt_g, self.replayed_generator_terms) if window.ends else {}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep ADA's ``p`` and the LeCam anchors (training state outside the weights) for an exact resume."""
+        checkpoint[TRICKS_KEY] = {"ada": self.ada.state_dict(), "lecam": self.lecam_anchors.state_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get(TRICKS_KEY)
+        if state:
+            self.ada.load_state_dict(state["ada"])
+            self.lecam_anchors.load_state_dict(state["lecam"])
 
     def generator_parameters(self) -> Iterable[nn.Parameter]:
         return self.generator.parameters()

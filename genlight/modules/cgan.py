@@ -25,8 +25,18 @@ from genlight.errors import IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
+from genlight.nn.augment import DEFAULT_POLICY, Augmentation
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
-from genlight.ranges import ClassCount, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.ranges import (
+    ClassCount,
+    DepthOrZero,
+    Fraction,
+    NonNegativeFloat,
+    OpenUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+)
 from genlight.registry import register_model
 
 __all__ = ["CGAN"]
@@ -70,6 +80,13 @@ class CGAN(AdversarialModule):
         lr_g: PositiveFloat = 2e-4,
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.0, 0.9),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         if int(num_classes) < 1:
@@ -87,6 +104,13 @@ class CGAN(AdversarialModule):
             lr_g=lr_g,
             lr_d=lr_d,
             betas=betas,
+            augment=augment,
+            augment_policy=augment_policy,
+            ada_target=ada_target,
+            lecam_weight=lecam_weight,
+            r1_gamma=r1_gamma,
+            r1_every=r1_every,
+            accumulate=accumulate,
         )
         self.num_classes = int(num_classes)
         self.generator = dcgan_init_(

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
+from genlight.nn.accumulate import AccumulationWindow
 from genlight.nn.adversarial import (
     AdversarialLoss,
     ImagePool,
@@ -60,6 +61,7 @@ from genlight.ranges import (
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
+    PositiveInt,
     Size,
     check_arguments,
 )
@@ -91,6 +93,7 @@ class CycleGAN(GenerativeModule):
         betas: Adam's ``(beta1, beta2)`` of both optimizers, each in [0, 1).
         lr_constant_epochs: epochs at the full learning rate.
         lr_decay_epochs: epochs over which the learning rate then falls linearly to 0 (0: constant).
+        accumulate: batches per optimizer step (gradient accumulation, :mod:`genlight.nn.accumulate`; 1 = none).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
@@ -127,10 +130,12 @@ class CycleGAN(GenerativeModule):
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
         lr_constant_epochs: NonNegativeInt = 100,
         lr_decay_epochs: NonNegativeInt = 100,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
+        self.accumulation = AccumulationWindow(int(accumulate))
         self.automatic_optimization = False
         name = type(self).__name__
         shape = check_image_shape(image_shape, name, multiple_of=4, min_size=8)
@@ -196,9 +201,17 @@ class CycleGAN(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
+        window = self.accumulation  # both steps accumulate as batches arrive: D's uses the fakes made before G's
+        scale, begins, ends = window.scale, window.begins, window.ends
         real_a, real_b = batch[0] * 2.0 - 1.0, batch[1] * 2.0 - 1.0
         fake_b, fake_a = self.generators["a2b"](real_a), self.generators["b2a"](real_b)  # serve both steps
-        g_terms = self.manual_step(opt_g, lambda: self.generator_terms(real_a, real_b, fake_a, fake_b))  # D frozen
+        g_terms = self.manual_step(
+            opt_g,
+            lambda: self.generator_terms(real_a, real_b, fake_a, fake_b),
+            scale=scale,
+            zero_grad=begins,
+            step=ends,
+        )  # D frozen
         g_loss = sum(g_terms.values())
         d_a = discriminator_loss(
             self.hparams.loss,
@@ -211,7 +224,10 @@ class CycleGAN(GenerativeModule):
             self.discriminators["b"](self.pools["b"].query(fake_b.detach())),
         )
         d_loss = d_a + d_b
-        self.manual_step(opt_d, d_loss)  # the fakes are detached: the generators are not in this graph
+        self.manual_step(
+            opt_d, d_loss, scale=scale, zero_grad=begins, step=ends
+        )  # the fakes are detached: the generators are not in this graph
+        window.advance()
         self.log_train(
             g_loss=g_loss,
             d_loss=d_loss,

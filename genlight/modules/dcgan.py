@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_
+from genlight.nn.augment import DEFAULT_POLICY, Augmentation
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
-from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, OpenUnitInterval, PositiveFloat, PositiveInt, Size
 from genlight.registry import register_model
 
 __all__ = ["DCGAN"]
@@ -54,6 +55,13 @@ class DCGAN(AdversarialModule):
         lr_g: PositiveFloat = 2e-4,
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__(
             image_shape=image_shape,
@@ -64,6 +72,13 @@ class DCGAN(AdversarialModule):
             lr_g=lr_g,
             lr_d=lr_d,
             betas=betas,
+            augment=augment,
+            augment_policy=augment_policy,
+            ada_target=ada_target,
+            lecam_weight=lecam_weight,
+            r1_gamma=r1_gamma,
+            r1_every=r1_every,
+            accumulate=accumulate,
         )
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         self.generator = dcgan_init_(DCGANGenerator(latent_dim, shape, width, extra_layers=extra_layers))

@@ -18,8 +18,9 @@ from torch import Tensor, nn
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss
+from genlight.nn.augment import DEFAULT_POLICY, Augmentation
 from genlight.nn.mlp import MLPDiscriminator, mlp_layers
-from genlight.ranges import Depth, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.ranges import Depth, Fraction, NonNegativeFloat, OpenUnitInterval, PositiveFloat, PositiveInt, Size
 from genlight.registry import register_model
 
 __all__ = ["GAN", "MLPDiscriminator", "MLPGenerator"]
@@ -70,6 +71,13 @@ class GAN(AdversarialModule):
         lr_g: PositiveFloat = 2e-4,
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__(
             image_shape=image_shape,
@@ -80,6 +88,13 @@ class GAN(AdversarialModule):
             lr_g=lr_g,
             lr_d=lr_d,
             betas=betas,
+            augment=augment,
+            augment_policy=augment_policy,
+            ada_target=ada_target,
+            lecam_weight=lecam_weight,
+            r1_gamma=r1_gamma,
+            r1_every=r1_every,
+            accumulate=accumulate,
         )
         ndim = len(tuple(image_shape))
         shape = check_image_shape(image_shape, type(self).__name__, ndim=ndim if ndim in (1, 3) else 3)

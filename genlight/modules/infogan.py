@@ -46,12 +46,14 @@ from torch import Tensor, nn
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss, gradient_penalty
+from genlight.nn.augment import DEFAULT_POLICY, Augmentation
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.ranges import (
     Choices,
     DepthOrZero,
     Fraction,
     NonNegativeFloat,
+    OpenUnitInterval,
     PositiveFloat,
     PositiveInt,
     Size,
@@ -170,6 +172,13 @@ class InfoGAN(AdversarialModule):
         lr_g: PositiveFloat = 1e-3,
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         latent_dim = int(noise_dim) + sum(int(k) for k in categories) + int(num_continuous)
         super().__init__(
@@ -181,6 +190,13 @@ class InfoGAN(AdversarialModule):
             lr_g=lr_g,
             lr_d=lr_d,
             betas=betas,
+            augment=augment,
+            augment_policy=augment_policy,
+            ada_target=ada_target,
+            lecam_weight=lecam_weight,
+            r1_gamma=r1_gamma,
+            r1_every=r1_every,
+            accumulate=accumulate,
         )
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         self.categories = [int(k) for k in categories]
@@ -250,17 +266,21 @@ class InfoGAN(AdversarialModule):
     def discriminator_terms(
         self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor
     ) -> dict[str, Tensor]:
-        """The adversarial loss plus the MI term on the (detached) fakes: trains D's trunk and Q."""
+        """The adversarial loss plus the MI term on the (detached) fakes: trains D's trunk and Q. D and Q see
+        the augmented images (``augment``), and the small-data regularisers apply to D's logits."""
+        real, fake = self.augment_images(real), self.augment_images(fake)
         fake_logits, q = self._critic_and_q(fake)
-        terms = {"d_adv": discriminator_loss(self.adversarial_loss, self.critic(real), fake_logits)}
+        real_logits = self.critic(real)
+        terms = {"d_adv": discriminator_loss(self.adversarial_loss, real_logits, fake_logits)}
         if self.gp_weight > 0:
             terms["gp"] = self.gp_weight * gradient_penalty(self.critic, real, fake)
         terms.update({f"d_info_{k}": v for k, v in self.mutual_information_terms(q, z).items()})
+        terms.update(self.regularizer_terms(real, real_logits, fake_logits, self.critic))
         return terms
 
     def generator_terms(self, fake: Tensor, fake_y: Tensor | None, z: Tensor) -> dict[str, Tensor]:
         """The adversarial loss plus the MI term: trains G (D and Q are not stepped here)."""
-        logits, q = self._critic_and_q(fake)
+        logits, q = self._critic_and_q(self.augment_images(fake))
         terms = {"g_adv": generator_loss(self.adversarial_loss, logits)}
         terms.update({f"g_info_{k}": v for k, v in self.mutual_information_terms(q, z).items()})
         return terms

@@ -8,7 +8,8 @@ the real images, one critic step per generator step, Adam(1e-3, β = (0, 0.99)).
 Growth, in training steps (one step = one training batch: one D step and, every ``n_critic``-th
 batch, one G step; ``trainer.global_step`` moves ``1 + 1/n_critic`` times per step): stage 0 (4x4)
 for ``steps_per_stage`` steps, then for every doubling a fade-in of ``fade_steps`` steps and
-``steps_per_stage`` steps at full weight (:func:`~genlight.modules.progan.growth_schedule`). During a fade the
+``steps_per_stage`` steps at full weight (:func:`~genlight.modules.progan.growth_schedule`); with
+``accumulate: k`` a step is a window of ``k`` batches (one D optimizer step). During a fade the
 real images are blended like the fakes (:func:`~genlight.modules.progan.real_at_stage`). The step count is
 in the ``state_dict`` (``growth._extra_state``), so a checkpoint holds the stage and alpha and a resume
 in the middle of a fade continues it exactly. Every stage's layers exist from the start and sit in the
@@ -48,8 +49,17 @@ from genlight.errors import ImageShapeError
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, discriminator_loss, gradient_penalty
+from genlight.nn.augment import DEFAULT_POLICY, Augmentation
 from genlight.nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
-from genlight.ranges import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Size
+from genlight.ranges import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+)
 from genlight.registry import register_model
 
 __all__ = [
@@ -293,6 +303,13 @@ class ProGAN(AdversarialModule):
         lr_g: PositiveFloat = 1e-3,
         lr_d: PositiveFloat = 1e-3,
         betas: tuple[Fraction, Fraction] = (0.0, 0.99),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__(
             image_shape=image_shape,
@@ -303,6 +320,13 @@ class ProGAN(AdversarialModule):
             lr_g=lr_g,
             lr_d=lr_d,
             betas=betas,
+            augment=augment,
+            augment_policy=augment_policy,
+            ada_target=ada_target,
+            lecam_weight=lecam_weight,
+            r1_gamma=r1_gamma,
+            r1_every=r1_every,
+            accumulate=accumulate,
         )
         shape = check_image_shape(image_shape, type(self).__name__)
         try:
@@ -371,22 +395,26 @@ class ProGAN(AdversarialModule):
         self, real: Tensor, y: Tensor | None, fake: Tensor, fake_y: Tensor | None, z: Tensor
     ) -> dict[str, Tensor]:
         """The adversarial loss, the gradient penalty and the drift term ``eps_drift · mean(D(x)²)``."""
-        d_real = self.critic(real)
-        terms = {"d_adv": discriminator_loss(self.adversarial_loss, d_real, self.critic(fake))}
+        real, fake = self.augment_images(real), self.augment_images(fake)
+        d_real, d_fake = self.critic(real), self.critic(fake)
+        terms = {"d_adv": discriminator_loss(self.adversarial_loss, d_real, d_fake)}
         if self.gp_weight > 0:
             terms["gp"] = self.gp_weight * gradient_penalty(self.critic, real, fake)
         if self.eps_drift > 0:
             terms["drift"] = self.eps_drift * d_real.float().pow(2).mean()
+        terms.update(self.regularizer_terms(real, d_real, d_fake, self.critic))
         return terms
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """One adversarial step at the schedule's stage and alpha for this step, then count the step."""
         stage, alpha = self._step_growth = self.growth(self.growth_steps.count)
+        ends = self.accumulation.ends  # the schedule counts optimizer steps (windows of ``accumulate`` batches)
         try:
             super().training_step(batch, batch_idx)
         finally:
             self._step_growth = None
-        self.growth_steps.count += 1
+        if ends:
+            self.growth_steps.count += 1
         trainer = attached_trainer(self)
         if trainer is not None and not trainer.barebones and should_update_logs(trainer):
             values = torch.tensor([stage, alpha])

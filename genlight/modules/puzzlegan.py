@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
+from genlight.nn.accumulate import AccumulationWindow
 from genlight.nn.adversarial import AdversarialLoss, check_loss, discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.conv import ConvDecoder, ConvEncoder
 from genlight.nn.dcgan import DCGANDiscriminator
@@ -147,6 +148,7 @@ class PuzzleGAN(GenerativeModule):
         lr_d: Adam learning rate of the discriminator.
         betas: Adam's ``(beta1, beta2)`` of both, each in [0, 1).
         eval_seed: seed of the validation / test patch positions and noise.
+        accumulate: batches per optimizer step (gradient accumulation, :mod:`genlight.nn.accumulate`; 1 = none).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {"embed_dim": 8, "width": 4, "width_d": 4, "latent_dim": 2}
@@ -179,10 +181,12 @@ class PuzzleGAN(GenerativeModule):
         lr_d: PositiveFloat = 1e-3,
         betas: tuple[Fraction, Fraction] = (0.0, 0.9),
         eval_seed: Seed = 0,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
+        self.accumulation = AccumulationWindow(int(accumulate))
         self.automatic_optimization = False
         name = type(self).__name__
         shape = check_image_shape(image_shape, name)
@@ -263,26 +267,46 @@ class PuzzleGAN(GenerativeModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         hp = self.hparams
         opt_g, opt_d = self.optimizers()
+        window = self.accumulation
         x = batch[0]
         n = len(x)
         patches, positions = self._cut(x, None)  # (n, K, C, p, p), (n, K, 2)
-        fake, logits = self.generate(patches, self.noise(n))
-        if self.hparams.composite_patches:
-            probabilities = torch.softmax(logits.float().flatten(2), dim=2).view_as(logits)
-            fake = composite(fake.float(), patches.float() * 2.0 - 1.0, probabilities)
+        noise = self.noise(n)
+        fake, logits, fake_pair = self._fakes(patches, noise)
         real_pair = self._pair(x * 2.0 - 1.0, union_mask(patch_masks(positions, self.patch_size, self.image_shape[1:])))
-        fake_pair = self._pair(fake, union_mask(self.soft_masks(logits)).clamp(0, 1))
         d_real, d_fake = self.discriminator(real_pair), self.discriminator(fake_pair.detach())
         d_terms = {"d_adv": discriminator_loss(hp.loss, d_real, d_fake)}
         if hp.gp_weight > 0:
             d_terms["gp"] = hp.gp_weight * gradient_penalty(self.discriminator, real_pair, fake_pair.detach())
         d_loss = sum(d_terms.values())
-        self.manual_step(opt_d, d_loss)
-        g_terms = self.manual_step(
-            opt_g, lambda: self.generator_terms(x, fake, logits, positions, fake_pair)
-        )  # D frozen
-        g_loss = sum(g_terms.values())
-        self.log_train(d_loss=d_loss, g_loss=g_loss, **d_terms, **g_terms, batch_size=n, prog_bar=("d_loss", "g_loss"))
+        self.manual_step(opt_d, d_loss, scale=window.scale, zero_grad=window.begins, step=window.ends)
+        logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
+        if window.k == 1:
+            g_terms = self.manual_step(
+                opt_g, lambda: self.generator_terms(x, fake, logits, positions, fake_pair)
+            )  # D frozen
+        else:  # G's step goes through the updated D: at the window's end, over the carried batches
+            window.carry(x, patches, positions, noise)
+            g_terms = window.replay(self.manual_step, opt_g, self.replayed_generator_terms) if window.ends else {}
+        if g_terms:
+            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
+        window.advance()
+        self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
+
+    def _fakes(self, patches: Tensor, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(fake in [-1, 1], corner logits, what D sees of the fake)`` from ``patches`` and ``noise``."""
+        fake, logits = self.generate(patches, noise)
+        if self.hparams.composite_patches:
+            probabilities = torch.softmax(logits.float().flatten(2), dim=2).view_as(logits)
+            fake = composite(fake.float(), patches.float() * 2.0 - 1.0, probabilities)
+        return fake, logits, self._pair(fake, union_mask(self.soft_masks(logits)).clamp(0, 1))
+
+    def replayed_generator_terms(
+        self, x: Tensor, patches: Tensor, positions: Tensor, noise: Tensor
+    ) -> dict[str, Tensor]:
+        """G's terms for a carried batch (accumulation): the fakes again, then :meth:`generator_terms`."""
+        fake, logits, fake_pair = self._fakes(patches, noise)
+        return self.generator_terms(x, fake, logits, positions, fake_pair)
 
     def generator_terms(
         self, x: Tensor, fake: Tensor, logits: Tensor, positions: Tensor, fake_pair: Tensor

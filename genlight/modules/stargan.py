@@ -63,6 +63,7 @@ from genlight._compat import attached_trainer
 from genlight.errors import IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.module import GenerativeModule
+from genlight.nn.accumulate import AccumulationWindow
 from genlight.nn.adversarial import discriminator_loss, generator_loss, gradient_penalty
 from genlight.nn.image_to_image import ImageNorm, ResnetGenerator, num_halvings
 from genlight.nn.schedules import linear_decay
@@ -186,6 +187,7 @@ class StarGAN(GenerativeModule):
         betas: Adam's ``(beta1, beta2)`` of both.
         lr_constant_epochs: epochs at the full learning rate.
         lr_decay_epochs: epochs over which the learning rates then fall linearly to 0 (0: constant).
+        accumulate: batches per optimizer step (gradient accumulation, :mod:`genlight.nn.accumulate`; 1 = none).
     """
 
     smoke_kwargs: ClassVar[dict[str, Any]] = {
@@ -231,10 +233,12 @@ class StarGAN(GenerativeModule):
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
         lr_constant_epochs: NonNegativeInt = 100,
         lr_decay_epochs: NonNegativeInt = 0,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
+        self.accumulation = AccumulationWindow(int(accumulate))
         self.automatic_optimization = False
         name = type(self).__name__
         shape = check_image_shape(image_shape, name, multiple_of=4, min_size=8)
@@ -322,19 +326,30 @@ class StarGAN(GenerativeModule):
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
+        window = self.accumulation
         x, source = batch[0], batch[2].long()  # (x, y, domain): the digit class y is not used
         real = x * 2.0 - 1.0
         n = len(real)
         target = torch.randint(self.num_domains, (n,), device=real.device)  # may equal the source (p = 1/N)
-        fake = self.generator(real, target)  # one G forward serves both steps
+        fake = self.generator(real, target)  # one G forward serves both steps (without accumulation)
         d_terms = self.discriminator_terms(real, source, fake.detach())
         d_loss = sum(d_terms.values())
-        self.manual_step(opt_d, d_loss)
+        self.manual_step(opt_d, d_loss, scale=window.scale, zero_grad=window.begins, step=window.ends)
         logs: dict[str, Tensor] = {"d_loss": d_loss, **d_terms}
-        if (batch_idx + 1) % self.hparams.n_critic == 0:  # built with the discriminator frozen
-            g_terms = self.manual_step(opt_g, lambda: self.generator_terms(real, source, target, fake))
-            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
+        if (window.index + 1) % self.hparams.n_critic == 0:  # built with the discriminator frozen
+            if window.k == 1:
+                g_terms = self.manual_step(opt_g, lambda: self.generator_terms(real, source, target, fake))
+            else:  # G's step goes through the updated D: at the window's end, over the carried batches
+                window.carry(real, source, target)
+                g_terms = window.replay(self.manual_step, opt_g, self.replayed_generator_terms) if window.ends else {}
+            if g_terms:
+                logs.update({"g_loss": sum(g_terms.values()), **g_terms})
+        window.advance()
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
+
+    def replayed_generator_terms(self, real: Tensor, source: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """G's terms for a carried batch (accumulation): ``G(x, c')`` again, then :meth:`generator_terms`."""
+        return self.generator_terms(real, source, target, self.generator(real, target))
 
     # ------------------------------------------------------------------ scores against the true translation
     def true_errors(self, x: Tensor, every: Tensor) -> Tensor:

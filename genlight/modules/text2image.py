@@ -59,8 +59,19 @@ from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.functional import check_image_shape
 from genlight.modules.adversarial import AdversarialModule
 from genlight.nn.adversarial import AdversarialLoss, dcgan_init_, discriminator_loss, generator_loss
+from genlight.nn.augment import DEFAULT_POLICY, Augmentation
 from genlight.nn.dcgan import DCGANGenerator, dcgan_plan
-from genlight.ranges import ClassCount, Decay, DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.ranges import (
+    ClassCount,
+    Decay,
+    DepthOrZero,
+    Fraction,
+    NonNegativeFloat,
+    OpenUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    Size,
+)
 from genlight.registry import register_model
 
 __all__ = [
@@ -214,7 +225,7 @@ class Text2Image(AdversarialModule):
         embed_dim: word embedding size.
         text_dim: caption (and image) embedding size.
         proj_dim: size of the text projection in G and D (Reed et al.: 128).
-        contrastive_weight: weight of the contrastive term that trains the text encoder (> 0).
+        contrastive_weight: weight of the contrastive term that trains the text encoder (>= 0; 0 leaves the text encoder at its initialisation).
         temperature: temperature of the contrastive logits.
         int_beta: GAN-INT's ``β``: ``t_int = β t + (1 - β) t_wrong``.
         int_weight: weight of the GAN-INT term in G's loss (0: GAN-CLS alone).
@@ -228,6 +239,7 @@ class Text2Image(AdversarialModule):
         betas: Adam's ``(beta1, beta2)``, each in [0, 1).
     """
 
+    per_example_kwargs: ClassVar[dict[str, Any]] = {"contrastive_weight": 0.0}  # InfoNCE's negatives: the batch
     smoke_kwargs: ClassVar[dict[str, Any]] = {"latent_dim": 4, "width": 4, "embed_dim": 4, "text_dim": 4, "proj_dim": 4}
     smoke_data: ClassVar[str] = "digit_captions"
     batch_kinds: ClassVar[tuple[str, ...] | None] = ("captioned",)
@@ -245,7 +257,7 @@ class Text2Image(AdversarialModule):
         embed_dim: Size = 32,
         text_dim: Size = 32,
         proj_dim: Size = 32,
-        contrastive_weight: PositiveFloat = 1.0,
+        contrastive_weight: NonNegativeFloat = 1.0,
         temperature: Decay = 0.1,
         int_beta: Fraction = 0.5,
         int_weight: NonNegativeFloat = 1.0,
@@ -255,6 +267,13 @@ class Text2Image(AdversarialModule):
         lr_g: PositiveFloat = 2e-4,
         lr_d: PositiveFloat = 2e-4,
         betas: tuple[Fraction, Fraction] = (0.5, 0.999),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         shape = check_image_shape(image_shape, type(self).__name__, multiple_of=4, min_size=8)
         if loss not in _LOSSES:
@@ -274,6 +293,13 @@ class Text2Image(AdversarialModule):
             lr_g=lr_g,
             lr_d=lr_d,
             betas=betas,
+            augment=augment,
+            augment_policy=augment_policy,
+            ada_target=ada_target,
+            lecam_weight=lecam_weight,
+            r1_gamma=r1_gamma,
+            r1_every=r1_every,
+            accumulate=accumulate,
         )
         self.num_classes = int(num_classes)
         self.vocabulary = tuple(vocabulary)
@@ -365,43 +391,59 @@ class Text2Image(AdversarialModule):
 
     def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
+        window = self.accumulation
         real, tokens, t, t_wrong, found = self.batch_terms(batch)
         n = len(real)
         ts, tw = t.detach(), t_wrong.detach()  # no adversarial gradient reaches the text encoder
         z = self.sample_latent(n)
         fake = self.generate(z, ts)
         # D: (real, right), (real, wrong) and (fake, right) in one forward (one buffer sync under DDP)
-        scores = self.discriminator(torch.cat([real, real[found], fake.detach()]), torch.cat([ts, tw[found], ts]))
+        seen = self.augment_images(torch.cat([real, real[found], fake.detach()]))
+        scores = self.discriminator(seen, torch.cat([ts, tw[found], ts]))
         s_rr, s_rw, s_fr = scores.split([n, int(found.sum()), n])
         d_cls = gan_cls_discriminator_loss(self.adversarial_loss, s_rr, s_rw, s_fr)
         contrast = contrastive_loss(self.image_encoder(real), t, tokens, self.temperature)
-        d_loss = d_cls + self.contrastive_weight * contrast
-        self.manual_step(opt_d, d_loss)
-        logs: dict[str, Tensor] = {
+        regular = self.regularizer_terms(seen[:n], s_rr, s_fr, lambda x: self.discriminator(x, ts))
+        d_loss = d_cls + self.contrastive_weight * contrast + sum(regular.values())
+        self.manual_step(opt_d, d_loss, scale=window.scale, zero_grad=window.begins, step=window.ends)
+        logs: dict[str, Tensor | float] = {
             "d_loss": d_loss,
             "d_cls": d_cls,
             "contrastive": contrast,
             "d_right_minus_wrong": (s_rr.float().mean() - s_rw.float().mean()).detach(),
+            **regular,
         }
-        if (batch_idx + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
-            g_terms = self.manual_step(opt_g, lambda: self.caption_generator_terms(batch, tokens, ts, tw, fake))
-            logs.update({"g_loss": sum(g_terms.values()), **g_terms})
+        if window.ends:
+            logs.update(self.end_discriminator_step())
+        if (window.index + 1) % self.n_critic == 0:  # built with D frozen: no gradient reaches D
+            y = batch[1].long()
+            terms = lambda: self.caption_generator_terms(y, tokens, ts, tw, fake)  # noqa: E731
+            g_terms = self.generator_step(opt_g, terms, z, y, tokens, ts, tw)
+            if g_terms:
+                logs.update({"g_loss": sum(g_terms.values()), **g_terms})
+        window.advance()
         self.log_train(**logs, batch_size=n, prog_bar=("d_loss", "g_loss"))
 
+    def replayed_generator_terms(  # type: ignore[override]
+        self, z: Tensor, y: Tensor, tokens: Tensor, ts: Tensor, tw: Tensor
+    ) -> dict[str, Tensor]:
+        """G's terms for a carried batch (accumulation): the fakes ``G(z, t)`` again, then :meth:`caption_generator_terms`."""
+        return self.caption_generator_terms(y, tokens, ts, tw, self.generate(z, ts))
+
     def caption_generator_terms(
-        self, batch: Sequence[Tensor], tokens: Tensor, ts: Tensor, tw: Tensor, fake: Tensor
+        self, y: Tensor, tokens: Tensor, ts: Tensor, tw: Tensor, fake: Tensor
     ) -> dict[str, Tensor]:
         """G's named loss terms (their sum is minimised): ``g_adv`` on ``(fake, right caption)`` and
-        ``g_int``, ``int_weight`` times the loss on fakes for interpolated captions (GAN-INT)."""
+        ``g_int``, ``int_weight`` times the loss on fakes for interpolated captions (GAN-INT); ``y`` are
+        the batch's class labels."""
         n = len(fake)
         partner = tw
         if self.int_partner == "same_class":
-            y = batch[1].long()
             k, _ = wrong_indices(tokens, prefer=y[:, None] == y[None, :])
             partner = ts[k]
         t_int = self.int_beta * ts + (1.0 - self.int_beta) * partner  # GAN-INT: no image for these
         fake_int = self.generate(self.sample_latent(n), t_int)
-        g_scores = self.discriminator(torch.cat([fake, fake_int]), torch.cat([ts, t_int]))
+        g_scores = self.discriminator(self.augment_images(torch.cat([fake, fake_int])), torch.cat([ts, t_int]))
         return {
             "g_adv": generator_loss(self.adversarial_loss, g_scores[:n]),
             "g_int": self.int_weight * generator_loss(self.adversarial_loss, g_scores[n:]),

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 from genlight.modules.dcgan import DCGAN
 from genlight.nn.adversarial import AdversarialLoss
-from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Size
+from genlight.nn.augment import DEFAULT_POLICY, Augmentation
+from genlight.ranges import DepthOrZero, Fraction, NonNegativeFloat, OpenUnitInterval, PositiveFloat, PositiveInt, Size
 from genlight.registry import register_model
 
 __all__ = ["WGANGP"]
@@ -39,7 +40,31 @@ class WGANGP(DCGAN):
         lr_g: PositiveFloat = 1e-4,
         lr_d: PositiveFloat = 1e-4,
         betas: tuple[Fraction, Fraction] = (0.0, 0.9),
+        augment: Augmentation = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: OpenUnitInterval = 0.6,
+        lecam_weight: NonNegativeFloat = 0.0,
+        r1_gamma: NonNegativeFloat = 0.0,
+        r1_every: PositiveInt = 1,
+        accumulate: PositiveInt = 1,
     ) -> None:
         super().__init__(
-            image_shape, latent_dim, width, extra_layers, d_norm, loss, n_critic, gp_weight, lr_g, lr_d, betas
+            image_shape,
+            latent_dim,
+            width,
+            extra_layers,
+            d_norm,
+            loss,
+            n_critic,
+            gp_weight,
+            lr_g,
+            lr_d,
+            betas,
+            augment,
+            augment_policy,
+            ada_target,
+            lecam_weight,
+            r1_gamma,
+            r1_every,
+            accumulate,
         )
