@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 from benchmarks.common import RESULTS, ROOT, Scorer, commit, draw, read_json, write_json, write_lines
 from genlight import load_model
 
-JSON, MD = RESULTS / "ddpm_solvers.json", RESULTS / "ddpm_solvers.md"
+OUT = RESULTS / "ddpm_solvers"  # the path stem of the .json and .md results
 #: the rows: name -> sample() keyword arguments
 ROWS: dict[str, dict[str, Any]] = {
     **{f"DDIM-{k}": {"sampler": "ddim", "steps": k, "eta": 0.0} for k in (10, 20, 50)},
@@ -50,6 +50,13 @@ ROWS: dict[str, dict[str, Any]] = {
     "ancestral (all T)": {"sampler": "ancestral"},
 }  # fmt: skip
 DATASETS = ("digits", "mnist5k")
+#: what `make bench` runs, after fid_digits.py and fid_mnist5k.py have kept their DDPM checkpoints
+COMMANDS = (
+    "python benchmarks/ddpm_solvers.py score digits runs/bench/ddpm_fid.ckpt --n 1000",
+    "python benchmarks/ddpm_solvers.py time digits runs/bench/ddpm_fid.ckpt",
+    "python benchmarks/ddpm_solvers.py score mnist5k runs/bench/ddpm_mnist5k.ckpt --n 500",
+    "python benchmarks/ddpm_solvers.py time mnist5k runs/bench/ddpm_mnist5k.ckpt --n 50",
+)
 
 
 def train_mnist5k(budget: float, root: Path) -> tuple[Path, dict[str, Any]]:
@@ -89,9 +96,9 @@ def train(args: argparse.Namespace) -> None:
             chosen, info = train_mnist5k(args.budget, root)
             Path(args.keep).parent.mkdir(parents=True, exist_ok=True)
             Path(args.keep).write_bytes(chosen.read_bytes())
-    rows = read_json(JSON)
+    rows = read_json(args.out.with_suffix(".json"))
     rows[f"_train_{args.data}"] = {**info, "keep": args.keep, "budget_s": args.budget, "commit": commit(dirty=True)}
-    write_json(JSON, rows)
+    write_json(args.out.with_suffix(".json"), rows)
     print(json.dumps(rows[f"_train_{args.data}"]))
 
 
@@ -107,7 +114,8 @@ def score(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     scorer = scorer_for(args.data)
     model = load_model(args.ckpt)
-    wanted = [r for r in ROWS if not args.rows or any(w == r or w in r for w in args.rows.split(";"))]
+    # the rows in the order asked for (each saved as soon as it is scored), else all
+    wanted = [r for w in args.rows.split(";") for r in ROWS if w == r] if args.rows else list(ROWS)
     ckpt = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     for name in wanted:
         load = os.getloadavg()[0]
@@ -119,10 +127,10 @@ def score(args: argparse.Namespace) -> None:
                "global_step": ckpt.get("global_step"), "commit": commit(dirty=True),
                "when": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"}  # fmt: skip
         print(args.data, name, json.dumps(row), flush=True)
-        rows = read_json(JSON)  # re-read: kept after every row
+        rows = read_json(args.out.with_suffix(".json"))  # re-read: kept after every row
         rows.setdefault(args.data, {})[name] = row
-        write_json(JSON, rows)
-    render(read_json(JSON))
+        write_json(args.out.with_suffix(".json"), rows)
+    render(read_json(args.out.with_suffix(".json")), args.out.with_suffix(".md"))
 
 
 TIMED = ("DDIM-50", "DDIM-20", "DDIM-10", "DPM-Solver++ 20, logsnr", "DPM-Solver++ 20, time", "DPM-Solver++ 10, logsnr")
@@ -140,12 +148,12 @@ def timing(args: argparse.Namespace) -> None:
             _, per_1000 = draw(model, args.n, **ROWS[name])
             best[name] = min(best.get(name, float("inf")), per_1000)
         loads.append(os.getloadavg()[0])
-    rows = read_json(JSON)
+    rows = read_json(args.out.with_suffix(".json"))
     rows[f"_timing_{args.data}"] = {"s_per_1000": best, "n": args.n, "rounds": args.rounds, "threads": args.threads,
                                     "load": [min(loads), max(loads)], "commit": commit(dirty=True)}  # fmt: skip
-    write_json(JSON, rows)
+    write_json(args.out.with_suffix(".json"), rows)
     print(json.dumps(rows[f"_timing_{args.data}"]))
-    render(rows)
+    render(rows, args.out.with_suffix(".md"))
 
 
 def steps_of(name: str, timesteps: int = 250) -> int:
@@ -154,13 +162,15 @@ def steps_of(name: str, timesteps: int = 250) -> int:
     return timesteps if kwargs["sampler"] == "ancestral" else kwargs["steps"]
 
 
-def render(rows: dict[str, Any]) -> None:
+def render(rows: dict[str, Any], md: Path) -> None:
     lines = [
         "# DDPM samplers: FID against sampling time (DDIM, ancestral, DPM-Solver++(2M))",
         "",
-        "Produced by `benchmarks/ddpm_solvers.py` (its docstring gives the protocol):",
+        "Produced by `benchmarks/ddpm_solvers.py` (its docstring gives the protocol). Commands (`make bench` runs "
+        "them after `fid_digits.py train ddpm` and `fid_mnist5k.py train ddpm` have kept their checkpoints; "
+        "`ddpm_solvers.py train digits|mnist5k --keep PATH` trains the same recipes alone):",
         "",
-        *(f"    {line.strip()}" for line in __doc__.split("\n\n")[1].splitlines()),
+        *(f"    {c}" for c in COMMANDS),
         "",
         "DPM-Solver++(2M): multistep 2nd order in data prediction, the first step 1st order, the last model call at "
         "t = 0 whose data prediction is the sample (so k steps are k model calls, as DDIM's); discrete time handled "
@@ -231,7 +241,7 @@ def render(rows: dict[str, Any]) -> None:
                     f"x{r['fid_train'] / ref['fid_train']:.2f}) at >= 2.5x less sampling time ({speed:.2f}x): **{verdict}**."
                 )  # fmt: skip
     lines += ["", *rows.get("_notes", [])]
-    write_lines(MD, lines)
+    write_lines(md, lines)
 
 
 def main() -> None:
@@ -246,14 +256,16 @@ def main() -> None:
     p_score.add_argument("ckpt")
     p_score.add_argument("--n", type=int, default=1000)
     p_score.add_argument("--threads", type=int, default=1)
-    p_score.add_argument("--rows", default="", help="';'-separated row names (or parts of them); default all")
+    p_score.add_argument("--rows", default="", help="';'-separated row names, scored in that order; default all")
     p_time = sub.add_parser("time", help="interleaved sampling time of the main rows")
     p_time.add_argument("data", choices=DATASETS)
     p_time.add_argument("ckpt")
     p_time.add_argument("--n", type=int, default=100)
     p_time.add_argument("--rounds", type=int, default=3)
     p_time.add_argument("--threads", type=int, default=1)
-    sub.add_parser("render", help="only re-render the .md from the .json")
+    p_render = sub.add_parser("render", help="only re-render the .md from the .json")
+    for p in (p_train, p_score, p_time, p_render):
+        p.add_argument("--out", type=Path, default=OUT, help="path stem of the .json and .md results")
     args = parser.parse_args()
     if args.cmd == "train":
         torch.set_num_threads(1)
@@ -263,7 +275,7 @@ def main() -> None:
     elif args.cmd == "time":
         timing(args)
     else:
-        render(read_json(JSON))
+        render(read_json(args.out.with_suffix(".json")), args.out.with_suffix(".md"))
 
 
 if __name__ == "__main__":

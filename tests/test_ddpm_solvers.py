@@ -203,3 +203,36 @@ def test_logsnr_spacing_reaches_the_data_law_in_ten_steps():
         assert abs(x.mean().item()) < 0.02 and math.isfinite(x.abs().max().item()), name
         spread[name] = abs(x.std().item() / STD - 1)
     assert spread["logsnr"] < 0.02 < 0.1 < min(spread["ddim"], spread["time"]), spread
+
+
+@pytest.mark.slow
+def test_benchmark_script_scores_and_renders(tmp_path, digits):
+    """``benchmarks/ddpm_solvers.py score`` and ``time`` on a one-step checkpoint, tiny n: rows in the .json,
+    the table and the target lines in the .md."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.helpers import cpu_trainer
+
+    model = create_model("ddpm", num_levels=17, timesteps=50, channels=8)
+    trainer = cpu_trainer(max_steps=1, limit_val_batches=0)
+    trainer.fit(model, datamodule=digits)
+    ckpt = tmp_path / "ddpm.ckpt"
+    trainer.save_checkpoint(ckpt)
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = tmp_path / "solvers"
+    rows = "DDIM-50;DDIM-20;DDIM-10;DPM-Solver++ 20, logsnr;DPM-Solver++ 20, time;DPM-Solver++ 10, logsnr"
+    for cmd in (["score", "digits", str(ckpt), "--n", "20", "--rows", rows],
+                ["time", "digits", str(ckpt), "--n", "4", "--rounds", "1"]):  # fmt: skip
+        result = subprocess.run([sys.executable, "benchmarks/ddpm_solvers.py", *cmd, "--out", str(out)], cwd=root,
+                                env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert set(saved["digits"]) == set(rows.split(";")) and saved["_timing_digits"]["n"] == 4
+    assert all(math.isfinite(r["fid_train"]) and r["s_per_1000"] > 0 for r in saved["digits"].values())
+    text = out.with_suffix(".md").read_text()
+    assert "| DPM-Solver++ 20, logsnr | 20 |" in text and "Target (issue 26), DPM-Solver++ 20, time" in text
