@@ -21,6 +21,7 @@ from genlight.nn.classifier_nets import CNNNet, MLPNet
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
+from genlight.nn.diffusion_solvers import dpm_solver_pp_2m, solver_times
 from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Split, Squeeze
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
 from genlight.nn.logistic_mixture import LogisticMixture, logistic_mixture_log_prob_at, logistic_mixture_log_probs
@@ -72,6 +73,7 @@ __all__ = [
     "discretized_gaussian_log_prob",
     "discriminator_loss",
     "downsample_plan",
+    "dpm_solver_pp_2m",
     "draw_levels",
     "generator_loss",
     "gradient_penalty",
@@ -85,6 +87,7 @@ __all__ = [
     "normal_kl",
     "shift_down",
     "skew",
+    "solver_times",
     "timestep_embedding",
     "unet_channel_mults",
     "unskew",
