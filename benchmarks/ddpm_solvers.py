@@ -205,18 +205,18 @@ def render(rows: dict[str, Any], md: Path) -> None:
             "the speed-up is DDIM-50's time over the row's (both from this table's own timings, taken one row after "
             "another on the shared machine: the load column is the 1-minute load average when the row started).",
             "",
-            "| sampler | model calls | FID train | x DDIM-50 | s / 1000 samples | speed-up vs DDIM-50 | load |",
-            "|---|---|---|---|---|---|---|",
+            "| sampler | model calls | FID train | x DDIM-50 | s / 1000 samples | speed-up vs DDIM-50 | calls: DDIM-50 / row | load |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name in ROWS:
             r = table.get(name)
             if r is None:
-                lines.append(f"| {name} | {steps_of(name)} | not run | | | | |")
+                lines.append(f"| {name} | {steps_of(name)} | not run | | | | | |")
                 continue
             rel = f"{r['fid_train'] / ref['fid_train']:.2f}" if ref else "-"
             speed = f"{ref['s_per_1000'] / r['s_per_1000']:.2f}x" if ref else "-"
             lines.append(
-                f"| {name} | {steps_of(name)} | {r['fid_train']:.3f} | {rel} | {r['s_per_1000']:.1f} | {speed} | {r['load']:.1f} |"
+                f"| {name} | {steps_of(name)} | {r['fid_train']:.3f} | {rel} | {r['s_per_1000']:.1f} | {speed} | {50 / steps_of(name):.2f} | {r['load']:.1f} |"
             )
         timed = rows.get(f"_timing_{data}")
         if timed:
