@@ -111,6 +111,10 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py add pixelrnn_row runs/bench/likelihood_mnist5k/pixelrnn_row.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add pixelrnn_diag runs/bench/likelihood_mnist5k/pixelrnn_diag.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add vqvae_prior runs/bench/likelihood_mnist5k/vqvae_prior.ckpt --threads 1
+	$(BENCH) benchmarks/ddpm_solvers.py score digits runs/bench/ddpm_fid.ckpt --n 1000
+	$(BENCH) benchmarks/ddpm_solvers.py time digits runs/bench/ddpm_fid.ckpt
+	$(BENCH) benchmarks/ddpm_solvers.py score mnist5k runs/bench/ddpm_mnist5k.ckpt --n 500
+	$(BENCH) benchmarks/ddpm_solvers.py time mnist5k runs/bench/ddpm_mnist5k.ckpt --n 50
 
 clean:
 	rm -rf runs wandb .pytest_cache site

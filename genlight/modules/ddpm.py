@@ -1,4 +1,5 @@
-"""Denoising diffusion probabilistic model (Ho et al. 2020) with DDIM sampling (Song et al. 2021).
+"""Denoising diffusion probabilistic model (Ho et al. 2020) with DDIM sampling (Song et al. 2021) and
+DPM-Solver++(2M) (Lu et al. 2022, :mod:`genlight.nn.diffusion_solvers`).
 
 Forward process ``q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I)`` over images mapped to [-1, 1]; a U-Net
 predicts the noise ``ε`` and trains on ``E_{t, ε} |ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)|²`` (the
@@ -43,6 +44,7 @@ from genlight.errors import ConfigError, IncompatibleDataError
 from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
 from genlight.nn.diffusion import beta_schedule, ddim_timesteps, discretized_gaussian_log_prob, normal_kl
+from genlight.nn.diffusion_solvers import SPACINGS, dpm_solver_pp_2m, interp_log_alpha, solver_times
 from genlight.nn.schedules import warmup_cosine_scheduler
 from genlight.nn.unet import UNet
 from genlight.ranges import (
@@ -65,6 +67,9 @@ from genlight.types import class_count
 
 __all__ = ["DDPM"]
 
+#: the samplers of :meth:`DDPM.sample`
+SAMPLERS = ("ddim", "ancestral", "dpm_solver")
+
 
 def image_seed(levels: Tensor) -> int:
     """A seed from an image's integer levels (blake2b of their bytes): the same image, the same seed."""
@@ -72,9 +77,21 @@ def image_seed(levels: Tensor) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") & (2**63 - 1)
 
 
+def check_sampling(sampler: str, steps: int | None, spacing: str, timesteps: int) -> None:
+    """One line naming a bad ``sampler``, ``steps`` or ``spacing`` argument of :meth:`DDPM.sample`, before any draw."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose {', '.join(SAMPLERS)}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= timesteps):
+        raise ValueError(
+            f"steps must be an integer in [1, {timesteps}] (the model's timesteps), got {steps!r}; e.g. steps=20"
+        )
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; choose {' or '.join(SPACINGS)}")
+
+
 @register_model("ddpm")
 class DDPM(GenerativeModule):
-    """DDPM with ε-prediction, a U-Net sized from ``image_shape``, ancestral and DDIM sampling,
+    """DDPM with ε-prediction, a U-Net sized from ``image_shape``, ancestral, DDIM and DPM-Solver++ sampling,
     optional class conditioning with classifier-free guidance (Ho & Salimans 2022).
 
     Args:
@@ -93,9 +110,12 @@ class DDPM(GenerativeModule):
         num_res_blocks: residual blocks per U-Net resolution.
         attention_levels: U-Net resolutions (0 = full) with self-attention (``None``: sized from ``image_shape``).
         dropout: dropout in the residual blocks.
-        sampler: default of :meth:`sample`: ``ddim`` or ``ancestral`` (all T steps).
-        sample_steps: default DDIM steps, at most ``timesteps`` (``None``: ``min(50, timesteps)``).
-        eta: default DDIM ``η`` (0 deterministic, 1 DDPM-like noise).
+        sampler: default of :meth:`sample`: ``ddim``, ``ancestral`` (all T steps) or ``dpm_solver``
+            (DPM-Solver++(2M), deterministic).
+        sample_steps: default steps (model calls) of DDIM and DPM-Solver++, at most ``timesteps``
+            (``None``: ``min(50, timesteps)``).
+        eta: default DDIM ``η`` (0 deterministic, 1 DDPM-like noise); DPM-Solver++ has none.
+        spacing: DPM-Solver++'s time steps: ``logsnr`` (uniform in log-SNR) or ``time`` (DDIM's grid).
         clip_x0: clip the predicted ``x_0`` to [-1, 1] while sampling (DDIM re-derives ``ε`` from it).
         bound_examples: validation images the bound is computed on (the first ones; DDP processes share them out).
         bound_timesteps: strata of KL terms per bound evaluation (see the module docstring).
@@ -133,9 +153,10 @@ class DDPM(GenerativeModule):
         num_res_blocks: Depth = 1,
         attention_levels: tuple[DepthOrZero, ...] | None = None,
         dropout: Fraction = 0.0,
-        sampler: Literal["ddim", "ancestral"] = "ddim",
+        sampler: Literal["ddim", "ancestral", "dpm_solver"] = "ddim",
         sample_steps: Steps | None = None,
         eta: ClosedUnitInterval = 0.0,
+        spacing: Literal["logsnr", "time"] = "logsnr",
         clip_x0: bool = True,
         bound_examples: PositiveInt = 144,
         bound_timesteps: Steps = 50,
@@ -159,7 +180,12 @@ class DDPM(GenerativeModule):
                 f"DDPM: sample_steps must be at most timesteps ({timesteps}), got {sample_steps}; lower "
                 f"--model.sample_steps or raise --model.timesteps"
             )
-        #: the default number of DDIM steps of :meth:`sample`
+        if sampler == "dpm_solver" and eta > 0:
+            raise ConfigError(
+                f"DDPM: eta={eta} adds noise to DDIM only; DPM-Solver++ is deterministic: drop --model.eta or "
+                "pick --model.sampler ddim"
+            )
+        #: the default number of DDIM / DPM-Solver++ steps of :meth:`sample`
         self.sample_steps = min(50, timesteps) if sample_steps is None else int(sample_steps)
         if conditional:  # a class-conditional instance (a ConditionalSampler); another has no num_classes
             self.num_classes = num_classes
@@ -248,13 +274,19 @@ class DDPM(GenerativeModule):
         eta: float = 0.0,
         guidance: float = 0.0,
         clip: bool = True,
+        spacing: str = "logsnr",
     ) -> Tensor:
         """Run the reverse process from ``x_T = noise`` and return ``x_0`` in model space ([-1, 1] when
         clipped), not rounded. ``ancestral``: ``x_{t-1} ~ p_θ(x_{t-1}|x_t)`` for every t, the mean at
         the last step. ``ddim``: Song et al. eq. 12 on :func:`~genlight.nn.diffusion.ddim_timesteps` (``steps`` of them),
-        ``σ_t = η √((1-ᾱ_prev)/(1-ᾱ_t)) √(1-ᾱ_t/ᾱ_prev)``, ``ᾱ_prev = 1`` after the last step."""
+        ``σ_t = η √((1-ᾱ_prev)/(1-ᾱ_t)) √(1-ᾱ_t/ᾱ_prev)``, ``ᾱ_prev = 1`` after the last step.
+        ``dpm_solver``: DPM-Solver++(2M) (:func:`~genlight.nn.diffusion_solvers.dpm_solver_pp_2m`) on
+        ``steps`` times spaced by ``spacing`` (``logsnr`` or ``time``), data prediction from the (guided)
+        ``ε``, clipped to [-1, 1] with ``clip``; ``eta`` is unused."""
         x = noise.float()
         n = len(x)
+        if sampler == "dpm_solver":
+            return self.solve_ode(x, steps or self.sample_steps, spacing, y=y, guidance=guidance, clip=clip)
         if sampler == "ancestral":
             for i in reversed(range(self.timesteps)):
                 t = torch.full((n,), i, device=x.device, dtype=torch.long)
@@ -262,7 +294,7 @@ class DDPM(GenerativeModule):
                 x = mean + torch.exp(0.5 * logvar) * torch.randn_like(x) if i > 0 else mean
             return x
         if sampler != "ddim":
-            raise ValueError(f"unknown sampler {sampler!r}; choose ddim or ancestral")
+            raise ValueError(f"unknown sampler {sampler!r}; choose ddim, ancestral or dpm_solver")
         seq = ddim_timesteps(self.timesteps, steps or self.sample_steps).tolist()
         for i, step in enumerate(seq):
             prev_step = seq[i + 1] if i + 1 < len(seq) else -1
@@ -281,6 +313,24 @@ class DDPM(GenerativeModule):
                 x = x + sigma.float() * torch.randn_like(x)
         return x
 
+    def solve_ode(
+        self, x: Tensor, steps: int, spacing: str, y: Tensor | None = None, guidance: float = 0.0, clip: bool = True
+    ) -> Tensor:
+        """DPM-Solver++(2M) from ``x_T = x``: ``steps`` model calls at real timesteps, ``log α`` interpolated
+        between the integer ones (:mod:`genlight.nn.diffusion_solvers`); the data prediction
+        ``x̂_0 = (x_t - σ_t ε̃) / α_t`` of the guided ``ε̃`` (:meth:`predict_eps`), clipped with ``clip``."""
+        log_alphas = 0.5 * self.alphas_cumprod.detach().double().cpu().log()  # (T,) log α at the integer steps
+        times = solver_times(log_alphas, steps, spacing)  # (steps,) descending, real-valued
+
+        def denoise(xt: Tensor, t: float) -> Tensor:
+            log_alpha = interp_log_alpha(torch.tensor([t]), log_alphas)
+            alpha, sigma = log_alpha.exp().item(), (-torch.expm1(2.0 * log_alpha)).sqrt().item()
+            eps = self.predict_eps(xt, torch.full((len(xt),), t, device=xt.device), y, guidance)
+            x0 = (xt - sigma * eps) / alpha
+            return x0.clamp(-1.0, 1.0) if clip else x0
+
+        return dpm_solver_pp_2m(x, denoise, times, log_alphas)
+
     def to_images(self, x: Tensor) -> Tensor:
         """Model space [-1, 1] -> images in [0, 1] on the data's level grid (the decoder's mode)."""
         levels = self.hparams.num_levels
@@ -296,10 +346,15 @@ class DDPM(GenerativeModule):
         eta: float | None = None,
         sampler: str | None = None,
         guidance: float | None = None,
+        spacing: str | None = None,
     ) -> Tensor:
         """``n`` images in [0, 1]: DDIM with ``steps`` steps and noise ``eta`` (defaults from the
-        hyper-parameters), or ``sampler="ancestral"`` (all T steps). ``y``: labels of a conditional
-        model (``None``: unconditional draws through the "no label" token)."""
+        hyper-parameters), ``sampler="ancestral"`` (all T steps) or ``sampler="dpm_solver"``
+        (DPM-Solver++(2M), ``steps`` model calls spaced by ``spacing``: ``logsnr`` or ``time``). ``y``:
+        labels of a conditional model (``None``: unconditional draws through the "no label" token)."""
+        sampler = sampler or self.hparams.sampler
+        spacing = spacing or self.hparams.spacing
+        check_sampling(sampler, steps, spacing, self.timesteps)
         if y is not None and class_count(self) == 0:
             raise ValueError("this DDPM is unconditional; train it with conditional: true to pass labels y")
         if y is not None:
@@ -308,11 +363,12 @@ class DDPM(GenerativeModule):
         x = self.generate(
             noise,
             y=y,
-            sampler=sampler or self.hparams.sampler,
+            sampler=sampler,
             steps=steps,
             eta=self.hparams.eta if eta is None else eta,
             guidance=self.hparams.guidance if guidance is None else guidance,
             clip=self.hparams.clip_x0,
+            spacing=spacing,
         )
         return self.to_images(x)
 

@@ -23,6 +23,7 @@ from genlight.nn.code_prior import GatedCodePrior
 from genlight.nn.conv import ConvDecoder, ConvEncoder, downsample_plan
 from genlight.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlight.nn.diffusion import beta_schedule, discretized_gaussian_log_prob, normal_kl
+from genlight.nn.diffusion_solvers import dpm_solver_pp_2m, solver_times
 from genlight.nn.flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Split, Squeeze
 from genlight.nn.gated import GatedLayer, gate
 from genlight.nn.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, PixelLikelihood, make_likelihood
@@ -87,6 +88,7 @@ __all__ = [
     "discriminator_loss",
     "divergence",
     "downsample_plan",
+    "dpm_solver_pp_2m",
     "draw_levels",
     "generator_loss",
     "gradient_penalty",
@@ -103,6 +105,7 @@ __all__ = [
     "shift_down",
     "skew",
     "solve",
+    "solver_times",
     "timestep_embedding",
     "unet_channel_mults",
     "unskew",
