@@ -77,6 +77,10 @@ class PointVelocity(nn.Module):
         self.label_emb = nn.Embedding(num_classes + 1, hidden) if num_classes > 0 else None
         self.body = nn.Sequential(nn.SiLU(), *mlp_layers([hidden] * depth + [dim], nn.SiLU()))
 
+    def hidden(self, x: Tensor, t: Tensor) -> Tensor:
+        """The first hidden layer without labels, ``SiLU(W [x, emb(t)])``, ``(B, hidden)``."""
+        return F.silu(self.inp(torch.cat([x, timestep_embedding(t, self.time_dim)], dim=1)))
+
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.inp(torch.cat([x, timestep_embedding(t, self.time_dim)], dim=1))  # (B, hidden)
         if self.label_emb is not None:
@@ -306,7 +310,8 @@ class FlowMatching(GenerativeModule):
         """One draw of the ESTIMATE of ``log P(x)`` in nats per example (module docstring): the ODE
         solved backwards from ``t = 1`` in ``steps`` (default ``likelihood_steps``) steps of ``sampler``,
         one dequantisation ``u`` and one probe ``ε`` per image (from ``generator`` when given). With
-        labels ``y`` (a conditional model), of ``log P(x | y)``. No graph is kept."""
+        labels ``y`` (a conditional model), of ``log P(x | y)``. Differentiable where gradients are on
+        (through the trace by double backward: costly); score under ``torch.no_grad()``."""
         self.check_log_prob_input(x)
         y = self._check_labels(y)
         x1 = self.to_model_space(x, generator)
@@ -323,8 +328,7 @@ class FlowMatching(GenerativeModule):
 
         def f(z: Tensor, t: float, accumulate: bool) -> tuple[Tensor, Tensor | None]:
             if not accumulate:
-                with torch.no_grad():
-                    return self.velocity(z, t, y), None
+                return self.velocity(z, t, y), None
             return divergence(lambda w: self.velocity(w, t, y), z, method, noise)
 
         steps = int(steps or self.hparams.likelihood_steps)
@@ -340,6 +344,20 @@ class FlowMatching(GenerativeModule):
         """``(draws, n)``: independent draws of :meth:`log_prob` (``seed``: reproducible draws)."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         return torch.stack([self.log_prob(x, generator=generator, **kwargs) for _ in range(draws)])
+
+    @torch.no_grad()
+    def features(self, x: Tensor, t: float = 0.95) -> Tensor:
+        """A frozen representation: on images the U-Net's middle feature map at time ``t`` (near the data)
+        for the input ``t x_1`` (the path's mean from ``x_0 = 0``; ``x_1`` at the centre of each
+        dequantisation cell: deterministic), averaged over positions, ``(B, ch)``; on points the MLP's
+        first hidden layer, ``(B, hidden)``. A conditional model reads the null label (label-free)."""
+        k = to_levels(x, self.num_levels).float() if self.is_images else None
+        x1 = 2.0 * (k + 0.5) / self.num_levels - 1.0 if k is not None else x.float()
+        steps = torch.full((len(x),), t * TIME_SCALE, device=x.device)
+        if self.is_images:
+            h = self.net.down_path(t * x1, steps, None)[0]  # (B, ch, h, w)
+            return h.mean(dim=(2, 3))  # (B, ch)
+        return self.net.hidden(t * x1, steps)  # (B, hidden)
 
     # ------------------------------------------------------------------ training
     def matching_loss(self, x: Tensor, y: Tensor | None = None) -> Tensor:

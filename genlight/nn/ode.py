@@ -69,25 +69,29 @@ def solve(
 def divergence(
     v: Callable[[Tensor], Tensor], x: Tensor, method: Literal["exact", "hutchinson"], noise: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """``(v(x), tr(∂v/∂x))`` per example, both detached; ``x`` ``(B, *shape)`` -> ``(B, *shape)``, ``(B,)``.
+    """``(v(x), tr(∂v/∂x))`` per example; ``x`` ``(B, *shape)`` -> ``(B, *shape)``, ``(B,)``.
 
     ``exact``: the diagonal of the Jacobian, one backward pass per dimension. ``hutchinson``:
     ``εᵀ (∂v/∂x) ε`` for the given ``noise`` ``ε`` (shape of ``x``; Rademacher or standard normal),
-    an unbiased estimate of the trace. Opens gradients itself, also under ``inference_mode``."""
+    an unbiased estimate of the trace. Where gradients are on (the caller's mode), both results keep
+    their graph (double backward: the trace is differentiable in ``v``'s parameters); under
+    ``no_grad`` or ``inference_mode`` they are detached, and gradients are opened here just for ``∂v/∂x``."""
+    keep = torch.is_grad_enabled()
     with torch.inference_mode(False), torch.enable_grad():
-        x = x.detach().clone().requires_grad_(True)
-        out = v(x)
+        z = x if keep and x.requires_grad else x.detach().clone().requires_grad_(True)
+        out = v(z)
         if method == "hutchinson":
             if noise is None:
                 raise ValueError("divergence(..., 'hutchinson') needs the noise vectors")
-            (g,) = torch.autograd.grad(out, x, noise.clone())  # εᵀ J, (B, *shape)
+            (g,) = torch.autograd.grad(out, z, noise.clone(), create_graph=keep)  # εᵀ J, (B, *shape)
             div = (g * noise).flatten(1).sum(1)  # (B,)
         elif method == "exact":
             flat = out.flatten(1)  # (B, D)
-            div = torch.zeros(len(x), dtype=out.dtype, device=x.device)
+            div = torch.zeros(len(z), dtype=out.dtype, device=z.device)
             for i in range(flat.shape[1]):
-                (g,) = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=i + 1 < flat.shape[1])
+                last = i + 1 == flat.shape[1]
+                (g,) = torch.autograd.grad(flat[:, i].sum(), z, retain_graph=keep or not last, create_graph=keep)
                 div = div + g.flatten(1)[:, i]
         else:
             raise ValueError(f"unknown divergence method {method!r}; choose exact or hutchinson")
-    return out.detach(), div.detach()
+    return (out, div) if keep else (out.detach(), div.detach())
