@@ -962,12 +962,12 @@ def dose_report(results: dict, source: str, command: str, threads: int) -> list[
     picked = {c for f in families if "auroc" in results[f] for c, _ in leave_one_out(results[f]["auroc"]).values()}
     caveats = [
         f"- The leave-one-out choice picked {', '.join(sorted(picked))} on every set it was run on"
-        + (": the recommended row is that score, so on average it ties it and beats every other." if len(picked) == 1 else "."),
+        + (": the recommended row is that score, so on average it equals it." if len(picked) == 1 else "."),
         "- `dose_nll`'s threshold (DoSE's evidence counts only beyond the largest among the validation images) was "
         "set after a first digits run with the threshold 0, which fell 0.03 below nll on the held-out class for the "
         "autoregressive families and the mixture; the outlier sets were genlight's own in both runs (none is a user's unseen set).",
         "- Short trainings (the budget above, at the load stated): AUROC differences of 0.02 are within the sampling "
-        "noise of a 180-321-image set. WAIC over three checkpoints of one short run is poor where the earlier "
+        "noise of a set of a few hundred images. WAIC over three checkpoints of one short run is poor where the earlier "
         "checkpoints are much worse than the best (the flows, the PixelRNNs): seeds would make a better ensemble.",
     ]
     lines += ["", "Where it fails:", "", *(notes or ["- nowhere here: every set within the tolerance of nll."]), "",
