@@ -91,7 +91,7 @@ def figure(model: Any, data: str, data_args: dict[str, Any], n: int) -> tuple[st
         label = "test_bpd" if model.log_prob_is_exact else "test_bpd_bound"
         return label, float(bits_per_dim(lp, x[0].numel()).mean())
     if isinstance(model, Sampler):
-        extractor = create_extractor(EXTRACTOR[data])
+        extractor = create_extractor(EXTRACTOR.get(data, "mnist5k" if data_args.get("source") == "mnist5k" else "digits"))
         samples = torch.cat([model.sample(min(100, n - i)).float() for i in range(0, n, 100)])
         feats = torch.cat([extractor(c)[0] for c in samples.split(500)]).double()
         ref = torch.cat([extractor(c)[0] for c in train_images(data, data_args).split(500)]).double()
@@ -99,6 +99,8 @@ def figure(model: Any, data: str, data_args: dict[str, Any], n: int) -> tuple[st
     if isinstance(model, Autoencoder):
         x, _ = test_images(data, data_args, n)
         return "test_recon_mse", float(((model.decode(model.encode(x)) - x) ** 2).mean())
+    if not callable(getattr(model, "forward", None)) or not hasattr(model, "num_classes"):
+        raise SystemExit(f"{type(model).__name__}: no figure of this script measures it (translators, completers)")
     x, y = test_images(data, data_args, n)
     return "test_accuracy", float((model(x).argmax(1) == y).float().mean())
 
@@ -137,9 +139,11 @@ def train(args: argparse.Namespace) -> None:
     choice = CheckpointChoice.resolve(str(chosen))
     model = choice.load()
     data_args = dict(choice.checkpoint.get("datamodule_hyper_parameters") or {})
+    trained_on = (choice.checkpoint.get("genlight") or {}).get("datamodule")  # digit_domains, digit_captions, ...
+    data = next((n for n in DATAMODULES.list() if DATAMODULES.class_path(n) == trained_on), args.data)
     figures = {}
     for n, suffix in ((FULL_N, ""), (QUICK_N, f"_n{QUICK_N}")):
-        name, value = figure(model, args.data, data_args, n)
+        name, value = figure(model, data, data_args, n)
         figures[name + suffix] = value
     name = f"{args.recipe.replace('_', '-')}-{args.data}"
     folder = SHIPPED / name
@@ -152,7 +156,7 @@ def train(args: argparse.Namespace) -> None:
         f"{chosen.name} ({'chosen on validation' if best else 'last'}); figures as benchmarks/pretrained_models.py"
     )
     save_pretrained(
-        model, folder, data=args.data, data_args=data_args, figures=figures, protocol=protocol,
+        model, folder, data=data, data_args=data_args, figures=figures, protocol=protocol,
         command="genlight " + " ".join(command), commit=commit(dirty=True),
     )  # fmt: skip
     print(f"{name}: {figures} ({protocol})")

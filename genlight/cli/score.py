@@ -26,56 +26,26 @@ def _parser() -> ShortArgumentParser:
 
     parser = command_parser(
         "genlight score",
-        "Score a trained checkpoint: outlier detection (ood), classification "
-        "with rejection (classify) or linear probes (probe).",
+        "Score a trained checkpoint: outlier detection (ood), classification with rejection (classify) or linear "
+        "probes (probe).",
     )
-    parser.add_argument("--data", default="digit_outliers", help="a registered datamodule (default digit_outliers)")
-    parser.add_argument("--task", required=True, choices=TASK_CHOICES)
-    parser.add_argument(
-        "--out",
-        help="folder for TASK.md/.json/.csv/.png (default scores, where earlier results are "
-        "kept: TASK_2.* ...; a given --out replaces its TASK.* with a notice)",
+    add = parser.add_argument
+    add("--data", default="digit_outliers", help="a registered datamodule (default digit_outliers)")
+    add("--task", required=True, choices=TASK_CHOICES)
+    add("--out", help="folder for TASK.md/.json/.csv/.png (default scores, earlier results kept as TASK_2.* ...)")
+    add("--held_out_class", type=int, help="digit_outliers: the class left out (default: the checkpoint's)")
+    add("--seed", type=int, help="data split seed (default: the checkpoint's datamodule seed, else 0)")
+    seed_help = "seed of every random draw of the scoring (default 0; recorded in the output)"
+    add("--score_seed", "--seed_everything", dest="score_seed", type=int, default=0, help=seed_help)
+    draws_help = (
+        f"draws of a Monte Carlo score (a VAE's or DDPM's bound), averaged, with its SE (default {DEFAULT_DRAWS})"
     )
-    parser.add_argument(
-        "--held_out_class", type=int, help="digit_outliers: the class left out (default: the checkpoint's)"
-    )
-    parser.add_argument("--seed", type=int, help="data split seed (default: the checkpoint's datamodule seed, else 0)")
-    parser.add_argument(
-        "--score_seed",
-        "--seed_everything",
-        dest="score_seed",
-        type=int,
-        default=0,
-        help="seed of every random draw of the scoring (default 0; recorded in the output)",
-    )
-    parser.add_argument(
-        "--draws",
-        type=at_least(1),
-        default=DEFAULT_DRAWS,
-        help=f"draws of a score that is a Monte Carlo estimate (a VAE's or DDPM's bound), averaged; "
-        f"its standard error is reported (default {DEFAULT_DRAWS})",
-    )
-    parser.add_argument("--data_dir", help="folder of the data files (default: the checkpoint's datamodule data_dir)")
-    parser.add_argument(
-        "--background",
-        help="ood: checkpoint of a background model of the same family for the "
-        "likelihood ratio (e.g. from genlight.evaluation.train_background)",
-    )
-    parser.add_argument(
-        "--max_examples", type=at_least(10), help="score at most this many examples per set (quick runs)"
-    )
-    parser.add_argument(
-        "--more_sets",
-        action="store_true",
-        help="ood: also genlight's transformed, mixed and noisy sets (genlight.evaluation.more_outlier_sets)",
-    )
-    parser.add_argument(
-        "--ensemble",
-        nargs="+",
-        default=[],
-        metavar="CKPT",
-        help="ood: other checkpoints of the same family (seeds or epochs) for the WAIC score (Choi et al. 2018)",
-    )
+    add("--draws", type=at_least(1), default=DEFAULT_DRAWS, help=draws_help)
+    add("--data_dir", help="folder of the data files (default: the checkpoint's datamodule data_dir)")
+    add("--background", help="ood: a model of the same family for the likelihood ratio (evaluation.train_background)")
+    add("--max_examples", type=at_least(10), help="score at most this many examples per set (quick runs)")
+    add("--more_sets", action="store_true", help="ood: also genlight's transformed, mixed and noisy outlier sets")
+    add("--ensemble", nargs="+", default=[], metavar="CKPT", help="ood: more checkpoints of the family, for WAIC")
     return parser
 
 
@@ -106,14 +76,11 @@ def score_command(argv: list[str]) -> int:
         raise ConfigError(
             f"--out {ns.out} is a file: --out names a folder for {ns.task}.md/.json/.csv/.png, e.g. --out scores"
         )
-    if ns.background and ns.task != "ood":
-        raise ConfigError(f"--background is for --task ood (the likelihood ratio); drop it for --task {ns.task}")
-    for flag in ("more_sets", "ensemble"):
+    for flag in ("background", "more_sets", "ensemble"):
         if getattr(ns, flag) and ns.task != "ood":
             raise ConfigError(f"--{flag} is for --task ood; drop it for --task {ns.task}")
 
     from genlight.evaluation import TASKS, can_run, result_paths, run_task, write_result
-    from genlight.types import DensityModel
 
     checkpoint = open_checkpoint(ns.ckpt_path, ns.model, trust=ns.trust_checkpoint, pretrained=ns.pretrained)
     ns.ckpt_path, model = checkpoint.path, checkpoint.load(ns.device)
@@ -122,24 +89,9 @@ def score_command(argv: list[str]) -> int:
         raise ConfigError(f"{family} cannot be scored by --task {ns.task}: it needs {TASKS[ns.task]}")
     background, notes = None, []
     if ns.background:
-        try:
-            background_checkpoint = open_checkpoint(ns.background, trust=ns.trust_checkpoint)
-            background = background_checkpoint.load(ns.device)
-        except GenlightError as err:
-            raise ConfigError(f"--background: {one_line(err)}") from err
-        if not isinstance(model, DensityModel) or not isinstance(background, DensityModel):
-            raise ConfigError(
-                "--background: the likelihood ratio needs density models (log_prob) for both the model and "
-                "the background; drop --background"
-            )
-        if type(background) is not type(model):
-            raise ConfigError(
-                f"--background {ns.background} holds {type(background).__name__}, the model is {family}: "
-                f"the likelihood ratio cancels background statistics only between models of the same "
-                f"family; pass a {family} background (genlight.evaluation.train_background)"
-            )
-        notes.append(f"background: {background_checkpoint.path} (sha256 {sha256_of(background_checkpoint.path)})")
-    ensemble = [_same_family(path, model, ns) for path in ns.ensemble]
+        background = _same_family(ns.background, model, ns, "--background", "the likelihood ratio", "background")
+        notes.append(f"background: {ns.background} (sha256 {sha256_of(ns.background)})")
+    ensemble = [_same_family(path, model, ns, "--ensemble", "WAIC", "checkpoint") for path in ns.ensemble]
     arguments = _datamodule_arguments(checkpoint, data_cls, ns)
     try:
         datamodule = data_cls(**arguments)
@@ -181,18 +133,22 @@ def score_command(argv: list[str]) -> int:
     return 0
 
 
-def _same_family(path: str, model: Any, ns: Any) -> Any:
-    """The model of ``--ensemble`` checkpoint ``path``: a density model of ``model``'s family."""
+def _same_family(path: str, model: Any, ns: Any, flag: str, use: str, what: str) -> Any:
+    """The model of ``--background`` / ``--ensemble`` checkpoint ``path``: a density model of ``model``'s family
+    (``use`` compares statistics only between models of the same family)."""
     from genlight.types import DensityModel
 
     try:
         other = open_checkpoint(path, trust=ns.trust_checkpoint).load(ns.device)
     except GenlightError as err:
-        raise ConfigError(f"--ensemble: {one_line(err)}") from err
-    if type(other) is not type(model) or not isinstance(model, DensityModel):
+        raise ConfigError(f"{flag}: {one_line(err)}") from err
+    family = type(model).__name__
+    if not isinstance(model, DensityModel) or not isinstance(other, DensityModel):
+        raise ConfigError(f"{flag}: {use} needs density models (log_prob) for the model and {flag}; drop {flag}")
+    if type(other) is not type(model):
         raise ConfigError(
-            f"--ensemble {path} holds {type(other).__name__}: WAIC needs density models (log_prob) of the "
-            f"model's family ({type(model).__name__}); pass its other checkpoints or seeds"
+            f"{flag} {path} holds {type(other).__name__}, the model is {family}: {use} compares models of the same "
+            f"family only; pass a {family} {what} (genlight.evaluation.train_background trains one)"
         )
     return other
 
