@@ -130,6 +130,7 @@ def timers(family: str, size: tuple[int, int, int, int], args: argparse.Namespac
                 out[sampler] = lambda n, m=model, s=sampler, k=k, t=total: (
                     best_time(lambda: m.sample(n, sampler=s, steps=k)) * t / k, True)  # fmt: skip
             else:
+                k = max(2, k)  # a one-step DDPM has no posterior to sample
                 full, model = build(family, size), build(family, size, timesteps=k, bound_timesteps=k)
                 out[sampler] = lambda n, m=model, s=sampler, k=k, t=full.hparams.timesteps: (
                     best_time(lambda: m.sample(n, sampler=s)) * t / k, True)  # fmt: skip
