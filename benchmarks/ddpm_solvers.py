@@ -203,7 +203,7 @@ def render(rows: dict[str, Any], md: Path) -> None:
                 f"{trained.get('load_end', float('nan')):.1f} at the end), {trained.get('checkpoint')}, commit {trained.get('commit')}."
             )  # fmt: skip
         if not table:
-            lines.append("Not run yet.")
+            lines.append("No rows drawn yet (see the notes).")
             continue
         ref = table.get("DDIM-50")
         n = next(iter(table.values()))["n"]

@@ -18,7 +18,8 @@ per-step cost fitted linearly in the rows it recomputes (``receptive_rows + 1`` 
 over every row; the naive PixelRNN (a full forward pass per sub-pixel) on ``--naive_steps`` sub-pixels
 times ``C*H*W``; DDPM on ``--ddpm_steps`` network evaluations (DDIM / any sampler with a ``steps``
 argument: ``sample(n, steps=k)``; ancestral: a model with ``timesteps=k``) times the default count;
-the EBM on ``--ddpm_steps`` Langevin steps times its default. Writes
+the EBM on ``--ddpm_steps`` Langevin steps times its default. A measured cell whose estimate from
+the smallest batch (linear in the batch) exceeds ``--max_seconds`` is not run. Writes
 ``benchmarks/results/sampling_speed.md``.
 """
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
+import math
 import os
 import sys
 import time
@@ -127,6 +130,7 @@ def timers(family: str, size: tuple[int, int, int, int], args: argparse.Namespac
                 out[sampler] = lambda n, m=model, s=sampler, k=k, t=total: (
                     best_time(lambda: m.sample(n, sampler=s, steps=k)) * t / k, True)  # fmt: skip
             else:
+                k = max(2, k)  # a one-step DDPM has no posterior to sample
                 full, model = build(family, size), build(family, size, timesteps=k, bound_timesteps=k)
                 out[sampler] = lambda n, m=model, s=sampler, k=k, t=full.hparams.timesteps: (
                     best_time(lambda: m.sample(n, sampler=s)) * t / k, True)  # fmt: skip
@@ -149,6 +153,8 @@ def timers(family: str, size: tuple[int, int, int, int], args: argparse.Namespac
 
 
 def cell(n: int, seconds: float, extrapolated: bool) -> str:
+    if math.isnan(seconds):
+        return "not run"
     rate = n / seconds
     text = f"{rate:.3g}" if rate < 100 else f"{rate:.0f}"
     return f"~{text}" if extrapolated else text
@@ -161,19 +167,38 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 256])
     parser.add_argument("--naive_steps", type=int, default=3)
     parser.add_argument("--ddpm_steps", type=int, default=3)
+    parser.add_argument(
+        "--max_seconds",
+        type=float,
+        default=150.0,
+        help="skip a measured (not extrapolated) cell whose estimate from the smallest batch is longer",
+    )
+    parser.add_argument(
+        "--cache", type=Path, help="JSON of cells measured so far: reused, and extended after each cell"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     families = args.families.split(",") if args.families else MODELS.list(capability=Sampler)
     load_start, started = os.getloadavg(), time.perf_counter()
     # results[(family, sampler)][(threads, size index, batch)] = (seconds, extrapolated)
     results: dict[tuple[str, str], dict[tuple[int, int, int], tuple[float, bool]]] = {}
+    done = json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
     for family in families:
         for s, size in enumerate(SIZES):
             for label, timer in timers(family, size, args).items():
                 for threads in args.threads:
                     torch.set_num_threads(threads)
-                    for n in args.batches:
-                        results.setdefault((family, label), {})[(threads, s, n)] = timer(n)
+                    for n in sorted(args.batches):
+                        key = f"{family}|{label}|{threads}|{s}|{n}"
+                        if key not in done:
+                            first = results.get((family, label), {}).get((threads, s, min(args.batches)))
+                            if first and not first[1] and first[0] * n / min(args.batches) > args.max_seconds:
+                                done[key] = [math.nan, False]  # not run: over the budget
+                            else:
+                                done[key] = list(timer(n))
+                            if args.cache:
+                                args.cache.write_text(json.dumps(done))
+                        results.setdefault((family, label), {})[(threads, s, n)] = (done[key][0], bool(done[key][1]))
                         print(family, label, size, threads, n, cell(n, *results[(family, label)][(threads, s, n)]),
                               flush=True)  # fmt: skip
     load_end, minutes = os.getloadavg(), (time.perf_counter() - started) / 60
@@ -199,7 +224,7 @@ def main() -> None:
             row = [cell(n, *cells[(threads, s, n)]) for s, n in columns]
             if growth:
                 small, large = cells[(threads, 0, b16)][0], cells[(threads, 1, b16)][0]
-                row.append(f"{large / small:.1f}x")
+                row.append(f"{large / small:.1f}x" if large == large else "-")
             lines.append(f"| {family} | {label} | " + " | ".join(row) + " |")
         lines.append("")
     lines += ["## Speed-up of the incremental samplers over the naive one", "",
@@ -211,7 +236,11 @@ def main() -> None:
         if fast is None:
             continue
         slow = results[(family, "naive")]
-        ratios = [f"{slow[(t, s, n)][0] / fast[(t, s, n)][0]:.0f}x" for t in args.threads for s, n in columns]
+        ratios = [
+            f"{slow[(t, s, n)][0] / fast[(t, s, n)][0]:.0f}x" if fast[(t, s, n)][0] == fast[(t, s, n)][0] else "-"
+            for t in args.threads
+            for s, n in columns
+        ]
         lines.append(f"| {family} | " + " | ".join(ratios) + " |")
     write_lines(args.out, lines)
 
