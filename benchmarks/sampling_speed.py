@@ -50,7 +50,7 @@ OUT = RESULTS / "sampling_speed.md"
 SIZES = ((1, 8, 8, 17), (1, 28, 28, 256))
 #: DDPM samplers and the argument that sets their number of network evaluations (``steps``: the
 #: model's ``sample_steps`` by default; ``timesteps``: all T). A new sampler is one entry here.
-DDPM_SAMPLERS = {"ddim": "steps", "ancestral": "timesteps"}
+DDPM_SAMPLERS = {"ddim": "steps", "dpm_solver": "steps", "ancestral": "timesteps"}
 CACHED = ("pixelcnn", "gated_pixelcnn")
 PIXELRNN = ("pixelrnn_row", "pixelrnn_diag")
 
