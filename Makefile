@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform random labels)' runs/bench/likelihood/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
 	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
+	$(BENCH) benchmarks/gan_tricks_digits.py --steps 2000 --threads 1
 	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/progan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test

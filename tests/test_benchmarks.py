@@ -213,8 +213,10 @@ def test_stargan_digits_smoke(tmp_path) -> None:
          "fid_cost.md"),
         (["benchmarks/pixelrnn_sampling.py", "--n", "5", "--out", "{tmp}/pixelrnn.md"], "pixelrnn.md"),
         (["benchmarks/ebm_landscape.py", "--steps", "5", "--out", "{tmp}/energy.png"], "energy_samples.png"),
+        (["benchmarks/gan_tricks_digits.py", "--steps", "10", "--evals", "2", "--tricks", "none", "ada", "--sizes",
+          "10%", "--out", "{tmp}"], "gan_tricks_digits.md"),
     ],
-    ids=["overhead", "fid_cost", "pixelrnn_sampling", "ebm_landscape"],
+    ids=["overhead", "fid_cost", "pixelrnn_sampling", "ebm_landscape", "gan_tricks_digits"],
 )  # fmt: skip
 def test_small_scripts_smoke(tmp_path, args: list[str], out: str) -> None:
     run(*(a.format(tmp=tmp_path) for a in args))
