@@ -50,9 +50,7 @@ def test_capabilities_of_an_instance() -> None:
 
 
 def test_the_class_listing_names_families_that_can_take_labels() -> None:
-    built_in = {
-        n for n in MODELS.list(capability=ConditionalSampler) if MODELS.get(n).__module__.startswith("genlight.")
-    }
+    built_in = {n for n in MODELS.list(capability=ConditionalSampler) if MODELS.get(n).__module__.startswith("genlight.")}
     assert built_in == {"aae", "cgan", "cvae", "ddpm", "gated_pixelcnn", "text2image"}
     assert {n for n in built_in if MODELS.get(n).conditional_with} == {"aae", "ddpm", "gated_pixelcnn"}
 
