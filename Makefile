@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/ddpm_bound_digits.py runs/bench/ddpm_fid.ckpt --note 'fid_digits timed DDPM, all terms'
 	$(BENCH) benchmarks/gan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/gan_digits.py --families gan dcgan wgan_gp cgan infogan progan aae --subset 129 --budget 300 --threads 1 --merge
+	$(BENCH) benchmarks/gan_tricks_digits.py --steps 2000 --threads 1
 	$(BENCH) benchmarks/text2image_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/progan_digits.py --budget 300 --threads 1
 	$(BENCH) benchmarks/cyclegan_digits.py --epochs 4 --batch_size 4 --threads 1 --test

@@ -1,7 +1,7 @@
 """dcgan on the 8x8 digits with and without each small-data option of the adversarial base (DiffAugment, ADA,
 LeCam, R1), at equal optimizer steps, on the full training split and on 10% of it.
 
-    python benchmarks/gan_tricks_digits.py --steps 3000 --threads 1
+    python benchmarks/gan_tricks_digits.py --steps 2000 --threads 1
     python benchmarks/gan_tricks_digits.py --steps 40 --evals 2 --out /tmp/tricks_smoke     # smoke run
 
 Each row trains ``examples/digits/dcgan.yaml`` (the tuned DCGAN: spectral-norm D, hinge loss, Adam 1e-3,
@@ -42,12 +42,12 @@ TRICKS: dict[str, dict[str, Any]] = {
 }
 #: training-set sizes: None = the whole split (1,294 digits), else the first n
 SIZES: dict[str, int | None] = {"10%": 129, "full": None}
-COMMAND = "python benchmarks/gan_tricks_digits.py --steps 3000 --threads 1"
+COMMAND = "python benchmarks/gan_tricks_digits.py --steps 2000 --threads 1"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps per run (D and G steps both count)")
+    parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per run (D and G steps both count)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--evals", type=int, default=4, help="val FID evaluations per run, the final weights included")
     parser.add_argument("--tricks", nargs="*", default=list(TRICKS))

@@ -19,9 +19,7 @@ from genlight.datamodules.digits import DigitsDataModule  # noqa: E402
 
 # DDP tests that only validate start their ranks from one fork server (tests.helpers.validation_ddp) that
 # has imported these once, instead of two fresh interpreters per test
-multiprocessing.set_forkserver_preload(
-    ["torch", "lightning.pytorch", "genlight", "tests.families", "tests.made", "tests.helpers"]
-)
+multiprocessing.set_forkserver_preload(["torch", "lightning.pytorch", "genlight", "tests.families", "tests.made", "tests.helpers"])
 
 _PORTS = itertools.count()
 

@@ -17,9 +17,8 @@ from genlight.datamodules.idx import write_idx
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def write_mnist(
-    root: Path, folder: str = "MNIST", n_train: int = 40, n_test: int = 10, gz: bool = False, seed: int = 0
-) -> dict[str, torch.Tensor]:
+def write_mnist(root: Path, folder: str = "MNIST", n_train: int = 40, n_test: int = 10, gz: bool = False,
+                seed: int = 0) -> dict[str, torch.Tensor]:
     """IDX files ``<root>/<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`` of random 28x28 images."""
     g = torch.Generator().manual_seed(seed)
     out = {
@@ -88,13 +87,8 @@ def write_celeba(root: Path, n: int = 12, size: tuple[int, int] = (18, 22)) -> d
     return {"names": names, "partition": parts, "smiling": smiling}
 
 
-def write_image_folder(
-    root: Path,
-    classes: list[str] | None = ("cat", "dog"),
-    per_class: int = 10,
-    size: tuple[int, int] = (20, 16),
-    suffix: str = ".png",
-) -> int:
+def write_image_folder(root: Path, classes: list[str] | None = ("cat", "dog"), per_class: int = 10,
+                       size: tuple[int, int] = (20, 16), suffix: str = ".png") -> int:
     """Images under ``root/<class>/`` (or directly in ``root`` when ``classes`` is None); returns the count."""
     count = 0
     for k, cls in enumerate(classes or [None]):

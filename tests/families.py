@@ -44,13 +44,7 @@ class TestMLPGAN(GenerativeModule):
     ema_target: ClassVar[str | None] = "generator"
     monitor: ClassVar[str | None] = ""  # no validation metric: checkpoints keep only last.ckpt
 
-    def __init__(
-        self,
-        image_shape: tuple[int, ...] = (1, 8, 8),
-        latent_dim: Size = 8,
-        hidden: Size = 64,
-        lr: PositiveFloat = 2e-4,
-    ) -> None:
+    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), latent_dim: Size = 8, hidden: Size = 64, lr: PositiveFloat = 2e-4) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_arguments(self, self.hparams)
@@ -84,9 +78,7 @@ class TestMLPGAN(GenerativeModule):
             opt_g.zero_grad()
             self.manual_backward(g_loss)
             opt_g.step()
-        self.log_train(
-            loss=g_loss + d_loss, g_loss=g_loss, d_loss=d_loss, batch_size=len(x), prog_bar=("g_loss", "d_loss")
-        )
+        self.log_train(loss=g_loss + d_loss, g_loss=g_loss, d_loss=d_loss, batch_size=len(x), prog_bar=("g_loss", "d_loss"))
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = (0.5, 0.999)
@@ -174,11 +166,7 @@ class TestConditionalCategorical(GenerativeModule):
     log_prob_is_exact = True
 
     def __init__(
-        self,
-        image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: Levels = 17,
-        num_classes: ClassCount = 10,
-        lr: PositiveFloat = 0.05,
+        self, image_shape: tuple[int, ...] = (1, 8, 8), num_levels: Levels = 17, num_classes: ClassCount = 10, lr: PositiveFloat = 0.05
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

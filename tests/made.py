@@ -38,13 +38,7 @@ class MADE(GenerativeModule):
     log_prob_is_exact = True
     see_self: ClassVar[bool] = False  # the planted leak: output d sees hidden units that see input d
 
-    def __init__(
-        self,
-        image_shape: tuple[int, ...] = (1, 8, 8),
-        num_levels: Levels = 17,
-        hidden: Size = 64,
-        lr: PositiveFloat = 1e-2,
-    ) -> None:
+    def __init__(self, image_shape: tuple[int, ...] = (1, 8, 8), num_levels: Levels = 17, hidden: Size = 64, lr: PositiveFloat = 1e-2) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_arguments(self, self.hparams)

@@ -25,9 +25,7 @@ TINY = {"latent_dim": 4, "hidden_channels": 8, "disc_hidden": 32}
 
 
 # ---------------------------------------------------------------------- priors
-@pytest.mark.parametrize(
-    "name,dim", [("gaussian", 3), ("mixture_of_gaussians", 2), ("mixture_of_gaussians", 5), ("swiss_roll", 2)]
-)
+@pytest.mark.parametrize("name,dim", [("gaussian", 3), ("mixture_of_gaussians", 2), ("mixture_of_gaussians", 5), ("swiss_roll", 2)])
 def test_prior_samples_have_the_right_shape_and_are_seeded(name, dim):
     prior = make_prior(name, dim, 10, kind="sampler")
     z = prior.sample(7, generator=torch.Generator().manual_seed(3))

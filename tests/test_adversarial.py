@@ -144,12 +144,7 @@ def test_wgan_gp_has_the_papers_defaults() -> None:
     model = create_model("wgan_gp")
     hp = model.hparams
     assert (hp.loss, hp.gp_weight, hp.n_critic, hp.lr_g, hp.lr_d, tuple(hp.betas)) == (
-        "wasserstein_gp",
-        10.0,
-        5,
-        1e-4,
-        1e-4,
-        (0.0, 0.9),
+        "wasserstein_gp", 10.0, 5, 1e-4, 1e-4, (0.0, 0.9),
     )
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.discriminator.modules())  # per-example penalty
     assert model.discriminator.head.bias is None
@@ -167,9 +162,7 @@ def test_wgan_gp_bf16_fit_is_finite() -> None:
     """bf16-mixed autocast with the gradient-penalty path: finite losses, a positive penalty, finite weights."""
     dm = digits_datamodule(batch_size=16)
     model = create_model("wgan_gp", image_shape=(1, 8, 8), latent_dim=4, width=4, n_critic=2)
-    trainer = cpu_trainer(
-        max_epochs=1, limit_train_batches=4, limit_val_batches=0, precision="bf16-mixed", log_every_n_steps=1
-    )
+    trainer = cpu_trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=0, precision="bf16-mixed", log_every_n_steps=1)
     trainer.fit(model, datamodule=dm)
     logged = trainer.callback_metrics
     for name in ("train/d_loss", "train/gp", "train/d_adv", "train/g_loss"):
@@ -225,13 +218,7 @@ def test_two_process_ddp_keeps_ranks_identical(family: str, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    "path",
-    [
-        "examples/toy2d/gan.yaml",
-        "examples/mnist/dcgan.yaml",
-        "examples/cifar10/dcgan.yaml",
-        "examples/celeba/dcgan.yaml",
-    ],
+    "path", ["examples/toy2d/gan.yaml", "examples/mnist/dcgan.yaml", "examples/cifar10/dcgan.yaml", "examples/celeba/dcgan.yaml"]
 )
 def test_example_configs_instantiate(path: str, tmp_path: Path) -> None:
     """The examples parse and build their model with the datamodule's shapes linked (no data read)."""
@@ -239,9 +226,7 @@ def test_example_configs_instantiate(path: str, tmp_path: Path) -> None:
     from genlight.registry import MODELS
 
     root = Path(__file__).resolve().parents[1]
-    cli = GenlightCLI(
-        args=["-c", str(root / path), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"], run=False
-    )
+    cli = GenlightCLI(args=["-c", str(root / path), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"], run=False)
     expected = {"toy2d": (2,), "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}[path.split("/")[1]]
     assert tuple(cli.model.hparams["image_shape"]) == expected
     assert MODELS.name_of(cli.model) == Path(path).stem

@@ -29,13 +29,7 @@ DEEP = {
 
 
 def build(
-    name: str,
-    image_shape: tuple[int, ...],
-    num_levels: int,
-    deep: bool = False,
-    seed: int = 0,
-    noise: float = 0.3,
-    **kw,
+    name: str, image_shape: tuple[int, ...], num_levels: int, deep: bool = False, seed: int = 0, noise: float = 0.3, **kw
 ):
     """A family on ``image_shape`` with weights perturbed by N(0, noise^2), in float64, eval mode."""
     import inspect
@@ -160,9 +154,7 @@ def dependence(model, shape: tuple[int, ...]) -> torch.Tensor:
 @pytest.mark.parametrize("shape", [(1, 5, 5), (3, 4, 4)])
 @pytest.mark.parametrize("deep", [False, True], ids=["smoke", "deep"])
 def test_conditionals_are_causal(name, shape, deep):
-    model = build(
-        name, shape, 4, deep=deep, **(output_kwargs(name, "logistic_mixture") if deep and shape[0] == 1 else {})
-    )
+    model = build(name, shape, 4, deep=deep, **(output_kwargs(name, "logistic_mixture") if deep and shape[0] == 1 else {}))
     dep = dependence(model, shape)
     rank = raster_rank(shape)
     later = rank[None, None, None] >= rank[..., None, None, None]  # input d' at or after output d
@@ -225,9 +217,7 @@ def test_trained_family_samples_the_right_distribution(name):
     then have the table's per-pixel marginals and match the model's own joint probabilities."""
     import inspect
 
-    unconditional = (
-        {"conditional": False} if "conditional" in inspect.signature(get_model_class(name)).parameters else {}
-    )
+    unconditional = {"conditional": False} if "conditional" in inspect.signature(get_model_class(name)).parameters else {}
     model = build(name, (1, 2, 2), 2, deep=True, noise=0.0, **unconditional).float().train()
     x = all_images((1, 2, 2), 2).float()
     opt = torch.optim.Adam(model.parameters(), lr=0.03)
@@ -341,9 +331,7 @@ def test_example_config_instantiates(path, tmp_path):
     from genlight.cli import GenlightCLI
 
     root = Path(__file__).resolve().parents[1]
-    cli = GenlightCLI(
-        args=["-c", str(root / path), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"], run=False
-    )
+    cli = GenlightCLI(args=["-c", str(root / path), "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"], run=False)
     assert tuple(cli.model.hparams["image_shape"]) == tuple(cli.datamodule.image_shape)
     assert cli.model.hparams["num_levels"] == cli.datamodule.num_levels
     monitors = [cb.monitor for cb in cli.trainer.callbacks if type(cb).__name__ == "ModelCheckpoint" and cb.monitor]

@@ -123,17 +123,8 @@ def test_uses_digits_smoke(tmp_path) -> None:
         "--mixture_ks", "3", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path))  # fmt: skip
     results = json.loads((tmp_path / "uses_digits.json").read_text())
     nade, ae = results["nade"], results["ae"]
-    assert {"nll", "likelihood_ratio", "typicality", "complexity"} <= set(nade["ood"]) and set(ae["ood"]) == {
-        "reconstruction"
-    }
-    assert set(nade["ood"]["nll"]) == {
-        "inverted",
-        "uniform_noise",
-        "constant",
-        "blurred",
-        "pixel_shuffled",
-        "held_out_class",
-    }
+    assert {"nll", "likelihood_ratio", "typicality", "complexity"} <= set(nade["ood"]) and set(ae["ood"]) == {"reconstruction"}
+    assert set(nade["ood"]["nll"]) == {"inverted", "uniform_noise", "constant", "blurred", "pixel_shuffled", "held_out_class"}
     assert all(0.0 <= m["auroc"] <= 1.0 for r in (nade, ae) for sets in r["ood"].values() for m in sets.values())
     assert set(nade["records"]) == {"main", "background", "holdout"} and nade["classify"] is None
     assert 0.1 < ae["probe"]["all"]["test"] <= 1.0 and results["pixels"]["probe"]["all"]["test"] > 0.8
@@ -172,7 +163,6 @@ def test_progan_digits_smoke(tmp_path) -> None:
     assert "<!-- progan_digits table -->" in md and "| progan: end of stage 0 (4x4" in md
     assert Image.open(tmp_path / "progan_digits.png").width > 100
 
-
 @pytest.mark.slow
 def test_cyclegan_digits_smoke(tmp_path) -> None:
     result = run("benchmarks/cyclegan_digits.py", "--epochs", "1", "--budget", "5", "--test", "--out", str(tmp_path))
@@ -187,9 +177,7 @@ def test_text2image_digits_smoke(tmp_path) -> None:
         "--out", str(tmp_path))  # fmt: skip
     results = json.loads((tmp_path / "text2image_digits.json").read_text())
     rows = results["rows"]
-    assert results["run"]["steps"] == 6 and results["run"]["checkpoint"].startswith(
-        ("final by val FID", "best periodic")
-    )
+    assert results["run"]["steps"] == 6 and results["run"]["checkpoint"].startswith(("final by val FID", "best periodic"))
     assert {"val", "test", "held_out", "val_class_caption", "held_out_combos", "per_class"} <= set(rows)
     assert all(0.0 <= rows["val"][k] <= 1.0 for k in ("class_acc", "stroke_acc", "width_acc", "slant_acc", "all3_acc"))
     assert len(rows["per_class"]) == 10 and set(rows["held_out_combos"]) == {"thick seven", "right-slanted two"}
@@ -225,8 +213,10 @@ def test_stargan_digits_smoke(tmp_path) -> None:
         (["benchmarks/sampling_speed.py", "--families", "pixelcnn,ddpm,gan", "--batches", "2", "--threads", "1",
           "--naive_steps", "1", "--ddpm_steps", "1", "--out", "{tmp}/speed.md"], "speed.md"),
         (["benchmarks/ebm_landscape.py", "--steps", "5", "--out", "{tmp}/energy.png"], "energy_samples.png"),
+        (["benchmarks/gan_tricks_digits.py", "--steps", "10", "--evals", "2", "--tricks", "none", "ada", "--sizes",
+          "10%", "--out", "{tmp}"], "gan_tricks_digits.md"),
     ],
-    ids=["overhead", "fid_cost", "sampling_speed", "ebm_landscape"],
+    ids=["overhead", "fid_cost", "sampling_speed", "ebm_landscape", "gan_tricks_digits"],
 )  # fmt: skip
 def test_small_scripts_smoke(tmp_path, args: list[str], out: str) -> None:
     run(*(a.format(tmp=tmp_path) for a in args))
@@ -241,11 +231,7 @@ def test_likelihood_mnist5k_smoke(tmp_path) -> None:
     rows = json.loads(out.with_suffix(".json").read_text())
     assert rows["vae"]["steps"] == 2 and rows["vae"]["kind"] == "bound" and rows["vae"]["iwae_k"] == 3
     assert rows["vae"]["test_iwae_bpd"] > 0 and rows["vae"]["recipe_steps"] > 100  # the recipe's budget, replaced
-    assert (
-        rows["pixelcnn_bin"]["kind"] == "exact"
-        and rows["pixelcnn_bin"]["binary"]
-        and rows["pixelcnn_bin"]["test_nats"] > 0
-    )
+    assert rows["pixelcnn_bin"]["kind"] == "exact" and rows["pixelcnn_bin"]["binary"] and rows["pixelcnn_bin"]["test_nats"] > 0
     assert 0 < rows["mixture"]["test_bpd"] < 8 and 0 < rows["per_pixel_bin"]["test_nats"] < 784 * math.log(2)
     md = out.with_suffix(".md").read_text()
     assert "| `vae` | bound |" in md and "IWAE k=3" in md and "| `nade` | | not run yet |" in md
@@ -259,11 +245,7 @@ def test_fid_mnist5k_smoke(tmp_path) -> None:
     rows = json.loads(out.with_suffix(".json").read_text())
     row, floor = rows["progan"], rows["_floor"]
     assert row["steps"] == 4 and row["checkpoint"] == "final" and row["n"] == 520
-    assert (
-        row["matched_n"] == floor["matched_n"] == 500
-        and floor["matched_draws"] == 1
-        and row["fid_train_matched_std"] > 0
-    )
+    assert row["matched_n"] == floor["matched_n"] == 500 and floor["matched_draws"] == 1 and row["fid_train_matched_std"] > 0
     assert row["fid_train"] > floor["fid_train"] and 0.0 <= row["mem_q10"] <= 1.0
     md = out.with_suffix(".md").read_text()
     assert "| `progan` |" in md and "| `dcgan` | not run yet |" in md and "FID train n=500" in md

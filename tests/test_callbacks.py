@@ -17,13 +17,8 @@ from genlight.callbacks.interpolation import lerp, slerp
 
 def fid_callback(cache_dir, **kwargs) -> FIDCallback:
     defaults = dict(
-        metrics=["fid", "kid", "is"],
-        num_samples=200,
-        batch_size=50,
-        every_n_epochs=1,
-        cache_dir=str(cache_dir),
-        kid_subsets=5,
-        kid_subset_size=100,
+        metrics=["fid", "kid", "is"], num_samples=200, batch_size=50, every_n_epochs=1,
+        cache_dir=str(cache_dir), kid_subsets=5, kid_subset_size=100,
     )
     return FIDCallback(**{**defaults, **kwargs})
 
@@ -115,12 +110,8 @@ def test_reconstruction_and_interpolation_grids_are_written(tmp_path):
     recon = Reconstructions(num_images=8)
     interp = LatentInterpolation(num_pairs=3, num_steps=5, traverse_dims=2)
     trainer = cpu_trainer(
-        str(tmp_path),
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=1,
-        logger=CSVLogger(str(tmp_path)),
-        callbacks=[recon, interp],
+        str(tmp_path), max_epochs=1, limit_train_batches=2, limit_val_batches=1,
+        logger=CSVLogger(str(tmp_path)), callbacks=[recon, interp],
     )
     trainer.fit(tiny_vae(), digits_datamodule())
     assert recon.last_path.is_file() and interp.last_paths["traversals"].is_file()

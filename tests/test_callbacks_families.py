@@ -495,16 +495,8 @@ def test_cli_sample_grid_takes_the_new_arguments():
     from genlight.cli import GenlightCLI
 
     cli = GenlightCLI(
-        args=[
-            "--model",
-            "vae",
-            "--data",
-            "digits",
-            "--samples.max_time_fraction",
-            "0.5",
-            "--samples.num_points",
-            "300",
-        ],  # fmt: skip
+        args=["--model", "vae", "--data", "digits",
+              "--samples.max_time_fraction", "0.5", "--samples.num_points", "300"],  # fmt: skip
         run=False,
     )
     (grid,) = [c for c in cli.trainer.callbacks if isinstance(c, SampleGrid)]

@@ -33,18 +33,8 @@ def test_classifier_beats_chance_and_exposes_features(tmp_path, name, kwargs):
 
 def test_cli_links_shape_and_classes_into_classifiers():
     cli = GenlightCLI(
-        args=[
-            "--model",
-            "cnn_classifier",
-            "--data",
-            "digits",
-            "--model.batch_norm",
-            "false",
-            "--model.dropout",
-            "0.2",
-            "--trainer.logger",
-            "false",
-        ],
+        args=["--model", "cnn_classifier", "--data", "digits", "--model.batch_norm", "false",
+              "--model.dropout", "0.2", "--trainer.logger", "false"],
         run=False,
     )
     model = cli.model

@@ -112,20 +112,8 @@ def test_wandb_offline_run_gets_config_and_images(in_tmp):
     from lightning.pytorch.loggers import WandbLogger
 
     cli = GenlightCLI(
-        args=[
-            "fit",
-            "--model",
-            "vae",
-            "--data",
-            "digits",
-            "-c",
-            str(ROOT / "examples/loggers/wandb_offline.yaml"),
-            "--trainer.max_epochs",
-            "1",
-            "--model.hidden_channels",
-            "4",
-            *QUICK,
-        ]  # fmt: skip
+        args=["fit", "--model", "vae", "--data", "digits", "-c", str(ROOT / "examples/loggers/wandb_offline.yaml"),
+              "--trainer.max_epochs", "1", "--model.hidden_channels", "4", *QUICK]  # fmt: skip
     )
     try:
         logger = next(lg for lg in cli.trainer.loggers if isinstance(lg, WandbLogger))

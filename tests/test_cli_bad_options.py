@@ -139,9 +139,7 @@ def test_the_cli_parser_pickles_and_loads_in_a_fresh_process(tmp_path):
     script = ("import pickle, sys; parser, config = pickle.loads(open(sys.argv[1], 'rb').read()); "
               "print('model:' in parser.dump(config))")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(blob)], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
+    done = subprocess.run([sys.executable, "-c", script, str(blob)], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-2000:]
 
 
@@ -151,9 +149,7 @@ def test_fit_with_ddp_spawn_from_the_command_line(tmp_path, monkeypatch):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     args = ["fit", "--model", "vae", "--model.hidden_channels", "8", "--model.latent_dim", "4", *QUIET,
             "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "genlight.cli", *args], capture_output=True, text=True, env=env, timeout=600, check=False
-    )
+    done = subprocess.run([sys.executable, "-m", "genlight.cli", *args], capture_output=True, text=True, env=env, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "pickle" not in done.stderr
     assert (tmp_path / "runs/vae/version_0/checkpoints/last.ckpt").is_file()

@@ -78,9 +78,7 @@ def trained(tmp_path_factory) -> Path:
 
     os.chdir(root)
     try:
-        main(
-            ["fit", *TINY_VAE, "--trainer.max_epochs", "1", *QUICK, "--trainer.logger.init_args.name", "lightning_logs"]
-        )
+        main(["fit", *TINY_VAE, "--trainer.max_epochs", "1", *QUICK, "--trainer.logger.init_args.name", "lightning_logs"])
         main(["fit", "--model", "ae", "--model.hidden_channels", "8", "--trainer.max_epochs", "1", *QUICK])
     finally:
         os.chdir(cwd)
@@ -198,10 +196,8 @@ def test_model_arguments_that_contradict_the_checkpoint(workdir, capsys):
         (["--data.val_fraction", "1.5"], ["--data.val_fraction must be a number in [0, 1), got 1.5"]),
         (["--data.subset", "0"], ["--data.subset must be an integer >= 1, got 0"]),
         (["--samples.num_samples", "0"], ["--samples.num_samples must be an integer >= 1, got 0"]),
-        (
-            ["--trainer.callbacks+=EMA", "--trainer.callbacks.decay", "1.5"],
-            ["--trainer.callbacks.decay must be a number in [0, 1), got 1.5"],
-        ),
+        (["--trainer.callbacks+=EMA", "--trainer.callbacks.decay", "1.5"],
+         ["--trainer.callbacks.decay must be a number in [0, 1), got 1.5"]),
         (["--model.latent_dim", "0"], ["--model.latent_dim must be an integer in [1, 4096], got 0"]),
         (["--model.lr=-0.001"], ["--model.lr must be a number > 0, got -0.001"]),
         (["--trainer.callbacks+=FIDCallback", "--trainer.callbacks.metrics", "[fdi]"], ["unknown metrics ['fdi']"]),
@@ -252,9 +248,8 @@ def test_fid_digits_extractor_on_color_images(workdir, capsys):
     write_cifar10(workdir / "data")
     code, _, err = run(capsys, "fit", *TINY_VAE, "--data", "cifar10", "--data.data_dir", "data", "--data.check_md5", "false",
                        "--trainer.callbacks+=FIDCallback", "--trainer.callbacks.extractor", "digits", *QUICK)  # fmt: skip
-    assert_user_error(
-        code, err, "'digits' extractor takes 1x8x8 images, the data are 3x32x32", "extractor=inception", strict=False
-    )
+    assert_user_error(code, err, "'digits' extractor takes 1x8x8 images, the data are 3x32x32", "extractor=inception",
+                      strict=False)
 
 
 def test_tensorboard_logger_without_the_package(workdir, capsys, monkeypatch):
@@ -267,9 +262,7 @@ def test_tensorboard_logger_without_the_package(workdir, capsys, monkeypatch):
 
 def test_tensorboard_logger_works(workdir, capsys):
     pytest.importorskip("tensorboard")
-    code, _, _ = run(
-        capsys, "fit", *TINY_VAE, "--trainer.logger", "TensorBoardLogger", "--trainer.max_epochs", "1", *QUICK
-    )
+    code, _, _ = run(capsys, "fit", *TINY_VAE, "--trainer.logger", "TensorBoardLogger", "--trainer.max_epochs", "1", *QUICK)
     assert code == 0
     run_dir = workdir / "runs/vae/version_1"
     assert list(run_dir.glob("events.out.tfevents.*")) and (run_dir / "checkpoints/last.ckpt").is_file()
@@ -335,9 +328,7 @@ def test_messages_name_only_registered_families():
     for path in Path(genlight.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Raise) and node.exc is not None:
-                text = " ".join(
-                    c.value for c in ast.walk(node.exc) if isinstance(c, ast.Constant) and isinstance(c.value, str)
-                )
+                text = " ".join(c.value for c in ast.walk(node.exc) if isinstance(c, ast.Constant) and isinstance(c.value, str))
                 for word in set(re.findall(r"\b[a-z][a-z0-9_]*\b", text)) & taxonomy:
                     named.setdefault(word, f"{path.name}:{node.lineno}")
     unregistered = {w: where for w, where in named.items() if w not in registered}
@@ -363,9 +354,7 @@ def test_nan_loss_stops_with_one_message_and_keeps_the_last_good_checkpoint(tmp_
     last = tmp_path / "runs/nan/version_0/checkpoints/last.ckpt"
     assert str(last.relative_to(tmp_path)) in text
     ckpt = torch.load(last, weights_only=False)
-    assert ckpt["epoch"] == 0 and all(
-        torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point()
-    )
+    assert ckpt["epoch"] == 0 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
 @pytest.mark.parametrize("name", __import__("genlight").list_models())
@@ -452,8 +441,8 @@ def readme_cli_commands() -> list[list[str]]:
     import shlex
 
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## The CLI") :]
-    block = section[section.index("```bash") + 7 : section.index("```", section.index("```bash") + 7)]
+    section = text[text.index("## The CLI"):]
+    block = section[section.index("```bash") + 7: section.index("```", section.index("```bash") + 7)]
     return [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.startswith("genlight ")]
 
 

@@ -87,13 +87,12 @@ STARGAN_CKPT = "runs/stargan/version_0/checkpoints/last.ckpt"
 BAD = [
     (["translate", "--ckpt_path", STARGAN_CKPT, "--image", "nowhere.png"], ["--image nowhere.png", "PNG or JPEG"]),
     (["translate", "--ckpt_path", STARGAN_CKPT, "--image", "digit.png", "--to", "fat"], ["--to fat", "plain, thick"]),
-    (["translate", "--ckpt_path", STARGAN_CKPT, "--image", "digit.png", "--direction", "b2a"], ["--direction", "--to"]),
+    (["translate", "--ckpt_path", STARGAN_CKPT, "--image", "digit.png", "--direction", "b2a"],
+     ["--direction", "--to"]),
     (["translate", "--ckpt_path", STARGAN_CKPT, "--image", "digit.png", "--out", "t.gif"], ["--out t.gif", ".png"]),
     (["complete", "--ckpt_path", STARGAN_CKPT, "--image", "digit.png"], ["StarGAN cannot complete", "puzzlegan"]),
-    (
-        ["translate", "--ckpt_path", "runs/puzzlegan/version_0/checkpoints/last.ckpt", "--image", "digit.png"],
-        ["cannot translate", "stargan"],
-    ),
+    (["translate", "--ckpt_path", "runs/puzzlegan/version_0/checkpoints/last.ckpt", "--image", "digit.png"],
+     ["cannot translate", "stargan"]),
     (["translate", "--ckpt_path", STARGAN_CKPT], ["--image"]),
 ]
 

@@ -16,3 +16,4 @@ def test_main_closes_the_process_group(tmp_path, monkeypatch):
     main(["fit", "--model", "vae", "--model.hidden_channels", "4", "--model.latent_dim", "4",
           "--trainer.fast_dev_run", "true", "--trainer.accelerator", "cpu", "--trainer.devices", "1"])  # fmt: skip
     assert not dist.is_initialized()
+

@@ -11,14 +11,7 @@ import pytest
 from genlight.cli import main
 from tests.test_cli_errors import run
 
-QUIET = [
-    "--trainer.enable_progress_bar",
-    "false",
-    "--trainer.enable_model_summary",
-    "false",
-    "--trainer.logger",
-    "false",
-]
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.logger", "false"]
 
 
 def fit(root: Path, *args: str) -> str:
@@ -38,9 +31,7 @@ def checkpoints(tmp_path_factory) -> dict[str, str]:
 
 
 def test_ood_writes_the_table_and_picture(checkpoints, tmp_path, capsys):
-    code, out, err = run(
-        capsys, "score", "--ckpt_path", checkpoints["density"], "--task", "ood", "--out", str(tmp_path)
-    )
+    code, out, err = run(capsys, "score", "--ckpt_path", checkpoints["density"], "--task", "ood", "--out", str(tmp_path))
     assert code == 0, err
     assert {p.name for p in tmp_path.iterdir()} == {"ood.md", "ood.json", "ood.csv", "ood.png"}
     assert "| nll | inverted |" in out and "held_out_class=3" in out  # the checkpoint's datamodule arguments
@@ -78,9 +69,7 @@ def test_the_recommended_score_comes_first_and_is_marked(checkpoints, tmp_path, 
 
 def test_a_background_equal_to_the_model_cancels_the_likelihood(checkpoints, tmp_path, capsys):
     ckpt = checkpoints["density"]
-    code, _, err = run(
-        capsys, "score", "--ckpt_path", ckpt, "--task", "ood", "--background", ckpt, "--out", str(tmp_path)
-    )
+    code, _, err = run(capsys, "score", "--ckpt_path", ckpt, "--task", "ood", "--background", ckpt, "--out", str(tmp_path))
     assert code == 0, err
     rows = json.loads((tmp_path / "ood.json").read_text())["rows"]
     ratio = [r for r in rows if r["score"] == "likelihood_ratio"]
@@ -88,9 +77,7 @@ def test_a_background_equal_to_the_model_cancels_the_likelihood(checkpoints, tmp
 
 
 def test_classify_with_a_density_and_with_a_classifier(checkpoints, tmp_path, capsys):
-    code, out, err = run(
-        capsys, "score", "--ckpt_path", checkpoints["density"], "--task", "classify", "--out", str(tmp_path)
-    )
+    code, out, err = run(capsys, "score", "--ckpt_path", checkpoints["density"], "--task", "classify", "--out", str(tmp_path))
     assert code == 0, err
     rows = json.loads((tmp_path / "classify.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["bayes, log p(x)", "bayes, max p(y|x)"]
@@ -133,7 +120,5 @@ def test_one_line_refusals(checkpoints, tmp_path, capsys, args, needles):
 
 
 def test_classifier_refused_for_ood(checkpoints, tmp_path, capsys):
-    code, _, err = run(
-        capsys, "score", "--ckpt_path", checkpoints["classifier"], "--task", "ood", "--out", str(tmp_path)
-    )
+    code, _, err = run(capsys, "score", "--ckpt_path", checkpoints["classifier"], "--task", "ood", "--out", str(tmp_path))
     assert code == 1 and "needs a DensityModel (log_prob), an EnergyModel" in err and "Traceback" not in err

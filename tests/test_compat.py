@@ -104,8 +104,6 @@ def test_set_initial_hparams_replaces_what_loggers_record():
     assert module.hparams_initial == {"width": 5}
     assert set_initial_hparams(module, {"width": 7})
     assert module.hparams_initial == {"width": 7} and module.hparams == {"width": 5}
-
-
 def test_help_formatter_rewrites_one_options_help_text():
     """jsonargparse appends "known subclasses" in the formatter's ``_get_help_string``; the rewrite sees it."""
     from jsonargparse import ArgumentParser

@@ -76,9 +76,7 @@ def test_checkpoint_of_a_compiled_model_has_plain_keys_and_loads_uncompiled(tmp_
 
 
 def test_a_backend_that_does_not_work_warns_once_and_trains_uncompiled(tmp_path: Path) -> None:
-    with pytest.warns(
-        UserWarning, match=r"Compile: torch.compile \(backend 'no_such_backend'\) does not work on cpu"
-    ) as seen:
+    with pytest.warns(UserWarning, match=r"Compile: torch.compile \(backend 'no_such_backend'\) does not work on cpu") as seen:
         _, trainer = fit("vae", tmp_path, "no_such_backend", steps=1)
     assert len([w for w in seen if "Compile:" in str(w.message)]) == 1
     assert next(c for c in trainer.callbacks if isinstance(c, Compile)).compiled == []
@@ -87,15 +85,8 @@ def test_a_backend_that_does_not_work_warns_once_and_trains_uncompiled(tmp_path:
 
 def test_containers_stand_for_their_members_and_declarations_name_real_networks(tmp_path: Path) -> None:
     cyclegan = smoke_setup("cyclegan", tmp_path / "c")[0]
-    assert sorted(compiled_networks(cyclegan)) == [
-        "discriminators.a",
-        "discriminators.b",
-        "generators.a2b",
-        "generators.b2a",
-    ]
-    assert list(compiled_networks(smoke_setup("wgan_gp", tmp_path / "w")[0])) == [
-        "generator"
-    ]  # the critic: double backward
+    assert sorted(compiled_networks(cyclegan)) == ["discriminators.a", "discriminators.b", "generators.a2b", "generators.b2a"]
+    assert list(compiled_networks(smoke_setup("wgan_gp", tmp_path / "w")[0])) == ["generator"]  # the critic: double backward
     assert compiled_networks(smoke_setup("nade", tmp_path / "n")[0]) == {}  # its weights live on the module itself
     for name in BUILT_IN:
         cls = MODELS.get(name)

@@ -78,7 +78,6 @@ def test_image_pool_rule():
     full, about half of the images come back as stored ones (swapped in), the rest as they are."""
     random.seed(0)
     pool = ImagePool(4)
-
     def constant(*values: float) -> torch.Tensor:  # images filled with one value each
         return torch.tensor(values).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).clone()
 
@@ -161,21 +160,16 @@ def test_linear_lr_decay(tmp_path):
         def on_train_epoch_start(self, trainer, pl_module):
             lrs.append([opt.param_groups[0]["lr"] for opt in trainer.optimizers])
 
-    cpu_trainer(max_epochs=4, limit_train_batches=1, limit_val_batches=0, callbacks=[Record()]).fit(
-        model, datamodule=dm
-    )
+    cpu_trainer(max_epochs=4, limit_train_batches=1, limit_val_batches=0, callbacks=[Record()]).fit(model, datamodule=dm)
     assert [pair[0] for pair in lrs] == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])  # 1 epoch held, then decay
     assert all(g == d for g, d in lrs), "both optimizers follow the same schedule"
 
 
 @pytest.mark.parametrize(
-    ("size", "most", "downsamplings", "patches"),
-    [(8, 2, 1, 2), (8, 0, 0, 2), (16, 2, 2, 2), (32, 2, 2, 2), (64, 2, 2, 6)],
+    ("size", "most", "downsamplings", "patches"), [(8, 2, 1, 2), (8, 0, 0, 2), (16, 2, 2, 2), (32, 2, 2, 2), (64, 2, 2, 6)]
 )
 def test_networks_are_sized_from_image_shape(size, most, downsamplings, patches):
-    model = create_model(
-        "cyclegan", image_shape=(3, size, size), width_g=4, n_blocks=1, width_d=4, g_downsamplings=most
-    )
+    model = create_model("cyclegan", image_shape=(3, size, size), width_g=4, n_blocks=1, width_d=4, g_downsamplings=most)
     x = torch.rand(2, 3, size, size)
     assert model.generators["a2b"].num_downsamplings == downsamplings
     assert model.translate(x, "b2a").shape == x.shape

@@ -63,9 +63,7 @@ def test_the_command_refuses_it_in_one_line(tmp_path, monkeypatch, capsys):
               "--data.num_samples", "200", "--trainer.logger", "false"])  # fmt: skip
     assert exit_info.value.code == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("genlight: error")]
-    assert (
-        len(err) == 1 and "'eight_gaussians', not 'two_moons'" in err[0] and "--data.dataset eight_gaussians" in err[0]
-    )
+    assert len(err) == 1 and "'eight_gaussians', not 'two_moons'" in err[0] and "--data.dataset eight_gaussians" in err[0]
 
 
 def test_the_command_refuses_cgan_on_points_before_building_anything(tmp_path, monkeypatch, capsys):

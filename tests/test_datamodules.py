@@ -408,17 +408,12 @@ def test_unpaired_folders(tmp_path: Path) -> None:
     assert x_a.shape == x_b.shape == (2, 3, 8, 8)
     # each domain is split on its own: no image in two splits
     for domain in ("a", "b"):
-        names = [
-            {path.name for path in _paths(getattr(part, domain))} for part in (dm.train_set, dm.val_set, dm.test_set)
-        ]
+        names = [{path.name for path in _paths(getattr(part, domain))} for part in (dm.train_set, dm.val_set, dm.test_set)]
         assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
     assert len(dm.train_set) == max(len(dm.train_set.a), len(dm.train_set.b))
     with_test = UnpairedFoldersDataModule(
-        dir_a=str(tmp_path / "A"),
-        dir_b=str(tmp_path / "B"),
-        test_dir_a=str(tmp_path / "A"),
-        test_dir_b=str(tmp_path / "B"),
-        image_size=8,
+        dir_a=str(tmp_path / "A"), dir_b=str(tmp_path / "B"),
+        test_dir_a=str(tmp_path / "A"), test_dir_b=str(tmp_path / "B"), image_size=8,
     )
     with_test.setup()
     assert len(with_test.test_set) == 20
@@ -536,21 +531,8 @@ def _image_datamodules(root: Path) -> dict[str, object]:
     }
 
 
-DATA_NAMES = [
-    "digits",
-    "digit_captions",
-    "digit_domains",
-    "digit_outliers",
-    "mnist",
-    "fashion_mnist",
-    "fashion_outliers",
-    "binarized_mnist",
-    "cifar10",
-    "celeba",
-    "image_folder",
-    "unpaired_folders",
-    "toy2d",
-]
+DATA_NAMES = ["digits", "digit_captions", "digit_domains", "digit_outliers", "mnist", "fashion_mnist", "fashion_outliers",
+              "binarized_mnist", "cifar10", "celeba", "image_folder", "unpaired_folders", "toy2d"]
 
 
 #: datamodules whose batches have the form of one in DATA_NAMES (shape, levels, classes, kind), so the
@@ -564,10 +546,7 @@ def test_every_registered_datamodule_is_covered() -> None:
     for name, (like, _) in SAME_BATCHES.items():
         ours, theirs = genlight.DATAMODULES.get(name), genlight.DATAMODULES.get(like)
         assert (ours.image_shape, ours.num_levels, ours.num_classes, ours.batch_kind) == (
-            theirs.image_shape,
-            theirs.num_levels,
-            theirs.num_classes,
-            theirs.batch_kind,
+            theirs.image_shape, theirs.num_levels, theirs.num_classes, theirs.batch_kind
         ), name
 
 
@@ -645,20 +624,9 @@ def test_loaders_take_lightnings_distributed_sampler(data_name: str, fake_data) 
 
 # ---------------------------------------------------------------------------------------------- CLI
 CLI_QUIET = [
-    "--trainer.logger",
-    "false",
-    "--trainer.enable_checkpointing",
-    "false",
-    "--trainer.enable_progress_bar",
-    "false",
-    "--trainer.enable_model_summary",
-    "false",
-    "--trainer.accelerator",
-    "cpu",
-    "--samples.every_n_epochs",
-    "0",
-    "--seed_everything",
-    "0",
+    "--trainer.logger", "false", "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu", "--samples.every_n_epochs", "0",
+    "--seed_everything", "0",
 ]
 
 
@@ -667,30 +635,12 @@ def test_cli_trains_on_mnist_files(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     write_mnist(tmp_path / "data")
     monkeypatch.chdir(tmp_path)
-    main(
-        args=[
-            "fit",
-            "--model",
-            "vae",
-            "--data",
-            "mnist",
-            "--data.data_dir",
-            str(tmp_path / "data"),
-            "--data.batch_size",
-            "8",
-            "--model.latent_dim",
-            "4",
-            "--model.hidden_channels",
-            "8",
-            "--trainer.max_steps",
-            "2",
-            "--trainer.limit_val_batches",
-            "1",
-            "--trainer.default_root_dir",
-            str(tmp_path / "run"),
-            *CLI_QUIET,
-        ]
-    )
+    main(args=[
+        "fit", "--model", "vae", "--data", "mnist", "--data.data_dir", str(tmp_path / "data"),
+        "--data.batch_size", "8", "--model.latent_dim", "4", "--model.hidden_channels", "8",
+        "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1",
+        "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET,
+    ])
     config = (tmp_path / "run" / "config.yaml").read_text()
     assert "MNISTDataModule" in config and f"data_dir: {tmp_path / 'data'}" in config
 
@@ -699,21 +649,8 @@ def test_cli_links_shapes_from_the_datamodule(tmp_path: Path) -> None:
     from genlight.cli import GenlightCLI, rewrite_registry_names
 
     write_celeba(tmp_path, n=12)
-    args = [
-        "--model",
-        "vae",
-        "--data",
-        "celeba",
-        "--data.data_dir",
-        str(tmp_path),
-        "--data.image_size",
-        "16",
-        "--model.latent_dim",
-        "4",
-        "--trainer.default_root_dir",
-        str(tmp_path / "run"),
-        *CLI_QUIET,
-    ]
+    args = ["--model", "vae", "--data", "celeba", "--data.data_dir", str(tmp_path), "--data.image_size", "16",
+            "--model.latent_dim", "4", "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET]
     cli = GenlightCLI(args=rewrite_registry_names(args), run=False)
     assert tuple(cli.model.hparams.image_shape) == (3, 16, 16) and cli.model.hparams.num_levels == 256
 
@@ -734,21 +671,8 @@ def test_cli_missing_files_exit_nonzero_with_the_expected_files(
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:
-        main(
-            args=[
-                "fit",
-                "--model",
-                "vae",
-                *data_args,
-                "--data.data_dir",
-                str(tmp_path / "empty"),
-                "--trainer.max_steps",
-                "1",
-                "--trainer.default_root_dir",
-                str(tmp_path / "run"),
-                *CLI_QUIET,
-            ]
-        )
+        main(args=["fit", "--model", "vae", *data_args, "--data.data_dir", str(tmp_path / "empty"),
+                   "--trainer.max_steps", "1", "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET])
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("genlight: error:") and expected in err and "--data.download true" in err
@@ -759,20 +683,8 @@ def test_cli_missing_image_folder_exits_nonzero(tmp_path: Path, capsys: pytest.C
     from genlight.cli import main
 
     with pytest.raises(SystemExit) as info:
-        main(
-            args=[
-                "fit",
-                "--model",
-                "ae",
-                "--data",
-                "image_folder",
-                "--data.data_dir",
-                str(tmp_path / "none"),
-                "--trainer.default_root_dir",
-                str(tmp_path / "run"),
-                *CLI_QUIET,
-            ]
-        )
+        main(args=["fit", "--model", "ae", "--data", "image_folder", "--data.data_dir", str(tmp_path / "none"),
+                   "--trainer.default_root_dir", str(tmp_path / "run"), *CLI_QUIET])
     assert info.value.code not in (0, None)
     assert "does not exist" in capsys.readouterr().err
 
@@ -784,23 +696,9 @@ def test_cli_subprocess_prints_the_message(tmp_path: Path) -> None:
     import sys
 
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genlight.cli",
-            "fit",
-            "--model",
-            "vae",
-            "--data",
-            "cifar10",
-            "--data.data_dir",
-            str(tmp_path),
-            *CLI_QUIET,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
+        [sys.executable, "-m", "genlight.cli", "fit", "--model", "vae", "--data", "cifar10",
+         "--data.data_dir", str(tmp_path), *CLI_QUIET],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )
     assert proc.returncode == 1 and "cifar-10-batches-py" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -843,14 +741,8 @@ def test_example_configs_instantiate(example: str, tmp_path: Path) -> None:
     from genlight.cli import GenlightCLI
 
     write_image_folder(tmp_path / "images", per_class=2)
-    args = [
-        "--config",
-        str(Path(__file__).parents[1] / "examples" / example),
-        "--trainer.default_root_dir",
-        str(tmp_path / "run"),
-        "--trainer.logger",
-        "false",
-    ]
+    args = ["--config", str(Path(__file__).parents[1] / "examples" / example),
+            "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false"]
     if example.startswith("image_folder"):
         args += ["--data.data_dir", str(tmp_path / "images")]
     cli = GenlightCLI(args=args, run=False)

@@ -19,17 +19,7 @@ BUILT_IN = [name for name in MODELS.list() if MODELS.get(name).__module__.starts
 #: families whose training draws no random numbers, compared with the batch split between the processes
 #: (a family not named here is compared either way, as the probe finds)
 SPLIT = {"ae", "mlp_classifier", "pixelcnn", "gated_pixelcnn"}
-MIRRORED = {
-    "vae",
-    "nade",
-    "dcgan",
-    "ddpm",
-    "realnvp",
-    "glow",
-    "cyclegan",
-    "cnn_classifier",
-    "pixelrnn_row",
-}  # noise, z, t, dropout
+MIRRORED = {"vae", "nade", "dcgan", "ddpm", "realnvp", "glow", "cyclegan", "cnn_classifier", "pixelrnn_row"}  # noise, z, t, dropout
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

@@ -49,9 +49,7 @@ class ZeroEps(nn.Module):
 
 
 def analytic_ddpm(timesteps: int = 100, schedule: str = "linear", shape=(1, 8, 8), **kwargs) -> DDPM:
-    model = create_model(
-        "ddpm", image_shape=shape, num_levels=17, timesteps=timesteps, schedule=schedule, channels=8, **kwargs
-    )
+    model = create_model("ddpm", image_shape=shape, num_levels=17, timesteps=timesteps, schedule=schedule, channels=8, **kwargs)
     model.net = GaussianEps(model.alphas_cumprod)
     return model.eval()
 
@@ -165,9 +163,7 @@ def test_discretized_gaussian_decoder_sums_to_one():
         assert torch.isfinite(lp).all()
         assert lp.exp().sum().item() == pytest.approx(1.0, abs=1e-9)
         if log_scale <= -2.0:  # a narrow decoder puts most mass on the nearest level
-            assert grid[lp.argmax()].item() == pytest.approx(
-                max(-1.0, min(1.0, round((mean + 1) * 8) / 8 - 1)), abs=1e-9
-            )
+            assert grid[lp.argmax()].item() == pytest.approx(max(-1.0, min(1.0, round((mean + 1) * 8) / 8 - 1)), abs=1e-9)
 
 
 def test_bound_terms_equal_a_hand_computation():
@@ -218,9 +214,7 @@ def test_stratified_bound_is_unbiased():
     full, strat = [], []
     for seed in range(150):
         full.append(model.bound_terms(x, num_terms=19, generator=torch.Generator().manual_seed(seed))["kl"].mean())
-        strat.append(
-            model.bound_terms(x, num_terms=3, generator=torch.Generator().manual_seed(10_000 + seed))["kl"].mean()
-        )
+        strat.append(model.bound_terms(x, num_terms=3, generator=torch.Generator().manual_seed(10_000 + seed))["kl"].mean())
     full_t, strat_t = torch.stack(full), torch.stack(strat)
     se = (full_t.var() / len(full) + strat_t.var() / len(strat)).sqrt()
     assert abs(full_t.mean() - strat_t.mean()) < 4 * se
@@ -229,16 +223,7 @@ def test_stratified_bound_is_unbiased():
 
 def test_bound_is_finite_and_falls_over_a_short_run(digits):
     torch.manual_seed(0)
-    model = create_model(
-        "ddpm",
-        num_levels=17,
-        timesteps=100,
-        channels=16,
-        bound_examples=32,
-        bound_timesteps=10,
-        lr=2e-3,
-        warmup_steps=5,
-    )
+    model = create_model("ddpm", num_levels=17, timesteps=100, channels=16, bound_examples=32, bound_timesteps=10, lr=2e-3, warmup_steps=5)
     x = next(iter(digits.val_dataloader()))[0][:32]
 
     def bound() -> float:
@@ -259,9 +244,7 @@ def test_bound_is_finite_and_falls_over_a_short_run(digits):
 
 def test_sampling_api_and_conditioning():
     torch.manual_seed(0)
-    model = create_model(
-        "ddpm", num_levels=17, num_classes=10, conditional=True, timesteps=20, channels=8, guidance=1.0
-    )
+    model = create_model("ddpm", num_levels=17, num_classes=10, conditional=True, timesteps=20, channels=8, guidance=1.0)
     model.eval()
     for kwargs in ({}, {"steps": 5, "eta": 1.0}, {"sampler": "ancestral"}, {"guidance": 0.0}):
         images = model.sample(6, y=torch.arange(6), **kwargs)
@@ -333,7 +316,4 @@ def test_validation_bound_does_not_depend_on_the_batch_size():
     # and the draws are those of the images: other images, another figure
     model.hparams.bound_examples = 24
     trainer = cpu_trainer(limit_val_batches=6)
-    assert (
-        float(trainer.validate(model, datamodule=DigitsDataModule(batch_size=8), verbose=False)[0]["val/bpd_bound"])
-        != figures[0]
-    )
+    assert float(trainer.validate(model, datamodule=DigitsDataModule(batch_size=8), verbose=False)[0]["val/bpd_bound"]) != figures[0]

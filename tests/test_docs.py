@@ -45,9 +45,7 @@ def check_generated_pages(site: Path) -> None:
 
     family = _text(site / "write-a-family" / "index.html")
     range_types = [n for n in ranges.__all__ if ranges.describe(getattr(ranges, n))]
-    assert len(range_types) >= 20 and all(
-        f"{n}" in family and ranges.describe(getattr(ranges, n)) in family for n in range_types
-    )
+    assert len(range_types) >= 20 and all(f"{n}" in family and ranges.describe(getattr(ranges, n)) in family for n in range_types)
     protocols = [n for n, c in vars(types).items() if inspect.isclass(c) and getattr(c, "_is_runtime_protocol", False)]
     assert len(protocols) >= 13 and all(n in family for n in protocols), protocols
     for base in ("GenerativeModule", "AutoregressiveImageModel", "AdversarialModule", "NormalizingFlow"):

@@ -49,10 +49,7 @@ def test_batches_are_binary_stripes_labelled_by_orientation(stripes):
 def test_a_family_is_built_on_it_through_the_cli(stripes):
     from genlight.cli import GenlightCLI
 
-    cli = GenlightCLI(
-        args=["--model", "nade", "--data", "stripes", "--data.num_examples", "100", "--trainer.logger", "false"],
-        run=False,
-    )
+    cli = GenlightCLI(args=["--model", "nade", "--data", "stripes", "--data.num_examples", "100", "--trainer.logger", "false"], run=False)
     assert type(cli.datamodule) is stripes
     assert tuple(cli.model.hparams["image_shape"]) == (1, 8, 8) and cli.model.hparams["num_levels"] == 2
 

@@ -43,6 +43,4 @@ CLASSES = [MODELS.get(n) for n in genlight.list_models()] + [DATAMODULES.get(n) 
 def test_every_argument_of_every_family_and_datamodule_is_described(cls: type) -> None:
     params = reachable_arguments(cls)
     missing = [p for p in params if p not in described_arguments(cls)]
-    assert not missing, (
-        f"{cls.__name__}: describe {missing} in its docstring's Args: section (one `name: ...` line each)"
-    )
+    assert not missing, f"{cls.__name__}: describe {missing} in its docstring's Args: section (one `name: ...` line each)"

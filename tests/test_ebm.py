@@ -99,10 +99,7 @@ def test_energy_image_is_the_scaled_energy(toy_ebm):
         image = energy_image(model, resolution=40)
     assert image.shape == (3, 40, 40) and image.min() >= 0 and image.max() <= 1
     gray = image[0]
-    assert (
-        gray.flatten().argmax() == energies.flatten().argmin()
-        and gray.flatten().argmin() == energies.flatten().argmax()
-    )
+    assert gray.flatten().argmax() == energies.flatten().argmin() and gray.flatten().argmin() == energies.flatten().argmax()
 
 
 def test_energy_landscape_callback_logs_during_fit_and_skips_image_ebms(tmp_path):
@@ -117,9 +114,7 @@ def test_energy_landscape_callback_logs_during_fit_and_skips_image_ebms(tmp_path
     pixels = torch.tensor(list(Image.open(callback.last_path).convert("RGB").getdata()))
     assert ((pixels == torch.tensor([255, 0, 0])).all(1)).any()
     images = EnergyLandscape(resolution=32)
-    trainer = cpu_trainer(
-        str(tmp_path / "img"), max_epochs=1, limit_train_batches=1, limit_val_batches=0, callbacks=[images]
-    )
+    trainer = cpu_trainer(str(tmp_path / "img"), max_epochs=1, limit_train_batches=1, limit_val_batches=0, callbacks=[images])
     trainer.fit(create_model("ebm", image_shape=(1, 8, 8), channels=8, buffer_size=16, langevin_steps=2),
                 datamodule=create_datamodule("digits", batch_size=16))  # fmt: skip
     assert images.last_path is None
@@ -143,9 +138,7 @@ def test_replay_buffer_survives_a_checkpoint_round_trip(digits, tmp_path):
     b = loaded.sample(4, steps=2)
     assert torch.equal(a, b)
     # resuming a fit continues from the saved chains
-    resumed = create_model(
-        "ebm", image_shape=(1, 8, 8), channels=8, langevin_steps=3, buffer_size=64, spectral_norm=True
-    )
+    resumed = create_model("ebm", image_shape=(1, 8, 8), channels=8, langevin_steps=3, buffer_size=64, spectral_norm=True)
     cpu_trainer(str(tmp_path), max_steps=3, limit_val_batches=0).fit(resumed, datamodule=digits, ckpt_path=str(path))
     assert not torch.equal(resumed.replay, initial)
 

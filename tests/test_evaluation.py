@@ -87,9 +87,7 @@ def test_roc_curve_area_is_the_auroc():
     g = torch.Generator().manual_seed(2)
     inl, out = torch.randint(0, 5, (80,), generator=g).float(), torch.randint(1, 7, (60,), generator=g).float()
     fpr, tpr, thresholds = roc_curve(inl, out)
-    assert (
-        fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and len(thresholds) == len(torch.cat([inl, out]).unique()) + 1
-    )
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and len(thresholds) == len(torch.cat([inl, out]).unique()) + 1
     area = float(((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2).sum())
     assert area == pytest.approx(detection_metrics(inl, out)["auroc"], abs=1e-12)
 
@@ -107,11 +105,7 @@ def test_exact_model_separates_what_it_cannot_produce(data, model):
     scores_in = outlier_scores(model, inliers)
     for name in ("inverted", "uniform_noise"):
         scores_out = outlier_scores(model, data.outlier_set(name))
-        assert detection_metrics(scores_in["nll"], scores_out["nll"]) == {
-            "auroc": 1.0,
-            "auprc": 1.0,
-            "fpr_at_95_tpr": 0.0,
-        }
+        assert detection_metrics(scores_in["nll"], scores_out["nll"]) == {"auroc": 1.0, "auprc": 1.0, "fpr_at_95_tpr": 0.0}
     shuffled = outlier_scores(model, data.outlier_set("pixel_shuffled"))
     assert detection_metrics(scores_in["nll"], shuffled["nll"])["auroc"] > 0.999
     # a held-out split of the training distribution: validation against test
@@ -123,12 +117,7 @@ def test_exact_model_separates_what_it_cannot_produce(data, model):
 def test_scores_follow_capabilities(model):
     x = torch.randint(0, 17, (6, 1, 8, 8)).float() / 16
     assert set(outlier_scores(model, x)) == {"nll", "complexity"}  # no reference, no background
-    assert set(outlier_scores(model, x, reference=1.0, background=model)) == {
-        "nll",
-        "likelihood_ratio",
-        "typicality",
-        "complexity",
-    }
+    assert set(outlier_scores(model, x, reference=1.0, background=model)) == {"nll", "likelihood_ratio", "typicality", "complexity"}
     gan = create_model("gan", image_shape=(1, 8, 8), latent_dim=4, hidden=16, layers=1).eval()
     scores = outlier_scores(gan, x)
     assert set(scores) == {"discriminator"}
@@ -290,10 +279,8 @@ def test_conditional_density_predicts_the_bayes_class(data, model):
 
 @pytest.mark.parametrize(
     ("name", "kwargs"),
-    [
-        ("cvae", {"hidden_channels": 8, "latent_dim": 4}),
-        ("gated_pixelcnn", {"conditional": True, "hidden_channels": 8, "num_layers": 2}),
-    ],
+    [("cvae", {"hidden_channels": 8, "latent_dim": 4}),
+     ("gated_pixelcnn", {"conditional": True, "hidden_channels": 8, "num_layers": 2})],
 )
 def test_conditional_families_give_log_p_x_given_y(name, kwargs):
     model = create_model(name, image_shape=(1, 8, 8), num_levels=17, num_classes=10, **kwargs).eval()
@@ -321,19 +308,15 @@ def test_conditional_ddpm_bounds_every_class():
     assert log_lik.shape == (3, 10) and torch.isfinite(log_lik).all()
     assert not torch.allclose(log_lik[:, 0], log_lik[:, 1])  # the label reaches the network
     with pytest.raises(ValueError, match="conditional"):
-        create_model("ddpm", image_shape=(1, 8, 8), num_levels=17, channels=8, timesteps=10).log_prob(
-            x, y=torch.zeros(3).long()
-        )
+        create_model("ddpm", image_shape=(1, 8, 8), num_levels=17, channels=8, timesteps=10).log_prob(x, y=torch.zeros(3).long())
 
 
 # ------------------------------------------------------------------ linear probes
 def test_linear_probe_separable_and_random_labels():
     g = torch.Generator().manual_seed(0)
-
     def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = torch.randint(0, 3, (n,), generator=g)
         return torch.randn(n, 5, generator=g) + 4.0 * torch.nn.functional.one_hot(y, 5).float(), y
-
     train, val, test = split(300), split(100), split(300)
     result = linear_probe(*train, *val, *test)
     assert result["test_accuracy"] > 0.97 and result["num_train"] == 300 and result["num_features"] == 5

@@ -64,9 +64,7 @@ def test_features_are_frozen_finite_and_deterministic(name, tmp_path):
     assert first.dim() == 2 and first.shape[0] == len(x) and first.shape[1] >= 1, tuple(first.shape)
     assert torch.isfinite(first).all()
     assert torch.equal(first, second), f"{name}.features is not deterministic in eval mode"
-    assert torch.allclose(model.features(x[:3]), first[:3], atol=1e-5), (
-        f"{name}.features of an image depends on the batch"
-    )
+    assert torch.allclose(model.features(x[:3]), first[:3], atol=1e-5), f"{name}.features of an image depends on the batch"
     assert _modes(model) == modes
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), f"{name}.features changed {k} in eval mode"

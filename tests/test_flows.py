@@ -183,9 +183,7 @@ def test_lu_invconv_equals_plain():
 
 def test_actnorm_data_init_and_flag_survives_state_dict():
     layer = ActNorm(3)
-    x = torch.randn(64, 3, 4, 4) * torch.tensor([0.5, 2.0, 5.0]).view(1, 3, 1, 1) + torch.tensor([1.0, -3.0, 0.0]).view(
-        1, 3, 1, 1
-    )
+    x = torch.randn(64, 3, 4, 4) * torch.tensor([0.5, 2.0, 5.0]).view(1, 3, 1, 1) + torch.tensor([1.0, -3.0, 0.0]).view(1, 3, 1, 1)
     y, _ = layer.train()(x)
     assert bool(layer.initialized)
     assert torch.allclose(y.mean((0, 2, 3)), torch.zeros(3), atol=1e-5)

@@ -70,9 +70,7 @@ def test_cli_fit_with_checkpoints_at_a_url_then_validate_from_it(url: str, tmp_p
     assert "val/bpd_bound" in metrics.read_text()
 
 
-def test_cli_fit_refuses_a_url_as_default_root_dir_before_writing(
-    url: str, tmp_path: Path, monkeypatch, capsys
-) -> None:
+def test_cli_fit_refuses_a_url_as_default_root_dir_before_writing(url: str, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", *TINY_VAE, "--trainer.default_root_dir", f"{url}/runs"])

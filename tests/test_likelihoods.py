@@ -49,14 +49,10 @@ def test_discretized_logistic_sums_to_one_at_the_extremes(num_levels, dtype):
     n = len(params)
     log_p = lik.log_prob(params.repeat_interleave(num_levels, 0), _all_levels(num_levels).to(dtype).repeat(n, 1, 1, 1))
     probs = log_p.view(n, num_levels).double().exp()
-    assert torch.allclose(
-        probs.sum(1), torch.ones(n, dtype=torch.float64), atol=1e-5 if dtype == torch.float32 else 1e-12
-    )
+    assert torch.allclose(probs.sum(1), torch.ones(n, dtype=torch.float64), atol=1e-5 if dtype == torch.float32 else 1e-12)
     assert torch.allclose(lik.log_probs(params).double().exp().view(n, num_levels), probs, atol=1e-4)
     inner = (torch.arange(1, num_levels, dtype=torch.float64) - 0.5) / (num_levels - 1)
-    edges = torch.cat(
-        [torch.tensor([-math.inf], dtype=torch.float64), inner, torch.tensor([math.inf], dtype=torch.float64)]
-    )
+    edges = torch.cat([torch.tensor([-math.inf], dtype=torch.float64), inner, torch.tensor([math.inf], dtype=torch.float64)])
     inv_s = torch.exp(-log_s.flatten().double().clamp(-7.0, 7.0))[:, None]
     cdf = torch.sigmoid((edges - mu.flatten().double()[:, None]) * inv_s)  # (N, L+1)
     reference = cdf[:, 1:] - cdf[:, :-1]
@@ -132,9 +128,7 @@ def test_discretized_logistic_mean_is_the_expected_value(num_levels):
     mu=0, log s=0 the expected image is 0.380 where the clamped location is 0)."""
     lik = DiscretizedLogistic(num_levels)
     centred = lik.log_prob(torch.zeros(num_levels, 2, 1, 1), _all_levels(num_levels)).exp()  # mu = 0, log s = 0
-    assert lik.mean(torch.zeros(1, 2, 1, 1)).item() == pytest.approx(
-        (centred * _all_levels(num_levels).flatten()).sum().item(), abs=1e-6
-    )
+    assert lik.mean(torch.zeros(1, 2, 1, 1)).item() == pytest.approx((centred * _all_levels(num_levels).flatten()).sum().item(), abs=1e-6)
     mu, log_s = torch.meshgrid(torch.tensor(EXTREME_MEANS), torch.tensor(EXTREME_LOG_SCALES), indexing="ij")
     params = torch.stack([mu.flatten(), log_s.flatten()], 1).double().view(-1, 2, 1, 1)  # (N, 2, 1, 1)
     n = len(params)

@@ -30,10 +30,7 @@ def test_log_prob_checks_its_input_outside_training(name: str, tmp_path) -> None
     assert "\n" not in str(info.value)
     if model.data_is_discrete:
         levels = int(model.hparams.num_levels)
-        for bad, needle in (
-            (x - 0.5, "got values in [-0.5"),
-            (x * 0.5 + 0.3 / (levels - 1), "values between the levels"),
-        ):
+        for bad, needle in ((x - 0.5, "got values in [-0.5"), (x * 0.5 + 0.3 / (levels - 1), "values between the levels")):
             with pytest.raises(ValueError, match=f"on the {levels}-level grid") as info:
                 model.log_prob(bad)
             assert needle in str(info.value) and "\n" not in str(info.value)

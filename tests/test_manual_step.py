@@ -38,9 +38,7 @@ class _DiscriminatorUntouched(pl.Callback):
 def test_generator_steps_leave_the_discriminator_alone(name: str, tmp_path) -> None:
     model, dm, trainer_kwargs = smoke_setup(name, tmp_path, **({"n_critic": 1} if name == "stargan" else {}))
     check = _DiscriminatorUntouched()
-    cpu_trainer(str(tmp_path), max_steps=4, limit_val_batches=0, callbacks=[check], **trainer_kwargs).fit(
-        model, datamodule=dm
-    )
+    cpu_trainer(str(tmp_path), max_steps=4, limit_val_batches=0, callbacks=[check], **trainer_kwargs).fit(model, datamodule=dm)
     assert check.g_steps and all(check.g_steps), f"{name}: a generator step changed or unfroze the discriminator"
 
 
@@ -53,15 +51,11 @@ def test_manual_step_returns_what_it_minimised(tmp_path) -> None:
             if batch_idx == 0:
                 opt_g = pl_module.optimizers()[0]
                 z = pl_module.sample_latent(4)
-                seen["terms"] = pl_module.manual_step(
-                    opt_g, lambda: pl_module.generator_terms(pl_module.generate(z), None, z)
-                )
+                seen["terms"] = pl_module.manual_step(opt_g, lambda: pl_module.generator_terms(pl_module.generate(z), None, z))
                 loss = pl_module.generate(z).square().mean()
                 seen["loss"] = (pl_module.manual_step(opt_g, loss), loss)
 
-    cpu_trainer(str(tmp_path), max_steps=1, limit_val_batches=0, callbacks=[Record()], **trainer_kwargs).fit(
-        model, datamodule=dm
-    )
+    cpu_trainer(str(tmp_path), max_steps=1, limit_val_batches=0, callbacks=[Record()], **trainer_kwargs).fit(model, datamodule=dm)
     assert set(seen["terms"]) == {"g_adv"} and torch.isfinite(seen["terms"]["g_adv"])
     returned, given = seen["loss"]
     assert returned is given

@@ -212,17 +212,9 @@ def test_fid_callback_end_to_end_with_inception_architecture(random_inception_we
     model, trainer = tiny_vae(), cpu_trainer(str(tmp_path), limit_val_batches=1)
     trainer.validate(model, digits_datamodule(), verbose=False)
     callback = FIDCallback(
-        metrics=["fid", "kid", "is"],
-        extractor="inception",
-        weights_path=str(random_inception_weights),
-        num_samples=8,
-        batch_size=4,
-        max_reference=8,
-        every_n_epochs=0,
-        cache_dir=str(tmp_path / "cache"),
-        kid_subsets=2,
-        kid_subset_size=4,
-        is_splits=2,
+        metrics=["fid", "kid", "is"], extractor="inception", weights_path=str(random_inception_weights),
+        num_samples=8, batch_size=4, max_reference=8, every_n_epochs=0, cache_dir=str(tmp_path / "cache"),
+        kid_subsets=2, kid_subset_size=4, is_splits=2,
     )
     results = callback.evaluate(trainer, model)
     assert set(results) == {f"val/{k}_inception" for k in ("fid", "kid", "kid_std", "is", "is_std")}

@@ -40,14 +40,8 @@ FID = ["--trainer.callbacks+=genlight.callbacks.FIDCallback", "--trainer.callbac
 
 def _env(**extra: str) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {
-        **os.environ,
-        "PYTHONPATH": path,
-        "WANDB_MODE": "offline",
-        "PYTHON": sys.executable,
-        "OMP_NUM_THREADS": "1",
-        **extra,
-    }  # one thread per process: two processes share the cores
+    return {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "offline", "PYTHON": sys.executable,
+            "OMP_NUM_THREADS": "1", **extra}  # one thread per process: two processes share the cores
 
 
 def two_nodes(work: Path, args: Sequence[str], node_env: Sequence[dict[str, str]] = ({}, {})) -> list[str]:

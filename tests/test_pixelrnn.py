@@ -27,12 +27,7 @@ def _one_thread():
 
 def _model(name: str, shape: tuple[int, ...], levels: int, sharpen: float = 1.0, **kw) -> torch.nn.Module:
     torch.manual_seed(0)
-    args = {
-        "hidden_channels": 2 * shape[0] * 3,
-        "head_channels": 16 * shape[0],
-        "num_layers": 2,
-        "first_kernel_size": 3,
-    }
+    args = {"hidden_channels": 2 * shape[0] * 3, "head_channels": 16 * shape[0], "num_layers": 2, "first_kernel_size": 3}
     model = create_model(name, image_shape=shape, num_levels=levels, **{**args, **kw}).eval()
     with torch.no_grad():  # sharper conditionals than the initialisation, so a wrong normaliser shows
         for p in model.parameters():
@@ -87,7 +82,7 @@ def test_causality_by_autograd(name, shape):
     c, _, w = shape
     for (ch, i, j), g in _input_gradients(model, shape, 4).items():
         here = _raster_index(ch, i, j, c, w)
-        for c2, i2, j2 in itertools.product(*(range(s) for s in shape)):
+        for (c2, i2, j2) in itertools.product(*(range(s) for s in shape)):
             if _raster_index(c2, i2, j2, c, w) >= here:
                 assert g[c2, i2, j2] == 0, f"{name}: output {(ch, i, j)} depends on input {(c2, i2, j2)}"
 
@@ -99,7 +94,7 @@ def test_diagonal_bilstm_sees_the_whole_context():
         c, _, w = shape
         for (ch, i, j), g in _input_gradients(model, shape, 4).items():
             here = _raster_index(ch, i, j, c, w)
-            for c2, i2, j2 in itertools.product(*(range(s) for s in shape)):
+            for (c2, i2, j2) in itertools.product(*(range(s) for s in shape)):
                 if _raster_index(c2, i2, j2, c, w) < here:
                     assert g[c2, i2, j2] > 0, f"output {(ch, i, j)} misses input {(c2, i2, j2)}"
 
@@ -202,17 +197,8 @@ def _to_raster(x: torch.Tensor) -> torch.Tensor:
 def test_samples_have_the_data_marginals(name, shape):
     torch.manual_seed(0)
     data = _toy_data((shape[1], shape[2], shape[0])).permute(0, 3, 1, 2).contiguous()  # raster order = R,G,B,...
-    model = create_model(
-        name,
-        image_shape=shape,
-        num_levels=2,
-        hidden_channels=6 * shape[0],
-        head_channels=32 * shape[0],
-        num_layers=1,
-        first_kernel_size=3,
-        lr=1e-2,
-        lr_schedule="constant",
-    )
+    model = create_model(name, image_shape=shape, num_levels=2, hidden_channels=6 * shape[0],
+                         head_channels=32 * shape[0], num_layers=1, first_kernel_size=3, lr=1e-2, lr_schedule="constant")
     opt = model.configure_optimizers()
     for _ in range(150):
         opt.zero_grad()
@@ -237,10 +223,8 @@ def test_bad_arguments_fail_early_with_the_fix(name):
         create_model(name, hidden_channels=4, head_channels=4, num_layers=1).sample(2, y=torch.zeros(2).long())
 
 
-@pytest.mark.parametrize(
-    "config",
-    ["digits/pixelrnn_row", "digits/pixelrnn_diag", "binarized_mnist/pixelrnn_row", "binarized_mnist/pixelrnn_diag"],
-)
+@pytest.mark.parametrize("config", ["digits/pixelrnn_row", "digits/pixelrnn_diag", "binarized_mnist/pixelrnn_row",
+                                    "binarized_mnist/pixelrnn_diag"])
 def test_example_configs_instantiate(config):
     """The example configs build through the CLI (no training, no data files): family, linked shapes,
     checkpoints selected on validation bits/dim."""

@@ -193,9 +193,7 @@ def test_resume_in_the_middle_of_a_fade_is_exact(tmp_path):
 
 def test_training_logs_the_drift_term_and_grows(tmp_path):
     model, trainer = _fit(tmp_path, 6)
-    assert {"train/drift_epoch", "train/gp_epoch", "train/d_adv_epoch"} <= set(trainer.callback_metrics), set(
-        trainer.callback_metrics
-    )
+    assert {"train/drift_epoch", "train/gp_epoch", "train/d_adv_epoch"} <= set(trainer.callback_metrics), set(trainer.callback_metrics)
     assert model.steps_taken == 6 and model.growth() == (1, 1.0)
 
 

@@ -162,13 +162,8 @@ def test_composite_completions_show_the_patches_at_the_predicted_positions():
             alone = patch_masks(predicted[b : b + 1, k : k + 1], 3, (8, 8))[0, 0].bool()
             others = patch_masks(predicted[b : b + 1, [i for i in range(3) if i != k]], 3, (8, 8))[0].amax(0).bool()
             only = alone & ~others  # pixels of patch k alone: its content, exactly
-            assert torch.allclose(
-                images[b, 0][only],
-                paste_patches(torch.zeros(1, 1, 8, 8), patches[b : b + 1, k : k + 1], predicted[b : b + 1, k : k + 1])[
-                    0, 0
-                ][only],
-                atol=1e-6,
-            )
+            assert torch.allclose(images[b, 0][only], paste_patches(torch.zeros(1, 1, 8, 8), patches[b : b + 1, k : k + 1],
+                                                                   predicted[b : b + 1, k : k + 1])[0, 0][only], atol=1e-6)
 
 
 def test_bad_arguments_are_refused_before_anything_is_built():
@@ -275,3 +270,4 @@ def test_completion_grid_skips_models_that_cannot_complete(tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("PatchCompletions")]
     assert lines == ["PatchCompletions: DCGAN has no complete(patches) and cut_patches(x); skipped"]
     assert callback.last_path is None
+

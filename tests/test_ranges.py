@@ -21,11 +21,7 @@ from tests.helpers import linked_kwargs
 HUGE_INT, HUGE_FLOAT = 10**12, 1e12
 
 CALLBACKS = sorted(
-    {
-        obj
-        for name in callbacks.__all__
-        if isinstance(obj := getattr(callbacks, name), type) and issubclass(obj, pl.Callback)
-    },
+    {obj for name in callbacks.__all__ if isinstance(obj := getattr(callbacks, name), type) and issubclass(obj, pl.Callback)},
     key=lambda c: c.__name__,
 )
 CLASSES = (
@@ -76,11 +72,7 @@ def build(kind: str, cls: type, tmp_path, **overrides):
 
 
 def _restricted(hint) -> bool:
-    options = (
-        [a for a in typing.get_args(hint) if a is not type(None)]
-        if typing.get_origin(hint) in (typing.Union, type(int | None))
-        else [hint]
-    )
+    options = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (typing.Union, type(int | None)) else [hint]
     return all(describe(h) is not None or typing.get_origin(h) is typing.Literal for h in options)
 
 
@@ -90,11 +82,7 @@ def test_every_numeric_argument_has_a_range_and_construction_enforces_it(kind, c
     plain = [n for n, hints in arguments.items() if not _restricted(hints[0])]
     assert not plain, f"{cls.__name__}: give {plain} a range type from genlight.ranges"
     for name, hints in arguments.items():
-        floaty = any(
-            h is float or (isinstance(h, type) and issubclass(h, float))
-            for hint in hints
-            for h in [hint, *typing.get_args(hint)]
-        )
+        floaty = any(h is float or (isinstance(h, type) and issubclass(h, float)) for hint in hints for h in [hint, *typing.get_args(hint)])
         for value in (0, -1, HUGE_FLOAT if floaty else HUGE_INT):
             expected_ok = all(fits(h, value) for h in hints)
             try:
@@ -165,7 +153,7 @@ def test_explain_parse_error_restates_jsonargparse_in_one_line(args, expected):
     with pytest.raises(Exception) as info:  # noqa: PT011 - jsonargparse's ArgumentError
         parser.parse_args(args)
     assert explain_parse_error(str(info.value)) == expected
-    assert explain_parse_error('Parser key "model": unknown option') is None
+    assert explain_parse_error("Parser key \"model\": unknown option") is None
 
 
 def _as_the_cli_passes(cls: type, kwargs: dict) -> dict:

@@ -217,6 +217,7 @@ def test_capability_filter_sees_attributes_set_in_init():
     assert "no_methods" not in registry.list(capability=DensityModel)
 
 
+
 def test_create_model_links_shapes_from_a_datamodule(tmp_path):
     """``create_model(name, datamodule=dm)`` links what the CLI links, only what the model takes, and
     explicit arguments win: a VAE built for 28x28 MNIST trains on its batches (without the link it was

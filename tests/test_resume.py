@@ -26,9 +26,7 @@ class LossRecorder(pl.Callback):
         self.rows.append({"epoch": trainer.current_epoch, **row})
 
 
-def _fit(
-    name: str, root, epochs: int, ckpt_path: str | None = None
-) -> tuple[pl.LightningModule, pl.Trainer, LossRecorder]:
+def _fit(name: str, root, epochs: int, ckpt_path: str | None = None) -> tuple[pl.LightningModule, pl.Trainer, LossRecorder]:
     pl.seed_everything(0, workers=True)
     model, dm, trainer_kwargs = smoke_setup(name, root / "data")
     recorder = LossRecorder()

@@ -93,9 +93,7 @@ def test_every_command_refuses_it_and_runs_nothing(evil, capsys, command):
     path, marker = evil
     extra = QUICK if command[0] in ("fit", "test", "validate") else []
     code, _, err = run(capsys, command[0], "--ckpt_path", str(path), *command[1:], *extra)
-    assert_user_error(
-        code, err, "evil.ckpt was refused", "tests.test_safe_loading.write_marker", "--trust_checkpoint", exit_code=1
-    )
+    assert_user_error(code, err, "evil.ckpt was refused", "tests.test_safe_loading.write_marker", "--trust_checkpoint", exit_code=1)
     assert not marker.exists()
 
 
@@ -137,9 +135,7 @@ def test_a_path_in_the_hyper_parameters_is_allowed(tmp_path):
     checkpoint = {"state_dict": {}, "datamodule_hyper_parameters": {"data_dir": Path("data")}}
     torch.save(checkpoint, tmp_path / "p.ckpt")
     assert torch.serialization.get_unsafe_globals_in_checkpoint(tmp_path / "p.ckpt") == []  # allow-listed
-    assert genlight.checkpoint.read_checkpoint(tmp_path / "p.ckpt")["datamodule_hyper_parameters"]["data_dir"] == Path(
-        "data"
-    )
+    assert genlight.checkpoint.read_checkpoint(tmp_path / "p.ckpt")["datamodule_hyper_parameters"]["data_dir"] == Path("data")
 
 
 # ---------------------------------------------------------------------------- the CLI resolves a checkpoint once

@@ -22,20 +22,8 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
          "--trainer.max_epochs", "1", "--data", "digit_outliers", "--samples.every_n_epochs", "0"]  # fmt: skip
 FAMILIES = {
     "vae": ["--model", "vae", "--model.hidden_channels", "8", "--model.latent_dim", "4"],
-    "ddpm": [
-        "--model",
-        "ddpm",
-        "--model.channels",
-        "8",
-        "--model.timesteps",
-        "10",
-        "--model.sample_steps",
-        "5",
-        "--model.bound_timesteps",
-        "3",
-        "--model.bound_examples",
-        "32",
-    ],
+    "ddpm": ["--model", "ddpm", "--model.channels", "8", "--model.timesteps", "10", "--model.sample_steps", "5",
+             "--model.bound_timesteps", "3", "--model.bound_examples", "32"],
 }
 
 

@@ -76,10 +76,7 @@ def test_a_subclass_with_one_of_its_parents_arguments_fits_and_round_trips(famil
     model = cls(**{**linked_kwargs(cls, dm), arg: value})
     defaults = inspect.signature(parent.__init__).parameters
     for name, param in defaults.items():  # the parent's defaults fill what the subclass does not declare
-        if (
-            name not in ("self", "image_shape", arg, *LINKED, *parent.smoke_kwargs)
-            and param.default is not inspect.Parameter.empty
-        ):
+        if name not in ("self", "image_shape", arg, *LINKED, *parent.smoke_kwargs) and param.default is not inspect.Parameter.empty:
             assert model.hparams[name] == param.default, (family, name)
     trainer = tiny_trainer(**parent.smoke_trainer)
     trainer.fit(model, datamodule=dm)

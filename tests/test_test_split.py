@@ -56,9 +56,7 @@ def test_sampler_test_scores_are_seeded(tmp_path):
         runs.append((res["test/fid"], torch.rand(1)))
     assert runs[0][0] == runs[1][0]
     assert torch.equal(runs[0][1], runs[1][1])
-    assert (
-        "samples (one seeded draw per test batch, seed 0) vs" in model.test_protocol and "digits" in model.test_protocol
-    )
+    assert "samples (one seeded draw per test batch, seed 0) vs" in model.test_protocol and "digits" in model.test_protocol
 
 
 def test_conditional_samplers_draw_the_test_labels(tmp_path):
@@ -86,10 +84,7 @@ def test_points_are_compared_as_they_are(tmp_path):
     model = create_model("gan", image_shape=(2,), latent_dim=4, hidden=8, layers=1)
     (res,) = cpu_trainer(str(tmp_path)).test(model, datamodule=dm, verbose=False)
     assert math.isfinite(res["test/fid"]) and "raw coordinates" in model.test_protocol
-    assert (
-        model.test_protocol.startswith(f"{len(dm.test_set)} samples")
-        and f"vs {len(dm.test_set)} test" in model.test_protocol
-    )
+    assert model.test_protocol.startswith(f"{len(dm.test_set)} samples") and f"vs {len(dm.test_set)} test" in model.test_protocol
 
 
 def test_a_model_with_nothing_to_score_says_so(tmp_path):
@@ -171,7 +166,7 @@ def test_test_scores_the_averaged_weights_like_validation(tmp_path):
 
     model.sample = spy
     trainer.test(model, datamodule=dm, verbose=False)
-    averaged = {k[len("generator.") :]: v for k, v in ema.shadow.items()}
+    averaged = {k[len("generator."):]: v for k, v in ema.shadow.items()}
     assert any(not torch.equal(live[k], averaged[k]) for k in live)
     assert all(torch.equal(seen[k], averaged[k]) for k in live)
     assert all(torch.equal(model.generator.state_dict()[k], live[k]) for k in live)

@@ -24,9 +24,7 @@ PLANTED = {
 
 
 def failed_checks(message: str, name: str) -> set[str]:
-    return {
-        line.split(": ")[1].split(" failed")[0] for line in message.splitlines() if line.startswith(f"{name}: check_")
-    }
+    return {line.split(": ")[1].split(" failed")[0] for line in message.splitlines() if line.startswith(f"{name}: check_")}
 
 
 @pytest.mark.parametrize("planted", list(PLANTED), ids=lambda c: c.__name__)
@@ -103,9 +101,7 @@ def test_a_broken_capability_names_the_family_and_the_check(tmp_path):
 
 
 def test_kwargs_in_init_are_refused_and_the_later_checks_still_run(tmp_path):
-    with pytest.raises(
-        AssertionError, match=r"^KwargsFlow: check_signature failed: .*no \*args/\*\*kwargs.*\['kwargs'\]"
-    ) as failure:
+    with pytest.raises(AssertionError, match=r"^KwargsFlow: check_signature failed: .*no \*args/\*\*kwargs.*\['kwargs'\]") as failure:
         check_family(KwargsFlow, tmp_path)
     assert str(failure.value).count("\n") == 0  # one failure: the other checks ran, and passed
     assert (tmp_path / "check_fit_and_capabilities").is_dir()

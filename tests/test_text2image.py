@@ -88,9 +88,7 @@ def test_refuses_other_data_and_another_vocabulary(tmp_path):
         cpu_trainer(tmp_path, fast_dev_run=True).fit(_model(), datamodule=create_datamodule("digits", batch_size=16))
     other = _model(vocabulary=(*VOCABULARY, "huge"))
     with pytest.raises(IncompatibleDataError, match="vocabulary"):
-        cpu_trainer(tmp_path, fast_dev_run=True).fit(
-            other, datamodule=create_datamodule("digit_captions", batch_size=16)
-        )
+        cpu_trainer(tmp_path, fast_dev_run=True).fit(other, datamodule=create_datamodule("digit_captions", batch_size=16))
 
 
 def test_generator_step_has_the_gan_int_term_on_interpolated_captions(tmp_path):
@@ -113,9 +111,7 @@ def test_int_weight_zero_drops_the_gan_int_gradient(tmp_path):
         model = _model(int_weight=int_weight, lr_g=1e-2)
         before = [p.detach().clone() for p in model.generator.parameters()]
         torch.manual_seed(1)
-        cpu_trainer(tmp_path, fast_dev_run=True).fit(
-            model, datamodule=create_datamodule("digit_captions", batch_size=32)
-        )
+        cpu_trainer(tmp_path, fast_dev_run=True).fit(model, datamodule=create_datamodule("digit_captions", batch_size=32))
         return torch.cat([(p - b).flatten() for p, b in zip(model.generator.parameters(), before)])
 
     assert not torch.allclose(g_grads(0.0), g_grads(1.0))

@@ -190,10 +190,7 @@ def test_bound_stays_below_exact_log_likelihood(prior):
     estimated_elbo = model.log_prob(x.repeat(2000, 1, 1, 1), num_samples=1).view(2000, 4).mean(0)
     gap = exact - expected_elbo
     assert (gap > 0.05).all(), "the test needs a visible gap"
-    assert torch.allclose(estimated_elbo, expected_elbo, rtol=0, atol=0.1 + 0.02 * gap.max()), (
-        estimated_elbo,
-        expected_elbo,
-    )
+    assert torch.allclose(estimated_elbo, expected_elbo, rtol=0, atol=0.1 + 0.02 * gap.max()), (estimated_elbo, expected_elbo)
     # IWAE is a bound in expectation; one draw may overshoot (the untrained encoder misses the prior's
     # modes, so the weights are heavy-tailed): compare the mean of 8 draws, within 3 standard errors
     draws = torch.stack([model.log_prob(x, num_samples=2500) for _ in range(8)])
@@ -238,9 +235,7 @@ def test_cvae_label_free_bound_stays_below_exact_log_likelihood():
 def test_beta_vae_defaults_and_capacity_schedule():
     model = create_model("beta_vae")
     assert model.hparams.beta > 1 and model.hparams.capacity_max == 0
-    capped = create_model(
-        "beta_vae", capacity_max=20.0, capacity_steps=100, gamma=10.0, latent_dim=4, hidden_channels=8
-    )
+    capped = create_model("beta_vae", capacity_max=20.0, capacity_steps=100, gamma=10.0, latent_dim=4, hidden_channels=8)
     assert [capped.capacity(t) for t in (0, 50, 100, 400)] == [0.0, 10.0, 20.0, 20.0]
     x, y = _batch(16)
     torch.manual_seed(4)
