@@ -52,7 +52,7 @@ demo: $(STAMP)
 #   likelihood_mnist5k  18 recipes (12 at 256 levels, 6 binarised) + baselines (~6 min)     ~4 h
 #   fid_mnist5k         9 trainings, then 11 kept checkpoints scored (1000 samples each)      ~3 h
 #   gan_digits 10%      7 adversarial families x 300 s on 129 training images            ~40 min
-#   gan_mnist5k         7 GAN families x 1000 steps, full split and 400 images (3-8 min a row)  ~1.5 h
+#   gan_mnist5k         7 GAN families x 1000 steps, full split and 400 images: 3-7 min of CPU a row (14-26 min wall at load 8-16)  ~1.5 h idle
 # (the mnist5k budgets are the recipes' optimizer steps, sized for ~10 min on one idle thread; at load
 # 1-3 the VAE row trained 16 min and its IWAE k=1000 took 18 more, DCGAN trained 23 min)
 # About 3 hours on 2 CPU cores for the 8x8 part and about 7 more for the 28x28 (mnist5k) part, one
