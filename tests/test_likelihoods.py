@@ -103,7 +103,7 @@ def test_logistic_gradients_are_finite_at_the_extremes():
     assert torch.isfinite(params.grad).all()
 
 
-@pytest.mark.parametrize("likelihood", [Categorical(5), DiscretizedLogistic(5), Bernoulli(2)], ids=repr)
+@pytest.mark.parametrize("likelihood", [Categorical(5), DiscretizedLogistic(5), Bernoulli(2)], ids=lambda likelihood: type(likelihood).__name__)
 def test_samples_follow_the_probabilities(likelihood):
     levels = likelihood.num_levels
     params = torch.randn(1, likelihood.params_per_channel, 1, 1)
