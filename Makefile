@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check genlight
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -x -q
+	$(BIN)/python -m pytest -x -q -n 2   # pytest-xdist: both cores (the suite is ~2,400 small, independent tests)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -x -q -m slow
@@ -61,6 +61,8 @@ demo: $(STAMP)
 BENCH := $(BIN)/python
 
 bench: $(STAMP)
+	$(BENCH) benchmarks/pretrained_models.py check
+	$(BENCH) benchmarks/pretrained_models.py table
 	$(BENCH) benchmarks/likelihood_digits.py --budget_minutes 5 --threads 1 --keep runs/bench/likelihood
 	$(BENCH) benchmarks/vae_rows.py
 	$(BENCH) benchmarks/fid_digits.py train ddpm --budget 600 --threads 1 --keep runs/bench/ddpm_fid.ckpt

@@ -183,7 +183,10 @@ def table(args: argparse.Namespace) -> None:
         "# Shipped pretrained models",
         "",
         "Produced by `benchmarks/pretrained_models.py` (its docstring gives the protocol); `genlight.pretrained()` "
-        "lists the same. Total size: "
+        "lists the same. Each model was trained by `python benchmarks/pretrained_models.py train RECIPE --data DATA "
+        "--max_steps 500` (its command and commit are in its `config.json`); `make bench` measures every figure "
+        "again with `python benchmarks/pretrained_models.py check` and writes this table with "
+        "`python benchmarks/pretrained_models.py table`. Total size: "
         f"{sum(e.size_mb for e in list_pretrained()):.1f} MB.",
         "",
         "| name | family | data | size (MB) | figure (full n) | figure (n=200) | protocol |",
