@@ -45,7 +45,7 @@ from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
 from genlight.nn.diffusion import beta_schedule, ddim_timesteps, discretized_gaussian_log_prob, normal_kl
 from genlight.nn.diffusion_solvers import SPACINGS, dpm_solver_pp_2m, interp_log_alpha, solver_times
-from genlight.nn.schedules import warmup_cosine_scheduler
+from genlight.nn.schedules import warmup_then_schedule
 from genlight.nn.unet import UNet
 from genlight.ranges import (
     ClassCount,
@@ -515,14 +515,10 @@ class DDPM(GenerativeModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         opt = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        total = None  # constant after the warm-up
-        if hp.lr_schedule == "cosine":
-            total = self.trainer.estimated_stepping_batches
-            if not math.isfinite(total):
-                raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
-        # the cosine spans the whole run, overlapping the warm-up (decay_start=0)
-        sched = warmup_cosine_scheduler(opt, hp.warmup_steps, total, decay_start=0)  # type: ignore[arg-type]
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": warmup_then_schedule(opt, hp.warmup_steps, hp.lr_schedule, self.trainer),
+        }
 
     def configure_gradient_clipping(
         self,

@@ -40,7 +40,7 @@ from genlight.functional import check_image_shape, to_levels
 from genlight.module import GenerativeModule
 from genlight.nn.mlp import mlp_layers
 from genlight.nn.ode import divergence, solve
-from genlight.nn.schedules import warmup_cosine_scheduler
+from genlight.nn.schedules import warmup_then_schedule
 from genlight.nn.unet import UNet, timestep_embedding
 from genlight.ranges import (
     ClassCount,
@@ -408,13 +408,10 @@ class FlowMatching(GenerativeModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         opt = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        total = None  # constant after the warm-up
-        if hp.lr_schedule == "cosine":
-            total = self.trainer.estimated_stepping_batches
-            if not math.isfinite(total):
-                raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
-        sched = warmup_cosine_scheduler(opt, hp.warmup_steps, total, decay_start=0)  # type: ignore[arg-type]
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": warmup_then_schedule(opt, hp.warmup_steps, hp.lr_schedule, self.trainer),
+        }
 
     def configure_gradient_clipping(
         self,

@@ -17,10 +17,11 @@ the warm-up (as DDPM uses it). ``c`` reaches 0 at ``s = T`` and stays there.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-__all__ = ["linear_decay", "warmup_cosine", "warmup_cosine_scheduler"]
+__all__ = ["linear_decay", "warmup_cosine", "warmup_cosine_scheduler", "warmup_then_schedule"]
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int | None, decay_start: int | None = None) -> float:
@@ -42,6 +43,20 @@ def warmup_cosine_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps, decay_start)
     )
+
+
+def warmup_then_schedule(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, schedule: str, trainer: Any
+) -> dict[str, Any]:
+    """Lightning's ``lr_scheduler`` entry: a linear warm-up over ``warmup_steps``, then ``constant``, or a
+    ``cosine`` spanning the whole run (the Trainer's ``estimated_stepping_batches``), overlapping the warm-up
+    (``decay_start=0``); stepped once per optimiser step."""
+    total = None  # constant after the warm-up
+    if schedule == "cosine":
+        total = trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
+    return {"scheduler": warmup_cosine_scheduler(optimizer, warmup_steps, total, decay_start=0), "interval": "step"}
 
 
 def linear_decay(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
