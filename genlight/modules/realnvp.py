@@ -28,8 +28,8 @@ from genlight.nn.flows import (
     MLPCouplingNet,
     MultiScaleFlow,
     Shift,
-    Split,
-    Squeeze,
+    multiscale_layout,
+    vector_layout,
 )
 from genlight.ranges import Depth, Fraction, Levels, LogitAlpha, NonNegativeFloat, NonNegativeInt, PositiveFloat, Size
 from genlight.registry import register_model
@@ -109,29 +109,13 @@ class RealNVP(NormalizingFlow):
 
     def _image_flow(self, shape: tuple[int, ...]) -> MultiScaleFlow:
         hp = self.hparams
-        c = shape[0]
-        pre: FlowStep = LogitTransform(hp.logit_alpha) if hp.preprocessing == "logit" else Shift(-0.5)
-        levels: list[list[FlowStep]] = []
-        splits: list[Split | None] = []
-        for scale in range(hp.num_scales):
-            steps: list[FlowStep] = [pre] if scale == 0 else []
-            last = scale == hp.num_scales - 1
-            for i in range(hp.num_couplings + (1 if last else 0)):
-                steps += self._coupling(c, "checkerboard", i)
-            if not last:
-                steps.append(Squeeze())
-                c *= 4
-                for i in range(hp.num_couplings):
-                    steps += self._coupling(c, "channel", i)
-                splits.append(Split(c))
-                c -= c // 2
-            else:
-                splits.append(None)
-            levels.append(steps)
-        return MultiScaleFlow(shape, levels, splits)
+        return multiscale_layout(
+            shape,
+            hp.num_scales,
+            hp.num_couplings,
+            LogitTransform(hp.logit_alpha) if hp.preprocessing == "logit" else Shift(-0.5),
+            self._coupling,
+        )
 
     def _vector_flow(self, dim: int) -> MultiScaleFlow:
-        steps: list[FlowStep] = []
-        for i in range(max(2, self.hparams.num_couplings)):
-            steps += self._coupling(dim, "channel", i)
-        return MultiScaleFlow((dim,), [steps], [None])
+        return vector_layout(dim, self.hparams.num_couplings, self._coupling)

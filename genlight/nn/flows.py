@@ -14,7 +14,8 @@ preprocessing bijections (logit, shift) and uniform / variational dequantisation
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +49,8 @@ __all__ = [
     "UniformDequantization",
     "VariationalDequantization",
     "checkerboard_mask",
+    "multiscale_layout",
+    "vector_layout",
     "standard_normal_log_prob",
 ]
 
@@ -192,3 +195,42 @@ class MultiScaleFlow(nn.Module):
         """Exact ``log p(x)`` (nats, per example) of continuous ``x``."""
         eps, logdet = self(x)
         return standard_normal_log_prob(eps) + logdet
+
+
+#: ``coupling(channels, mask, index)``: the steps of one coupling (with its ActNorm / 1x1 conv) of a family
+Coupling = Callable[[int, Literal["checkerboard", "channel"], int], list[FlowStep]]
+
+
+def multiscale_layout(
+    shape: tuple[int, ...], num_scales: int, depth: int, pre: FlowStep, coupling: Coupling
+) -> MultiScaleFlow:
+    """RealNVP's multi-scale architecture (Dinh et al. 2017, sec. 3.6) with a family's ``coupling``: at each
+    scale ``depth`` checkerboard couplings, a squeeze, ``depth`` channel couplings and a split of half the
+    channels; the last scale ``depth + 1`` checkerboard couplings and no split. ``pre`` (logit or shift) first."""
+    c = shape[0]
+    levels: list[list[FlowStep]] = []
+    splits: list[Split | None] = []
+    for scale in range(num_scales):
+        steps: list[FlowStep] = [pre] if scale == 0 else []
+        last = scale == num_scales - 1
+        for i in range(depth + (1 if last else 0)):
+            steps += coupling(c, "checkerboard", i)
+        if not last:
+            steps.append(Squeeze())
+            c *= 4  # (C, H, W) -> (4C, H/2, W/2)
+            for i in range(depth):
+                steps += coupling(c, "channel", i)
+            splits.append(Split(c))
+            c -= c // 2
+        else:
+            splits.append(None)
+        levels.append(steps)
+    return MultiScaleFlow(shape, levels, splits)
+
+
+def vector_layout(dim: int, depth: int, coupling: Coupling) -> MultiScaleFlow:
+    """``max(2, depth)`` channel couplings on ``(dim,)`` points, one level."""
+    steps: list[FlowStep] = []
+    for i in range(max(2, depth)):
+        steps += coupling(dim, "channel", i)
+    return MultiScaleFlow((dim,), [steps], [None])
