@@ -410,7 +410,9 @@ class FlowMatching(GenerativeModule):
         opt = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         return {
             "optimizer": opt,
-            "lr_scheduler": warmup_then_schedule(opt, hp.warmup_steps, hp.lr_schedule, self.trainer),
+            "lr_scheduler": warmup_then_schedule(
+                opt, hp.warmup_steps, hp.lr_schedule, lambda: self.trainer.estimated_stepping_batches
+            ),
         }
 
     def configure_gradient_clipping(

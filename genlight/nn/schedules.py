@@ -17,6 +17,7 @@ the warm-up (as DDPM uses it). ``c`` reaches 0 at ``s = T`` and stays there.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -46,16 +47,17 @@ def warmup_cosine_scheduler(
 
 
 def warmup_then_schedule(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, schedule: str, trainer: Any
+    optimizer: torch.optim.Optimizer, warmup_steps: int, schedule: str, run_steps: Callable[[], float]
 ) -> dict[str, Any]:
     """Lightning's ``lr_scheduler`` entry: a linear warm-up over ``warmup_steps``, then ``constant``, or a
-    ``cosine`` spanning the whole run (the Trainer's ``estimated_stepping_batches``), overlapping the warm-up
-    (``decay_start=0``); stepped once per optimiser step."""
-    total = None  # constant after the warm-up
+    ``cosine`` spanning the whole run (``run_steps()``, e.g. the Trainer's ``estimated_stepping_batches``, asked
+    only for a cosine), overlapping the warm-up (``decay_start=0``); stepped once per optimiser step."""
+    total: int | None = None  # constant after the warm-up
     if schedule == "cosine":
-        total = trainer.estimated_stepping_batches
-        if not math.isfinite(total):
+        steps = run_steps()
+        if not math.isfinite(steps):
             raise ValueError("lr_schedule: cosine needs trainer.max_steps or max_epochs (the decay length)")
+        total = int(steps)
     return {"scheduler": warmup_cosine_scheduler(optimizer, warmup_steps, total, decay_start=0), "interval": "step"}
 
 
