@@ -99,15 +99,18 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py train aae --threads 1
 	$(BENCH) benchmarks/gan_mnist5k.py run gan dcgan wgan_gp cgan infogan progan aae --split full 10% --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train ebm --threads 1
-	$(BENCH) benchmarks/fid_mnist5k.py train ddpm --threads 1 --keep runs/bench/ddpm_mnist5k.ckpt
-	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train flow_matching --threads 1
 	$(BENCH) benchmarks/uses_mnist5k.py --budget 60 --threads 1 --max_n 200
 	$(BENCH) benchmarks/fid_mnist5k.py add vae runs/bench/likelihood_mnist5k/vae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add cvae runs/bench/likelihood_mnist5k/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add beta_vae runs/bench/likelihood_mnist5k/beta_vae.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add vae_vamp runs/bench/likelihood_mnist5k/vae_vamp.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add ddpm runs/bench/likelihood_mnist5k/ddpm.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/likelihood_mnist5k/ddpm_ancestral.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add realnvp runs/bench/likelihood_mnist5k/realnvp.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add glow runs/bench/likelihood_mnist5k/glow.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add maf runs/bench/likelihood_mnist5k/maf.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add nsf runs/bench/likelihood_mnist5k/nsf.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add nade runs/bench/likelihood_mnist5k/nade.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add pixelcnn runs/bench/likelihood_mnist5k/pixelcnn.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add gated_pixelcnn runs/bench/likelihood_mnist5k/gated_pixelcnn.ckpt --threads 1
@@ -116,8 +119,8 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py add vqvae_prior runs/bench/likelihood_mnist5k/vqvae_prior.ckpt --threads 1
 	$(BENCH) benchmarks/ddpm_solvers.py score digits runs/bench/ddpm_fid.ckpt --n 1000
 	$(BENCH) benchmarks/ddpm_solvers.py time digits runs/bench/ddpm_fid.ckpt
-	$(BENCH) benchmarks/ddpm_solvers.py score mnist5k runs/bench/ddpm_mnist5k.ckpt --n 500
-	$(BENCH) benchmarks/ddpm_solvers.py time mnist5k runs/bench/ddpm_mnist5k.ckpt --n 50
+	$(BENCH) benchmarks/ddpm_solvers.py score mnist5k runs/bench/likelihood_mnist5k/ddpm.ckpt --n 500 --rows MNIST5K
+	$(BENCH) benchmarks/ddpm_solvers.py time mnist5k runs/bench/likelihood_mnist5k/ddpm.ckpt --n 50
 
 clean:
 	rm -rf runs wandb .pytest_cache site

@@ -58,6 +58,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "vae": {"recipe": "vae"},
     "cvae": {"recipe": "cvae", "labels": True},
     "beta_vae": {"recipe": "beta_vae"},
+    "vae_vamp": {"recipe": "vae_vamp"},
     "aae": {"recipe": "aae"},
     "ddpm": {"recipe": "ddpm", "sample": {"steps": 50}},
     "ddpm_ancestral": {"recipe": "ddpm", "sample": {"sampler": "ancestral"}},
@@ -65,6 +66,8 @@ ROWS: dict[str, dict[str, Any]] = {
     "ebm": {"recipe": "ebm"},
     "realnvp": {"recipe": "realnvp"},
     "glow": {"recipe": "glow"},
+    "maf": {"recipe": "maf"},
+    "nsf": {"recipe": "nsf"},
     "nade": {"recipe": "nade"},
     "pixelcnn": {"recipe": "pixelcnn"},
     "gated_pixelcnn": {"recipe": "gated_pixelcnn"},
@@ -76,12 +79,10 @@ ROWS: dict[str, dict[str, Any]] = {
 COMMANDS = (
     *(f"PYTHONPATH=. python benchmarks/fid_mnist5k.py train {k} --threads 1"
       for k in ("dcgan", "progan", "wgan_gp", "cgan", "infogan", "gan", "aae", "ebm")),
-    "PYTHONPATH=. python benchmarks/fid_mnist5k.py train ddpm --threads 1 --keep runs/bench/ddpm_mnist5k.ckpt",
-    "PYTHONPATH=. python benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/ddpm_mnist5k.ckpt --threads 1",
     "PYTHONPATH=. python benchmarks/fid_mnist5k.py train flow_matching --threads 1",
     *(f"PYTHONPATH=. python benchmarks/fid_mnist5k.py add {k} runs/bench/likelihood_mnist5k/{k}.ckpt --threads 1"
-      for k in ("vae", "cvae", "beta_vae", "realnvp", "glow", "nade", "pixelcnn", "gated_pixelcnn", "pixelrnn_row",
-                "pixelrnn_diag", "vqvae_prior")),
+      for k in ("vae", "cvae", "beta_vae", "vae_vamp", "ddpm", "ddpm_ancestral", "realnvp", "glow", "maf", "nsf",
+                "nade", "pixelcnn", "gated_pixelcnn", "pixelrnn_row", "pixelrnn_diag", "vqvae_prior")),
 )  # fmt: skip
 
 
@@ -121,7 +122,11 @@ def train(key: str, args: argparse.Namespace, root: Path) -> tuple[torch.nn.Modu
     ], run=False)  # fmt: skip
     model, dm, trainer = cli.model, cli.datamodule, cli.trainer
     monitor = model.checkpoint_monitor()
-    best = ModelCheckpoint(dirpath=root / "best", monitor=monitor[0], mode=monitor[1], filename="best") if monitor else None
+    best = (
+        ModelCheckpoint(dirpath=root / "best", monitor=monitor[0], mode=monitor[1], filename="best")
+        if monitor
+        else None
+    )
     trainer.callbacks.extend([best] if best else [])
     load_start, start = os.getloadavg()[0], time.perf_counter()
     trainer.fit(model, datamodule=dm)
@@ -157,7 +162,11 @@ def render(rows: dict[str, dict], path: Path) -> None:
         return format(r[k], spec) if k in r else "-"
 
     def pm(r: dict, split: str) -> str:
-        return f"{r[f'fid_{split}_matched']:.2f} ± {r[f'fid_{split}_matched_std']:.2f}" if f"fid_{split}_matched" in r else "-"
+        return (
+            f"{r[f'fid_{split}_matched']:.2f} ± {r[f'fid_{split}_matched_std']:.2f}"
+            if f"fid_{split}_matched" in r
+            else "-"
+        )
 
     lines = [
         "# Sample quality on mnist5k (28x28 real MNIST digits): FID / KID, mnist5k CNN extractor",
@@ -238,7 +247,11 @@ def main() -> None:
         model = load_model(args.ckpt)
     row = {**info, **score_row(args.key, model, scorer, args), "commit": code, "note": args.note}
     print(args.key, json.dumps(row), flush=True)
-    rows = {**read_json(json_path), "_floor": scorer.floor(), args.key: row}  # re-read: another process may have added rows
+    rows = {
+        **read_json(json_path),
+        "_floor": scorer.floor(),
+        args.key: row,
+    }  # re-read: another process may have added rows
     rows["_runs"] = [*rows.get("_runs", []), f"{started}, commit {code}: `{args.key}` ({args.cmd}"
                      f"{f', {args.steps} steps (smoke)' if getattr(args, 'steps', None) else ''}), threads {args.threads}, "
                      f"n {args.n}, torch {torch.__version__}"]  # fmt: skip
