@@ -4,12 +4,13 @@ implements, as ``genlight list models`` shows them) and the first paragraph of i
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 
 from genlight import types
 from genlight.registry import MODELS
 
-__all__ = ["capabilities", "describe", "first_paragraph"]
+__all__ = ["capabilities", "describe", "first_paragraph", "samplers_taking"]
 
 
 def first_paragraph(doc: str | None) -> str:
@@ -76,3 +77,12 @@ def _instance_is(cls: type, protocol: type) -> bool:
 @functools.cache
 def _implementers(protocol: type) -> frozenset[str]:
     return frozenset(MODELS.list(capability=protocol))
+
+
+def samplers_taking(keyword: str) -> list[str]:
+    """The registered samplers whose ``sample()`` has the keyword argument ``keyword`` (``steps``, ...)."""
+    return [
+        m
+        for m in MODELS.list(capability=types.Sampler)
+        if keyword in inspect.signature(MODELS.get(m).sample).parameters
+    ]

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any
 
 from genlight.callbacks.image_files import output_path, write_output
-from genlight.catalog import capabilities, describe
+from genlight.catalog import capabilities, describe, samplers_taking
 from genlight.checkpoint_config import open_checkpoint
 from genlight.cli.checkpoints import command_parser, trust_argument
 from genlight.cli.edit import complete_command, translate_command
@@ -49,6 +50,23 @@ def check_labels(model: Any, labels: list[int]) -> None:
         )
 
 
+#: ``genlight sample`` options passed to ``model.sample`` only when given (the family's default otherwise)
+SAMPLER_OPTIONS = ("sampler", "steps", "spacing", "guidance")
+
+
+def sampler_options(model: Any, ns: Any) -> dict[str, Any]:
+    """The ``--sampler/--steps/--spacing/--guidance`` given, refused in one line where ``model.sample`` has no
+    such argument (naming the families that have it)."""
+    given = {k: getattr(ns, k) for k in SAMPLER_OPTIONS if getattr(ns, k) is not None}
+    for name in given:
+        if name not in inspect.signature(model.sample).parameters:
+            raise ConfigError(
+                f"--{name}: {type(model).__name__}.sample has no {name} argument; drop it "
+                f"(families with one: {', '.join(samplers_taking(name))})"
+            )
+    return given
+
+
 def sample_command(argv: list[str]) -> int:
     parser = command_parser("genlight sample", "Draw samples from a trained checkpoint.")
     parser.add_argument("-n", "--num_samples", type=at_least(1, "the number of images to draw"), default=64)
@@ -64,6 +82,18 @@ def sample_command(argv: list[str]) -> int:
         nargs="+",
         help="captions for text-conditional models (text2image), repeated to "
         '-n, e.g. --text "a thick seven" "a thin two"',
+    )
+    parser.add_argument(
+        "--sampler",
+        help="the family's sampler (default: the checkpoint's): ddpm ancestral|ddim|dpm_solver, "
+        "flow_matching euler|midpoint|heun, pixelcnn/gated_pixelcnn cached|naive",
+    )
+    parser.add_argument(
+        "--steps", type=at_least(1, "the number of sampling steps"), help="sampling steps (ddpm, flow_matching, ebm)"
+    )
+    parser.add_argument("--spacing", help="ddpm dpm_solver's time steps: logsnr (uniform in log-SNR) or time")
+    parser.add_argument(
+        "--guidance", type=float, help="classifier-free guidance weight (conditional ddpm, flow_matching)"
     )
     ns = parser.parse_args(argv)
     out, notice = output_path(ns.out, "samples.png")
@@ -92,12 +122,13 @@ def sample_command(argv: list[str]) -> int:
         raise ConfigError("pass --text or --labels, not both")
     if ns.labels:
         check_labels(model, ns.labels)
+    options = sampler_options(model, ns)
     torch.manual_seed(ns.seed)
     y = torch.tensor(ns.labels, device=ns.device).repeat(ns.num_samples)[: ns.num_samples] if ns.labels else None
-    option = "--text" if ns.text else "--labels" if ns.labels else "-n"
+    option = "--text" if ns.text else "--labels" if ns.labels else " ".join(f"--{k}" for k in options) or "-n"
     try:
         sample: Any = model.sample  # sample(n, text=) on a TextConditionalSampler, checked above
-        images = sample(ns.num_samples, text=ns.text) if ns.text else sample(ns.num_samples, y=y)
+        images = sample(ns.num_samples, text=ns.text, **options) if ns.text else sample(ns.num_samples, y=y, **options)
     except ValueError as err:  # the family's own check (an unknown word lists the vocabulary)
         raise ConfigError(f"{option}: {one_line(err)[:300]} (`genlight sample --help`)") from err
     line = f"wrote {ns.num_samples} samples of {type(model).__name__} to {out} (--seed {ns.seed})"
