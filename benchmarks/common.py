@@ -255,6 +255,40 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+#: the DDPM sampler rows the FID tables repeat from ``ddpm_solvers.json`` (issue 26's steps)
+DDPM_SAMPLER_ROWS = ("DDIM-10", "DDIM-20", "DDIM-50", "DPM-Solver++ 10, logsnr", "DPM-Solver++ 20, logsnr",
+                     "DPM-Solver++ 10, time", "DPM-Solver++ 20, time")  # fmt: skip
+
+
+def ddpm_sampler_lines(data: str) -> list[str]:
+    """A section of a data set's FID table: DDIM and DPM-Solver++ rows of one DDPM checkpoint, FID vs train and
+    seconds per 1,000 samples, as ``benchmarks/ddpm_solvers.py`` measured them (the whole curve is there)."""
+    rows = read_json(RESULTS / "ddpm_solvers.json").get(data, {})
+    lines = ["", f"## DDPM samplers on one checkpoint ({data})", ""]
+    if not rows:
+        return [*lines, f"Not run yet: `python benchmarks/ddpm_solvers.py score {data} CKPT` (see ddpm_solvers.md)."]
+    any_row = next(iter(rows.values()))
+    base = rows.get("DDIM-50", {})
+    lines += [
+        f"From `benchmarks/results/ddpm_solvers.md` (its protocol, the steps/FID curve and the interleaved timing): "
+        f"checkpoint `{any_row['checkpoint']}` ({any_row['global_step']} optimizer steps), n = {any_row['n']} "
+        "samples per row (seed 0, the same noise for every sampler), FID vs the train split, one thread; the time "
+        "is each row's own wall clock on the shared machine (its load beside it).",
+        "",
+        "| sampler | model calls | FID train | x DDIM-50 | s / 1000 samples | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in DDPM_SAMPLER_ROWS:
+        if name not in rows:
+            lines.append(f"| {name} | | not run yet | | | |")
+            continue
+        r = rows[name]
+        ratio = f"{r['fid_train'] / base['fid_train']:.2f}" if base else "-"
+        lines.append(f"| {name} | {r['kwargs']['steps']} | {r['fid_train']:.3f} | {ratio} | {r['s_per_1000']:.1f} | "
+                     f"{r['load']:.1f} |")  # fmt: skip
+    return lines
+
+
 def to_image(grid: torch.Tensor) -> Image.Image:
     """A ``(3, h, w)`` (or ``(1, h, w)``) tensor in [0, 1] as an 8-bit PIL image."""
     array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()

@@ -38,6 +38,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/<name>.py` finds `benchmarks`
 
 from benchmarks.common import (
+    ddpm_sampler_lines,
     MATCHED_DRAWS, NUM_SAMPLES, RESULTS, Scorer, commit, draw, linked_arguments, num_params, quiet_trainer, read_json,
     timed_fit, write_json, write_lines,
 )  # fmt: skip
@@ -216,6 +217,7 @@ def render(rows: dict[str, dict], path: Path) -> None:
         "`python benchmarks/fid_digits.py add NAME path/to.ckpt --note '...'` "
         "(`--sample_kwargs '{\"steps\": 50}'` passes arguments to `sample`).",
     ]  # fmt: skip
+    lines += ddpm_sampler_lines("digits")
     write_lines(path, lines)
 
 

@@ -40,6 +40,7 @@ import torch
 import yaml
 
 from benchmarks.common import (
+    ddpm_sampler_lines,
     MATCHED_DRAWS, RESULTS, ROOT, Scorer, all_images, commit, draw, num_params, read_json, write_json, write_lines,
 )  # fmt: skip
 from genlight import create_datamodule, load_model
@@ -208,6 +209,7 @@ def render(rows: dict[str, dict], path: Path) -> None:
         "(their recipes are `examples/mnist5k/{stargan,cyclegan,text2image,puzzlegan}.yaml`; the digits scripts "
         "`benchmarks/{stargan,cyclegan,text2image,puzzlegan}_digits.py` measure them at 8x8 only).",
     ]  # fmt: skip
+    lines += ddpm_sampler_lines("mnist5k")
     write_lines(path, lines)
 
 
