@@ -99,14 +99,14 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_mnist5k.py train aae --threads 1
 	$(BENCH) benchmarks/gan_mnist5k.py run gan dcgan wgan_gp cgan infogan progan aae --split full 10% --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py train ebm --threads 1
-	$(BENCH) benchmarks/fid_mnist5k.py train flow_matching --threads 1
 	$(BENCH) benchmarks/uses_mnist5k.py --budget 60 --threads 1 --max_n 200
 	$(BENCH) benchmarks/fid_mnist5k.py add vae runs/bench/likelihood_mnist5k/vae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add cvae runs/bench/likelihood_mnist5k/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add beta_vae runs/bench/likelihood_mnist5k/beta_vae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add vae_vamp runs/bench/likelihood_mnist5k/vae_vamp.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add ddpm runs/bench/likelihood_mnist5k/ddpm.ckpt --threads 1
-	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/likelihood_mnist5k/ddpm_ancestral.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add ddpm_ancestral runs/bench/likelihood_mnist5k/ddpm.ckpt --threads 1
+	$(BENCH) benchmarks/fid_mnist5k.py add flow_matching runs/bench/likelihood_mnist5k/flow_matching.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add realnvp runs/bench/likelihood_mnist5k/realnvp.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add glow runs/bench/likelihood_mnist5k/glow.ckpt --threads 1
 	$(BENCH) benchmarks/fid_mnist5k.py add maf runs/bench/likelihood_mnist5k/maf.ckpt --threads 1

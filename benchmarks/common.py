@@ -255,6 +255,19 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def density_kind(model: Any) -> str:
+    """How a density family's ``log_prob`` relates to ``log p(x)``: ``exact``, ``bound`` (a lower bound) or
+    ``estimate`` (an unbiased-in-expectation estimate, e.g. flow matching's ODE likelihood with Hutchinson)."""
+    if model.log_prob_is_exact:
+        return "exact"
+    return "estimate" if getattr(model, "log_prob_is_estimate", False) else "bound"
+
+
+#: independent draws of ``log_prob`` per test image for an ``estimate`` row (their mean is the figure, their
+#: variance the variance of one draw)
+ESTIMATE_DRAWS = 2
+
+
 #: the DDPM sampler rows the FID tables repeat from ``ddpm_solvers.json`` (issue 26's steps)
 DDPM_SAMPLER_ROWS = ("DDIM-10", "DDIM-20", "DDIM-50", "DPM-Solver++ 10, logsnr", "DPM-Solver++ 20, logsnr",
                      "DPM-Solver++ 10, time", "DPM-Solver++ 20, time")  # fmt: skip
