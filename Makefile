@@ -69,6 +69,8 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/fid_digits.py train ebm --budget 600 --threads 1
 	$(BENCH) benchmarks/fid_digits.py add 'ddpm (ancestral, all 250 steps, EMA)' runs/bench/ddpm_fid.ckpt --threads 1 --like 'ddpm (DDIM-50, EMA)' --sample_kwargs '{"sampler": "ancestral"}' --note 'same checkpoint as the DDIM-50 row'
 	$(BENCH) benchmarks/fid_digits.py add 'vae (examples/digits/vae.yaml)' runs/bench/likelihood/vae.ckpt --threads 1
+	$(BENCH) benchmarks/fid_digits.py add 'maf (examples/digits/maf.yaml)' runs/bench/likelihood/maf.ckpt --threads 1
+	$(BENCH) benchmarks/fid_digits.py add 'nsf (examples/digits/nsf.yaml)' runs/bench/likelihood/nsf.ckpt --threads 1
 	$(BENCH) benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform random labels)' runs/bench/likelihood/cvae.ckpt --threads 1
 	$(BENCH) benchmarks/fid_digits.py train flow_matching --steps 1000 --threads 1 --suffix ' [1000 steps]'
 	$(BENCH) benchmarks/fid_digits.py train ddpm --steps 1000 --threads 1 --rows DDIM --suffix ' [1000 steps]'

@@ -87,6 +87,8 @@ COMMANDS = (
     "--threads 1 --like 'ddpm (DDIM-50, EMA)' --sample_kwargs '{\"sampler\": \"ancestral\"}' "
     "--note 'same checkpoint as the DDIM-50 row'",
     "python benchmarks/fid_digits.py add 'vae (examples/digits/vae.yaml)' runs/bench/likelihood/vae.ckpt --threads 1",
+    "python benchmarks/fid_digits.py add 'maf (examples/digits/maf.yaml)' runs/bench/likelihood/maf.ckpt --threads 1",
+    "python benchmarks/fid_digits.py add 'nsf (examples/digits/nsf.yaml)' runs/bench/likelihood/nsf.ckpt --threads 1",
     f"python benchmarks/fid_digits.py train flow_matching --steps {SAME_STEPS} --threads 1 --suffix ' [{SAME_STEPS} steps]'",
     f"python benchmarks/fid_digits.py train ddpm --steps {SAME_STEPS} --threads 1 --rows DDIM --suffix ' [{SAME_STEPS} steps]'",
     "python benchmarks/fid_digits.py add 'cvae (examples/digits/cvae.yaml, unconditional draws: uniform "
