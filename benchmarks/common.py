@@ -317,6 +317,20 @@ def save_png(grid: torch.Tensor, path: Path, scale: int = 1) -> None:
     image.save(path)
 
 
+#: the first 64 samples of every mnist5k row, as an 8x8 grid (scripts/readme_figure.py --data mnist5k)
+PANELS_MNIST5K = RESULTS / "mnist5k_panels"
+
+
+def save_panel(images: torch.Tensor, name: str, folder: Path = PANELS_MNIST5K) -> Path:
+    """The first 64 of ``images`` (``(N, C, H, W)`` in [0, 1]) as an 8 x 8 grid, ``folder/<name>.png`` (a panel
+    of the README picture: the row's scored samples, seeded as they are)."""
+    from torchvision.utils import make_grid
+
+    path = folder / f"{name}.png"
+    save_png(make_grid(images[:64].float().cpu(), nrow=8, padding=1, pad_value=0.6), path)
+    return path
+
+
 def read_png(path: Path) -> torch.Tensor:
     """A PNG as a ``(3, h, w)`` tensor in [0, 1]."""
     return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 255

@@ -41,6 +41,7 @@ import yaml
 
 from benchmarks.common import (
     ddpm_sampler_lines,
+    save_panel,
     MATCHED_DRAWS, RESULTS, ROOT, Scorer, all_images, commit, draw, num_params, read_json, write_json, write_lines,
 )  # fmt: skip
 from genlight import create_datamodule, load_model
@@ -152,6 +153,8 @@ def score_row(key: str, model: torch.nn.Module, scorer: MNIST5kScorer, args: arg
     labels = torch.arange(args.n) % 10 if row.get("labels") else None
     images, per_1000 = draw(model, args.n, labels=labels, **row.get("sample", {}))
     assert torch.isfinite(images).all()
+    if args.out == OUT:  # not for smoke runs written elsewhere
+        save_panel(cropped(images), key)
     return {**scorer.score(cropped(images)), "n": args.n, "samples_per_s": 1000 / per_1000, "params": num_params(model),
             "threads": args.threads}  # fmt: skip
 

@@ -58,6 +58,7 @@ from benchmarks.common import (
     intra_fid,
     manifold_figures,
     missing_option,
+    save_panel,
     num_params,
     parse_row,
     read_json,
@@ -126,13 +127,15 @@ def train(key: str, split: str, args: argparse.Namespace, root: Path) -> tuple[t
     return load_model(str(final)).eval(), info
 
 
-def score(model: torch.nn.Module, ref: Reference) -> dict[str, Any]:
-    """The row's figures (see the module docstring)."""
+def score(model: torch.nn.Module, ref: Reference, panel: str | None = None) -> dict[str, Any]:
+    """The row's figures (see the module docstring); ``panel``: also save the first 64 samples under that name."""
     if not isinstance(model, Sampler):
         raise SystemExit(f"{type(model).__name__} does not sample: no row")
     labels = torch.arange(NUM_SAMPLES) % int(model.num_classes) if is_conditional(model) else None
     images, per_1000 = draw(model, NUM_SAMPLES, labels=labels)
     images = cropped(images)
+    if panel:
+        save_panel(images, panel)
     s = ref.scorer
     feats = s.features(images)
     out: dict[str, Any] = {**s.score(images), **manifold_figures(s.reference["test"], feats[:EQUAL_N])}
@@ -260,7 +263,8 @@ def main() -> None:
             print(f"train {key} @ {split} ({args.steps} steps)", flush=True)
             with tempfile.TemporaryDirectory(prefix=f"gan_mnist5k_{key}_") as root:
                 model, info = train(key, split, args, Path(root))
-            row = {**info, **score(model, ref), "status": "ok", "commit": code, "threads": args.threads}
+            panel = key if split == "full" and "+" not in key and args.out == OUT else None  # the README's panels
+            row = {**info, **score(model, ref, panel), "status": "ok", "commit": code, "threads": args.threads}
             print(row_id(key, split), json.dumps(row), flush=True)
             results = read_json(json_path)  # re-read: another process may have added rows
             results.setdefault("rows", {})[row_id(key, split)] = row

@@ -5,10 +5,15 @@ the EBM's samples on toy2d from ``benchmarks/ebm_landscape.py``) and the short-b
 other family that ``scripts/family_samples.py`` trains and draws (``docs/images/families/``;
 short-budget samples, not benchmark results). Families that draw no samples (classifiers, the completer and the multi-domain translator) are
 named under the panels. Run from the repository root: ``python scripts/readme_figure.py``.
+
+``python scripts/readme_figure.py --data mnist5k`` composes docs/images/samples_mnist5k.png, the README's
+28x28 picture: the first 64 samples each mnist5k benchmark row scored (``benchmarks/results/mnist5k_panels/``,
+saved by ``fid_mnist5k.py`` and ``gan_mnist5k.py``), titled with the row's training steps.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,7 +23,7 @@ from PIL import Image, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks.common, also when run as `python scripts/readme_figure.py`
 
-from benchmarks.common import lay_out  # noqa: E402
+from benchmarks.common import PANELS_MNIST5K, lay_out, read_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 FAMILIES = ROOT / "docs" / "images" / "families"
@@ -64,7 +69,42 @@ def family_panels() -> tuple[list[tuple[str, Path]], list[str]]:
     return found, list(index.get("left_out", []))
 
 
+OUT_MNIST5K = ROOT / "docs" / "images" / "samples_mnist5k.png"
+#: order of the mnist5k panels (the rest follow alphabetically)
+ORDER_MNIST5K = ("dcgan", "progan", "wgan_gp", "cgan", "infogan", "gan", "aae", "vae", "cvae", "beta_vae", "vae_vamp",
+                 "ddpm", "flow_matching", "ebm", "realnvp", "glow", "maf", "nsf", "nade", "pixelcnn", "gated_pixelcnn",
+                 "pixelrnn_row", "pixelrnn_diag", "vqvae_prior")  # fmt: skip
+
+
+def steps_of(key: str) -> int | None:
+    """The optimizer steps the mnist5k row ``key`` trained for, from whichever results file holds it."""
+    fid = read_json(RESULTS / "fid_mnist5k.json").get(key, {})
+    likelihood = read_json(RESULTS / "likelihood_mnist5k.json").get("ddpm" if key == "ddpm_ancestral" else key, {})
+    gan = read_json(RESULTS / "gan_mnist5k.json").get("rows", {}).get(f"{key} @ full", {})
+    for row in (likelihood, fid, gan):
+        if isinstance(row.get("steps"), int):
+            return row["steps"]
+    return None
+
+
+def mnist5k_figure() -> None:
+    found = {p.stem: p for p in sorted(PANELS_MNIST5K.glob("*.png"))}
+    names = sorted(found, key=lambda n: (ORDER_MNIST5K.index(n) if n in ORDER_MNIST5K else len(ORDER_MNIST5K), n))
+    items = []
+    for name in names:
+        steps = steps_of(name)
+        items.append((f"{name}, {steps} steps" if steps else name, Image.open(found[name]).convert("RGB")))
+    canvas = lay_out(items, per_row=6, pad=PAD, title_h=TITLE_H, font=ImageFont.load_default(size=FONT_SIZE))
+    canvas.save(OUT_MNIST5K, optimize=True)
+    print(f"{OUT_MNIST5K.relative_to(ROOT)}: {canvas.width}x{canvas.height}, {len(items)} panels")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=("digits", "mnist5k"), default="digits")
+    if parser.parse_args().data == "mnist5k":
+        mnist5k_figure()
+        return
     panels, left_out = family_panels()
     items = [(title, Image.open(path).convert("RGB")) for title, path in benchmark_panels() + panels]
     footer = f"left out (draw no samples): {', '.join(left_out)}" if left_out else ""
