@@ -123,6 +123,9 @@ bench: $(STAMP)
 	$(BENCH) benchmarks/ddpm_solvers.py time digits runs/bench/ddpm_fid.ckpt
 	$(BENCH) benchmarks/ddpm_solvers.py score mnist5k runs/bench/likelihood_mnist5k/ddpm.ckpt --n 500 --rows MNIST5K
 	$(BENCH) benchmarks/ddpm_solvers.py time mnist5k runs/bench/likelihood_mnist5k/ddpm.ckpt --n 50
+	$(BENCH) benchmarks/conditional_samplers.py pretrained cgan-digits cvae-digits text2image-digits
+	$(BENCH) benchmarks/conditional_samplers.py train-ddpm digits --steps 500 --guidance 0 1 3
+	$(BENCH) benchmarks/conditional_samplers.py add cvae runs/bench/likelihood_mnist5k/cvae.ckpt --data mnist5k
 
 clean:
 	rm -rf runs wandb .pytest_cache site
