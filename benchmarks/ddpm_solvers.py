@@ -210,7 +210,14 @@ def render(rows: dict[str, Any], md: Path) -> None:
         table = rows.get(data, {})
         trained = rows.get(f"_train_{data}", {})
         lines += ["", f"## {data}", ""]
-        if trained:
+        scored = next(iter(table.values()), {})
+        if scored and scored.get("checkpoint") != trained.get("keep"):  # rows drawn from another run's checkpoint
+            lines.append(
+                f"Checkpoint: {scored['checkpoint']} (global step {scored.get('global_step')}), kept by "
+                "`likelihood_mnist5k.py --keep` / `fid_digits.py train ddpm --keep`: the recipe's run, the checkpoint "
+                "chosen on val/bpd_bound (its protocol and figures are in likelihood_mnist5k.md / fid_digits.md)."
+            )
+        elif trained:
             lines.append(
                 f"Checkpoint: {trained.get('keep')}, {trained.get('steps')} optimizer steps in {trained.get('train_s', trained.get('train_seconds'))} s "
                 f"(budget {trained.get('budget_s')} s, one thread, load average {trained.get('load_start', float('nan')):.1f} at the start, "
