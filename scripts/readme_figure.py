@@ -95,7 +95,7 @@ def mnist5k_figure() -> None:
         steps = steps_of(name)
         items.append((f"{name}, {steps} steps" if steps else name, Image.open(found[name]).convert("RGB")))
     missing = [n for n in ORDER_MNIST5K if n not in found]
-    footer = f"no 28x28 benchmark row yet: {', '.join(missing)}" if missing else ""
+    footer = f"no 28x28 samples saved yet: {', '.join(missing)}" if missing else ""
     canvas = lay_out(items, per_row=6, pad=PAD, title_h=TITLE_H, font=ImageFont.load_default(size=FONT_SIZE),
                      footer=footer)  # fmt: skip
     canvas.save(OUT_MNIST5K, optimize=True)
