@@ -273,3 +273,15 @@ def test_gan_mnist5k_smoke(tmp_path) -> None:
         assert trick.stderr.startswith("row 'dcgan+diffaugment' not run: DCGAN has no --model.augment")
     else:
         assert json.loads(out.with_suffix(".json").read_text())["rows"]["dcgan+diffaugment @ 10%"]["overrides"]
+
+
+@pytest.mark.slow
+def test_conditional_samplers_smoke(tmp_path) -> None:
+    out = tmp_path / "conditional"
+    run("benchmarks/conditional_samplers.py", "--out", str(out), "pretrained", "cgan-digits", "cvae-digits")
+    rows = json.loads(out.with_suffix(".json").read_text())["digits"]
+    floor, cgan = rows["_floor"], rows["cgan-digits"]
+    assert 0.9 < floor["cas_ceiling"] <= 1.0 and 0 < floor["intra_fid"] < cgan["intra_fid"]  # real data beat samples
+    assert len(cgan["intra_fid_per_class"]) == 10 and 0.1 < cgan["cas"] <= 1.0 and cgan["intra_m"] == 359
+    md = out.with_suffix(".md").read_text()
+    assert "| cgan-digits |" in md and "| cvae-digits |" in md and "CAS ceiling" in md
