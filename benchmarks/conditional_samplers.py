@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import sys
 import tempfile
@@ -48,7 +49,9 @@ COMMANDS = (
 )
 
 
+@functools.cache
 def scorer_for(data: str) -> Scorer:
+    """The data set's scorer (extractor and reference features), built once per data set."""
     if data == "mnist5k":
         from benchmarks.fid_mnist5k import MNIST5kScorer
 
@@ -56,45 +59,47 @@ def scorer_for(data: str) -> Scorer:
     return Scorer()
 
 
-def reference(scorer: Scorer) -> dict[str, Any]:
-    """Features, labels and images of the train and test splits, and the floor and ceiling of the table."""
+@functools.cache
+def reference(data: str) -> dict[str, Any]:
+    """Images and labels of the train and test splits (their features are ``scorer_for(data).reference``)."""
     out: dict[str, Any] = {}
     for split in ("train", "test"):
-        data = scorer.dm.reference_dataset(split)
-        out[f"{split}_images"], out[f"{split}_labels"] = all_images(data), all_labels(data)
-    out["train_feats"], out["test_feats"] = scorer.reference["train"], scorer.reference["test"]
+        images = scorer_for(data).dm.reference_dataset(split)
+        out[f"{split}_images"], out[f"{split}_labels"] = all_images(images), all_labels(images)
     return out
 
 
-def score(model: torch.nn.Module, scorer: Scorer, ref: dict[str, Any], **sample: Any) -> dict[str, Any]:
+def score(model: torch.nn.Module, data: str, **sample: Any) -> dict[str, Any]:
+    scorer, ref = scorer_for(data), reference(data)
     labels = torch.arange(N) % 10
     images, per_1000 = draw(model, N, labels=labels, **sample)
     assert torch.isfinite(images).all()
-    feats, m = scorer.features(images), len(ref["test_feats"])
+    feats, m = scorer.features(images), len(scorer.reference["test"])
     return {
-        "fid_train": scorer.fid(feats, ref["train_feats"]),
-        **intra_fid(ref["train_feats"], ref["train_labels"], feats[:m], labels[:m], 10),
+        "fid_train": scorer.fid(feats, scorer.reference["train"]),
+        **intra_fid(scorer.reference["train"], ref["train_labels"], feats[:m], labels[:m], 10),
         "cas": cas(images, labels, ref["test_images"], ref["test_labels"], 10),
         "s_per_1000": per_1000,
         "intra_m": m,
     }
 
 
-def floor(scorer: Scorer, ref: dict[str, Any]) -> dict[str, Any]:
+def floor(data: str) -> dict[str, Any]:
     """Intra-FID of the test images (by class, against the training images of their class), and the CAS
     ceiling: the MLP trained on the first 1000 real training images."""
-    out = intra_fid(ref["train_feats"], ref["train_labels"], ref["test_feats"], ref["test_labels"], 10)
+    feats, ref = scorer_for(data).reference, reference(data)
+    out = intra_fid(feats["train"], ref["train_labels"], feats["test"], ref["test_labels"], 10)
     k = min(N, len(ref["train_images"]))
     out["cas_ceiling"] = cas(ref["train_images"][:k], ref["train_labels"][:k], ref["test_images"], ref["test_labels"], 10)
     return out
 
 
-def save(data: str, name: str, row: dict[str, Any], scorer: Scorer, ref: dict[str, Any], out: Path) -> None:
+def save(data: str, name: str, row: dict[str, Any], out: Path) -> None:
     json_path = out.with_suffix(".json")
     rows = read_json(json_path)
     section = rows.setdefault(data, {})
     if "_floor" not in section:
-        section["_floor"] = floor(scorer, ref)
+        section["_floor"] = floor(data)
     section[name] = {**row, "commit": commit(dirty=True), "load": os.getloadavg()[0],
                      "when": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"}  # fmt: skip
     write_json(json_path, rows)
@@ -181,23 +186,15 @@ def main() -> None:
     if args.cmd == "pretrained":
         for name in args.names:
             data = "mnist5k" if name.endswith("-mnist5k") else "digits"
-            scorer = scorer_for(data)
-            ref = reference(scorer)
-            model = pretrained(name)
-            save(data, name, {**score(model, scorer, ref), "source": f"genlight.pretrained({name!r})"}, scorer, ref, args.out)
+            save(data, name, {**score(pretrained(name), data), "source": f"genlight.pretrained({name!r})"}, args.out)
     elif args.cmd == "add":
-        scorer = scorer_for(args.data)
-        ref = reference(scorer)
-        save(args.data, args.name, {**score(load_model(args.ckpt), scorer, ref), "source": args.ckpt}, scorer, ref, args.out)
+        save(args.data, args.name, {**score(load_model(args.ckpt), args.data), "source": args.ckpt}, args.out)
     else:
-        scorer = scorer_for(args.data)
-        ref = reference(scorer)
         with tempfile.TemporaryDirectory(prefix="ddpm_cond_") as root:
             model, info = train_ddpm(args.data, args.steps, Path(root))
         for w in args.guidance:
             name = f"ddpm conditional, guidance {w:g} ({info['steps']} steps, DDIM-50)"
-            row = {**score(model, scorer, ref, guidance=w), **info}
-            save(args.data, name, row, scorer, ref, args.out)
+            save(args.data, name, {**score(model, args.data, guidance=w), **info}, args.out)
 
 
 if __name__ == "__main__":
