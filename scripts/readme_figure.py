@@ -76,23 +76,24 @@ ORDER_MNIST5K = ("dcgan", "progan", "wgan_gp", "cgan", "infogan", "gan", "aae", 
                  "pixelrnn_row", "pixelrnn_diag", "vqvae_prior")  # fmt: skip
 
 
-def steps_of(key: str) -> int | None:
-    """The optimizer steps the mnist5k row ``key`` trained for, from whichever results file holds it."""
-    fid = read_json(RESULTS / "fid_mnist5k.json").get(key, {})
-    likelihood = read_json(RESULTS / "likelihood_mnist5k.json").get("ddpm" if key == "ddpm_ancestral" else key, {})
-    gan = read_json(RESULTS / "gan_mnist5k.json").get("rows", {}).get(f"{key} @ full", {})
-    for row in (likelihood, fid, gan):
-        if isinstance(row.get("steps"), int):
-            return row["steps"]
-    return None
+def steps_of(results: dict[str, dict], key: str) -> int | None:
+    """The optimizer steps the mnist5k row ``key`` trained for, from whichever results file holds it
+    (``results``: the likelihood, FID and GAN ``.json`` files by name)."""
+    rows = (
+        results["likelihood"].get("ddpm" if key == "ddpm_ancestral" else key, {}),  # the same checkpoint
+        results["fid"].get(key, {}),
+        results["gan"].get("rows", {}).get(f"{key} @ full", {}),
+    )
+    return next((row["steps"] for row in rows if isinstance(row.get("steps"), int)), None)
 
 
 def mnist5k_figure() -> None:
     found = {p.stem: p for p in sorted(PANELS_MNIST5K.glob("*.png"))}
     names = sorted(found, key=lambda n: (ORDER_MNIST5K.index(n) if n in ORDER_MNIST5K else len(ORDER_MNIST5K), n))
+    results = {k: read_json(RESULTS / f"{k}_mnist5k.json") for k in ("likelihood", "fid", "gan")}
     items = []
     for name in names:
-        steps = steps_of(name)
+        steps = steps_of(results, name)
         items.append((f"{name}, {steps} steps" if steps else name, Image.open(found[name]).convert("RGB")))
     missing = [n for n in ORDER_MNIST5K if n not in found]
     footer = f"no 28x28 samples saved yet: {', '.join(missing)}" if missing else ""

@@ -58,8 +58,9 @@ def sampler_options(model: Any, ns: Any) -> dict[str, Any]:
     """The ``--sampler/--steps/--spacing/--guidance`` given, refused in one line where ``model.sample`` has no
     such argument (naming the families that have it)."""
     given = {k: getattr(ns, k) for k in SAMPLER_OPTIONS if getattr(ns, k) is not None}
+    accepted = inspect.signature(model.sample).parameters
     for name in given:
-        if name not in inspect.signature(model.sample).parameters:
+        if name not in accepted:
             raise ConfigError(
                 f"--{name}: {type(model).__name__}.sample has no {name} argument; drop it "
                 f"(families with one: {', '.join(samplers_taking(name))})"
